@@ -1,0 +1,305 @@
+//! The inode table: kernel inode numbers <-> remote paths.
+//!
+//! SFTP names files by path, the kernel by inode number. Each node records its parent and its
+//! name, so a path is rebuilt by walking up to the root and a rename of a directory moves its
+//! whole subtree by changing one node.
+//!
+//! Inode numbers are a keyed hash of the path, so the same path gets the same number for the life
+//! of the mount even after the kernel has forgotten it (git, tar and rsync compare `st_ino` across
+//! calls). A number already held by another live node is skipped (probing), so two live nodes never
+//! share one. Nodes live while the kernel holds a lookup reference (the FUSE `nlookup` protocol):
+//! `FORGET` drops them, so memory follows what the kernel caches, not the size of the tree.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
+
+/// The inode number of the mount's root directory (fixed by the FUSE protocol).
+pub const ROOT_INO: u64 = 1;
+
+#[derive(Debug)]
+struct Node {
+    /// Parent inode and name; `None` once the name was unlinked or replaced (the node lives on
+    /// while the kernel still references it, e.g. an open file that was deleted).
+    link: Option<(u64, String)>,
+    /// Lookup references held by the kernel.
+    lookups: u64,
+    /// Link count learned from a directory listing or from our own `link`, if any.
+    nlink: Option<u32>,
+    /// File type bits (`S_IFMT` part of the mode) last seen, 0 if unknown.
+    file_type: u32,
+}
+
+/// Maps inode numbers to paths relative to the mount's root, with kernel lookup counting.
+#[derive(Debug)]
+pub struct InodeTable {
+    nodes: HashMap<u64, Node>,
+    children: HashMap<(u64, String), u64>,
+    hasher: RandomState,
+}
+
+impl Default for InodeTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InodeTable {
+    /// A table holding only the root.
+    pub fn new() -> Self {
+        let mut nodes = HashMap::new();
+        nodes.insert(
+            ROOT_INO,
+            Node {
+                link: None,
+                lookups: 1,
+                nlink: None,
+                file_type: 0,
+            },
+        );
+        Self {
+            nodes,
+            children: HashMap::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Number of live nodes, the root included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether only the root is left (never true of a table in use: the root never goes).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
+    /// The path of `ino` relative to the root ("" for the root), or `None` if the inode is
+    /// unknown or its name has been unlinked.
+    pub fn path(&self, ino: u64) -> Option<String> {
+        let mut parts = Vec::new();
+        let mut cur = ino;
+        while cur != ROOT_INO {
+            let (parent, name) = self.nodes.get(&cur)?.link.as_ref()?;
+            parts.push(name.as_str());
+            cur = *parent;
+        }
+        parts.reverse();
+        Some(parts.join("/"))
+    }
+
+    /// The path of `name` inside directory `parent`, relative to the root.
+    pub fn child_path(&self, parent: u64, name: &str) -> Option<String> {
+        let dir = self.path(parent)?;
+        Some(if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        })
+    }
+
+    /// The inode currently named `name` in `parent`, without taking a reference.
+    pub fn peek(&self, parent: u64, name: &str) -> Option<u64> {
+        self.children.get(&(parent, name.to_owned())).copied()
+    }
+
+    /// Whether `ino` is live (known to the kernel or the root).
+    pub fn contains(&self, ino: u64) -> bool {
+        self.nodes.contains_key(&ino)
+    }
+
+    /// Returns the inode for `name` in `parent`, creating it if needed, and counts one kernel
+    /// lookup reference. Call exactly once per entry replied to the kernel. `None` if the parent
+    /// is not live.
+    pub fn lookup(&mut self, parent: u64, name: &str) -> Option<u64> {
+        if let Some(ino) = self.peek(parent, name)
+            && let Some(node) = self.nodes.get_mut(&ino)
+        {
+            node.lookups += 1;
+            return Some(ino);
+        }
+        let path = self.child_path(parent, name)?;
+        let ino = self.free_ino_for(&path);
+        self.nodes.insert(
+            ino,
+            Node {
+                link: Some((parent, name.to_owned())),
+                lookups: 1,
+                nlink: None,
+                file_type: 0,
+            },
+        );
+        self.children.insert((parent, name.to_owned()), ino);
+        Some(ino)
+    }
+
+    /// Drops `n` kernel references to `ino`; the node goes when none are left.
+    pub fn forget(&mut self, ino: u64, n: u64) {
+        if ino == ROOT_INO {
+            return;
+        }
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        node.lookups = node.lookups.saturating_sub(n);
+        if node.lookups > 0 {
+            return;
+        }
+        if let Some(node) = self.nodes.remove(&ino)
+            && let Some(key) = node.link
+            && self.children.get(&key) == Some(&ino)
+        {
+            self.children.remove(&key);
+        }
+    }
+
+    /// Forgets the name `name` in `parent` (after unlink or rmdir). The node itself lives on until
+    /// the kernel forgets it, but no longer has a path.
+    pub fn unlink(&mut self, parent: u64, name: &str) {
+        if let Some(ino) = self.children.remove(&(parent, name.to_owned()))
+            && let Some(node) = self.nodes.get_mut(&ino)
+        {
+            node.link = None;
+        }
+    }
+
+    /// Moves `name` in `parent` to `new_name` in `new_parent`, replacing (unlinking) whatever was
+    /// there, as POSIX rename does. The moved node keeps its inode number; its subtree follows.
+    pub fn rename(&mut self, parent: u64, name: &str, new_parent: u64, new_name: &str) {
+        if parent == new_parent && name == new_name {
+            return;
+        }
+        self.unlink(new_parent, new_name);
+        if let Some(ino) = self.children.remove(&(parent, name.to_owned())) {
+            if let Some(node) = self.nodes.get_mut(&ino) {
+                node.link = Some((new_parent, new_name.to_owned()));
+            }
+            self.children.insert((new_parent, new_name.to_owned()), ino);
+        }
+    }
+
+    /// The link count last learned for `ino`, if any.
+    pub fn nlink(&self, ino: u64) -> Option<u32> {
+        self.nodes.get(&ino).and_then(|n| n.nlink)
+    }
+
+    /// Records the link count learned for `ino` (from a listing or our own `link`).
+    pub fn set_nlink(&mut self, ino: u64, nlink: u32) {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.nlink = Some(nlink);
+        }
+    }
+
+    /// The file type bits (`S_IFMT` part of the mode) last recorded for `ino`, 0 if unknown.
+    pub fn file_type(&self, ino: u64) -> u32 {
+        self.nodes.get(&ino).map_or(0, |n| n.file_type)
+    }
+
+    /// Records the file type bits of `ino`.
+    pub fn set_file_type(&mut self, ino: u64, file_type: u32) {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.file_type = file_type;
+        }
+    }
+
+    /// The number `lookup` would give `name` in `parent` now, without creating a node (for
+    /// plain READDIR answers, whose entries the kernel does not reference).
+    pub fn ino_hint(&self, parent: u64, name: &str) -> u64 {
+        if let Some(ino) = self.peek(parent, name) {
+            return ino;
+        }
+        self.child_path(parent, name)
+            .map_or(0, |p| self.free_ino_for(&p))
+    }
+
+    /// The keyed hash of `path`, moved past the root and past numbers live nodes hold.
+    fn free_ino_for(&self, path: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(path.as_bytes());
+        let mut ino = h.finish();
+        while ino <= ROOT_INO || self.nodes.contains_key(&ino) {
+            ino = ino.wrapping_add(1);
+        }
+        ino
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_stable_and_counts() {
+        let mut t = InodeTable::new();
+        let a = t.lookup(ROOT_INO, "a").unwrap_or_default();
+        assert_eq!(t.lookup(ROOT_INO, "a"), Some(a));
+        assert_eq!(t.path(a).as_deref(), Some("a"));
+        t.forget(a, 1);
+        assert!(t.contains(a));
+        t.forget(a, 1);
+        assert!(!t.contains(a));
+        assert_eq!(t.peek(ROOT_INO, "a"), None);
+    }
+
+    #[test]
+    fn same_path_same_number_after_forget() {
+        let mut t = InodeTable::new();
+        let a = t.lookup(ROOT_INO, "dir").unwrap_or_default();
+        t.forget(a, 1);
+        assert_eq!(t.lookup(ROOT_INO, "dir"), Some(a));
+    }
+
+    #[test]
+    fn nested_paths_and_rename_moves_subtree() {
+        let mut t = InodeTable::new();
+        let d = t.lookup(ROOT_INO, "d").unwrap_or_default();
+        let f = t.lookup(d, "f").unwrap_or_default();
+        assert_eq!(t.path(f).as_deref(), Some("d/f"));
+        t.rename(ROOT_INO, "d", ROOT_INO, "e");
+        assert_eq!(t.path(f).as_deref(), Some("e/f"));
+        assert_eq!(t.peek(ROOT_INO, "e"), Some(d));
+        assert_eq!(t.peek(ROOT_INO, "d"), None);
+    }
+
+    #[test]
+    fn rename_over_existing_detaches_target() {
+        let mut t = InodeTable::new();
+        let a = t.lookup(ROOT_INO, "a").unwrap_or_default();
+        let b = t.lookup(ROOT_INO, "b").unwrap_or_default();
+        t.rename(ROOT_INO, "a", ROOT_INO, "b");
+        assert_eq!(t.peek(ROOT_INO, "b"), Some(a));
+        assert_eq!(t.path(b), None);
+        assert!(t.contains(b));
+        // The replaced node's forget must not remove the new name.
+        t.forget(b, 1);
+        assert_eq!(t.peek(ROOT_INO, "b"), Some(a));
+    }
+
+    #[test]
+    fn unlinked_node_lives_until_forgotten_and_name_gets_new_number() {
+        let mut t = InodeTable::new();
+        let a = t.lookup(ROOT_INO, "a").unwrap_or_default();
+        t.unlink(ROOT_INO, "a");
+        assert_eq!(t.path(a), None);
+        let a2 = t.lookup(ROOT_INO, "a").unwrap_or_default();
+        assert_ne!(a, a2, "two live nodes never share a number");
+        t.forget(a, 1);
+        assert_eq!(t.peek(ROOT_INO, "a"), Some(a2));
+    }
+
+    #[test]
+    fn memory_follows_forget() {
+        let mut t = InodeTable::new();
+        for i in 0..1000 {
+            let ino = t.lookup(ROOT_INO, &format!("f{i}")).unwrap_or_default();
+            t.forget(ino, 1);
+        }
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn root_is_never_forgotten() {
+        let mut t = InodeTable::new();
+        t.forget(ROOT_INO, 100);
+        assert_eq!(t.path(ROOT_INO).as_deref(), Some(""));
+    }
+}

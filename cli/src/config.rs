@@ -1,0 +1,320 @@
+//! The command line: clap arguments, merged with `-o` options and ssh_config into the runtime
+//! configuration. Precedence is OpenSSH's: command line, then ssh_config, then defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use sshfs_client::fuse::{KernelTtls, MountConfig};
+use sshfs_client::remote::{ConnectOptions, StrictHostKeyChecking};
+
+use crate::options::{self, MountOpts};
+use crate::ssh_config::{self, expand_path};
+use crate::target::{self, Target};
+
+/// Default per-request deadline.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default keepalive interval: a dead connection is noticed after 3 unanswered ones.
+const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Default kernel attribute and name cache lifetime.
+const DEFAULT_KERNEL_TTL: Duration = Duration::from_secs(1);
+
+/// sshfs-rs: mount a remote directory over SSH.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sshfs-rs",
+    version,
+    about = "Mount a remote directory over SSH (SFTP)"
+)]
+pub struct Args {
+    /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
+    pub source: String,
+    /// Local directory to mount on
+    pub mountpoint: PathBuf,
+    /// Remote SSH port
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<String>,
+    /// ssh_config file to read instead of ~/.ssh/config
+    #[arg(short = 'F', value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Stay in the foreground
+    #[arg(short = 'f')]
+    pub foreground: bool,
+    /// Debug: stay in the foreground and log every request (also -o debug)
+    #[arg(short = 'd')]
+    pub debug: bool,
+    /// Mount options, see below (repeatable, comma-separated)
+    #[arg(short = 'o', value_name = "OPT[,OPT...]")]
+    pub options: Vec<String>,
+}
+
+/// Everything a mount needs, validated.
+#[derive(Debug)]
+pub struct Config {
+    /// Where to connect.
+    pub connect: ConnectOptions,
+    /// Remote path as given ("" = home).
+    pub remote_path: String,
+    /// Mountpoint as given.
+    pub mountpoint: PathBuf,
+    /// Mount settings.
+    pub mount: MountConfig,
+    /// Stay in the foreground.
+    pub foreground: bool,
+    /// Log every request.
+    pub debug: bool,
+}
+
+/// Parses the process arguments (clap prints help/version/usage errors and exits itself).
+pub fn parse_args() -> Args {
+    let command = Args::command().after_help(options::help_text());
+    let matches = command.get_matches();
+    match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    }
+}
+
+/// The user's home directory.
+pub fn home_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| PathBuf::from("/"), |u| u.dir)
+}
+
+fn local_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".to_owned())
+}
+
+/// Builds the configuration; the error is one line for the user.
+pub fn build(args: Args) -> Result<Config, String> {
+    let target: Target = target::parse(&args.source)?;
+    let o: MountOpts = options::parse(&args.options)?;
+    let home = home_dir();
+    let config_path = args
+        .ssh_config
+        .clone()
+        .unwrap_or_else(|| home.join(".ssh/config"));
+    let sc = ssh_config::load(&config_path, &target.host)?;
+
+    let host = sc.host_name.clone().unwrap_or_else(|| target.host.clone());
+    let port = match (&args.port, o.port, &sc.port) {
+        (Some(p), _, _) => options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?,
+        (None, Some(p), _) => p,
+        (None, None, Some(p)) => options::parse_port(p)
+            .map_err(|e| format!("bad Port in {}: {e}", config_path.display()))?,
+        (None, None, None) => 22,
+    };
+    let user = target
+        .user
+        .clone()
+        .or(o.user.clone())
+        .or(sc.user.clone())
+        .unwrap_or_else(local_user);
+    let expand = |p: &str| expand_path(p, &home, &host, &user);
+
+    let mut identity_files: Vec<PathBuf> = o
+        .identity_files
+        .iter()
+        .map(|p| expand(&p.to_string_lossy()))
+        .collect();
+    identity_files.extend(sc.identity_files.iter().map(|p| expand(p)));
+    let identity_files_explicit = !identity_files.is_empty();
+    if identity_files.is_empty() {
+        identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|f| home.join(".ssh").join(f))
+            .collect();
+    }
+    let user_known_hosts = match (&o.user_known_hosts, &sc.user_known_hosts) {
+        (Some(files), _) => files.iter().map(|p| expand(&p.to_string_lossy())).collect(),
+        (None, Some(list)) => list.split_ascii_whitespace().map(expand).collect(),
+        (None, None) => vec![
+            home.join(".ssh/known_hosts"),
+            home.join(".ssh/known_hosts2"),
+        ],
+    };
+    let config_err = |k: &str, e: String| format!("bad {k} in {}: {e}", config_path.display());
+    let strict = match (o.strict_host_key_checking, &sc.strict_host_key_checking) {
+        (Some(s), _) => s,
+        (None, Some(v)) => {
+            options::parse_strict(v).map_err(|e| config_err("StrictHostKeyChecking", e))?
+        }
+        (None, None) => StrictHostKeyChecking::Ask,
+    };
+    let batch_mode = match (o.batch_mode, &sc.batch_mode) {
+        (Some(b), _) => b,
+        (None, Some(v)) => options::parse_yes_no(v).map_err(|e| config_err("BatchMode", e))?,
+        (None, None) => false,
+    };
+    let connect_timeout = match (o.connect_timeout, &sc.connect_timeout) {
+        (Some(t), _) => Some(t),
+        (None, Some(v)) => {
+            Some(options::parse_secs(v).map_err(|e| config_err("ConnectTimeout", e))?)
+        }
+        (None, None) => None,
+    };
+    let keepalive = match (o.server_alive_interval, &sc.server_alive_interval) {
+        (Some(t), _) => t,
+        (None, Some(v)) => {
+            options::parse_secs(v).map_err(|e| config_err("ServerAliveInterval", e))?
+        }
+        (None, None) => DEFAULT_KEEPALIVE,
+    };
+
+    let debug = args.debug || o.debug;
+    let fs_name = format!("{user}@{}:{}", target.host, target.path);
+    Ok(Config {
+        connect: ConnectOptions {
+            host,
+            port,
+            user,
+            identity_files,
+            identity_files_explicit,
+            user_known_hosts,
+            global_known_hosts: vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ],
+            strict_host_key_checking: strict,
+            batch_mode,
+            connect_timeout: connect_timeout.filter(|t| !t.is_zero()),
+            request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
+        },
+        remote_path: target.path,
+        mountpoint: args.mountpoint,
+        mount: MountConfig {
+            fs_name,
+            allow_other: o.allow_other,
+            default_permissions: o.default_permissions,
+            read_only: o.read_only,
+            unprivileged: !nix::unistd::geteuid().is_root(),
+            ttls: KernelTtls {
+                attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
+                entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
+            },
+        },
+        foreground: args.foreground || debug,
+        debug,
+    })
+}
+
+/// Checks the mountpoint before connecting: it exists, is a directory, is not mounted already.
+/// Returns its absolute form (the daemon leaves the working directory).
+pub fn check_mountpoint(p: &Path) -> Result<PathBuf, String> {
+    let shown = p.display();
+    let abs = match std::fs::canonicalize(p) {
+        Ok(a) => a,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(format!(
+                "mountpoint {shown}: a dead mount is still there (Transport endpoint is not connected); unmount it with: fusermount3 -u {shown}"
+            ));
+        }
+        Err(e) => return Err(format!("mountpoint {shown}: {}", os_message(&e))),
+    };
+    let meta =
+        std::fs::metadata(&abs).map_err(|e| format!("mountpoint {shown}: {}", os_message(&e)))?;
+    if !meta.is_dir() {
+        return Err(format!("mountpoint {shown}: Not a directory"));
+    }
+    if is_mounted(&abs) {
+        return Err(format!(
+            "mountpoint {shown} is already mounted; unmount it first (fusermount3 -u {shown})"
+        ));
+    }
+    Ok(abs)
+}
+
+/// Whether something is mounted exactly on `path` (from /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| Path::new(&unescape_mountinfo(m)) == path)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// "No such file or directory" rather than "... (os error 2)".
+pub fn os_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    fn args(v: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("sshfs-rs").chain(v.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn options_after_positionals_and_precedence() {
+        let c = build(args(&[
+            "me@h:/srv",
+            "/mnt",
+            "-p",
+            "2200",
+            "-o",
+            "Port=9,ro",
+            "-F",
+            "/dev/null",
+        ]))
+        .unwrap();
+        assert_eq!(c.connect.port, 2200, "-p wins over -o Port");
+        assert_eq!(c.connect.user, "me");
+        assert!(c.mount.read_only);
+        assert_eq!(c.remote_path, "/srv");
+        assert!(!c.foreground);
+        let c = build(args(&["-d", "-F", "/dev/null", "h:", "/mnt"])).unwrap();
+        assert!(c.foreground && c.debug);
+        assert_eq!(c.connect.port, 22);
+    }
+
+    #[test]
+    fn bad_port_is_an_error() {
+        assert!(build(args(&["h:", "/mnt", "-p", "99999", "-F", "/dev/null"])).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! The life of a mount: validate, (fork), connect, check the remote path, mount, go to the
+//! background, serve until unmounted or signalled, unmount.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sshfs_client::fs::SshFs;
+use sshfs_client::fuse;
+use sshfs_client::remote::{self, Prompter, Sftp};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::config::{self, Args, Config};
+use crate::daemon::{self, Detach};
+use crate::prompt::TtyPrompt;
+
+/// Runs the program; returns the exit code. Errors are printed as one line.
+pub fn run(args: Args) -> i32 {
+    match run_inner(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sshfs-rs: {e}");
+            1
+        }
+    }
+}
+
+fn run_inner(args: Args) -> Result<(), String> {
+    let config = config::build(args)?;
+    let mountpoint = config::check_mountpoint(&config.mountpoint)?;
+    let detach = if config.foreground {
+        None
+    } else {
+        Some(daemon::fork_and_wait()?)
+    };
+    init_logging(config.debug);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(config, mountpoint, detach))
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug {
+        "sshfs_client=debug,sshfs_rs=debug,info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFS_RS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> Result<(), String> {
+    let prompter: Arc<dyn Prompter> = Arc::new(TtyPrompt);
+    let conn = remote::connect(&config.connect, prompter)
+        .await
+        .map_err(|e| e.to_string())?;
+    let root = remote_root(&conn.sftp, &config).await?;
+    let fs = Arc::new(SshFs::new(conn.sftp.clone(), root));
+    let mut handle = fuse::mount(fs.clone(), &mountpoint, &config.mount)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot mount on {}: {}",
+                mountpoint.display(),
+                config::os_message(&e)
+            )
+        })?;
+    info!(
+        "mounted {} on {}",
+        config.mount.fs_name,
+        mountpoint.display()
+    );
+    if let Some(d) = detach {
+        d.ready();
+    }
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
+    let signalled = loop {
+        tokio::select! {
+            r = &mut handle => {
+                if let Err(e) = r {
+                    warn!("FUSE session ended: {e}");
+                }
+                break false;
+            }
+            _ = term.recv() => break true,
+            _ = int.recv() => break true,
+            _ = usr1.recv() => eprintln!("sshfs-rs: sftp requests: {}", fs.sftp().counters().summary()),
+        }
+    };
+    if signalled && let Err(e) = handle.unmount().await {
+        warn!("unmount failed ({e}); detaching the mount");
+        lazy_unmount(&mountpoint, config.mount.unprivileged);
+    }
+    if config.debug {
+        eprintln!(
+            "sshfs-rs: sftp requests: {}",
+            fs.sftp().counters().summary()
+        );
+    }
+    let _ = conn
+        .ssh
+        .disconnect(russh::Disconnect::ByApplication, "unmounted", "en")
+        .await;
+    Ok(())
+}
+
+/// Detaches a busy mount so no stale mountpoint stays behind.
+fn lazy_unmount(mountpoint: &Path, unprivileged: bool) {
+    if unprivileged {
+        let _ = std::process::Command::new("fusermount3")
+            .args(["-u", "-z"])
+            .arg(mountpoint)
+            .status();
+    } else {
+        let _ = nix::mount::umount2(mountpoint, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// The absolute remote directory to mount: REALPATH of the given path ("." = home), which must
+/// exist and be a directory.
+async fn remote_root(sftp: &Sftp, config: &Config) -> Result<String, String> {
+    let given = if config.remote_path.is_empty() {
+        "."
+    } else {
+        config.remote_path.as_str()
+    };
+    let shown = format!("{}:{}", config.connect.host, config.remote_path);
+    let fail = |e: remote::SftpError| {
+        let why = match e.status() {
+            Some(remote::sftp::FX_NO_SUCH_FILE) => "No such file or directory".to_owned(),
+            Some(remote::sftp::FX_PERMISSION_DENIED) => "Permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        format!("remote path {shown}: {why}")
+    };
+    let root = sftp.realpath(given).await.map_err(fail)?;
+    let attrs = sftp.stat(&root).await.map_err(fail)?;
+    if attrs.permissions.unwrap_or(0) & libc::S_IFMT != libc::S_IFDIR {
+        return Err(format!("remote path {shown}: Not a directory"));
+    }
+    Ok(root)
+}

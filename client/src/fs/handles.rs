@@ -1,0 +1,78 @@
+//! Tables of open files and directories, keyed by the `fh` number we give the kernel.
+//!
+//! The kernel's `fh` names our record, never the server's handle directly, so a reconnect can
+//! later reopen the server handle underneath without the kernel noticing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::remote::sftp::DirEntry;
+
+/// An open file.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// The server's handle.
+    pub handle: String,
+    /// The inode it was opened on.
+    pub ino: u64,
+}
+
+/// An open directory: the server handle and the entries read so far, so the kernel can page
+/// through (and rewind) by offset while we fetch READDIR pages only as far as it reads.
+#[derive(Debug)]
+pub struct OpenDir {
+    /// The server's handle.
+    pub handle: String,
+    /// Entries fetched so far, "." and ".." included when the server sends them.
+    pub entries: Vec<DirEntry>,
+    /// Whether the server said end of directory.
+    pub eof: bool,
+}
+
+/// `fh` -> record, with fresh numbers.
+#[derive(Debug)]
+pub struct HandleTable<T> {
+    next: AtomicU64,
+    map: Mutex<HashMap<u64, Arc<T>>>,
+}
+
+impl<T> Default for HandleTable<T> {
+    fn default() -> Self {
+        Self {
+            next: AtomicU64::new(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> HandleTable<T> {
+    /// Stores `value` and returns its new `fh`.
+    pub fn insert(&self, value: T) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(fh, Arc::new(value));
+        }
+        fh
+    }
+
+    /// The record for `fh`.
+    pub fn get(&self, fh: u64) -> Option<Arc<T>> {
+        self.map.lock().ok()?.get(&fh).cloned()
+    }
+
+    /// Removes and returns the record for `fh`.
+    pub fn remove(&self, fh: u64) -> Option<Arc<T>> {
+        self.map.lock().ok()?.remove(&fh)
+    }
+
+    /// Number of open records.
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,624 @@
+//! The filesystem: inode-based operations carried out with SFTP requests.
+//!
+//! Each method is one kernel operation and says which SFTP requests it sends. Methods return
+//! [`FsResult`] with fuse3's plain attribute type; the FUSE wiring (TTLs, replies, interrupts)
+//! lives in [`crate::fuse`]. Locks (inode table, handle tables) are never held across an await.
+
+pub mod attr;
+pub mod errno;
+pub mod handles;
+
+use std::ffi::OsStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use fuse3::SetAttr;
+use fuse3::raw::reply::FileAttr;
+use russh_sftp::extensions::Statvfs;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use sshfs_cache::{InodeTable, ROOT_INO};
+
+use crate::remote::sftp::{DirEntry, Sftp};
+pub use errno::{FsError, FsResult};
+use handles::{HandleTable, OpenDir, OpenFile};
+
+/// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
+const DIR_BATCH: usize = 256;
+
+/// One directory entry for the kernel.
+#[derive(Debug, Clone)]
+pub struct DirItem {
+    /// Entry name.
+    pub name: String,
+    /// Offset of the next entry (what the kernel passes back to continue after this one).
+    pub next_offset: u64,
+    /// The server's attributes and link count for the entry.
+    pub entry: DirEntry,
+}
+
+/// The filesystem state shared by all requests.
+pub struct SshFs {
+    sftp: Arc<Sftp>,
+    root: String,
+    inodes: Mutex<InodeTable>,
+    files: HandleTable<OpenFile>,
+    dirs: HandleTable<tokio::sync::Mutex<OpenDir>>,
+}
+
+fn name_str(name: &OsStr) -> FsResult<&str> {
+    name.to_str().ok_or_else(|| {
+        FsError::new(
+            libc::EINVAL,
+            "file names that are not UTF-8 cannot be sent over this SFTP client",
+        )
+    })
+}
+
+/// SFTP open flags for POSIX `open(2)` flags.
+pub fn open_flags(flags: u32) -> OpenFlags {
+    let flags = flags as i32;
+    let mut f = match flags & libc::O_ACCMODE {
+        libc::O_WRONLY => OpenFlags::WRITE,
+        libc::O_RDWR => OpenFlags::READ | OpenFlags::WRITE,
+        _ => OpenFlags::READ,
+    };
+    if flags & libc::O_APPEND != 0 {
+        f |= OpenFlags::APPEND;
+    }
+    if flags & libc::O_CREAT != 0 {
+        f |= OpenFlags::CREATE;
+    }
+    if flags & libc::O_EXCL != 0 {
+        f |= OpenFlags::EXCLUDE;
+    }
+    if flags & libc::O_TRUNC != 0 {
+        f |= OpenFlags::TRUNCATE;
+    }
+    f
+}
+
+impl SshFs {
+    /// A filesystem over `sftp` rooted at the absolute remote directory `root`.
+    pub fn new(sftp: Arc<Sftp>, root: String) -> Self {
+        let root = if root.len() > 1 {
+            root.trim_end_matches('/').to_owned()
+        } else {
+            root
+        };
+        Self {
+            sftp,
+            root,
+            inodes: Mutex::new(InodeTable::new()),
+            files: HandleTable::default(),
+            dirs: HandleTable::default(),
+        }
+    }
+
+    /// The SFTP engine (for counters).
+    pub fn sftp(&self) -> &Arc<Sftp> {
+        &self.sftp
+    }
+
+    fn inodes(&self) -> MutexGuard<'_, InodeTable> {
+        // A panic while holding the lock cannot leave the table half-updated in a way that
+        // matters more than stopping the mount; keep serving.
+        self.inodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remote(&self, rel: &str) -> String {
+        match (rel.is_empty(), self.root.as_str()) {
+            (true, _) => self.root.clone(),
+            (false, "/") => format!("/{rel}"),
+            (false, root) => format!("{root}/{rel}"),
+        }
+    }
+
+    /// Remote path of `ino`.
+    fn path_of(&self, ino: u64) -> FsResult<String> {
+        let rel = self
+            .inodes()
+            .path(ino)
+            .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} has no path")))?;
+        Ok(self.remote(&rel))
+    }
+
+    /// Remote path of `name` in directory `parent`.
+    fn child_of(&self, parent: u64, name: &str) -> FsResult<String> {
+        let rel = self
+            .inodes()
+            .child_path(parent, name)
+            .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {parent} has no path")))?;
+        Ok(self.remote(&rel))
+    }
+
+    /// Takes a kernel reference on `name` in `parent` and builds its attributes.
+    fn entry(&self, parent: u64, name: &str, attrs: &FileAttributes) -> FsResult<FileAttr> {
+        let mut inodes = self.inodes();
+        let ino = inodes
+            .lookup(parent, name)
+            .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
+        Ok(Self::attr_for(&mut inodes, ino, attrs))
+    }
+
+    fn attr_for(inodes: &mut InodeTable, ino: u64, attrs: &FileAttributes) -> FileAttr {
+        if let Some(mode) = attrs.permissions {
+            inodes.set_file_type(ino, mode & libc::S_IFMT);
+        }
+        attr::file_attr(ino, attrs, inodes.nlink(ino))
+    }
+
+    fn file(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
+        self.files
+            .get(fh)
+            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))
+    }
+
+    /// The root's attributes (STAT: the root may be reached through a symlink).
+    async fn root_attrs(&self) -> FsResult<FileAttributes> {
+        Ok(self.sftp.stat(&self.root).await?)
+    }
+
+    /// LOOKUP: LSTAT of the child; takes a kernel reference.
+    pub async fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
+        let name = name
+            .to_str()
+            .ok_or_else(|| FsError::new(libc::ENOENT, "name is not UTF-8"))?;
+        let path = self.child_of(parent, name)?;
+        let attrs = self.sftp.lstat(&path).await?;
+        self.entry(parent, name, &attrs)
+    }
+
+    /// FORGET: drops `n` kernel references.
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.inodes().forget(ino, n);
+    }
+
+    /// GETATTR: FSTAT through the open handle if there is one (works after unlink), else LSTAT.
+    pub async fn getattr(&self, ino: u64, fh: Option<u64>) -> FsResult<FileAttr> {
+        let attrs = match fh.and_then(|fh| self.files.get(fh)) {
+            Some(file) => self.sftp.fstat(&file.handle).await?,
+            None if ino == ROOT_INO => self.root_attrs().await?,
+            None => self.sftp.lstat(&self.path_of(ino)?).await?,
+        };
+        Ok(Self::attr_for(&mut self.inodes(), ino, &attrs))
+    }
+
+    /// SETATTR: one SETSTAT (FSETSTAT with a handle, `lsetstat@openssh.com` on a symlink) carrying
+    /// every change, then the new attributes. SFTP v3 sets uid with gid and atime with mtime, so
+    /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
+    pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
+        let file = fh.and_then(|fh| self.files.get(fh));
+        let path = if ino == ROOT_INO {
+            self.root.clone()
+        } else {
+            self.path_of(ino)?
+        };
+        let is_symlink = self.inodes().file_type(ino) == libc::S_IFLNK;
+        let mut a = FileAttributes {
+            size: set.size,
+            permissions: set.mode.map(|m| m & 0o7777),
+            ..FileAttributes::empty()
+        };
+        let needs_current =
+            set.uid.is_some() != set.gid.is_some() || set.atime.is_some() != set.mtime.is_some();
+        let current = if needs_current {
+            Some(match &file {
+                Some(f) => self.sftp.fstat(&f.handle).await?,
+                None => self.sftp.lstat(&path).await?,
+            })
+        } else {
+            None
+        };
+        if set.uid.is_some() || set.gid.is_some() {
+            a.uid = set.uid.or(current.as_ref().and_then(|c| c.uid));
+            a.gid = set.gid.or(current.as_ref().and_then(|c| c.gid));
+        }
+        if set.atime.is_some() || set.mtime.is_some() {
+            let secs = |t: fuse3::Timestamp| u32::try_from(t.sec).unwrap_or(0);
+            a.atime = set
+                .atime
+                .map(secs)
+                .or(current.as_ref().and_then(|c| c.atime));
+            a.mtime = set
+                .mtime
+                .map(secs)
+                .or(current.as_ref().and_then(|c| c.mtime));
+        }
+        let changes =
+            a.size.is_some() || a.permissions.is_some() || a.uid.is_some() || a.atime.is_some();
+        if changes {
+            match &file {
+                Some(f) => self.sftp.fsetstat(&f.handle, a).await?,
+                None if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") => {
+                    self.sftp.lsetstat(&path, a).await?
+                }
+                None if is_symlink => {
+                    return Err(FsError::new(
+                        libc::EOPNOTSUPP,
+                        "server cannot change a symlink itself (no lsetstat@openssh.com)",
+                    ));
+                }
+                None => self.sftp.setstat(&path, a).await?,
+            }
+        }
+        self.getattr(ino, fh).await
+    }
+
+    /// READLINK.
+    pub async fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
+        let path = self.path_of(ino)?;
+        Ok(self.sftp.readlink(&path).await?.into_bytes())
+    }
+
+    /// SYMLINK, then LSTAT of the new link.
+    pub async fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr) -> FsResult<FileAttr> {
+        let name = name_str(name)?;
+        let path = self.child_of(parent, name)?;
+        let target = name_str(target)?;
+        if let Err(e) = self.sftp.symlink(&path, target).await {
+            return Err(self.exists_or(&path, e.into()).await);
+        }
+        let attrs = self.sftp.lstat(&path).await?;
+        self.entry(parent, name, &attrs)
+    }
+
+    /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
+    /// devices, so those get EPERM.
+    pub async fn mknod(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
+        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
+            return Err(FsError::new(
+                libc::EPERM,
+                "SFTP can only create regular files, directories and symlinks",
+            ));
+        }
+        let name = name_str(name)?;
+        let path = self.child_of(parent, name)?;
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
+        let handle = match self.sftp.open(&path, flags, perm_attrs(mode)).await {
+            Ok(h) => h,
+            Err(e) => return Err(self.exists_or(&path, e.into()).await),
+        };
+        let attrs = self.sftp.fstat(&handle).await;
+        let closed = self.sftp.close(&handle).await;
+        let attrs = attrs?;
+        closed?;
+        self.entry(parent, name, &attrs)
+    }
+
+    /// MKDIR, then LSTAT.
+    pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
+        let name = name_str(name)?;
+        let path = self.child_of(parent, name)?;
+        if let Err(e) = self.sftp.mkdir(&path, mode & 0o7777).await {
+            return Err(self.exists_or(&path, e.into()).await);
+        }
+        let attrs = self.sftp.lstat(&path).await?;
+        self.entry(parent, name, &attrs)
+    }
+
+    /// UNLINK: REMOVE.
+    pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let name = name_str(name)?;
+        let path = self.child_of(parent, name)?;
+        if let Err(e) = self.sftp.remove(&path).await {
+            let e: FsError = e.into();
+            if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
+                return Err(FsError::new(libc::EISDIR, format!("{path} is a directory")));
+            }
+            return Err(e);
+        }
+        self.inodes().unlink(parent, name);
+        Ok(())
+    }
+
+    /// RMDIR.
+    pub async fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let name = name_str(name)?;
+        let path = self.child_of(parent, name)?;
+        if let Err(e) = self.sftp.rmdir(&path).await {
+            let e: FsError = e.into();
+            if e.is_generic_failure() {
+                return Err(match self.is_dir(&path).await {
+                    Some(false) => {
+                        FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
+                    }
+                    Some(true) => FsError::new(libc::ENOTEMPTY, format!("{path} is not empty")),
+                    None => e,
+                });
+            }
+            return Err(e);
+        }
+        self.inodes().unlink(parent, name);
+        Ok(())
+    }
+
+    /// RENAME: `posix-rename@openssh.com` (replaces the target); with RENAME_NOREPLACE plain
+    /// RENAME (which never replaces). RENAME_EXCHANGE is not possible over SFTP.
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> FsResult<()> {
+        let (name, new_name) = (name_str(name)?, name_str(new_name)?);
+        let from = self.child_of(parent, name)?;
+        let to = self.child_of(new_parent, new_name)?;
+        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        if flags & !libc::RENAME_NOREPLACE != 0 {
+            return Err(FsError::new(
+                libc::EINVAL,
+                "rename flags not supported over SFTP",
+            ));
+        }
+        let result = if noreplace {
+            self.sftp.rename_noreplace(&from, &to).await
+        } else {
+            self.sftp.posix_rename(&from, &to).await
+        };
+        if let Err(e) = result {
+            let e: FsError = e.into();
+            if !e.is_generic_failure() {
+                return Err(e);
+            }
+            return Err(self.explain_rename_failure(&from, &to, noreplace, e).await);
+        }
+        self.inodes().rename(parent, name, new_parent, new_name);
+        Ok(())
+    }
+
+    async fn explain_rename_failure(
+        &self,
+        from: &str,
+        to: &str,
+        noreplace: bool,
+        e: FsError,
+    ) -> FsError {
+        let (src, dst) = tokio::join!(self.is_dir(from), self.is_dir(to));
+        match (src, dst) {
+            (_, Some(_)) if noreplace => FsError::new(libc::EEXIST, format!("{to} exists")),
+            (Some(true), Some(false)) => {
+                FsError::new(libc::ENOTDIR, format!("{to} is not a directory"))
+            }
+            (Some(false), Some(true)) => FsError::new(libc::EISDIR, format!("{to} is a directory")),
+            (Some(true), Some(true)) => FsError::new(libc::ENOTEMPTY, format!("{to} is not empty")),
+            (Some(true), None) if to.starts_with(&format!("{from}/")) => {
+                FsError::new(libc::EINVAL, "cannot move a directory into itself")
+            }
+            _ => e,
+        }
+    }
+
+    /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
+    pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
+        let new_name = name_str(new_name)?;
+        let from = self.path_of(ino)?;
+        let to = self.child_of(new_parent, new_name)?;
+        if !self.sftp.has_extension("hardlink@openssh.com") {
+            return Err(FsError::new(
+                libc::EPERM,
+                "server has no hardlink@openssh.com",
+            ));
+        }
+        if let Err(e) = self.sftp.hardlink(&from, &to).await {
+            return Err(self.exists_or(&to, e.into()).await);
+        }
+        let attrs = self.sftp.lstat(&to).await?;
+        let mut inodes = self.inodes();
+        let nlink = inodes.nlink(ino).unwrap_or(1) + 1;
+        inodes.set_nlink(ino, nlink);
+        let new_ino = inodes
+            .lookup(new_parent, new_name)
+            .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
+        inodes.set_nlink(new_ino, nlink);
+        Ok(Self::attr_for(&mut inodes, new_ino, &attrs))
+    }
+
+    /// OPEN: SFTP OPEN with the matching flags (O_TRUNC included: the kernel leaves it to us).
+    pub async fn open(&self, ino: u64, flags: u32) -> FsResult<u64> {
+        let path = self.path_of(ino)?;
+        let handle = match self
+            .sftp
+            .open(&path, open_flags(flags), FileAttributes::empty())
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                let e: FsError = e.into();
+                if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
+                    return Err(FsError::new(libc::EISDIR, format!("{path} is a directory")));
+                }
+                return Err(e);
+            }
+        };
+        Ok(self.files.insert(OpenFile { handle, ino }))
+    }
+
+    /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL), then FSTAT.
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: u32,
+    ) -> FsResult<(FileAttr, u64)> {
+        let name = name_str(name)?;
+        let path = self.child_of(parent, name)?;
+        let pflags = open_flags(flags) | OpenFlags::CREATE;
+        let handle = match self.sftp.open(&path, pflags, perm_attrs(mode)).await {
+            Ok(h) => h,
+            Err(e) => return Err(self.exists_or(&path, e.into()).await),
+        };
+        let attrs = match self.sftp.fstat(&handle).await {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = self.sftp.close(&handle).await;
+                return Err(e.into());
+            }
+        };
+        let attr = self.entry(parent, name, &attrs)?;
+        let fh = self.files.insert(OpenFile {
+            handle,
+            ino: attr.ino,
+        });
+        Ok((attr, fh))
+    }
+
+    /// READ: split into parallel SFTP READs of the server's maximum size.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let file = self.file(fh)?;
+        Ok(self.sftp.read_at(&file.handle, offset, size).await?)
+    }
+
+    /// WRITE: split into parallel SFTP WRITEs; returns once the server acknowledged every byte.
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let file = self.file(fh)?;
+        self.sftp.write_at(&file.handle, offset, data).await?;
+        Ok(data.len() as u32)
+    }
+
+    /// FLUSH (every close()): writes are acknowledged before write() returns, so there is
+    /// nothing left to send.
+    pub async fn flush(&self, fh: u64) -> FsResult<()> {
+        self.file(fh).map(drop)
+    }
+
+    /// FSYNC: `fsync@openssh.com`.
+    pub async fn fsync(&self, fh: u64) -> FsResult<()> {
+        let file = self.file(fh)?;
+        Ok(self.sftp.fsync(&file.handle).await?)
+    }
+
+    /// RELEASE: CLOSE the server handle.
+    pub async fn release(&self, fh: u64) -> FsResult<()> {
+        match self.files.remove(fh) {
+            Some(file) => Ok(self.sftp.close(&file.handle).await?),
+            None => Ok(()),
+        }
+    }
+
+    /// OPENDIR.
+    pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
+        let path = self.path_of(ino)?;
+        let handle = self.sftp.opendir(&path).await?;
+        Ok(self.dirs.insert(tokio::sync::Mutex::new(OpenDir {
+            handle,
+            entries: Vec::new(),
+            eof: false,
+        })))
+    }
+
+    /// Entries from `offset` on, fetching READDIR pages only until there is something to give.
+    pub async fn readdir(&self, fh: u64, offset: u64) -> FsResult<Vec<DirItem>> {
+        let dir = self
+            .dirs
+            .get(fh)
+            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open directory {fh}")))?;
+        let mut dir = dir.lock().await;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        while dir.entries.len() <= start && !dir.eof {
+            match self.sftp.readdir(&dir.handle).await? {
+                Some(page) => dir.entries.extend(page),
+                None => dir.eof = true,
+            }
+        }
+        Ok(dir
+            .entries
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(DIR_BATCH)
+            .map(|(i, e)| DirItem {
+                name: e.name.clone(),
+                next_offset: i as u64 + 1,
+                entry: e.clone(),
+            })
+            .collect())
+    }
+
+    /// RELEASEDIR: CLOSE the server handle.
+    pub async fn releasedir(&self, fh: u64) -> FsResult<()> {
+        match self.dirs.remove(fh) {
+            Some(dir) => {
+                let handle = dir.lock().await.handle.clone();
+                Ok(self.sftp.close(&handle).await?)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The inode number for a READDIR entry, without a kernel reference.
+    pub fn ino_hint(&self, parent: u64, name: &str) -> u64 {
+        match name {
+            "." => parent,
+            ".." => ROOT_INO,
+            _ => self.inodes().ino_hint(parent, name),
+        }
+    }
+
+    /// For READDIRPLUS: takes a kernel reference on an entry and builds its attributes. Undo
+    /// with [`SshFs::forget`] if the entry does not reach the kernel.
+    pub fn dir_entry(&self, parent: u64, item: &DirItem) -> FsResult<FileAttr> {
+        let mut inodes = self.inodes();
+        let ino = inodes
+            .lookup(parent, &item.name)
+            .ok_or_else(|| FsError::new(libc::ENOENT, "directory vanished"))?;
+        if let Some(n) = item.entry.nlink {
+            inodes.set_nlink(ino, n);
+        }
+        Ok(Self::attr_for(&mut inodes, ino, &item.entry.attrs))
+    }
+
+    /// STATFS: `statvfs@openssh.com` on the root.
+    pub async fn statfs(&self) -> FsResult<Statvfs> {
+        if !self.sftp.has_extension("statvfs@openssh.com") {
+            return Err(FsError::new(
+                libc::ENOSYS,
+                "server has no statvfs@openssh.com",
+            ));
+        }
+        Ok(self.sftp.statvfs(&self.root).await?)
+    }
+
+    /// Whether `path` is a directory (`None` if it does not exist or cannot be read).
+    async fn is_dir(&self, path: &str) -> Option<bool> {
+        let attrs = self.sftp.lstat(path).await.ok()?;
+        Some(attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFDIR)
+    }
+
+    /// Turns a generic FAILURE into EEXIST when `path` exists (OpenSSH's answer for EEXIST).
+    async fn exists_or(&self, path: &str, e: FsError) -> FsError {
+        if e.is_generic_failure() && self.sftp.lstat(path).await.is_ok() {
+            return FsError::new(libc::EEXIST, format!("{path} exists"));
+        }
+        e
+    }
+}
+
+fn perm_attrs(mode: u32) -> FileAttributes {
+    FileAttributes {
+        permissions: Some(mode & 0o7777),
+        ..FileAttributes::empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flag_mapping() {
+        let f = |x: i32| open_flags(x as u32);
+        assert_eq!(f(libc::O_RDONLY).bits(), OpenFlags::READ.bits());
+        assert_eq!(f(libc::O_WRONLY).bits(), OpenFlags::WRITE.bits());
+        assert_eq!(
+            f(libc::O_RDWR | libc::O_APPEND).bits(),
+            (OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND).bits()
+        );
+        assert_eq!(
+            f(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC).bits(),
+            (OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE)
+                .bits()
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! The FUSE frontend: links each kernel request to the [`SshFs`] method of the same name,
+//! converts results to fuse3 replies with the configured TTLs, keeps the registry of requests in
+//! flight for FUSE INTERRUPT, and mounts.
+//!
+//! Every request runs inside [`FuseFs::serve`]: it gets a tracing span, is registered under its
+//! FUSE `unique` so an INTERRUPT can cancel it (the caller then gets EINTR), and its error is
+//! turned into an errno.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use fuse3::raw::prelude::*;
+use fuse3::raw::{MountHandle, Session};
+use fuse3::{Errno, MountOptions, Result as FuseResult};
+use futures_util::stream::{self, Stream};
+use tokio::sync::oneshot;
+use tracing::{Instrument, debug, debug_span};
+
+use crate::fs::{DirItem, FsError, SshFs, attr};
+
+/// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
+const MAX_WRITE: u32 = 1024 * 1024;
+/// How long an INTERRUPT for a request we do not hold waits for it to show up.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(20);
+
+/// How long the kernel may keep what we tell it.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelTtls {
+    /// Attribute validity.
+    pub attr: Duration,
+    /// Name (dentry) validity.
+    pub entry: Duration,
+}
+
+/// Mount settings.
+#[derive(Debug, Clone)]
+pub struct MountConfig {
+    /// Shown as the mount's source in /proc/mounts (`user@host:/path`).
+    pub fs_name: String,
+    /// Let other users access the mount.
+    pub allow_other: bool,
+    /// Let the kernel check permissions from the mode bits.
+    pub default_permissions: bool,
+    /// Read-only mount.
+    pub read_only: bool,
+    /// Mount through fusermount3 (needed when not root).
+    pub unprivileged: bool,
+    /// Kernel cache lifetimes.
+    pub ttls: KernelTtls,
+}
+
+/// Requests in flight, by FUSE `unique`, with the means to cancel each.
+#[derive(Default)]
+struct InFlight {
+    map: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+}
+
+impl InFlight {
+    fn register(&self, unique: u64) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(unique, tx);
+        }
+        rx
+    }
+
+    fn finish(&self, unique: u64) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(&unique);
+        }
+    }
+
+    fn cancel(&self, unique: u64) -> bool {
+        let tx = self.map.lock().ok().and_then(|mut m| m.remove(&unique));
+        tx.is_some_and(|tx| tx.send(()).is_ok())
+    }
+}
+
+/// Removes a request from the registry however its future ends (completion or drop).
+struct Registered<'a> {
+    inflight: &'a InFlight,
+    unique: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.inflight.finish(self.unique);
+    }
+}
+
+/// The fuse3 filesystem: [`SshFs`] plus the FUSE-only concerns.
+pub struct FuseFs {
+    fs: Arc<SshFs>,
+    ttls: KernelTtls,
+    inflight: InFlight,
+}
+
+fn errno(e: FsError) -> Errno {
+    Errno::from(e.errno)
+}
+
+impl FuseFs {
+    /// Wraps the filesystem.
+    pub fn new(fs: Arc<SshFs>, ttls: KernelTtls) -> Self {
+        Self {
+            fs,
+            ttls,
+            inflight: InFlight::default(),
+        }
+    }
+
+    /// Runs one request: traced, cancellable by INTERRUPT (EINTR), errors mapped to errno.
+    async fn serve<T>(
+        &self,
+        req: &Request,
+        op: &'static str,
+        ino: u64,
+        fut: impl Future<Output = Result<T, FsError>>,
+    ) -> FuseResult<T> {
+        let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
+        let cancelled = self.inflight.register(req.unique);
+        let _registered = Registered {
+            inflight: &self.inflight,
+            unique: req.unique,
+        };
+        async {
+            tokio::select! {
+                r = fut => r.map_err(|e| {
+                    debug!(errno = e.errno, "{}", e.message);
+                    errno(e)
+                }),
+                Ok(()) = cancelled => {
+                    debug!("interrupted");
+                    Err(Errno::from(libc::EINTR))
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs a request that must not be abandoned halfway (it creates server state, like an
+    /// open handle): traced and mapped, but not cancelled by INTERRUPT.
+    async fn serve_whole<T>(
+        &self,
+        req: &Request,
+        op: &'static str,
+        ino: u64,
+        fut: impl Future<Output = Result<T, FsError>>,
+    ) -> FuseResult<T> {
+        let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
+        fut.instrument(span).await.map_err(|e| {
+            debug!(errno = e.errno, "{}", e.message);
+            errno(e)
+        })
+    }
+
+    fn entry(&self, attr: FileAttr) -> ReplyEntry {
+        ReplyEntry {
+            ttl: self.ttls.entry,
+            attr,
+            generation: 0,
+        }
+    }
+}
+
+impl Filesystem for FuseFs {
+    async fn init(&self, _req: Request) -> FuseResult<ReplyInit> {
+        let max_write = NonZeroU32::new(MAX_WRITE).unwrap_or(NonZeroU32::MIN);
+        Ok(ReplyInit::new(max_write))
+    }
+
+    async fn destroy(&self, _req: Request) {}
+
+    async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<ReplyEntry> {
+        let attr = self
+            .serve(&req, "lookup", parent, self.fs.lookup(parent, name))
+            .await?;
+        Ok(self.entry(attr))
+    }
+
+    async fn forget(&self, _req: Request, inode: u64, nlookup: u64) {
+        self.fs.forget(inode, nlookup);
+    }
+
+    async fn batch_forget(&self, _req: Request, inodes: &[(u64, u64)]) {
+        for (ino, n) in inodes {
+            self.fs.forget(*ino, *n);
+        }
+    }
+
+    async fn getattr(
+        &self,
+        req: Request,
+        inode: u64,
+        fh: Option<u64>,
+        _flags: u32,
+    ) -> FuseResult<ReplyAttr> {
+        let attr = self
+            .serve(&req, "getattr", inode, self.fs.getattr(inode, fh))
+            .await?;
+        Ok(ReplyAttr {
+            ttl: self.ttls.attr,
+            attr,
+        })
+    }
+
+    async fn setattr(
+        &self,
+        req: Request,
+        inode: u64,
+        fh: Option<u64>,
+        set_attr: SetAttr,
+    ) -> FuseResult<ReplyAttr> {
+        let attr = self
+            .serve(
+                &req,
+                "setattr",
+                inode,
+                self.fs.setattr(inode, fh, &set_attr),
+            )
+            .await?;
+        Ok(ReplyAttr {
+            ttl: self.ttls.attr,
+            attr,
+        })
+    }
+
+    async fn readlink(&self, req: Request, inode: u64) -> FuseResult<ReplyData> {
+        let target = self
+            .serve(&req, "readlink", inode, self.fs.readlink(inode))
+            .await?;
+        Ok(ReplyData::from(bytes::Bytes::from(target)))
+    }
+
+    async fn symlink(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        link: &OsStr,
+    ) -> FuseResult<ReplyEntry> {
+        let attr = self
+            .serve(&req, "symlink", parent, self.fs.symlink(parent, name, link))
+            .await?;
+        Ok(self.entry(attr))
+    }
+
+    async fn mknod(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _rdev: u32,
+    ) -> FuseResult<ReplyEntry> {
+        let attr = self
+            .serve(&req, "mknod", parent, self.fs.mknod(parent, name, mode))
+            .await?;
+        Ok(self.entry(attr))
+    }
+
+    async fn mkdir(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+    ) -> FuseResult<ReplyEntry> {
+        let attr = self
+            .serve(&req, "mkdir", parent, self.fs.mkdir(parent, name, mode))
+            .await?;
+        Ok(self.entry(attr))
+    }
+
+    async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
+        self.serve(&req, "unlink", parent, self.fs.unlink(parent, name))
+            .await
+    }
+
+    async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
+        self.serve(&req, "rmdir", parent, self.fs.rmdir(parent, name))
+            .await
+    }
+
+    async fn rename(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> FuseResult<()> {
+        self.serve(
+            &req,
+            "rename",
+            parent,
+            self.fs.rename(parent, name, new_parent, new_name, 0),
+        )
+        .await
+    }
+
+    async fn rename2(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> FuseResult<()> {
+        self.serve(
+            &req,
+            "rename",
+            parent,
+            self.fs.rename(parent, name, new_parent, new_name, flags),
+        )
+        .await
+    }
+
+    async fn link(
+        &self,
+        req: Request,
+        inode: u64,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> FuseResult<ReplyEntry> {
+        let attr = self
+            .serve(
+                &req,
+                "link",
+                inode,
+                self.fs.link(inode, new_parent, new_name),
+            )
+            .await?;
+        Ok(self.entry(attr))
+    }
+
+    async fn open(&self, req: Request, inode: u64, flags: u32) -> FuseResult<ReplyOpen> {
+        let fh = self
+            .serve_whole(&req, "open", inode, self.fs.open(inode, flags))
+            .await?;
+        Ok(ReplyOpen { fh, flags: 0 })
+    }
+
+    async fn read(
+        &self,
+        req: Request,
+        inode: u64,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> FuseResult<ReplyData> {
+        let data = self
+            .serve(&req, "read", inode, self.fs.read(fh, offset, size))
+            .await?;
+        Ok(ReplyData::from(bytes::Bytes::from(data)))
+    }
+
+    async fn write(
+        &self,
+        req: Request,
+        inode: u64,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: u32,
+    ) -> FuseResult<ReplyWrite> {
+        let written = self
+            .serve(&req, "write", inode, self.fs.write(fh, offset, data))
+            .await?;
+        Ok(ReplyWrite { written })
+    }
+
+    async fn statfs(&self, req: Request, inode: u64) -> FuseResult<ReplyStatFs> {
+        let s = self.serve(&req, "statfs", inode, self.fs.statfs()).await?;
+        let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(ReplyStatFs {
+            blocks: s.blocks,
+            bfree: s.blocks_free,
+            bavail: s.blocks_avail,
+            files: s.inodes,
+            ffree: s.inodes_free,
+            bsize: clamp(s.block_size),
+            namelen: clamp(s.name_max),
+            frsize: clamp(s.fragment_size),
+        })
+    }
+
+    async fn release(
+        &self,
+        req: Request,
+        inode: u64,
+        fh: u64,
+        _flags: u32,
+        _lock_owner: u64,
+        _flush: bool,
+    ) -> FuseResult<()> {
+        self.serve_whole(&req, "release", inode, self.fs.release(fh))
+            .await
+    }
+
+    async fn fsync(&self, req: Request, inode: u64, fh: u64, _datasync: bool) -> FuseResult<()> {
+        self.serve(&req, "fsync", inode, self.fs.fsync(fh)).await
+    }
+
+    async fn flush(&self, req: Request, inode: u64, fh: u64, _lock_owner: u64) -> FuseResult<()> {
+        self.serve(&req, "flush", inode, self.fs.flush(fh)).await
+    }
+
+    async fn opendir(&self, req: Request, inode: u64, _flags: u32) -> FuseResult<ReplyOpen> {
+        let fh = self
+            .serve_whole(&req, "opendir", inode, self.fs.opendir(inode))
+            .await?;
+        Ok(ReplyOpen { fh, flags: 0 })
+    }
+
+    async fn readdir<'a>(
+        &'a self,
+        req: Request,
+        parent: u64,
+        fh: u64,
+        offset: i64,
+    ) -> FuseResult<ReplyDirectory<impl Stream<Item = FuseResult<DirectoryEntry>> + Send + 'a>>
+    {
+        let offset = u64::try_from(offset).unwrap_or(0);
+        let items = self
+            .serve(&req, "readdir", parent, self.fs.readdir(fh, offset))
+            .await?;
+        let entries: Vec<FuseResult<DirectoryEntry>> = items
+            .into_iter()
+            .map(|item| {
+                Ok(DirectoryEntry {
+                    inode: self.fs.ino_hint(parent, &item.name),
+                    kind: attr::kind_of(item.entry.attrs.permissions.unwrap_or(0)),
+                    offset: i64::try_from(item.next_offset).unwrap_or(i64::MAX),
+                    name: OsString::from(item.name),
+                })
+            })
+            .collect();
+        Ok(ReplyDirectory {
+            entries: stream::iter(entries),
+        })
+    }
+
+    async fn readdirplus<'a>(
+        &'a self,
+        req: Request,
+        parent: u64,
+        fh: u64,
+        offset: u64,
+        _lock_owner: u64,
+    ) -> FuseResult<
+        ReplyDirectoryPlus<impl Stream<Item = FuseResult<DirectoryEntryPlus>> + Send + 'a>,
+    > {
+        let items = self
+            .serve(&req, "readdirplus", parent, self.fs.readdir(fh, offset))
+            .await?;
+        Ok(ReplyDirectoryPlus {
+            entries: PlusEntries {
+                fuse: self,
+                parent,
+                items: items.into_iter(),
+                uncommitted: None,
+            },
+        })
+    }
+
+    async fn releasedir(&self, req: Request, inode: u64, fh: u64, _flags: u32) -> FuseResult<()> {
+        self.serve_whole(&req, "releasedir", inode, self.fs.releasedir(fh))
+            .await
+    }
+
+    async fn interrupt(&self, _req: Request, unique: u64) -> FuseResult<()> {
+        if self.inflight.cancel(unique) {
+            return Ok(());
+        }
+        // The request may not have reached us yet: wait a moment before asking the kernel to
+        // queue the INTERRUPT again (EAGAIN). Never ENOSYS: that turns interrupts off for good.
+        tokio::time::sleep(INTERRUPT_GRACE).await;
+        if self.inflight.cancel(unique) {
+            Ok(())
+        } else {
+            Err(Errno::from(libc::EAGAIN))
+        }
+    }
+}
+
+/// READDIRPLUS entries. Each entry takes a kernel lookup reference, but fuse3 pulls one entry
+/// more than fits in the kernel's buffer and drops it: an entry counts as delivered only when
+/// the next one is pulled (or the stream ends), and the reference of one pulled but never
+/// delivered is given back on drop. "." and ".." are never referenced (the kernel skips them).
+struct PlusEntries<'a> {
+    fuse: &'a FuseFs,
+    parent: u64,
+    items: std::vec::IntoIter<DirItem>,
+    uncommitted: Option<u64>,
+}
+
+impl Stream for PlusEntries<'_> {
+    type Item = FuseResult<DirectoryEntryPlus>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.uncommitted = None;
+        let Some(item) = self.items.next() else {
+            return Poll::Ready(None);
+        };
+        let ttls = self.fuse.ttls;
+        let dot = item.name == "." || item.name == "..";
+        let attr = if dot {
+            let ino = self.fuse.fs.ino_hint(self.parent, &item.name);
+            Ok(attr::file_attr(ino, &item.entry.attrs, item.entry.nlink))
+        } else {
+            self.fuse.fs.dir_entry(self.parent, &item)
+        };
+        let attr = match attr {
+            Ok(a) => a,
+            Err(e) => return Poll::Ready(Some(Err(errno(e)))),
+        };
+        if !dot {
+            self.uncommitted = Some(attr.ino);
+        }
+        Poll::Ready(Some(Ok(DirectoryEntryPlus {
+            inode: attr.ino,
+            generation: 0,
+            kind: attr.kind,
+            name: OsString::from(item.name),
+            offset: i64::try_from(item.next_offset).unwrap_or(i64::MAX),
+            attr,
+            entry_ttl: ttls.entry,
+            attr_ttl: ttls.attr,
+        })))
+    }
+}
+
+impl Drop for PlusEntries<'_> {
+    fn drop(&mut self) {
+        if let Some(ino) = self.uncommitted.take() {
+            self.fuse.fs.forget(ino, 1);
+        }
+    }
+}
+
+/// Mounts `fs` on `mountpoint`; the returned handle resolves when the filesystem is unmounted.
+pub async fn mount(
+    fs: Arc<SshFs>,
+    mountpoint: &Path,
+    config: &MountConfig,
+) -> std::io::Result<MountHandle> {
+    let mut options = MountOptions::default();
+    options
+        .fs_name(config.fs_name.clone())
+        .allow_other(config.allow_other)
+        .default_permissions(config.default_permissions)
+        .read_only(config.read_only)
+        // Like sshfs (libfuse 3): mounting over a non-empty directory is allowed.
+        .nonempty(true);
+    let session = Session::new(options);
+    let fuse = FuseFs::new(fs, config.ttls);
+    if config.unprivileged {
+        session.mount_with_unprivileged(fuse, mountpoint).await
+    } else {
+        session.mount(fuse, mountpoint).await
+    }
+}

@@ -1,0 +1,7 @@
+//! The sshfs-rs engine: an SSH + SFTP client ([`remote`]), the filesystem logic that turns
+//! inode-based operations into SFTP requests ([`fs`]), and the FUSE frontend ([`fuse`]).
+#![deny(missing_docs)]
+
+pub mod fs;
+pub mod fuse;
+pub mod remote;

@@ -1,0 +1,461 @@
+//! The SFTP request engine: one typed method per SFTP request, over russh-sftp's
+//! `RawSftpSession` (many requests in flight, answers matched by id).
+//!
+//! Every call goes through [`Sftp::call`], which applies our own deadline (russh-sftp's timeout
+//! counts from enqueue, so it is set out of the way), counts the request by [`Op`] and turns
+//! russh-sftp's error into [`SftpError`], keeping server answers apart from transport failures.
+//! Splitting reads and writes to the server's limits happens here too.
+
+use std::future::Future;
+use std::time::Duration;
+
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::client::error::Error as RawError;
+use russh_sftp::extensions::Statvfs;
+use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
+
+use super::counters::{Counters, Op};
+
+/// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
+const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
+/// Our cap on one READ/WRITE: OpenSSH allows 261,120 bytes; larger packets gain nothing.
+const MAX_IO_LEN: u32 = 256 * 1024;
+
+/// Why an SFTP request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SftpError {
+    /// The server answered with a status other than OK.
+    #[error("{message} (SFTP status {code})")]
+    Status {
+        /// Raw SFTP status code (`SSH_FX_*`).
+        code: u32,
+        /// The server's message.
+        message: String,
+    },
+    /// No answer within our deadline.
+    #[error("no answer from the server within {0:?}")]
+    Timeout(Duration),
+    /// The session or connection failed (every pending request fails with this).
+    #[error("connection to the server failed: {0}")]
+    Transport(String),
+}
+
+/// `SSH_FX_EOF`.
+pub const FX_EOF: u32 = 1;
+/// `SSH_FX_NO_SUCH_FILE`.
+pub const FX_NO_SUCH_FILE: u32 = 2;
+/// `SSH_FX_PERMISSION_DENIED`.
+pub const FX_PERMISSION_DENIED: u32 = 3;
+/// `SSH_FX_FAILURE`: OpenSSH's answer for most errnos (EEXIST, ENOTEMPTY, EISDIR...).
+pub const FX_FAILURE: u32 = 4;
+/// `SSH_FX_BAD_MESSAGE`.
+pub const FX_BAD_MESSAGE: u32 = 5;
+/// `SSH_FX_NO_CONNECTION`.
+pub const FX_NO_CONNECTION: u32 = 6;
+/// `SSH_FX_CONNECTION_LOST`.
+pub const FX_CONNECTION_LOST: u32 = 7;
+/// `SSH_FX_OP_UNSUPPORTED`.
+pub const FX_OP_UNSUPPORTED: u32 = 8;
+
+impl SftpError {
+    /// The SFTP status code, if the server answered.
+    pub fn status(&self) -> Option<u32> {
+        match self {
+            SftpError::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    fn from_raw(err: RawError) -> Self {
+        match err {
+            RawError::Status(s) => SftpError::Status {
+                code: s.status_code as u32,
+                message: s.error_message,
+            },
+            RawError::Timeout => SftpError::Transport("request timed out in the SFTP layer".into()),
+            other => SftpError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// Result of an SFTP call.
+pub type SftpResult<T> = Result<T, SftpError>;
+
+/// One entry of a READDIR answer.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    /// File name (no slashes).
+    pub name: String,
+    /// Attributes as the server sent them (OpenSSH: those of `lstat`).
+    pub attrs: FileAttributes,
+    /// Link count parsed from the `ls -l` style long name, when the server sends one.
+    pub nlink: Option<u32>,
+}
+
+/// A typed SFTP client over one session.
+pub struct Sftp {
+    raw: RawSftpSession,
+    deadline: Duration,
+    read_len: u32,
+    write_len: u32,
+    counters: Counters,
+    extensions: Vec<String>,
+}
+
+impl Sftp {
+    /// Wraps an initialised session. `limits` are the server's `limits@openssh.com` answer
+    /// (read, write) if it gave one; `extensions` the names from its VERSION packet.
+    pub fn new(
+        raw: RawSftpSession,
+        limits: Option<(u64, u64)>,
+        extensions: Vec<String>,
+        deadline: Duration,
+    ) -> Self {
+        let clamp = |v: u64| u32::try_from(v).unwrap_or(MAX_IO_LEN).clamp(1, MAX_IO_LEN);
+        let (read_len, write_len) = match limits {
+            Some((r, w)) => (
+                if r == 0 { SFTP_MIN_IO_LEN } else { clamp(r) },
+                if w == 0 { SFTP_MIN_IO_LEN } else { clamp(w) },
+            ),
+            None => (SFTP_MIN_IO_LEN, SFTP_MIN_IO_LEN),
+        };
+        Self {
+            raw,
+            deadline,
+            read_len,
+            write_len,
+            counters: Counters::default(),
+            extensions,
+        }
+    }
+
+    /// Largest single READ we send.
+    pub fn read_len(&self) -> u32 {
+        self.read_len
+    }
+
+    /// Largest single WRITE we send.
+    pub fn write_len(&self) -> u32 {
+        self.write_len
+    }
+
+    /// Request counters of this session.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Whether the server announced the extension `name` (e.g. `posix-rename@openssh.com`).
+    pub fn has_extension(&self, name: &str) -> bool {
+        self.extensions.iter().any(|e| e == name)
+    }
+
+    async fn call<T>(
+        &self,
+        op: Op,
+        fut: impl Future<Output = Result<T, RawError>>,
+    ) -> SftpResult<T> {
+        self.counters.count(op);
+        match tokio::time::timeout(self.deadline, fut).await {
+            Ok(r) => r.map_err(SftpError::from_raw),
+            Err(_) => Err(SftpError::Timeout(self.deadline)),
+        }
+    }
+
+    /// LSTAT: attributes of `path` without following a final symlink.
+    pub async fn lstat(&self, path: &str) -> SftpResult<FileAttributes> {
+        Ok(self.call(Op::Lstat, self.raw.lstat(path)).await?.attrs)
+    }
+
+    /// STAT: attributes of `path`, following symlinks.
+    pub async fn stat(&self, path: &str) -> SftpResult<FileAttributes> {
+        Ok(self.call(Op::Stat, self.raw.stat(path)).await?.attrs)
+    }
+
+    /// FSTAT: attributes of an open handle.
+    pub async fn fstat(&self, handle: &str) -> SftpResult<FileAttributes> {
+        Ok(self.call(Op::Fstat, self.raw.fstat(handle)).await?.attrs)
+    }
+
+    /// SETSTAT (follows symlinks).
+    pub async fn setstat(&self, path: &str, attrs: FileAttributes) -> SftpResult<()> {
+        self.call(Op::Setstat, self.raw.setstat(path, attrs))
+            .await
+            .map(drop)
+    }
+
+    /// FSETSTAT on an open handle.
+    pub async fn fsetstat(&self, handle: &str, attrs: FileAttributes) -> SftpResult<()> {
+        self.call(Op::Fsetstat, self.raw.fsetstat(handle, attrs))
+            .await
+            .map(drop)
+    }
+
+    /// `lsetstat@openssh.com`: SETSTAT that changes a symlink itself, not its target.
+    pub async fn lsetstat(&self, path: &str, attrs: FileAttributes) -> SftpResult<()> {
+        let mut data = encode_string(path);
+        let attrs = russh_sftp::ser::to_bytes(&attrs)
+            .map_err(|e| SftpError::Transport(format!("encoding attributes: {e}")))?;
+        data.extend_from_slice(&attrs);
+        expect_ok(
+            self.call(
+                Op::Lsetstat,
+                self.raw.extended("lsetstat@openssh.com", data),
+            )
+            .await?,
+        )
+    }
+
+    /// OPEN: returns the server's handle.
+    pub async fn open(
+        &self,
+        path: &str,
+        flags: OpenFlags,
+        attrs: FileAttributes,
+    ) -> SftpResult<String> {
+        Ok(self
+            .call(Op::Open, self.raw.open(path, flags, attrs))
+            .await?
+            .handle)
+    }
+
+    /// CLOSE a file or directory handle.
+    pub async fn close(&self, handle: &str) -> SftpResult<()> {
+        self.call(Op::Close, self.raw.close(handle)).await.map(drop)
+    }
+
+    /// OPENDIR: returns the server's handle.
+    pub async fn opendir(&self, path: &str) -> SftpResult<String> {
+        Ok(self.call(Op::Opendir, self.raw.opendir(path)).await?.handle)
+    }
+
+    /// One READDIR page; `None` at the end of the directory.
+    pub async fn readdir(&self, handle: &str) -> SftpResult<Option<Vec<DirEntry>>> {
+        match self.call(Op::Readdir, self.raw.readdir(handle)).await {
+            Ok(name) => Ok(Some(
+                name.files
+                    .into_iter()
+                    .map(|f| DirEntry {
+                        nlink: parse_longname_nlink(&f.longname),
+                        name: f.filename,
+                        attrs: f.attrs,
+                    })
+                    .collect(),
+            )),
+            Err(e) if e.status() == Some(FX_EOF) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One READ of at most [`Sftp::read_len`] bytes; an empty result means end of file.
+    pub async fn read(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Vec<u8>> {
+        match self
+            .call(
+                Op::Read,
+                self.raw.read(handle, offset, len.min(self.read_len)),
+            )
+            .await
+        {
+            Ok(data) => Ok(data.data),
+            Err(e) if e.status() == Some(FX_EOF) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads `len` bytes at `offset`, split into READs sent in parallel. Returns fewer bytes only
+    /// at end of file. Short answers in the middle are completed with further READs.
+    pub async fn read_at(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Vec<u8>> {
+        let chunk = self.read_len;
+        let pieces = (0..len.div_ceil(chunk)).map(|i| {
+            let start = offset + u64::from(i * chunk);
+            let want = chunk.min(len - i * chunk);
+            self.read_full(handle, start, want)
+        });
+        let results = futures_util::future::try_join_all(pieces).await?;
+        let mut out = Vec::with_capacity(len as usize);
+        for (piece, want) in results {
+            let short = piece.len() < want as usize;
+            out.extend_from_slice(&piece);
+            if short {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads up to `want` bytes at `offset`, looping over short answers until EOF.
+    async fn read_full(&self, handle: &str, offset: u64, want: u32) -> SftpResult<(Vec<u8>, u32)> {
+        let mut buf = self.read(handle, offset, want).await?;
+        while !buf.is_empty() && buf.len() < want as usize {
+            let got = buf.len() as u32;
+            let more = self
+                .read(handle, offset + u64::from(got), want - got)
+                .await?;
+            if more.is_empty() {
+                break;
+            }
+            buf.extend_from_slice(&more);
+        }
+        Ok((buf, want))
+    }
+
+    /// Writes `data` at `offset`, split into WRITEs sent in parallel; returns once the server
+    /// acknowledged all of them.
+    pub async fn write_at(&self, handle: &str, offset: u64, data: &[u8]) -> SftpResult<()> {
+        let writes = data
+            .chunks(self.write_len as usize)
+            .enumerate()
+            .map(|(i, piece)| {
+                let at = offset + (i * self.write_len as usize) as u64;
+                self.call(Op::Write, self.raw.write(handle, at, piece.to_vec()))
+            });
+        futures_util::future::try_join_all(writes).await.map(drop)
+    }
+
+    /// REMOVE a file.
+    pub async fn remove(&self, path: &str) -> SftpResult<()> {
+        self.call(Op::Remove, self.raw.remove(path)).await.map(drop)
+    }
+
+    /// MKDIR with the given permissions.
+    pub async fn mkdir(&self, path: &str, mode: u32) -> SftpResult<()> {
+        let attrs = FileAttributes {
+            permissions: Some(mode),
+            ..FileAttributes::empty()
+        };
+        self.call(Op::Mkdir, self.raw.mkdir(path, attrs))
+            .await
+            .map(drop)
+    }
+
+    /// RMDIR.
+    pub async fn rmdir(&self, path: &str) -> SftpResult<()> {
+        self.call(Op::Rmdir, self.raw.rmdir(path)).await.map(drop)
+    }
+
+    /// `posix-rename@openssh.com` (replaces the target like rename(2)) when the server has it,
+    /// otherwise plain RENAME (which on OpenSSH refuses to replace).
+    pub async fn posix_rename(&self, from: &str, to: &str) -> SftpResult<()> {
+        if !self.has_extension("posix-rename@openssh.com") {
+            return self.rename_noreplace(from, to).await;
+        }
+        let mut data = encode_string(from);
+        data.extend_from_slice(&encode_string(to));
+        expect_ok(
+            self.call(
+                Op::Rename,
+                self.raw.extended("posix-rename@openssh.com", data),
+            )
+            .await?,
+        )
+    }
+
+    /// Plain SFTP RENAME: fails if the target exists.
+    pub async fn rename_noreplace(&self, from: &str, to: &str) -> SftpResult<()> {
+        self.call(Op::Rename, self.raw.rename(from, to))
+            .await
+            .map(drop)
+    }
+
+    /// READLINK: the target of a symlink.
+    pub async fn readlink(&self, path: &str) -> SftpResult<String> {
+        let name = self.call(Op::Readlink, self.raw.readlink(path)).await?;
+        name.files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| SftpError::Transport("empty READLINK answer".into()))
+    }
+
+    /// SYMLINK: creates `link` pointing at `target`.
+    ///
+    /// OpenSSH's server reads the two paths in the opposite order from the draft standard (and
+    /// every client, the C sshfs included, sends them that way), so the target goes first.
+    pub async fn symlink(&self, link: &str, target: &str) -> SftpResult<()> {
+        self.call(Op::Symlink, self.raw.symlink(target, link))
+            .await
+            .map(drop)
+    }
+
+    /// `hardlink@openssh.com`.
+    pub async fn hardlink(&self, existing: &str, new: &str) -> SftpResult<()> {
+        self.call(Op::Link, self.raw.hardlink(existing, new))
+            .await
+            .map(drop)
+    }
+
+    /// `fsync@openssh.com` on an open handle. Servers without it: nothing to do (the data was
+    /// acknowledged already).
+    pub async fn fsync(&self, handle: &str) -> SftpResult<()> {
+        if !self.has_extension("fsync@openssh.com") {
+            return Ok(());
+        }
+        self.call(Op::Fsync, self.raw.fsync(handle)).await.map(drop)
+    }
+
+    /// `statvfs@openssh.com`.
+    pub async fn statvfs(&self, path: &str) -> SftpResult<Statvfs> {
+        self.call(Op::Statfs, self.raw.statvfs(path)).await
+    }
+
+    /// REALPATH: canonical absolute form of `path` ("." is the login directory).
+    pub async fn realpath(&self, path: &str) -> SftpResult<String> {
+        let name = self.call(Op::Realpath, self.raw.realpath(path)).await?;
+        name.files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| SftpError::Transport("empty REALPATH answer".into()))
+    }
+}
+
+/// Encodes an SSH `string` (u32 length + bytes).
+fn encode_string(s: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4 + s.len());
+    v.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+/// An EXTENDED request's answer must be a Status OK.
+fn expect_ok(packet: Packet) -> SftpResult<()> {
+    match packet {
+        Packet::Status(s) if s.status_code == StatusCode::Ok => Ok(()),
+        Packet::Status(s) => Err(SftpError::Status {
+            code: s.status_code as u32,
+            message: s.error_message,
+        }),
+        _ => Err(SftpError::Transport(
+            "unexpected answer to an extended request".into(),
+        )),
+    }
+}
+
+/// The link count in an `ls -l` style long name: "-rw-r--r--    2 user group ...".
+fn parse_longname_nlink(longname: &str) -> Option<u32> {
+    let mut fields = longname.split_ascii_whitespace();
+    let mode = fields.next()?;
+    if mode.len() < 10 {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longname_nlink() {
+        assert_eq!(
+            parse_longname_nlink("-rw-r--r--    2 root     root            0 Nov 21 14:50 a"),
+            Some(2)
+        );
+        assert_eq!(parse_longname_nlink(""), None);
+        assert_eq!(parse_longname_nlink("a"), None);
+    }
+
+    #[test]
+    fn ssh_string() {
+        assert_eq!(encode_string("ab"), vec![0, 0, 0, 2, b'a', b'b']);
+    }
+}

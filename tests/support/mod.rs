@@ -1,0 +1,296 @@
+//! End-to-end test harness for sshfs-rs.
+//!
+//! * [`Sshd`]: a private OpenSSH server on a free loopback port with fresh keys.
+//! * [`Mount`] / [`SshfsC`]: the binary under test (or the C `sshfs`) mounted in
+//!   the foreground as a child process.
+//! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
+//! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
+//!
+//! Everything is per instance (own ports, temp dirs, mountpoints), so tests may
+//! run in parallel. Every wait is bounded, failures panic with the captured
+//! logs, and every type cleans up on `Drop`, also while unwinding from a panic.
+//!
+//! Use it from a test file in `tests/` with `mod support;`.
+#![allow(dead_code, unused_imports)] // each test file uses a different subset of the harness
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod mount;
+mod proxy;
+mod sshd;
+
+pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, SshfsC, run_sshfs_rs, sshfs_rs_bin};
+pub use proxy::FaultProxy;
+pub use sshd::{Sshd, SshdOptions};
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Once;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const FUSECTL_DIR: &str = "/sys/fs/fuse/connections";
+
+/// True if `path` is a mount point in `/proc/self/mountinfo`.
+pub fn is_mounted(path: &Path) -> bool {
+    find_mount(path).is_some()
+}
+
+/// The `N` of `/sys/fs/fuse/connections/N` for the FUSE mount at `mountpoint`
+/// (the minor of its `0:N` device), or `None` if nothing FUSE is mounted there.
+pub fn fuse_connection_of(mountpoint: &Path) -> Option<u32> {
+    find_mount(mountpoint)
+        .filter(|m| m.fstype == "fuse" || m.fstype == "fuseblk" || m.fstype.starts_with("fuse."))
+        .map(|m| m.minor)
+}
+
+/// Number of requests waiting on the FUSE connection of `mountpoint`
+/// (`/sys/fs/fuse/connections/N/waiting`). Mounts the `fusectl` file system on
+/// first use if the system has not (it is left mounted, as systemd would).
+pub fn fuse_waiting(mountpoint: &Path) -> Option<u64> {
+    let conn = fuse_connection_of(mountpoint)?;
+    ensure_fusectl();
+    let text = std::fs::read_to_string(format!("{FUSECTL_DIR}/{conn}/waiting")).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Number of open file descriptors of process `pid` (entries in `/proc/PID/fd`).
+pub fn open_fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
+        .count()
+}
+
+/// Runs `cmd` to completion with stdin null and stdout/stderr captured, like
+/// [`Command::output`] but bounded: panics (with its stderr) if it runs longer than `timeout`.
+pub fn run_command(cmd: &mut Command, timeout: Duration) -> Output {
+    let stdout = tempfile::tempfile().expect("create stdout capture file");
+    let stderr = tempfile::tempfile().expect("create stderr capture file");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout.try_clone().expect("dup stdout capture file"))
+        .stderr(stderr.try_clone().expect("dup stderr capture file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let Some(status) = wait_timeout(&mut child, timeout) else {
+        terminate(&mut child, Duration::from_secs(1));
+        let err = String::from_utf8_lossy(&read_all(stderr)).into_owned();
+        panic!("{cmd:?} still running after {timeout:?}; stderr:\n{err}");
+    };
+    Output {
+        status,
+        stdout: read_all(stdout),
+        stderr: read_all(stderr),
+    }
+}
+
+fn read_all(mut file: File) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    file.rewind().expect("rewind capture file");
+    file.read_to_end(&mut bytes).expect("read capture file");
+    bytes
+}
+
+/// One line of `/proc/self/mountinfo`, reduced to what the harness needs.
+struct MountEntry {
+    minor: u32,
+    mount_point: PathBuf,
+    fstype: String,
+}
+
+/// The topmost mount whose mount point is `path`.
+fn find_mount(path: &Path) -> Option<MountEntry> {
+    let wanted = normalize(path);
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
+    text.lines()
+        .rev()
+        .filter_map(parse_mountinfo_line)
+        .find(|m| m.mount_point == wanted)
+}
+
+/// Parses `ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTS`.
+fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    let minor = fields.get(2)?.split_once(':')?.1.parse().ok()?;
+    let mount_point = unescape_octal(fields.get(4)?);
+    let fstype = right.split(' ').next()?.to_string();
+    Some(MountEntry {
+        minor,
+        mount_point,
+        fstype,
+    })
+}
+
+/// Undoes the kernel's `\NNN` octal escaping (`\040` for space, `\134` for `\`, ...).
+fn unescape_octal(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(d) if bytes[i] == b'\\' => {
+                out.push(d.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0')) as u8);
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// Absolute path with a canonical parent. The last component is left alone:
+/// resolving it would stat the mount root, which hangs on a stuck FUSE mount.
+fn normalize(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => parent
+            .canonicalize()
+            .map_or(absolute.clone(), |p| p.join(name)),
+        _ => absolute,
+    }
+}
+
+/// Mounts `fusectl` on /sys/fs/fuse/connections once, if it is not mounted yet.
+fn ensure_fusectl() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if !is_mounted(Path::new(FUSECTL_DIR)) {
+            run_bounded(
+                "mount",
+                &["-t", "fusectl", "fusectl", FUSECTL_DIR],
+                Duration::from_secs(5),
+            );
+        }
+    });
+}
+
+/// Aborts FUSE connection `conn`, failing all its pending and future requests.
+fn abort_fuse_connection(conn: u32) {
+    ensure_fusectl();
+    let _ = std::fs::write(format!("{FUSECTL_DIR}/{conn}/abort"), "1");
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns its last value.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit; `None` if it is still running.
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    wait_until(timeout, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
+}
+
+/// Runs a helper command (output discarded) and reports whether it exited
+/// successfully within `timeout`; it is killed if it runs longer.
+fn run_bounded(program: &str, args: &[&str], timeout: Duration) -> bool {
+    let spawned = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else { return false };
+    match wait_timeout(&mut child, timeout) {
+        Some(status) => status.success(),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            false
+        }
+    }
+}
+
+/// Sends SIGTERM, waits up to `grace`, then SIGKILLs and reaps `child`.
+fn terminate(child: &mut Child, grace: Duration) -> ExitStatus {
+    if let Ok(Some(status)) = child.try_wait() {
+        return status;
+    }
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    if let Some(status) = wait_timeout(child, grace) {
+        return status;
+    }
+    let _ = child.kill();
+    child.wait().expect("wait for killed child")
+}
+
+/// The fields of `/proc/PID/stat` the harness uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProcStat {
+    pid: i32,
+    ppid: i32,
+    comm: String,
+    state: char,
+    start_time: u64,
+}
+
+/// Reads `/proc/PID/stat`; `None` if the process does not exist.
+fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, tail) = text.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    // After "comm)": state(3) ppid(4) ... starttime(22), numbered from 1 as in proc(5).
+    let fields: Vec<&str> = tail.split_whitespace().collect();
+    Some(ProcStat {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        comm,
+        state: fields.first()?.chars().next()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// True while the process recorded in `p` runs (same start time, not a zombie).
+fn still_running(p: &ProcStat) -> bool {
+    proc_stat(p.pid).is_some_and(|now| now.start_time == p.start_time && now.state != 'Z')
+}
+
+/// True once the process recorded in `p` is gone from /proc (its parent reaped it).
+fn is_reaped(p: &ProcStat) -> bool {
+    proc_stat(p.pid).is_none_or(|now| now.start_time != p.start_time)
+}
+
+/// All descendants of `root` (children, grandchildren, ...), zombies included,
+/// each listed after its parent.
+fn descendants(root: i32) -> Vec<ProcStat> {
+    let all: Vec<ProcStat> = std::fs::read_dir("/proc")
+        .expect("list /proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(proc_stat)
+        .collect();
+    let mut found: Vec<ProcStat> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for p in all.iter().filter(|p| p.ppid == parent) {
+            frontier.push(p.pid);
+            found.push(p.clone());
+        }
+    }
+    found
+}

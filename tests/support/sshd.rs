@@ -1,0 +1,296 @@
+//! A private OpenSSH server for one test.
+
+use std::fs;
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+use super::{descendants, is_reaped, still_running, terminate, wait_until};
+
+const SSHD: &str = "/usr/sbin/sshd";
+const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+const PRIVSEP_DIR: &str = "/run/sshd";
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const START_ATTEMPTS: usize = 5;
+
+/// Options for [`Sshd::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SshdOptions {
+    /// Sets `PasswordAuthentication yes` (default: no).
+    pub password_auth: bool,
+    /// Raw `sshd_config` text placed *before* the harness defaults. sshd uses
+    /// the first value it reads for a keyword, so these lines win. It must not
+    /// contain `Match` blocks or a second `Subsystem sftp`.
+    pub extra_config: String,
+}
+
+/// A running `sshd -D` on a free 127.0.0.1 port with fresh host and user keys,
+/// all in a temp dir. Dropping it kills sshd and its sessions and removes the dir.
+pub struct Sshd {
+    dir: TempDir,
+    child: Child,
+    port: u16,
+    root_dir: PathBuf,
+    home: PathBuf,
+    user_key: PathBuf,
+    known_hosts: PathBuf,
+    host_pubkey: String,
+    log: PathBuf,
+}
+
+/// Why a started sshd did not become ready.
+enum NotReady {
+    /// It lost a race for its port to another process; worth retrying.
+    PortTaken,
+    /// Anything else, with a description.
+    Failed(String),
+}
+
+impl Sshd {
+    /// Starts sshd with the default [`SshdOptions`] (public key auth only) and
+    /// waits (at most 10 s) until it answers with an SSH banner.
+    pub fn start() -> Sshd {
+        Sshd::start_with(SshdOptions::default())
+    }
+
+    /// Starts sshd with `opts`, retrying with a new port if another process
+    /// grabbed the chosen one first. Panics with sshd's log on failure.
+    pub fn start_with(opts: SshdOptions) -> Sshd {
+        fs::create_dir_all(PRIVSEP_DIR).expect("create sshd privilege separation dir /run/sshd");
+        for attempt in 1..=START_ATTEMPTS {
+            let sshd = Sshd::spawn(&opts);
+            match sshd.wait_ready() {
+                Ok(()) => return sshd,
+                Err(NotReady::PortTaken) if attempt < START_ATTEMPTS => continue,
+                Err(NotReady::PortTaken) => panic!(
+                    "sshd: no free port after {attempt} attempts:\n{}",
+                    sshd.log()
+                ),
+                Err(NotReady::Failed(why)) => {
+                    panic!("sshd did not start: {why}\nsshd log:\n{}", sshd.log())
+                }
+            }
+        }
+        unreachable!("the last attempt always returns or panics")
+    }
+
+    /// The port sshd listens on (127.0.0.1 only).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Server-side directory for tests to mount and to inspect directly.
+    pub fn root_dir(&self) -> &Path {
+        &self.root_dir
+    }
+
+    /// Unencrypted ed25519 private key authorized for `root`.
+    pub fn user_key(&self) -> &Path {
+        &self.user_key
+    }
+
+    /// known_hosts file holding `[127.0.0.1]:PORT ssh-ed25519 ...` for this server.
+    pub fn known_hosts(&self) -> &Path {
+        &self.known_hosts
+    }
+
+    /// Adds `[127.0.0.1]:PORT` for this host key to `known_hosts()` (idempotent),
+    /// so clients reaching this server through another port (a [`FaultProxy`](super::FaultProxy)) trust it.
+    pub fn trust_port(&self, port: u16) {
+        let line = format!("[127.0.0.1]:{port} {}\n", self.host_pubkey);
+        let mut text = fs::read_to_string(&self.known_hosts).expect("read known_hosts");
+        if !text.contains(&line) {
+            text.push_str(&line);
+            fs::write(&self.known_hosts, text).expect("write known_hosts");
+        }
+    }
+
+    /// The `ssh-ed25519 AAAA...` text of the host key (no comment).
+    pub fn host_pubkey_line(&self) -> String {
+        self.host_pubkey.clone()
+    }
+
+    /// An empty HOME for client processes, so they never read the real `~/.ssh`.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Pids of the `sftp-server` processes descended from this sshd.
+    pub fn sftp_server_pids(&self) -> Vec<i32> {
+        descendants(self.child.id() as i32)
+            .into_iter()
+            .filter(|p| p.comm == "sftp-server" && p.state != 'Z')
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// The temp dir holding keys, config, log, `root_dir()` and `home()`.
+    pub fn temp_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Creates a temp dir with keys and config for a fresh port and spawns sshd.
+    fn spawn(opts: &SshdOptions) -> Sshd {
+        let dir = tempfile::Builder::new()
+            .prefix("sshfs-rs-sshd-")
+            .tempdir()
+            .expect("create sshd temp dir");
+        let base = dir
+            .path()
+            .canonicalize()
+            .expect("canonicalize sshd temp dir");
+        let (root_dir, home) = (base.join("root"), base.join("home"));
+        fs::create_dir(&root_dir).expect("create sshd root_dir");
+        fs::create_dir(&home).expect("create client home");
+
+        let host_key = base.join("host_ed25519");
+        let user_key = base.join("id_ed25519");
+        let host_pubkey = keygen(&host_key);
+        fs::write(base.join("authorized_keys"), keygen(&user_key) + "\n")
+            .expect("write authorized_keys");
+
+        let port = free_port();
+        let known_hosts = base.join("known_hosts");
+        fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pubkey}\n"))
+            .expect("write known_hosts");
+        let config = base.join("sshd_config");
+        fs::write(&config, sshd_config(opts, &base, port)).expect("write sshd_config");
+
+        let log = base.join("sshd.log");
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("create sshd.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"));
+        Sshd {
+            dir,
+            child,
+            port,
+            root_dir,
+            home,
+            user_key,
+            known_hosts,
+            host_pubkey,
+            log,
+        }
+    }
+
+    /// Waits until the port answers with an SSH banner from our (still running) sshd.
+    fn wait_ready(&self) -> Result<(), NotReady> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                let log = self.log();
+                return Err(if log.contains("Address already in use") {
+                    NotReady::PortTaken
+                } else {
+                    NotReady::Failed("sshd exited".into())
+                });
+            }
+            if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut banner = [0u8; 4];
+                if stream.read_exact(&mut banner).is_ok() && &banner == b"SSH-" && self.is_running()
+                {
+                    return Ok(());
+                }
+            }
+            sleep(Duration::from_millis(20));
+        }
+        Err(NotReady::Failed(format!(
+            "port {} not ready within {START_TIMEOUT:?}",
+            self.port
+        )))
+    }
+
+    fn is_running(&self) -> bool {
+        super::proc_stat(self.child.id() as i32).is_some_and(|p| p.state != 'Z')
+    }
+
+    /// sshd's stderr so far.
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log.display()))
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let root = self.child.id() as i32;
+        // Stop sessions children first, so each parent is alive to reap its child,
+        // then let sshd reap its own children before stopping it: nothing is orphaned.
+        for p in descendants(root).iter().rev().filter(|p| still_running(p)) {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGTERM);
+            if !wait_until(Duration::from_secs(1), || !still_running(p)) {
+                let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+            }
+            wait_until(Duration::from_millis(500), || is_reaped(p));
+        }
+        wait_until(Duration::from_secs(2), || descendants(root).is_empty());
+        terminate(&mut self.child, Duration::from_secs(2));
+        // `dir` (a TempDir) is removed when the fields drop.
+    }
+}
+
+/// Generates an unencrypted ed25519 key at `path`; returns its "ssh-ed25519 AAAA..." public part.
+fn keygen(path: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh-keygen");
+    assert!(
+        out.status.success(),
+        "ssh-keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = fs::read_to_string(path.with_extension("pub")).expect("read generated public key");
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A port that was free a moment ago (bind 127.0.0.1:0, read it, close).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("local_addr of probe socket")
+        .port()
+}
+
+fn sshd_config(opts: &SshdOptions, base: &Path, port: u16) -> String {
+    let password = if opts.password_auth { "yes" } else { "no" };
+    format!(
+        "{extra}
+ListenAddress 127.0.0.1:{port}
+HostKey {base}/host_ed25519
+PidFile none
+PermitRootLogin yes
+StrictModes no
+UsePAM no
+PubkeyAuthentication yes
+PasswordAuthentication {password}
+KbdInteractiveAuthentication no
+AuthorizedKeysFile {base}/authorized_keys
+Subsystem sftp {SFTP_SERVER}
+LogLevel ERROR
+",
+        extra = opts.extra_config,
+        base = base.display(),
+    )
+}
