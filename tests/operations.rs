@@ -1,0 +1,477 @@
+//! Every core operation through a real mount against a real sshd, each result checked both
+//! through the mount and directly in the server's directory.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Mount, Sshd, is_mounted, run_command, wait_until};
+
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Mounts with the kernel caches off, so every check sees the server's current state.
+fn mount(sshd: &Sshd) -> Mount {
+    Mount::start(sshd, &["-o", "attr_timeout=0,entry_timeout=0"])
+}
+
+fn errno(r: std::io::Result<impl Sized>) -> i32 {
+    match r {
+        Ok(_) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(-1),
+    }
+}
+
+fn sh(dir: &Path, script: &str) -> String {
+    let out = run_command(
+        Command::new("sh").arg("-c").arg(script).current_dir(dir),
+        CMD_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Create, write at offsets, append, O_EXCL, O_TRUNC, truncate, ftruncate, chmod, utimens with
+/// UTIME_OMIT, chown, mknod, statfs.
+#[test]
+fn file_operations_reach_the_server() {
+    let sshd = Sshd::start();
+    let m = mount(&sshd);
+    let (mnt, srv) = (m.path(), sshd.root_dir());
+
+    fs::write(mnt.join("a"), b"hello world").unwrap();
+    assert_eq!(fs::read(srv.join("a")).unwrap(), b"hello world");
+    let f = OpenOptions::new().write(true).open(mnt.join("a")).unwrap();
+    f.write_all_at(b"WORLD", 6).unwrap();
+    f.write_all_at(b"!", 20).unwrap(); // beyond EOF: a hole of zeros
+    drop(f);
+    let mut want = b"hello WORLD".to_vec();
+    want.resize(20, 0);
+    want.push(b'!');
+    assert_eq!(fs::read(srv.join("a")).unwrap(), want);
+    assert_eq!(fs::read(mnt.join("a")).unwrap(), want);
+
+    // O_APPEND appends even when the server-side file grew behind our back.
+    fs::write(srv.join("log"), b"1\n").unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(mnt.join("log"))
+        .unwrap();
+    fs::write(srv.join("log"), b"1\n2\n").unwrap();
+    f.write_all(b"3\n").unwrap();
+    drop(f);
+    assert_eq!(fs::read(srv.join("log")).unwrap(), b"1\n2\n3\n");
+
+    // O_EXCL on an existing file.
+    let r = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(mnt.join("a"));
+    assert_eq!(errno(r), libc::EEXIST);
+    // O_TRUNC.
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(mnt.join("log"))
+        .unwrap();
+    assert_eq!(fs::metadata(srv.join("log")).unwrap().len(), 0);
+
+    // truncate (path) and ftruncate (handle), growing and shrinking.
+    File::options()
+        .write(true)
+        .open(mnt.join("a"))
+        .unwrap()
+        .set_len(5)
+        .unwrap();
+    assert_eq!(fs::read(srv.join("a")).unwrap(), b"hello");
+    let p = std::ffi::CString::new(mnt.join("a").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::truncate(p.as_ptr(), 8) }, 0);
+    assert_eq!(fs::read(srv.join("a")).unwrap(), b"hello\0\0\0");
+
+    // chmod.
+    fs::set_permissions(mnt.join("a"), fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(fs::metadata(srv.join("a")).unwrap().mode() & 0o7777, 0o640);
+    assert_eq!(fs::metadata(mnt.join("a")).unwrap().mode() & 0o7777, 0o640);
+
+    // utimens: set both, then change mtime only (UTIME_OMIT keeps atime).
+    let set_times = |atime: libc::timespec, mtime: libc::timespec| {
+        let ts = [atime, mtime];
+        assert_eq!(
+            unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), ts.as_ptr(), 0) },
+            0
+        );
+    };
+    let t = |s: i64| libc::timespec {
+        tv_sec: s,
+        tv_nsec: 0,
+    };
+    set_times(t(1_000_000_000), t(1_100_000_000));
+    let md = fs::metadata(srv.join("a")).unwrap();
+    assert_eq!((md.atime(), md.mtime()), (1_000_000_000, 1_100_000_000));
+    set_times(
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        t(1_200_000_000),
+    );
+    let md = fs::metadata(srv.join("a")).unwrap();
+    assert_eq!((md.atime(), md.mtime()), (1_000_000_000, 1_200_000_000));
+    assert_eq!(fs::metadata(mnt.join("a")).unwrap().mtime(), 1_200_000_000);
+
+    // chown (the test server runs as root, so it may).
+    std::os::unix::fs::chown(mnt.join("a"), Some(1234), Some(5678)).unwrap();
+    let md = fs::metadata(srv.join("a")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 5678));
+    std::os::unix::fs::chown(mnt.join("a"), None, Some(42)).unwrap();
+    let md = fs::metadata(srv.join("a")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid()),
+        (1234, 42),
+        "chown of gid only keeps the uid"
+    );
+
+    // mknod: regular files work, FIFOs and devices cannot be made over SFTP.
+    let node = std::ffi::CString::new(mnt.join("node").to_str().unwrap()).unwrap();
+    assert_eq!(
+        unsafe { libc::mknod(node.as_ptr(), libc::S_IFREG | 0o600, 0) },
+        0
+    );
+    assert!(srv.join("node").is_file());
+    let fifo = std::ffi::CString::new(mnt.join("fifo").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EPERM)
+    );
+
+    // statfs reports the server's filesystem.
+    let out = sh(mnt, "stat -f -c '%b %S' .");
+    let blocks: u64 = out.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(blocks > 0, "statfs: {out}");
+
+    // Reads larger than one SFTP request, at an odd offset.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(srv.join("big"), &big).unwrap();
+    let mut f = File::open(mnt.join("big")).unwrap();
+    f.seek(SeekFrom::Start(12345)).unwrap();
+    let mut got = Vec::new();
+    f.read_to_end(&mut got).unwrap();
+    assert_eq!(got, big[12345..]);
+}
+
+/// mkdir/rmdir/unlink/rename with the errno a local filesystem gives, subtree moves, inode
+/// numbers that stay put, large directories and unusual names.
+#[test]
+fn directory_operations_and_errnos() {
+    let sshd = Sshd::start();
+    let m = mount(&sshd);
+    let (mnt, srv) = (m.path(), sshd.root_dir());
+
+    fs::create_dir(mnt.join("d")).unwrap();
+    assert!(srv.join("d").is_dir());
+    assert_eq!(errno(fs::create_dir(mnt.join("d"))), libc::EEXIST);
+    fs::write(mnt.join("d/f"), b"x").unwrap();
+    assert_eq!(errno(fs::remove_dir(mnt.join("d"))), libc::ENOTEMPTY);
+    assert_eq!(errno(fs::remove_file(mnt.join("d"))), libc::EISDIR);
+    assert_eq!(errno(fs::remove_dir(mnt.join("d/f"))), libc::ENOTDIR);
+    assert_eq!(errno(fs::remove_file(mnt.join("missing"))), libc::ENOENT);
+
+    // rename replaces an existing file, like rename(2).
+    fs::write(mnt.join("x"), b"new").unwrap();
+    fs::write(mnt.join("y"), b"old").unwrap();
+    fs::rename(mnt.join("x"), mnt.join("y")).unwrap();
+    assert_eq!(fs::read(srv.join("y")).unwrap(), b"new");
+    assert!(!srv.join("x").exists());
+
+    // rename a directory: the subtree moves, inode numbers follow.
+    let ino = fs::metadata(mnt.join("d/f")).unwrap().ino();
+    fs::rename(mnt.join("d"), mnt.join("e")).unwrap();
+    assert_eq!(fs::read(mnt.join("e/f")).unwrap(), b"x");
+    assert_eq!(fs::metadata(mnt.join("e/f")).unwrap().ino(), ino);
+    assert!(srv.join("e/f").is_file() && !srv.join("d").exists());
+    // same path, same inode number
+    assert_eq!(
+        fs::metadata(mnt.join("e")).unwrap().ino(),
+        fs::metadata(mnt.join("e")).unwrap().ino()
+    );
+
+    // rename over a non-empty directory / dir over file / file over dir.
+    fs::create_dir(mnt.join("g")).unwrap();
+    fs::create_dir(mnt.join("full")).unwrap();
+    fs::write(mnt.join("full/z"), b"").unwrap();
+    assert_eq!(
+        errno(fs::rename(mnt.join("g"), mnt.join("full"))),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(
+        errno(fs::rename(mnt.join("g"), mnt.join("y"))),
+        libc::ENOTDIR
+    );
+    assert_eq!(
+        errno(fs::rename(mnt.join("y"), mnt.join("g"))),
+        libc::EISDIR
+    );
+    // rename over an empty directory works.
+    fs::create_dir(mnt.join("empty")).unwrap();
+    fs::rename(mnt.join("g"), mnt.join("empty")).unwrap();
+    assert!(srv.join("empty").is_dir() && !srv.join("g").exists());
+
+    // Names: spaces, newlines, UTF-8, 255 bytes.
+    let long = "n".repeat(255);
+    for name in ["with space", "new\nline", "ünïcødé-名前", long.as_str()] {
+        fs::write(mnt.join(name), name.as_bytes()).unwrap();
+        assert_eq!(
+            fs::read(srv.join(name)).unwrap(),
+            name.as_bytes(),
+            "{name:?}"
+        );
+    }
+
+    // A directory larger than one READDIR page, listed through the mount.
+    fs::create_dir(srv.join("many")).unwrap();
+    for i in 0..1500 {
+        File::create(srv.join(format!("many/file-{i:04}"))).unwrap();
+    }
+    let mut names: Vec<String> = fs::read_dir(mnt.join("many"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1500);
+    assert_eq!(names[0], "file-0000");
+    assert_eq!(names[1499], "file-1499");
+    // ls -l: types and sizes come with the listing.
+    let out = sh(mnt, "ls -l many | grep -c '^-rw'");
+    assert_eq!(out.trim(), "1500");
+}
+
+/// Symlinks (also dangling), readlink, `touch -h`/`chown -h` on the link itself, hard links
+/// with the server's link count.
+#[test]
+fn links() {
+    let sshd = Sshd::start();
+    let m = mount(&sshd);
+    let (mnt, srv) = (m.path(), sshd.root_dir());
+
+    fs::write(mnt.join("target"), b"t").unwrap();
+    symlink("target", mnt.join("link")).unwrap();
+    assert_eq!(
+        fs::read_link(srv.join("link")).unwrap(),
+        Path::new("target")
+    );
+    assert_eq!(
+        fs::read_link(mnt.join("link")).unwrap(),
+        Path::new("target")
+    );
+    assert_eq!(fs::read(mnt.join("link")).unwrap(), b"t");
+    symlink("nowhere", mnt.join("dangling")).unwrap();
+    assert_eq!(
+        fs::read_link(srv.join("dangling")).unwrap(),
+        Path::new("nowhere")
+    );
+    assert_eq!(errno(symlink("x", mnt.join("link"))), libc::EEXIST);
+
+    // touch -h changes the link, not its target, and works on a dangling link.
+    let target_mtime = fs::metadata(srv.join("target")).unwrap().mtime();
+    sh(mnt, "touch -h -d '2001-02-03 04:05:06 UTC' link dangling");
+    assert_eq!(
+        fs::symlink_metadata(srv.join("link")).unwrap().mtime(),
+        981_173_106
+    );
+    assert_eq!(
+        fs::symlink_metadata(srv.join("dangling")).unwrap().mtime(),
+        981_173_106
+    );
+    assert_eq!(
+        fs::metadata(srv.join("target")).unwrap().mtime(),
+        target_mtime
+    );
+    // chown -h changes the link's owner only.
+    sh(mnt, "chown -h 4321:4321 link");
+    assert_eq!(fs::symlink_metadata(srv.join("link")).unwrap().uid(), 4321);
+    assert_eq!(fs::metadata(srv.join("target")).unwrap().uid(), 0);
+
+    // Hard link: same content on the server, link count 2 there and through the mount.
+    fs::hard_link(mnt.join("target"), mnt.join("hard")).unwrap();
+    assert_eq!(fs::metadata(srv.join("target")).unwrap().nlink(), 2);
+    assert_eq!(
+        fs::metadata(srv.join("hard")).unwrap().ino(),
+        fs::metadata(srv.join("target")).unwrap().ino()
+    );
+    assert_eq!(fs::metadata(mnt.join("hard")).unwrap().nlink(), 2);
+    // A fresh listing reports the server's count too.
+    let out = sh(mnt, "ls -l hard");
+    assert!(out.split_whitespace().nth(1) == Some("2"), "ls -l: {out}");
+}
+
+/// The everyday workflow of the issue: cp -r in and out, tar, git, in-place edit, mmap, rm -rf,
+/// with the server's folder matching byte for byte.
+#[test]
+fn everyday_workflows() {
+    let sshd = Sshd::start();
+    let m = mount(&sshd);
+    let (mnt, srv) = (m.path(), sshd.root_dir());
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src");
+    fs::create_dir_all(src.join("sub/deeper")).unwrap();
+    for i in 0..50 {
+        let data: Vec<u8> = (0..(i * 997)).map(|j| (j ^ i) as u8).collect();
+        fs::write(src.join(format!("sub/f{i}")), &data).unwrap();
+    }
+    fs::write(src.join("sub/deeper/z"), b"zzz").unwrap();
+    symlink("../f1", src.join("sub/deeper/l")).unwrap();
+
+    sh(mnt, &format!("cp -a {} tree", src.display()));
+    sh(
+        local.path(),
+        &format!("diff -r {} {}", src.display(), srv.join("tree").display()),
+    );
+    sh(
+        local.path(),
+        &format!("cp -a {} back", mnt.join("tree").display()),
+    );
+    sh(local.path(), &format!("diff -r {} back", src.display()));
+
+    // tar: pack locally, unpack through the mount.
+    sh(local.path(), "tar cf t.tar src");
+    sh(
+        mnt,
+        &format!(
+            "mkdir un && tar xf {} -C un",
+            local.path().join("t.tar").display()
+        ),
+    );
+    sh(
+        local.path(),
+        &format!("diff -r src {}", srv.join("un/src").display()),
+    );
+
+    // git.
+    let git = "git -c user.email=t@t -c user.name=t -c init.defaultBranch=main";
+    sh(
+        mnt,
+        &format!(
+            "mkdir repo && cd repo && {git} init -q && echo one > a && {git} add a && {git} commit -qm first"
+        ),
+    );
+    sh(
+        mnt,
+        &format!("cd repo && echo two >> a && {git} commit -qam second"),
+    );
+    let status = sh(
+        mnt,
+        &format!("cd repo && {git} status --porcelain && {git} log --oneline | wc -l"),
+    );
+    assert_eq!(status.trim(), "2");
+    let fsck = sh(
+        srv,
+        &format!("cd repo && {git} fsck --full 2>&1; echo rc=$?"),
+    );
+    assert!(fsck.contains("rc=0"), "git fsck on the server: {fsck}");
+
+    // In-place edit (sed -i writes a temp file and renames it over).
+    fs::write(mnt.join("conf"), b"key=old\nother=1\n").unwrap();
+    sh(mnt, "sed -i 's/old/new/' conf");
+    assert_eq!(fs::read(srv.join("conf")).unwrap(), b"key=new\nother=1\n");
+
+    // mmap read.
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    fs::write(srv.join("mapped"), &data).unwrap();
+    let f = File::open(mnt.join("mapped")).unwrap();
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            data.len(),
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    let mapped = unsafe { std::slice::from_raw_parts(map as *const u8, data.len()) };
+    assert!(mapped == data.as_slice(), "mmap content differs");
+    unsafe { libc::munmap(map, data.len()) };
+
+    // rm -rf everything.
+    sh(mnt, "rm -rf tree un repo conf mapped");
+    assert_eq!(
+        fs::read_dir(srv).unwrap().count(),
+        0,
+        "server folder is empty"
+    );
+}
+
+/// Data written through the mount is on the server once unmount returns, without fsync.
+#[test]
+fn data_is_on_the_server_after_unmount() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &[]);
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 241) as u8).collect();
+    let mut f = File::create(m.path().join("out")).unwrap();
+    f.write_all(&data).unwrap();
+    drop(f);
+    let status = m.unmount();
+    assert!(status.success(), "sshfs-rs exit status {status}");
+    assert_eq!(fs::read(sshd.root_dir().join("out")).unwrap(), data);
+}
+
+/// In the foreground, SIGTERM and SIGINT unmount cleanly and exit 0, with no stale mountpoint.
+#[test]
+fn foreground_signals_unmount_cleanly() {
+    let sshd = Sshd::start();
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let m = Mount::start(&sshd, &[]);
+        let mnt = m.path().to_path_buf();
+        fs::write(mnt.join("f"), b"x").unwrap();
+        assert_eq!(unsafe { libc::kill(m.pid() as i32, sig) }, 0);
+        assert!(
+            wait_until(Duration::from_secs(10), || !is_mounted(&mnt)),
+            "still mounted after signal {sig}: {}",
+            m.stderr()
+        );
+        assert!(fs::read_dir(&mnt).is_ok(), "mountpoint usable again");
+        let status = m.unmount();
+        assert!(status.success(), "exit status after signal {sig}: {status}");
+    }
+}
+
+/// Reading a missing name gives ENOENT, and the remote home is mounted for an empty path.
+#[test]
+fn missing_names_and_home_mount() {
+    let sshd = Sshd::start();
+    let m = Mount::start_remote(&sshd, "", &[]);
+    // root's home on the test machine: whatever it is, the mount shows the same entries.
+    let home = nix_home();
+    let mut ours: Vec<_> = fs::read_dir(m.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let mut theirs: Vec<_> = fs::read_dir(&home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    let e = fs::metadata(m.path().join("definitely-not-here")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+/// root's home directory from the password database (what sshd uses).
+fn nix_home() -> std::path::PathBuf {
+    let out = run_command(Command::new("getent").args(["passwd", "root"]), CMD_TIMEOUT);
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::path::PathBuf::from(line.trim().split(':').nth(5).unwrap())
+}
