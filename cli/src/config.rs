@@ -213,17 +213,19 @@ pub fn build(args: Args) -> Result<Config, String> {
 /// Returns its absolute form (the daemon leaves the working directory).
 pub fn check_mountpoint(p: &Path) -> Result<PathBuf, String> {
     let shown = p.display();
-    let abs = match std::fs::canonicalize(p) {
-        Ok(a) => a,
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            return Err(format!(
+    // A dead FUSE mount (its daemon killed) answers ENOTCONN; `canonicalize` may not notice it
+    // (realpath does not stat the last component), so every step names the fix the same way.
+    let fail = |e: std::io::Error| {
+        if e.raw_os_error() == Some(libc::ENOTCONN) {
+            format!(
                 "mountpoint {shown}: a dead mount is still there (Transport endpoint is not connected); unmount it with: fusermount3 -u {shown}"
-            ));
+            )
+        } else {
+            format!("mountpoint {shown}: {}", os_message(&e))
         }
-        Err(e) => return Err(format!("mountpoint {shown}: {}", os_message(&e))),
     };
-    let meta =
-        std::fs::metadata(&abs).map_err(|e| format!("mountpoint {shown}: {}", os_message(&e)))?;
+    let abs = std::fs::canonicalize(p).map_err(fail)?;
+    let meta = std::fs::metadata(&abs).map_err(fail)?;
     if !meta.is_dir() {
         return Err(format!("mountpoint {shown}: Not a directory"));
     }

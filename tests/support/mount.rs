@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{
-    Sshd, abort_fuse_connection, fuse_connection_of, is_mounted, run_bounded, run_command,
-    terminate, wait_timeout, wait_until,
-};
+use super::process::{run_bounded, terminate, wait_timeout};
+use super::{Sshd, abort_fuse_connection, fuse_connection_of, is_mounted, run_command, wait_until};
 
 /// Default timeout for [`run_sshfs_rs`].
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(20);

@@ -114,8 +114,9 @@ impl FaultProxy {
         self.shared.thawed.notify_all();
     }
 
-    /// Closes all current connections abruptly (RST to both sides). New
-    /// connections are still accepted.
+    /// Closes all current connections abruptly, both sides: each peer sees
+    /// EOF and then a RST, and queued bytes are dropped. New connections are
+    /// still accepted.
     pub fn cut(&self) {
         let conns: Vec<Conn> = self.shared.lock_conns().drain().map(|(_, c)| c).collect();
         for conn in &conns {

@@ -12,7 +12,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
-use super::{descendants, is_reaped, still_running, terminate, wait_until};
+use super::process::{descendants, is_reaped, proc_stat, still_running, terminate};
+use super::wait_until;
 
 const SSHD: &str = "/usr/sbin/sshd";
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
@@ -35,6 +36,7 @@ pub struct SshdOptions {
 /// all in a temp dir. Dropping it kills sshd and its sessions and removes the dir.
 pub struct Sshd {
     dir: TempDir,
+    base: PathBuf,
     child: Child,
     port: u16,
     root_dir: PathBuf,
@@ -133,7 +135,7 @@ impl Sshd {
 
     /// The temp dir holding keys, config, log, `root_dir()` and `home()`.
     pub fn temp_dir(&self) -> &Path {
-        self.dir.path()
+        &self.base
     }
 
     /// Creates a temp dir with keys and config for a fresh port and spawns sshd.
@@ -174,6 +176,7 @@ impl Sshd {
             .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"));
         Sshd {
             dir,
+            base,
             child,
             port,
             root_dir,
@@ -215,7 +218,7 @@ impl Sshd {
     }
 
     fn is_running(&self) -> bool {
-        super::proc_stat(self.child.id() as i32).is_some_and(|p| p.state != 'Z')
+        proc_stat(self.child.id() as i32).is_some_and(|p| p.state != 'Z')
     }
 
     /// sshd's stderr so far.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what sshfs-rs and its tests need on a fresh Debian machine (as root, or with sudo):
+# OpenSSH server (the tests start their own sshd), FUSE 3 (fusermount3, /dev/fuse), the C sshfs
+# (compared against in benchmarks), git (used by the workflow tests).
+set -euo pipefail
+need=()
+command -v /usr/sbin/sshd >/dev/null || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v fusermount3 >/dev/null || need+=(fuse3)
+command -v sshfs >/dev/null || need+=(sshfs)
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# sshd refuses to start without its privilege separation directory.
+[ -d /run/sshd ] || { [ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd; } || true
