@@ -23,7 +23,7 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::oneshot;
 use tracing::{Instrument, debug, debug_span};
 
-use crate::fs::{DirItem, FsError, SshFs, attr};
+use crate::fs::{DirItem, FsError, SshFs, attr, detached};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
 const MAX_WRITE: u32 = 1024 * 1024;
@@ -345,10 +345,40 @@ impl Filesystem for FuseFs {
     }
 
     async fn open(&self, req: Request, inode: u64, flags: u32) -> FuseResult<ReplyOpen> {
-        let fh = self
-            .serve_whole(&req, "open", inode, self.fs.open(inode, flags))
-            .await?;
+        let open = detached::run(
+            &self.fs,
+            move |fs| async move { fs.open(inode, flags).await },
+            |fs, fh| async move { fs.release_quietly(fh).await },
+        );
+        let fh = self.serve(&req, "open", inode, open).await?;
         Ok(ReplyOpen { fh, flags: 0 })
+    }
+
+    async fn create(
+        &self,
+        req: Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: u32,
+    ) -> FuseResult<ReplyCreated> {
+        let name = name.to_owned();
+        let create = detached::run(
+            &self.fs,
+            move |fs| async move { fs.create(parent, &name, mode, flags).await },
+            |fs, (attr, fh): (FileAttr, u64)| async move {
+                fs.forget(attr.ino, 1);
+                fs.release_quietly(fh).await;
+            },
+        );
+        let (attr, fh) = self.serve(&req, "create", parent, create).await?;
+        Ok(ReplyCreated {
+            ttl: self.ttls.entry,
+            attr,
+            generation: 0,
+            fh,
+            flags: 0,
+        })
     }
 
     async fn read(
@@ -418,9 +448,12 @@ impl Filesystem for FuseFs {
     }
 
     async fn opendir(&self, req: Request, inode: u64, _flags: u32) -> FuseResult<ReplyOpen> {
-        let fh = self
-            .serve_whole(&req, "opendir", inode, self.fs.opendir(inode))
-            .await?;
+        let opendir = detached::run(
+            &self.fs,
+            move |fs| async move { fs.opendir(inode).await },
+            |fs, fh| async move { fs.releasedir_quietly(fh).await },
+        );
+        let fh = self.serve(&req, "opendir", inode, opendir).await?;
         Ok(ReplyOpen { fh, flags: 0 })
     }
 

@@ -5,6 +5,7 @@
 //! lives in [`crate::fuse`]. Locks (inode table, handle tables) are never held across an await.
 
 pub mod attr;
+pub mod detached;
 pub mod errno;
 pub mod handles;
 
@@ -494,6 +495,25 @@ impl SshFs {
         match self.files.remove(fh) {
             Some(file) => Ok(self.sftp.close(&file.handle).await?),
             None => Ok(()),
+        }
+    }
+
+    /// RELEASE for a handle the kernel never received (its OPEN was interrupted); a failure is
+    /// only logged, there is no caller left to tell.
+    pub async fn release_quietly(&self, fh: u64) {
+        if let Err(e) = self.release(fh).await {
+            tracing::debug!(fh, "closing an abandoned handle failed: {}", e.message);
+        }
+    }
+
+    /// RELEASEDIR for a handle the kernel never received; see [`SshFs::release_quietly`].
+    pub async fn releasedir_quietly(&self, fh: u64) {
+        if let Err(e) = self.releasedir(fh).await {
+            tracing::debug!(
+                fh,
+                "closing an abandoned directory handle failed: {}",
+                e.message
+            );
         }
     }
 
