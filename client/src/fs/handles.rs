@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::write_behind::WriteBehind;
 use crate::remote::sftp::DirEntry;
 
 /// An open file.
@@ -16,6 +17,19 @@ pub struct OpenFile {
     pub handle: String,
     /// The inode it was opened on.
     pub ino: u64,
+    /// Writes sent but not yet acknowledged, and the first error one met.
+    pub writes: WriteBehind,
+}
+
+impl OpenFile {
+    /// A file record for a fresh server handle.
+    pub fn new(handle: String, ino: u64) -> Self {
+        Self {
+            handle,
+            ino,
+            writes: WriteBehind::default(),
+        }
+    }
 }
 
 /// An open directory: the server handle and the entries read so far, so the kernel can page

@@ -8,6 +8,7 @@ pub mod attr;
 pub mod detached;
 pub mod errno;
 pub mod handles;
+pub mod write_behind;
 
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -432,7 +433,7 @@ impl SshFs {
                 return Err(e);
             }
         };
-        Ok(self.files.insert(OpenFile { handle, ino }))
+        Ok(self.files.insert(OpenFile::new(handle, ino)))
     }
 
     /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL), then FSTAT.
@@ -458,10 +459,7 @@ impl SshFs {
             }
         };
         let attr = self.entry(parent, name, &attrs)?;
-        let fh = self.files.insert(OpenFile {
-            handle,
-            ino: attr.ino,
-        });
+        let fh = self.files.insert(OpenFile::new(handle, attr.ino));
         Ok((attr, fh))
     }
 
@@ -471,29 +469,41 @@ impl SshFs {
         Ok(self.sftp.read_at(&file.handle, offset, size).await?)
     }
 
-    /// WRITE: split into parallel SFTP WRITEs; returns once the server acknowledged every byte.
+    /// WRITE: split into SFTP WRITEs that are queued before this returns; their
+    /// acknowledgements are awaited behind (see [`write_behind`]), and a failure is reported by
+    /// the next write, flush, fsync or close.
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let file = self.file(fh)?;
-        self.sftp.write_at(&file.handle, offset, data).await?;
+        file.writes
+            .write(data.len(), || {
+                let acked = self.sftp.send_write(&file.handle, offset, data);
+                async move { acked.await.map_err(FsError::from) }
+            })
+            .await?;
         Ok(data.len() as u32)
     }
 
-    /// FLUSH (every close()): writes are acknowledged before write() returns, so there is
-    /// nothing left to send.
+    /// FLUSH (every close()): waits until the server acknowledged every write of this file.
     pub async fn flush(&self, fh: u64) -> FsResult<()> {
-        self.file(fh).map(drop)
+        self.file(fh)?.writes.drain().await
     }
 
-    /// FSYNC: `fsync@openssh.com`.
+    /// FSYNC: every write acknowledged, then `fsync@openssh.com`.
     pub async fn fsync(&self, fh: u64) -> FsResult<()> {
         let file = self.file(fh)?;
+        file.writes.drain().await?;
         Ok(self.sftp.fsync(&file.handle).await?)
     }
 
-    /// RELEASE: CLOSE the server handle.
+    /// RELEASE: waits for the file's writes, then CLOSEs the server handle. A write error was
+    /// already reported at flush; the handle is closed either way.
     pub async fn release(&self, fh: u64) -> FsResult<()> {
         match self.files.remove(fh) {
-            Some(file) => Ok(self.sftp.close(&file.handle).await?),
+            Some(file) => {
+                let written = file.writes.drain().await;
+                self.sftp.close(&file.handle).await?;
+                written
+            }
             None => Ok(()),
         }
     }

@@ -7,6 +7,9 @@
 //! Splitting reads and writes to the server's limits happens here too.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use russh_sftp::client::RawSftpSession;
@@ -311,6 +314,34 @@ impl Sftp {
         futures_util::future::try_join_all(writes).await.map(drop)
     }
 
+    /// Sends `data` at `offset` as WRITEs split to the server's limit, all queued on the session
+    /// before this returns (so they reach the server in program order, ahead of any request made
+    /// afterwards); the returned future resolves once the server acknowledged every one.
+    pub fn send_write(
+        self: &Arc<Self>,
+        handle: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> impl Future<Output = SftpResult<()>> + Send + 'static {
+        let len = self.write_len as usize;
+        let pieces: Vec<_> = data
+            .chunks(len)
+            .enumerate()
+            .map(|(i, piece)| {
+                let sftp = Arc::clone(self);
+                let (handle, piece) = (handle.to_owned(), piece.to_vec());
+                let at = offset + (i * len) as u64;
+                queued(Box::pin(async move {
+                    sftp.call(Op::Write, sftp.raw.write(handle, at, piece)).await
+                }))
+            })
+            .collect();
+        async move {
+            futures_util::future::try_join_all(pieces).await?;
+            Ok(())
+        }
+    }
+
     /// REMOVE a file.
     pub async fn remove(&self, path: &str) -> SftpResult<()> {
         self.call(Op::Remove, self.raw.remove(path)).await.map(drop)
@@ -405,6 +436,42 @@ impl Sftp {
             .next()
             .map(|f| f.filename)
             .ok_or_else(|| SftpError::Transport("empty REALPATH answer".into()))
+    }
+}
+
+/// Polls a request future once, which puts its packet on the session's queue right away
+/// (russh-sftp sends on the first poll, before its first await), and keeps it to be awaited
+/// later; a request that finished at once keeps its result.
+fn queued<F: Future>(mut fut: Pin<Box<F>>) -> Queued<F> {
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(out) => Queued::Done(Some(out)),
+        Poll::Pending => Queued::Sent(fut),
+    }
+}
+
+/// A request already on the session's queue (see [`queued`]).
+enum Queued<F: Future> {
+    /// Sent, answer pending.
+    Sent(Pin<Box<F>>),
+    /// Finished on the first poll; taken once.
+    Done(Option<F::Output>),
+}
+
+impl<F: Future> Future for Queued<F>
+where
+    F::Output: Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            Queued::Sent(fut) => fut.as_mut().poll(cx),
+            Queued::Done(out) => match out.take() {
+                Some(out) => Poll::Ready(out),
+                None => Poll::Pending,
+            },
+        }
     }
 }
 
