@@ -178,7 +178,7 @@ fn ensure_fusectl() {
 }
 
 /// Aborts FUSE connection `conn`, failing all its pending and future requests.
-fn abort_fuse_connection(conn: u32) {
+pub fn abort_fuse_connection(conn: u32) {
     ensure_fusectl();
     let _ = std::fs::write(format!("{FUSECTL_DIR}/{conn}/abort"), "1");
 }
