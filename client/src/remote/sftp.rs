@@ -332,7 +332,8 @@ impl Sftp {
                 let (handle, piece) = (handle.to_owned(), piece.to_vec());
                 let at = offset + (i * len) as u64;
                 queued(Box::pin(async move {
-                    sftp.call(Op::Write, sftp.raw.write(handle, at, piece)).await
+                    sftp.call(Op::Write, sftp.raw.write(handle, at, piece))
+                        .await
                 }))
             })
             .collect();
