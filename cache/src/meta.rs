@@ -1,0 +1,988 @@
+//! The metadata cache: attributes, negative entries, symlink targets and directory listings of
+//! remote paths, with TTLs, a hard bound on memory, and change detection.
+//!
+//! # Why it looks like this
+//!
+//! **One LRU entry per path.** Everything known about a path (its attributes or the fact that it
+//! does not exist, its symlink target, its listing if it is a directory) lives in one entry of
+//! one [`lru::LruCache`] bounded by [`CacheConfig::max_entries`]. Memory is therefore flat however
+//! large the remote tree is, and one eviction drops all of a path's facts at once, so no half-entry
+//! can contradict another.
+//!
+//! **Expired data is kept until evicted.** A TTL only decides whether a fact may be *answered*.
+//! The stale value stays as the baseline the next answer from the server is compared with: that is
+//! how the cache notices that a file changed revision ([`Change::Modified`]), that a name vanished
+//! from a directory ([`Change::Removed`]) or appeared ([`Change::Added`]). The cache does not talk
+//! to the kernel; it returns these [`Change`]s and the filesystem, which maps paths to inodes,
+//! turns them into kernel invalidations.
+//!
+//! **A listing holds names, not attributes.** The attributes of a directory's children live in the
+//! children's own entries, so there is one copy of every attribute and a `stat` after a `readdir`
+//! is a hit. A listing is answered only if every child still has fresh attributes: a child evicted
+//! by the LRU, invalidated or expired turns the whole listing into a miss instead of an answer with
+//! a hole in it.
+//!
+//! **A sorted index of paths.** Renaming or removing a directory must move or drop everything
+//! cached below it. Beside the LRU, a `BTreeSet` of the same keys (shared `Arc<str>`) keeps paths in
+//! order, so `a/...` is one contiguous range: subtree operations cost `O(log n + k)` for `k` cached
+//! descendants, not a scan of the whole cache.
+//!
+//! **Our own changes win over older answers.** The filesystem records its own successful
+//! operations ([`MetaCache::created`], [`removed`](MetaCache::removed),
+//! [`renamed`](MetaCache::renamed), [`set_attr`](MetaCache::set_attr)) so a program sees its own
+//! change at once. But requests run concurrently: a `stat` sent before our `write` may answer after
+//! it, with the old size, and storing that answer would undo the program's own change for a whole
+//! TTL. So every own change bumps a generation counter and stamps the entries it touched, and every
+//! answer from the server carries the [`Ticket`] taken when its request was sent: an answer older
+//! than a stamp on its path (or on the path of an ancestor that was created, removed or renamed)
+//! is not stored. When a stamped entry leaves the cache its stamp is folded into a single floor
+//! that absent paths inherit, which errs on the side of storing less, never on storing wrong.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use crate::clock::Clock;
+
+/// Whether two attribute snapshots describe the same version of a file (same type, size, mtime).
+///
+/// The cache compares a new snapshot with the previous one of the same path; a different revision
+/// means the file's content may have changed behind our back ([`Change::Modified`]).
+pub trait Revision {
+    /// True if `self` and `other` are the same version of the file.
+    fn same_revision(&self, other: &Self) -> bool;
+}
+
+/// Lifetimes and size of the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// How long attributes are answered from the cache.
+    pub stat_ttl: Duration,
+    /// How long a directory listing is answered from the cache.
+    pub dir_ttl: Duration,
+    /// How long a symlink target is answered from the cache.
+    pub link_ttl: Duration,
+    /// How long "no such file" is answered from the cache.
+    pub negative_ttl: Duration,
+    /// Most paths held at once (values below 1 count as 1).
+    pub max_entries: usize,
+    /// Whether directory listings are cached at all.
+    pub dir_cache: bool,
+}
+
+impl Default for CacheConfig {
+    /// The defaults of the C sshfs: 20 s for everything, 10 000 entries, listings cached.
+    fn default() -> Self {
+        let ttl = Duration::from_secs(20);
+        Self {
+            stat_ttl: ttl,
+            dir_ttl: ttl,
+            link_ttl: ttl,
+            negative_ttl: ttl,
+            max_entries: 10_000,
+            dir_cache: true,
+        }
+    }
+}
+
+/// The cache's answer about a path's attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<A> {
+    /// Fresh attributes.
+    Found(A),
+    /// A fresh negative entry: the path is known not to exist.
+    Missing,
+    /// Nothing fresh is known: ask the server.
+    Unknown,
+}
+
+/// Something the filesystem must tell the kernel after a cache update (it maps paths to inodes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// The attributes of a known path changed revision: drop the kernel's attributes and page cache.
+    Modified {
+        /// The path that changed.
+        path: String,
+    },
+    /// A name known to exist is gone.
+    Removed {
+        /// The directory that held the name.
+        parent: String,
+        /// The name that is gone.
+        name: String,
+    },
+    /// A name appeared that we had not listed or had answered as missing (the kernel may hold a
+    /// negative dentry for it).
+    Added {
+        /// The directory that now holds the name.
+        parent: String,
+        /// The new name.
+        name: String,
+    },
+}
+
+/// Counters for the "how is the cache doing" question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups (attributes, links, listings) answered from the cache, negative answers included.
+    pub hits: u64,
+    /// Lookups that found nothing fresh.
+    pub misses: u64,
+    /// Paths held now.
+    pub entries: usize,
+    /// Paths dropped because the cache was full.
+    pub evictions: u64,
+}
+
+/// When a request to the server was sent, in the cache's own-change generations.
+///
+/// Take one with [`MetaCache::ticket`] before sending a request and pass it with the answer; the
+/// cache then ignores the parts of the answer that our own later changes made obsolete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket(u64);
+
+/// A path's existence as last learned.
+#[derive(Debug, Clone)]
+enum Known<A> {
+    Present(A),
+    Missing,
+}
+
+/// A value and when it was learned.
+#[derive(Debug, Clone)]
+struct Timed<T> {
+    value: T,
+    at: Instant,
+}
+
+/// The names of a directory and when they were listed.
+#[derive(Debug, Clone)]
+struct Listing {
+    names: BTreeSet<String>,
+    at: Instant,
+    /// Set when the directory itself changed revision: the names are kept as the baseline for the
+    /// next listing's diff, but are no longer answered.
+    stale: bool,
+}
+
+/// Everything cached about one path, plus the generations of our own last changes to it.
+#[derive(Debug)]
+struct Entry<A> {
+    attr: Option<Timed<Known<A>>>,
+    link: Option<Timed<String>>,
+    listing: Option<Listing>,
+    /// Our last change to this path's attributes or existence.
+    own: u64,
+    /// Our last change to what this path *is* (created, removed, renamed): covers descendants.
+    identity: u64,
+    /// Our last change to the set of names in this directory.
+    names: u64,
+}
+
+impl<A> Entry<A> {
+    fn empty() -> Self {
+        Self {
+            attr: None,
+            link: None,
+            listing: None,
+            own: 0,
+            identity: 0,
+            names: 0,
+        }
+    }
+
+    /// Whether the entry holds any fact (an entry may only carry stamps).
+    fn has_data(&self) -> bool {
+        self.attr.is_some() || self.link.is_some() || self.listing.is_some()
+    }
+
+    fn drop_data(&mut self) {
+        self.attr = None;
+        self.link = None;
+        self.listing = None;
+    }
+
+    fn newest_stamp(&self) -> u64 {
+        self.own.max(self.identity).max(self.names)
+    }
+
+    fn is_present(&self) -> bool {
+        matches!(
+            self.attr,
+            Some(Timed {
+                value: Known::Present(_),
+                ..
+            })
+        )
+    }
+}
+
+/// The LRU plus its sorted key index; keeps the two in step and accounts evictions.
+struct Store<A> {
+    lru: LruCache<Arc<str>, Entry<A>>,
+    index: BTreeSet<Arc<str>>,
+    /// Newest own-change stamp of any entry that left the cache; absent paths inherit it.
+    floor: u64,
+    evictions: u64,
+}
+
+impl<A> Store<A> {
+    fn new(max_entries: usize) -> Self {
+        let cap = NonZeroUsize::new(max_entries).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            lru: LruCache::new(cap),
+            index: BTreeSet::new(),
+            floor: 0,
+            evictions: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lru.len()
+    }
+
+    /// Without touching recency.
+    fn peek(&self, path: &str) -> Option<&Entry<A>> {
+        self.lru.peek(path)
+    }
+
+    /// Without touching recency.
+    fn peek_mut(&mut self, path: &str) -> Option<&mut Entry<A>> {
+        self.lru.peek_mut(path)
+    }
+
+    /// Marks the entry most recently used.
+    fn get(&mut self, path: &str) -> Option<&Entry<A>> {
+        self.lru.get(path)
+    }
+
+    /// Runs `f` on the entry of `path`, creating an empty one if needed (which may evict another),
+    /// and marks it most recently used. A new entry starts with the floor as its stamps, as the
+    /// absent path had: recreating an evicted entry must not lift its protection.
+    fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Entry<A>) -> R) -> R {
+        if let Some(entry) = self.lru.get_mut(path) {
+            return f(entry);
+        }
+        let mut entry = Entry::empty();
+        entry.own = self.floor;
+        entry.identity = self.floor;
+        entry.names = self.floor;
+        let out = f(&mut entry);
+        self.insert(path, entry);
+        out
+    }
+
+    /// Inserts an entry for a path that has none.
+    fn insert(&mut self, path: &str, entry: Entry<A>) {
+        let key: Arc<str> = Arc::from(path);
+        if let Some((old_key, old)) = self.lru.push(Arc::clone(&key), entry)
+            && *old_key != *path
+        {
+            self.index.remove(&old_key);
+            self.floor = self.floor.max(old.newest_stamp());
+            self.evictions += 1;
+        }
+        self.index.insert(key);
+    }
+
+    /// Drops the entry of `path`, remembering its stamps in the floor.
+    fn remove(&mut self, path: &str) {
+        if let Some(old) = self.lru.pop(path) {
+            self.floor = self.floor.max(old.newest_stamp());
+        }
+        self.index.remove(path);
+    }
+
+    /// Keys strictly below `path`.
+    fn descendants(&self, path: &str) -> Vec<Arc<str>> {
+        if path.is_empty() {
+            return self
+                .index
+                .iter()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect();
+        }
+        let prefix = format!("{path}/");
+        self.index
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Drops every entry strictly below `path`.
+    fn drop_below(&mut self, path: &str) {
+        for key in self.descendants(path) {
+            self.remove(&key);
+        }
+    }
+
+    /// Takes the entries at and below `path` out of the cache (to be reinserted elsewhere).
+    fn take_subtree(&mut self, path: &str) -> Vec<(Arc<str>, Entry<A>)> {
+        let mut keys = self.descendants(path);
+        if self.lru.contains(path) {
+            keys.push(Arc::from(path));
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            self.index.remove(&key);
+            if let Some(entry) = self.lru.pop(&key) {
+                out.push((key, entry));
+            }
+        }
+        out
+    }
+
+    /// Names directly in `dir` for which a fact is cached at the name or anywhere below it.
+    ///
+    /// Walks the sorted index and jumps over each such name's subtree once the name is known, so
+    /// the cost follows the number of children, not of descendants.
+    fn child_names_with_data(&self, dir: &str) -> BTreeSet<String> {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut names = BTreeSet::new();
+        let mut cursor = Bound::Included(prefix.clone());
+        loop {
+            let bounds = (cursor.as_ref().map(String::as_str), Bound::Unbounded);
+            let Some(key) = self.index.range::<str, _>(bounds).next() else {
+                break;
+            };
+            let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                break;
+            };
+            let name = rest.split('/').next().unwrap_or(rest);
+            let inside = rest.len() > name.len();
+            if !name.is_empty()
+                && (names.contains(name) || self.peek(key).is_some_and(Entry::has_data))
+            {
+                names.insert(name.to_owned());
+                if inside {
+                    // Past every "dir/name/..." key: '0' is the character after '/'.
+                    cursor = Bound::Included(format!("{prefix}{name}0"));
+                    continue;
+                }
+            }
+            cursor = Bound::Excluded(key.to_string());
+        }
+        names
+    }
+
+    fn clear(&mut self, floor: u64) {
+        self.lru.clear();
+        self.index.clear();
+        self.floor = self.floor.max(floor);
+    }
+}
+
+/// The metadata cache of one mount. See the module documentation for the design.
+///
+/// Paths are relative to the mount's root as [`InodeTable`](crate::InodeTable) produces them:
+/// `""` is the root, then `"a"`, `"a/b"`.
+pub struct MetaCache<A> {
+    config: CacheConfig,
+    clock: Arc<dyn Clock>,
+    store: Store<A>,
+    /// Own-change generation: bumped by every own change, handed out in tickets.
+    generation: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl<A> fmt::Debug for MetaCache<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaCache")
+            .field("config", &self.config)
+            .field("entries", &self.store.len())
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Clone + Revision> MetaCache<A> {
+    /// An empty cache.
+    pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
+        let store = Store::new(config.max_entries);
+        Self {
+            config,
+            clock,
+            store,
+            generation: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The configuration the cache was built with.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// Number of paths held (at most `max_entries`).
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether no path is held.
+    pub fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+
+    /// Hit, miss and eviction counters, and the number of paths held.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits,
+            misses: self.misses,
+            entries: self.store.len(),
+            evictions: self.store.evictions,
+        }
+    }
+
+    /// The ticket to send with a request to the server; pass it back with the answer.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.generation)
+    }
+
+    // ----- lookups -------------------------------------------------------------------------
+
+    /// Cached attributes of `path`: fresh attributes, a fresh negative entry, or nothing.
+    /// Counts a hit or a miss and marks the path recently used.
+    pub fn attr(&mut self, path: &str) -> Lookup<A> {
+        let now = self.clock.now();
+        let answer = attr_answer(&self.config, now, self.store.get(path));
+        self.count(!matches!(answer, Lookup::Unknown));
+        answer
+    }
+
+    /// Like [`attr`](Self::attr) but without counting or touching recency: for re-reading what
+    /// the cache holds right after a `put_*` whose answer may have been set aside.
+    pub fn peek_attr(&self, path: &str) -> Lookup<A> {
+        attr_answer(&self.config, self.clock.now(), self.store.peek(path))
+    }
+
+    /// The cached target of the symlink `path`, if fresh. Counts a hit or a miss.
+    pub fn link(&mut self, path: &str) -> Option<String> {
+        let now = self.clock.now();
+        let ttl = self.config.link_ttl;
+        let answer = self
+            .store
+            .get(path)
+            .and_then(|e| e.link.as_ref())
+            .filter(|l| fresh(l.at, ttl, now))
+            .map(|l| l.value.clone());
+        self.count(answer.is_some());
+        answer
+    }
+
+    /// The cached listing of directory `dir` with each child's attributes, in name order.
+    ///
+    /// Answered only if directory caching is on, the listing is younger than `dir_ttl`, the
+    /// directory has not changed revision since, and every child still has fresh attributes (a
+    /// child evicted or expired makes the whole listing a miss). Counts a hit or a miss.
+    pub fn listing(&mut self, dir: &str) -> Option<Vec<(String, A)>> {
+        let answer = self.listing_answer(dir);
+        self.count(answer.is_some());
+        answer
+    }
+
+    fn listing_answer(&mut self, dir: &str) -> Option<Vec<(String, A)>> {
+        if !self.config.dir_cache {
+            return None;
+        }
+        let now = self.clock.now();
+        let listing = self.store.get(dir)?.listing.as_ref()?;
+        if listing.stale || !fresh(listing.at, self.config.dir_ttl, now) {
+            return None;
+        }
+        let names: Vec<String> = listing.names.iter().cloned().collect();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let child = join(dir, &name);
+            match attr_answer(&self.config, now, self.store.get(&child)) {
+                Lookup::Found(attr) => out.push((name, attr)),
+                Lookup::Missing | Lookup::Unknown => return None,
+            }
+        }
+        Some(out)
+    }
+
+    fn count(&mut self, hit: bool) {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+    }
+
+    // ----- answers from the server ---------------------------------------------------------
+
+    /// Stores attributes the server reported for `path` (request sent at `ticket`).
+    ///
+    /// Returns [`Change::Modified`] if an earlier entry, even an expired one, held another
+    /// revision, and [`Change::Added`] if the path was negative. Unless the revision is unchanged,
+    /// the path's cached symlink target is dropped and its listing kept only as a diff baseline.
+    /// The name joins its parent's cached listing. Nothing is stored if one of our own changes is
+    /// newer than `ticket` (see [`peek_attr`](Self::peek_attr)).
+    pub fn put_attr(&mut self, ticket: Ticket, path: &str, attr: A) -> Option<Change> {
+        if self.blocked(ticket, path) {
+            return None;
+        }
+        let now = self.clock.now();
+        self.store_attr(path, attr, now)
+    }
+
+    /// Stores that `path` does not exist (request sent at `ticket`).
+    ///
+    /// Returns [`Change::Removed`] if the path was known to exist (cached attributes or a name in
+    /// its parent's listing). Everything cached below the path is dropped and the name leaves the
+    /// parent's listing.
+    pub fn put_missing(&mut self, ticket: Ticket, path: &str) -> Option<Change> {
+        if self.blocked(ticket, path) {
+            return None;
+        }
+        let now = self.clock.now();
+        self.store_missing(path, now)
+    }
+
+    /// Stores the target of the symlink `path` (request sent at `ticket`).
+    pub fn put_link(&mut self, ticket: Ticket, path: &str, target: String) {
+        if self.blocked(ticket, path) {
+            return;
+        }
+        let at = self.clock.now();
+        self.store.update(path, |e| {
+            e.link = Some(Timed { value: target, at });
+        });
+    }
+
+    /// Stores a listing of directory `dir` read from the server (request sent at `ticket`);
+    /// `entries` are the children's names (without `.` and `..`) and attributes.
+    ///
+    /// Each child's attributes are stored as by [`put_attr`](Self::put_attr). The names are
+    /// compared with what was known of the directory — its previous listing even if expired, and
+    /// any child with something cached: a vanished name gives [`Change::Removed`] and becomes a
+    /// negative entry; a name missing from a previous listing, or negative, gives
+    /// [`Change::Added`] (a first listing adds nothing else). Changes come in `entries` order,
+    /// then the removals in name order. With directory caching off the names are not stored, but
+    /// attributes and removals are.
+    ///
+    /// Children changed by our own operations after `ticket` keep their cached state. If our own
+    /// operations changed the set of names in `dir` after `ticket` (or a path we changed since was
+    /// evicted, so its state is unknown), the names are not stored and no name is reported
+    /// removed; attributes still are.
+    pub fn put_listing(
+        &mut self,
+        ticket: Ticket,
+        dir: &str,
+        entries: Vec<(String, A)>,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.identity_blocked(ticket, dir) {
+            return changes;
+        }
+        let now = self.clock.now();
+        let previous = self
+            .store
+            .peek(dir)
+            .and_then(|e| e.listing.as_ref())
+            .map(|l| l.names.clone());
+        let mut known = previous.clone().unwrap_or_default();
+        known.extend(self.store.child_names_with_data(dir));
+
+        let mut listed = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for (name, attr) in entries {
+            if !valid_name(&name) || !listed.insert(name.clone()) {
+                continue;
+            }
+            let path = join(dir, &name);
+            if self.own_blocked(ticket, &path) {
+                // Our own newer change decides; the answer does not.
+                if !matches!(
+                    self.store.peek(&path).and_then(|e| e.attr.as_ref()),
+                    Some(Timed {
+                        value: Known::Missing,
+                        ..
+                    })
+                ) {
+                    names.insert(name);
+                }
+                continue;
+            }
+            let change = self.store_attr(&path, attr, now);
+            let added = match change {
+                Some(Change::Added { .. }) => true,
+                Some(modified) => {
+                    changes.push(modified);
+                    false
+                }
+                // `known` includes the previous listing and any child with cached facts.
+                None => previous.is_some() && !known.contains(&name),
+            };
+            if added {
+                changes.push(Change::Added {
+                    parent: dir.to_owned(),
+                    name: name.clone(),
+                });
+            }
+            names.insert(name);
+        }
+        if self.names_blocked(ticket, dir) {
+            return changes;
+        }
+        for name in known.difference(&listed) {
+            let path = join(dir, name);
+            if self.own_blocked(ticket, &path) {
+                if self.store.peek(&path).is_some_and(Entry::is_present) {
+                    names.insert(name.clone());
+                }
+                continue;
+            }
+            if let Some(change) = self.store_missing(&path, now) {
+                changes.push(change);
+            }
+        }
+        // Storing attributes and negative entries above may have evicted a stamped entry.
+        if self.config.dir_cache && !self.names_blocked(ticket, dir) {
+            self.store.update(dir, |e| {
+                e.listing = Some(Listing {
+                    names,
+                    at: now,
+                    stale: false,
+                });
+            });
+        }
+        changes
+    }
+
+    // ----- our own changes -----------------------------------------------------------------
+
+    /// Records that we created `path` (file, directory, symlink, node) with attributes `attr`:
+    /// the attributes are stored, a negative entry is replaced, the name joins the parent's
+    /// cached listing. Answers to requests sent before this call cannot undo it.
+    pub fn created(&mut self, path: &str, attr: A) {
+        let stamp = self.next_generation();
+        let at = self.clock.now();
+        self.store.drop_below(path);
+        self.stamp_parent_names(path, stamp, Some(true));
+        self.store.update(path, |e| {
+            e.drop_data();
+            e.attr = Some(Timed {
+                value: Known::Present(attr),
+                at,
+            });
+            e.own = stamp;
+            e.identity = stamp;
+        });
+    }
+
+    /// Records that we removed `path` (unlink, rmdir): it becomes a negative entry, everything
+    /// below it is dropped and the name leaves the parent's cached listing.
+    pub fn removed(&mut self, path: &str) {
+        let stamp = self.next_generation();
+        let at = self.clock.now();
+        self.store.drop_below(path);
+        self.stamp_parent_names(path, stamp, Some(false));
+        self.store.update(path, |e| {
+            e.drop_data();
+            e.attr = Some(Timed {
+                value: Known::Missing,
+                at,
+            });
+            e.own = stamp;
+            e.identity = stamp;
+        });
+    }
+
+    /// Records that we renamed `from` to `to`: everything cached at or below `from` (attributes,
+    /// links, listings) moves to the same place below `to`, what was cached at or below `to`
+    /// before is dropped, both parents' listings follow, and `from` becomes a negative entry.
+    ///
+    /// A rename of the root, or between a path and its own descendant (which the server refuses),
+    /// just forgets both paths and what is below them.
+    pub fn renamed(&mut self, from: &str, to: &str) {
+        if from == to {
+            return;
+        }
+        let stamp = self.next_generation();
+        let at = self.clock.now();
+        if from.is_empty() || to.is_empty() || is_below(to, from) || is_below(from, to) {
+            for path in [from, to] {
+                self.stamp_parent_names(path, stamp, None);
+                self.store.drop_below(path);
+                self.store.update(path, |e| {
+                    e.drop_data();
+                    e.own = stamp;
+                    e.identity = stamp;
+                });
+            }
+            return;
+        }
+        let moved = self.store.take_subtree(from);
+        self.store.drop_below(to);
+        self.store.remove(to);
+        self.stamp_parent_names(from, stamp, Some(false));
+        self.stamp_parent_names(to, stamp, Some(true));
+        for (key, entry) in moved {
+            let new_path = format!("{to}{}", &key[from.len()..]);
+            self.store.insert(&new_path, entry);
+        }
+        self.store.update(to, |e| {
+            if matches!(e.attr.as_ref().map(|t| &t.value), Some(Known::Missing)) {
+                // The rename succeeded, so whatever said "missing" about `from` was out of date.
+                e.attr = None;
+            }
+            e.own = stamp;
+            e.identity = stamp;
+        });
+        self.store.update(from, |e| {
+            e.attr = Some(Timed {
+                value: Known::Missing,
+                at,
+            });
+            e.own = stamp;
+            e.identity = stamp;
+        });
+    }
+
+    /// Records attributes of `path` after our own `setattr`, `write` or `truncate`. No
+    /// [`Change`] results (the kernel knows); answers to requests sent before cannot undo it.
+    pub fn set_attr(&mut self, path: &str, attr: A) {
+        let stamp = self.next_generation();
+        let at = self.clock.now();
+        self.store.update(path, |e| {
+            e.attr = Some(Timed {
+                value: Known::Present(attr),
+                at,
+            });
+            e.own = stamp;
+        });
+        self.add_to_parent_listing(path);
+    }
+
+    // ----- forgetting ----------------------------------------------------------------------
+
+    /// Drops everything cached for `path` (not below it); answers to requests sent before are
+    /// not stored either. The parent's listing becomes a miss until listed again.
+    pub fn invalidate(&mut self, path: &str) {
+        let stamp = self.next_generation();
+        self.store.update(path, |e| {
+            e.drop_data();
+            e.own = stamp;
+        });
+    }
+
+    /// Drops everything (a user's "flush now"); answers to requests sent before are not stored.
+    /// Counters are kept.
+    pub fn clear(&mut self) {
+        let stamp = self.next_generation();
+        self.store.clear(stamp);
+    }
+
+    // ----- internals -----------------------------------------------------------------------
+
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Whether an own change to `path` itself or to the identity of an ancestor is newer than
+    /// `ticket`.
+    fn blocked(&self, ticket: Ticket, path: &str) -> bool {
+        self.own_blocked(ticket, path) || self.identity_blocked(ticket, path)
+    }
+
+    fn own_blocked(&self, ticket: Ticket, path: &str) -> bool {
+        let floor = self.store.floor;
+        self.store
+            .peek(path)
+            .map_or(floor, |e| e.own.max(e.identity))
+            > ticket.0
+    }
+
+    /// Whether the names of `dir` in an answer sent at `ticket` may be out of date: our own newer
+    /// change to them, or a stamped entry left the cache since (its state is unknown, so the
+    /// names could not be completed safely).
+    fn names_blocked(&self, ticket: Ticket, dir: &str) -> bool {
+        let floor = self.store.floor;
+        self.store.peek(dir).map_or(floor, |e| e.names.max(floor)) > ticket.0
+    }
+
+    /// Whether `path` or an ancestor was created, removed or renamed by us after `ticket`.
+    fn identity_blocked(&self, ticket: Ticket, path: &str) -> bool {
+        let floor = self.store.floor;
+        let mut cur = Some(path);
+        while let Some(p) = cur {
+            if self.store.peek(p).map_or(floor, |e| e.identity) > ticket.0 {
+                return true;
+            }
+            cur = split(p).map(|(parent, _)| parent);
+        }
+        false
+    }
+
+    /// Stores attributes learned from the server and reports what changed.
+    fn store_attr(&mut self, path: &str, attr: A, at: Instant) -> Option<Change> {
+        let change = self.store.update(path, |e| {
+            let (change, same) = match e.attr.as_ref().map(|t| &t.value) {
+                Some(Known::Present(old)) if old.same_revision(&attr) => (None, true),
+                Some(Known::Present(_)) => (
+                    Some(Change::Modified {
+                        path: path.to_owned(),
+                    }),
+                    false,
+                ),
+                Some(Known::Missing) => (
+                    split(path).map(|(parent, name)| Change::Added {
+                        parent: parent.to_owned(),
+                        name: name.to_owned(),
+                    }),
+                    false,
+                ),
+                None => (None, false),
+            };
+            if !same {
+                // Unknown or different previous revision: whatever was derived from it may be old.
+                e.link = None;
+                if let Some(listing) = e.listing.as_mut() {
+                    listing.stale = true;
+                }
+            }
+            e.attr = Some(Timed {
+                value: Known::Present(attr),
+                at,
+            });
+            change
+        });
+        self.add_to_parent_listing(path);
+        change
+    }
+
+    /// Stores a negative entry learned from the server and reports a removal if the name was
+    /// known to exist.
+    fn store_missing(&mut self, path: &str, at: Instant) -> Option<Change> {
+        let was_present = self.store.peek(path).is_some_and(Entry::is_present);
+        let was_listed = match split(path) {
+            Some((parent, name)) => self
+                .store
+                .peek_mut(parent)
+                .and_then(|e| e.listing.as_mut())
+                .is_some_and(|l| l.names.remove(name)),
+            None => false,
+        };
+        self.store.drop_below(path);
+        self.store.update(path, |e| {
+            e.drop_data();
+            e.attr = Some(Timed {
+                value: Known::Missing,
+                at,
+            });
+        });
+        if !(was_present || was_listed) {
+            return None;
+        }
+        split(path).map(|(parent, name)| Change::Removed {
+            parent: parent.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Adds the name of `path` to its parent's cached listing, if there is one.
+    fn add_to_parent_listing(&mut self, path: &str) {
+        if let Some((parent, name)) = split(path)
+            && let Some(listing) = self.store.peek_mut(parent).and_then(|e| e.listing.as_mut())
+            && !listing.names.contains(name)
+        {
+            listing.names.insert(name.to_owned());
+        }
+    }
+
+    /// Records an own change to the names of `path`'s parent: stamps the parent (creating a
+    /// stamp-only entry if needed, so older listings cannot be stored) and, if `present` says
+    /// whether the name now exists, adds or removes it in the parent's cached listing.
+    fn stamp_parent_names(&mut self, path: &str, stamp: u64, present: Option<bool>) {
+        let Some((parent, name)) = split(path) else {
+            return;
+        };
+        self.store.update(parent, |e| {
+            e.names = stamp;
+            match (e.listing.as_mut(), present) {
+                (Some(listing), Some(true)) => {
+                    listing.names.insert(name.to_owned());
+                }
+                (Some(listing), Some(false)) => {
+                    listing.names.remove(name);
+                }
+                _ => {}
+            }
+        });
+    }
+}
+
+/// The answer an entry gives about attributes at `now`.
+fn attr_answer<A: Clone>(
+    config: &CacheConfig,
+    now: Instant,
+    entry: Option<&Entry<A>>,
+) -> Lookup<A> {
+    match entry.and_then(|e| e.attr.as_ref()) {
+        Some(Timed {
+            value: Known::Present(attr),
+            at,
+        }) if fresh(*at, config.stat_ttl, now) => Lookup::Found(attr.clone()),
+        Some(Timed {
+            value: Known::Missing,
+            at,
+        }) if fresh(*at, config.negative_ttl, now) => Lookup::Missing,
+        _ => Lookup::Unknown,
+    }
+}
+
+/// A fact learned at `at` may be answered while it is younger than `ttl` (a zero TTL never).
+fn fresh(at: Instant, ttl: Duration, now: Instant) -> bool {
+    now.saturating_duration_since(at) < ttl
+}
+
+/// Parent and name of `path`; `None` for the root.
+fn split(path: &str) -> Option<(&str, &str)> {
+    if path.is_empty() {
+        return None;
+    }
+    Some(match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    })
+}
+
+/// The path of `name` in `dir`.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Whether `path` is strictly below `base`.
+fn is_below(path: &str, base: &str) -> bool {
+    if base.is_empty() {
+        return !path.is_empty();
+    }
+    path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/')
+}
+
+/// A name a listing may contain.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/')
+}
+
+#[cfg(test)]
+mod tests;
