@@ -102,6 +102,20 @@ impl InodeTable {
         self.children.get(&(parent, name.to_owned())).copied()
     }
 
+    /// The live inode of the relative path `path` ("" is the root), if the kernel knows it.
+    pub fn find(&self, path: &str) -> Option<u64> {
+        if path.is_empty() {
+            return Some(ROOT_INO);
+        }
+        path.split('/')
+            .try_fold(ROOT_INO, |parent, name| self.peek(parent, name))
+    }
+
+    /// Every live inode, the root included.
+    pub fn inodes(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
     /// Whether `ino` is live (known to the kernel or the root).
     pub fn contains(&self, ino: u64) -> bool {
         self.nodes.contains_key(&ino)
@@ -301,5 +315,18 @@ mod tests {
         let mut t = InodeTable::new();
         t.forget(ROOT_INO, 100);
         assert_eq!(t.path(ROOT_INO).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn find_walks_the_path() {
+        let mut t = InodeTable::new();
+        let a = t.lookup(ROOT_INO, "a").unwrap();
+        let b = t.lookup(a, "b").unwrap();
+        assert_eq!(t.find(""), Some(ROOT_INO));
+        assert_eq!(t.find("a"), Some(a));
+        assert_eq!(t.find("a/b"), Some(b));
+        assert_eq!(t.find("a/c"), None);
+        t.forget(b, 1);
+        assert_eq!(t.find("a/b"), None);
     }
 }

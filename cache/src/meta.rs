@@ -468,6 +468,16 @@ impl<A: Clone + Revision> MetaCache<A> {
         attr_answer(&self.config, self.clock.now(), self.store.peek(path))
     }
 
+    /// The attributes last stored for `path`, fresh or expired (`None` if nothing is known or it
+    /// is known to be missing). This is the baseline a revalidation compares with: the
+    /// filesystem uses it to decide whether the kernel's page cache of a file may be kept.
+    pub fn last_attr(&self, path: &str) -> Option<A> {
+        match &self.store.peek(path)?.attr.as_ref()?.value {
+            Known::Present(a) => Some(a.clone()),
+            Known::Missing => None,
+        }
+    }
+
     /// The cached target of the symlink `path`, if fresh. Counts a hit or a miss.
     pub fn link(&mut self, path: &str) -> Option<String> {
         let now = self.clock.now();
@@ -491,6 +501,45 @@ impl<A: Clone + Revision> MetaCache<A> {
         let answer = self.listing_answer(dir);
         self.count(answer.is_some());
         answer
+    }
+
+    /// Whether [`listing`](Self::listing) would answer for `dir` now; counts nothing, copies
+    /// nothing and does not mark anything as recently used.
+    pub fn listing_is_fresh(&self, dir: &str) -> bool {
+        if !self.config.dir_cache {
+            return false;
+        }
+        let now = self.clock.now();
+        let Some(listing) = self.store.peek(dir).and_then(|e| e.listing.as_ref()) else {
+            return false;
+        };
+        !listing.stale
+            && fresh(listing.at, self.config.dir_ttl, now)
+            && listing.names.iter().all(|name| {
+                matches!(
+                    attr_answer(&self.config, now, self.store.peek(&join(dir, name))),
+                    Lookup::Found(_)
+                )
+            })
+    }
+
+    /// Whether a fresh listing of `dir` shows that `name` does not exist there: a lookup of a
+    /// name that is not in it needs no request. Counts a hit when it answers.
+    pub fn absent_from_listing(&mut self, dir: &str, name: &str) -> bool {
+        if !self.config.dir_cache {
+            return false;
+        }
+        let now = self.clock.now();
+        let ttl = self.config.dir_ttl;
+        let absent = self
+            .store
+            .get(dir)
+            .and_then(|e| e.listing.as_ref())
+            .is_some_and(|l| !l.stale && fresh(l.at, ttl, now) && !l.names.contains(name));
+        if absent {
+            self.count(true);
+        }
+        absent
     }
 
     fn listing_answer(&mut self, dir: &str) -> Option<Vec<(String, A)>> {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
+use sshfs_cache::CacheConfig;
 use sshfs_client::fuse::{KernelTtls, MountConfig};
 use sshfs_client::remote::{ConnectOptions, StrictHostKeyChecking};
 
@@ -59,6 +60,8 @@ pub struct Config {
     pub mountpoint: PathBuf,
     /// Mount settings.
     pub mount: MountConfig,
+    /// Our metadata cache.
+    pub cache: CacheConfig,
     /// Stay in the foreground.
     pub foreground: bool,
     /// Log every request.
@@ -202,11 +205,37 @@ pub fn build(args: Args) -> Result<Config, String> {
             ttls: KernelTtls {
                 attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
                 entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
+                negative: o.negative_timeout.unwrap_or(Duration::ZERO),
             },
         },
+        cache: cache_config(&o),
         foreground: args.foreground || debug,
         debug,
     })
+}
+
+/// The metadata cache settings: sshfs's option names and defaults (20 s, 10 000 entries).
+fn cache_config(o: &MountOpts) -> CacheConfig {
+    let d = CacheConfig::default();
+    if o.cache == Some(false) {
+        return CacheConfig {
+            stat_ttl: Duration::ZERO,
+            dir_ttl: Duration::ZERO,
+            link_ttl: Duration::ZERO,
+            negative_ttl: Duration::ZERO,
+            dir_cache: false,
+            ..d
+        };
+    }
+    let stat_ttl = o.cache_stat_timeout.unwrap_or(d.stat_ttl);
+    CacheConfig {
+        stat_ttl,
+        dir_ttl: o.cache_dir_timeout.unwrap_or(d.dir_ttl),
+        link_ttl: o.cache_link_timeout.unwrap_or(d.link_ttl),
+        negative_ttl: stat_ttl,
+        max_entries: o.cache_max_size.unwrap_or(d.max_entries),
+        dir_cache: o.dir_cache.unwrap_or(d.dir_cache),
+    }
 }
 
 /// Checks the mountpoint before connecting: it exists, is a directory, is not mounted already.

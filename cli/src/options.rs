@@ -104,6 +104,56 @@ const DEFS: &[Def] = &[
         value: Value::Required("SECONDS"),
         help: "how long the kernel caches names (default 1)",
     },
+    Def {
+        name: "negative_timeout",
+        value: Value::Required("SECONDS"),
+        help: "how long the kernel caches 'no such file' (default 0: our own cache answers it)",
+    },
+    Def {
+        name: "cache",
+        value: Value::Required("yes|no"),
+        help: "cache attributes, names and listings (default yes; no = ask the server every time)",
+    },
+    Def {
+        name: "dir_cache",
+        value: Value::Required("yes|no"),
+        help: "cache directory listings (default yes)",
+    },
+    Def {
+        name: "cache_timeout",
+        value: Value::Required("SECONDS"),
+        help: "sets all four cache_*_timeout options below",
+    },
+    Def {
+        name: "cache_stat_timeout",
+        value: Value::Required("SECONDS"),
+        help: "how long cached attributes (and 'no such file') are used (default 20)",
+    },
+    Def {
+        name: "cache_dir_timeout",
+        value: Value::Required("SECONDS"),
+        help: "how long cached directory listings are used (default 20)",
+    },
+    Def {
+        name: "cache_link_timeout",
+        value: Value::Required("SECONDS"),
+        help: "how long cached symlink targets are used (default 20)",
+    },
+    Def {
+        name: "cache_max_size",
+        value: Value::Required("N"),
+        help: "most paths the cache holds; the least recently used go first (default 10000)",
+    },
+    Def {
+        name: "cache_clean_interval",
+        value: Value::Required("SECONDS"),
+        help: "accepted for sshfs compatibility; no effect (the cache is bounded by cache_max_size)",
+    },
+    Def {
+        name: "cache_min_clean_interval",
+        value: Value::Required("SECONDS"),
+        help: "accepted for sshfs compatibility; no effect",
+    },
 ];
 
 /// Settings collected from `-o` options. `None` means "not given" (ssh_config or the default
@@ -140,6 +190,20 @@ pub struct MountOpts {
     pub attr_timeout: Option<Duration>,
     /// entry_timeout.
     pub entry_timeout: Option<Duration>,
+    /// negative_timeout.
+    pub negative_timeout: Option<Duration>,
+    /// cache (false = no caching at all).
+    pub cache: Option<bool>,
+    /// dir_cache.
+    pub dir_cache: Option<bool>,
+    /// cache_stat_timeout (or cache_timeout).
+    pub cache_stat_timeout: Option<Duration>,
+    /// cache_dir_timeout (or cache_timeout).
+    pub cache_dir_timeout: Option<Duration>,
+    /// cache_link_timeout (or cache_timeout).
+    pub cache_link_timeout: Option<Duration>,
+    /// cache_max_size.
+    pub cache_max_size: Option<usize>,
 }
 
 /// The `-o` part of `--help`, made from the definitions.
@@ -206,6 +270,25 @@ fn apply(o: &mut MountOpts, name: &str, v: &str) -> Result<(), String> {
         "timeout" => o.request_timeout = Some(parse_secs(v)?),
         "attr_timeout" => o.attr_timeout = Some(parse_secs_f(v)?),
         "entry_timeout" => o.entry_timeout = Some(parse_secs_f(v)?),
+        "negative_timeout" => o.negative_timeout = Some(parse_secs_f(v)?),
+        "cache" => o.cache = Some(parse_yes_no(v)?),
+        "dir_cache" => o.dir_cache = Some(parse_yes_no(v)?),
+        "cache_timeout" => {
+            let t = parse_secs_f(v)?;
+            o.cache_stat_timeout = Some(t);
+            o.cache_dir_timeout = Some(t);
+            o.cache_link_timeout = Some(t);
+        }
+        "cache_stat_timeout" => o.cache_stat_timeout = Some(parse_secs_f(v)?),
+        "cache_dir_timeout" => o.cache_dir_timeout = Some(parse_secs_f(v)?),
+        "cache_link_timeout" => o.cache_link_timeout = Some(parse_secs_f(v)?),
+        "cache_max_size" => match v.parse::<usize>() {
+            Ok(n) if n > 0 => o.cache_max_size = Some(n),
+            _ => return Err(format!("'{v}' is not a positive number of entries")),
+        },
+        "cache_clean_interval" | "cache_min_clean_interval" => {
+            parse_secs(v)?;
+        }
         _ => return Err(format!("option {name} has no handler")),
     }
     Ok(())
@@ -310,6 +393,20 @@ mod tests {
             o.user_known_hosts,
             Some(vec![PathBuf::from("/a"), PathBuf::from("/b")])
         );
+    }
+
+    #[test]
+    fn cache_options() {
+        let o =
+            p(&["cache_timeout=5,cache_dir_timeout=2.5,dir_cache=no,cache_max_size=100"]).unwrap();
+        assert_eq!(o.cache_stat_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.cache_link_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.cache_dir_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(o.dir_cache, Some(false));
+        assert_eq!(o.cache_max_size, Some(100));
+        assert!(p(&["cache_max_size=0"]).is_err());
+        assert!(p(&["cache=maybe"]).is_err());
+        assert!(p(&["cache_clean_interval=60"]).is_ok());
     }
 
     #[test]

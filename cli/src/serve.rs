@@ -61,7 +61,7 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         .await
         .map_err(|e| e.to_string())?;
     let root = remote_root(&conn.sftp, &config).await?;
-    let fs = Arc::new(SshFs::new(conn.sftp.clone(), root));
+    let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
     let mut handle = fuse::mount(fs.clone(), &mountpoint, &config.mount)
         .await
         .map_err(|e| {

@@ -27,6 +27,8 @@ use crate::fs::{DirItem, FsError, SshFs, attr, detached};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
 const MAX_WRITE: u32 = 1024 * 1024;
+/// `FOPEN_KEEP_CACHE` (fuse_kernel.h): the kernel keeps the file's pages across this open.
+const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 /// How long an INTERRUPT for a request we do not hold waits for it to show up.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(20);
 
@@ -37,6 +39,8 @@ pub struct KernelTtls {
     pub attr: Duration,
     /// Name (dentry) validity.
     pub entry: Duration,
+    /// Validity of "no such name" (zero: the kernel asks again every time; our cache answers).
+    pub negative: Duration,
 }
 
 /// Mount settings.
@@ -177,13 +181,36 @@ impl Filesystem for FuseFs {
         Ok(ReplyInit::new(max_write))
     }
 
+    async fn ready(&self, notify: Notify) {
+        // The one task that talks to the kernel about invalidations (never a request handler).
+        if let Some(mut inodes) = self.fs.take_invalidations() {
+            tokio::spawn(async move {
+                while let Some(ino) = inodes.recv().await {
+                    // Offset -1: attributes only, no page locks (see fs::invalidate).
+                    notify.clone().invalid_inode(ino, -1, 0).await;
+                }
+            });
+        }
+    }
+
     async fn destroy(&self, _req: Request) {}
 
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<ReplyEntry> {
-        let attr = self
+        match self
             .serve(&req, "lookup", parent, self.fs.lookup(parent, name))
-            .await?;
-        Ok(self.entry(attr))
+            .await
+        {
+            Ok(attr) => Ok(self.entry(attr)),
+            // A reply with inode 0 is a negative entry the kernel keeps for its TTL.
+            Err(e) if e == Errno::from(libc::ENOENT) && !self.ttls.negative.is_zero() => {
+                Ok(ReplyEntry {
+                    ttl: self.ttls.negative,
+                    attr: attr::file_attr(0, &Default::default(), None),
+                    generation: 0,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn forget(&self, _req: Request, inode: u64, nlookup: u64) {
@@ -348,10 +375,11 @@ impl Filesystem for FuseFs {
         let open = detached::run(
             &self.fs,
             move |fs| async move { fs.open(inode, flags).await },
-            |fs, fh| async move { fs.release_quietly(fh).await },
+            |fs, (fh, _)| async move { fs.release_quietly(fh).await },
         );
-        let fh = self.serve(&req, "open", inode, open).await?;
-        Ok(ReplyOpen { fh, flags: 0 })
+        let (fh, keep_cache) = self.serve(&req, "open", inode, open).await?;
+        let flags = if keep_cache { FOPEN_KEEP_CACHE } else { 0 };
+        Ok(ReplyOpen { fh, flags })
     }
 
     async fn create(

@@ -1352,3 +1352,55 @@ fn check_listings_agree_with_children(c: &MetaCache<Attr>) -> Result<(), TestCas
     }
     Ok(())
 }
+
+#[test]
+fn a_fresh_listing_answers_absent_names() {
+    let (mut c, clock) = cache();
+    let t = c.ticket();
+    c.put_listing(t, "d", vec![("a".into(), at(1))]);
+    assert!(c.absent_from_listing("d", "b"));
+    assert!(!c.absent_from_listing("d", "a"));
+    assert!(
+        !c.absent_from_listing("other", "b"),
+        "no listing, no answer"
+    );
+    c.created("d/b", at(2));
+    assert!(
+        !c.absent_from_listing("d", "b"),
+        "our own create joins the listing"
+    );
+    clock.advance(16 * SEC);
+    assert!(
+        !c.absent_from_listing("d", "zzz"),
+        "an expired listing answers nothing"
+    );
+}
+
+#[test]
+fn last_attr_outlives_the_ttl() {
+    let (mut c, clock) = cache();
+    let t = c.ticket();
+    c.put_attr(t, "f", at(3));
+    clock.advance(60 * SEC);
+    assert_eq!(c.peek_attr("f"), Lookup::Unknown);
+    assert_eq!(c.last_attr("f"), Some(at(3)));
+    c.invalidate("f");
+    assert_eq!(c.last_attr("f"), None);
+}
+
+#[test]
+fn listing_is_fresh_agrees_with_listing() {
+    let (mut c, clock) = cache();
+    assert!(!c.listing_is_fresh("d"));
+    let t = c.ticket();
+    c.put_listing(t, "d", vec![("a".into(), at(1)), ("b".into(), at(1))]);
+    assert!(c.listing_is_fresh("d"));
+    assert!(c.listing("d").is_some());
+    c.invalidate("d/a");
+    assert!(!c.listing_is_fresh("d"), "a child without attributes");
+    assert!(c.listing("d").is_none());
+    let t = c.ticket();
+    c.put_listing(t, "d", vec![("a".into(), at(1))]);
+    clock.advance(16 * SEC);
+    assert!(!c.listing_is_fresh("d"), "expired");
+}

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use sshfs_cache::Ticket;
+
 use super::write_behind::WriteBehind;
 use crate::remote::sftp::DirEntry;
 
@@ -32,15 +34,21 @@ impl OpenFile {
     }
 }
 
-/// An open directory: the server handle and the entries read so far, so the kernel can page
-/// through (and rewind) by offset while we fetch READDIR pages only as far as it reads.
+/// An open directory: the entries read so far, so the kernel can page through (and rewind) by
+/// offset. Either the whole listing came from the cache (no server handle), or pages are fetched
+/// through the server handle only as far as the kernel reads, and the complete listing is
+/// remembered in the cache at the end.
 #[derive(Debug)]
 pub struct OpenDir {
-    /// The server's handle.
-    pub handle: String,
+    /// The directory's path relative to the mount root.
+    pub rel: String,
+    /// The server's handle; `None` when the listing came from the cache.
+    pub handle: Option<String>,
+    /// When OPENDIR was sent (for storing the listing in the cache).
+    pub ticket: Option<Ticket>,
     /// Entries fetched so far, "." and ".." included when the server sends them.
     pub entries: Vec<DirEntry>,
-    /// Whether the server said end of directory.
+    /// Whether the end of the directory was reached.
     pub eof: bool,
 }
 

@@ -1,15 +1,23 @@
 //! The filesystem: inode-based operations carried out with SFTP requests.
 //!
-//! Each method is one kernel operation and says which SFTP requests it sends. Methods return
-//! [`FsResult`] with fuse3's plain attribute type; the FUSE wiring (TTLs, replies, interrupts)
-//! lives in [`crate::fuse`]. Locks (inode table, handle tables) are never held across an await.
+//! Each method is one kernel operation and says which SFTP requests it sends. Metadata goes
+//! through the cache first ([`metadata`]): a fresh answer costs no request, and what a request
+//! learns is remembered and compared, so a change made on the server becomes a kernel
+//! invalidation. Directory operations are in [`dir`]. Methods return [`FsResult`] with fuse3's
+//! plain attribute type; the FUSE wiring (TTLs, replies, interrupts) lives in [`crate::fuse`].
+//! Locks (inode table, cache, handle tables) are never held across an await, nor nested.
 
 pub mod attr;
 pub mod detached;
+pub mod dir;
 pub mod errno;
 pub mod handles;
+pub mod invalidate;
+pub mod metadata;
+pub mod stat;
 pub mod write_behind;
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,14 +25,14 @@ use fuse3::SetAttr;
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::extensions::Statvfs;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use sshfs_cache::{InodeTable, ROOT_INO};
+use sshfs_cache::{CacheConfig, InodeTable, MetaCache, SystemClock};
+use tokio::sync::Semaphore;
 
-use crate::remote::sftp::{DirEntry, Sftp};
+use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp};
 pub use errno::{FsError, FsResult};
 use handles::{HandleTable, OpenDir, OpenFile};
-
-/// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
-const DIR_BATCH: usize = 256;
+use invalidate::{Invalidations, Invalidator};
+use stat::Stat;
 
 /// One directory entry for the kernel.
 #[derive(Debug, Clone)]
@@ -42,8 +50,14 @@ pub struct SshFs {
     sftp: Arc<Sftp>,
     root: String,
     inodes: Mutex<InodeTable>,
+    cache: Mutex<MetaCache<Stat>>,
+    invalidator: Invalidator,
+    invalidations: Mutex<Option<Invalidations>>,
     files: HandleTable<OpenFile>,
     dirs: HandleTable<tokio::sync::Mutex<OpenDir>>,
+    /// Directories whose listing is being fetched ahead, and the bound on how many at once.
+    prefetching: Mutex<HashSet<String>>,
+    prefetch_slots: Arc<Semaphore>,
 }
 
 fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -79,20 +93,33 @@ pub fn open_flags(flags: u32) -> OpenFlags {
 }
 
 impl SshFs {
-    /// A filesystem over `sftp` rooted at the absolute remote directory `root`.
-    pub fn new(sftp: Arc<Sftp>, root: String) -> Self {
+    /// A filesystem over `sftp` rooted at the absolute remote directory `root`, with a metadata
+    /// cache configured by `cache`.
+    pub fn new(sftp: Arc<Sftp>, root: String, cache: CacheConfig) -> Self {
         let root = if root.len() > 1 {
             root.trim_end_matches('/').to_owned()
         } else {
             root
         };
+        let (invalidator, invalidations) = Invalidator::channel();
         Self {
             sftp,
             root,
             inodes: Mutex::new(InodeTable::new()),
+            cache: Mutex::new(MetaCache::new(cache, Arc::new(SystemClock))),
+            invalidator,
+            invalidations: Mutex::new(Some(invalidations)),
             files: HandleTable::default(),
             dirs: HandleTable::default(),
+            prefetching: Mutex::new(HashSet::new()),
+            prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
         }
+    }
+
+    /// The kernel invalidations this filesystem asks for, to be sent by the FUSE frontend's
+    /// notification task. Taken once.
+    pub fn take_invalidations(&self) -> Option<Invalidations> {
+        self.invalidations.lock().ok()?.take()
     }
 
     /// The SFTP engine (for counters).
@@ -114,38 +141,42 @@ impl SshFs {
         }
     }
 
-    /// Remote path of `ino`.
-    fn path_of(&self, ino: u64) -> FsResult<String> {
-        let rel = self
-            .inodes()
+    /// Path of `ino` relative to the mount root ("" is the root): the cache's key.
+    fn rel_of(&self, ino: u64) -> FsResult<String> {
+        self.inodes()
             .path(ino)
-            .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} has no path")))?;
-        Ok(self.remote(&rel))
+            .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} has no path")))
     }
 
-    /// Remote path of `name` in directory `parent`.
-    fn child_of(&self, parent: u64, name: &str) -> FsResult<String> {
-        let rel = self
-            .inodes()
+    /// Relative path of `name` in directory `parent`.
+    fn rel_child(&self, parent: u64, name: &str) -> FsResult<String> {
+        self.inodes()
             .child_path(parent, name)
-            .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {parent} has no path")))?;
-        Ok(self.remote(&rel))
+            .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {parent} has no path")))
+    }
+
+    /// Remote path of `ino`.
+    fn path_of(&self, ino: u64) -> FsResult<String> {
+        Ok(self.remote(&self.rel_of(ino)?))
     }
 
     /// Takes a kernel reference on `name` in `parent` and builds its attributes.
-    fn entry(&self, parent: u64, name: &str, attrs: &FileAttributes) -> FsResult<FileAttr> {
+    fn entry(&self, parent: u64, name: &str, stat: &Stat) -> FsResult<FileAttr> {
         let mut inodes = self.inodes();
         let ino = inodes
             .lookup(parent, name)
             .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
-        Ok(Self::attr_for(&mut inodes, ino, attrs))
+        Ok(Self::attr_for(&mut inodes, ino, stat))
     }
 
-    fn attr_for(inodes: &mut InodeTable, ino: u64, attrs: &FileAttributes) -> FileAttr {
-        if let Some(mode) = attrs.permissions {
+    fn attr_for(inodes: &mut InodeTable, ino: u64, stat: &Stat) -> FileAttr {
+        if let Some(mode) = stat.attrs.permissions {
             inodes.set_file_type(ino, mode & libc::S_IFMT);
         }
-        attr::file_attr(ino, attrs, inodes.nlink(ino))
+        if let Some(n) = stat.nlink {
+            inodes.set_nlink(ino, n);
+        }
+        attr::file_attr(ino, &stat.attrs, inodes.nlink(ino))
     }
 
     fn file(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
@@ -154,19 +185,15 @@ impl SshFs {
             .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))
     }
 
-    /// The root's attributes (STAT: the root may be reached through a symlink).
-    async fn root_attrs(&self) -> FsResult<FileAttributes> {
-        Ok(self.sftp.stat(&self.root).await?)
-    }
-
-    /// LOOKUP: LSTAT of the child; takes a kernel reference.
+    /// LOOKUP: from the cache (a fresh listing of the parent that lacks the name answers
+    /// ENOENT), else LSTAT; takes a kernel reference.
     pub async fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
         let name = name
             .to_str()
             .ok_or_else(|| FsError::new(libc::ENOENT, "name is not UTF-8"))?;
-        let path = self.child_of(parent, name)?;
-        let attrs = self.sftp.lstat(&path).await?;
-        self.entry(parent, name, &attrs)
+        let rel = self.rel_child(parent, name)?;
+        let stat = self.stat_rel(&rel, Some(parent)).await?;
+        self.entry(parent, name, &stat)
     }
 
     /// FORGET: drops `n` kernel references.
@@ -174,14 +201,14 @@ impl SshFs {
         self.inodes().forget(ino, n);
     }
 
-    /// GETATTR: FSTAT through the open handle if there is one (works after unlink), else LSTAT.
+    /// GETATTR: FSTAT through the open handle if there is one (works after unlink, sees our
+    /// own writes), else the cache, else LSTAT (STAT for the root, which may be a symlink).
     pub async fn getattr(&self, ino: u64, fh: Option<u64>) -> FsResult<FileAttr> {
-        let attrs = match fh.and_then(|fh| self.files.get(fh)) {
-            Some(file) => self.sftp.fstat(&file.handle).await?,
-            None if ino == ROOT_INO => self.root_attrs().await?,
-            None => self.sftp.lstat(&self.path_of(ino)?).await?,
+        let stat = match fh.and_then(|fh| self.files.get(fh)) {
+            Some(file) => Stat::new(self.sftp.fstat(&file.handle).await?),
+            None => self.stat_rel(&self.rel_of(ino)?, None).await?,
         };
-        Ok(Self::attr_for(&mut self.inodes(), ino, &attrs))
+        Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
     }
 
     /// SETATTR: one SETSTAT (FSETSTAT with a handle, `lsetstat@openssh.com` on a symlink) carrying
@@ -189,11 +216,8 @@ impl SshFs {
     /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
     pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
         let file = fh.and_then(|fh| self.files.get(fh));
-        let path = if ino == ROOT_INO {
-            self.root.clone()
-        } else {
-            self.path_of(ino)?
-        };
+        let rel = self.rel_of(ino)?;
+        let path = self.remote(&rel);
         let is_symlink = self.inodes().file_type(ino) == libc::S_IFLNK;
         let mut a = FileAttributes {
             size: set.size,
@@ -228,10 +252,10 @@ impl SshFs {
         let changes =
             a.size.is_some() || a.permissions.is_some() || a.uid.is_some() || a.atime.is_some();
         if changes {
-            match &file {
-                Some(f) => self.sftp.fsetstat(&f.handle, a).await?,
+            let result = match &file {
+                Some(f) => self.sftp.fsetstat(&f.handle, a).await,
                 None if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") => {
-                    self.sftp.lsetstat(&path, a).await?
+                    self.sftp.lsetstat(&path, a).await
                 }
                 None if is_symlink => {
                     return Err(FsError::new(
@@ -239,28 +263,37 @@ impl SshFs {
                         "server cannot change a symlink itself (no lsetstat@openssh.com)",
                     ));
                 }
-                None => self.sftp.setstat(&path, a).await?,
-            }
+                None => self.sftp.setstat(&path, a).await,
+            };
+            // Whatever happened on the server, what we had cached may be wrong now.
+            self.cache().invalidate(&rel);
+            result?;
         }
         self.getattr(ino, fh).await
     }
 
-    /// READLINK.
+    /// READLINK: from the cache, else READLINK.
     pub async fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
-        let path = self.path_of(ino)?;
-        Ok(self.sftp.readlink(&path).await?.into_bytes())
+        let rel = self.rel_of(ino)?;
+        if let Some(target) = self.cache().link(&rel) {
+            return Ok(target.into_bytes());
+        }
+        let ticket = self.cache().ticket();
+        let target = self.sftp.readlink(&self.remote(&rel)).await?;
+        self.cache().put_link(ticket, &rel, target.clone());
+        Ok(target.into_bytes())
     }
 
     /// SYMLINK, then LSTAT of the new link.
     pub async fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr) -> FsResult<FileAttr> {
         let name = name_str(name)?;
-        let path = self.child_of(parent, name)?;
+        let rel = self.rel_child(parent, name)?;
+        let path = self.remote(&rel);
         let target = name_str(target)?;
         if let Err(e) = self.sftp.symlink(&path, target).await {
             return Err(self.exists_or(&path, e.into()).await);
         }
-        let attrs = self.sftp.lstat(&path).await?;
-        self.entry(parent, name, &attrs)
+        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
     }
 
     /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
@@ -273,7 +306,8 @@ impl SshFs {
             ));
         }
         let name = name_str(name)?;
-        let path = self.child_of(parent, name)?;
+        let rel = self.rel_child(parent, name)?;
+        let path = self.remote(&rel);
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
         let handle = match self.sftp.open(&path, flags, perm_attrs(mode)).await {
             Ok(h) => h,
@@ -283,31 +317,34 @@ impl SshFs {
         let closed = self.sftp.close(&handle).await;
         let attrs = attrs?;
         closed?;
-        self.entry(parent, name, &attrs)
+        self.created(parent, name, &rel, attrs)
     }
 
     /// MKDIR, then LSTAT.
     pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
         let name = name_str(name)?;
-        let path = self.child_of(parent, name)?;
+        let rel = self.rel_child(parent, name)?;
+        let path = self.remote(&rel);
         if let Err(e) = self.sftp.mkdir(&path, mode & 0o7777).await {
             return Err(self.exists_or(&path, e.into()).await);
         }
-        let attrs = self.sftp.lstat(&path).await?;
-        self.entry(parent, name, &attrs)
+        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
     }
 
     /// UNLINK: REMOVE.
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let name = name_str(name)?;
-        let path = self.child_of(parent, name)?;
+        let rel = self.rel_child(parent, name)?;
+        let path = self.remote(&rel);
         if let Err(e) = self.sftp.remove(&path).await {
             let e: FsError = e.into();
+            self.cache().invalidate(&rel);
             if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
                 return Err(FsError::new(libc::EISDIR, format!("{path} is a directory")));
             }
             return Err(e);
         }
+        self.cache().removed(&rel);
         self.inodes().unlink(parent, name);
         Ok(())
     }
@@ -315,9 +352,11 @@ impl SshFs {
     /// RMDIR.
     pub async fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let name = name_str(name)?;
-        let path = self.child_of(parent, name)?;
+        let rel = self.rel_child(parent, name)?;
+        let path = self.remote(&rel);
         if let Err(e) = self.sftp.rmdir(&path).await {
             let e: FsError = e.into();
+            self.cache().invalidate(&rel);
             if e.is_generic_failure() {
                 return Err(match self.is_dir(&path).await {
                     Some(false) => {
@@ -329,6 +368,7 @@ impl SshFs {
             }
             return Err(e);
         }
+        self.cache().removed(&rel);
         self.inodes().unlink(parent, name);
         Ok(())
     }
@@ -344,8 +384,11 @@ impl SshFs {
         flags: u32,
     ) -> FsResult<()> {
         let (name, new_name) = (name_str(name)?, name_str(new_name)?);
-        let from = self.child_of(parent, name)?;
-        let to = self.child_of(new_parent, new_name)?;
+        let (from_rel, to_rel) = (
+            self.rel_child(parent, name)?,
+            self.rel_child(new_parent, new_name)?,
+        );
+        let (from, to) = (self.remote(&from_rel), self.remote(&to_rel));
         let noreplace = flags & libc::RENAME_NOREPLACE != 0;
         if flags & !libc::RENAME_NOREPLACE != 0 {
             return Err(FsError::new(
@@ -360,11 +403,17 @@ impl SshFs {
         };
         if let Err(e) = result {
             let e: FsError = e.into();
+            {
+                let mut cache = self.cache();
+                cache.invalidate(&from_rel);
+                cache.invalidate(&to_rel);
+            }
             if !e.is_generic_failure() {
                 return Err(e);
             }
             return Err(self.explain_rename_failure(&from, &to, noreplace, e).await);
         }
+        self.cache().renamed(&from_rel, &to_rel);
         self.inodes().rename(parent, name, new_parent, new_name);
         Ok(())
     }
@@ -395,7 +444,8 @@ impl SshFs {
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
         let new_name = name_str(new_name)?;
         let from = self.path_of(ino)?;
-        let to = self.child_of(new_parent, new_name)?;
+        let to_rel = self.rel_child(new_parent, new_name)?;
+        let to = self.remote(&to_rel);
         if !self.sftp.has_extension("hardlink@openssh.com") {
             return Err(FsError::new(
                 libc::EPERM,
@@ -406,6 +456,7 @@ impl SshFs {
             return Err(self.exists_or(&to, e.into()).await);
         }
         let attrs = self.sftp.lstat(&to).await?;
+        self.cache().created(&to_rel, Stat::new(attrs.clone()));
         let mut inodes = self.inodes();
         let nlink = inodes.nlink(ino).unwrap_or(1) + 1;
         inodes.set_nlink(ino, nlink);
@@ -413,17 +464,24 @@ impl SshFs {
             .lookup(new_parent, new_name)
             .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
         inodes.set_nlink(new_ino, nlink);
-        Ok(Self::attr_for(&mut inodes, new_ino, &attrs))
+        Ok(Self::attr_for(&mut inodes, new_ino, &Stat::new(attrs)))
     }
 
-    /// OPEN: SFTP OPEN with the matching flags (O_TRUNC included: the kernel leaves it to us).
-    pub async fn open(&self, ino: u64, flags: u32) -> FsResult<u64> {
-        let path = self.path_of(ino)?;
-        let handle = match self
-            .sftp
-            .open(&path, open_flags(flags), FileAttributes::empty())
-            .await
-        {
+    /// OPEN: SFTP OPEN with the matching flags (O_TRUNC included: the kernel leaves it to us),
+    /// and, in the same round trip, an LSTAT that revalidates the file (close-to-open
+    /// consistency). Returns the handle number and whether the kernel may keep the file's pages:
+    /// only when the cache knew the file and it has not changed since.
+    pub async fn open(&self, ino: u64, flags: u32) -> FsResult<(u64, bool)> {
+        let rel = self.rel_of(ino)?;
+        let path = self.remote(&rel);
+        let before = self.cache().last_attr(&rel);
+        let ticket = self.cache().ticket();
+        let (opened, now) = tokio::join!(
+            self.sftp
+                .open(&path, open_flags(flags), FileAttributes::empty()),
+            self.sftp.lstat(&path)
+        );
+        let handle = match opened {
             Ok(h) => h,
             Err(e) => {
                 let e: FsError = e.into();
@@ -433,7 +491,22 @@ impl SshFs {
                 return Err(e);
             }
         };
-        Ok(self.files.insert(OpenFile::new(handle, ino)))
+        let fh = self.files.insert(OpenFile::new(handle, ino));
+        let truncated = flags as i32 & libc::O_TRUNC != 0;
+        let keep_cache = match now {
+            Ok(attrs) if !truncated => {
+                let now = Stat::new(attrs);
+                let unchanged =
+                    before.is_some_and(|b| sshfs_cache::Revision::same_revision(&b, &now));
+                self.remember_attr(ticket, &rel, now);
+                unchanged
+            }
+            _ => {
+                self.cache().invalidate(&rel);
+                false
+            }
+        };
+        Ok((fh, keep_cache))
     }
 
     /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL), then FSTAT.
@@ -445,7 +518,8 @@ impl SshFs {
         flags: u32,
     ) -> FsResult<(FileAttr, u64)> {
         let name = name_str(name)?;
-        let path = self.child_of(parent, name)?;
+        let rel = self.rel_child(parent, name)?;
+        let path = self.remote(&rel);
         let pflags = open_flags(flags) | OpenFlags::CREATE;
         let handle = match self.sftp.open(&path, pflags, perm_attrs(mode)).await {
             Ok(h) => h,
@@ -458,7 +532,7 @@ impl SshFs {
                 return Err(e.into());
             }
         };
-        let attr = self.entry(parent, name, &attrs)?;
+        let attr = self.created(parent, name, &rel, attrs)?;
         let fh = self.files.insert(OpenFile::new(handle, attr.ino));
         Ok((attr, fh))
     }
@@ -471,12 +545,17 @@ impl SshFs {
 
     /// WRITE: split into SFTP WRITEs that are queued before this returns; their
     /// acknowledgements are awaited behind (see [`write_behind`]), and a failure is reported by
-    /// the next write, flush, fsync or close.
+    /// the next write, flush, fsync or close. The file's cached attributes are dropped once the
+    /// packets are queued, so the next STAT (answered after them) shows the new size.
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let file = self.file(fh)?;
+        let rel = self.rel_of(file.ino).ok();
         file.writes
             .write(data.len(), || {
                 let acked = self.sftp.send_write(&file.handle, offset, data);
+                if let Some(rel) = &rel {
+                    self.cache().invalidate(rel);
+                }
                 async move { acked.await.map_err(FsError::from) }
             })
             .await?;
@@ -516,89 +595,6 @@ impl SshFs {
         }
     }
 
-    /// RELEASEDIR for a handle the kernel never received; see [`SshFs::release_quietly`].
-    pub async fn releasedir_quietly(&self, fh: u64) {
-        if let Err(e) = self.releasedir(fh).await {
-            tracing::debug!(
-                fh,
-                "closing an abandoned directory handle failed: {}",
-                e.message
-            );
-        }
-    }
-
-    /// OPENDIR.
-    pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
-        let path = self.path_of(ino)?;
-        let handle = self.sftp.opendir(&path).await?;
-        Ok(self.dirs.insert(tokio::sync::Mutex::new(OpenDir {
-            handle,
-            entries: Vec::new(),
-            eof: false,
-        })))
-    }
-
-    /// Entries from `offset` on, fetching READDIR pages only until there is something to give.
-    pub async fn readdir(&self, fh: u64, offset: u64) -> FsResult<Vec<DirItem>> {
-        let dir = self
-            .dirs
-            .get(fh)
-            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open directory {fh}")))?;
-        let mut dir = dir.lock().await;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        while dir.entries.len() <= start && !dir.eof {
-            match self.sftp.readdir(&dir.handle).await? {
-                Some(page) => dir.entries.extend(page),
-                None => dir.eof = true,
-            }
-        }
-        Ok(dir
-            .entries
-            .iter()
-            .enumerate()
-            .skip(start)
-            .take(DIR_BATCH)
-            .map(|(i, e)| DirItem {
-                name: e.name.clone(),
-                next_offset: i as u64 + 1,
-                entry: e.clone(),
-            })
-            .collect())
-    }
-
-    /// RELEASEDIR: CLOSE the server handle.
-    pub async fn releasedir(&self, fh: u64) -> FsResult<()> {
-        match self.dirs.remove(fh) {
-            Some(dir) => {
-                let handle = dir.lock().await.handle.clone();
-                Ok(self.sftp.close(&handle).await?)
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// The inode number for a READDIR entry, without a kernel reference.
-    pub fn ino_hint(&self, parent: u64, name: &str) -> u64 {
-        match name {
-            "." => parent,
-            ".." => ROOT_INO,
-            _ => self.inodes().ino_hint(parent, name),
-        }
-    }
-
-    /// For READDIRPLUS: takes a kernel reference on an entry and builds its attributes. Undo
-    /// with [`SshFs::forget`] if the entry does not reach the kernel.
-    pub fn dir_entry(&self, parent: u64, item: &DirItem) -> FsResult<FileAttr> {
-        let mut inodes = self.inodes();
-        let ino = inodes
-            .lookup(parent, &item.name)
-            .ok_or_else(|| FsError::new(libc::ENOENT, "directory vanished"))?;
-        if let Some(n) = item.entry.nlink {
-            inodes.set_nlink(ino, n);
-        }
-        Ok(Self::attr_for(&mut inodes, ino, &item.entry.attrs))
-    }
-
     /// STATFS: `statvfs@openssh.com` on the root.
     pub async fn statfs(&self) -> FsResult<Statvfs> {
         if !self.sftp.has_extension("statvfs@openssh.com") {
@@ -608,6 +604,20 @@ impl SshFs {
             ));
         }
         Ok(self.sftp.statvfs(&self.root).await?)
+    }
+
+    /// Records a name we just created (its attributes fetched after the fact) in the cache and
+    /// takes the kernel's reference on it.
+    fn created(
+        &self,
+        parent: u64,
+        name: &str,
+        rel: &str,
+        attrs: FileAttributes,
+    ) -> FsResult<FileAttr> {
+        let stat = Stat::new(attrs);
+        self.cache().created(rel, stat.clone());
+        self.entry(parent, name, &stat)
     }
 
     /// Whether `path` is a directory (`None` if it does not exist or cannot be read).

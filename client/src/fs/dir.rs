@@ -1,0 +1,280 @@
+//! Directories: OPENDIR / READDIR / RELEASEDIR, answered from the cache when a fresh listing
+//! is there, and listings fetched ahead for subdirectories.
+//!
+//! **From the cache.** A fresh listing (every child's attributes fresh too) serves `opendir`
+//! and every `readdir` without a request. Otherwise the server's pages are fetched only as far
+//! as the kernel reads; once the end is reached, the whole listing is remembered and compared
+//! with the previous one, so names that vanished or appeared on the server become kernel
+//! invalidations.
+//!
+//! **Fetched ahead.** A recursive walk (`ls -lR`, `find`, `git status`) lists one directory
+//! after the other, a round trip or more each. When a directory is opened, the listings of its
+//! subdirectories that the cache lacks are fetched in the background, at most
+//! [`PREFETCH_PER_DIR`] per directory and [`PREFETCH_CONCURRENCY`] at once for the whole mount,
+//! so when the walk gets there the answer is already cached. Only one level ahead of what is
+//! actually opened: a `ls` of a large home directory does not walk the whole tree.
+
+use std::sync::Arc;
+
+use fuse3::raw::reply::FileAttr;
+use russh_sftp::protocol::FileAttributes;
+use sshfs_cache::ROOT_INO;
+
+use super::handles::OpenDir;
+use super::stat::Stat;
+use super::{DirItem, FsError, FsResult, SshFs};
+use crate::remote::sftp::DirEntry;
+
+/// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
+const DIR_BATCH: usize = 256;
+/// Subdirectory listings fetched ahead per opened directory.
+pub const PREFETCH_PER_DIR: usize = 64;
+/// Listings fetched ahead at once, for the whole mount.
+pub const PREFETCH_CONCURRENCY: usize = 8;
+
+impl SshFs {
+    /// OPENDIR: from a fresh cached listing (no request), else OPENDIR on the server. Either
+    /// way, the subdirectories' listings the cache lacks start being fetched ahead.
+    pub async fn opendir(self: &Arc<Self>, ino: u64) -> FsResult<u64> {
+        let rel = self.rel_of(ino)?;
+        let cached = self.cache().listing(&rel);
+        let dir = match cached {
+            Some(children) => {
+                self.prefetch_subdirs(&rel, children.iter().map(|(n, s)| (n.as_str(), s)));
+                let mut entries = dots(self.cache().peek_attr(&rel));
+                entries.extend(children.into_iter().map(|(name, stat)| DirEntry {
+                    name,
+                    attrs: stat.attrs,
+                    nlink: stat.nlink,
+                }));
+                OpenDir {
+                    rel,
+                    handle: None,
+                    ticket: None,
+                    entries,
+                    eof: true,
+                }
+            }
+            None => {
+                let ticket = self.cache().ticket();
+                let handle = self.sftp.opendir(&self.remote(&rel)).await?;
+                OpenDir {
+                    rel,
+                    handle: Some(handle),
+                    ticket: Some(ticket),
+                    entries: Vec::new(),
+                    eof: false,
+                }
+            }
+        };
+        Ok(self.dirs.insert(tokio::sync::Mutex::new(dir)))
+    }
+
+    /// Entries from `offset` on, fetching READDIR pages only until there is something to give.
+    /// When the end of the directory is reached, the listing is remembered in the cache.
+    pub async fn readdir(self: &Arc<Self>, fh: u64, offset: u64) -> FsResult<Vec<DirItem>> {
+        let dir = self
+            .dirs
+            .get(fh)
+            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open directory {fh}")))?;
+        let mut dir = dir.lock().await;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        while dir.entries.len() <= start && !dir.eof {
+            let Some(handle) = dir.handle.clone() else {
+                break;
+            };
+            match self.sftp.readdir(&handle).await? {
+                Some(page) => dir.entries.extend(page),
+                None => {
+                    dir.eof = true;
+                    if let Some(ticket) = dir.ticket.take() {
+                        self.remember_listing(ticket, &dir.rel, &dir.entries);
+                    }
+                }
+            }
+        }
+        Ok(dir
+            .entries
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(DIR_BATCH)
+            .map(|(i, e)| DirItem {
+                name: e.name.clone(),
+                next_offset: i as u64 + 1,
+                entry: e.clone(),
+            })
+            .collect())
+    }
+
+    /// RELEASEDIR: CLOSE the server handle, if the listing came from the server.
+    pub async fn releasedir(&self, fh: u64) -> FsResult<()> {
+        let Some(dir) = self.dirs.remove(fh) else {
+            return Ok(());
+        };
+        let handle = dir.lock().await.handle.take();
+        match handle {
+            Some(handle) => Ok(self.sftp.close(&handle).await?),
+            None => Ok(()),
+        }
+    }
+
+    /// RELEASEDIR for a handle the kernel never received; see [`SshFs::release_quietly`].
+    pub async fn releasedir_quietly(&self, fh: u64) {
+        if let Err(e) = self.releasedir(fh).await {
+            tracing::debug!(
+                fh,
+                "closing an abandoned directory handle failed: {}",
+                e.message
+            );
+        }
+    }
+
+    /// The inode number for a READDIR entry, without a kernel reference.
+    pub fn ino_hint(&self, parent: u64, name: &str) -> u64 {
+        match name {
+            "." => parent,
+            ".." => ROOT_INO,
+            _ => self.inodes().ino_hint(parent, name),
+        }
+    }
+
+    /// For READDIRPLUS: takes a kernel reference on an entry and builds its attributes. Undo
+    /// with [`SshFs::forget`] if the entry does not reach the kernel.
+    pub fn dir_entry(&self, parent: u64, item: &DirItem) -> FsResult<FileAttr> {
+        let mut inodes = self.inodes();
+        let ino = inodes
+            .lookup(parent, &item.name)
+            .ok_or_else(|| FsError::new(libc::ENOENT, "directory vanished"))?;
+        let stat = Stat {
+            attrs: item.entry.attrs.clone(),
+            nlink: item.entry.nlink,
+        };
+        Ok(Self::attr_for(&mut inodes, ino, &stat))
+    }
+
+    /// Stores a complete listing of `rel` (OPENDIR sent at `ticket`), sends the invalidations
+    /// for what changed since the last one, and fetches the subdirectories' listings ahead.
+    fn remember_listing(
+        self: &Arc<Self>,
+        ticket: sshfs_cache::Ticket,
+        rel: &str,
+        all: &[DirEntry],
+    ) {
+        let children: Vec<(String, Stat)> = all
+            .iter()
+            .filter(|e| e.name != "." && e.name != "..")
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    Stat {
+                        attrs: e.attrs.clone(),
+                        nlink: e.nlink,
+                    },
+                )
+            })
+            .collect();
+        self.prefetch_subdirs(rel, children.iter().map(|(n, s)| (n.as_str(), s)));
+        let changes = self.cache().put_listing(ticket, rel, children);
+        self.invalidate_changes(changes);
+    }
+
+    /// Starts fetching the listings of `rel`'s subdirectories that the cache lacks (bounded).
+    fn prefetch_subdirs<'a>(
+        self: &Arc<Self>,
+        rel: &str,
+        children: impl Iterator<Item = (&'a str, &'a Stat)>,
+    ) {
+        if !self.cache().config().dir_cache {
+            return;
+        }
+        let subdirs: Vec<String> = children
+            .filter(|(_, stat)| stat.is_dir())
+            .map(|(name, _)| join_rel(rel, name))
+            .take(PREFETCH_PER_DIR)
+            .collect();
+        for sub in subdirs {
+            let fresh = self.cache().listing_is_fresh(&sub);
+            let started = !fresh
+                && self
+                    .prefetching
+                    .lock()
+                    .map(|mut set| set.insert(sub.clone()))
+                    .unwrap_or(false);
+            if !started {
+                continue;
+            }
+            let fs = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Ok(_slot) = Arc::clone(&fs.prefetch_slots).acquire_owned().await
+                    && let Err(e) = fs.fetch_listing(&sub).await
+                {
+                    tracing::debug!(dir = sub, "listing ahead failed: {}", e.message);
+                }
+                if let Ok(mut set) = fs.prefetching.lock() {
+                    set.remove(&sub);
+                }
+            });
+        }
+    }
+
+    /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache.
+    async fn fetch_listing(&self, rel: &str) -> FsResult<()> {
+        let ticket = self.cache().ticket();
+        let handle = self.sftp.opendir(&self.remote(rel)).await?;
+        let mut children = Vec::new();
+        let listed = loop {
+            match self.sftp.readdir(&handle).await {
+                Ok(Some(page)) => children.extend(
+                    page.into_iter()
+                        .filter(|e| e.name != "." && e.name != "..")
+                        .map(|e| {
+                            (
+                                e.name,
+                                Stat {
+                                    attrs: e.attrs,
+                                    nlink: e.nlink,
+                                },
+                            )
+                        }),
+                ),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(FsError::from(e)),
+            }
+        };
+        let closed = self.sftp.close(&handle).await;
+        listed?;
+        closed?;
+        let changes = self.cache().put_listing(ticket, rel, children);
+        self.invalidate_changes(changes);
+        Ok(())
+    }
+}
+
+/// "." and ".." for a listing served from the cache (the kernel only uses their type).
+fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
+    let attrs = match own {
+        sshfs_cache::Lookup::Found(stat) => stat.attrs,
+        _ => FileAttributes {
+            permissions: Some(libc::S_IFDIR | 0o755),
+            ..FileAttributes::empty()
+        },
+    };
+    [".", ".."]
+        .into_iter()
+        .map(|name| DirEntry {
+            name: name.to_owned(),
+            attrs: attrs.clone(),
+            nlink: None,
+        })
+        .collect()
+}
+
+/// `rel/name` ("" is the root).
+fn join_rel(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{rel}/{name}")
+    }
+}

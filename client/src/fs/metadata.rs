@@ -1,0 +1,141 @@
+//! The filesystem's side of the metadata cache: answer from it when it is fresh, remember what
+//! the server tells us, and turn every change the cache detects into a kernel invalidation.
+//!
+//! The cache itself (`sshfs_cache::MetaCache`) is pure and keyed by paths relative to the mount
+//! root; only this layer knows inode numbers, so only it can say which kernel inode or name a
+//! [`Change`] concerns. Invalidations leave through the [`Invalidator`](super::invalidate)
+//! channel, never from here directly (see [`super::invalidate`] for why).
+
+use std::sync::MutexGuard;
+
+use sshfs_cache::{CacheStats, Change, Lookup, MetaCache, Ticket};
+
+use super::stat::Stat;
+use super::{FX_NO_SUCH_FILE, FsError, FsResult, SshFs};
+
+impl SshFs {
+    pub(super) fn cache(&self) -> MutexGuard<'_, MetaCache<Stat>> {
+        // A panic while holding the lock leaves at worst a stale entry: keep serving.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Attributes of the relative path `rel`: from the cache when fresh (a fresh listing of the
+    /// parent that lacks the name is a cached ENOENT too), else LSTAT (STAT for the root, which
+    /// may be a symlink), remembered.
+    pub(super) async fn stat_rel(&self, rel: &str, parent: Option<u64>) -> FsResult<Stat> {
+        let (dir, name) = split_rel(rel);
+        let ticket = {
+            let mut cache = self.cache();
+            match cache.attr(rel) {
+                Lookup::Found(stat) => return Ok(stat),
+                Lookup::Missing => return Err(missing(rel)),
+                Lookup::Unknown => {}
+            }
+            if parent.is_some() && cache.absent_from_listing(dir, name) {
+                return Err(missing(rel));
+            }
+            cache.ticket()
+        };
+        let path = self.remote(rel);
+        let answer = if rel.is_empty() {
+            self.sftp.stat(&path).await
+        } else {
+            self.sftp.lstat(&path).await
+        };
+        match answer {
+            Ok(attrs) => {
+                let stat = Stat::new(attrs);
+                self.remember_attr(ticket, rel, stat.clone());
+                Ok(stat)
+            }
+            Err(e) if e.status() == Some(FX_NO_SUCH_FILE) => {
+                let change = self.cache().put_missing(ticket, rel);
+                self.invalidate_changes(change);
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores attributes the server sent (for a request sent at `ticket`) and invalidates what
+    /// the kernel holds if they show the file changed.
+    pub(super) fn remember_attr(&self, ticket: Ticket, rel: &str, stat: Stat) {
+        let change = self.cache().put_attr(ticket, rel, stat);
+        self.invalidate_changes(change);
+    }
+
+    /// Queues the kernel invalidations for `changes` (see [`super::invalidate`] for why they are
+    /// all attribute invalidations): a modified file; a vanished name's inode and its directory;
+    /// the directory of a name that appeared.
+    pub(super) fn invalidate_changes(&self, changes: impl IntoIterator<Item = Change>) {
+        let inodes = self.inodes();
+        for change in changes {
+            let (first, second) = match &change {
+                Change::Modified { path } => (inodes.find(path), None),
+                Change::Removed { parent, name } => {
+                    let dir = inodes.find(parent);
+                    (dir.and_then(|d| inodes.peek(d, name)), dir)
+                }
+                Change::Added { parent, .. } => (inodes.find(parent), None),
+            };
+            for ino in [first, second].into_iter().flatten() {
+                tracing::debug!(?change, ino, "the server changed: invalidating");
+                self.invalidator.inode(ino);
+            }
+        }
+    }
+
+    /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
+    /// holds of every inode it knows: the user's "the server changed, look again" (SIGHUP,
+    /// `sshfs-rs --flush`).
+    pub fn flush_caches(&self) {
+        self.cache().clear();
+        let inodes = self.inodes().inodes();
+        for ino in inodes {
+            self.invalidator.inode(ino);
+        }
+    }
+
+    /// Cache hit and miss counts and size.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache().stats()
+    }
+
+    /// One line: SFTP requests by kind, then the cache's counts.
+    pub fn stats_line(&self) -> String {
+        let c = self.cache_stats();
+        format!(
+            "sftp requests: {}; cache: hits={} misses={} entries={} evictions={}",
+            self.sftp.counters().summary(),
+            c.hits,
+            c.misses,
+            c.entries,
+            c.evictions
+        )
+    }
+}
+
+/// ENOENT for `rel`.
+fn missing(rel: &str) -> FsError {
+    FsError::new(libc::ENOENT, format!("{rel}: no such file (cached)"))
+}
+
+/// ("dir", "name") of a relative path; the root's parent is itself.
+pub(super) fn split_rel(rel: &str) -> (&str, &str) {
+    match rel.rsplit_once('/') {
+        Some((dir, name)) => (dir, name),
+        None => ("", rel),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_rel;
+
+    #[test]
+    fn split() {
+        assert_eq!(split_rel("a/b/c"), ("a/b", "c"));
+        assert_eq!(split_rel("a"), ("", "a"));
+        assert_eq!(split_rel(""), ("", ""));
+    }
+}

@@ -1,0 +1,67 @@
+//! What the metadata cache stores per path: the server's attributes and, when a listing gave
+//! it, the link count.
+
+use russh_sftp::protocol::FileAttributes;
+use sshfs_cache::Revision;
+
+/// One path's attributes as the server sent them.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    /// SFTP attributes (OpenSSH: those of `lstat`).
+    pub attrs: FileAttributes,
+    /// Link count from a listing's long name, when known.
+    pub nlink: Option<u32>,
+}
+
+impl Stat {
+    /// Attributes without a link count.
+    pub fn new(attrs: FileAttributes) -> Self {
+        Self { attrs, nlink: None }
+    }
+
+    /// The file type bits (`S_IFMT`) of the mode.
+    pub fn file_type(&self) -> u32 {
+        self.attrs.permissions.unwrap_or(0) & libc::S_IFMT
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+}
+
+impl Revision for Stat {
+    /// Same type, size and mtime: the content is taken to be unchanged (SFTP v3 has nothing
+    /// finer; a same-size rewrite within the same second is not seen, as with NFS).
+    fn same_revision(&self, other: &Self) -> bool {
+        self.file_type() == other.file_type()
+            && self.attrs.size == other.attrs.size
+            && self.attrs.mtime == other.attrs.mtime
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(mode: u32, size: u64, mtime: u32) -> Stat {
+        Stat::new(FileAttributes {
+            permissions: Some(mode),
+            size: Some(size),
+            mtime: Some(mtime),
+            ..FileAttributes::empty()
+        })
+    }
+
+    #[test]
+    fn revision_is_type_size_and_mtime() {
+        let a = stat(libc::S_IFREG | 0o644, 10, 5);
+        assert!(
+            a.same_revision(&stat(libc::S_IFREG | 0o600, 10, 5)),
+            "chmod is no new content"
+        );
+        assert!(!a.same_revision(&stat(libc::S_IFREG | 0o644, 11, 5)));
+        assert!(!a.same_revision(&stat(libc::S_IFREG | 0o644, 10, 6)));
+        assert!(!a.same_revision(&stat(libc::S_IFDIR | 0o644, 10, 5)));
+    }
+}
