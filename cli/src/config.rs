@@ -29,9 +29,18 @@ const DEFAULT_KERNEL_TTL: Duration = Duration::from_secs(1);
 )]
 pub struct Args {
     /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
-    pub source: String,
+    #[arg(required_unless_present_any = ["flush", "stats"])]
+    pub source: Option<String>,
     /// Local directory to mount on
-    pub mountpoint: PathBuf,
+    #[arg(required_unless_present_any = ["flush", "stats"])]
+    pub mountpoint: Option<PathBuf>,
+    /// Drop every cache of the sshfs-rs mount on MOUNTPOINT now (after changes made directly on
+    /// the server), then exit
+    #[arg(long, value_name = "MOUNTPOINT", conflicts_with_all = ["source", "stats"])]
+    pub flush: Option<PathBuf>,
+    /// Print the SFTP request and cache counters of the sshfs-rs mount on MOUNTPOINT, then exit
+    #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "source")]
+    pub stats: Option<PathBuf>,
     /// Remote SSH port
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
@@ -100,7 +109,10 @@ fn local_user() -> String {
 
 /// Builds the configuration; the error is one line for the user.
 pub fn build(args: Args) -> Result<Config, String> {
-    let target: Target = target::parse(&args.source)?;
+    let (Some(source), Some(mountpoint)) = (args.source.as_deref(), args.mountpoint.clone()) else {
+        return Err("a source ([user@]host:[path]) and a mountpoint are needed".to_owned());
+    };
+    let target: Target = target::parse(source)?;
     let o: MountOpts = options::parse(&args.options)?;
     let home = home_dir();
     let config_path = args
@@ -195,7 +207,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
         },
         remote_path: target.path,
-        mountpoint: args.mountpoint,
+        mountpoint,
         mount: MountConfig {
             fs_name,
             allow_other: o.allow_other,

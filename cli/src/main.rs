@@ -1,6 +1,7 @@
 //! `sshfs-rs [user@]host:[path] mountpoint [options]`: mount a remote directory over SSH.
 
 mod config;
+mod control;
 mod daemon;
 mod options;
 mod prompt;

@@ -11,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use crate::config::{self, Args, Config};
+use crate::control;
 use crate::daemon::{self, Detach};
 use crate::prompt::TtyPrompt;
 
@@ -26,6 +27,14 @@ pub fn run(args: Args) -> i32 {
 }
 
 fn run_inner(args: Args) -> Result<(), String> {
+    if let Some(mountpoint) = &args.flush {
+        control::ask(mountpoint, control::Request::Flush)?;
+        return Ok(());
+    }
+    if let Some(mountpoint) = &args.stats {
+        println!("{}", control::ask(mountpoint, control::Request::Stats)?);
+        return Ok(());
+    }
     let config = config::build(args)?;
     let mountpoint = config::check_mountpoint(&config.mountpoint)?;
     let detach = if config.foreground {
@@ -76,6 +85,10 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         config.mount.fs_name,
         mountpoint.display()
     );
+    let control = control::listen(&mountpoint, fs.clone());
+    if let Err(e) = &control {
+        warn!("no control socket (--flush and --stats will not reach this mount): {e}");
+    }
     if let Some(d) = detach {
         d.ready();
     }
@@ -83,6 +96,7 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let signalled = loop {
         tokio::select! {
             r = &mut handle => {
@@ -93,18 +107,20 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
             }
             _ = term.recv() => break true,
             _ = int.recv() => break true,
-            _ = usr1.recv() => eprintln!("sshfs-rs: sftp requests: {}", fs.sftp().counters().summary()),
+            _ = usr1.recv() => eprintln!("sshfs-rs: {}", fs.stats_line()),
+            _ = hup.recv() => {
+                info!("SIGHUP: dropping every cache");
+                fs.flush_caches();
+            }
         }
     };
     if signalled && let Err(e) = handle.unmount().await {
         warn!("unmount failed ({e}); detaching the mount");
         lazy_unmount(&mountpoint, config.mount.unprivileged);
     }
+    drop(control);
     if config.debug {
-        eprintln!(
-            "sshfs-rs: sftp requests: {}",
-            fs.sftp().counters().summary()
-        );
+        eprintln!("sshfs-rs: {}", fs.stats_line());
     }
     let _ = conn
         .ssh
