@@ -1,0 +1,270 @@
+//! The metadata cache through a real mount: what it saves, and that it never shows a program
+//! something stale for longer than it promises.
+//!
+//! Request counts come from `sshfs-rs --stats MNT` (the mount's control socket). Most tests
+//! mount with the kernel's own caches off (`attr_timeout=0,entry_timeout=0`), so that every
+//! `stat`, lookup and readdir reaches sshfs-rs and the count measures our cache, not the
+//! kernel's.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, SystemTime};
+
+use support::{Mount, Sshd, run_command, sshfs_rs_bin};
+
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Every kernel request reaches us.
+const NO_KERNEL_CACHE: &str = "attr_timeout=0,entry_timeout=0";
+
+/// The mount's counters: (SFTP requests in total, cache entries).
+fn stats(mnt: &Path) -> (u64, u64) {
+    let out = run_command(
+        Command::new(sshfs_rs_bin()).arg("--stats").arg(mnt),
+        CMD_TIMEOUT,
+    );
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "--stats failed: {line} {:?}", out);
+    let field = |key: &str| -> u64 {
+        line.split(|c: char| c == ' ' || c == ';')
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+    };
+    (field("total="), field("entries="))
+}
+
+fn sh(dir: &Path, script: &str) -> String {
+    let out = run_command(
+        Command::new("sh").arg("-c").arg(script).current_dir(dir),
+        CMD_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `dirs` directories of `files` files each, under `root/tree`.
+fn make_tree(root: &Path, dirs: usize, files: usize) {
+    for d in 0..dirs {
+        let dir = root.join(format!("tree/d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..files {
+            fs::write(dir.join(format!("f{f:03}")), format!("{d}/{f}\n")).unwrap();
+        }
+    }
+}
+
+/// Sets a file's mtime `secs` seconds into the future (a change the mount can see by mtime).
+fn bump_mtime(path: &Path, secs: u64) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(secs))
+        .unwrap();
+}
+
+/// A warm `ls -lR` of a 1000-file tree costs no SFTP request at all: names, attributes and
+/// listings all come from the cache. The cold one costs about one listing per directory.
+#[test]
+fn warm_ls_lr_sends_no_request() {
+    let sshd = Sshd::start();
+    make_tree(sshd.root_dir(), 20, 50);
+    let m = Mount::start(&sshd, &["-o", NO_KERNEL_CACHE]);
+    let (before, _) = stats(m.path());
+    let cold = sh(m.path(), "ls -lR tree");
+    let (after_cold, _) = stats(m.path());
+    assert_eq!(
+        cold.lines().filter(|l| l.starts_with("-rw")).count(),
+        1000,
+        "every file listed"
+    );
+    let warm = sh(m.path(), "ls -lR tree");
+    let (after_warm, _) = stats(m.path());
+    assert_eq!(cold, warm, "the same listing");
+    assert_eq!(
+        after_warm,
+        after_cold,
+        "a warm ls -lR sent {} SFTP requests",
+        after_warm - after_cold
+    );
+    // Cold: OPENDIR + READDIR pages + CLOSE per directory (some fetched ahead), a few more.
+    assert!(
+        after_cold - before < 200,
+        "a cold ls -lR of 20 directories sent {} requests (one per file would be > 1000)",
+        after_cold - before
+    );
+}
+
+/// A file rewritten on the server (same size, new content, new mtime) reads new content
+/// through the mount once the cache timeout passed: neither our cache nor the kernel's page
+/// cache serves the old bytes.
+#[test]
+fn server_side_rewrite_is_seen_after_the_timeout() {
+    let sshd = Sshd::start();
+    let file = sshd.root_dir().join("f");
+    fs::write(&file, b"old content\n").unwrap();
+    let m = Mount::start(&sshd, &["-o", "cache_timeout=1"]);
+    let through = m.path().join("f");
+    assert_eq!(fs::read(&through).unwrap(), b"old content\n");
+    assert_eq!(
+        fs::read(&through).unwrap(),
+        b"old content\n",
+        "reread (from cache)"
+    );
+
+    fs::write(&file, b"NEW CONTENT\n").unwrap();
+    bump_mtime(&file, 10);
+    sleep(Duration::from_millis(2100)); // our 1 s + the kernel's 1 s
+    assert_eq!(fs::read(&through).unwrap(), b"NEW CONTENT\n");
+}
+
+/// Re-reading an unchanged file transfers nothing: open revalidates (one LSTAT beside the
+/// OPEN), finds it unchanged and lets the kernel keep its pages.
+#[test]
+fn rereading_an_unchanged_file_reads_nothing() {
+    let sshd = Sshd::start();
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(sshd.root_dir().join("big"), &data).unwrap();
+    let m = Mount::start(&sshd, &[]);
+    let path = m.path().join("big");
+    assert!(fs::read(&path).unwrap() == data);
+    let read_requests = || -> u64 {
+        let out = run_command(
+            Command::new(sshfs_rs_bin()).arg("--stats").arg(m.path()),
+            CMD_TIMEOUT,
+        );
+        let line = String::from_utf8_lossy(&out.stdout).into_owned();
+        line.split([' ', ';'])
+            .find_map(|w| w.strip_prefix("read="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let reads = read_requests();
+    assert!(reads > 0);
+    assert!(fs::read(&path).unwrap() == data);
+    assert_eq!(read_requests(), reads, "the second read sent READ requests");
+}
+
+/// Names created and removed on the server appear and disappear through the mount after the
+/// cache timeout; before it, the listing is served from the cache.
+#[test]
+fn names_added_and_removed_on_the_server_show_after_the_timeout() {
+    let sshd = Sshd::start();
+    let dir = sshd.root_dir().join("d");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("old"), b"x").unwrap();
+    let m = Mount::start(
+        &sshd,
+        &["-o", &format!("cache_timeout=2,{NO_KERNEL_CACHE}")],
+    );
+    let list = || sh(m.path(), "ls d");
+    assert_eq!(list(), "old\n");
+
+    fs::write(dir.join("new"), b"y").unwrap();
+    fs::remove_file(dir.join("old")).unwrap();
+    assert_eq!(
+        list(),
+        "old\n",
+        "within the timeout the cached listing answers"
+    );
+    sleep(Duration::from_millis(2200));
+    assert_eq!(list(), "new\n");
+    assert!(m.path().join("d/new").exists());
+    assert!(!m.path().join("d/old").exists());
+}
+
+/// `sshfs-rs --flush MNT` drops every cache at once: a change on the server shows without
+/// waiting for the timeout.
+#[test]
+fn flush_shows_server_changes_at_once() {
+    let sshd = Sshd::start();
+    fs::write(sshd.root_dir().join("a"), b"x").unwrap();
+    let m = Mount::start(
+        &sshd,
+        &["-o", &format!("cache_timeout=600,{NO_KERNEL_CACHE}")],
+    );
+    assert_eq!(sh(m.path(), "ls"), "a\n");
+    fs::write(sshd.root_dir().join("b"), b"y").unwrap();
+    assert_eq!(sh(m.path(), "ls"), "a\n", "cached for 600 s");
+    let out = run_command(
+        Command::new(sshfs_rs_bin()).arg("--flush").arg(m.path()),
+        CMD_TIMEOUT,
+    );
+    assert!(out.status.success(), "--flush: {out:?}");
+    assert_eq!(sh(m.path(), "ls"), "a\nb\n");
+}
+
+/// When our cache learns that a file changed, the kernel is told to drop the attributes it
+/// holds, even with a long kernel attribute timeout.
+#[test]
+fn a_change_we_learn_of_invalidates_the_kernel() {
+    let sshd = Sshd::start();
+    let file = sshd.root_dir().join("f");
+    fs::write(&file, b"0123456789").unwrap();
+    let m = Mount::start(
+        &sshd,
+        &["-o", "cache_timeout=1,attr_timeout=600,entry_timeout=600"],
+    );
+    let through = m.path().join("f");
+    assert_eq!(fs::metadata(&through).unwrap().size(), 10);
+    fs::write(&file, b"01234567890123456789").unwrap();
+    bump_mtime(&file, 10);
+    sleep(Duration::from_millis(1200));
+    assert_eq!(
+        fs::metadata(&through).unwrap().size(),
+        10,
+        "the kernel's attributes are valid for 600 s"
+    );
+    // open() revalidates with the server, sees the change and invalidates the kernel's copy.
+    drop(fs::File::open(&through).unwrap());
+    assert!(
+        support::wait_until(Duration::from_secs(5), || fs::metadata(&through)
+            .unwrap()
+            .size()
+            == 20),
+        "the kernel still shows the old size"
+    );
+    assert_eq!(fs::read(&through).unwrap(), b"01234567890123456789");
+}
+
+/// The cache holds at most `cache_max_size` paths however large the tree.
+#[test]
+fn cache_stays_within_its_bound() {
+    let sshd = Sshd::start();
+    make_tree(sshd.root_dir(), 10, 50);
+    let m = Mount::start(&sshd, &["-o", "cache_max_size=100"]);
+    let listed = sh(m.path(), "ls -lR tree");
+    assert_eq!(listed.lines().filter(|l| l.starts_with("-rw")).count(), 500);
+    let (_, entries) = stats(m.path());
+    assert!(entries <= 100, "{entries} entries cached, bound 100");
+    assert!(entries > 0);
+}
+
+/// Our own changes are never undone by a stale cache entry: each shows at once.
+#[test]
+fn own_changes_show_at_once() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &["-o", "cache_timeout=600"]);
+    let mnt = m.path();
+    assert_eq!(sh(mnt, "ls"), "");
+    sh(
+        mnt,
+        "echo hi > a && mkdir d && ln -s a l && mv a d/b && chmod 600 d/b && echo more >> d/b",
+    );
+    assert_eq!(sh(mnt, "ls"), "d\nl\n");
+    assert_eq!(sh(mnt, "ls d"), "b\n");
+    assert_eq!(fs::read(mnt.join("d/b")).unwrap(), b"hi\nmore\n");
+    assert_eq!(fs::metadata(mnt.join("d/b")).unwrap().size(), 8);
+    assert_eq!(fs::metadata(mnt.join("d/b")).unwrap().mode() & 0o777, 0o600);
+    assert!(!mnt.join("a").exists());
+    sh(mnt, "rm d/b && rmdir d && rm l");
+    assert_eq!(sh(mnt, "ls"), "");
+    assert_eq!(fs::read_dir(sshd.root_dir()).unwrap().count(), 0);
+}
