@@ -31,7 +31,7 @@ fn stats(mnt: &Path) -> (u64, u64) {
     let line = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "--stats failed: {line} {:?}", out);
     let field = |key: &str| -> u64 {
-        line.split(|c: char| c == ' ' || c == ';')
+        line.split([' ', ';'])
             .find_map(|w| w.strip_prefix(key))
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {line:?}"))
