@@ -40,16 +40,7 @@ fn stats(mnt: &Path) -> (u64, u64) {
 }
 
 fn sh(dir: &Path, script: &str) -> String {
-    let out = run_command(
-        Command::new("sh").arg("-c").arg(script).current_dir(dir),
-        CMD_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::sh_in(dir, script, CMD_TIMEOUT)
 }
 
 /// `dirs` directories of `files` files each, under `root/tree`.

@@ -28,17 +28,7 @@ fn errno(r: std::io::Result<impl Sized>) -> i32 {
 }
 
 fn sh(dir: &Path, script: &str) -> String {
-    let out = run_command(
-        Command::new("sh").arg("-c").arg(script).current_dir(dir),
-        CMD_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "`{script}` failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::sh_in(dir, script, CMD_TIMEOUT)
 }
 
 /// Create, write at offsets, append, O_EXCL, O_TRUNC, truncate, ftruncate, chmod, utimens with

@@ -67,6 +67,22 @@ pub fn open_fd_count(pid: i32) -> usize {
         .count()
 }
 
+/// Runs `sh -c script` in `dir` (bounded by `timeout`), asserts that it succeeded and returns
+/// its stdout.
+pub fn sh_in(dir: &Path, script: &str, timeout: Duration) -> String {
+    let out = run_command(
+        Command::new("sh").arg("-c").arg(script).current_dir(dir),
+        timeout,
+    );
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `cmd` to completion with stdin null and stdout/stderr captured, like
 /// [`Command::output`] but bounded: panics (with its stderr) if it runs longer than `timeout`.
 pub fn run_command(cmd: &mut Command, timeout: Duration) -> Output {
