@@ -23,7 +23,9 @@ struct Node {
     link: Option<(u64, String)>,
     /// Lookup references held by the kernel.
     lookups: u64,
-    /// Link count learned from a directory listing or from our own `link`, if any.
+    /// The link count last seen (a listing, our own `link`). For a file only a hint that other
+    /// names may share it: the count reported comes with the attributes, because one kept apart
+    /// would go stale when another name of the file is removed.
     nlink: Option<u32>,
     /// File type bits (`S_IFMT` part of the mode) last seen, 0 if unknown.
     file_type: u32,
@@ -176,6 +178,14 @@ impl InodeTable {
         }
     }
 
+    /// The directory holding `ino` (the root for the root and for nodes that lost their name).
+    pub fn parent(&self, ino: u64) -> u64 {
+        self.nodes
+            .get(&ino)
+            .and_then(|n| n.link.as_ref())
+            .map_or(ROOT_INO, |(parent, _)| *parent)
+    }
+
     /// Moves `name` in `parent` to `new_name` in `new_parent`, replacing (unlinking) whatever was
     /// there, as POSIX rename does. The moved node keeps its inode number; its subtree follows.
     pub fn rename(&mut self, parent: u64, name: &str, new_parent: u64, new_name: &str) {
@@ -191,12 +201,12 @@ impl InodeTable {
         }
     }
 
-    /// The link count last learned for `ino`, if any.
+    /// The link count last seen for `ino`, if any.
     pub fn nlink(&self, ino: u64) -> Option<u32> {
         self.nodes.get(&ino).and_then(|n| n.nlink)
     }
 
-    /// Records the link count learned for `ino` (from a listing or our own `link`).
+    /// Records the link count last seen for `ino` (from a listing or our own `link`).
     pub fn set_nlink(&mut self, ino: u64, nlink: u32) {
         if let Some(node) = self.nodes.get_mut(&ino) {
             node.nlink = Some(nlink);
@@ -328,5 +338,15 @@ mod tests {
         assert_eq!(t.find("a/c"), None);
         t.forget(b, 1);
         assert_eq!(t.find("a/b"), None);
+    }
+
+    #[test]
+    fn parent_of_a_node() {
+        let mut t = InodeTable::new();
+        let a = t.lookup(ROOT_INO, "a").unwrap();
+        let b = t.lookup(a, "b").unwrap();
+        assert_eq!(t.parent(b), a);
+        assert_eq!(t.parent(a), ROOT_INO);
+        assert_eq!(t.parent(ROOT_INO), ROOT_INO);
     }
 }

@@ -829,6 +829,35 @@ impl<A: Clone + Revision> MetaCache<A> {
         });
     }
 
+    /// Forgets only the attributes of `path` (its listing, link and what is below stay), for a
+    /// directory whose mtime and size our own create, remove or rename in it just changed on the
+    /// server. Answers to requests sent before are not stored.
+    pub fn forget_attr(&mut self, path: &str) {
+        let stamp = self.next_generation();
+        self.store.update(path, |e| {
+            e.attr = None;
+            e.own = stamp;
+        });
+    }
+
+    /// Forgets the attributes of every path whose cached attributes satisfy `pred` (their
+    /// listings stay); answers to requests sent before are not stored for them. For facts SFTP
+    /// cannot tie to one path, like the link count shared by a hard-linked file's names.
+    pub fn forget_attrs_where(&mut self, pred: impl Fn(&A) -> bool) {
+        let stamp = self.next_generation();
+        for (_, e) in self.store.lru.iter_mut() {
+            if let Some(Timed {
+                value: Known::Present(a),
+                ..
+            }) = &e.attr
+                && pred(a)
+            {
+                e.attr = None;
+                e.own = stamp;
+            }
+        }
+    }
+
     /// Drops everything (a user's "flush now"); answers to requests sent before are not stored.
     /// Counters are kept.
     pub fn clear(&mut self) {

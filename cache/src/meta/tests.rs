@@ -1404,3 +1404,31 @@ fn listing_is_fresh_agrees_with_listing() {
     clock.advance(16 * SEC);
     assert!(!c.listing_is_fresh("d"), "expired");
 }
+
+#[test]
+fn forget_attr_keeps_the_listing() {
+    let (mut c, _clock) = cache();
+    let t = c.ticket();
+    c.put_attr(t, "d", at(1));
+    c.put_listing(t, "d", vec![("a".into(), at(1))]);
+    c.forget_attr("d");
+    assert_eq!(c.attr("d"), Lookup::Unknown);
+    assert!(c.listing("d").is_some(), "the names are still right");
+    c.put_attr(t, "d", at(1));
+    assert_eq!(
+        c.attr("d"),
+        Lookup::Unknown,
+        "an answer older than the change is not stored"
+    );
+}
+
+#[test]
+fn forget_attrs_where_picks_by_value() {
+    let (mut c, _clock) = cache();
+    let t = c.ticket();
+    c.put_attr(t, "a", at(1));
+    c.put_attr(t, "b", at(2));
+    c.forget_attrs_where(|a| a.rev == 2);
+    assert_eq!(c.attr("a"), Lookup::Found(at(1)));
+    assert_eq!(c.attr("b"), Lookup::Unknown);
+}

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
-use sshfs_cache::ROOT_INO;
 
 use super::handles::OpenDir;
 use super::stat::Stat;
@@ -134,7 +133,7 @@ impl SshFs {
     pub fn ino_hint(&self, parent: u64, name: &str) -> u64 {
         match name {
             "." => parent,
-            ".." => ROOT_INO,
+            ".." => self.inodes().parent(parent),
             _ => self.inodes().ino_hint(parent, name),
         }
     }

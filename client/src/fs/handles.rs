@@ -83,6 +83,11 @@ impl<T> HandleTable<T> {
         self.map.lock().ok()?.get(&fh).cloned()
     }
 
+    /// Some record for which `pred` holds.
+    pub fn find(&self, pred: impl Fn(&T) -> bool) -> Option<Arc<T>> {
+        self.map.lock().ok()?.values().find(|v| pred(v)).cloned()
+    }
+
     /// Removes and returns the record for `fh`.
     pub fn remove(&self, fh: u64) -> Option<Arc<T>> {
         self.map.lock().ok()?.remove(&fh)

@@ -22,14 +22,26 @@ impl SshFs {
     /// Attributes of the relative path `rel`: from the cache when fresh (a fresh listing of the
     /// parent that lacks the name is a cached ENOENT too), else LSTAT (STAT for the root, which
     /// may be a symlink), remembered.
+    ///
+    /// A file known to have several names is always asked for: SFTP cannot tell which other
+    /// names share it, so a change through one of them would leave the others' cached
+    /// attributes stale.
     pub(super) async fn stat_rel(&self, rel: &str, parent: Option<u64>) -> FsResult<Stat> {
         let (dir, name) = split_rel(rel);
+        let shared = {
+            let inodes = self.inodes();
+            inodes
+                .find(rel)
+                .and_then(|ino| inodes.nlink(ino))
+                .is_some_and(|n| n > 1)
+        };
         let ticket = {
             let mut cache = self.cache();
             match cache.attr(rel) {
-                Lookup::Found(stat) => return Ok(stat),
+                // (A directory's link count counts its subdirectories, not other names.)
+                Lookup::Found(stat) if !shared || stat.is_dir() => return Ok(stat),
                 Lookup::Missing => return Err(missing(rel)),
-                Lookup::Unknown => {}
+                Lookup::Found(_) | Lookup::Unknown => {}
             }
             if parent.is_some() && cache.absent_from_listing(dir, name) {
                 return Err(missing(rel));
@@ -44,7 +56,10 @@ impl SshFs {
         };
         match answer {
             Ok(attrs) => {
-                let stat = Stat::new(attrs);
+                // STAT carries no link count: keep the last one a listing or our own link gave
+                // (dropped whenever a name of a file with several links is removed).
+                let nlink = self.cache().last_attr(rel).and_then(|s| s.nlink);
+                let stat = Stat { attrs, nlink };
                 self.remember_attr(ticket, rel, stat.clone());
                 Ok(stat)
             }

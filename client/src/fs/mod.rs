@@ -176,7 +176,14 @@ impl SshFs {
         if let Some(n) = stat.nlink {
             inodes.set_nlink(ino, n);
         }
-        attr::file_attr(ino, &stat.attrs, inodes.nlink(ino))
+        // A file's count is the one that came with these attributes (a listing's, or our own
+        // link's): one kept apart would go stale when another name of the file is removed. A
+        // directory's (2 + subdirectories) is the last one seen.
+        let nlink = match stat.nlink {
+            None if stat.is_dir() => inodes.nlink(ino),
+            n => n,
+        };
+        attr::file_attr(ino, &stat.attrs, nlink)
     }
 
     fn file(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
@@ -203,21 +210,69 @@ impl SshFs {
 
     /// GETATTR: FSTAT through the open handle if there is one (works after unlink, sees our
     /// own writes), else the cache, else LSTAT (STAT for the root, which may be a symlink).
+    ///
+    /// The kernel sends `fstat()` without a handle, so an inode whose name is gone (unlinked or
+    /// replaced by a rename while open) is answered through any handle open on it.
     pub async fn getattr(&self, ino: u64, fh: Option<u64>) -> FsResult<FileAttr> {
         let stat = match fh.and_then(|fh| self.files.get(fh)) {
             Some(file) => Stat::new(self.sftp.fstat(&file.handle).await?),
-            None => self.stat_rel(&self.rel_of(ino)?, None).await?,
+            None => match self.rel_of(ino) {
+                Ok(rel) => match self.stat_rel(&rel, None).await {
+                    Err(e) if e.errno == libc::ENOENT => self.fstat_any(ino, e).await?,
+                    other => other?,
+                },
+                Err(e) => self.fstat_any(ino, e).await?,
+            },
         };
         Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
+    }
+
+    /// Our own change to the file `ino` (named `rel`, if it still has a name): its cached
+    /// attributes go. A file that lost its name but may have others (it had several links)
+    /// changed under names we cannot tell, so every file's cached attributes go.
+    fn changed_content(&self, ino: u64, rel: Option<&str>) {
+        match rel {
+            Some(rel) => self.cache().invalidate(rel),
+            None if self.inodes().nlink(ino).is_some_and(|n| n > 1) => {
+                self.cache().forget_attrs_where(|s| !s.is_dir());
+            }
+            None => {}
+        }
+    }
+
+    /// Any open file of `ino` (for operations on an inode whose name is gone).
+    fn open_file_of(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        self.files.find(|f| f.ino == ino)
+    }
+
+    /// FSTAT through any handle open on `ino`; `otherwise` if there is none.
+    async fn fstat_any(&self, ino: u64, otherwise: FsError) -> FsResult<Stat> {
+        match self.open_file_of(ino) {
+            Some(file) => Ok(Stat::new(self.sftp.fstat(&file.handle).await?)),
+            None => Err(otherwise),
+        }
     }
 
     /// SETATTR: one SETSTAT (FSETSTAT with a handle, `lsetstat@openssh.com` on a symlink) carrying
     /// every change, then the new attributes. SFTP v3 sets uid with gid and atime with mtime, so
     /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
     pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
-        let file = fh.and_then(|fh| self.files.get(fh));
-        let rel = self.rel_of(ino)?;
-        let path = self.remote(&rel);
+        // A name that is gone (unlinked or replaced while open) is changed through an open
+        // handle of the inode: the kernel sends fchmod without one.
+        let rel = self.rel_of(ino).ok();
+        let file = fh
+            .and_then(|fh| self.files.get(fh))
+            .or_else(|| rel.is_none().then(|| self.open_file_of(ino)).flatten());
+        let (rel, path) = match (&rel, &file) {
+            (Some(rel), _) => (rel.clone(), self.remote(rel)),
+            (None, Some(_)) => (String::new(), String::new()),
+            (None, None) => {
+                return Err(FsError::new(
+                    libc::ENOENT,
+                    format!("inode {ino} has no path"),
+                ));
+            }
+        };
         let is_symlink = self.inodes().file_type(ino) == libc::S_IFLNK;
         let mut a = FileAttributes {
             size: set.size,
@@ -266,10 +321,16 @@ impl SshFs {
                 None => self.sftp.setstat(&path, a).await,
             };
             // Whatever happened on the server, what we had cached may be wrong now.
-            self.cache().invalidate(&rel);
+            self.changed_content(ino, (!path.is_empty()).then_some(rel.as_str()));
             result?;
         }
-        self.getattr(ino, fh).await
+        match &file {
+            Some(f) => {
+                let stat = Stat::new(self.sftp.fstat(&f.handle).await?);
+                Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
+            }
+            None => self.getattr(ino, None).await,
+        }
     }
 
     /// READLINK: from the cache, else READLINK.
@@ -344,7 +405,7 @@ impl SshFs {
             }
             return Err(e);
         }
-        self.cache().removed(&rel);
+        self.name_removed(&rel);
         self.inodes().unlink(parent, name);
         Ok(())
     }
@@ -368,7 +429,7 @@ impl SshFs {
             }
             return Err(e);
         }
-        self.cache().removed(&rel);
+        self.name_removed(&rel);
         self.inodes().unlink(parent, name);
         Ok(())
     }
@@ -413,7 +474,28 @@ impl SshFs {
             }
             return Err(self.explain_rename_failure(&from, &to, noreplace, e).await);
         }
-        self.cache().renamed(&from_rel, &to_rel);
+        // rename(2) between two names of one file does nothing and leaves both. SFTP cannot
+        // say whether they were one file; when the source is known to have several names, look.
+        let shared = {
+            let inodes = self.inodes();
+            inodes
+                .peek(parent, name)
+                .and_then(|ino| inodes.nlink(ino))
+                .is_some_and(|n| n > 1)
+        };
+        if shared && self.sftp.lstat(&from).await.is_ok() {
+            let mut cache = self.cache();
+            cache.invalidate(&from_rel);
+            cache.invalidate(&to_rel);
+            return Ok(());
+        }
+        {
+            let mut cache = self.cache();
+            cache.renamed(&from_rel, &to_rel);
+            cache.forget_attrs_where(|s| s.nlink.is_some_and(|n| n > 1));
+            cache.forget_attr(metadata::split_rel(&from_rel).0);
+            cache.forget_attr(metadata::split_rel(&to_rel).0);
+        }
         self.inodes().rename(parent, name, new_parent, new_name);
         Ok(())
     }
@@ -456,15 +538,27 @@ impl SshFs {
             return Err(self.exists_or(&to, e.into()).await);
         }
         let attrs = self.sftp.lstat(&to).await?;
-        self.cache().created(&to_rel, Stat::new(attrs.clone()));
+        let from_rel = self.rel_of(ino)?;
+        let before = {
+            let cached = self.cache().last_attr(&from_rel).and_then(|s| s.nlink);
+            cached.or(self.inodes().nlink(ino)).unwrap_or(1)
+        };
+        let stat = Stat {
+            attrs,
+            nlink: Some(before + 1),
+        };
+        {
+            let mut cache = self.cache();
+            cache.created(&to_rel, stat.clone());
+            cache.set_attr(&from_rel, stat.clone());
+            cache.forget_attr(metadata::split_rel(&to_rel).0);
+        }
         let mut inodes = self.inodes();
-        let nlink = inodes.nlink(ino).unwrap_or(1) + 1;
-        inodes.set_nlink(ino, nlink);
+        inodes.set_nlink(ino, before + 1);
         let new_ino = inodes
             .lookup(new_parent, new_name)
             .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
-        inodes.set_nlink(new_ino, nlink);
-        Ok(Self::attr_for(&mut inodes, new_ino, &Stat::new(attrs)))
+        Ok(Self::attr_for(&mut inodes, new_ino, &stat))
     }
 
     /// OPEN: SFTP OPEN with the matching flags (O_TRUNC included: the kernel leaves it to us),
@@ -496,8 +590,11 @@ impl SshFs {
         let keep_cache = match now {
             Ok(attrs) if !truncated => {
                 let now = Stat::new(attrs);
-                let unchanged =
-                    before.is_some_and(|b| sshfs_cache::Revision::same_revision(&b, &now));
+                // Another name of a hard-linked file is another kernel inode: a write through
+                // it does not update this inode's pages, so they are never kept.
+                let shared = self.inodes().nlink(ino).is_some_and(|n| n > 1);
+                let unchanged = !shared
+                    && before.is_some_and(|b| sshfs_cache::Revision::same_revision(&b, &now));
                 self.remember_attr(ticket, &rel, now);
                 unchanged
             }
@@ -553,9 +650,7 @@ impl SshFs {
         file.writes
             .write(data.len(), || {
                 let acked = self.sftp.send_write(&file.handle, offset, data);
-                if let Some(rel) = &rel {
-                    self.cache().invalidate(rel);
-                }
+                self.changed_content(file.ino, rel.as_deref());
                 async move { acked.await.map_err(FsError::from) }
             })
             .await?;
@@ -616,8 +711,23 @@ impl SshFs {
         attrs: FileAttributes,
     ) -> FsResult<FileAttr> {
         let stat = Stat::new(attrs);
-        self.cache().created(rel, stat.clone());
+        {
+            let mut cache = self.cache();
+            cache.created(rel, stat.clone());
+            cache.forget_attr(metadata::split_rel(rel).0);
+        }
         self.entry(parent, name, &stat)
+    }
+
+    /// After our own create, remove or rename of `rel`: record it, and forget the attributes of
+    /// the directory holding it (its mtime and size changed on the server).
+    fn name_removed(&self, rel: &str) {
+        let mut cache = self.cache();
+        cache.removed(rel);
+        cache.forget_attr(metadata::split_rel(rel).0);
+        // If it was one of several names of a file, the link count cached for the others is
+        // one too high now, and SFTP cannot say which they are.
+        cache.forget_attrs_where(|s| s.nlink.is_some_and(|n| n > 1));
     }
 
     /// Whether `path` is a directory (`None` if it does not exist or cannot be read).
