@@ -7,18 +7,27 @@
 //!
 //! Sections (all when none is named):
 //! * `copy`: a file of `--size-mb` MiB copied into the mount and out of it (cp), next to scp.
+//! * `meta`: metadata-heavy work on a fresh mount, first cold (right after mounting) and then
+//!   warm (the same command again at once): `ls -lR` of 1000 files in 20 directories, and
+//!   `git status` in a repository of 1000 files committed on the server (its index as the server
+//!   wrote it for every cold run, so git re-reads every file, as after a fresh clone). For
+//!   sshfs-rs it also shows the SFTP requests sent (`sshfs-rs --stats MNT`): by the cold run
+//!   since mounting, by the warm run alone. The goals beside the figures: warm under 150 ms,
+//!   cold at most half the C sshfs's time.
 //!
-//! Each figure is the median of `--runs` runs, each on a fresh mount (so nothing is cached).
+//! Each figure is the median of `--runs` runs, each on a fresh mount (so nothing is cached but
+//! what a `meta` cold run left for its warm run).
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)] // a benchmark fails loudly
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{FaultProxy, Mount, Sshd, SshfsC, run_command};
+use support::{DEFAULT_RUN_TIMEOUT, FaultProxy, Mount, Sshd, SshfsC, run_command, run_sshfs_rs};
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -54,7 +63,7 @@ fn settings() -> Settings {
         }
     }
     if s.sections.is_empty() {
-        s.sections = vec!["copy".into()];
+        s.sections = vec!["copy".into(), "meta".into()];
     }
     s
 }
@@ -108,16 +117,31 @@ fn timed(f: impl FnOnce()) -> Duration {
     start.elapsed()
 }
 
-fn sh(dir: &Path, script: &str) {
+/// Runs `script` with `sh -c` in `dir`, panics unless it succeeds, and returns its stdout.
+/// Git reads no user or system configuration, and messages are in English.
+fn sh_out(dir: &Path, script: &str) -> String {
     let out = run_command(
-        Command::new("sh").arg("-c").arg(script).current_dir(dir),
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .env("LC_ALL", "C")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1"),
         CMD_TIMEOUT,
     );
     assert!(
         out.status.success(),
-        "{script}: {}",
+        "{script} (in {}): {}",
+        dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`sh_out`] without the output.
+fn sh(dir: &Path, script: &str) {
+    sh_out(dir, script);
 }
 
 fn main() {
@@ -138,7 +162,8 @@ fn main() {
     for section in &s.sections {
         match section.as_str() {
             "copy" => copy(&s, &sshd, port),
-            _ => println!("section {section}: not written yet"),
+            "meta" => meta(&s, &sshd, port),
+            _ => unreachable!("settings() accepts only known sections"),
         }
     }
 }
@@ -233,4 +258,225 @@ fn scp(sshd: &Sshd, port: u16, local: &Path, inward: bool) {
         "scp: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Directories and files per directory of the `meta` trees.
+const META_DIRS: usize = 20;
+const META_FILES_PER_DIR: usize = 50;
+const META_FILES: usize = META_DIRS * META_FILES_PER_DIR;
+/// The goal for a warm run.
+const WARM_GOAL: Duration = Duration::from_millis(150);
+/// The goal for a cold run: at least this many times faster than the C sshfs.
+const COLD_GOAL_RATIO: f64 = 2.0;
+
+/// One command of the `meta` section, run cold and then warm in `dir` of a fresh mount.
+struct MetaTask {
+    label: &'static str,
+    /// Relative to the mount (and to the server's root dir).
+    dir: &'static str,
+    script: &'static str,
+    /// Panics unless the command's output is what a working mount gives.
+    check: fn(&str),
+}
+
+/// Cold and warm times of one client, and (sshfs-rs only) the SFTP requests they sent.
+#[derive(Default)]
+struct MetaRuns {
+    cold: Vec<Duration>,
+    warm: Vec<Duration>,
+    cold_requests: Vec<Requests>,
+    warm_requests: Vec<Requests>,
+}
+
+/// SFTP requests by kind, with `total`, as `sshfs-rs --stats` prints them.
+type Requests = BTreeMap<String, u64>;
+
+/// `ls -lR` of 1000 files in 20 directories, and `git status` in a repository of 1000 files.
+fn meta(s: &Settings, sshd: &Sshd, port: u16) {
+    let root = sshd.root_dir();
+    // The files get an old mtime, so that git never sees them as racily clean (same second as
+    // the index) and the repository's index stays what the server side wrote.
+    for top in ["tree", "repo"] {
+        for d in 0..META_DIRS {
+            let dir = root.join(top).join(format!("d{d:02}"));
+            fs::create_dir_all(&dir).expect("create a directory on the server");
+            for f in 0..META_FILES_PER_DIR {
+                fs::write(dir.join(format!("f{f:02}.txt")), format!("{top} {d} {f}\n"))
+                    .expect("write a file on the server");
+            }
+        }
+    }
+    sh(
+        root,
+        "find tree repo -exec touch -h -d 2020-01-01T00:00:00 {} +",
+    );
+    let repo = root.join("repo");
+    sh(
+        &repo,
+        "git init -q -b main && git add -A \
+         && git -c user.email=t@t -c user.name=t commit -q -m files && git status --porcelain",
+    );
+    // Each cold `git status` starts from the index as the server side wrote it (through a mount
+    // git rewrites it: the inode numbers and times it records differ).
+    let index = fs::read(repo.join(".git/index")).expect("read the git index");
+    let tasks = [
+        MetaTask {
+            label: "ls -lR",
+            dir: "",
+            script: "ls -lR tree",
+            check: |out| {
+                let files = out.lines().filter(|l| l.starts_with('-')).count();
+                assert_eq!(files, META_FILES, "ls -lR lists {files} files:\n{out}");
+            },
+        },
+        MetaTask {
+            label: "git status",
+            dir: "repo",
+            script: "git status",
+            check: |out| {
+                assert!(
+                    out.contains("nothing to commit, working tree clean"),
+                    "git status:\n{out}"
+                );
+            },
+        },
+    ];
+
+    println!(
+        "\nmeta: {META_FILES} files in {META_DIRS} dirs; cold = first after mounting, warm = again \
+         at once (seconds; lower is better)"
+    );
+    println!(
+        "  {:<18}{:>10}{:>11}{:>15}{:>15}   goal",
+        "", "sshfs-rs", "sshfs (C)", "C / sshfs-rs", "sshfs-rs reqs"
+    );
+    let mut details = Vec::new();
+    for task in &tasks {
+        let mut per_client = [MetaRuns::default(), MetaRuns::default()];
+        // Clients alternate run by run, so that a noisy moment hurts both alike.
+        for _ in 0..s.runs {
+            for (client, runs) in [Client::Ours, Client::C].into_iter().zip(&mut per_client) {
+                fs::write(repo.join(".git/index"), &index).expect("restore the git index");
+                let m = AnyMount::start(client, sshd, port);
+                let dir = m.path().join(task.dir);
+                let mut out = String::new();
+                runs.cold.push(timed(|| out = sh_out(&dir, task.script)));
+                (task.check)(&out);
+                let before = match &m {
+                    AnyMount::Ours(ours) => {
+                        let since_mount = request_counts(sshd, ours.path());
+                        runs.cold_requests.push(since_mount.clone());
+                        since_mount
+                    }
+                    AnyMount::C(_) => Requests::new(),
+                };
+                runs.warm.push(timed(|| out = sh_out(&dir, task.script)));
+                (task.check)(&out);
+                if let AnyMount::Ours(ours) = &m {
+                    let after = request_counts(sshd, ours.path());
+                    runs.warm_requests.push(difference(&after, &before));
+                }
+                drop(m);
+            }
+        }
+        let [ours, c] = per_client;
+        for (phase, ours_t, c_t, requests) in [
+            ("cold", &ours.cold, &c.cold, &ours.cold_requests),
+            ("warm", &ours.warm, &c.warm, &ours.warm_requests),
+        ] {
+            let (ours_t, c_t) = (median(ours_t.clone()), median(c_t.clone()));
+            let ratio = c_t.as_secs_f64() / ours_t.as_secs_f64();
+            let totals: Vec<u64> = requests.iter().map(|r| r["total"]).collect();
+            let goal = if phase == "cold" {
+                let met = ratio >= COLD_GOAL_RATIO;
+                format!("C / sshfs-rs >= {COLD_GOAL_RATIO:.0}x: {}", verdict(met))
+            } else {
+                let met = ours_t < WARM_GOAL;
+                format!("< {:.3} s: {}", WARM_GOAL.as_secs_f64(), verdict(met))
+            };
+            println!(
+                "  {:<18}{:>10.3}{:>11.3}{:>14.2}x{:>15}   {goal}",
+                format!("{} {phase}", task.label),
+                ours_t.as_secs_f64(),
+                c_t.as_secs_f64(),
+                ratio,
+                median_u64(totals),
+            );
+            let runs: Vec<String> = requests.iter().map(summary).collect();
+            details.push(format!(
+                "  {} {phase}{}: {}",
+                task.label,
+                if phase == "cold" {
+                    " (since mounting)"
+                } else {
+                    ""
+                },
+                runs.join(" | ")
+            ));
+        }
+    }
+    println!("  sshfs-rs SFTP requests by kind, run by run:");
+    for line in details {
+        println!("  {line}");
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn median_u64(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// The SFTP requests a running sshfs-rs mount has sent so far (`sshfs-rs --stats MNT`, whose
+/// line starts `sftp requests: total=N lstat=N ...;`).
+fn request_counts(sshd: &Sshd, mnt: &Path) -> Requests {
+    let out = run_sshfs_rs(
+        sshd.home(),
+        &["--stats", &mnt.to_string_lossy()],
+        DEFAULT_RUN_TIMEOUT,
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sshfs-rs --stats: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = line
+        .trim()
+        .strip_prefix("sftp requests: ")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("unexpected sshfs-rs --stats line: {line}"));
+    requests
+        .split_whitespace()
+        .map(|pair| {
+            let (kind, n) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("unexpected sshfs-rs --stats line: {line}"));
+            let n = n
+                .parse()
+                .unwrap_or_else(|_| panic!("unexpected sshfs-rs --stats line: {line}"));
+            (kind.to_owned(), n)
+        })
+        .collect()
+}
+
+/// Requests counted in `after` but not yet in `before`.
+fn difference(after: &Requests, before: &Requests) -> Requests {
+    after
+        .iter()
+        .map(|(kind, n)| (kind.clone(), n - before.get(kind).copied().unwrap_or(0)))
+        .filter(|(kind, n)| *n > 0 || kind == "total")
+        .collect()
+}
+
+/// `total=N kind=N ...`, as `sshfs-rs --stats` prints it.
+fn summary(requests: &Requests) -> String {
+    let mut s = format!("total={}", requests["total"]);
+    for (kind, n) in requests.iter().filter(|(kind, _)| *kind != "total") {
+        s.push_str(&format!(" {kind}={n}"));
+    }
+    s
 }
