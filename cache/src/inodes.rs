@@ -4,14 +4,13 @@
 //! name, so a path is rebuilt by walking up to the root and a rename of a directory moves its
 //! whole subtree by changing one node.
 //!
-//! Inode numbers are a keyed hash of the path, so the same path gets the same number for the life
-//! of the mount even after the kernel has forgotten it (git, tar and rsync compare `st_ino` across
-//! calls). A number already held by another live node is skipped (probing), so two live nodes never
+//! Inode numbers are a hash of the path (FNV-1a), so the same path gets the same number for the
+//! life of the mount even after the kernel has forgotten it, and on the next mount too (git, tar
+//! and rsync compare `st_ino` across calls and runs). A number already held by another live node is skipped (probing), so two live nodes never
 //! share one. Nodes live while the kernel holds a lookup reference (the FUSE `nlookup` protocol):
 //! `FORGET` drops them, so memory follows what the kernel caches, not the size of the tree.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher, RandomState};
 
 /// The inode number of the mount's root directory (fixed by the FUSE protocol).
 pub const ROOT_INO: u64 = 1;
@@ -36,7 +35,6 @@ struct Node {
 pub struct InodeTable {
     nodes: HashMap<u64, Node>,
     children: HashMap<(u64, String), u64>,
-    hasher: RandomState,
 }
 
 impl Default for InodeTable {
@@ -61,7 +59,6 @@ impl InodeTable {
         Self {
             nodes,
             children: HashMap::new(),
-            hasher: RandomState::new(),
         }
     }
 
@@ -235,16 +232,23 @@ impl InodeTable {
             .map_or(0, |p| self.free_ino_for(&p))
     }
 
-    /// The keyed hash of `path`, moved past the root and past numbers live nodes hold.
+    /// The hash of `path`, moved past the root and past numbers live nodes hold.
     fn free_ino_for(&self, path: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        h.write(path.as_bytes());
-        let mut ino = h.finish();
+        let mut ino = fnv1a(path.as_bytes());
         while ino <= ROOT_INO || self.nodes.contains_key(&ino) {
             ino = ino.wrapping_add(1);
         }
         ino
     }
+}
+
+/// FNV-1a, 64 bits: the same number for the same path on every mount and every build, so
+/// tools that remember `st_ino` (git's index, rsync, backup tools) see the same file after a
+/// remount. Collisions are probed past ([`InodeTable::lookup`]).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -348,5 +352,15 @@ mod tests {
         assert_eq!(t.parent(b), a);
         assert_eq!(t.parent(a), ROOT_INO);
         assert_eq!(t.parent(ROOT_INO), ROOT_INO);
+    }
+
+    #[test]
+    fn numbers_are_the_same_on_every_mount() {
+        let mut a = InodeTable::new();
+        let mut b = InodeTable::new();
+        let x = a.lookup(ROOT_INO, "src").unwrap();
+        let y = b.lookup(ROOT_INO, "src").unwrap();
+        assert_eq!(x, y);
+        assert_eq!(x, fnv1a(b"src").max(2), "a plain function of the path");
     }
 }

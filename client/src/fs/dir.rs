@@ -8,9 +8,9 @@
 //! invalidations.
 //!
 //! **Fetched ahead.** A recursive walk (`ls -lR`, `find`, `git status`) lists one directory
-//! after the other, a round trip or more each. When a directory is opened, the listings of its
-//! subdirectories that the cache lacks are fetched in the background, at most
-//! [`PREFETCH_PER_DIR`] per directory and [`PREFETCH_CONCURRENCY`] at once for the whole mount,
+//! after the other, a round trip or more each. As soon as a directory's listing (from the cache,
+//! or a page of it from the server) shows subdirectories, the listings of those the cache lacks
+//! are fetched in the background, at most [`PREFETCH_PER_DIR`] per page and [`PREFETCH_CONCURRENCY`] at once for the whole mount,
 //! so when the walk gets there the answer is already cached. Only one level ahead of what is
 //! actually opened: a `ls` of a large home directory does not walk the whole tree.
 
@@ -26,7 +26,7 @@ use crate::remote::sftp::DirEntry;
 
 /// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
 const DIR_BATCH: usize = 256;
-/// Subdirectory listings fetched ahead per opened directory.
+/// Subdirectory listings fetched ahead per listing page (or cached listing).
 pub const PREFETCH_PER_DIR: usize = 64;
 /// Listings fetched ahead at once, for the whole mount.
 pub const PREFETCH_CONCURRENCY: usize = 8;
@@ -39,7 +39,7 @@ impl SshFs {
         let cached = self.cache().listing(&rel);
         let dir = match cached {
             Some(children) => {
-                self.prefetch_subdirs(&rel, children.iter().map(|(n, s)| (n.as_str(), s)));
+                self.prefetch_subdirs(&rel, children.iter().map(|(n, s)| (n.as_str(), s.is_dir())));
                 let mut entries = dots(self.cache().peek_attr(&rel));
                 entries.extend(children.into_iter().map(|(name, stat)| DirEntry {
                     name,
@@ -83,7 +83,13 @@ impl SshFs {
                 break;
             };
             match self.sftp.readdir(&handle).await? {
-                Some(page) => dir.entries.extend(page),
+                Some(page) => {
+                    // Fetch subdirectories ahead as soon as a page shows them: a walk (git,
+                    // find) descends before it has read its directory to the end.
+                    let rel = dir.rel.clone();
+                    self.prefetch_subdirs(&rel, page.iter().map(|e| (e.name.as_str(), is_dir(e))));
+                    dir.entries.extend(page);
+                }
                 None => {
                     dir.eof = true;
                     if let Some(ticket) = dir.ticket.take() {
@@ -153,7 +159,7 @@ impl SshFs {
     }
 
     /// Stores a complete listing of `rel` (OPENDIR sent at `ticket`), sends the invalidations
-    /// for what changed since the last one, and fetches the subdirectories' listings ahead.
+    /// for what changed since the last one.
     fn remember_listing(
         self: &Arc<Self>,
         ticket: sshfs_cache::Ticket,
@@ -173,7 +179,6 @@ impl SshFs {
                 )
             })
             .collect();
-        self.prefetch_subdirs(rel, children.iter().map(|(n, s)| (n.as_str(), s)));
         let changes = self.cache().put_listing(ticket, rel, children);
         self.invalidate_changes(changes);
     }
@@ -182,13 +187,13 @@ impl SshFs {
     fn prefetch_subdirs<'a>(
         self: &Arc<Self>,
         rel: &str,
-        children: impl Iterator<Item = (&'a str, &'a Stat)>,
+        children: impl Iterator<Item = (&'a str, bool)>,
     ) {
         if !self.cache().config().dir_cache {
             return;
         }
         let subdirs: Vec<String> = children
-            .filter(|(_, stat)| stat.is_dir())
+            .filter(|(name, dir)| *dir && *name != "." && *name != "..")
             .map(|(name, _)| join_rel(rel, name))
             .take(PREFETCH_PER_DIR)
             .collect();
@@ -267,6 +272,11 @@ fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
             nlink: None,
         })
         .collect()
+}
+
+/// Whether a listing entry is a directory.
+fn is_dir(e: &DirEntry) -> bool {
+    e.attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// `rel/name` ("" is the root).

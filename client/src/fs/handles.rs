@@ -21,16 +21,39 @@ pub struct OpenFile {
     pub ino: u64,
     /// Writes sent but not yet acknowledged, and the first error one met.
     pub writes: WriteBehind,
+    /// The file's size as last known through this handle (`u64::MAX`: unknown); only a hint
+    /// that lets a short READ at the end count as the end.
+    size: AtomicU64,
 }
 
 impl OpenFile {
-    /// A file record for a fresh server handle.
-    pub fn new(handle: String, ino: u64) -> Self {
+    /// A file record for a fresh server handle; `size` if known.
+    pub fn new(handle: String, ino: u64, size: Option<u64>) -> Self {
         Self {
             handle,
             ino,
             writes: WriteBehind::default(),
+            size: AtomicU64::new(size.unwrap_or(u64::MAX)),
         }
+    }
+
+    /// The size last known, if any.
+    pub fn known_size(&self) -> Option<u64> {
+        Some(self.size.load(Ordering::Relaxed)).filter(|s| *s != u64::MAX)
+    }
+
+    /// Records that the file is now `size` bytes (truncate).
+    pub fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Relaxed);
+    }
+
+    /// Records a write that ends at `end`.
+    pub fn wrote_to(&self, end: u64) {
+        let _ = self
+            .size
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                (s != u64::MAX && end > s).then_some(end)
+            });
     }
 }
 

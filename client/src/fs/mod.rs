@@ -323,6 +323,9 @@ impl SshFs {
             // Whatever happened on the server, what we had cached may be wrong now.
             self.changed_content(ino, (!path.is_empty()).then_some(rel.as_str()));
             result?;
+            if let (Some(size), Some(f)) = (set.size, &file) {
+                f.set_size(size);
+            }
         }
         match &file {
             Some(f) => {
@@ -585,8 +588,13 @@ impl SshFs {
                 return Err(e);
             }
         };
-        let fh = self.files.insert(OpenFile::new(handle, ino));
         let truncated = flags as i32 & libc::O_TRUNC != 0;
+        let size = match &now {
+            _ if truncated => Some(0),
+            Ok(attrs) => attrs.size,
+            Err(_) => None,
+        };
+        let fh = self.files.insert(OpenFile::new(handle, ino, size));
         let keep_cache = match now {
             Ok(attrs) if !truncated => {
                 let now = Stat::new(attrs);
@@ -630,14 +638,19 @@ impl SshFs {
             }
         };
         let attr = self.created(parent, name, &rel, attrs)?;
-        let fh = self.files.insert(OpenFile::new(handle, attr.ino));
+        let fh = self
+            .files
+            .insert(OpenFile::new(handle, attr.ino, Some(attr.size)));
         Ok((attr, fh))
     }
 
     /// READ: split into parallel SFTP READs of the server's maximum size.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = self.file(fh)?;
-        Ok(self.sftp.read_at(&file.handle, offset, size).await?)
+        Ok(self
+            .sftp
+            .read_at(&file.handle, offset, size, file.known_size())
+            .await?)
     }
 
     /// WRITE: split into SFTP WRITEs that are queued before this returns; their
@@ -650,6 +663,7 @@ impl SshFs {
         file.writes
             .write(data.len(), || {
                 let acked = self.sftp.send_write(&file.handle, offset, data);
+                file.wrote_to(offset + data.len() as u64);
                 self.changed_content(file.ino, rel.as_deref());
                 async move { acked.await.map_err(FsError::from) }
             })

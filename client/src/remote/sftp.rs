@@ -265,13 +265,21 @@ impl Sftp {
     }
 
     /// Reads `len` bytes at `offset`, split into READs sent in parallel. Returns fewer bytes only
-    /// at end of file. Short answers in the middle are completed with further READs.
-    pub async fn read_at(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Vec<u8>> {
+    /// at end of file. Short answers in the middle are completed with further READs, except at
+    /// `eof_at` (the file's size, when the caller knows it): a short answer that reaches it is
+    /// the end, which saves a round trip per small file.
+    pub async fn read_at(
+        &self,
+        handle: &str,
+        offset: u64,
+        len: u32,
+        eof_at: Option<u64>,
+    ) -> SftpResult<Vec<u8>> {
         let chunk = self.read_len;
         let pieces = (0..len.div_ceil(chunk)).map(|i| {
             let start = offset + u64::from(i * chunk);
             let want = chunk.min(len - i * chunk);
-            self.read_full(handle, start, want)
+            self.read_full(handle, start, want, eof_at)
         });
         let results = futures_util::future::try_join_all(pieces).await?;
         let mut out = Vec::with_capacity(len as usize);
@@ -285,10 +293,17 @@ impl Sftp {
         Ok(out)
     }
 
-    /// Reads up to `want` bytes at `offset`, looping over short answers until EOF.
-    async fn read_full(&self, handle: &str, offset: u64, want: u32) -> SftpResult<(Vec<u8>, u32)> {
+    /// Reads up to `want` bytes at `offset`, looping over short answers until EOF (or `eof_at`).
+    async fn read_full(
+        &self,
+        handle: &str,
+        offset: u64,
+        want: u32,
+        eof_at: Option<u64>,
+    ) -> SftpResult<(Vec<u8>, u32)> {
         let mut buf = self.read(handle, offset, want).await?;
-        while !buf.is_empty() && buf.len() < want as usize {
+        let at_end = |got: usize| eof_at.is_some_and(|end| offset + got as u64 >= end);
+        while !buf.is_empty() && buf.len() < want as usize && !at_end(buf.len()) {
             let got = buf.len() as u32;
             let more = self
                 .read(handle, offset + u64::from(got), want - got)
