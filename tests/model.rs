@@ -1854,3 +1854,21 @@ fn regression_rename_between_hard_links_then_unlink() {
         ],
     );
 }
+
+/// After a rename between two names of one file (a no-op), a write through a third name must
+/// show through the others: the kernel forgets one inode when it believes the move, so the
+/// "several names" mark has to survive in the cache (seed 217 of `model_seeds_from_env`).
+#[test]
+fn regression_write_after_rename_between_hard_links() {
+    replay(
+        Cache::Off,
+        &[
+            create("a", 0o644, false, false),
+            link("a", "c"),
+            truncate("a", 2514, false),
+            link("a", "d"),
+            rename("d", "a"),
+            write("d", 5973, 4680, 936),
+        ],
+    );
+}

@@ -20,7 +20,7 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
 
 use super::handles::OpenDir;
-use super::stat::Stat;
+use super::stat::{self, Stat};
 use super::{DirItem, FsError, FsResult, SshFs};
 use crate::remote::sftp::DirEntry;
 
@@ -87,7 +87,11 @@ impl SshFs {
                     // Fetch subdirectories ahead as soon as a page shows them: a walk (git,
                     // find) descends before it has read its directory to the end.
                     let rel = dir.rel.clone();
-                    self.prefetch_subdirs(&rel, page.iter().map(|e| (e.name.as_str(), is_dir(e))));
+                    self.prefetch_subdirs(
+                        &rel,
+                        page.iter()
+                            .map(|e| (e.name.as_str(), stat::is_dir(&e.attrs))),
+                    );
                     dir.entries.extend(page);
                 }
                 None => {
@@ -151,11 +155,7 @@ impl SshFs {
         let ino = inodes
             .lookup(parent, &item.name)
             .ok_or_else(|| FsError::new(libc::ENOENT, "directory vanished"))?;
-        let stat = Stat {
-            attrs: item.entry.attrs.clone(),
-            nlink: item.entry.nlink,
-        };
-        Ok(Self::attr_for(&mut inodes, ino, &stat))
+        Ok(Self::attr_for(&mut inodes, ino, &Stat::from(&item.entry)))
     }
 
     /// Stores a complete listing of `rel` (OPENDIR sent at `ticket`), sends the invalidations
@@ -169,15 +169,7 @@ impl SshFs {
         let children: Vec<(String, Stat)> = all
             .iter()
             .filter(|e| e.name != "." && e.name != "..")
-            .map(|e| {
-                (
-                    e.name.clone(),
-                    Stat {
-                        attrs: e.attrs.clone(),
-                        nlink: e.nlink,
-                    },
-                )
-            })
+            .map(|e| (e.name.clone(), Stat::from(e)))
             .collect();
         let changes = self.cache().put_listing(ticket, rel, children);
         self.invalidate_changes(changes);
@@ -230,17 +222,9 @@ impl SshFs {
         let listed = loop {
             match self.sftp.readdir(&handle).await {
                 Ok(Some(page)) => children.extend(
-                    page.into_iter()
+                    page.iter()
                         .filter(|e| e.name != "." && e.name != "..")
-                        .map(|e| {
-                            (
-                                e.name,
-                                Stat {
-                                    attrs: e.attrs,
-                                    nlink: e.nlink,
-                                },
-                            )
-                        }),
+                        .map(|e| (e.name.clone(), Stat::from(e))),
                 ),
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(FsError::from(e)),
@@ -272,11 +256,6 @@ fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
             nlink: None,
         })
         .collect()
-}
-
-/// Whether a listing entry is a directory.
-fn is_dir(e: &DirEntry) -> bool {
-    e.attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// `rel/name` ("" is the root).

@@ -23,27 +23,31 @@ impl SshFs {
     /// parent that lacks the name is a cached ENOENT too), else LSTAT (STAT for the root, which
     /// may be a symlink), remembered.
     ///
-    /// A file known to have several names is always asked for: SFTP cannot tell which other
-    /// names share it, so a change through one of them would leave the others' cached
-    /// attributes stale.
-    pub(super) async fn stat_rel(&self, rel: &str, parent: Option<u64>) -> FsResult<Stat> {
+    /// `ino` is the path's inode if the kernel knows it. A file known to have several names is
+    /// always asked for: SFTP cannot tell which other names share it, so a change through one
+    /// of them would leave the others' cached attributes stale. `lookup`: the kernel asks for a
+    /// name in a directory, so a fresh listing of that directory may answer ENOENT.
+    pub(super) async fn stat_rel(
+        &self,
+        rel: &str,
+        ino: Option<u64>,
+        lookup: bool,
+    ) -> FsResult<Stat> {
         let (dir, name) = split_rel(rel);
-        let shared = {
-            let inodes = self.inodes();
-            inodes
-                .find(rel)
-                .and_then(|ino| inodes.nlink(ino))
-                .is_some_and(|n| n > 1)
-        };
+        let shared = ino
+            .and_then(|ino| self.inodes().nlink(ino))
+            .is_some_and(|n| n > 1);
         let ticket = {
             let mut cache = self.cache();
             match cache.attr(rel) {
                 // (A directory's link count counts its subdirectories, not other names.)
-                Lookup::Found(stat) if !shared || stat.is_dir() => return Ok(stat),
+                Lookup::Found(stat) if stat.is_dir() || !(shared || several_names(&stat)) => {
+                    return Ok(stat);
+                }
                 Lookup::Missing => return Err(missing(rel)),
                 Lookup::Found(_) | Lookup::Unknown => {}
             }
-            if parent.is_some() && cache.absent_from_listing(dir, name) {
+            if lookup && cache.absent_from_listing(dir, name) {
                 return Err(missing(rel));
             }
             cache.ticket()
@@ -128,6 +132,11 @@ impl SshFs {
             c.evictions
         )
     }
+}
+
+/// Whether cached attributes say the file has several names.
+fn several_names(stat: &Stat) -> bool {
+    stat.nlink.is_some_and(|n| n > 1)
 }
 
 /// ENOENT for `rel`.

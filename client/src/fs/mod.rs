@@ -199,7 +199,8 @@ impl SshFs {
             .to_str()
             .ok_or_else(|| FsError::new(libc::ENOENT, "name is not UTF-8"))?;
         let rel = self.rel_child(parent, name)?;
-        let stat = self.stat_rel(&rel, Some(parent)).await?;
+        let known = self.inodes().peek(parent, name);
+        let stat = self.stat_rel(&rel, known, true).await?;
         self.entry(parent, name, &stat)
     }
 
@@ -217,7 +218,7 @@ impl SshFs {
         let stat = match fh.and_then(|fh| self.files.get(fh)) {
             Some(file) => Stat::new(self.sftp.fstat(&file.handle).await?),
             None => match self.rel_of(ino) {
-                Ok(rel) => match self.stat_rel(&rel, None).await {
+                Ok(rel) => match self.stat_rel(&rel, Some(ino), false).await {
                     Err(e) if e.errno == libc::ENOENT => self.fstat_any(ino, e).await?,
                     other => other?,
                 },
@@ -260,18 +261,19 @@ impl SshFs {
         // A name that is gone (unlinked or replaced while open) is changed through an open
         // handle of the inode: the kernel sends fchmod without one.
         let rel = self.rel_of(ino).ok();
-        let file = fh
-            .and_then(|fh| self.files.get(fh))
-            .or_else(|| rel.is_none().then(|| self.open_file_of(ino)).flatten());
-        let (rel, path) = match (&rel, &file) {
-            (Some(rel), _) => (rel.clone(), self.remote(rel)),
-            (None, Some(_)) => (String::new(), String::new()),
-            (None, None) => {
-                return Err(FsError::new(
-                    libc::ENOENT,
-                    format!("inode {ino} has no path"),
-                ));
-            }
+        let file = fh.and_then(|fh| self.files.get(fh));
+        let target = match (file, &rel) {
+            (Some(f), _) => Target::Handle(f),
+            (None, Some(rel)) => Target::Path(self.remote(rel)),
+            (None, None) => match self.open_file_of(ino) {
+                Some(f) => Target::Handle(f),
+                None => {
+                    return Err(FsError::new(
+                        libc::ENOENT,
+                        format!("inode {ino} has no path"),
+                    ));
+                }
+            },
         };
         let is_symlink = self.inodes().file_type(ino) == libc::S_IFLNK;
         let mut a = FileAttributes {
@@ -282,9 +284,9 @@ impl SshFs {
         let needs_current =
             set.uid.is_some() != set.gid.is_some() || set.atime.is_some() != set.mtime.is_some();
         let current = if needs_current {
-            Some(match &file {
-                Some(f) => self.sftp.fstat(&f.handle).await?,
-                None => self.sftp.lstat(&path).await?,
+            Some(match &target {
+                Target::Handle(f) => self.sftp.fstat(&f.handle).await?,
+                Target::Path(path) => self.sftp.lstat(path).await?,
             })
         } else {
             None
@@ -307,32 +309,34 @@ impl SshFs {
         let changes =
             a.size.is_some() || a.permissions.is_some() || a.uid.is_some() || a.atime.is_some();
         if changes {
-            let result = match &file {
-                Some(f) => self.sftp.fsetstat(&f.handle, a).await,
-                None if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") => {
-                    self.sftp.lsetstat(&path, a).await
+            let result = match &target {
+                Target::Handle(f) => self.sftp.fsetstat(&f.handle, a).await,
+                Target::Path(path)
+                    if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") =>
+                {
+                    self.sftp.lsetstat(path, a).await
                 }
-                None if is_symlink => {
+                Target::Path(_) if is_symlink => {
                     return Err(FsError::new(
                         libc::EOPNOTSUPP,
                         "server cannot change a symlink itself (no lsetstat@openssh.com)",
                     ));
                 }
-                None => self.sftp.setstat(&path, a).await,
+                Target::Path(path) => self.sftp.setstat(path, a).await,
             };
             // Whatever happened on the server, what we had cached may be wrong now.
-            self.changed_content(ino, (!path.is_empty()).then_some(rel.as_str()));
+            self.changed_content(ino, rel.as_deref());
             result?;
-            if let (Some(size), Some(f)) = (set.size, &file) {
+            if let (Some(size), Target::Handle(f)) = (set.size, &target) {
                 f.set_size(size);
             }
         }
-        match &file {
-            Some(f) => {
+        match &target {
+            Target::Handle(f) => {
                 let stat = Stat::new(self.sftp.fstat(&f.handle).await?);
                 Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
             }
-            None => self.getattr(ino, None).await,
+            Target::Path(_) => self.getattr(ino, None).await,
         }
     }
 
@@ -408,7 +412,7 @@ impl SshFs {
             }
             return Err(e);
         }
-        self.name_removed(&rel);
+        self.name_removed(parent, name, &rel);
         self.inodes().unlink(parent, name);
         Ok(())
     }
@@ -432,7 +436,7 @@ impl SshFs {
             }
             return Err(e);
         }
-        self.name_removed(&rel);
+        self.name_removed(parent, name, &rel);
         self.inodes().unlink(parent, name);
         Ok(())
     }
@@ -479,23 +483,27 @@ impl SshFs {
         }
         // rename(2) between two names of one file does nothing and leaves both. SFTP cannot
         // say whether they were one file; when the source is known to have several names, look.
-        let shared = {
-            let inodes = self.inodes();
-            inodes
-                .peek(parent, name)
-                .and_then(|ino| inodes.nlink(ino))
-                .is_some_and(|n| n > 1)
-        };
-        if shared && self.sftp.lstat(&from).await.is_ok() {
+        if self.has_several_names(parent, name, &from_rel)
+            && let Ok(attrs) = self.sftp.lstat(&from).await
+        {
+            // Both names stay, and both stay marked as names of a multi-link file: the kernel
+            // forgets one of its inodes now (it believes the move), so the inode's count is lost.
+            let stat = Stat {
+                attrs,
+                nlink: Some(self.link_count(parent, name, &from_rel).max(2)),
+            };
             let mut cache = self.cache();
-            cache.invalidate(&from_rel);
-            cache.invalidate(&to_rel);
+            cache.set_attr(&from_rel, stat.clone());
+            cache.set_attr(&to_rel, stat);
             return Ok(());
         }
+        let replaced_shared = self.has_several_names(new_parent, new_name, &to_rel);
         {
             let mut cache = self.cache();
             cache.renamed(&from_rel, &to_rel);
-            cache.forget_attrs_where(|s| s.nlink.is_some_and(|n| n > 1));
+            if replaced_shared {
+                forget_link_counts(&mut cache);
+            }
             cache.forget_attr(metadata::split_rel(&from_rel).0);
             cache.forget_attr(metadata::split_rel(&to_rel).0);
         }
@@ -733,21 +741,44 @@ impl SshFs {
         self.entry(parent, name, &stat)
     }
 
-    /// After our own create, remove or rename of `rel`: record it, and forget the attributes of
-    /// the directory holding it (its mtime and size changed on the server).
-    fn name_removed(&self, rel: &str) {
+    /// After our own unlink or rmdir of `name` in `parent` (at `rel`): record it, and forget the
+    /// attributes of the directory holding it (its mtime and size changed on the server).
+    fn name_removed(&self, parent: u64, name: &str, rel: &str) {
+        let shared = self.has_several_names(parent, name, rel);
         let mut cache = self.cache();
         cache.removed(rel);
         cache.forget_attr(metadata::split_rel(rel).0);
-        // If it was one of several names of a file, the link count cached for the others is
-        // one too high now, and SFTP cannot say which they are.
-        cache.forget_attrs_where(|s| s.nlink.is_some_and(|n| n > 1));
+        if shared {
+            forget_link_counts(&mut cache);
+        }
+    }
+
+    /// The link count last known for the file `name` in `parent` (at `rel`), 1 if none.
+    fn link_count(&self, parent: u64, name: &str, rel: &str) -> u32 {
+        let cached = self.cache().last_attr(rel).and_then(|s| s.nlink);
+        let seen = {
+            let inodes = self.inodes();
+            inodes.peek(parent, name).and_then(|ino| inodes.nlink(ino))
+        };
+        cached.max(seen).unwrap_or(1)
+    }
+
+    /// Whether the file `name` in `parent` (at `rel`) is known to have several names: from its
+    /// cached link count or the inode's last one.
+    /// (A directory's count is 2 + its subdirectories: never "several names".)
+    fn has_several_names(&self, parent: u64, name: &str, rel: &str) -> bool {
+        let is_dir = self.cache().last_attr(rel).is_some_and(|s| s.is_dir()) || {
+            let inodes = self.inodes();
+            inodes
+                .peek(parent, name)
+                .is_some_and(|ino| inodes.file_type(ino) == libc::S_IFDIR)
+        };
+        !is_dir && self.link_count(parent, name, rel) > 1
     }
 
     /// Whether `path` is a directory (`None` if it does not exist or cannot be read).
     async fn is_dir(&self, path: &str) -> Option<bool> {
-        let attrs = self.sftp.lstat(path).await.ok()?;
-        Some(attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFDIR)
+        Some(stat::is_dir(&self.sftp.lstat(path).await.ok()?))
     }
 
     /// Turns a generic FAILURE into EEXIST when `path` exists (OpenSSH's answer for EEXIST).
@@ -757,6 +788,19 @@ impl SshFs {
         }
         e
     }
+}
+
+/// What a SETATTR goes through: an open handle of the file, or its path.
+enum Target {
+    Handle(Arc<OpenFile>),
+    Path(String),
+}
+
+/// After one name of a file with several links went away, the count cached for its other names
+/// is one too high, and SFTP cannot say which names they are: forget every cached count above
+/// one (a scan of the cache, so only done when a multi-link name was removed).
+fn forget_link_counts(cache: &mut MetaCache<Stat>) {
+    cache.forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
 }
 
 fn perm_attrs(mode: u32) -> FileAttributes {

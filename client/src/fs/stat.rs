@@ -4,6 +4,8 @@
 use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::Revision;
 
+use crate::remote::sftp::DirEntry;
+
 /// One path's attributes as the server sent them.
 #[derive(Debug, Clone)]
 pub struct Stat {
@@ -26,7 +28,22 @@ impl Stat {
 
     /// Whether this is a directory.
     pub fn is_dir(&self) -> bool {
-        self.file_type() == libc::S_IFDIR
+        is_dir(&self.attrs)
+    }
+}
+
+/// Whether SFTP attributes describe a directory.
+pub fn is_dir(attrs: &FileAttributes) -> bool {
+    attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFDIR
+}
+
+impl From<&DirEntry> for Stat {
+    /// A listing entry's attributes and link count.
+    fn from(e: &DirEntry) -> Self {
+        Self {
+            attrs: e.attrs.clone(),
+            nlink: e.nlink,
+        }
     }
 }
 

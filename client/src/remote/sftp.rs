@@ -316,19 +316,6 @@ impl Sftp {
         Ok((buf, want))
     }
 
-    /// Writes `data` at `offset`, split into WRITEs sent in parallel; returns once the server
-    /// acknowledged all of them.
-    pub async fn write_at(&self, handle: &str, offset: u64, data: &[u8]) -> SftpResult<()> {
-        let writes = data
-            .chunks(self.write_len as usize)
-            .enumerate()
-            .map(|(i, piece)| {
-                let at = offset + (i * self.write_len as usize) as u64;
-                self.call(Op::Write, self.raw.write(handle, at, piece.to_vec()))
-            });
-        futures_util::future::try_join_all(writes).await.map(drop)
-    }
-
     /// Sends `data` at `offset` as WRITEs split to the server's limit, all queued on the session
     /// before this returns (so they reach the server in program order, ahead of any request made
     /// afterwards); the returned future resolves once the server acknowledged every one.
