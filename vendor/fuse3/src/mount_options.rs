@@ -44,6 +44,7 @@ pub struct MountOptions {
     pub(crate) handle_killpriv: bool,
     pub(crate) write_back: bool,
     pub(crate) force_readdir_plus: bool,
+    pub(crate) sync_read: bool,
 
     // Other FUSE mount options
     // default 40000
@@ -167,6 +168,18 @@ impl MountOptions {
     /// this may don't work with some old Linux Kernel.
     pub fn force_readdir_plus(&mut self, force_readdir_plus: bool) -> &mut Self {
         self.force_readdir_plus = force_readdir_plus;
+
+        self
+    }
+
+    /// decline `FUSE_ASYNC_READ`, so the kernel sends page-cache READs synchronously from the
+    /// reading process (like libfuse's `-o sync_read`), default is disable.
+    ///
+    /// # Notes:
+    /// a synchronous READ can be interrupted by any signal, not only a fatal one: the kernel
+    /// waits for an asynchronous (readahead) READ with the page locked, killable only.
+    pub fn sync_read(&mut self, sync_read: bool) -> &mut Self {
+        self.sync_read = sync_read;
 
         self
     }

@@ -1082,7 +1082,7 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
         let mut reply_flags = 0;
 
         // TODO: most of these FUSE_* flags should be controllable by the consuming crate.
-        if init_in.flags & FUSE_ASYNC_READ > 0 {
+        if init_in.flags & FUSE_ASYNC_READ > 0 && !self.mount_options.sync_read {
             debug!("enable FUSE_ASYNC_READ");
 
             reply_flags |= FUSE_ASYNC_READ;
