@@ -1,4 +1,5 @@
-//! `cargo bench --bench compare -- [copy] [meta] [--rtt-ms N] [--size-mb N] [--runs N]`
+//! `cargo bench --bench compare -- [copy] [meta] [--rtt-ms N] [--size-mb N] [--runs N]
+//! [--ours-o OPTION]...`
 //!
 //! Side-by-side benchmarks of sshfs-rs against the C sshfs (and scp), measured in the same run
 //! on the same private sshd, because these machines are shared and noisy: only the ratios
@@ -37,6 +38,8 @@ struct Settings {
     rtt: Duration,
     size_mb: usize,
     runs: usize,
+    /// Extra `-o` options for sshfs-rs (`--ours-o OPT`, repeatable), to compare settings.
+    ours_opts: Vec<String>,
 }
 
 fn settings() -> Settings {
@@ -45,6 +48,7 @@ fn settings() -> Settings {
         rtt: Duration::ZERO,
         size_mb: 100,
         runs: 3,
+        ours_opts: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -57,6 +61,12 @@ fn settings() -> Settings {
             "--rtt-ms" => s.rtt = Duration::from_millis(number("--rtt-ms")),
             "--size-mb" => s.size_mb = number("--size-mb") as usize,
             "--runs" => s.runs = number("--runs").max(1) as usize,
+            "--ours-o" => {
+                let opt = args
+                    .next()
+                    .unwrap_or_else(|| panic!("--ours-o needs an option"));
+                s.ours_opts.extend(["-o".to_owned(), opt]);
+            }
             "--bench" => {} // cargo bench passes this to every bench target
             "copy" | "meta" => s.sections.push(arg),
             other => panic!("unknown argument {other:?}; see the doc at the top of tests/bench.rs"),
@@ -91,9 +101,12 @@ enum AnyMount {
 }
 
 impl AnyMount {
-    fn start(client: Client, sshd: &Sshd, port: u16) -> AnyMount {
+    fn start(client: Client, s: &Settings, sshd: &Sshd, port: u16) -> AnyMount {
         match client {
-            Client::Ours => AnyMount::Ours(Mount::start_via(sshd, port, &[])),
+            Client::Ours => {
+                let opts: Vec<&str> = s.ours_opts.iter().map(String::as_str).collect();
+                AnyMount::Ours(Mount::start_via(sshd, port, &opts))
+            }
             Client::C => AnyMount::C(SshfsC::start_via(sshd, port, &[])),
         }
     }
@@ -193,7 +206,7 @@ fn copy(s: &Settings, sshd: &Sshd, port: u16) {
         for client in [Client::Ours, Client::C] {
             let runs = (0..s.runs)
                 .map(|_| {
-                    let m = AnyMount::start(client, sshd, port);
+                    let m = AnyMount::start(client, s, sshd, port);
                     let t = if inward {
                         let dst = m.path().join("big-in");
                         timed(|| sh(local.path(), &format!("cp big {}", dst.display())))
@@ -357,7 +370,7 @@ fn meta(s: &Settings, sshd: &Sshd, port: u16) {
         for _ in 0..s.runs {
             for (client, runs) in [Client::Ours, Client::C].into_iter().zip(&mut per_client) {
                 fs::write(repo.join(".git/index"), &index).expect("restore the git index");
-                let m = AnyMount::start(client, sshd, port);
+                let m = AnyMount::start(client, s, sshd, port);
                 let dir = m.path().join(task.dir);
                 let mut out = String::new();
                 runs.cold.push(timed(|| out = sh_out(&dir, task.script)));

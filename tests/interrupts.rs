@@ -25,10 +25,10 @@
 //! Where the kernel waits matters. Most requests wait in `request_wait_answer`: a signal makes
 //! the kernel send an INTERRUPT, and the process is free once the server answers it. A buffered
 //! read() instead waits for the kernel's own readahead (`folio_wait_bit_common`) when the
-//! server took FUSE_ASYNC_READ at INIT (fuse3 always does): fatal signals end that wait without
-//! the server, a handled one does not and no INTERRUPT is ever sent. So the SIGINT-handled case
-//! of [`read_is_interruptible`] needs reads that the kernel sends from the reading process
-//! (no FUSE_ASYNC_READ, or FOPEN_DIRECT_IO).
+//! server took FUSE_ASYNC_READ at INIT: fatal signals end that wait without the server, a
+//! handled one does not and no INTERRUPT is ever sent. sshfs-rs declines FUSE_ASYNC_READ by
+//! default (`-o sync_read`, our patched fuse3), so the kernel sends READs from the reading
+//! process and the SIGINT-handled case of [`read_is_interruptible`] holds too.
 //!
 //! Tests run one at a time (they measure latencies on a small machine); each prints its
 //! measurements to stderr (`--nocapture` shows them), the victim's kernel wait channel
@@ -109,12 +109,10 @@ fn serial() -> MutexGuard<'static, ()> {
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
-/// Buffered read(): fatal signals only. A handled SIGINT cannot interrupt the kernel's wait for
-/// its own readahead while fuse3 takes FUSE_ASYNC_READ (see the module doc); that case is a
-/// known limitation (docs/interrupts.md), not asserted here.
+/// Buffered read(), the handled SIGINT included (it needs sync reads, see the module doc).
 #[test]
 fn read_is_interruptible() {
-    op_test_with(Op::Read, &How::FATAL);
+    op_test(Op::Read);
 }
 
 #[test]
@@ -155,11 +153,7 @@ fn close_does_not_hang() {
 /// One victim per way of signalling, all blocked in `op` on the same frozen mount; then
 /// resume and check that everything recovers.
 fn op_test(op: Op) {
-    op_test_with(op, &How::ALL);
-}
-
-/// [`op_test`] with the given ways of signalling only.
-fn op_test_with(op: Op, hows: &[How]) {
+    let hows = &How::ALL;
     let _serial = serial();
     let mut fix = Fixture::start(Client::SshfsRs, LONG_TTLS);
     let baseline_fds = fix.sftp_fds();
@@ -719,8 +713,6 @@ enum How {
 
 impl How {
     const ALL: [How; 4] = [How::Int, How::Term, How::Kill, How::IntHandled];
-    /// The signals that end the process.
-    const FATAL: [How; 3] = [How::Int, How::Term, How::Kill];
 
     fn label(self) -> &'static str {
         match self {

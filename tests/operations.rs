@@ -6,6 +6,7 @@ mod support;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
@@ -464,4 +465,57 @@ fn nix_home() -> std::path::PathBuf {
     let out = run_command(Command::new("getent").args(["passwd", "root"]), CMD_TIMEOUT);
     let line = String::from_utf8_lossy(&out.stdout).into_owned();
     std::path::PathBuf::from(line.trim().split(':').nth(5).unwrap())
+}
+
+/// Sequential reads are served from the read-ahead (several MiB ahead of the reader), yet a
+/// write through another descriptor, and a truncate, are seen by the reader's next read. And
+/// the read-ahead does not change what is read.
+#[test]
+fn read_ahead_never_serves_stale_or_wrong_bytes() {
+    const MIB: usize = 1 << 20;
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &[]);
+    let (mnt, srv) = (m.path(), sshd.root_dir());
+    let data: Vec<u8> = (0..16 * MIB as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    fs::write(srv.join("big"), &data).unwrap();
+
+    // (Nothing read before: the kernel's page cache must not hold the file.)
+    // 0..6 MiB read in 64 KiB steps: our window is now 8 MiB ahead, far past the kernel's.
+    let mut reader = File::open(mnt.join("big")).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    for step in 0..96 {
+        reader.read_exact(&mut buf).unwrap();
+        assert!(buf[..] == data[step * buf.len()..(step + 1) * buf.len()]);
+    }
+    // Let the pieces ahead arrive, so that they hold the bytes from before the write.
+    std::thread::sleep(Duration::from_millis(300));
+    let writer = OpenOptions::new()
+        .write(true)
+        .open(mnt.join("big"))
+        .unwrap();
+    let at = 10 * MIB;
+    let page = [0xAB_u8; 4096];
+    writer.write_all_at(&page, at as u64).unwrap();
+    // A whole page written is kept in the kernel's page cache; drop it (as memory pressure or a
+    // changed mtime would), so the reader's next READ of it comes to us.
+    // SAFETY: a valid open descriptor; fadvise only drops clean cached pages.
+    let dropped =
+        unsafe { libc::posix_fadvise(reader.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(dropped, 0, "posix_fadvise");
+    let mut rest = vec![0u8; 6 * MIB];
+    reader.read_exact(&mut rest).unwrap(); // 6..12 MiB, sequentially
+    let mut want = data[6 * MIB..12 * MIB].to_vec();
+    want[at - 6 * MIB..at - 6 * MIB + 4096].copy_from_slice(&page);
+    assert!(
+        rest == want,
+        "the reader must see the other descriptor's write"
+    );
+
+    // A truncate through the writer: the reader meets the new end.
+    writer.set_len((12 * MIB + 10) as u64).unwrap();
+    let mut tail = Vec::new();
+    reader.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, data[12 * MIB..12 * MIB + 10]);
 }

@@ -213,6 +213,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             allow_other: o.allow_other,
             default_permissions: o.default_permissions,
             read_only: o.read_only,
+            sync_read: !o.async_read,
             unprivileged: !nix::unistd::geteuid().is_root(),
             ttls: KernelTtls {
                 attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),

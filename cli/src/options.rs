@@ -85,6 +85,16 @@ const DEFS: &[Def] = &[
         help: "let the kernel check access from the file modes",
     },
     Def {
+        name: "sync_read",
+        value: Value::Flag,
+        help: "the kernel reads one request at a time; any signal interrupts a blocked read() (default; we read ahead ourselves)",
+    },
+    Def {
+        name: "async_read",
+        value: Value::Flag,
+        help: "the kernel sends its readahead in the background; only SIGKILL-like signals interrupt a blocked read()",
+    },
+    Def {
         name: "debug",
         value: Value::Flag,
         help: "stay in the foreground and log every request (same as -d)",
@@ -182,6 +192,8 @@ pub struct MountOpts {
     pub allow_other: bool,
     /// default_permissions.
     pub default_permissions: bool,
+    /// async_read (sync_read clears it).
+    pub async_read: bool,
     /// debug.
     pub debug: bool,
     /// timeout.
@@ -266,6 +278,8 @@ fn apply(o: &mut MountOpts, name: &str, v: &str) -> Result<(), String> {
         "rw" => o.read_only = false,
         "allow_other" => o.allow_other = true,
         "default_permissions" => o.default_permissions = true,
+        "sync_read" => o.async_read = false,
+        "async_read" => o.async_read = true,
         "debug" => o.debug = true,
         "timeout" => o.request_timeout = Some(parse_secs(v)?),
         "attr_timeout" => o.attr_timeout = Some(parse_secs_f(v)?),

@@ -54,6 +54,9 @@ pub struct MountConfig {
     pub default_permissions: bool,
     /// Read-only mount.
     pub read_only: bool,
+    /// Decline FUSE_ASYNC_READ: the kernel sends READs from the reading process, so any signal
+    /// (not only a fatal one) interrupts a read() blocked on the network.
+    pub sync_read: bool,
     /// Mount through fusermount3 (needed when not root).
     pub unprivileged: bool,
     /// Kernel cache lifetimes.
@@ -623,6 +626,7 @@ pub async fn mount(
         .allow_other(config.allow_other)
         .default_permissions(config.default_permissions)
         .read_only(config.read_only)
+        .sync_read(config.sync_read)
         // Like sshfs (libfuse 3): mounting over a non-empty directory is allowed.
         .nonempty(true);
     let session = Session::new(options);

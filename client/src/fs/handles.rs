@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use sshfs_cache::Ticket;
 
+use super::readahead::ReadAhead;
 use super::write_behind::WriteBehind;
 use crate::remote::sftp::DirEntry;
 
@@ -21,6 +22,8 @@ pub struct OpenFile {
     pub ino: u64,
     /// Writes sent but not yet acknowledged, and the first error one met.
     pub writes: WriteBehind,
+    /// Pieces of the file fetched ahead of a sequential reader.
+    pub readahead: ReadAhead,
     /// The file's size as last known through this handle (`u64::MAX`: unknown); only a hint
     /// that lets a short READ at the end count as the end.
     size: AtomicU64,
@@ -33,6 +36,7 @@ impl OpenFile {
             handle,
             ino,
             writes: WriteBehind::default(),
+            readahead: ReadAhead::default(),
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),
         }
     }
@@ -109,6 +113,13 @@ impl<T> HandleTable<T> {
     /// Some record for which `pred` holds.
     pub fn find(&self, pred: impl Fn(&T) -> bool) -> Option<Arc<T>> {
         self.map.lock().ok()?.values().find(|v| pred(v)).cloned()
+    }
+
+    /// Calls `f` on every record (under the table's lock: `f` must be quick and not lock it).
+    pub fn for_each(&self, mut f: impl FnMut(&T)) {
+        if let Ok(map) = self.map.lock() {
+            map.values().for_each(|v| f(v));
+        }
     }
 
     /// Removes and returns the record for `fh`.

@@ -14,6 +14,7 @@ pub mod errno;
 pub mod handles;
 pub mod invalidate;
 pub mod metadata;
+pub mod readahead;
 pub mod stat;
 pub mod write_behind;
 
@@ -58,6 +59,8 @@ pub struct SshFs {
     /// Directories whose listing is being fetched ahead, and the bound on how many at once.
     prefetching: Mutex<HashSet<String>>,
     prefetch_slots: Arc<Semaphore>,
+    /// The bound on bytes read ahead for all open files.
+    readahead_budget: readahead::Budget,
 }
 
 fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -113,6 +116,7 @@ impl SshFs {
             dirs: HandleTable::default(),
             prefetching: Mutex::new(HashSet::new()),
             prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
+            readahead_budget: readahead::Budget::default(),
         }
     }
 
@@ -232,6 +236,7 @@ impl SshFs {
     /// attributes go. A file that lost its name but may have others (it had several links)
     /// changed under names we cannot tell, so every file's cached attributes go.
     fn changed_content(&self, ino: u64, rel: Option<&str>) {
+        self.drop_read_ahead(ino);
         match rel {
             Some(rel) => self.cache().invalidate(rel),
             None if self.inodes().nlink(ino).is_some_and(|n| n > 1) => {
@@ -239,6 +244,15 @@ impl SshFs {
             }
             None => {}
         }
+    }
+
+    /// Forgets what was read ahead for any open file of `ino` (its content changed).
+    fn drop_read_ahead(&self, ino: u64) {
+        self.files.for_each(|f| {
+            if f.ino == ino {
+                f.readahead.clear();
+            }
+        });
     }
 
     /// Any open file of `ino` (for operations on an inode whose name is gone).
@@ -602,6 +616,9 @@ impl SshFs {
             Ok(attrs) => attrs.size,
             Err(_) => None,
         };
+        if truncated {
+            self.drop_read_ahead(ino);
+        }
         let fh = self.files.insert(OpenFile::new(handle, ino, size));
         let keep_cache = match now {
             Ok(attrs) if !truncated => {
@@ -652,13 +669,27 @@ impl SshFs {
         Ok((attr, fh))
     }
 
-    /// READ: split into parallel SFTP READs of the server's maximum size.
+    /// READ: from the file's read-ahead when the reader is sequential ([`readahead`]), else
+    /// parallel SFTP READs of the server's maximum size.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = self.file(fh)?;
-        Ok(self
-            .sftp
-            .read_at(&file.handle, offset, size, file.known_size())
-            .await?)
+        let eof_at = file.known_size();
+        let (sftp, handle) = (Arc::clone(&self.sftp), file.handle.clone());
+        let fetch: readahead::Fetcher = Arc::new(move |offset, len| {
+            let (sftp, handle) = (Arc::clone(&sftp), handle.clone());
+            Box::pin(async move { Ok(sftp.read_at(&handle, offset, len, eof_at).await?) })
+        });
+        let piece_len = self.sftp.read_len();
+        file.readahead
+            .read(
+                offset,
+                size,
+                piece_len,
+                eof_at,
+                &self.readahead_budget,
+                &fetch,
+            )
+            .await
     }
 
     /// WRITE: split into SFTP WRITEs that are queued before this returns; their

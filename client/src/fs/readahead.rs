@@ -1,0 +1,254 @@
+//! Read-ahead for one open file read sequentially.
+//!
+//! The kernel sends us one READ at a time per reading process (we decline FUSE_ASYNC_READ so
+//! that any signal can interrupt a blocked read(), see docs/interrupts.md). Answering each from
+//! the network would cost a round trip per READ. Instead, once a handle is read from where the
+//! last read ended, we keep a window of READs in flight ahead of the reader, doubling from
+//! [`FIRST_WINDOW`] to [`MAX_WINDOW`], so a stream of reads waits for the network about once.
+//!
+//! Each piece is fetched by a task of its own, so an interrupted read() leaves it to finish for
+//! the read() that comes next; a piece nobody holds any longer is aborted (its late reply is
+//! discarded by the SFTP session). Prefetched bytes of all handles together are bounded by a
+//! shared budget ([`Budget`]); when it is spent we read only what was asked. What this mount
+//! writes to a file drops its handles' read-ahead ([`ReadAhead::clear`]). Read-ahead is a
+//! pipeline, not a cache: a piece not read within [`MAX_AGE`] is fetched again, so changes made
+//! on the server by others show as they would without it.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::errno::{FsError, FsResult};
+
+/// The window after the first sequential read.
+pub const FIRST_WINDOW: u64 = 512 * 1024;
+/// The largest window of one handle.
+pub const MAX_WINDOW: u64 = 8 * 1024 * 1024;
+/// How long a fetched piece may wait for its reader.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// Bytes prefetched and not yet read, over all handles of a mount.
+pub const BUDGET_BYTES: usize = 64 * 1024 * 1024;
+
+/// The bound on prefetched bytes shared by every handle of a mount.
+#[derive(Debug, Clone)]
+pub struct Budget(Arc<Semaphore>);
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(BUDGET_BYTES)))
+    }
+}
+
+impl Budget {
+    /// Bytes not taken by any prefetched piece (for the stats line).
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+}
+
+/// Fetches `len` bytes at an offset (fewer only at end of file).
+pub type Fetcher = Arc<dyn Fn(u64, u32) -> BoxFuture<'static, FsResult<Vec<u8>>> + Send + Sync>;
+
+/// The read-ahead state of one open file.
+#[derive(Default)]
+pub struct ReadAhead {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for ReadAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadAhead")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Where the next read starts if the reader goes on sequentially.
+    next: u64,
+    /// Bytes kept fetched beyond the current read; 0 until the reader reads sequentially.
+    window: u64,
+    /// Pieces fetched or being fetched: contiguous, in ascending order.
+    pieces: VecDeque<Piece>,
+}
+
+type PieceData = Result<Arc<Vec<u8>>, FsError>;
+
+/// Bytes `[start, start + len)` of the file, fetched by a task.
+struct Piece {
+    start: u64,
+    len: u32,
+    data: Shared<Fetch>,
+    /// When it was asked for.
+    since: Instant,
+    /// The budget this piece takes while it is held (none for bytes a read asked for).
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Piece {
+    fn end(&self) -> u64 {
+        self.start + u64::from(self.len)
+    }
+}
+
+/// A spawned fetch, aborted when dropped.
+struct Fetch(JoinHandle<PieceData>);
+
+impl Future for Fetch {
+    type Output = PieceData;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PieceData> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| Err(FsError::new(libc::EIO, format!("read-ahead: {e}"))))
+        })
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl ReadAhead {
+    /// Drops everything fetched ahead (the file changed, or the reader jumped).
+    pub fn clear(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.pieces.clear();
+            st.window = 0;
+        }
+    }
+
+    /// Reads `size` bytes at `offset` (fewer only at end of file): from pieces fetched ahead when
+    /// the reader is sequential, and keeps the window ahead of it full; `piece_len` is the size
+    /// of one fetch and `eof_hint` the file's size if known (nothing is prefetched past it).
+    pub async fn read(
+        &self,
+        offset: u64,
+        size: u32,
+        piece_len: u32,
+        eof_hint: Option<u64>,
+        budget: &Budget,
+        fetch: &Fetcher,
+    ) -> FsResult<Vec<u8>> {
+        let wanted = match self.plan(offset, size, piece_len.max(1), eof_hint, budget, fetch) {
+            Some(pieces) => pieces,
+            None => return fetch(offset, size).await,
+        };
+        let end = offset + u64::from(size);
+        let mut out = Vec::with_capacity(size as usize);
+        for (start, len, data) in wanted {
+            let data = match data.await {
+                Ok(data) => data,
+                Err(e) => {
+                    self.clear();
+                    return Err(e);
+                }
+            };
+            let from = offset.saturating_sub(start) as usize;
+            let to = (end.min(start + data.len() as u64) - start) as usize;
+            if from < to {
+                out.extend_from_slice(&data[from..to]);
+            }
+            if data.len() < len as usize {
+                // End of file: forget what was fetched past it, so a reader that comes back
+                // later (the file may have grown) asks the server again.
+                self.reached_eof(offset + out.len() as u64);
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn reached_eof(&self, at: u64) {
+        if let Ok(mut st) = self.state.lock() {
+            st.pieces.clear();
+            st.next = at;
+        }
+    }
+
+    /// Under the lock: decides whether this read continues a stream, tops the window up, and
+    /// returns the pieces covering the read (`None`: read it directly).
+    fn plan(
+        &self,
+        offset: u64,
+        size: u32,
+        piece_len: u32,
+        eof_hint: Option<u64>,
+        budget: &Budget,
+        fetch: &Fetcher,
+    ) -> Option<Vec<(u64, u32, Shared<Fetch>)>> {
+        let mut st = self.state.lock().ok()?;
+        let end = offset + u64::from(size);
+        // Sequential: where the last read ended, or again over what is held (a read() retried
+        // after an interrupt).
+        let held_from = st.pieces.front().map(|p| p.start);
+        let sequential =
+            offset == st.next || held_from.is_some_and(|s| s <= offset && offset < st.next);
+        st.next = end;
+        if !sequential {
+            st.pieces.clear();
+            st.window = 0;
+            return None;
+        }
+        st.window = match st.window {
+            0 => FIRST_WINDOW,
+            w => (w * 2).min(MAX_WINDOW),
+        };
+        while st.pieces.front().is_some_and(|p| p.end() <= offset) {
+            st.pieces.pop_front();
+        }
+        let now = Instant::now();
+        let stale = |p: &Piece| now.duration_since(p.since) > MAX_AGE;
+        if st
+            .pieces
+            .front()
+            .is_some_and(|p| p.start > offset || stale(p))
+        {
+            st.pieces.clear();
+        }
+        // Pieces are whole (a window topped up by a few bytes at a time would mean many small
+        // READs), and none starts past the known end of the file.
+        let limit = eof_hint.map_or(u64::MAX, |size| size.max(end));
+        let ahead_to = (end + st.window).min(limit);
+        let mut at = st.pieces.back().map_or(offset, Piece::end);
+        while at < ahead_to {
+            let asked = at < end;
+            let len = u64::from(piece_len).min(limit - at) as u32;
+            let permit = if asked {
+                None
+            } else {
+                match Arc::clone(&budget.0).try_acquire_many_owned(len) {
+                    Ok(permit) => Some(permit),
+                    Err(_) => break,
+                }
+            };
+            let task = tokio::spawn(fetch(at, len).map(|r| r.map(Arc::new)));
+            st.pieces.push_back(Piece {
+                start: at,
+                len,
+                data: Fetch(task).shared(),
+                since: now,
+                _permit: permit,
+            });
+            at += u64::from(len);
+        }
+        Some(
+            st.pieces
+                .iter()
+                .take_while(|p| p.start < end)
+                .map(|p| (p.start, p.len, p.data.clone()))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

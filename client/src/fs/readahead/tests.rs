@@ -1,0 +1,216 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+/// A file of `len` bytes served from memory, counting fetches and fetched bytes.
+struct FakeFile {
+    data: Arc<Mutex<Vec<u8>>>,
+    fetches: Arc<AtomicUsize>,
+    fetched: Arc<AtomicUsize>,
+}
+
+impl FakeFile {
+    fn new(len: usize) -> Self {
+        Self {
+            data: Arc::new(Mutex::new((0..len).map(|i| (i % 251) as u8).collect())),
+            fetches: Arc::default(),
+            fetched: Arc::default(),
+        }
+    }
+
+    fn fetcher(&self) -> Fetcher {
+        let (data, fetches, fetched) = (
+            Arc::clone(&self.data),
+            Arc::clone(&self.fetches),
+            Arc::clone(&self.fetched),
+        );
+        Arc::new(move |offset, len| {
+            let data = data.lock().unwrap();
+            let from = (offset as usize).min(data.len());
+            let to = (from + len as usize).min(data.len());
+            let piece = data[from..to].to_vec();
+            fetches.fetch_add(1, Ordering::SeqCst);
+            fetched.fetch_add(piece.len(), Ordering::SeqCst);
+            async move { Ok(piece) }.boxed()
+        })
+    }
+
+    fn expect(&self, offset: u64, len: usize) -> Vec<u8> {
+        let data = self.data.lock().unwrap();
+        let from = (offset as usize).min(data.len());
+        data[from..(from + len).min(data.len())].to_vec()
+    }
+}
+
+const PIECE: u32 = 64 * 1024;
+
+#[tokio::test]
+async fn sequential_reads_return_the_file_and_fetch_ahead() {
+    let file = FakeFile::new(3 * 1024 * 1024 + 123);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    let mut offset = 0;
+    loop {
+        let got = ra
+            .read(offset, 128 * 1024, PIECE, None, &budget, &fetch)
+            .await
+            .unwrap();
+        assert_eq!(got, file.expect(offset, 128 * 1024), "at {offset}");
+        if got.len() < 128 * 1024 {
+            break;
+        }
+        offset += got.len() as u64;
+    }
+    assert_eq!(offset, 3 * 1024 * 1024);
+    // Each byte fetched once, in pieces, plus the empty pieces past the end.
+    assert_eq!(file.fetched.load(Ordering::SeqCst), 3 * 1024 * 1024 + 123);
+}
+
+#[tokio::test]
+async fn nothing_is_prefetched_past_the_known_size() {
+    let file = FakeFile::new(100_000);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    let got = ra
+        .read(0, 4096, PIECE, Some(100_000), &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(got, file.expect(0, 4096));
+    tokio::task::yield_now().await;
+    // 4096 asked + window, clamped at 100 000: two pieces.
+    assert_eq!(file.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_jump_reads_directly_and_drops_what_was_ahead() {
+    let file = FakeFile::new(4 * 1024 * 1024);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    ra.read(0, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert!(budget.available() < BUDGET_BYTES, "the window takes budget");
+    let got = ra
+        .read(2_000_000, 5000, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(got, file.expect(2_000_000, 5000));
+    assert_eq!(
+        budget.available(),
+        BUDGET_BYTES,
+        "a jump returns the budget"
+    );
+}
+
+#[tokio::test]
+async fn a_write_through_clear_is_seen_by_the_next_read() {
+    let file = FakeFile::new(1024 * 1024);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    ra.read(0, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    file.data.lock().unwrap()[5000] = 0xEE;
+    ra.clear();
+    let got = ra
+        .read(4096, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(got[5000 - 4096], 0xEE);
+}
+
+#[tokio::test]
+async fn a_file_that_grows_after_eof_is_read_again() {
+    let file = FakeFile::new(10_000);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    let got = ra
+        .read(0, 65536, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 10_000);
+    file.data.lock().unwrap().extend_from_slice(&[7; 500]);
+    let more = ra
+        .read(10_000, 65536, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(more, vec![7; 500]);
+}
+
+#[tokio::test]
+async fn the_budget_bounds_prefetch_but_never_the_read_itself() {
+    let file = FakeFile::new(64 * 1024 * 1024);
+    let budget = Budget(Arc::new(Semaphore::new(100_000)));
+    let fetch = file.fetcher();
+    let ra = ReadAhead::default();
+    let mut offset = 0;
+    for _ in 0..10 {
+        let got = ra
+            .read(offset, 200_000, PIECE, None, &budget, &fetch)
+            .await
+            .unwrap();
+        assert_eq!(got, file.expect(offset, 200_000));
+        offset += 200_000;
+    }
+    assert!(file.fetched.load(Ordering::SeqCst) <= 10 * 200_000 + 100_000 + PIECE as usize);
+}
+
+#[tokio::test]
+async fn an_error_reaches_the_reader_and_is_not_kept() {
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let f = Arc::clone(&fail);
+    let fetch: Fetcher = Arc::new(move |_, len| {
+        let failing = f.load(Ordering::SeqCst);
+        async move {
+            if failing {
+                Err(FsError::new(libc::EIO, "down"))
+            } else {
+                Ok(vec![1; len as usize])
+            }
+        }
+        .boxed()
+    });
+    let (ra, budget) = (ReadAhead::default(), Budget::default());
+    let err = ra
+        .read(0, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno, libc::EIO);
+    fail.store(false, Ordering::SeqCst);
+    let got = ra
+        .read(0, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![1; 4096]);
+}
+
+#[tokio::test]
+async fn the_window_is_kept_in_whole_pieces() {
+    let file = FakeFile::new(32 * 1024 * 1024);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    for i in 0..64u64 {
+        ra.read(i * 4096, 4096, PIECE, None, &budget, &fetch)
+            .await
+            .unwrap();
+    }
+    let fetched = file.fetched.load(Ordering::SeqCst);
+    let fetches = file.fetches.load(Ordering::SeqCst);
+    assert_eq!(
+        fetched,
+        fetches * PIECE as usize,
+        "every fetch a whole piece"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_piece_left_unread_too_long_is_fetched_again() {
+    let file = FakeFile::new(1024 * 1024);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    ra.read(0, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    file.data.lock().unwrap()[5000] = 0xEE;
+    tokio::time::advance(MAX_AGE * 2).await;
+    let got = ra
+        .read(4096, 4096, PIECE, None, &budget, &fetch)
+        .await
+        .unwrap();
+    assert_eq!(got[5000 - 4096], 0xEE);
+}
