@@ -13,6 +13,12 @@
 //! are fetched in the background, at most [`PREFETCH_PER_DIR`] per page and [`PREFETCH_CONCURRENCY`] at once for the whole mount,
 //! so when the walk gets there the answer is already cached. Only one level ahead of what is
 //! actually opened: a `ls` of a large home directory does not walk the whole tree.
+//!
+//! **Listed on a miss.** A name looked up in a directory whose listing is not cached (git's
+//! `lstat` of every tracked file, a build checking its inputs) also starts that directory's
+//! listing in the background, so the lookups that follow in it are answered from the cache
+//! instead of one LSTAT round trip each. A directory larger than a quarter of the cache is not
+//! listed ahead.
 
 use std::sync::Arc;
 
@@ -190,32 +196,41 @@ impl SshFs {
             .take(PREFETCH_PER_DIR)
             .collect();
         for sub in subdirs {
-            let fresh = self.cache().listing_is_fresh(&sub);
-            let started = !fresh
-                && self
-                    .prefetching
-                    .lock()
-                    .map(|mut set| set.insert(sub.clone()))
-                    .unwrap_or(false);
-            if !started {
-                continue;
-            }
-            let fs = Arc::clone(self);
-            tokio::spawn(async move {
-                if let Ok(_slot) = Arc::clone(&fs.prefetch_slots).acquire_owned().await
-                    && let Err(e) = fs.fetch_listing(&sub).await
-                {
-                    tracing::debug!(dir = sub, "listing ahead failed: {}", e.message);
-                }
-                if let Ok(mut set) = fs.prefetching.lock() {
-                    set.remove(&sub);
-                }
-            });
+            self.prefetch_listing(sub);
         }
     }
 
-    /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache.
+    /// Starts fetching the listing of `rel` in the background unless it is fresh in the cache
+    /// or already being fetched (at most [`PREFETCH_CONCURRENCY`] at once).
+    pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String) {
+        if !self.cache().config().dir_cache || self.cache().listing_is_fresh(&rel) {
+            return;
+        }
+        let started = self
+            .prefetching
+            .lock()
+            .map(|mut set| set.insert(rel.clone()))
+            .unwrap_or(false);
+        if !started {
+            return;
+        }
+        let fs = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Ok(_slot) = Arc::clone(&fs.prefetch_slots).acquire_owned().await
+                && let Err(e) = fs.fetch_listing(&rel).await
+            {
+                tracing::debug!(dir = rel, "listing ahead failed: {}", e.message);
+            }
+            if let Ok(mut set) = fs.prefetching.lock() {
+                set.remove(&rel);
+            }
+        });
+    }
+
+    /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache. A directory with
+    /// more than a quarter of the cache's entries is given up on (it would push out the rest).
     async fn fetch_listing(&self, rel: &str) -> FsResult<()> {
+        let most = self.cache().config().max_entries / 4;
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;
         let mut children = Vec::new();
@@ -226,13 +241,20 @@ impl SshFs {
                         .filter(|e| e.name != "." && e.name != "..")
                         .map(|e| (e.name.clone(), Stat::from(e))),
                 ),
-                Ok(None) => break Ok(()),
+                Ok(None) => break Ok(true),
                 Err(e) => break Err(FsError::from(e)),
+            }
+            if children.len() > most {
+                break Ok(false);
             }
         };
         let closed = self.sftp.close(&handle).await;
-        listed?;
+        let complete = listed?;
         closed?;
+        if !complete {
+            tracing::debug!(dir = rel, "too large to list ahead");
+            return Ok(());
+        }
         let changes = self.cache().put_listing(ticket, rel, children);
         self.invalidate_changes(changes);
         Ok(())

@@ -197,12 +197,17 @@ impl SshFs {
     }
 
     /// LOOKUP: from the cache (a fresh listing of the parent that lacks the name answers
-    /// ENOENT), else LSTAT; takes a kernel reference.
-    pub async fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
+    /// ENOENT), else LSTAT while the parent's listing is fetched ahead for the names looked up
+    /// next ([`dir`]); takes a kernel reference.
+    pub async fn lookup(self: &Arc<Self>, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
         let name = name
             .to_str()
             .ok_or_else(|| FsError::new(libc::ENOENT, "name is not UTF-8"))?;
         let rel = self.rel_child(parent, name)?;
+        let unknown = matches!(self.cache().peek_attr(&rel), sshfs_cache::Lookup::Unknown);
+        if unknown && let Ok(dir) = self.rel_of(parent) {
+            self.prefetch_listing(dir);
+        }
         let known = self.inodes().peek(parent, name);
         let stat = self.stat_rel(&rel, known, true).await?;
         self.entry(parent, name, &stat)
