@@ -168,6 +168,10 @@ struct Listing {
     /// Set when the directory itself changed revision: the names are kept as the baseline for the
     /// next listing's diff, but are no longer answered.
     stale: bool,
+    /// Whether a name missing from it may be answered "no such file" (false for a listing
+    /// fetched only because a name in the directory was looked up: see
+    /// [`MetaCache::put_listing_ahead`]).
+    answers_absence: bool,
 }
 
 /// Everything cached about one path, plus the generations of our own last changes to it.
@@ -535,7 +539,9 @@ impl<A: Clone + Revision> MetaCache<A> {
             .store
             .get(dir)
             .and_then(|e| e.listing.as_ref())
-            .is_some_and(|l| !l.stale && fresh(l.at, ttl, now) && !l.names.contains(name));
+            .is_some_and(|l| {
+                l.answers_absence && !l.stale && fresh(l.at, ttl, now) && !l.names.contains(name)
+            });
         if absent {
             self.count(true);
         }
@@ -633,6 +639,29 @@ impl<A: Clone + Revision> MetaCache<A> {
         dir: &str,
         entries: Vec<(String, A)>,
     ) -> Vec<Change> {
+        self.store_listing(ticket, dir, entries, true)
+    }
+
+    /// [`put_listing`](Self::put_listing) for a listing fetched because a name in `dir` was
+    /// looked up, not because anyone listed it: its names' attributes are answered, but a name
+    /// not in it is still asked for (until `dir` is listed for real), so a file created on the
+    /// server is found by name at once, as it would be without the listing.
+    pub fn put_listing_ahead(
+        &mut self,
+        ticket: Ticket,
+        dir: &str,
+        entries: Vec<(String, A)>,
+    ) -> Vec<Change> {
+        self.store_listing(ticket, dir, entries, false)
+    }
+
+    fn store_listing(
+        &mut self,
+        ticket: Ticket,
+        dir: &str,
+        entries: Vec<(String, A)>,
+        answers_absence: bool,
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         if self.identity_blocked(ticket, dir) {
             return changes;
@@ -706,6 +735,7 @@ impl<A: Clone + Revision> MetaCache<A> {
                     names,
                     at: now,
                     stale: false,
+                    answers_absence,
                 });
             });
         }

@@ -1432,3 +1432,24 @@ fn forget_attrs_where_picks_by_value() {
     assert_eq!(c.attr("a"), Lookup::Found(at(1)));
     assert_eq!(c.attr("b"), Lookup::Unknown);
 }
+
+#[test]
+fn a_listing_fetched_for_a_lookup_answers_its_names_only() {
+    let (mut c, _clock) = cache();
+    let t = c.ticket();
+    c.put_listing_ahead(t, "d", vec![("a".into(), at(1))]);
+    assert!(
+        matches!(c.attr("d/a"), Lookup::Found(_)),
+        "a listed name is answered"
+    );
+    assert!(
+        !c.absent_from_listing("d", "b"),
+        "a name not in it must still be asked for"
+    );
+    let t = c.ticket();
+    c.put_listing(t, "d", vec![("a".into(), at(1))]);
+    assert!(
+        c.absent_from_listing("d", "b"),
+        "a real listing answers absence"
+    );
+}

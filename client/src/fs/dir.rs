@@ -17,8 +17,9 @@
 //! **Listed on a miss.** A name looked up in a directory whose listing is not cached (git's
 //! `lstat` of every tracked file, a build checking its inputs) also starts that directory's
 //! listing in the background, so the lookups that follow in it are answered from the cache
-//! instead of one LSTAT round trip each. A directory larger than a quarter of the cache is not
-//! listed ahead.
+//! instead of one LSTAT round trip each. Such a listing does not answer "no such file" (a file
+//! created on the server is found by name at once, as without it). A directory larger than a
+//! quarter of the cache is not listed ahead.
 
 use std::sync::Arc;
 
@@ -36,6 +37,15 @@ const DIR_BATCH: usize = 256;
 pub const PREFETCH_PER_DIR: usize = 64;
 /// Listings fetched ahead at once, for the whole mount.
 pub const PREFETCH_CONCURRENCY: usize = 8;
+
+/// Why a listing is fetched ahead.
+#[derive(Debug, Clone, Copy)]
+pub enum Why {
+    /// A walk listed the parent directory: the listing answers "no such file" too.
+    Walk,
+    /// A name in the directory was looked up: the listing answers the names in it only.
+    LookedUp,
+}
 
 impl SshFs {
     /// OPENDIR: from a fresh cached listing (no request), else OPENDIR on the server. Either
@@ -196,13 +206,13 @@ impl SshFs {
             .take(PREFETCH_PER_DIR)
             .collect();
         for sub in subdirs {
-            self.prefetch_listing(sub);
+            self.prefetch_listing(sub, Why::Walk);
         }
     }
 
     /// Starts fetching the listing of `rel` in the background unless it is fresh in the cache
     /// or already being fetched (at most [`PREFETCH_CONCURRENCY`] at once).
-    pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String) {
+    pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String, why: Why) {
         if !self.cache().config().dir_cache || self.cache().listing_is_fresh(&rel) {
             return;
         }
@@ -217,7 +227,7 @@ impl SshFs {
         let fs = Arc::clone(self);
         tokio::spawn(async move {
             if let Ok(_slot) = Arc::clone(&fs.prefetch_slots).acquire_owned().await
-                && let Err(e) = fs.fetch_listing(&rel).await
+                && let Err(e) = fs.fetch_listing(&rel, why).await
             {
                 tracing::debug!(dir = rel, "listing ahead failed: {}", e.message);
             }
@@ -229,7 +239,7 @@ impl SshFs {
 
     /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache. A directory with
     /// more than a quarter of the cache's entries is given up on (it would push out the rest).
-    async fn fetch_listing(&self, rel: &str) -> FsResult<()> {
+    async fn fetch_listing(&self, rel: &str, why: Why) -> FsResult<()> {
         let most = self.cache().config().max_entries / 4;
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;
@@ -255,7 +265,10 @@ impl SshFs {
             tracing::debug!(dir = rel, "too large to list ahead");
             return Ok(());
         }
-        let changes = self.cache().put_listing(ticket, rel, children);
+        let changes = match why {
+            Why::Walk => self.cache().put_listing(ticket, rel, children),
+            Why::LookedUp => self.cache().put_listing_ahead(ticket, rel, children),
+        };
         self.invalidate_changes(changes);
         Ok(())
     }
@@ -281,7 +294,7 @@ fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
 }
 
 /// `rel/name` ("" is the root).
-fn join_rel(rel: &str, name: &str) -> String {
+pub(super) fn join_rel(rel: &str, name: &str) -> String {
     if rel.is_empty() {
         name.to_owned()
     } else {

@@ -124,12 +124,13 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; cache: hits={} misses={} entries={} evictions={}",
+            "sftp requests: {}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}",
             self.sftp.counters().summary(),
             c.hits,
             c.misses,
             c.entries,
-            c.evictions
+            c.evictions,
+            self.open_ahead.summary()
         )
     }
 }

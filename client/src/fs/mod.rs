@@ -14,6 +14,7 @@ pub mod errno;
 pub mod handles;
 pub mod invalidate;
 pub mod metadata;
+pub mod open_ahead;
 pub mod readahead;
 pub mod stat;
 pub mod write_behind;
@@ -61,6 +62,8 @@ pub struct SshFs {
     prefetch_slots: Arc<Semaphore>,
     /// The bound on bytes read ahead for all open files.
     readahead_budget: readahead::Budget,
+    /// Files opened and read ahead of a process opening a directory's files in order.
+    open_ahead: open_ahead::OpenAhead,
 }
 
 fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -117,6 +120,7 @@ impl SshFs {
             prefetching: Mutex::new(HashSet::new()),
             prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
             readahead_budget: readahead::Budget::default(),
+            open_ahead: open_ahead::OpenAhead::default(),
         }
     }
 
@@ -206,7 +210,7 @@ impl SshFs {
         let rel = self.rel_child(parent, name)?;
         let unknown = matches!(self.cache().peek_attr(&rel), sshfs_cache::Lookup::Unknown);
         if unknown && let Ok(dir) = self.rel_of(parent) {
-            self.prefetch_listing(dir);
+            self.prefetch_listing(dir, dir::Why::LookedUp);
         }
         let known = self.inodes().peek(parent, name);
         let stat = self.stat_rel(&rel, known, true).await?;
@@ -242,6 +246,7 @@ impl SshFs {
     /// changed under names we cannot tell, so every file's cached attributes go.
     fn changed_content(&self, ino: u64, rel: Option<&str>) {
         self.drop_read_ahead(ino);
+        self.forget_all_ahead();
         match rel {
             Some(rel) => self.cache().invalidate(rel),
             None if self.inodes().nlink(ino).is_some_and(|n| n > 1) => {
@@ -277,6 +282,7 @@ impl SshFs {
     /// every change, then the new attributes. SFTP v3 sets uid with gid and atime with mtime, so
     /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
     pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
+        let _changing = self.changing();
         // A name that is gone (unlinked or replaced while open) is changed through an open
         // handle of the inode: the kernel sends fchmod without one.
         let rel = self.rel_of(ino).ok();
@@ -373,6 +379,7 @@ impl SshFs {
 
     /// SYMLINK, then LSTAT of the new link.
     pub async fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr) -> FsResult<FileAttr> {
+        let _changing = self.changing();
         let name = name_str(name)?;
         let rel = self.rel_child(parent, name)?;
         let path = self.remote(&rel);
@@ -386,6 +393,7 @@ impl SshFs {
     /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
     /// devices, so those get EPERM.
     pub async fn mknod(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
+        let _changing = self.changing();
         if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
             return Err(FsError::new(
                 libc::EPERM,
@@ -409,6 +417,7 @@ impl SshFs {
 
     /// MKDIR, then LSTAT.
     pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
+        let _changing = self.changing();
         let name = name_str(name)?;
         let rel = self.rel_child(parent, name)?;
         let path = self.remote(&rel);
@@ -420,6 +429,7 @@ impl SshFs {
 
     /// UNLINK: REMOVE.
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let _changing = self.changing();
         let name = name_str(name)?;
         let rel = self.rel_child(parent, name)?;
         let path = self.remote(&rel);
@@ -438,6 +448,7 @@ impl SshFs {
 
     /// RMDIR.
     pub async fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let _changing = self.changing();
         let name = name_str(name)?;
         let rel = self.rel_child(parent, name)?;
         let path = self.remote(&rel);
@@ -470,6 +481,7 @@ impl SshFs {
         new_name: &OsStr,
         flags: u32,
     ) -> FsResult<()> {
+        let _changing = self.changing();
         let (name, new_name) = (name_str(name)?, name_str(new_name)?);
         let (from_rel, to_rel) = (
             self.rel_child(parent, name)?,
@@ -554,6 +566,7 @@ impl SshFs {
 
     /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
+        let _changing = self.changing();
         let new_name = name_str(new_name)?;
         let from = self.path_of(ino)?;
         let to_rel = self.rel_child(new_parent, new_name)?;
@@ -595,26 +608,50 @@ impl SshFs {
     /// and, in the same round trip, an LSTAT that revalidates the file (close-to-open
     /// consistency). Returns the handle number and whether the kernel may keep the file's pages:
     /// only when the cache knew the file and it has not changed since.
-    pub async fn open(&self, ino: u64, flags: u32) -> FsResult<(u64, bool)> {
+    pub async fn open(self: &Arc<Self>, ino: u64, flags: u32) -> FsResult<(u64, bool)> {
         let rel = self.rel_of(ino)?;
         let path = self.remote(&rel);
+        let read_only = flags as i32 & (libc::O_ACCMODE | libc::O_TRUNC) == libc::O_RDONLY;
+        let _changing = (!read_only).then(|| self.changing());
         let before = self.cache().last_attr(&rel);
-        let ticket = self.cache().ticket();
-        let (opened, now) = tokio::join!(
-            self.sftp
-                .open(&path, open_flags(flags), FileAttributes::empty()),
-            self.sftp.lstat(&path)
-        );
-        let handle = match opened {
-            Ok(h) => h,
-            Err(e) => {
-                let e: FsError = e.into();
-                if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
-                    return Err(FsError::new(libc::EISDIR, format!("{path} is a directory")));
-                }
-                return Err(e);
+        let ahead = match read_only {
+            true => self.take_opened_ahead(&rel).await,
+            false => None,
+        };
+        let (handle, now, ticket, first_bytes) = match ahead {
+            Some(o) => (
+                o.handle,
+                Ok(o.attrs),
+                o.ticket,
+                Some((o.asked, o.data, o.since)),
+            ),
+            None => {
+                let ticket = self.cache().ticket();
+                let (opened, now) = tokio::join!(
+                    self.sftp
+                        .open(&path, open_flags(flags), FileAttributes::empty()),
+                    self.sftp.lstat(&path)
+                );
+                let handle = match opened {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let e: FsError = e.into();
+                        if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
+                            return Err(FsError::new(
+                                libc::EISDIR,
+                                format!("{path} is a directory"),
+                            ));
+                        }
+                        return Err(e);
+                    }
+                };
+                (handle, now, ticket, None)
             }
         };
+        if read_only {
+            let (dir, name) = metadata::split_rel(&rel);
+            self.opened_in_order(dir, name);
+        }
         let truncated = flags as i32 & libc::O_TRUNC != 0;
         let size = match &now {
             _ if truncated => Some(0),
@@ -624,7 +661,11 @@ impl SshFs {
         if truncated {
             self.drop_read_ahead(ino);
         }
-        let fh = self.files.insert(OpenFile::new(handle, ino, size));
+        let file = OpenFile::new(handle, ino, size);
+        if let Some((asked, data, since)) = first_bytes {
+            file.readahead.seed(asked, data, since);
+        }
+        let fh = self.files.insert(file);
         let keep_cache = match now {
             Ok(attrs) if !truncated => {
                 let now = Stat::new(attrs);
@@ -652,6 +693,7 @@ impl SshFs {
         mode: u32,
         flags: u32,
     ) -> FsResult<(FileAttr, u64)> {
+        let _changing = self.changing();
         let name = name_str(name)?;
         let rel = self.rel_child(parent, name)?;
         let path = self.remote(&rel);

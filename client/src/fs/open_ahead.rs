@@ -1,0 +1,285 @@
+//! Open-ahead: a process that opens the files of a directory one after the other in name order
+//! (`git status` re-reading a fresh clone, `grep -r`, a build reading its sources) gets the next
+//! small files opened and read before it asks.
+//!
+//! Each such open() would otherwise cost two round trips in a row (OPEN with LSTAT, then READ),
+//! however fast the rest is. When a read-only open in a directory comes right after the open of
+//! the file before it (in byte order of names, among the regular files of the directory's cached
+//! listing), the next [`FILES_AHEAD`] regular files of at most one READ are opened, stat-ed and
+//! read on tasks of their own. An open() of such a file then takes the server handle, the
+//! attributes and the first piece of data with no round trip left (or only what remains of one
+//! in flight); its READ is answered from that piece through the file's read-ahead.
+//!
+//! Consistency is that of an open() done [`MAX_AGE`] earlier: a prefetched file not opened
+//! within it is closed and forgotten, and anything this mount changes (a write, a rename, any
+//! namespace change) forgets every prefetched file first and again when it is done. Handles
+//! never leak: every prefetched handle is closed unless an open() took it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use sshfs_cache::Ticket;
+use tokio::time::Instant;
+
+use super::SshFs;
+use super::dir::join_rel;
+use super::errno::{FsError, FsResult};
+
+/// Files opened ahead after each open that continues a run.
+pub const FILES_AHEAD: usize = 8;
+/// How long an opened-ahead file waits for its open().
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// Directories whose last open is remembered.
+const DIRS_TRACKED: usize = 64;
+
+/// What an open-ahead fetched: the server's handle, the attributes (LSTAT sent with the OPEN)
+/// and the file's first bytes (one READ of `asked` bytes; fewer means the end of the file).
+#[derive(Debug)]
+pub struct Opened {
+    /// The server's handle, now owned by whoever took this.
+    pub handle: String,
+    /// Attributes from the LSTAT sent beside the OPEN.
+    pub attrs: FileAttributes,
+    /// The first bytes of the file.
+    pub data: Vec<u8>,
+    /// How many bytes the READ asked for.
+    pub asked: u32,
+    /// Cache ticket taken before the requests were sent.
+    pub ticket: Ticket,
+    /// When the requests were sent.
+    pub since: Instant,
+}
+
+type Fetching = Shared<BoxFuture<'static, Result<Arc<Mutex<Option<Opened>>>, FsError>>>;
+
+/// Open-ahead state of a mount.
+#[derive(Default)]
+pub struct OpenAhead {
+    state: Mutex<State>,
+    /// Files opened ahead and then taken by an open().
+    taken: AtomicU64,
+    /// Files opened ahead.
+    started: AtomicU64,
+}
+
+impl OpenAhead {
+    /// "taken=N started=M", for the stats line.
+    pub fn summary(&self) -> String {
+        format!(
+            "taken={} started={}",
+            self.taken.load(Ordering::Relaxed),
+            self.started.load(Ordering::Relaxed)
+        )
+    }
+}
+
+impl std::fmt::Debug for OpenAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenAhead")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Directory -> the name opened last in it (read-only).
+    last_open: HashMap<String, String>,
+    /// Relative path -> its open-ahead, done or in flight.
+    files: HashMap<String, Fetching>,
+}
+
+impl SshFs {
+    /// Takes the opened-ahead file at `rel` if there is a fresh one (waiting for it if still in
+    /// flight). `None`: open it the usual way.
+    pub(super) async fn take_opened_ahead(&self, rel: &str) -> Option<Opened> {
+        let fetching = self.open_ahead.state.lock().ok()?.files.remove(rel)?;
+        let slot = match fetching.clone().await {
+            Ok(slot) => slot,
+            Err(_) => return None,
+        };
+        let opened = slot.lock().ok()?.take()?;
+        if opened.since.elapsed() > MAX_AGE {
+            self.close_quietly(opened.handle);
+            return None;
+        }
+        self.open_ahead.taken.fetch_add(1, Ordering::Relaxed);
+        Some(opened)
+    }
+
+    /// Notes a read-only open of `name` in `dir`; if it continues a run of opens in name order,
+    /// opens the next files of the directory ahead.
+    pub(super) fn opened_in_order(self: &Arc<Self>, dir: &str, name: &str) {
+        let previous = match self.open_ahead.state.lock() {
+            Ok(mut st) => {
+                if st.last_open.len() >= DIRS_TRACKED && !st.last_open.contains_key(dir) {
+                    st.last_open.clear();
+                }
+                st.last_open.insert(dir.to_owned(), name.to_owned())
+            }
+            Err(_) => return,
+        };
+        let Some(previous) = previous.filter(|p| p.as_str() < name) else {
+            return;
+        };
+        let Some(listing) = self.cache().listing(dir) else {
+            return;
+        };
+        // Regular files by name; `name` must follow `previous` directly.
+        let mut files: Vec<(String, Option<u64>)> = listing
+            .into_iter()
+            .filter(|(_, s)| {
+                s.attrs
+                    .permissions
+                    .is_some_and(|m| m & libc::S_IFMT == libc::S_IFREG)
+            })
+            .map(|(n, s)| (n, s.attrs.size))
+            .collect();
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let Ok(at) = files.binary_search_by(|f| f.0.as_str().cmp(name)) else {
+            return;
+        };
+        if at == 0 || files[at - 1].0 != previous {
+            return;
+        }
+        let piece = self.sftp.read_len();
+        let next: Vec<String> = files[at + 1..]
+            .iter()
+            .filter(|(_, size)| size.is_some_and(|s| s < u64::from(piece)))
+            .take(FILES_AHEAD)
+            .map(|(n, _)| join_rel(dir, n))
+            .collect();
+        for rel in next {
+            self.open_one_ahead(rel);
+        }
+    }
+
+    /// Starts opening `rel` ahead unless it already is.
+    fn open_one_ahead(self: &Arc<Self>, rel: String) {
+        let Ok(mut st) = self.open_ahead.state.lock() else {
+            return;
+        };
+        if st.files.contains_key(&rel) {
+            return;
+        }
+        self.open_ahead.started.fetch_add(1, Ordering::Relaxed);
+        let fs = Arc::clone(self);
+        let path = self.remote(&rel);
+        let task = tokio::spawn(async move { fs.fetch_ahead(&path).await });
+        let fetching: Fetching = async move {
+            match task.await {
+                Ok(r) => r.map(|opened| Arc::new(Mutex::new(Some(opened)))),
+                Err(e) => Err(FsError::new(libc::EIO, format!("open-ahead: {e}"))),
+            }
+        }
+        .boxed()
+        .shared();
+        st.files.insert(rel.clone(), fetching.clone());
+        drop(st);
+        // Whatever happens to it, the handle is closed unless an open() took it in time.
+        let fs = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(MAX_AGE).await;
+            fs.forget_ahead(&rel, &fetching);
+        });
+    }
+
+    /// OPEN (read) with LSTAT, then one READ.
+    async fn fetch_ahead(&self, path: &str) -> FsResult<Opened> {
+        let ticket = self.cache().ticket();
+        let since = Instant::now();
+        let (opened, attrs) = tokio::join!(
+            self.sftp
+                .open(path, OpenFlags::READ, FileAttributes::empty()),
+            self.sftp.lstat(path)
+        );
+        let handle = opened?;
+        let asked = self.sftp.read_len();
+        let attrs = match attrs {
+            Ok(a) => a,
+            Err(e) => {
+                self.close_quietly(handle);
+                return Err(e.into());
+            }
+        };
+        match self.sftp.read_at(&handle, 0, asked, attrs.size).await {
+            Ok(data) => Ok(Opened {
+                handle,
+                attrs,
+                data,
+                asked,
+                ticket,
+                since,
+            }),
+            Err(e) => {
+                self.close_quietly(handle);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Drops `rel`'s open-ahead if it is still `fetching`, closing its handle.
+    fn forget_ahead(&self, rel: &str, fetching: &Fetching) {
+        let still = self.open_ahead.state.lock().ok().and_then(|mut st| {
+            let same = st.files.get(rel).is_some_and(|f| f.ptr_eq(fetching));
+            same.then(|| st.files.remove(rel)).flatten()
+        });
+        let owner = still.unwrap_or_else(|| fetching.clone());
+        self.close_when_done(owner);
+    }
+
+    /// Forgets every file opened ahead (this mount is about to change something, or did).
+    pub(super) fn forget_all_ahead(&self) {
+        let files: Vec<Fetching> = match self.open_ahead.state.lock() {
+            Ok(mut st) => st.files.drain().map(|(_, f)| f).collect(),
+            Err(_) => return,
+        };
+        for f in files {
+            self.close_when_done(f);
+        }
+    }
+
+    /// Once `fetching` is done, closes its handle if nobody took it.
+    fn close_when_done(&self, fetching: Fetching) {
+        let sftp = Arc::clone(&self.sftp);
+        tokio::spawn(async move {
+            if let Ok(slot) = fetching.await {
+                let handle = slot
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.take())
+                    .map(|o| o.handle);
+                if let Some(handle) = handle {
+                    let _ = sftp.close(&handle).await;
+                }
+            }
+        });
+    }
+
+    fn close_quietly(&self, handle: String) {
+        let sftp = Arc::clone(&self.sftp);
+        tokio::spawn(async move {
+            let _ = sftp.close(&handle).await;
+        });
+    }
+}
+
+/// Forgets every file opened ahead when made and again when dropped: held by each operation
+/// that changes something on the server.
+pub(super) struct Changing<'a>(&'a SshFs);
+
+impl SshFs {
+    /// See [`Changing`].
+    pub(super) fn changing(&self) -> Changing<'_> {
+        self.forget_all_ahead();
+        Changing(self)
+    }
+}
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.0.forget_all_ahead();
+    }
+}
