@@ -548,23 +548,33 @@ impl<A: Clone + Revision> MetaCache<A> {
         absent
     }
 
-    fn listing_answer(&mut self, dir: &str) -> Option<Vec<(String, A)>> {
+    /// [`listing`](Self::listing) for the filesystem's own use (deciding what to fetch ahead):
+    /// counts nothing and does not mark anything as recently used.
+    pub fn peek_listing(&self, dir: &str) -> Option<Vec<(String, A)>> {
         if !self.config.dir_cache {
             return None;
         }
         let now = self.clock.now();
-        let listing = self.store.get(dir)?.listing.as_ref()?;
+        let listing = self.store.peek(dir)?.listing.as_ref()?;
         if listing.stale || !fresh(listing.at, self.config.dir_ttl, now) {
             return None;
         }
-        let names: Vec<String> = listing.names.iter().cloned().collect();
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            let child = join(dir, &name);
-            match attr_answer(&self.config, now, self.store.get(&child)) {
-                Lookup::Found(attr) => out.push((name, attr)),
+        let mut out = Vec::with_capacity(listing.names.len());
+        for name in &listing.names {
+            match attr_answer(&self.config, now, self.store.peek(&join(dir, name))) {
+                Lookup::Found(attr) => out.push((name.clone(), attr)),
                 Lookup::Missing | Lookup::Unknown => return None,
             }
+        }
+        Some(out)
+    }
+
+    fn listing_answer(&mut self, dir: &str) -> Option<Vec<(String, A)>> {
+        let out = self.peek_listing(dir)?;
+        // Mark the directory and its children as recently used.
+        self.store.get(dir);
+        for (name, _) in &out {
+            self.store.get(&join(dir, name));
         }
         Some(out)
     }

@@ -726,17 +726,13 @@ impl SshFs {
             let (sftp, handle) = (Arc::clone(&sftp), handle.clone());
             Box::pin(async move { Ok(sftp.read_at(&handle, offset, len, eof_at).await?) })
         });
-        let piece_len = self.sftp.read_len();
-        file.readahead
-            .read(
-                offset,
-                size,
-                piece_len,
-                eof_at,
-                &self.readahead_budget,
-                &fetch,
-            )
-            .await
+        let source = readahead::Source {
+            fetch: &fetch,
+            piece_len: self.sftp.read_len(),
+            eof_hint: eof_at,
+            budget: &self.readahead_budget,
+        };
+        file.readahead.read(offset, size, &source).await
     }
 
     /// WRITE: split into SFTP WRITEs that are queued before this returns; their

@@ -124,7 +124,7 @@ impl SshFs {
         let Some(previous) = previous.filter(|p| p.as_str() < name) else {
             return;
         };
-        let Some(listing) = self.cache().listing(dir) else {
+        let Some(listing) = self.cache().peek_listing(dir) else {
             return;
         };
         // Regular files by name; `name` must follow `previous` directly.

@@ -57,6 +57,18 @@ impl Budget {
 /// Fetches `len` bytes at an offset (fewer only at end of file).
 pub type Fetcher = Arc<dyn Fn(u64, u32) -> BoxFuture<'static, FsResult<Vec<u8>>> + Send + Sync>;
 
+/// Where a file's pieces come from, for one read.
+pub struct Source<'a> {
+    /// Fetches a piece.
+    pub fetch: &'a Fetcher,
+    /// The size of one fetch (the server's largest READ).
+    pub piece_len: u32,
+    /// The file's size if known: nothing is prefetched past it.
+    pub eof_hint: Option<u64>,
+    /// The mount's bound on prefetched bytes.
+    pub budget: &'a Budget,
+}
+
 /// The read-ahead state of one open file.
 #[derive(Default)]
 pub struct ReadAhead {
@@ -77,6 +89,8 @@ struct State {
     window: u64,
     /// Pieces fetched or being fetched: contiguous, in ascending order.
     pieces: VecDeque<Piece>,
+    /// Where a piece held showed the file to end (nothing is fetched past it).
+    eof_seen: Option<u64>,
 }
 
 type PieceData = Result<Arc<Vec<u8>>, FsError>;
@@ -139,24 +153,16 @@ impl ReadAhead {
         if let Ok(mut st) = self.state.lock() {
             st.pieces.clear();
             st.window = 0;
+            st.eof_seen = None;
         }
     }
 
     /// Reads `size` bytes at `offset` (fewer only at end of file): from pieces fetched ahead when
-    /// the reader is sequential, and keeps the window ahead of it full; `piece_len` is the size
-    /// of one fetch and `eof_hint` the file's size if known (nothing is prefetched past it).
-    pub async fn read(
-        &self,
-        offset: u64,
-        size: u32,
-        piece_len: u32,
-        eof_hint: Option<u64>,
-        budget: &Budget,
-        fetch: &Fetcher,
-    ) -> FsResult<Vec<u8>> {
-        let wanted = match self.plan(offset, size, piece_len.max(1), eof_hint, budget, fetch) {
+    /// the reader is sequential, and keeps the window ahead of it full.
+    pub async fn read(&self, offset: u64, size: u32, src: &Source<'_>) -> FsResult<Vec<u8>> {
+        let wanted = match self.plan(offset, size, src) {
             Some(pieces) => pieces,
-            None => return fetch(offset, size).await,
+            None => return (src.fetch)(offset, size).await,
         };
         let end = offset + u64::from(size);
         let mut out = Vec::with_capacity(size as usize);
@@ -168,25 +174,32 @@ impl ReadAhead {
                     return Err(e);
                 }
             };
+            let data_end = start + data.len() as u64;
             let from = offset.saturating_sub(start) as usize;
-            let to = (end.min(start + data.len() as u64) - start) as usize;
+            let to = (end.min(data_end) - start) as usize;
             if from < to {
                 out.extend_from_slice(&data[from..to]);
             }
             if data.len() < len as usize {
-                // End of file: forget what was fetched past it, so a reader that comes back
-                // later (the file may have grown) asks the server again.
-                self.reached_eof(offset + out.len() as u64);
+                // The end of the file. A reader that got there may come back later (the file
+                // may have grown): forget what was fetched past it, so the server is asked again.
+                self.saw_eof(data_end, end >= data_end);
                 break;
             }
         }
         Ok(out)
     }
 
-    fn reached_eof(&self, at: u64) {
+    /// A piece ended the file at `at`; `reached`: this read got there.
+    fn saw_eof(&self, at: u64, reached: bool) {
         if let Ok(mut st) = self.state.lock() {
-            st.pieces.clear();
-            st.next = at;
+            if reached {
+                st.pieces.clear();
+                st.next = at;
+                st.eof_seen = None;
+            } else {
+                st.eof_seen = Some(at);
+            }
         }
     }
 
@@ -196,11 +209,9 @@ impl ReadAhead {
         &self,
         offset: u64,
         size: u32,
-        piece_len: u32,
-        eof_hint: Option<u64>,
-        budget: &Budget,
-        fetch: &Fetcher,
+        src: &Source<'_>,
     ) -> Option<Vec<(u64, u32, Shared<Fetch>)>> {
+        let piece_len = src.piece_len.max(1);
         let mut st = self.state.lock().ok()?;
         let end = offset + u64::from(size);
         // Sequential: where the last read ended, or again over what is held (a read() retried
@@ -212,6 +223,7 @@ impl ReadAhead {
         if !sequential {
             st.pieces.clear();
             st.window = 0;
+            st.eof_seen = None;
             return None;
         }
         st.window = match st.window {
@@ -232,7 +244,12 @@ impl ReadAhead {
         }
         // Pieces are whole (a window topped up by a few bytes at a time would mean many small
         // READs), and none starts past the known end of the file.
-        let limit = eof_hint.map_or(u64::MAX, |size| size.max(end));
+        let limit = [src.eof_hint, st.eof_seen]
+            .into_iter()
+            .flatten()
+            .map(|size| size.max(end))
+            .min()
+            .unwrap_or(u64::MAX);
         let ahead_to = (end + st.window).min(limit);
         let mut at = st.pieces.back().map_or(offset, Piece::end);
         while at < ahead_to {
@@ -241,12 +258,12 @@ impl ReadAhead {
             let permit = if asked {
                 None
             } else {
-                match Arc::clone(&budget.0).try_acquire_many_owned(len) {
+                match Arc::clone(&src.budget.0).try_acquire_many_owned(len) {
                     Ok(permit) => Some(permit),
                     Err(_) => break,
                 }
             };
-            let task = tokio::spawn(fetch(at, len).map(|r| r.map(Arc::new)));
+            let task = tokio::spawn((src.fetch)(at, len).map(|r| r.map(Arc::new)));
             st.pieces.push_back(Piece {
                 start: at,
                 len,

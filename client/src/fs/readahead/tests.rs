@@ -46,6 +46,15 @@ impl FakeFile {
 
 const PIECE: u32 = 64 * 1024;
 
+fn src<'a>(fetch: &'a Fetcher, eof_hint: Option<u64>, budget: &'a Budget) -> Source<'a> {
+    Source {
+        fetch,
+        piece_len: PIECE,
+        eof_hint,
+        budget,
+    }
+}
+
 #[tokio::test]
 async fn sequential_reads_return_the_file_and_fetch_ahead() {
     let file = FakeFile::new(3 * 1024 * 1024 + 123);
@@ -53,7 +62,7 @@ async fn sequential_reads_return_the_file_and_fetch_ahead() {
     let mut offset = 0;
     loop {
         let got = ra
-            .read(offset, 128 * 1024, PIECE, None, &budget, &fetch)
+            .read(offset, 128 * 1024, &src(&fetch, None, &budget))
             .await
             .unwrap();
         assert_eq!(got, file.expect(offset, 128 * 1024), "at {offset}");
@@ -72,7 +81,7 @@ async fn nothing_is_prefetched_past_the_known_size() {
     let file = FakeFile::new(100_000);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
     let got = ra
-        .read(0, 4096, PIECE, Some(100_000), &budget, &fetch)
+        .read(0, 4096, &src(&fetch, Some(100_000), &budget))
         .await
         .unwrap();
     assert_eq!(got, file.expect(0, 4096));
@@ -85,12 +94,10 @@ async fn nothing_is_prefetched_past_the_known_size() {
 async fn a_jump_reads_directly_and_drops_what_was_ahead() {
     let file = FakeFile::new(4 * 1024 * 1024);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
-    ra.read(0, 4096, PIECE, None, &budget, &fetch)
-        .await
-        .unwrap();
+    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
     assert!(budget.available() < BUDGET_BYTES, "the window takes budget");
     let got = ra
-        .read(2_000_000, 5000, PIECE, None, &budget, &fetch)
+        .read(2_000_000, 5000, &src(&fetch, None, &budget))
         .await
         .unwrap();
     assert_eq!(got, file.expect(2_000_000, 5000));
@@ -105,13 +112,11 @@ async fn a_jump_reads_directly_and_drops_what_was_ahead() {
 async fn a_write_through_clear_is_seen_by_the_next_read() {
     let file = FakeFile::new(1024 * 1024);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
-    ra.read(0, 4096, PIECE, None, &budget, &fetch)
-        .await
-        .unwrap();
+    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
     file.data.lock().unwrap()[5000] = 0xEE;
     ra.clear();
     let got = ra
-        .read(4096, 4096, PIECE, None, &budget, &fetch)
+        .read(4096, 4096, &src(&fetch, None, &budget))
         .await
         .unwrap();
     assert_eq!(got[5000 - 4096], 0xEE);
@@ -122,13 +127,13 @@ async fn a_file_that_grows_after_eof_is_read_again() {
     let file = FakeFile::new(10_000);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
     let got = ra
-        .read(0, 65536, PIECE, None, &budget, &fetch)
+        .read(0, 65536, &src(&fetch, None, &budget))
         .await
         .unwrap();
     assert_eq!(got.len(), 10_000);
     file.data.lock().unwrap().extend_from_slice(&[7; 500]);
     let more = ra
-        .read(10_000, 65536, PIECE, None, &budget, &fetch)
+        .read(10_000, 65536, &src(&fetch, None, &budget))
         .await
         .unwrap();
     assert_eq!(more, vec![7; 500]);
@@ -143,7 +148,7 @@ async fn the_budget_bounds_prefetch_but_never_the_read_itself() {
     let mut offset = 0;
     for _ in 0..10 {
         let got = ra
-            .read(offset, 200_000, PIECE, None, &budget, &fetch)
+            .read(offset, 200_000, &src(&fetch, None, &budget))
             .await
             .unwrap();
         assert_eq!(got, file.expect(offset, 200_000));
@@ -169,15 +174,12 @@ async fn an_error_reaches_the_reader_and_is_not_kept() {
     });
     let (ra, budget) = (ReadAhead::default(), Budget::default());
     let err = ra
-        .read(0, 4096, PIECE, None, &budget, &fetch)
+        .read(0, 4096, &src(&fetch, None, &budget))
         .await
         .unwrap_err();
     assert_eq!(err.errno, libc::EIO);
     fail.store(false, Ordering::SeqCst);
-    let got = ra
-        .read(0, 4096, PIECE, None, &budget, &fetch)
-        .await
-        .unwrap();
+    let got = ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
     assert_eq!(got, vec![1; 4096]);
 }
 
@@ -186,7 +188,7 @@ async fn the_window_is_kept_in_whole_pieces() {
     let file = FakeFile::new(32 * 1024 * 1024);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
     for i in 0..64u64 {
-        ra.read(i * 4096, 4096, PIECE, None, &budget, &fetch)
+        ra.read(i * 4096, 4096, &src(&fetch, None, &budget))
             .await
             .unwrap();
     }
@@ -203,14 +205,35 @@ async fn the_window_is_kept_in_whole_pieces() {
 async fn a_piece_left_unread_too_long_is_fetched_again() {
     let file = FakeFile::new(1024 * 1024);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
-    ra.read(0, 4096, PIECE, None, &budget, &fetch)
-        .await
-        .unwrap();
+    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
     file.data.lock().unwrap()[5000] = 0xEE;
     tokio::time::advance(MAX_AGE * 2).await;
     let got = ra
-        .read(4096, 4096, PIECE, None, &budget, &fetch)
+        .read(4096, 4096, &src(&fetch, None, &budget))
         .await
         .unwrap();
     assert_eq!(got[5000 - 4096], 0xEE);
+}
+
+#[tokio::test]
+async fn small_reads_of_a_short_file_use_what_was_fetched() {
+    let file = FakeFile::new(3000);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    let mut after_first = 0;
+    for i in 0..30u64 {
+        let got = ra
+            .read(i * 100, 100, &src(&fetch, None, &budget))
+            .await
+            .unwrap();
+        assert_eq!(got, file.expect(i * 100, 100));
+        if i == 0 {
+            after_first = file.fetches.load(Ordering::SeqCst);
+        }
+    }
+    assert!(after_first <= 1 + (FIRST_WINDOW / u64::from(PIECE)) as usize);
+    assert_eq!(
+        file.fetches.load(Ordering::SeqCst),
+        after_first,
+        "nothing fetched again, nothing past the end"
+    );
 }
