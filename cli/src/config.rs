@@ -358,6 +358,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_are_synchronous_unless_async_read() {
+        let mount = |extra: &[&str]| {
+            let mut v = vec!["h:", "/mnt", "-F", "/dev/null"];
+            v.extend_from_slice(extra);
+            build(args(&v)).unwrap().mount
+        };
+        assert!(
+            mount(&[]).sync_read,
+            "sync reads by default (interruptible)"
+        );
+        assert!(!mount(&["-o", "async_read"]).sync_read);
+        assert!(
+            mount(&["-o", "async_read,sync_read"]).sync_read,
+            "the last one wins"
+        );
+    }
+
+    #[test]
     fn bad_port_is_an_error() {
         assert!(build(args(&["h:", "/mnt", "-p", "99999", "-F", "/dev/null"])).is_err());
     }
