@@ -77,10 +77,14 @@ pub struct Config {
     pub debug: bool,
 }
 
+/// The whole command line, `-o` options included (for `--help` and the man page).
+pub fn command() -> clap::Command {
+    Args::command().after_help(options::help_text())
+}
+
 /// Parses the process arguments (clap prints help/version/usage errors and exits itself).
 pub fn parse_args() -> Args {
-    let command = Args::command().after_help(options::help_text());
-    let matches = command.get_matches();
+    let matches = command().get_matches();
     match Args::from_arg_matches(&matches) {
         Ok(a) => a,
         Err(e) => e.exit(),

@@ -3,6 +3,8 @@
 mod config;
 mod control;
 mod daemon;
+#[cfg(test)]
+mod man;
 mod options;
 mod prompt;
 mod serve;

@@ -132,7 +132,7 @@ const DEFS: &[Def] = &[
     Def {
         name: "cache_timeout",
         value: Value::Required("SECONDS"),
-        help: "sets all four cache_*_timeout options below",
+        help: "sets the three cache_*_timeout options below",
     },
     Def {
         name: "cache_stat_timeout",
@@ -218,15 +218,22 @@ pub struct MountOpts {
     pub cache_max_size: Option<usize>,
 }
 
-/// The `-o` part of `--help`, made from the definitions.
-pub fn help_text() -> String {
-    let mut s = String::from("Mount options (-o name[=value][,name[=value]...]; repeatable):\n");
-    for d in DEFS {
-        let left = match d.value {
+/// Every `-o` option as users see it (`name` or `name=VALUE`) and what it does.
+pub fn documented() -> impl Iterator<Item = (String, &'static str)> {
+    DEFS.iter().map(|d| {
+        let shown = match d.value {
             Value::Flag => d.name.to_owned(),
             Value::Required(v) => format!("{}={v}", d.name),
         };
-        s.push_str(&format!("  {left:<42} {}\n", d.help));
+        (shown, d.help)
+    })
+}
+
+/// The `-o` part of `--help`, made from the definitions.
+pub fn help_text() -> String {
+    let mut s = String::from("Mount options (-o name[=value][,name[=value]...]; repeatable):\n");
+    for (shown, help) in documented() {
+        s.push_str(&format!("  {shown:<42} {help}\n"));
     }
     s
 }
