@@ -16,7 +16,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, SystemTime};
 
-use support::{Mount, Sshd, run_command, sshfs_rs_bin};
+use support::{Mount, MountStats, Sshd, run_command, sshfs_rs_bin};
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Every kernel request reaches us.
@@ -24,19 +24,8 @@ const NO_KERNEL_CACHE: &str = "attr_timeout=0,entry_timeout=0";
 
 /// The mount's counters: (SFTP requests in total, cache entries).
 fn stats(mnt: &Path) -> (u64, u64) {
-    let out = run_command(
-        Command::new(sshfs_rs_bin()).arg("--stats").arg(mnt),
-        CMD_TIMEOUT,
-    );
-    let line = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "--stats failed: {line} {:?}", out);
-    let field = |key: &str| -> u64 {
-        line.split([' ', ';'])
-            .find_map(|w| w.strip_prefix(key))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-    };
-    (field("total="), field("entries="))
+    let stats = MountStats::of(mnt);
+    (stats.get("total="), stats.get("entries="))
 }
 
 fn sh(dir: &Path, script: &str) -> String {

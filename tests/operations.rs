@@ -520,21 +520,6 @@ fn read_ahead_never_serves_stale_or_wrong_bytes() {
     assert_eq!(tail, data[12 * MIB..12 * MIB + 10]);
 }
 
-/// The value of `key=` in `sshfs-rs --stats` of the mount.
-fn stat_field(mnt: &Path, key: &str) -> u64 {
-    let out = run_command(
-        Command::new(support::sshfs_rs_bin())
-            .arg("--stats")
-            .arg(mnt),
-        CMD_TIMEOUT,
-    );
-    let line = String::from_utf8_lossy(&out.stdout).into_owned();
-    line.split([' ', ';'])
-        .find_map(|w| w.strip_prefix(key))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-}
-
 /// Files read one after the other in name order are opened and read ahead, yet every read is
 /// right: a file changed on the server after its open-ahead expired, and one written through
 /// the mount after it was opened ahead, read new. No server handle is left open afterwards.
@@ -562,7 +547,7 @@ fn open_ahead_serves_files_read_in_order_and_leaks_nothing() {
         let got = fs::read_to_string(src.join(format!("f{i:02}"))).unwrap();
         assert_eq!(got, content(i, "old"), "f{i:02}");
     }
-    let taken = stat_field(m.path(), "taken=");
+    let taken = support::MountStats::of(m.path()).get("taken=");
     assert!(
         taken >= 10,
         "only {taken} of 15 in-order opens found their file opened ahead"

@@ -548,9 +548,15 @@ impl<A: Clone + Revision> MetaCache<A> {
         absent
     }
 
-    /// [`listing`](Self::listing) for the filesystem's own use (deciding what to fetch ahead):
-    /// counts nothing and does not mark anything as recently used.
-    pub fn peek_listing(&self, dir: &str) -> Option<Vec<(String, A)>> {
+    /// The names of a fresh listing of `dir` between `from` and `to`, in byte order, each with
+    /// its attributes as [`peek_attr`](Self::peek_attr) answers them; `None` without a fresh
+    /// listing. Copies nothing up front, counts nothing, and does not mark anything as used.
+    pub fn peek_listed<'a>(
+        &'a self,
+        dir: &'a str,
+        from: Bound<&'a str>,
+        to: Bound<&'a str>,
+    ) -> Option<impl DoubleEndedIterator<Item = (&'a str, Lookup<A>)> + 'a> {
         if !self.config.dir_cache {
             return None;
         }
@@ -559,18 +565,21 @@ impl<A: Clone + Revision> MetaCache<A> {
         if listing.stale || !fresh(listing.at, self.config.dir_ttl, now) {
             return None;
         }
-        let mut out = Vec::with_capacity(listing.names.len());
-        for name in &listing.names {
-            match attr_answer(&self.config, now, self.store.peek(&join(dir, name))) {
-                Lookup::Found(attr) => out.push((name.clone(), attr)),
-                Lookup::Missing | Lookup::Unknown => return None,
-            }
-        }
-        Some(out)
+        Some(listing.names.range::<str, _>((from, to)).map(move |name| {
+            let attr = attr_answer(&self.config, now, self.store.peek(&join(dir, name)));
+            (name.as_str(), attr)
+        }))
     }
 
     fn listing_answer(&mut self, dir: &str) -> Option<Vec<(String, A)>> {
-        let out = self.peek_listing(dir)?;
+        let out = self
+            .peek_listed(dir, Bound::Unbounded, Bound::Unbounded)?
+            .map(|(name, attr)| match attr {
+                Lookup::Found(attr) => Some((name.to_owned(), attr)),
+                // An evicted or expired child: a miss, never a listing with a hole.
+                Lookup::Missing | Lookup::Unknown => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
         // Mark the directory and its children as recently used.
         self.store.get(dir);
         for (name, _) in &out {

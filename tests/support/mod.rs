@@ -19,7 +19,7 @@ mod process;
 mod proxy;
 mod sshd;
 
-pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, SshfsC, run_sshfs_rs, sshfs_rs_bin};
+pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
 pub use proxy::FaultProxy;
 pub use sshd::{Sshd, SshdOptions};
 

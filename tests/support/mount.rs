@@ -29,6 +29,32 @@ pub fn run_sshfs_rs(home: &Path, args: &[&str], timeout: Duration) -> Output {
     run_command(&mut cmd, timeout)
 }
 
+/// The counters of a running sshfs-rs mount, as `sshfs-rs --stats MNT` prints them
+/// (`sftp requests: total=N open=N ...; cache: hits=N ...; open-ahead: taken=N ...`).
+pub struct MountStats(String);
+
+impl MountStats {
+    /// Asks the mount on `mnt` for its counters.
+    pub fn of(mnt: &Path) -> MountStats {
+        let out = run_command(
+            Command::new(sshfs_rs_bin()).arg("--stats").arg(mnt),
+            Duration::from_secs(60),
+        );
+        let line = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "--stats failed: {line} {out:?}");
+        MountStats(line)
+    }
+
+    /// The number after `key` (which ends with `=`, e.g. `"total="`).
+    pub fn get(&self, key: &str) -> u64 {
+        self.0
+            .split([' ', ';'])
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {:?}", self.0))
+    }
+}
+
 /// A mount of the sshfs-rs binary under test, running in the foreground (`-f`)
 /// as a child process. Dropping it unmounts, stops the process and removes the
 /// mountpoint.

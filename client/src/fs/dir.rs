@@ -213,7 +213,11 @@ impl SshFs {
     /// Starts fetching the listing of `rel` in the background unless it is fresh in the cache
     /// or already being fetched (at most [`PREFETCH_CONCURRENCY`] at once).
     pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String, why: Why) {
-        if !self.cache().config().dir_cache || self.cache().listing_is_fresh(&rel) {
+        let wanted = {
+            let cache = self.cache();
+            cache.config().dir_cache && !cache.listing_is_fresh(&rel)
+        };
+        if !wanted {
             return;
         }
         let started = self

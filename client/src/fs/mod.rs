@@ -27,10 +27,10 @@ use fuse3::SetAttr;
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::extensions::Statvfs;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use sshfs_cache::{CacheConfig, InodeTable, MetaCache, SystemClock};
+use sshfs_cache::{CacheConfig, InodeTable, MetaCache, SystemClock, Ticket};
 use tokio::sync::Semaphore;
 
-use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp};
+use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp, SftpResult};
 pub use errno::{FsError, FsResult};
 use handles::{HandleTable, OpenDir, OpenFile};
 use invalidate::{Invalidations, Invalidator};
@@ -626,25 +626,7 @@ impl SshFs {
                 Some((o.asked, o.data, o.since)),
             ),
             None => {
-                let ticket = self.cache().ticket();
-                let (opened, now) = tokio::join!(
-                    self.sftp
-                        .open(&path, open_flags(flags), FileAttributes::empty()),
-                    self.sftp.lstat(&path)
-                );
-                let handle = match opened {
-                    Ok(h) => h,
-                    Err(e) => {
-                        let e: FsError = e.into();
-                        if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
-                            return Err(FsError::new(
-                                libc::EISDIR,
-                                format!("{path} is a directory"),
-                            ));
-                        }
-                        return Err(e);
-                    }
-                };
+                let (handle, now, ticket) = self.open_with_lstat(&path, open_flags(flags)).await?;
                 (handle, now, ticket, None)
             }
         };
@@ -683,6 +665,31 @@ impl SshFs {
             }
         };
         Ok((fh, keep_cache))
+    }
+
+    /// OPEN and, in the same round trip, LSTAT of `path` (close-to-open: the attributes
+    /// revalidate the file), with the cache ticket taken before either was sent. An OPEN that
+    /// fails on a directory is EISDIR.
+    async fn open_with_lstat(
+        &self,
+        path: &str,
+        flags: OpenFlags,
+    ) -> FsResult<(String, SftpResult<FileAttributes>, Ticket)> {
+        let ticket = self.cache().ticket();
+        let (opened, attrs) = tokio::join!(
+            self.sftp.open(path, flags, FileAttributes::empty()),
+            self.sftp.lstat(path)
+        );
+        match opened {
+            Ok(handle) => Ok((handle, attrs, ticket)),
+            Err(e) => {
+                let e: FsError = e.into();
+                if e.is_generic_failure() && self.is_dir(path).await == Some(true) {
+                    return Err(FsError::new(libc::EISDIR, format!("{path} is a directory")));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL), then FSTAT.

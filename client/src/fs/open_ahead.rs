@@ -16,18 +16,20 @@
 //! never leak: every prefetched handle is closed unless an open() took it.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use sshfs_cache::Ticket;
+use sshfs_cache::{Lookup, Ticket};
 use tokio::time::Instant;
 
 use super::SshFs;
 use super::dir::join_rel;
 use super::errno::{FsError, FsResult};
+use super::stat::Stat;
 
 /// Files opened ahead after each open that continues a run.
 pub const FILES_AHEAD: usize = 8;
@@ -124,33 +126,28 @@ impl SshFs {
         let Some(previous) = previous.filter(|p| p.as_str() < name) else {
             return;
         };
-        let Some(listing) = self.cache().peek_listing(dir) else {
-            return;
+        // Among the regular files of the cached listing, `name` must follow `previous`
+        // directly; the next ones small enough for one READ are opened ahead.
+        let piece = u64::from(self.sftp.read_len());
+        let next: Vec<String> = {
+            let cache = self.cache();
+            let before = cache
+                .peek_listed(dir, Bound::Unbounded, Bound::Excluded(name))
+                .and_then(|files| files.rev().find_map(regular_file));
+            if before.map(|(n, _)| n) != Some(previous.as_str()) {
+                return;
+            }
+            let Some(after) = cache.peek_listed(dir, Bound::Excluded(name), Bound::Unbounded)
+            else {
+                return;
+            };
+            after
+                .filter_map(regular_file)
+                .filter(|(_, size)| size.is_some_and(|s| s < piece))
+                .take(FILES_AHEAD)
+                .map(|(n, _)| join_rel(dir, n))
+                .collect()
         };
-        // Regular files by name; `name` must follow `previous` directly.
-        let mut files: Vec<(String, Option<u64>)> = listing
-            .into_iter()
-            .filter(|(_, s)| {
-                s.attrs
-                    .permissions
-                    .is_some_and(|m| m & libc::S_IFMT == libc::S_IFREG)
-            })
-            .map(|(n, s)| (n, s.attrs.size))
-            .collect();
-        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let Ok(at) = files.binary_search_by(|f| f.0.as_str().cmp(name)) else {
-            return;
-        };
-        if at == 0 || files[at - 1].0 != previous {
-            return;
-        }
-        let piece = self.sftp.read_len();
-        let next: Vec<String> = files[at + 1..]
-            .iter()
-            .filter(|(_, size)| size.is_some_and(|s| s < u64::from(piece)))
-            .take(FILES_AHEAD)
-            .map(|(n, _)| join_rel(dir, n))
-            .collect();
         for rel in next {
             self.open_one_ahead(rel);
         }
@@ -186,16 +183,10 @@ impl SshFs {
         });
     }
 
-    /// OPEN (read) with LSTAT, then one READ.
+    /// OPEN (read) with LSTAT, as an open() would, then one READ.
     async fn fetch_ahead(&self, path: &str) -> FsResult<Opened> {
-        let ticket = self.cache().ticket();
         let since = Instant::now();
-        let (opened, attrs) = tokio::join!(
-            self.sftp
-                .open(path, OpenFlags::READ, FileAttributes::empty()),
-            self.sftp.lstat(path)
-        );
-        let handle = opened?;
+        let (handle, attrs, ticket) = self.open_with_lstat(path, OpenFlags::READ).await?;
         let asked = self.sftp.read_len();
         let attrs = match attrs {
             Ok(a) => a,
@@ -263,6 +254,20 @@ impl SshFs {
         tokio::spawn(async move {
             let _ = sftp.close(&handle).await;
         });
+    }
+}
+
+/// A listed regular file's name and size (`None` for anything else or unknown attributes).
+fn regular_file((name, attr): (&str, Lookup<Stat>)) -> Option<(&str, Option<u64>)> {
+    match attr {
+        Lookup::Found(s)
+            if s.attrs
+                .permissions
+                .is_some_and(|m| m & libc::S_IFMT == libc::S_IFREG) =>
+        {
+            Some((name, s.attrs.size))
+        }
+        _ => None,
     }
 }
 

@@ -95,11 +95,14 @@ struct State {
 
 type PieceData = Result<Arc<Vec<u8>>, FsError>;
 
+/// A piece's bytes, fetched or on their way; every reader that needs them holds a clone.
+type PieceFuture = Shared<BoxFuture<'static, PieceData>>;
+
 /// Bytes `[start, start + len)` of the file, fetched by a task.
 struct Piece {
     start: u64,
     len: u32,
-    data: Shared<Fetch>,
+    data: PieceFuture,
     /// When it was asked for.
     since: Instant,
     /// The budget this piece takes while it is held (none for bytes a read asked for).
@@ -135,13 +138,13 @@ impl ReadAhead {
     /// Starts with `data`, the answer to a READ of `asked` bytes at offset 0 sent at `since`
     /// (fewer bytes: the end of the file), for the first read to take.
     pub fn seed(&self, asked: u32, data: Vec<u8>, since: Instant) {
-        let ready = tokio::spawn(async move { Ok(Arc::new(data)) });
+        let ready = futures_util::future::ready(Ok(Arc::new(data))).boxed();
         if let Ok(mut st) = self.state.lock() {
             st.pieces.clear();
             st.pieces.push_back(Piece {
                 start: 0,
                 len: asked,
-                data: Fetch(ready).shared(),
+                data: ready.shared(),
                 since,
                 _permit: None,
             });
@@ -210,7 +213,7 @@ impl ReadAhead {
         offset: u64,
         size: u32,
         src: &Source<'_>,
-    ) -> Option<Vec<(u64, u32, Shared<Fetch>)>> {
+    ) -> Option<Vec<(u64, u32, PieceFuture)>> {
         let piece_len = src.piece_len.max(1);
         let mut st = self.state.lock().ok()?;
         let end = offset + u64::from(size);
@@ -267,7 +270,7 @@ impl ReadAhead {
             st.pieces.push_back(Piece {
                 start: at,
                 len,
-                data: Fetch(task).shared(),
+                data: Fetch(task).boxed().shared(),
                 since: now,
                 _permit: permit,
             });

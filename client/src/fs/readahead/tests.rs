@@ -108,18 +108,24 @@ async fn a_jump_reads_directly_and_drops_what_was_ahead() {
     );
 }
 
-#[tokio::test]
-async fn a_write_through_clear_is_seen_by_the_next_read() {
+/// Reads the first 4 KiB (the window fetches ahead), changes byte 5000 of the file, runs
+/// `forget`, and returns byte 5000 as the next sequential read sees it.
+async fn byte_5000_after(forget: impl AsyncFnOnce(&ReadAhead)) -> u8 {
     let file = FakeFile::new(1024 * 1024);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
     ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
     file.data.lock().unwrap()[5000] = 0xEE;
-    ra.clear();
+    forget(&ra).await;
     let got = ra
         .read(4096, 4096, &src(&fetch, None, &budget))
         .await
         .unwrap();
-    assert_eq!(got[5000 - 4096], 0xEE);
+    got[5000 - 4096]
+}
+
+#[tokio::test]
+async fn a_write_through_clear_is_seen_by_the_next_read() {
+    assert_eq!(byte_5000_after(async |ra| ra.clear()).await, 0xEE);
 }
 
 #[tokio::test]
@@ -203,16 +209,8 @@ async fn the_window_is_kept_in_whole_pieces() {
 
 #[tokio::test(start_paused = true)]
 async fn a_piece_left_unread_too_long_is_fetched_again() {
-    let file = FakeFile::new(1024 * 1024);
-    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
-    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
-    file.data.lock().unwrap()[5000] = 0xEE;
-    tokio::time::advance(MAX_AGE * 2).await;
-    let got = ra
-        .read(4096, 4096, &src(&fetch, None, &budget))
-        .await
-        .unwrap();
-    assert_eq!(got[5000 - 4096], 0xEE);
+    let wait = async |_: &ReadAhead| tokio::time::advance(MAX_AGE * 2).await;
+    assert_eq!(byte_5000_after(wait).await, 0xEE);
 }
 
 #[tokio::test]
@@ -236,4 +234,46 @@ async fn small_reads_of_a_short_file_use_what_was_fetched() {
         after_first,
         "nothing fetched again, nothing past the end"
     );
+}
+
+#[tokio::test]
+async fn pieces_nobody_holds_are_aborted() {
+    /// Counts its drops.
+    struct Dropped(Arc<AtomicUsize>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let (started, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (s, d) = (Arc::clone(&started), Arc::clone(&dropped));
+    // The piece asked for answers at once; the pieces ahead never do (a frozen server).
+    let fetch: Fetcher = Arc::new(move |offset, len| {
+        let guard = Dropped(Arc::clone(&d));
+        if offset > 0 {
+            s.fetch_add(1, Ordering::SeqCst);
+        }
+        async move {
+            let _guard = guard;
+            if offset > 0 {
+                futures_util::future::pending::<()>().await;
+            }
+            Ok(vec![0; len as usize])
+        }
+        .boxed()
+    });
+    let (ra, budget) = (ReadAhead::default(), Budget::default());
+    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
+    tokio::task::yield_now().await;
+    let ahead = started.load(Ordering::SeqCst);
+    assert!(ahead > 0, "the window fetches ahead");
+    let dropped_before = dropped.load(Ordering::SeqCst);
+    ra.clear();
+    tokio::task::yield_now().await;
+    assert_eq!(
+        dropped.load(Ordering::SeqCst) - dropped_before,
+        ahead,
+        "every piece in flight was aborted"
+    );
+    assert_eq!(budget.available(), BUDGET_BYTES, "and its budget returned");
 }
