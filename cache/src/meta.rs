@@ -139,12 +139,17 @@ pub struct CacheStats {
     pub evictions: u64,
 }
 
-/// When a request to the server was sent, in the cache's own-change generations.
+/// When a request to the server was sent: in the cache's own-change generations, and on its
+/// clock.
 ///
 /// Take one with [`MetaCache::ticket`] before sending a request and pass it with the answer; the
-/// cache then ignores the parts of the answer that our own later changes made obsolete.
+/// cache then ignores the parts of the answer that our own later changes made obsolete (and, for
+/// a listing, what answers stored since it was asked for say about single names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ticket(u64);
+pub struct Ticket {
+    generation: u64,
+    at: Instant,
+}
 
 /// A path's existence as last learned.
 #[derive(Debug, Clone)]
@@ -452,7 +457,10 @@ impl<A: Clone + Revision> MetaCache<A> {
 
     /// The ticket to send with a request to the server; pass it back with the answer.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.generation)
+        Ticket {
+            generation: self.generation,
+            at: self.clock.now(),
+        }
     }
 
     // ----- lookups -------------------------------------------------------------------------
@@ -701,8 +709,8 @@ impl<A: Clone + Revision> MetaCache<A> {
                 continue;
             }
             let path = join(dir, &name);
-            if self.own_blocked(ticket, &path) {
-                // Our own newer change decides; the answer does not.
+            if self.own_blocked(ticket, &path) || self.answered_since(ticket, &path) {
+                // Our own newer change, or a newer answer, decides; the listing does not.
                 if !matches!(
                     self.store.peek(&path).and_then(|e| e.attr.as_ref()),
                     Some(Timed {
@@ -737,7 +745,7 @@ impl<A: Clone + Revision> MetaCache<A> {
         }
         for name in known.difference(&listed) {
             let path = join(dir, name);
-            if self.own_blocked(ticket, &path) {
+            if self.own_blocked(ticket, &path) || self.answered_since(ticket, &path) {
                 if self.store.peek(&path).is_some_and(Entry::is_present) {
                     names.insert(name.clone());
                 }
@@ -932,7 +940,18 @@ impl<A: Clone + Revision> MetaCache<A> {
         self.store
             .peek(path)
             .map_or(floor, |e| e.own.max(e.identity))
-            > ticket.0
+            > ticket.generation
+    }
+
+    /// Whether what is known of `path` was stored after `ticket` was taken. A listing takes
+    /// several round trips (OPENDIR, READDIR pages), so an answer about one of its names can be
+    /// stored in between, and be newer than the listing: a file created on the server since,
+    /// found by LSTAT, must not be made "missing" by the listing that missed it.
+    fn answered_since(&self, ticket: Ticket, path: &str) -> bool {
+        self.store
+            .peek(path)
+            .and_then(|e| e.attr.as_ref())
+            .is_some_and(|t| t.at > ticket.at)
     }
 
     /// Whether the names of `dir` in an answer sent at `ticket` may be out of date: our own newer
@@ -940,7 +959,7 @@ impl<A: Clone + Revision> MetaCache<A> {
     /// names could not be completed safely).
     fn names_blocked(&self, ticket: Ticket, dir: &str) -> bool {
         let floor = self.store.floor;
-        self.store.peek(dir).map_or(floor, |e| e.names.max(floor)) > ticket.0
+        self.store.peek(dir).map_or(floor, |e| e.names.max(floor)) > ticket.generation
     }
 
     /// Whether `path` or an ancestor was created, removed or renamed by us after `ticket`.
@@ -948,7 +967,7 @@ impl<A: Clone + Revision> MetaCache<A> {
         let floor = self.store.floor;
         let mut cur = Some(path);
         while let Some(p) = cur {
-            if self.store.peek(p).map_or(floor, |e| e.identity) > ticket.0 {
+            if self.store.peek(p).map_or(floor, |e| e.identity) > ticket.generation {
                 return true;
             }
             cur = split(p).map(|(parent, _)| parent);

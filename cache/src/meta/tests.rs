@@ -1234,7 +1234,10 @@ proptest! {
         let mut tickets = vec![c.ticket()];
         let mut touched: HashMap<&str, (Ticket, Scope)> = HashMap::new();
         for (op, age) in steps {
-            let own = |c: &MetaCache<Attr>| Ticket(c.generation);
+            let own = |c: &MetaCache<Attr>| Ticket {
+                generation: c.generation,
+                at: clock.now(),
+            };
             match op {
                 Op::Created(p, _) | Op::Removed(p) => {
                     apply_cache(&mut c, &clock, &op);
@@ -1452,4 +1455,23 @@ fn a_listing_fetched_for_a_lookup_answers_its_names_only() {
         c.absent_from_listing("d", "b"),
         "a real listing answers absence"
     );
+}
+
+#[test]
+fn a_listing_does_not_undo_a_newer_answer_about_one_name() {
+    let (mut c, clock) = cache();
+    let t = c.ticket();
+    c.put_listing(t, "d", vec![("a".into(), at(1))]);
+    // A listing is asked for; meanwhile "b" is created on the server and found by LSTAT.
+    let listing_asked = c.ticket();
+    clock.advance(SEC / 10);
+    let lstat = c.ticket();
+    c.put_attr(lstat, "d/b", at(2));
+    // The listing was read before "b" existed.
+    c.put_listing(listing_asked, "d", vec![("a".into(), at(1))]);
+    assert!(
+        matches!(c.attr("d/b"), Lookup::Found(_)),
+        "the newer LSTAT stands"
+    );
+    assert!(!c.absent_from_listing("d", "b"));
 }
