@@ -9,6 +9,12 @@
 //! and rsync compare `st_ino` across calls and runs). A number already held by another live node is skipped (probing), so two live nodes never
 //! share one. Nodes live while the kernel holds a lookup reference (the FUSE `nlookup` protocol):
 //! `FORGET` drops them, so memory follows what the kernel caches, not the size of the tree.
+//!
+//! A file may have several names: a hard link made through this mount adds a name to the
+//! existing node ([`InodeTable::add_link`]), so every name shows one inode number, and the kernel
+//! keeps one set of attributes for all of them, as on a local filesystem. SFTP v3 has no inode
+//! numbers, so links made elsewhere, or names looked up again after the kernel forgot the node,
+//! get a node (and number) of their own.
 
 use std::collections::HashMap;
 
@@ -17,14 +23,14 @@ pub const ROOT_INO: u64 = 1;
 
 #[derive(Debug)]
 struct Node {
-    /// Parent inode and name; `None` once the name was unlinked or replaced (the node lives on
-    /// while the kernel still references it, e.g. an open file that was deleted).
-    link: Option<(u64, String)>,
+    /// Parent inodes and names; the first is the node's path. Empty once every name was unlinked
+    /// or replaced (the node lives on while the kernel still references it, e.g. an open file
+    /// that was deleted). Several only for a file hard-linked through this mount.
+    links: Vec<(u64, String)>,
     /// Lookup references held by the kernel.
     lookups: u64,
-    /// The link count last seen (a listing, our own `link`). For a file only a hint that other
-    /// names may share it: the count reported comes with the attributes, because one kept apart
-    /// would go stale when another name of the file is removed.
+    /// The link count last seen (a listing, our own `link`), one less for each name of it we
+    /// unlinked or replaced since.
     nlink: Option<u32>,
     /// File type bits (`S_IFMT` part of the mode) last seen, 0 if unknown.
     file_type: u32,
@@ -50,7 +56,7 @@ impl InodeTable {
         nodes.insert(
             ROOT_INO,
             Node {
-                link: None,
+                links: Vec::new(),
                 lookups: 1,
                 nlink: None,
                 file_type: 0,
@@ -78,7 +84,7 @@ impl InodeTable {
         let mut parts = Vec::new();
         let mut cur = ino;
         while cur != ROOT_INO {
-            let (parent, name) = self.nodes.get(&cur)?.link.as_ref()?;
+            let (parent, name) = self.nodes.get(&cur)?.links.first()?;
             parts.push(name.as_str());
             cur = *parent;
         }
@@ -135,7 +141,7 @@ impl InodeTable {
         self.nodes.insert(
             ino,
             Node {
-                link: Some((parent, name.to_owned())),
+                links: vec![(parent, name.to_owned())],
                 lookups: 1,
                 nlink: None,
                 file_type: 0,
@@ -143,6 +149,46 @@ impl InodeTable {
         );
         self.children.insert((parent, name.to_owned()), ino);
         Some(ino)
+    }
+
+    /// Gives the live node `ino` one more name, `name` in `parent` (a hard link we made), and
+    /// counts one kernel lookup reference on it, as [`InodeTable::lookup`] does. Whatever had
+    /// that name loses it. `None` if `ino` or `parent` is not live.
+    pub fn add_link(&mut self, ino: u64, parent: u64, name: &str) -> Option<u64> {
+        if !self.nodes.contains_key(&parent) {
+            return None;
+        }
+        self.unlink(parent, name);
+        let node = self.nodes.get_mut(&ino)?;
+        node.links.push((parent, name.to_owned()));
+        node.lookups += 1;
+        self.children.insert((parent, name.to_owned()), ino);
+        Some(ino)
+    }
+
+    /// Every path of `ino` that this table knows (none once its names are gone).
+    pub fn paths(&self, ino: u64) -> Vec<String> {
+        let Some(node) = self.nodes.get(&ino) else {
+            return Vec::new();
+        };
+        node.links
+            .iter()
+            .filter_map(|(parent, name)| self.child_path(*parent, name))
+            .collect()
+    }
+
+    /// Live files (not directories) last seen with more than one link.
+    pub fn multi_link_files(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.file_type != libc_dir() && n.nlink.is_some_and(|c| c > 1))
+            .map(|(ino, _)| *ino)
+            .collect()
+    }
+
+    /// How many names of `ino` this table knows.
+    pub fn name_count(&self, ino: u64) -> usize {
+        self.nodes.get(&ino).map_or(0, |n| n.links.len())
     }
 
     /// Drops `n` kernel references to `ino`; the node goes when none are left.
@@ -157,21 +203,25 @@ impl InodeTable {
         if node.lookups > 0 {
             return;
         }
-        if let Some(node) = self.nodes.remove(&ino)
-            && let Some(key) = node.link
-            && self.children.get(&key) == Some(&ino)
-        {
-            self.children.remove(&key);
+        if let Some(node) = self.nodes.remove(&ino) {
+            for key in node.links {
+                if self.children.get(&key) == Some(&ino) {
+                    self.children.remove(&key);
+                }
+            }
         }
     }
 
-    /// Forgets the name `name` in `parent` (after unlink or rmdir). The node itself lives on until
-    /// the kernel forgets it, but no longer has a path.
+    /// Forgets the name `name` in `parent` (after unlink or rmdir, or replaced by a rename): the
+    /// node counts one link less. It lives on until the kernel forgets it, with its other names
+    /// if it has any, else without a path.
     pub fn unlink(&mut self, parent: u64, name: &str) {
-        if let Some(ino) = self.children.remove(&(parent, name.to_owned()))
+        let key = (parent, name.to_owned());
+        if let Some(ino) = self.children.remove(&key)
             && let Some(node) = self.nodes.get_mut(&ino)
         {
-            node.link = None;
+            node.links.retain(|l| *l != key);
+            node.nlink = node.nlink.map(|n| n.saturating_sub(1));
         }
     }
 
@@ -179,7 +229,7 @@ impl InodeTable {
     pub fn parent(&self, ino: u64) -> u64 {
         self.nodes
             .get(&ino)
-            .and_then(|n| n.link.as_ref())
+            .and_then(|n| n.links.first())
             .map_or(ROOT_INO, |(parent, _)| *parent)
     }
 
@@ -189,12 +239,24 @@ impl InodeTable {
         if parent == new_parent && name == new_name {
             return;
         }
+        let old = (parent, name.to_owned());
+        if self
+            .children
+            .get(&old)
+            .is_some_and(|ino| self.peek(new_parent, new_name) == Some(*ino))
+        {
+            // Two names of one file: rename(2) leaves both.
+            return;
+        }
         self.unlink(new_parent, new_name);
-        if let Some(ino) = self.children.remove(&(parent, name.to_owned())) {
+        if let Some(ino) = self.children.remove(&old) {
+            let new = (new_parent, new_name.to_owned());
             if let Some(node) = self.nodes.get_mut(&ino) {
-                node.link = Some((new_parent, new_name.to_owned()));
+                for link in node.links.iter_mut().filter(|l| **l == old) {
+                    *link = new.clone();
+                }
             }
-            self.children.insert((new_parent, new_name.to_owned()), ino);
+            self.children.insert(new, ino);
         }
     }
 
@@ -240,6 +302,11 @@ impl InodeTable {
         }
         ino
     }
+}
+
+/// `S_IFDIR` (this crate does no I/O and has no libc).
+const fn libc_dir() -> u32 {
+    0o040000
 }
 
 /// FNV-1a, 64 bits: the same number for the same path on every mount and every build, so

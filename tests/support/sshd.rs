@@ -30,6 +30,9 @@ pub struct SshdOptions {
     /// the first value it reads for a keyword, so these lines win. It must not
     /// contain `Match` blocks or a second `Subsystem sftp`.
     pub extra_config: String,
+    /// Runs `sftp-server -l DEBUG3` with its log in a file ([`Sshd::sftp_log`]): every request
+    /// it receives, with the handle it names (`-1` for a handle it does not hold).
+    pub sftp_debug_log: bool,
 }
 
 /// A running `sshd -D` on a free 127.0.0.1 port with fresh host and user keys,
@@ -45,6 +48,7 @@ pub struct Sshd {
     known_hosts: PathBuf,
     host_pubkey: String,
     log: PathBuf,
+    sftp_log: PathBuf,
 }
 
 /// Why a started sshd did not become ready.
@@ -133,6 +137,12 @@ impl Sshd {
             .collect()
     }
 
+    /// What `sftp-server` logged so far (empty unless started with
+    /// [`SshdOptions::sftp_debug_log`]).
+    pub fn sftp_log(&self) -> String {
+        fs::read_to_string(&self.sftp_log).unwrap_or_default()
+    }
+
     /// The temp dir holding keys, config, log, `root_dir()` and `home()`.
     pub fn temp_dir(&self) -> &Path {
         &self.base
@@ -166,6 +176,7 @@ impl Sshd {
         fs::write(&config, sshd_config(opts, &base, port)).expect("write sshd_config");
 
         let log = base.join("sshd.log");
+        let sftp_log = base.join("sftp-server.log");
         let child = Command::new(SSHD)
             .args(["-D", "-e", "-f"])
             .arg(&config)
@@ -185,6 +196,7 @@ impl Sshd {
             known_hosts,
             host_pubkey,
             log,
+            sftp_log,
         }
     }
 
@@ -278,6 +290,16 @@ fn free_port() -> u16 {
 
 fn sshd_config(opts: &SshdOptions, base: &Path, port: u16) -> String {
     let password = if opts.password_auth { "yes" } else { "no" };
+    // sshd runs a subsystem through the user's shell, so a redirection works; `exec` keeps
+    // the process named sftp-server (see `sftp_server_pids`).
+    let sftp = if opts.sftp_debug_log {
+        format!(
+            "exec {SFTP_SERVER} -e -l DEBUG3 2>>{}",
+            base.join("sftp-server.log").display()
+        )
+    } else {
+        SFTP_SERVER.to_owned()
+    };
     format!(
         "{extra}
 ListenAddress 127.0.0.1:{port}
@@ -290,7 +312,7 @@ PubkeyAuthentication yes
 PasswordAuthentication {password}
 KbdInteractiveAuthentication no
 AuthorizedKeysFile {base}/authorized_keys
-Subsystem sftp {SFTP_SERVER}
+Subsystem sftp {sftp}
 LogLevel ERROR
 ",
         extra = opts.extra_config,

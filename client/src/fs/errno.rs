@@ -68,6 +68,8 @@ impl From<SftpError> for FsError {
         let errno = match &e {
             SftpError::Status { code, .. } => errno_for_status(*code),
             SftpError::Timeout(_) | SftpError::Transport(_) => libc::EIO,
+            // The file was closed (released) while this request waited: as for a closed fd.
+            SftpError::HandleClosed => libc::EBADF,
         };
         FsError {
             errno,

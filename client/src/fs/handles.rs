@@ -11,13 +11,14 @@ use sshfs_cache::Ticket;
 
 use super::readahead::ReadAhead;
 use super::write_behind::WriteBehind;
+use crate::remote::Handle;
 use crate::remote::sftp::DirEntry;
 
 /// An open file.
 #[derive(Debug)]
 pub struct OpenFile {
     /// The server's handle.
-    pub handle: String,
+    pub handle: Handle,
     /// The inode it was opened on.
     pub ino: u64,
     /// Writes sent but not yet acknowledged, and the first error one met.
@@ -31,7 +32,7 @@ pub struct OpenFile {
 
 impl OpenFile {
     /// A file record for a fresh server handle; `size` if known.
-    pub fn new(handle: String, ino: u64, size: Option<u64>) -> Self {
+    pub fn new(handle: Handle, ino: u64, size: Option<u64>) -> Self {
         Self {
             handle,
             ino,
@@ -70,7 +71,7 @@ pub struct OpenDir {
     /// The directory's path relative to the mount root.
     pub rel: String,
     /// The server's handle; `None` when the listing came from the cache.
-    pub handle: Option<String>,
+    pub handle: Option<Handle>,
     /// When OPENDIR was sent (for storing the listing in the cache).
     pub ticket: Option<Ticket>,
     /// Entries fetched so far, "." and ".." included when the server sends them.
@@ -79,26 +80,37 @@ pub struct OpenDir {
     pub eof: bool,
 }
 
-/// `fh` -> record, with fresh numbers.
-#[derive(Debug)]
-pub struct HandleTable<T> {
-    next: AtomicU64,
-    map: Mutex<HashMap<u64, Arc<T>>>,
-}
+/// The source of `fh` numbers, shared by a mount's file and directory tables: the kernel can
+/// hand us a directory's `fh` where it would a file's (SETATTR on an open directory, with
+/// FATTR_FH), and that number must then find no file at all, not another file.
+#[derive(Debug, Clone)]
+pub struct FhNumbers(Arc<AtomicU64>);
 
-impl<T> Default for HandleTable<T> {
+impl Default for FhNumbers {
     fn default() -> Self {
-        Self {
-            next: AtomicU64::new(1),
-            map: Mutex::new(HashMap::new()),
-        }
+        Self(Arc::new(AtomicU64::new(1)))
     }
 }
 
+/// `fh` -> record, with fresh numbers.
+#[derive(Debug)]
+pub struct HandleTable<T> {
+    next: FhNumbers,
+    map: Mutex<HashMap<u64, Arc<T>>>,
+}
+
 impl<T> HandleTable<T> {
+    /// An empty table taking its numbers from `numbers`.
+    pub fn new(numbers: &FhNumbers) -> Self {
+        Self {
+            next: numbers.clone(),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Stores `value` and returns its new `fh`.
     pub fn insert(&self, value: T) -> u64 {
-        let fh = self.next.fetch_add(1, Ordering::Relaxed);
+        let fh = self.next.0.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut map) = self.map.lock() {
             map.insert(fh, Arc::new(value));
         }

@@ -124,8 +124,10 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}",
+            "sftp requests: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}",
             self.sftp.counters().summary(),
+            self.sftp.handles().len(),
+            self.sftp.handles().misuse(),
             c.hits,
             c.misses,
             c.entries,

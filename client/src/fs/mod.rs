@@ -30,9 +30,10 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sshfs_cache::{CacheConfig, InodeTable, MetaCache, SystemClock, Ticket};
 use tokio::sync::Semaphore;
 
-use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp, SftpResult};
+use crate::remote::Handle;
+use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp, SftpError, SftpResult};
 pub use errno::{FsError, FsResult};
-use handles::{HandleTable, OpenDir, OpenFile};
+use handles::{FhNumbers, HandleTable, OpenDir, OpenFile};
 use invalidate::{Invalidations, Invalidator};
 use stat::Stat;
 
@@ -108,6 +109,7 @@ impl SshFs {
             root
         };
         let (invalidator, invalidations) = Invalidator::channel();
+        let fh_numbers = FhNumbers::default();
         Self {
             sftp,
             root,
@@ -115,8 +117,8 @@ impl SshFs {
             cache: Mutex::new(MetaCache::new(cache, Arc::new(SystemClock))),
             invalidator,
             invalidations: Mutex::new(Some(invalidations)),
-            files: HandleTable::default(),
-            dirs: HandleTable::default(),
+            files: HandleTable::new(&fh_numbers),
+            dirs: HandleTable::new(&fh_numbers),
             prefetching: Mutex::new(HashSet::new()),
             prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
             readahead_budget: readahead::Budget::default(),
@@ -184,12 +186,22 @@ impl SshFs {
         if let Some(n) = stat.nlink {
             inodes.set_nlink(ino, n);
         }
-        // A file's count is the one that came with these attributes (a listing's, or our own
-        // link's): one kept apart would go stale when another name of the file is removed. A
-        // directory's (2 + subdirectories) is the last one seen.
+        // The count that came with these attributes (a listing's, our own link's), else the
+        // last one seen: for a directory 2 + subdirectories; for a file, one less for each of
+        // its names we removed since, and at least the names we know (0 once all are gone,
+        // as for an open file that was unlinked).
         let nlink = match stat.nlink {
+            Some(n) => Some(n),
             None if stat.is_dir() => inodes.nlink(ino),
-            n => n,
+            None => {
+                let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
+                let seen = inodes.nlink(ino);
+                Some(if names == 0 {
+                    seen.unwrap_or(0)
+                } else {
+                    seen.unwrap_or(1).max(names)
+                })
+            }
         };
         attr::file_attr(ino, &stat.attrs, nlink)
     }
@@ -228,7 +240,10 @@ impl SshFs {
     /// The kernel sends `fstat()` without a handle, so an inode whose name is gone (unlinked or
     /// replaced by a rename while open) is answered through any handle open on it.
     pub async fn getattr(&self, ino: u64, fh: Option<u64>) -> FsResult<FileAttr> {
-        let stat = match fh.and_then(|fh| self.files.get(fh)) {
+        let stat = match fh
+            .and_then(|fh| self.files.get(fh))
+            .filter(|f| f.ino == ino)
+        {
             Some(file) => Stat::new(self.sftp.fstat(&file.handle).await?),
             None => match self.rel_of(ino) {
                 Ok(rel) => match self.stat_rel(&rel, Some(ino), false).await {
@@ -241,18 +256,35 @@ impl SshFs {
         Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
     }
 
-    /// Our own change to the file `ino` (named `rel`, if it still has a name): its cached
-    /// attributes go. A file that lost its name but may have others (it had several links)
-    /// changed under names we cannot tell, so every file's cached attributes go.
+    /// Our own change to the file `ino` (named `rel`, if it still has a name): the cached
+    /// attributes of each of its names go. A file with more links than the names we know of it
+    /// (links made on the server, or its other names are kernel inodes of their own) changed
+    /// under names we cannot tell: every multi-link file's cached attributes go, in our cache
+    /// and in the kernel's.
     fn changed_content(&self, ino: u64, rel: Option<&str>) {
         self.drop_read_ahead(ino);
         self.forget_all_ahead();
-        match rel {
-            Some(rel) => self.cache().invalidate(rel),
-            None if self.inodes().nlink(ino).is_some_and(|n| n > 1) => {
-                self.cache().forget_attrs_where(|s| !s.is_dir());
+        let (paths, unknown_names, shared) = {
+            let inodes = self.inodes();
+            let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
+            let unknown = inodes.nlink(ino).is_some_and(|n| n > names);
+            let shared = if unknown {
+                inodes.multi_link_files()
+            } else {
+                Vec::new()
+            };
+            (inodes.paths(ino), unknown, shared)
+        };
+        let mut cache = self.cache();
+        for path in paths.iter().map(String::as_str).chain(rel) {
+            cache.invalidate(path);
+        }
+        if unknown_names {
+            cache.forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
+            drop(cache);
+            for other in shared.into_iter().filter(|o| *o != ino) {
+                self.invalidator.inode(other);
             }
-            None => {}
         }
     }
 
@@ -265,16 +297,22 @@ impl SshFs {
         });
     }
 
-    /// Any open file of `ino` (for operations on an inode whose name is gone).
+    /// Any open file of `ino` (for operations on an inode whose name is gone) that is not
+    /// being closed.
     fn open_file_of(&self, ino: u64) -> Option<Arc<OpenFile>> {
-        self.files.find(|f| f.ino == ino)
+        self.files.find(|f| f.ino == ino && !f.handle.is_closed())
     }
 
     /// FSTAT through any handle open on `ino`; `otherwise` if there is none.
     async fn fstat_any(&self, ino: u64, otherwise: FsError) -> FsResult<Stat> {
-        match self.open_file_of(ino) {
-            Some(file) => Ok(Stat::new(self.sftp.fstat(&file.handle).await?)),
-            None => Err(otherwise),
+        let Some(file) = self.open_file_of(ino) else {
+            return Err(otherwise);
+        };
+        match self.sftp.fstat(&file.handle).await {
+            Ok(attrs) => Ok(Stat::new(attrs)),
+            // Released meanwhile: as if it had not been open.
+            Err(SftpError::HandleClosed) => Err(otherwise),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -282,11 +320,25 @@ impl SshFs {
     /// every change, then the new attributes. SFTP v3 sets uid with gid and atime with mtime, so
     /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
     pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
+        match self.setattr_via(ino, fh, set).await {
+            // The inode had lost its name and the open file we went through was closed
+            // meanwhile: the name vanished before the change, as far as the caller can tell.
+            Err(e) if fh.is_none() && e.errno == libc::EBADF => Err(FsError::new(
+                libc::ENOENT,
+                format!("inode {ino} has no path and no open file left"),
+            )),
+            other => other,
+        }
+    }
+
+    async fn setattr_via(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
         let _changing = self.changing();
         // A name that is gone (unlinked or replaced while open) is changed through an open
         // handle of the inode: the kernel sends fchmod without one.
         let rel = self.rel_of(ino).ok();
-        let file = fh.and_then(|fh| self.files.get(fh));
+        let file = fh
+            .and_then(|fh| self.files.get(fh))
+            .filter(|f| f.ino == ino);
         let target = match (file, &rel) {
             (Some(f), _) => Target::Handle(f),
             (None, Some(rel)) => Target::Path(self.remote(rel)),
@@ -584,7 +636,9 @@ impl SshFs {
         let from_rel = self.rel_of(ino)?;
         let before = {
             let cached = self.cache().last_attr(&from_rel).and_then(|s| s.nlink);
-            cached.or(self.inodes().nlink(ino)).unwrap_or(1)
+            let inodes = self.inodes();
+            let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
+            cached.or(inodes.nlink(ino)).unwrap_or(1).max(names)
         };
         let stat = Stat {
             attrs,
@@ -596,10 +650,13 @@ impl SshFs {
             cache.set_attr(&from_rel, stat.clone());
             cache.forget_attr(metadata::split_rel(&to_rel).0);
         }
+        // The new name is one more name of the same inode: the kernel then keeps one set of
+        // attributes (and pages) for both, as for a local hard link.
         let mut inodes = self.inodes();
         inodes.set_nlink(ino, before + 1);
         let new_ino = inodes
-            .lookup(new_parent, new_name)
+            .add_link(ino, new_parent, new_name)
+            .or_else(|| inodes.lookup(new_parent, new_name))
             .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
         Ok(Self::attr_for(&mut inodes, new_ino, &stat))
     }
@@ -674,7 +731,7 @@ impl SshFs {
         &self,
         path: &str,
         flags: OpenFlags,
-    ) -> FsResult<(String, SftpResult<FileAttributes>, Ticket)> {
+    ) -> FsResult<(Handle, SftpResult<FileAttributes>, Ticket)> {
         let ticket = self.cache().ticket();
         let (opened, attrs) = tokio::join!(
             self.sftp.open(path, flags, FileAttributes::empty()),
@@ -750,11 +807,11 @@ impl SshFs {
         let file = self.file(fh)?;
         let rel = self.rel_of(file.ino).ok();
         file.writes
-            .write(data.len(), || {
-                let acked = self.sftp.send_write(&file.handle, offset, data);
+            .write(data.len(), || async {
+                let acked = self.sftp.send_write(&file.handle, offset, data).await?;
                 file.wrote_to(offset + data.len() as u64);
                 self.changed_content(file.ino, rel.as_deref());
-                async move { acked.await.map_err(FsError::from) }
+                Ok(async move { acked.await.map_err(FsError::from) })
             })
             .await?;
         Ok(data.len() as u32)
@@ -772,11 +829,13 @@ impl SshFs {
         Ok(self.sftp.fsync(&file.handle).await?)
     }
 
-    /// RELEASE: waits for the file's writes, then CLOSEs the server handle. A write error was
-    /// already reported at flush; the handle is closed either way.
+    /// RELEASE: drops the file's read-ahead (its READs in flight end or are cancelled), waits
+    /// for its writes, then CLOSEs the server handle, which waits for any request still using
+    /// it. A write error was already reported at flush; the handle is closed either way.
     pub async fn release(&self, fh: u64) -> FsResult<()> {
         match self.files.remove(fh) {
             Some(file) => {
+                file.readahead.clear();
                 let written = file.writes.drain().await;
                 self.sftp.close(&file.handle).await?;
                 written

@@ -30,6 +30,7 @@ use super::SshFs;
 use super::dir::join_rel;
 use super::errno::{FsError, FsResult};
 use super::stat::Stat;
+use crate::remote::Handle;
 
 /// Files opened ahead after each open that continues a run.
 pub const FILES_AHEAD: usize = 8;
@@ -42,8 +43,8 @@ const DIRS_TRACKED: usize = 64;
 /// and the file's first bytes (one READ of `asked` bytes; fewer means the end of the file).
 #[derive(Debug)]
 pub struct Opened {
-    /// The server's handle, now owned by whoever took this.
-    pub handle: String,
+    /// The server's handle, now owned by whoever took this (dropped untaken, it is closed).
+    pub handle: Handle,
     /// Attributes from the LSTAT sent beside the OPEN.
     pub attrs: FileAttributes,
     /// The first bytes of the file.
@@ -249,7 +250,7 @@ impl SshFs {
         });
     }
 
-    fn close_quietly(&self, handle: String) {
+    fn close_quietly(&self, handle: Handle) {
         let sftp = Arc::clone(&self.sftp);
         tokio::spawn(async move {
             let _ = sftp.close(&handle).await;

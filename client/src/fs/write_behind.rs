@@ -50,9 +50,11 @@ impl WriteBehind {
     }
 
     /// Waits for room for `len` bytes, then runs `send` (which must queue its packets before it
-    /// returns) and lets the acknowledgement be awaited in the background.
-    pub async fn write<F>(&self, len: usize, send: impl FnOnce() -> F) -> FsResult<()>
+    /// resolves, to the future of their acknowledgement) and lets the acknowledgement be awaited
+    /// in the background.
+    pub async fn write<S, F>(&self, len: usize, send: impl FnOnce() -> S) -> FsResult<()>
     where
+        S: Future<Output = FsResult<F>>,
         F: Future<Output = FsResult<()>> + Send + 'static,
     {
         self.failed()?;
@@ -63,7 +65,7 @@ impl WriteBehind {
             .acquire_many_owned(permits)
             .await
             .map_err(|_| FsError::new(libc::EIO, "write window closed"))?;
-        let acked = send();
+        let acked = send().await?;
         let error = Arc::clone(&self.error);
         tokio::spawn(async move {
             if let Err(e) = acked.await

@@ -309,10 +309,7 @@ pub async fn connect(
     };
     auth::authenticate(&mut ssh, opts, prompter.as_ref()).await?;
     let sftp = start_sftp(&ssh, opts).await?;
-    Ok(Connection {
-        ssh,
-        sftp: Arc::new(sftp),
-    })
+    Ok(Connection { ssh, sftp })
 }
 
 async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnectError> {
@@ -361,7 +358,7 @@ fn resolver_message(e: &std::io::Error) -> String {
 async fn start_sftp(
     ssh: &client::Handle<HostKeyCheck>,
     opts: &ConnectOptions,
-) -> Result<Sftp, ConnectError> {
+) -> Result<Arc<Sftp>, ConnectError> {
     let fail = |reason: String| ConnectError::Sftp {
         host: opts.host.clone(),
         reason,

@@ -4,10 +4,14 @@
 pub mod auth;
 pub mod connect;
 pub mod counters;
+#[cfg(test)]
+pub(crate) mod fake_server;
+pub mod handle;
 pub mod known_hosts;
 pub mod sftp;
 
 pub use auth::{NoPrompt, Prompter};
 pub use connect::{ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect};
 pub use counters::{Counters, Op};
+pub use handle::Handle;
 pub use sftp::{Sftp, SftpError};

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use russh_sftp::extensions::Statvfs;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
 use super::counters::{Counters, Op};
+use super::handle::{Closed, Handle, HandleRegistry, Lease};
 
 /// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
 const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
@@ -41,6 +42,15 @@ pub enum SftpError {
     /// The session or connection failed (every pending request fails with this).
     #[error("connection to the server failed: {0}")]
     Transport(String),
+    /// The request named a handle that was already closed: nothing was sent.
+    #[error("the file handle was closed")]
+    HandleClosed,
+}
+
+impl From<Closed> for SftpError {
+    fn from(_: Closed) -> Self {
+        SftpError::HandleClosed
+    }
 }
 
 /// `SSH_FX_EOF`.
@@ -98,6 +108,9 @@ pub struct DirEntry {
 /// A typed SFTP client over one session.
 pub struct Sftp {
     raw: RawSftpSession,
+    /// Itself, for the handles it hands out (a handle dropped open is closed through it).
+    me: Weak<Sftp>,
+    handles: HandleRegistry,
     deadline: Duration,
     read_len: u32,
     write_len: u32,
@@ -113,7 +126,7 @@ impl Sftp {
         limits: Option<(u64, u64)>,
         extensions: Vec<String>,
         deadline: Duration,
-    ) -> Self {
+    ) -> Arc<Self> {
         let clamp = |v: u64| u32::try_from(v).unwrap_or(MAX_IO_LEN).clamp(1, MAX_IO_LEN);
         let (read_len, write_len) = match limits {
             Some((r, w)) => (
@@ -122,14 +135,36 @@ impl Sftp {
             ),
             None => (SFTP_MIN_IO_LEN, SFTP_MIN_IO_LEN),
         };
-        Self {
+        Arc::new_cyclic(|me| Self {
             raw,
+            me: me.clone(),
+            handles: HandleRegistry::default(),
             deadline,
             read_len,
             write_len,
             counters: Counters::default(),
             extensions,
+        })
+    }
+
+    /// The server handles this session holds open, and requests refused on others.
+    pub fn handles(&self) -> &HandleRegistry {
+        &self.handles
+    }
+
+    /// A lease on `handle` for the request `op`, checked against the handles we hold.
+    async fn lease<'h>(&self, op: Op, handle: &'h Handle) -> SftpResult<Lease<'h>> {
+        let lease = handle.lease().await?;
+        if !self.handles.check(op.name(), lease.raw()) {
+            return Err(SftpError::HandleClosed);
         }
+        Ok(lease)
+    }
+
+    /// Wraps a handle string the server just gave us.
+    fn opened(&self, raw: String) -> Handle {
+        self.handles.opened(&raw);
+        Handle::new(raw, self.me.clone())
     }
 
     /// Largest single READ we send.
@@ -175,8 +210,9 @@ impl Sftp {
     }
 
     /// FSTAT: attributes of an open handle.
-    pub async fn fstat(&self, handle: &str) -> SftpResult<FileAttributes> {
-        Ok(self.call(Op::Fstat, self.raw.fstat(handle)).await?.attrs)
+    pub async fn fstat(&self, handle: &Handle) -> SftpResult<FileAttributes> {
+        let h = self.lease(Op::Fstat, handle).await?;
+        Ok(self.call(Op::Fstat, self.raw.fstat(h.raw())).await?.attrs)
     }
 
     /// SETSTAT (follows symlinks).
@@ -187,8 +223,9 @@ impl Sftp {
     }
 
     /// FSETSTAT on an open handle.
-    pub async fn fsetstat(&self, handle: &str, attrs: FileAttributes) -> SftpResult<()> {
-        self.call(Op::Fsetstat, self.raw.fsetstat(handle, attrs))
+    pub async fn fsetstat(&self, handle: &Handle, attrs: FileAttributes) -> SftpResult<()> {
+        let h = self.lease(Op::Fsetstat, handle).await?;
+        self.call(Op::Fsetstat, self.raw.fsetstat(h.raw(), attrs))
             .await
             .map(drop)
     }
@@ -214,26 +251,40 @@ impl Sftp {
         path: &str,
         flags: OpenFlags,
         attrs: FileAttributes,
-    ) -> SftpResult<String> {
-        Ok(self
+    ) -> SftpResult<Handle> {
+        let raw = self
             .call(Op::Open, self.raw.open(path, flags, attrs))
-            .await?
-            .handle)
+            .await?;
+        Ok(self.opened(raw.handle))
     }
 
-    /// CLOSE a file or directory handle.
-    pub async fn close(&self, handle: &str) -> SftpResult<()> {
-        self.call(Op::Close, self.raw.close(handle)).await.map(drop)
+    /// CLOSE a file or directory handle: waits for the requests in flight on it, refuses new
+    /// ones, and sends the one CLOSE it will get (a handle closed already sends nothing).
+    pub async fn close(&self, handle: &Handle) -> SftpResult<()> {
+        match handle.begin_close().await {
+            Some(raw) => self.close_raw(raw).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends CLOSE for a handle string whose close has begun (see [`Sftp::close`]).
+    pub(super) async fn close_raw(&self, raw: &str) -> SftpResult<()> {
+        if !self.handles.closing(raw) {
+            return Err(SftpError::HandleClosed);
+        }
+        self.call(Op::Close, self.raw.close(raw)).await.map(drop)
     }
 
     /// OPENDIR: returns the server's handle.
-    pub async fn opendir(&self, path: &str) -> SftpResult<String> {
-        Ok(self.call(Op::Opendir, self.raw.opendir(path)).await?.handle)
+    pub async fn opendir(&self, path: &str) -> SftpResult<Handle> {
+        let raw = self.call(Op::Opendir, self.raw.opendir(path)).await?;
+        Ok(self.opened(raw.handle))
     }
 
     /// One READDIR page; `None` at the end of the directory.
-    pub async fn readdir(&self, handle: &str) -> SftpResult<Option<Vec<DirEntry>>> {
-        match self.call(Op::Readdir, self.raw.readdir(handle)).await {
+    pub async fn readdir(&self, handle: &Handle) -> SftpResult<Option<Vec<DirEntry>>> {
+        let h = self.lease(Op::Readdir, handle).await?;
+        match self.call(Op::Readdir, self.raw.readdir(h.raw())).await {
             Ok(name) => Ok(Some(
                 name.files
                     .into_iter()
@@ -250,7 +301,7 @@ impl Sftp {
     }
 
     /// One READ of at most [`Sftp::read_len`] bytes; an empty result means end of file.
-    pub async fn read(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Vec<u8>> {
+    async fn read(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Vec<u8>> {
         match self
             .call(
                 Op::Read,
@@ -270,11 +321,13 @@ impl Sftp {
     /// the end, which saves a round trip per small file.
     pub async fn read_at(
         &self,
-        handle: &str,
+        handle: &Handle,
         offset: u64,
         len: u32,
         eof_at: Option<u64>,
     ) -> SftpResult<Vec<u8>> {
+        let lease = self.lease(Op::Read, handle).await?;
+        let handle = lease.raw();
         let chunk = self.read_len;
         let pieces = (0..len.div_ceil(chunk)).map(|i| {
             let start = offset + u64::from(i * chunk);
@@ -318,13 +371,16 @@ impl Sftp {
 
     /// Sends `data` at `offset` as WRITEs split to the server's limit, all queued on the session
     /// before this returns (so they reach the server in program order, ahead of any request made
-    /// afterwards); the returned future resolves once the server acknowledged every one.
-    pub fn send_write(
+    /// afterwards, the handle's CLOSE included); the returned future resolves once the server
+    /// acknowledged every one.
+    pub async fn send_write(
         self: &Arc<Self>,
-        handle: &str,
+        handle: &Handle,
         offset: u64,
         data: &[u8],
-    ) -> impl Future<Output = SftpResult<()>> + Send + 'static {
+    ) -> SftpResult<impl Future<Output = SftpResult<()>> + Send + 'static> {
+        let lease = self.lease(Op::Write, handle).await?;
+        let handle = lease.raw();
         let len = self.write_len as usize;
         let pieces: Vec<_> = data
             .chunks(len)
@@ -339,10 +395,10 @@ impl Sftp {
                 }))
             })
             .collect();
-        async move {
+        Ok(async move {
             futures_util::future::try_join_all(pieces).await?;
             Ok(())
-        }
+        })
     }
 
     /// REMOVE a file.
@@ -419,11 +475,14 @@ impl Sftp {
 
     /// `fsync@openssh.com` on an open handle. Servers without it: nothing to do (the data was
     /// acknowledged already).
-    pub async fn fsync(&self, handle: &str) -> SftpResult<()> {
+    pub async fn fsync(&self, handle: &Handle) -> SftpResult<()> {
         if !self.has_extension("fsync@openssh.com") {
             return Ok(());
         }
-        self.call(Op::Fsync, self.raw.fsync(handle)).await.map(drop)
+        let h = self.lease(Op::Fsync, handle).await?;
+        self.call(Op::Fsync, self.raw.fsync(h.raw()))
+            .await
+            .map(drop)
     }
 
     /// `statvfs@openssh.com`.
@@ -478,12 +537,18 @@ where
     }
 }
 
-/// Encodes an SSH `string` (u32 length + bytes).
+/// Encodes an SSH `string` (u32 length + bytes) as russh-sftp encodes every other string: a
+/// name it decoded from bytes that are not UTF-8 goes back as those bytes (vendor/README.md).
 fn encode_string(s: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(4 + s.len());
-    v.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    v.extend_from_slice(s.as_bytes());
-    v
+    russh_sftp::ser::to_bytes(&s).map_or_else(
+        |_| {
+            let mut v = Vec::with_capacity(4 + s.len());
+            v.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            v.extend_from_slice(s.as_bytes());
+            v
+        },
+        |b| b.to_vec(),
+    )
 }
 
 /// An EXTENDED request's answer must be a Status OK.
@@ -527,5 +592,33 @@ mod tests {
     #[test]
     fn ssh_string() {
         assert_eq!(encode_string("ab"), vec![0, 0, 0, 2, b'a', b'b']);
+    }
+
+    /// OpenSSH's handle 128 is the bytes 00 00 00 80, not UTF-8: the handle sent back in a
+    /// request must be those bytes, not a lossy U+FFFD (the server would not know it, and every
+    /// READ, WRITE and CLOSE on it would fail: the stray requests of the concurrency issue).
+    #[test]
+    fn handles_that_are_not_utf8_go_back_unchanged() {
+        use russh_sftp::protocol::Close;
+        for number in [0x80u32, 0xff, 0x1_80, 0x7f] {
+            let raw = number.to_be_bytes();
+            let mut reply = bytes::BytesMut::new();
+            reply.extend_from_slice(&[102]); // SSH_FXP_HANDLE
+            reply.extend_from_slice(&7u32.to_be_bytes());
+            reply.extend_from_slice(&4u32.to_be_bytes());
+            reply.extend_from_slice(&raw);
+            let mut reply = reply.freeze();
+            let handle = match Packet::try_from(&mut reply) {
+                Ok(Packet::Handle(h)) => h.handle,
+                other => panic!("not a HANDLE packet: {other:?}"),
+            };
+            let close = bytes::Bytes::try_from(Packet::Close(Close { id: 8, handle }));
+            let close = close.unwrap_or_default();
+            assert!(
+                close.ends_with(&[0, 0, 0, 4, raw[0], raw[1], raw[2], raw[3]]),
+                "handle {number:#x} sent back as {close:02x?}"
+            );
+            assert_eq!(encode_string("a\u{10FF80}"), vec![0, 0, 0, 2, b'a', 0x80]);
+        }
     }
 }

@@ -117,7 +117,8 @@ impl<'a> serde::Serializer for &'a mut Serializer {
     }
 
     fn serialize_str(self, v: &str) -> Result<Self::Ok, Self::Error> {
-        self.serialize_bytes(v.as_bytes())
+        // sshfs-rs patch: the bytes the string was decoded from (see buf.rs).
+        self.serialize_bytes(&crate::buf::encode_lossless(v))
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<Self::Ok, Self::Error> {

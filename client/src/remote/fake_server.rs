@@ -1,0 +1,310 @@
+//! A small in-memory SFTP server for unit tests: the real russh-sftp client and our [`Sftp`]
+//! talk to it over an in-process pipe, with no network and no sshd.
+//!
+//! It hands out handles as OpenSSH does (4-byte big-endian numbers, the lowest free one first,
+//! from [`FakeServer::first_handle`] up, so tests can cross 128), records every request with the
+//! handle it named, and counts requests on handles it does not hold, as OpenSSH's DEBUG3 log
+//! shows them ("handle -1"). READ answers can be held back until a test lets them go.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use russh_sftp::client::RawSftpSession;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::watch;
+
+use super::sftp::Sftp;
+
+const INIT: u8 = 1;
+const VERSION: u8 = 2;
+const OPEN: u8 = 3;
+const CLOSE: u8 = 4;
+const READ: u8 = 5;
+const WRITE: u8 = 6;
+const LSTAT: u8 = 7;
+const FSTAT: u8 = 8;
+const STATUS: u8 = 101;
+const HANDLE: u8 = 102;
+const DATA: u8 = 103;
+const ATTRS: u8 = 105;
+
+/// One request the server received: its kind, and the handle number it named (`None`: a
+/// request without a handle; `Some(None)`: a handle the server does not hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// "open", "close", "read", "write", "fstat", "lstat".
+    pub op: &'static str,
+    /// The handle named, resolved as the server sees it.
+    pub handle: Option<Option<u32>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Answer READs with at most half of what was asked (a server may answer short).
+    short_reads: bool,
+    files: BTreeMap<String, Vec<u8>>,
+    open: HashMap<u32, String>,
+    free: BTreeSet<u32>,
+    next: u32,
+    seen: Vec<Seen>,
+}
+
+/// The server side of a test session.
+#[derive(Clone)]
+pub struct FakeServer {
+    state: Arc<Mutex<State>>,
+    reads_held: watch::Sender<bool>,
+}
+
+impl FakeServer {
+    /// A server whose first handle is `first_handle`, with no files.
+    pub fn new(first_handle: u32) -> FakeServer {
+        let state = State {
+            next: first_handle,
+            ..State::default()
+        };
+        FakeServer {
+            state: Arc::new(Mutex::new(state)),
+            reads_held: watch::channel(false).0,
+        }
+    }
+
+    /// Creates (or replaces) the file `path` with `data`.
+    pub fn put(&self, path: &str, data: Vec<u8>) {
+        self.state.lock().unwrap().files.insert(path.into(), data);
+    }
+
+    /// The contents of `path`.
+    pub fn get(&self, path: &str) -> Option<Vec<u8>> {
+        self.state.lock().unwrap().files.get(path).cloned()
+    }
+
+    /// Answers every READ with at most half the bytes asked for (true).
+    pub fn short_reads(&self, short: bool) {
+        self.state.lock().unwrap().short_reads = short;
+    }
+
+    /// Holds READ answers back (true) or lets them go (false).
+    pub fn hold_reads(&self, hold: bool) {
+        self.reads_held.send_replace(hold);
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Requests that named a handle the server did not hold.
+    pub fn bad_handle_requests(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.handle == Some(None))
+            .collect()
+    }
+
+    /// How many requests of kind `op` arrived.
+    pub fn count(&self, op: &str) -> usize {
+        self.seen().iter().filter(|s| s.op == op).count()
+    }
+
+    /// Handles open now.
+    pub fn open_handles(&self) -> usize {
+        self.state.lock().unwrap().open.len()
+    }
+
+    /// Starts serving on a new pipe and returns our engine connected to it.
+    pub async fn connect(&self) -> Arc<Sftp> {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        tokio::spawn(self.clone().serve(server));
+        let raw = RawSftpSession::new(client);
+        raw.init().await.expect("fake SFTP init");
+        Sftp::new(raw, None, Vec::new(), Duration::from_secs(10))
+    }
+
+    async fn serve(self, stream: DuplexStream) {
+        let (mut rd, wr) = tokio::io::split(stream);
+        let wr = Arc::new(tokio::sync::Mutex::new(wr));
+        loop {
+            let Ok(len) = rd.read_u32().await else {
+                return;
+            };
+            let mut buf = vec![0; len as usize];
+            if rd.read_exact(&mut buf).await.is_err() {
+                return;
+            }
+            let mut p = Bytes::from(buf);
+            let kind = p.get_u8();
+            if kind == INIT {
+                let mut out = BytesMut::new();
+                out.put_u8(VERSION);
+                out.put_u32(3);
+                send(&wr, out).await;
+                continue;
+            }
+            let id = p.get_u32();
+            let reply = self.answer(kind, id, p);
+            match reply {
+                Reply::Now(out) => send(&wr, out).await,
+                Reply::AfterReads(out) => {
+                    // Answered in the background, so later requests are not held up.
+                    let (wr, mut held) = (Arc::clone(&wr), self.reads_held.subscribe());
+                    tokio::spawn(async move {
+                        let _ = held.wait_for(|h| !*h).await;
+                        send(&wr, out).await;
+                    });
+                }
+            }
+        }
+    }
+
+    fn answer(&self, kind: u8, id: u32, mut p: Bytes) -> Reply {
+        let mut st = self.state.lock().unwrap();
+        let handle_of = |p: &mut Bytes, st: &mut State, op: &'static str| {
+            let raw = get_string(p);
+            let number = <[u8; 4]>::try_from(raw.as_slice())
+                .ok()
+                .map(u32::from_be_bytes)
+                .filter(|n| st.open.contains_key(n));
+            st.seen.push(Seen {
+                op,
+                handle: Some(number),
+            });
+            number
+        };
+        match kind {
+            OPEN => {
+                let path = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                let pflags = p.get_u32();
+                st.seen.push(Seen {
+                    op: "open",
+                    handle: None,
+                });
+                if !st.files.contains_key(&path) {
+                    if pflags & 0x08 == 0 {
+                        return Reply::Now(status(id, 2));
+                    }
+                    st.files.insert(path.clone(), Vec::new());
+                }
+                if pflags & 0x10 != 0 {
+                    st.files.insert(path.clone(), Vec::new());
+                }
+                let n = match st.free.pop_first() {
+                    Some(n) => n,
+                    None => {
+                        st.next += 1;
+                        st.next - 1
+                    }
+                };
+                st.open.insert(n, path);
+                let mut out = BytesMut::new();
+                out.put_u8(HANDLE);
+                out.put_u32(id);
+                put_string(&mut out, &n.to_be_bytes());
+                Reply::Now(out)
+            }
+            CLOSE => match handle_of(&mut p, &mut st, "close") {
+                Some(n) => {
+                    st.open.remove(&n);
+                    st.free.insert(n);
+                    Reply::Now(status(id, 0))
+                }
+                None => Reply::Now(status(id, 4)),
+            },
+            READ => {
+                let Some(n) = handle_of(&mut p, &mut st, "read") else {
+                    return Reply::Now(status(id, 4));
+                };
+                let (offset, len) = (p.get_u64() as usize, p.get_u32() as usize);
+                let data = &st.files[&st.open[&n]];
+                if offset >= data.len() {
+                    return Reply::AfterReads(status(id, 1));
+                }
+                let len = if st.short_reads { len.div_ceil(2) } else { len };
+                let end = data.len().min(offset + len);
+                let mut out = BytesMut::new();
+                out.put_u8(DATA);
+                out.put_u32(id);
+                put_string(&mut out, &data[offset..end]);
+                Reply::AfterReads(out)
+            }
+            WRITE => {
+                let Some(n) = handle_of(&mut p, &mut st, "write") else {
+                    return Reply::Now(status(id, 4));
+                };
+                let offset = p.get_u64() as usize;
+                let data = get_string(&mut p);
+                let path = st.open[&n].clone();
+                let file = st.files.entry(path).or_default();
+                if file.len() < offset + data.len() {
+                    file.resize(offset + data.len(), 0);
+                }
+                file[offset..offset + data.len()].copy_from_slice(&data);
+                Reply::Now(status(id, 0))
+            }
+            FSTAT => match handle_of(&mut p, &mut st, "fstat") {
+                Some(n) => {
+                    let size = st.files[&st.open[&n]].len();
+                    Reply::Now(attrs(id, size))
+                }
+                None => Reply::Now(status(id, 4)),
+            },
+            LSTAT => {
+                let path = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                st.seen.push(Seen {
+                    op: "lstat",
+                    handle: None,
+                });
+                match st.files.get(&path) {
+                    Some(data) => Reply::Now(attrs(id, data.len())),
+                    None => Reply::Now(status(id, 2)),
+                }
+            }
+            _ => Reply::Now(status(id, 8)),
+        }
+    }
+}
+
+enum Reply {
+    Now(BytesMut),
+    /// A READ's answer: held while [`FakeServer::hold_reads`] says so.
+    AfterReads(BytesMut),
+}
+
+async fn send(wr: &tokio::sync::Mutex<tokio::io::WriteHalf<DuplexStream>>, body: BytesMut) {
+    let mut wr = wr.lock().await;
+    let _ = wr.write_u32(body.len() as u32).await;
+    let _ = wr.write_all(&body).await;
+}
+
+fn get_string(p: &mut Bytes) -> Vec<u8> {
+    let len = p.get_u32() as usize;
+    p.split_to(len).to_vec()
+}
+
+fn put_string(out: &mut BytesMut, s: &[u8]) {
+    out.put_u32(s.len() as u32);
+    out.put_slice(s);
+}
+
+fn status(id: u32, code: u32) -> BytesMut {
+    let mut out = BytesMut::new();
+    out.put_u8(STATUS);
+    out.put_u32(id);
+    out.put_u32(code);
+    put_string(&mut out, b"");
+    put_string(&mut out, b"");
+    out
+}
+
+fn attrs(id: u32, size: usize) -> BytesMut {
+    let mut out = BytesMut::new();
+    out.put_u8(ATTRS);
+    out.put_u32(id);
+    out.put_u32(0x1 | 0x4); // size, permissions
+    out.put_u64(size as u64);
+    out.put_u32(0o100644);
+    out
+}

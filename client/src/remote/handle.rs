@@ -1,0 +1,330 @@
+//! Server handles with one owner each: closed exactly once, never used after their CLOSE.
+//!
+//! OpenSSH's `sftp-server` gives a closed handle's number to the very next OPEN. A second CLOSE,
+//! or a READ or WRITE sent after the CLOSE, would therefore reach whatever file holds that
+//! number by then: close another program's file, or read and write the wrong one. So a handle
+//! string never travels alone. [`Sftp::open`](super::Sftp::open) and
+//! [`opendir`](super::Sftp::opendir) return a [`Handle`], and every request on it goes through
+//! a [`Lease`]:
+//!
+//! * **One CLOSE.** [`Sftp::close`](super::Sftp::close) turns the handle from open to closed
+//!   once; a second call finds it closed and sends nothing. A handle nobody closed is closed
+//!   when its last clone is dropped (an abandoned open, an open-ahead nobody took), so none leaks.
+//! * **Nothing after CLOSE.** A request holds a lease from before its packet is queued until its
+//!   answer (or its cancellation). The close waits for the leases in flight and refuses new
+//!   ones, so every request on the handle is on the wire before its CLOSE, and none after.
+//!   A lease asked for after the close fails locally ([`Closed`]): nothing is sent.
+//!
+//! The session also keeps the set of handles it holds and refuses, loudly, any request naming
+//! one it does not ([`HandleRegistry`]): with the rules above that never happens, and the
+//! counter `handle-misuse` of `sshfs-rs --stats` shows it if it ever does.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+use super::sftp::Sftp;
+
+/// A handle the server gave us (OPEN, OPENDIR), shared by everything that uses it.
+#[derive(Clone)]
+pub struct Handle(Arc<Inner>);
+
+struct Inner {
+    raw: String,
+    /// `true` while open; requests hold it shared, the close takes it exclusively.
+    open: RwLock<bool>,
+    /// Set when the close begins: no lease is given out after it.
+    closing: AtomicBool,
+    /// The session that closes the handle if it is dropped open.
+    sftp: Weak<Sftp>,
+}
+
+/// The right to send one request on a handle: while it is held, the handle's CLOSE waits.
+pub struct Lease<'a> {
+    handle: &'a Inner,
+    _open: RwLockReadGuard<'a, bool>,
+}
+
+impl Lease<'_> {
+    /// The server's handle string, for the request's packet.
+    pub fn raw(&self) -> &str {
+        &self.handle.raw
+    }
+}
+
+/// A request asked for a handle that was closed (or is being closed): nothing was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl Handle {
+    /// Wraps a handle string the server just gave `sftp`.
+    pub(super) fn new(raw: String, sftp: Weak<Sftp>) -> Handle {
+        Handle(Arc::new(Inner {
+            raw,
+            open: RwLock::new(true),
+            closing: AtomicBool::new(false),
+            sftp,
+        }))
+    }
+
+    /// A lease for one request; [`Closed`] once the close has begun.
+    pub async fn lease(&self) -> Result<Lease<'_>, Closed> {
+        if self.is_closed() {
+            return Err(Closed);
+        }
+        let open = self.0.open.read().await;
+        if *open {
+            Ok(Lease {
+                handle: &self.0,
+                _open: open,
+            })
+        } else {
+            Err(Closed)
+        }
+    }
+
+    /// Marks the handle closed once every lease in flight has ended; `Some(raw)` for the one
+    /// caller that must send the CLOSE, `None` if it was closed already.
+    pub(super) async fn begin_close(&self) -> Option<&str> {
+        self.0.closing.store(true, Ordering::Release);
+        let mut open = self.0.open.write().await;
+        std::mem::replace(&mut *open, false).then_some(self.0.raw.as_str())
+    }
+
+    /// Whether the close has begun.
+    pub fn is_closed(&self) -> bool {
+        self.0.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether `self` and `other` are the same server handle.
+    pub fn same(&self, other: &Handle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handle({:02x?})", self.0.raw.as_bytes())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // No clone is left, so no lease either: close it if nobody did.
+        let open = self.open.get_mut();
+        if !*open {
+            return;
+        }
+        *open = false;
+        let (Some(sftp), Ok(rt)) = (self.sftp.upgrade(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let raw = std::mem::take(&mut self.raw);
+        rt.spawn(async move {
+            if let Err(e) = sftp.close_raw(&raw).await {
+                tracing::debug!("closing a dropped handle failed: {e}");
+            }
+        });
+    }
+}
+
+/// The handle strings a session holds open, to refuse any request on another one.
+#[derive(Debug, Default)]
+pub struct HandleRegistry {
+    open: Mutex<HashSet<String>>,
+    misuse: AtomicU64,
+}
+
+impl HandleRegistry {
+    /// Records a handle the server just gave us.
+    pub fn opened(&self, raw: &str) {
+        if let Ok(mut open) = self.open.lock()
+            && !open.insert(raw.to_owned())
+        {
+            self.misused("OPEN", raw);
+        }
+    }
+
+    /// Checks that `raw` is open before `what` is sent on it; counts and logs it if not.
+    pub fn check(&self, what: &str, raw: &str) -> bool {
+        let held = self.open.lock().is_ok_and(|open| open.contains(raw));
+        if !held {
+            self.misused(what, raw);
+        }
+        held
+    }
+
+    /// Records that the CLOSE of `raw` is being sent; false (counted) if it was not open.
+    pub fn closing(&self, raw: &str) -> bool {
+        let held = self.open.lock().is_ok_and(|mut open| open.remove(raw));
+        if !held {
+            self.misused("CLOSE", raw);
+        }
+        held
+    }
+
+    /// Handles held open now.
+    pub fn len(&self) -> usize {
+        self.open.lock().map_or(0, |open| open.len())
+    }
+
+    /// Whether no handle is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Requests refused because they named a handle not open (always 0 unless there is a bug).
+    pub fn misuse(&self) -> u64 {
+        self.misuse.load(Ordering::Relaxed)
+    }
+
+    fn misused(&self, what: &str, raw: &str) {
+        self.misuse.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            "BUG: {what} on handle {:02x?}, which this session does not hold; not sent",
+            raw.as_bytes()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::time::Duration;
+
+    use russh_sftp::protocol::{FileAttributes, OpenFlags};
+
+    use super::super::fake_server::FakeServer;
+    use super::super::sftp::SftpError;
+
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn a_second_close_sends_nothing() {
+        let server = FakeServer::new(1);
+        server.put("/f", b"x".to_vec());
+        let sftp = server.connect().await;
+        let h = sftp
+            .open("/f", OpenFlags::READ, FileAttributes::empty())
+            .await
+            .unwrap();
+        let again = h.clone();
+        sftp.close(&h).await.unwrap();
+        sftp.close(&again).await.unwrap();
+        // A handle number reused at once by the next open must not be closed by a stray CLOSE.
+        let next = sftp
+            .open("/f", OpenFlags::READ, FileAttributes::empty())
+            .await
+            .unwrap();
+        sftp.close(&h).await.unwrap();
+        assert_eq!(server.count("close"), 1);
+        assert!(
+            sftp.fstat(&next).await.is_ok(),
+            "the reused number is still open"
+        );
+        assert!(server.bad_handle_requests().is_empty());
+        assert_eq!(sftp.handles().misuse(), 0);
+    }
+
+    #[tokio::test]
+    async fn close_waits_for_requests_in_flight_and_refuses_new_ones() {
+        let server = FakeServer::new(1);
+        server.put("/f", vec![7; 100_000]);
+        let sftp = server.connect().await;
+        let h = sftp
+            .open("/f", OpenFlags::READ, FileAttributes::empty())
+            .await
+            .unwrap();
+        server.hold_reads(true);
+        server.short_reads(true);
+        let reading = tokio::spawn({
+            let (sftp, h) = (sftp.clone(), h.clone());
+            async move { sftp.read_at(&h, 0, 32 * 1024, None).await }
+        });
+        settle().await;
+        let closing = tokio::spawn({
+            let (sftp, h) = (sftp.clone(), h.clone());
+            async move { sftp.close(&h).await }
+        });
+        settle().await;
+        assert_eq!(
+            server.count("close"),
+            0,
+            "CLOSE sent while a READ was in flight"
+        );
+        assert!(
+            h.is_closed(),
+            "no new request may start once the close began"
+        );
+        // The short answer makes the read ask again: still before the CLOSE.
+        server.hold_reads(false);
+        let data = reading.await.unwrap().unwrap();
+        assert_eq!(data.len(), 32 * 1024);
+        closing.await.unwrap().unwrap();
+        let after = sftp.read_at(&h, 0, 10, None).await;
+        assert!(matches!(after, Err(SftpError::HandleClosed)), "{after:?}");
+        let seen = server.seen();
+        let close_at = seen.iter().position(|s| s.op == "close").unwrap();
+        assert!(
+            seen[close_at + 1..].iter().all(|s| s.handle.is_none()),
+            "requests after CLOSE: {seen:?}"
+        );
+        assert!(server.bad_handle_requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_handle_dropped_open_is_closed_once() {
+        let server = FakeServer::new(1);
+        server.put("/f", b"x".to_vec());
+        let sftp = server.connect().await;
+        let h = sftp
+            .open("/f", OpenFlags::READ, FileAttributes::empty())
+            .await
+            .unwrap();
+        let clone = h.clone();
+        drop(h);
+        settle().await;
+        assert_eq!(server.count("close"), 0, "a clone still holds it");
+        drop(clone);
+        settle().await;
+        assert_eq!(server.count("close"), 1);
+        assert_eq!(server.open_handles(), 0);
+        assert!(server.bad_handle_requests().is_empty());
+    }
+
+    /// OpenSSH's handles from 128 on are not UTF-8 (vendor/README.md).
+    #[tokio::test]
+    async fn handles_past_127_reach_their_file() {
+        let server = FakeServer::new(126);
+        let sftp = server.connect().await;
+        let mut handles = Vec::new();
+        for i in 0..4u8 {
+            let path = format!("/f{i}");
+            server.put(&path, Vec::new());
+            let h = sftp
+                .open(&path, OpenFlags::WRITE, FileAttributes::empty())
+                .await
+                .unwrap();
+            sftp.send_write(&h, 0, &[i; 10])
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            handles.push(h);
+        }
+        for h in &handles {
+            sftp.close(h).await.unwrap();
+        }
+        for i in 0..4u8 {
+            assert_eq!(server.get(&format!("/f{i}")).unwrap(), vec![i; 10]);
+        }
+        assert!(server.bad_handle_requests().is_empty());
+        assert_eq!(server.open_handles(), 0);
+    }
+}
