@@ -74,7 +74,8 @@ pub const ALLOWED_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "st_ino, st_dev",
-        "the mount numbers inodes itself (a hash of the path, so hard links get one number per \
+        "the mount numbers inodes itself (a hash of the path; a hard link made through the \
+         mount shares its source's number while the kernel holds it, others get one number per \
          name) and is its own device; instead the mount's readdir d_ino must equal its own \
          lstat st_ino, and \".\"/\"..\" must carry the numbers of the directory and its parent",
     ),
@@ -92,15 +93,18 @@ pub const ALLOWED_DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "attributes of the other names of a hard-linked file, with the kernel cache on",
-        "SFTP v3 has no inode numbers, so the mount cannot know that two names are one file and \
-         gives each its own inode: the kernel caches each name's attributes apart, and a chmod, \
-         write or truncate through one name leaves the others' stale for up to attr_timeout. \
-         The generator makes hard links only on mounts with attr_timeout=0",
+        "SFTP v3 has no inode numbers: a link made through the mount is one inode with its \
+         source only while the kernel holds that inode; names linked on the server, or looked \
+         up again after the kernel forgot it, get inodes of their own, whose attributes the \
+         kernel caches apart (a change through one name leaves the others' stale for up to \
+         attr_timeout, unless the mount knew the file had several links). The generator makes \
+         hard links only on mounts with attr_timeout=0",
     ),
     (
         "st_nlink of an open file whose last name is gone (fstat)",
-        "not compared by fstat (a local filesystem says 0; SFTP FSTAT cannot tell, the mount \
-         says 1)",
+        "not compared by fstat here: the mount says 0 like a local filesystem when every name \
+         it knew is gone (tests/operations.rs checks it), but a name made on the server meanwhile \
+         it cannot know",
     ),
     (
         "st_size of directories",

@@ -306,6 +306,54 @@ fn links() {
     assert!(out.split_whitespace().nth(1) == Some("2"), "ls -l: {out}");
 }
 
+/// A hard link made through the mount is one file through the mount too, with the kernel's
+/// caches on (its defaults): one inode number for both names, st_nlink 2 on both at once, and a
+/// change through one name seen through the other at once. An open file whose last name is
+/// removed reports st_nlink 0, as on a local filesystem.
+#[test]
+fn hard_links_are_one_inode_and_an_unlinked_open_file_has_no_links() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &[]);
+    let (mnt, srv) = (m.path(), sshd.root_dir());
+
+    fs::write(mnt.join("a"), b"one").unwrap();
+    assert_eq!(fs::metadata(mnt.join("a")).unwrap().nlink(), 1); // now in the kernel's cache
+    fs::hard_link(mnt.join("a"), mnt.join("b")).unwrap();
+    let (a, b) = (
+        fs::metadata(mnt.join("a")).unwrap(),
+        fs::metadata(mnt.join("b")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "one file, one inode number");
+    assert_eq!((a.nlink(), b.nlink()), (2, 2));
+
+    fs::write(mnt.join("b"), b"longer content").unwrap();
+    fs::set_permissions(mnt.join("b"), fs::Permissions::from_mode(0o600)).unwrap();
+    let a = fs::metadata(mnt.join("a")).unwrap();
+    assert_eq!((a.len(), a.mode() & 0o777), (14, 0o600));
+    assert_eq!(fs::read(mnt.join("a")).unwrap(), b"longer content");
+    assert_eq!(fs::read(srv.join("a")).unwrap(), b"longer content");
+
+    fs::remove_file(mnt.join("b")).unwrap();
+    assert_eq!(fs::metadata(mnt.join("a")).unwrap().nlink(), 1);
+    assert!(!srv.join("b").exists());
+
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(mnt.join("a"))
+        .unwrap();
+    fs::remove_file(mnt.join("a")).unwrap();
+    assert_eq!(
+        f.metadata().unwrap().nlink(),
+        0,
+        "fstat after the last name is gone"
+    );
+    f.write_all(b"!").unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 14);
+    drop(f);
+    assert!(!srv.join("a").exists());
+}
+
 /// The everyday workflow of the issue: cp -r in and out, tar, git, in-place edit, mmap, rm -rf,
 /// with the server's folder matching byte for byte.
 #[test]

@@ -21,6 +21,8 @@ pub struct OpenFile {
     pub handle: Handle,
     /// The inode it was opened on.
     pub ino: u64,
+    /// Opened for writing (a truncate through it is allowed).
+    pub writable: bool,
     /// Writes sent but not yet acknowledged, and the first error one met.
     pub writes: WriteBehind,
     /// Pieces of the file fetched ahead of a sequential reader.
@@ -31,11 +33,13 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    /// A file record for a fresh server handle; `size` if known.
-    pub fn new(handle: Handle, ino: u64, size: Option<u64>) -> Self {
+    /// A file record for a fresh server handle opened with the `open(2)` `flags`; `size` if
+    /// known.
+    pub fn new(handle: Handle, ino: u64, flags: u32, size: Option<u64>) -> Self {
         Self {
             handle,
             ino,
+            writable: flags as i32 & libc::O_ACCMODE != libc::O_RDONLY,
             writes: WriteBehind::default(),
             readahead: ReadAhead::default(),
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),

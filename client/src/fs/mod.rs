@@ -298,14 +298,15 @@ impl SshFs {
     }
 
     /// Any open file of `ino` (for operations on an inode whose name is gone) that is not
-    /// being closed.
-    fn open_file_of(&self, ino: u64) -> Option<Arc<OpenFile>> {
-        self.files.find(|f| f.ino == ino && !f.handle.is_closed())
+    /// being closed, and open for writing if `for_writing`.
+    fn open_file_of(&self, ino: u64, for_writing: bool) -> Option<Arc<OpenFile>> {
+        self.files
+            .find(|f| f.ino == ino && !f.handle.is_closed() && (f.writable || !for_writing))
     }
 
     /// FSTAT through any handle open on `ino`; `otherwise` if there is none.
     async fn fstat_any(&self, ino: u64, otherwise: FsError) -> FsResult<Stat> {
-        let Some(file) = self.open_file_of(ino) else {
+        let Some(file) = self.open_file_of(ino, false) else {
             return Err(otherwise);
         };
         match self.sftp.fstat(&file.handle).await {
@@ -342,7 +343,8 @@ impl SshFs {
         let target = match (file, &rel) {
             (Some(f), _) => Target::Handle(f),
             (None, Some(rel)) => Target::Path(self.remote(rel)),
-            (None, None) => match self.open_file_of(ino) {
+            // A truncate needs a handle open for writing (ftruncate of a read-only one fails).
+            (None, None) => match self.open_file_of(ino, set.size.is_some()) {
                 Some(f) => Target::Handle(f),
                 None => {
                     return Err(FsError::new(
@@ -700,7 +702,7 @@ impl SshFs {
         if truncated {
             self.drop_read_ahead(ino);
         }
-        let file = OpenFile::new(handle, ino, size);
+        let file = OpenFile::new(handle, ino, flags, size);
         if let Some((asked, data, since)) = first_bytes {
             file.readahead.seed(asked, data, since);
         }
@@ -776,7 +778,7 @@ impl SshFs {
         let attr = self.created(parent, name, &rel, attrs)?;
         let fh = self
             .files
-            .insert(OpenFile::new(handle, attr.ino, Some(attr.size)));
+            .insert(OpenFile::new(handle, attr.ino, flags, Some(attr.size)));
         Ok((attr, fh))
     }
 
@@ -949,6 +951,9 @@ fn perm_attrs(mode: u32) -> FileAttributes {
         ..FileAttributes::empty()
     }
 }
+
+#[cfg(test)]
+mod handle_tests;
 
 #[cfg(test)]
 mod tests {

@@ -155,7 +155,7 @@ impl SshFs {
     }
 
     /// Starts opening `rel` ahead unless it already is.
-    fn open_one_ahead(self: &Arc<Self>, rel: String) {
+    pub(super) fn open_one_ahead(self: &Arc<Self>, rel: String) {
         let Ok(mut st) = self.open_ahead.state.lock() else {
             return;
         };

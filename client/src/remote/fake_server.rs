@@ -57,6 +57,7 @@ struct State {
 pub struct FakeServer {
     state: Arc<Mutex<State>>,
     reads_held: watch::Sender<bool>,
+    opens_held: watch::Sender<bool>,
 }
 
 impl FakeServer {
@@ -69,6 +70,7 @@ impl FakeServer {
         FakeServer {
             state: Arc::new(Mutex::new(state)),
             reads_held: watch::channel(false).0,
+            opens_held: watch::channel(false).0,
         }
     }
 
@@ -90,6 +92,11 @@ impl FakeServer {
     /// Holds READ answers back (true) or lets them go (false).
     pub fn hold_reads(&self, hold: bool) {
         self.reads_held.send_replace(hold);
+    }
+
+    /// Holds OPEN answers back (true) or lets them go (false).
+    pub fn hold_opens(&self, hold: bool) {
+        self.opens_held.send_replace(hold);
     }
 
     /// Every request so far.
@@ -148,9 +155,13 @@ impl FakeServer {
             let reply = self.answer(kind, id, p);
             match reply {
                 Reply::Now(out) => send(&wr, out).await,
-                Reply::AfterReads(out) => {
+                Reply::AfterReads(out) | Reply::AfterOpens(out) => {
                     // Answered in the background, so later requests are not held up.
-                    let (wr, mut held) = (Arc::clone(&wr), self.reads_held.subscribe());
+                    let gate = match kind {
+                        OPEN => &self.opens_held,
+                        _ => &self.reads_held,
+                    };
+                    let (wr, mut held) = (Arc::clone(&wr), gate.subscribe());
                     tokio::spawn(async move {
                         let _ = held.wait_for(|h| !*h).await;
                         send(&wr, out).await;
@@ -203,7 +214,7 @@ impl FakeServer {
                 out.put_u8(HANDLE);
                 out.put_u32(id);
                 put_string(&mut out, &n.to_be_bytes());
-                Reply::Now(out)
+                Reply::AfterOpens(out)
             }
             CLOSE => match handle_of(&mut p, &mut st, "close") {
                 Some(n) => {
@@ -271,6 +282,8 @@ enum Reply {
     Now(BytesMut),
     /// A READ's answer: held while [`FakeServer::hold_reads`] says so.
     AfterReads(BytesMut),
+    /// An OPEN's handle: held while [`FakeServer::hold_opens`] says so.
+    AfterOpens(BytesMut),
 }
 
 async fn send(wr: &tokio::sync::Mutex<tokio::io::WriteHalf<DuplexStream>>, body: BytesMut) {
