@@ -54,7 +54,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sig
 use nix::unistd::Pid;
 
 use support::{
-    FaultProxy, Mount, Sshd, SshfsC, abort_fuse_connection, fuse_connection_of, fuse_waiting,
+    FaultProxy, Mount, Rng, Sshd, SshfsC, abort_fuse_connection, fuse_connection_of, fuse_waiting,
     open_fd_count, wait_until,
 };
 
@@ -1339,30 +1339,6 @@ fn storm_reader(dir: &Path) -> ! {
 fn storm_fail(what: String) -> ! {
     say(&format!("error {what}"));
     std::process::exit(2);
-}
-
-/// xorshift64*: enough randomness for a storm, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.below(hi - lo))
-    }
 }
 
 fn clock_seed() -> u64 {

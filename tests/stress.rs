@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use support::{Mount, MountStats, Sshd, SshdOptions};
+use support::{Mount, MountStats, Rng, Sshd, SshdOptions};
 
 /// Processes (threads: the kernel sees each as its own caller) doing mixed operations.
 const WORKERS: u64 = 8;
@@ -45,41 +45,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// xorshift64*: a fixed seed gives the same sequence of operations on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Up to `most` random bytes (a random length below it).
-    fn bytes_below(&mut self, most: u64) -> Vec<u8> {
-        let len = self.below(most) as usize;
-        self.bytes(len)
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(len + 8);
-        while v.len() < len {
-            v.extend_from_slice(&self.next().to_le_bytes());
-        }
-        v.truncate(len);
-        v
-    }
 }
 
 fn errno() -> i32 {
@@ -349,7 +314,7 @@ fn bad_handle_lines(log: &str) -> Vec<&str> {
 /// them one after the other. Returns what each name should hold (the last content whose writes
 /// and close succeeded) and the failures.
 fn writer(root: &Path, id: u64, seed: u64) -> (BTreeMap<PathBuf, Vec<u8>>, Vec<String>) {
-    let mut rng = Rng::new(seed ^ (0xA5A5 + id));
+    let mut rng = Rng::new((seed ^ (0xA5A5 + id)).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let dir = root.join(format!("w{id}"));
     fs::create_dir(&dir).unwrap();
     let mut want = BTreeMap::new();
@@ -417,7 +382,7 @@ fn concurrent_mixed_operations_never_touch_a_handle_not_open() {
         .map(|w| {
             let (mnt, unexpected) = (mnt.clone(), Arc::clone(&unexpected));
             thread::spawn(move || {
-                let mut rng = Rng::new(seed * 1000 + w);
+                let mut rng = Rng::new((seed * 1000 + w).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 for i in 0..ops {
                     if let Err((op, e)) = one_op(&mnt, &mut rng) {
                         let msg = std::io::Error::from_raw_os_error(e);

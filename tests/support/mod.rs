@@ -17,10 +17,12 @@
 mod mount;
 mod process;
 mod proxy;
+mod rng;
 mod sshd;
 
 pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
 pub use proxy::FaultProxy;
+pub use rng::Rng;
 pub use sshd::{Sshd, SshdOptions};
 
 use std::ffi::OsString;

@@ -199,10 +199,17 @@ mod tests {
     use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
     use super::super::fake_server::FakeServer;
-    use super::super::sftp::SftpError;
+    use super::super::sftp::{Sftp, SftpError};
+    use super::Handle;
 
     async fn settle() {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    async fn open(sftp: &Sftp, path: &str, flags: OpenFlags) -> Handle {
+        sftp.open(path, flags, FileAttributes::empty())
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -210,18 +217,12 @@ mod tests {
         let server = FakeServer::new(1);
         server.put("/f", b"x".to_vec());
         let sftp = server.connect().await;
-        let h = sftp
-            .open("/f", OpenFlags::READ, FileAttributes::empty())
-            .await
-            .unwrap();
+        let h = open(&sftp, "/f", OpenFlags::READ).await;
         let again = h.clone();
         sftp.close(&h).await.unwrap();
         sftp.close(&again).await.unwrap();
         // A handle number reused at once by the next open must not be closed by a stray CLOSE.
-        let next = sftp
-            .open("/f", OpenFlags::READ, FileAttributes::empty())
-            .await
-            .unwrap();
+        let next = open(&sftp, "/f", OpenFlags::READ).await;
         sftp.close(&h).await.unwrap();
         assert_eq!(server.count("close"), 1);
         assert!(
@@ -237,10 +238,7 @@ mod tests {
         let server = FakeServer::new(1);
         server.put("/f", vec![7; 100_000]);
         let sftp = server.connect().await;
-        let h = sftp
-            .open("/f", OpenFlags::READ, FileAttributes::empty())
-            .await
-            .unwrap();
+        let h = open(&sftp, "/f", OpenFlags::READ).await;
         server.hold_reads(true);
         server.short_reads(true);
         let reading = tokio::spawn({
@@ -283,10 +281,7 @@ mod tests {
         let server = FakeServer::new(1);
         server.put("/f", b"x".to_vec());
         let sftp = server.connect().await;
-        let h = sftp
-            .open("/f", OpenFlags::READ, FileAttributes::empty())
-            .await
-            .unwrap();
+        let h = open(&sftp, "/f", OpenFlags::READ).await;
         let clone = h.clone();
         drop(h);
         settle().await;
@@ -307,10 +302,7 @@ mod tests {
         for i in 0..4u8 {
             let path = format!("/f{i}");
             server.put(&path, Vec::new());
-            let h = sftp
-                .open(&path, OpenFlags::WRITE, FileAttributes::empty())
-                .await
-                .unwrap();
+            let h = open(&sftp, &path, OpenFlags::WRITE).await;
             sftp.send_write(&h, 0, &[i; 10])
                 .await
                 .unwrap()
