@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
 use sshfs_client::fuse::{KernelTtls, MountConfig};
+use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::{ConnectOptions, StrictHostKeyChecking};
 
 use crate::options::{self, MountOpts};
@@ -15,6 +16,8 @@ use crate::target::{self, Target};
 
 /// Default per-request deadline.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request waits for a lost connection to come back (`-o reconnect_timeout`).
+const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(60);
 /// Default keepalive interval: a dead connection is noticed after 3 unanswered ones.
 const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Default kernel attribute and name cache lifetime.
@@ -75,6 +78,8 @@ pub struct Config {
     pub foreground: bool,
     /// Log every request.
     pub debug: bool,
+    /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -228,6 +233,10 @@ pub fn build(args: Args) -> Result<Config, String> {
         cache: cache_config(&o),
         foreground: args.foreground || debug,
         debug,
+        reconnect: (o.reconnect != Some(false)).then(|| ReconnectPolicy {
+            wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
+            ..ReconnectPolicy::default()
+        }),
     })
 }
 

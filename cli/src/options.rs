@@ -105,6 +105,16 @@ const DEFS: &[Def] = &[
         help: "fail an SFTP request with EIO when the server has not answered after this long (default 60)",
     },
     Def {
+        name: "reconnect",
+        value: Value::Required("yes|no"),
+        help: "when the connection drops, connect again and carry on with the open files (default yes); no: unmount and exit",
+    },
+    Def {
+        name: "reconnect_timeout",
+        value: Value::Required("SECONDS"),
+        help: "while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back",
+    },
+    Def {
         name: "attr_timeout",
         value: Value::Required("SECONDS"),
         help: "how long the kernel caches attributes (default 1)",
@@ -198,6 +208,8 @@ pub struct MountOpts {
     pub debug: bool,
     /// timeout.
     pub request_timeout: Option<Duration>,
+    pub reconnect: Option<bool>,
+    pub reconnect_timeout: Option<Duration>,
     /// attr_timeout.
     pub attr_timeout: Option<Duration>,
     /// entry_timeout.
@@ -289,6 +301,8 @@ fn apply(o: &mut MountOpts, name: &str, v: &str) -> Result<(), String> {
         "async_read" => o.async_read = true,
         "debug" => o.debug = true,
         "timeout" => o.request_timeout = Some(parse_secs(v)?),
+        "reconnect" => o.reconnect = Some(parse_yes_no(v)?),
+        "reconnect_timeout" => o.reconnect_timeout = Some(parse_secs(v)?),
         "attr_timeout" => o.attr_timeout = Some(parse_secs_f(v)?),
         "entry_timeout" => o.entry_timeout = Some(parse_secs_f(v)?),
         "negative_timeout" => o.negative_timeout = Some(parse_secs_f(v)?),

@@ -69,6 +69,9 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     let conn = remote::connect(&config.connect, prompter)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(policy) = &config.reconnect {
+        conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
+    }
     let root = remote_root(&conn.sftp, &config).await?;
     let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
     let mut handle = fuse::mount(fs.clone(), &mountpoint, &config.mount)
@@ -97,8 +100,23 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    // Without reconnecting, a lost connection ends the mount (as the C sshfs does), rather than
+    // leaving one that answers EIO to everything.
+    let link_gone = async {
+        match config.reconnect {
+            Some(_) => std::future::pending().await,
+            None => fs.sftp().gone().await,
+        }
+    };
+    tokio::pin!(link_gone);
+    let mut lost = None;
     let signalled = loop {
         tokio::select! {
+            why = &mut link_gone => {
+                warn!("{why}; unmounting (reconnect=no)");
+                lost = Some(why);
+                break true;
+            }
             r = &mut handle => {
                 if let Err(e) = r {
                     warn!("FUSE session ended: {e}");
@@ -126,7 +144,10 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         .ssh
         .disconnect(russh::Disconnect::ByApplication, "unmounted", "en")
         .await;
-    Ok(())
+    match lost {
+        Some(why) => Err(format!("{why}; unmounted {}", mountpoint.display())),
+        None => Ok(()),
+    }
 }
 
 /// Detaches a busy mount so no stale mountpoint stays behind.

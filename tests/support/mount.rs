@@ -31,6 +31,7 @@ pub fn run_sshfs_rs(home: &Path, args: &[&str], timeout: Duration) -> Output {
 
 /// The counters of a running sshfs-rs mount, as `sshfs-rs --stats MNT` prints them
 /// (`sftp requests: total=N open=N ...; cache: hits=N ...; open-ahead: taken=N ...`).
+#[derive(Debug)]
 pub struct MountStats(String);
 
 impl MountStats {

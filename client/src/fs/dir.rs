@@ -68,6 +68,7 @@ impl SshFs {
                     ticket: None,
                     entries,
                     eof: true,
+                    skip: 0,
                 }
             }
             None => {
@@ -79,6 +80,7 @@ impl SshFs {
                     ticket: Some(ticket),
                     entries: Vec::new(),
                     eof: false,
+                    skip: 0,
                 }
             }
         };
@@ -98,7 +100,12 @@ impl SshFs {
             let Some(handle) = dir.handle.clone() else {
                 break;
             };
-            match self.sftp.readdir(&handle).await? {
+            let (page, restarted) = self.sftp.readdir(&handle).await?;
+            if restarted {
+                // Reopened after a reconnect: the listing starts again; skip what we have.
+                dir.skip = dir.entries.len();
+            }
+            match page.map(|p| dir.skip_seen(p)) {
                 Some(page) => {
                     // Fetch subdirectories ahead as soon as a page shows them: a walk (git,
                     // find) descends before it has read its directory to the end.
@@ -250,12 +257,16 @@ impl SshFs {
         let mut children = Vec::new();
         let listed = loop {
             match self.sftp.readdir(&handle).await {
-                Ok(Some(page)) => children.extend(
+                // Reopened after a reconnect: start the listing again.
+                Ok((_, true)) => {
+                    return Err(FsError::new(libc::EAGAIN, "reconnected while listing"));
+                }
+                Ok((Some(page), false)) => children.extend(
                     page.iter()
                         .filter(|e| e.name != "." && e.name != "..")
                         .map(|e| (e.name.clone(), Stat::from(e))),
                 ),
-                Ok(None) => break Ok(true),
+                Ok((None, false)) => break Ok(true),
                 Err(e) => break Err(FsError::from(e)),
             }
             if children.len() > most {

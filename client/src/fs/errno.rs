@@ -70,6 +70,7 @@ impl From<SftpError> for FsError {
             SftpError::Timeout(_) | SftpError::Transport(_) => libc::EIO,
             // The file was closed (released) while this request waited: as for a closed fd.
             SftpError::HandleClosed => libc::EBADF,
+            SftpError::Protocol(_) | SftpError::Lost(_) => libc::EIO,
         };
         FsError {
             errno,

@@ -82,6 +82,19 @@ pub struct OpenDir {
     pub entries: Vec<DirEntry>,
     /// Whether the end of the directory was reached.
     pub eof: bool,
+    /// Entries still to drop from the pages of a listing started again after a reconnect
+    /// (they were fetched before it).
+    pub skip: usize,
+}
+
+impl OpenDir {
+    /// Drops from `page` the entries a restarted listing repeats.
+    pub fn skip_seen(&mut self, mut page: Vec<DirEntry>) -> Vec<DirEntry> {
+        let n = self.skip.min(page.len());
+        self.skip -= n;
+        page.drain(..n);
+        page
+    }
 }
 
 /// The source of `fh` numbers, shared by a mount's file and directory tables: the kernel can

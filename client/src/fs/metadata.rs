@@ -124,8 +124,9 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}",
+            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}",
             self.sftp.counters().summary(),
+            self.sftp.link_summary(),
             self.sftp.handles().len(),
             self.sftp.handles().misuse(),
             c.hits,

@@ -702,6 +702,7 @@ impl SshFs {
         if truncated {
             self.drop_read_ahead(ino);
         }
+        self.follow_renames(&handle, ino);
         let file = OpenFile::new(handle, ino, flags, size);
         if let Some((asked, data, since)) = first_bytes {
             file.readahead.seed(asked, data, since);
@@ -753,7 +754,7 @@ impl SshFs {
 
     /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL), then FSTAT.
     pub async fn create(
-        &self,
+        self: &Arc<Self>,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -776,6 +777,7 @@ impl SshFs {
             }
         };
         let attr = self.created(parent, name, &rel, attrs)?;
+        self.follow_renames(&handle, attr.ino);
         let fh = self
             .files
             .insert(OpenFile::new(handle, attr.ino, flags, Some(attr.size)));
@@ -852,6 +854,13 @@ impl SshFs {
         if let Err(e) = self.release(fh).await {
             tracing::debug!(fh, "closing an abandoned handle failed: {}", e.message);
         }
+    }
+
+    /// Makes a reopen of `handle` after a reconnect use where the file `ino` is then (it may
+    /// have been renamed through the mount since it was opened).
+    fn follow_renames(self: &Arc<Self>, handle: &Handle, ino: u64) {
+        let fs = Arc::downgrade(self);
+        handle.follow_path(move || fs.upgrade()?.path_of(ino).ok());
     }
 
     /// STATFS: `statvfs@openssh.com` on the root.

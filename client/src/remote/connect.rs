@@ -9,8 +9,11 @@ use russh::keys::{HashAlg, PublicKey};
 use russh::{ChannelMsg, client};
 use russh_sftp::client::RawSftpSession;
 
+use futures_util::future::BoxFuture;
+
 use super::auth::{self, Prompter};
 use super::known_hosts::{self, HostKeyStatus};
+use super::link::{ConnectFailure, Connected, Connector};
 use super::sftp::Sftp;
 
 /// OpenSSH's `StrictHostKeyChecking`.
@@ -126,13 +129,103 @@ pub struct Connection {
     pub ssh: client::Handle<HostKeyCheck>,
     /// The SFTP request engine.
     pub sftp: Arc<Sftp>,
+    /// What a reconnect needs: the options, the host key seen now, the secrets typed now.
+    again: SshConnector,
 }
 
-/// russh's handler: checks the server's key against known_hosts and records the verdict.
+impl Connection {
+    /// Opens new sessions to the same server when this one dies: same options, insisting on
+    /// the host key seen at this connection, authenticating with keys, the agent or the
+    /// secrets given at this connection (kept in memory only), never prompting.
+    pub fn reconnector(&self) -> Arc<dyn Connector> {
+        Arc::new(self.again.clone())
+    }
+}
+
+/// See [`Connection::reconnector`].
+#[derive(Clone)]
+struct SshConnector {
+    opts: ConnectOptions,
+    host_key: Option<PublicKey>,
+    secrets: Arc<Remembered>,
+}
+
+impl Connector for SshConnector {
+    fn connect(&self) -> BoxFuture<'static, Result<Connected, ConnectFailure>> {
+        let me = self.clone();
+        Box::pin(async move {
+            let replay: Arc<dyn Prompter> = Arc::new(Replay(Arc::clone(&me.secrets)));
+            match open(&me.opts, replay, me.host_key.clone()).await {
+                Ok(o) => Ok(Connected {
+                    raw: o.raw,
+                    keep: Box::new(o.ssh),
+                }),
+                Err(e @ ConnectError::HostKey(_)) => Err(ConnectFailure::Fatal(e.to_string())),
+                Err(e @ ConnectError::Auth { .. }) => Err(ConnectFailure::Auth(e.to_string())),
+                Err(e) => Err(ConnectFailure::Retry(e.to_string())),
+            }
+        })
+    }
+}
+
+/// Secrets (passwords, passphrases) typed at the first connection, by prompt, kept in this
+/// process's memory only, so a reconnect can authenticate without asking.
+#[derive(Default)]
+struct Remembered(Mutex<Vec<(String, String)>>);
+
+/// The user's prompter, remembering the secrets it is given.
+struct Remembering {
+    inner: Arc<dyn Prompter>,
+    secrets: Arc<Remembered>,
+}
+
+impl Prompter for Remembering {
+    fn secret(&self, prompt: &str) -> Option<String> {
+        let secret = self.inner.secret(prompt)?;
+        if let Ok(mut s) = self.secrets.0.lock() {
+            s.push((prompt.to_owned(), secret.clone()));
+        }
+        Some(secret)
+    }
+    fn ask(&self, prompt: &str) -> Option<String> {
+        self.inner.ask(prompt)
+    }
+    fn info(&self, message: &str) {
+        self.inner.info(message)
+    }
+}
+
+/// A prompter for reconnects: answers a secret prompt with what was typed for it at the first
+/// connection, and nothing else (there may be no terminal any more).
+struct Replay(Arc<Remembered>);
+
+impl Prompter for Replay {
+    fn secret(&self, prompt: &str) -> Option<String> {
+        let secrets = self.0.0.lock().ok()?;
+        secrets
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prompt)
+            .map(|(_, s)| s.clone())
+    }
+    fn ask(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn info(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+}
+
+/// russh's handler: checks the server's key against known_hosts (or, on a reconnect, against
+/// the key seen at the first connection) and records the verdict and the key.
 pub struct HostKeyCheck {
     opts: ConnectOptions,
     prompter: Arc<dyn Prompter>,
     refusal: Arc<Mutex<Option<String>>>,
+    /// On a reconnect: the key the server had at the first connection.
+    pinned: Option<PublicKey>,
+    /// The key the server showed.
+    seen: Arc<Mutex<Option<PublicKey>>>,
 }
 
 impl HostKeyCheck {
@@ -140,6 +233,16 @@ impl HostKeyCheck {
         let host = known_hosts::host_entry_name(&self.opts.host, self.opts.port);
         let algo = key.algorithm().as_str().to_owned();
         let fp = key.fingerprint(HashAlg::Sha256);
+        if let Some(pinned) = &self.pinned {
+            return if pinned.fingerprint(HashAlg::Sha256) == fp {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the {algo} key of {host} changed since the mount (was {}, now {fp}); not reconnecting",
+                    pinned.fingerprint(HashAlg::Sha256)
+                ))
+            };
+        }
         let files: Vec<PathBuf> = self
             .opts
             .user_known_hosts
@@ -232,7 +335,12 @@ impl client::Handler for HostKeyCheck {
             return Ok(false);
         };
         match self.verdict(key).await {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                if let Ok(mut seen) = self.seen.lock() {
+                    *seen = Some(key.clone());
+                }
+                Ok(true)
+            }
             Err(why) => {
                 if let Ok(mut r) = self.refusal.lock() {
                     *r = Some(why);
@@ -273,11 +381,48 @@ pub async fn connect(
     opts: &ConnectOptions,
     prompter: Arc<dyn Prompter>,
 ) -> Result<Connection, ConnectError> {
+    let secrets = Arc::new(Remembered::default());
+    let remembering: Arc<dyn Prompter> = Arc::new(Remembering {
+        inner: prompter,
+        secrets: Arc::clone(&secrets),
+    });
+    let o = open(opts, remembering, None).await?;
+    let sftp = Sftp::new(o.raw, o.limits, o.extensions, opts.request_deadline);
+    Ok(Connection {
+        ssh: o.ssh,
+        sftp,
+        again: SshConnector {
+            opts: opts.clone(),
+            host_key: o.host_key,
+            secrets,
+        },
+    })
+}
+
+/// What [`open`] brings up.
+struct Opened {
+    ssh: client::Handle<HostKeyCheck>,
+    raw: RawSftpSession,
+    limits: Option<(u64, u64)>,
+    extensions: Vec<String>,
+    host_key: Option<PublicKey>,
+}
+
+/// Resolves, connects, checks the host key (against `pinned` if given), authenticates and
+/// starts the SFTP session.
+async fn open(
+    opts: &ConnectOptions,
+    prompter: Arc<dyn Prompter>,
+    pinned: Option<PublicKey>,
+) -> Result<Opened, ConnectError> {
     let refusal = Arc::new(Mutex::new(None));
+    let seen = Arc::new(Mutex::new(None));
     let handler = HostKeyCheck {
         opts: opts.clone(),
         prompter: prompter.clone(),
         refusal: refusal.clone(),
+        pinned,
+        seen: Arc::clone(&seen),
     };
     let handshake = async {
         let stream = tcp_connect(&opts.host, opts.port).await?;
@@ -308,8 +453,15 @@ pub async fn connect(
         None => handshake.await?,
     };
     auth::authenticate(&mut ssh, opts, prompter.as_ref()).await?;
-    let sftp = start_sftp(&ssh, opts).await?;
-    Ok(Connection { ssh, sftp })
+    let (raw, limits, extensions) = start_sftp(&ssh, opts).await?;
+    let host_key = seen.lock().ok().and_then(|mut k| k.take());
+    Ok(Opened {
+        ssh,
+        raw,
+        limits,
+        extensions,
+        host_key,
+    })
 }
 
 async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnectError> {
@@ -358,7 +510,7 @@ fn resolver_message(e: &std::io::Error) -> String {
 async fn start_sftp(
     ssh: &client::Handle<HostKeyCheck>,
     opts: &ConnectOptions,
-) -> Result<Arc<Sftp>, ConnectError> {
+) -> Result<(RawSftpSession, Option<(u64, u64)>, Vec<String>), ConnectError> {
     let fail = |reason: String| ConnectError::Sftp {
         host: opts.host.clone(),
         reason,
@@ -406,5 +558,5 @@ async fn start_sftp(
     } else {
         None
     };
-    Ok(Sftp::new(raw, limits, extensions, opts.request_deadline))
+    Ok((raw, limits, extensions))
 }

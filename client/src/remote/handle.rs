@@ -19,38 +19,111 @@
 //! one it does not ([`HandleRegistry`]): with the rules above that never happens, and the
 //! counter `handle-misuse` of `sshfs-rs --stats` shows it if it ever does.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::{RwLock, RwLockReadGuard};
+use russh_sftp::protocol::OpenFlags;
+use tokio::sync::{Notify, RwLock, RwLockReadGuard};
 
 use super::sftp::Sftp;
 
 /// A handle the server gave us (OPEN, OPENDIR), shared by everything that uses it.
+///
+/// After a reconnect the server's handle is gone with the old session; the next request
+/// reopens the same path with the same access mode on the new session (see
+/// [`Sftp`](super::Sftp)), so the kernel's `fh` keeps working.
 #[derive(Clone)]
 pub struct Handle(Arc<Inner>);
 
 struct Inner {
-    raw: String,
+    /// The server's handle string and the session epoch it belongs to.
+    at: Mutex<At>,
+    /// How to open it again on a new session.
+    reopen: Reopen,
+    /// Held while reopening, so only one request does it.
+    pub(super) reopening: tokio::sync::Mutex<()>,
     /// `true` while open; requests hold it shared, the close takes it exclusively.
     open: RwLock<bool>,
     /// Set when the close begins: no lease is given out after it.
     closing: AtomicBool,
+    /// Writes queued and not yet acknowledged: sequence number -> the epoch they were sent in.
+    /// A write resent after a reconnect waits until every earlier one was resent first.
+    writes: Mutex<WriteOrder>,
+    write_turn: Notify,
     /// The session that closes the handle if it is dropped open.
     sftp: Weak<Sftp>,
 }
 
+#[derive(Clone)]
+struct At {
+    epoch: u64,
+    raw: String,
+}
+
+#[derive(Default)]
+struct WriteOrder {
+    next: u64,
+    unacked: BTreeMap<u64, u64>,
+}
+
+/// Where a handle's file is now, for reopening it.
+#[derive(Clone)]
+pub enum PathSource {
+    /// The path it was opened with.
+    Fixed(String),
+    /// Asked at reopen time (the file may have been renamed); `None`: it has no name any more.
+    Dynamic(Arc<dyn Fn() -> Option<String> + Send + Sync>),
+}
+
+/// How a handle is opened again after a reconnect.
+pub(super) struct Reopen {
+    /// `None` for a directory (OPENDIR), else OPEN's flags without CREATE, EXCLUDE, TRUNCATE.
+    pub(super) flags: Option<OpenFlags>,
+    path: Mutex<PathSource>,
+}
+
+impl Reopen {
+    pub(super) fn file(path: &str, flags: OpenFlags) -> Reopen {
+        let flags = flags & !(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE);
+        Reopen {
+            flags: Some(flags),
+            path: Mutex::new(PathSource::Fixed(path.to_owned())),
+        }
+    }
+
+    pub(super) fn dir(path: &str) -> Reopen {
+        Reopen {
+            flags: None,
+            path: Mutex::new(PathSource::Fixed(path.to_owned())),
+        }
+    }
+
+    /// The path to reopen, if the file still has one.
+    pub(super) fn path(&self) -> Option<String> {
+        let source = self.path.lock().ok()?.clone();
+        match source {
+            PathSource::Fixed(p) => Some(p),
+            PathSource::Dynamic(f) => f(),
+        }
+    }
+}
+
 /// The right to send one request on a handle: while it is held, the handle's CLOSE waits.
 pub struct Lease<'a> {
-    handle: &'a Inner,
+    at: At,
     _open: RwLockReadGuard<'a, bool>,
 }
 
 impl Lease<'_> {
     /// The server's handle string, for the request's packet.
     pub fn raw(&self) -> &str {
-        &self.handle.raw
+        &self.at.raw
+    }
+
+    /// The session epoch the handle string belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.at.epoch
     }
 }
 
@@ -59,14 +132,52 @@ impl Lease<'_> {
 pub struct Closed;
 
 impl Handle {
-    /// Wraps a handle string the server just gave `sftp`.
-    pub(super) fn new(raw: String, sftp: Weak<Sftp>) -> Handle {
+    /// Wraps a handle string the server just gave `sftp` on the session of `epoch`.
+    pub(super) fn new(raw: String, epoch: u64, reopen: Reopen, sftp: Weak<Sftp>) -> Handle {
         Handle(Arc::new(Inner {
-            raw,
+            at: Mutex::new(At { epoch, raw }),
+            reopen,
+            reopening: tokio::sync::Mutex::new(()),
             open: RwLock::new(true),
             closing: AtomicBool::new(false),
+            writes: Mutex::new(WriteOrder::default()),
+            write_turn: Notify::new(),
             sftp,
         }))
+    }
+
+    fn at(&self) -> At {
+        match self.0.at.lock() {
+            Ok(at) => at.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The epoch of the session the handle string belongs to.
+    pub(super) fn epoch(&self) -> u64 {
+        self.at().epoch
+    }
+
+    /// Installs the handle string of a reopen on the session of `epoch`.
+    pub(super) fn reopened(&self, epoch: u64, raw: String) {
+        if let Ok(mut at) = self.0.at.lock() {
+            *at = At { epoch, raw };
+        }
+    }
+
+    pub(super) fn reopen_info(&self) -> &Reopen {
+        &self.0.reopen
+    }
+
+    pub(super) fn reopen_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.0.reopening
+    }
+
+    /// Makes a reopen after a reconnect ask `path` where the file is now (it may be renamed).
+    pub fn follow_path(&self, path: impl Fn() -> Option<String> + Send + Sync + 'static) {
+        if let Ok(mut source) = self.0.reopen.path.lock() {
+            *source = PathSource::Dynamic(Arc::new(path));
+        }
     }
 
     /// A lease for one request; [`Closed`] once the close has begun.
@@ -77,7 +188,7 @@ impl Handle {
         let open = self.0.open.read().await;
         if *open {
             Ok(Lease {
-                handle: &self.0,
+                at: self.at(),
                 _open: open,
             })
         } else {
@@ -85,12 +196,13 @@ impl Handle {
         }
     }
 
-    /// Marks the handle closed once every lease in flight has ended; `Some(raw)` for the one
-    /// caller that must send the CLOSE, `None` if it was closed already.
-    pub(super) async fn begin_close(&self) -> Option<&str> {
+    /// Marks the handle closed once every lease in flight has ended; `Some((epoch, raw))` for
+    /// the one caller that must send the CLOSE, `None` if it was closed already.
+    pub(super) async fn begin_close(&self) -> Option<(u64, String)> {
         self.0.closing.store(true, Ordering::Release);
         let mut open = self.0.open.write().await;
-        std::mem::replace(&mut *open, false).then_some(self.0.raw.as_str())
+        let at = self.at();
+        std::mem::replace(&mut *open, false).then_some((at.epoch, at.raw))
     }
 
     /// Whether the close has begun.
@@ -102,11 +214,57 @@ impl Handle {
     pub fn same(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// Numbers a write about to be queued on the session of `epoch`.
+    pub(super) fn write_queued(&self, epoch: u64) -> u64 {
+        let Ok(mut w) = self.0.writes.lock() else {
+            return 0;
+        };
+        let seq = w.next;
+        w.next += 1;
+        w.unacked.insert(seq, epoch);
+        seq
+    }
+
+    /// Write `seq` was acknowledged (or failed for good).
+    pub(super) fn write_done(&self, seq: u64) {
+        if let Ok(mut w) = self.0.writes.lock() {
+            w.unacked.remove(&seq);
+        }
+        self.0.write_turn.notify_waiters();
+    }
+
+    /// Waits until every write queued before `seq` and not yet acknowledged was sent again on
+    /// the session of `epoch` (writes are resent in the order the program made them).
+    pub(super) async fn write_turn(&self, seq: u64, epoch: u64) {
+        loop {
+            let turn = self.0.write_turn.notified();
+            let ready = self
+                .0
+                .writes
+                .lock()
+                .map_or(true, |w| w.unacked.range(..seq).all(|(_, e)| *e >= epoch));
+            if ready {
+                return;
+            }
+            turn.await;
+        }
+    }
+
+    /// Write `seq` was sent again on the session of `epoch`.
+    pub(super) fn write_resent(&self, seq: u64, epoch: u64) {
+        if let Ok(mut w) = self.0.writes.lock()
+            && let Some(e) = w.unacked.get_mut(&seq)
+        {
+            *e = epoch;
+        }
+        self.0.write_turn.notify_waiters();
+    }
 }
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Handle({:02x?})", self.0.raw.as_bytes())
+        write!(f, "Handle({:02x?})", self.at().raw.as_bytes())
     }
 }
 
@@ -122,35 +280,56 @@ impl Drop for Inner {
         else {
             return;
         };
-        let raw = std::mem::take(&mut self.raw);
+        let at = match self.at.get_mut() {
+            Ok(at) => std::mem::replace(
+                at,
+                At {
+                    epoch: 0,
+                    raw: String::new(),
+                },
+            ),
+            Err(_) => return,
+        };
         rt.spawn(async move {
-            if let Err(e) = sftp.close_raw(&raw).await {
+            if let Err(e) = sftp.close_raw(at.epoch, &at.raw).await {
                 tracing::debug!("closing a dropped handle failed: {e}");
             }
         });
     }
 }
 
-/// The handle strings a session holds open, to refuse any request on another one.
+/// The handles a session holds open (by session epoch and handle string), to refuse any request
+/// on another one.
 #[derive(Debug, Default)]
 pub struct HandleRegistry {
-    open: Mutex<HashSet<String>>,
+    open: Mutex<HashSet<(u64, String)>>,
     misuse: AtomicU64,
 }
 
 impl HandleRegistry {
-    /// Records a handle the server just gave us.
-    pub fn opened(&self, raw: &str) {
+    /// Forgets the handles of sessions before `epoch` (they are gone with their session).
+    pub fn forget_before(&self, epoch: u64) {
+        if let Ok(mut open) = self.open.lock() {
+            open.retain(|(e, _)| *e >= epoch);
+        }
+    }
+
+    /// Records a handle the server just gave us on the session of `epoch`.
+    pub fn opened(&self, epoch: u64, raw: &str) {
         if let Ok(mut open) = self.open.lock()
-            && !open.insert(raw.to_owned())
+            && !open.insert((epoch, raw.to_owned()))
         {
             self.misused("OPEN", raw);
         }
     }
 
-    /// Checks that `raw` is open before `what` is sent on it; counts and logs it if not.
-    pub fn check(&self, what: &str, raw: &str) -> bool {
-        let held = self.open.lock().is_ok_and(|open| open.contains(raw));
+    /// Checks that `raw` is open on the session of `epoch` before `what` is sent on it; counts
+    /// and logs it if not.
+    pub fn check(&self, what: &str, epoch: u64, raw: &str) -> bool {
+        let held = self
+            .open
+            .lock()
+            .is_ok_and(|open| open.contains(&(epoch, raw.to_owned())));
         if !held {
             self.misused(what, raw);
         }
@@ -158,8 +337,11 @@ impl HandleRegistry {
     }
 
     /// Records that the CLOSE of `raw` is being sent; false (counted) if it was not open.
-    pub fn closing(&self, raw: &str) -> bool {
-        let held = self.open.lock().is_ok_and(|mut open| open.remove(raw));
+    pub fn closing(&self, epoch: u64, raw: &str) -> bool {
+        let held = self
+            .open
+            .lock()
+            .is_ok_and(|mut open| open.remove(&(epoch, raw.to_owned())));
         if !held {
             self.misused("CLOSE", raw);
         }

@@ -8,6 +8,7 @@ pub mod counters;
 pub(crate) mod fake_server;
 pub mod handle;
 pub mod known_hosts;
+pub mod link;
 pub mod sftp;
 
 pub use auth::{NoPrompt, Prompter};

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,7 +19,11 @@ use russh_sftp::extensions::Statvfs;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
 use super::counters::{Counters, Op};
-use super::handle::{Closed, Handle, HandleRegistry, Lease};
+use futures_util::TryFutureExt;
+use futures_util::future::BoxFuture;
+
+use super::handle::{Closed, Handle, HandleRegistry, Lease, Reopen};
+use super::link::{Connector, Link, LinkState, ReconnectPolicy, Session};
 
 /// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
 const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
@@ -45,6 +50,13 @@ pub enum SftpError {
     /// The request named a handle that was already closed: nothing was sent.
     #[error("the file handle was closed")]
     HandleClosed,
+    /// The server's answer did not make sense (the session may go on).
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+    /// The open file could not be carried over to the new connection (removed or renamed on
+    /// the server meanwhile, or unlinked while open).
+    #[error("{0}")]
+    Lost(String),
 }
 
 impl From<Closed> for SftpError {
@@ -86,6 +98,11 @@ impl SftpError {
                 message: s.error_message,
             },
             RawError::Timeout => SftpError::Transport("request timed out in the SFTP layer".into()),
+            // Bad packets, limits: this request failed, the session may go on (if it does not,
+            // the next request finds it closed).
+            e @ (RawError::Limited(_) | RawError::UnexpectedPacket) => {
+                SftpError::Protocol(e.to_string())
+            }
             other => SftpError::Transport(other.to_string()),
         }
     }
@@ -105,9 +122,20 @@ pub struct DirEntry {
     pub nlink: Option<u32>,
 }
 
-/// A typed SFTP client over one session.
+/// A raw request, made again for each attempt: on the session given, it returns russh-sftp's
+/// future (which owns what it sends).
+type Attempt<'s, T> = BoxFuture<'s, Result<T, RawError>>;
+
+/// What a request that may have happened before its session died checks on the new session:
+/// `true` if its effect is there (do not send it again).
+type Outcome<'a> = BoxFuture<'a, SftpResult<bool>>;
+
+/// A typed SFTP client over a session that is replaced when the connection dies (see
+/// [`super::link`]): requests that may be repeated are sent again on the new session, handles
+/// are reopened underneath, writes not acknowledged are resent in order, and requests that
+/// change the namespace check on the new session whether they happened.
 pub struct Sftp {
-    raw: RawSftpSession,
+    link: Arc<Link>,
     /// Itself, for the handles it hands out (a handle dropped open is closed through it).
     me: Weak<Sftp>,
     handles: HandleRegistry,
@@ -116,6 +144,8 @@ pub struct Sftp {
     write_len: u32,
     counters: Counters,
     extensions: Vec<String>,
+    reopened: std::sync::atomic::AtomicU64,
+    reopen_failed: std::sync::atomic::AtomicU64,
 }
 
 impl Sftp {
@@ -136,7 +166,7 @@ impl Sftp {
             None => (SFTP_MIN_IO_LEN, SFTP_MIN_IO_LEN),
         };
         Arc::new_cyclic(|me| Self {
-            raw,
+            link: Arc::new(Link::new(raw)),
             me: me.clone(),
             handles: HandleRegistry::default(),
             deadline,
@@ -144,27 +174,42 @@ impl Sftp {
             write_len,
             counters: Counters::default(),
             extensions,
+            reopened: Default::default(),
+            reopen_failed: Default::default(),
         })
+    }
+
+    /// Reconnects through `connector` when the session dies (without it, a lost connection
+    /// fails every request, and [`Sftp::gone`] resolves).
+    pub fn reconnect_with(&self, connector: Arc<dyn Connector>, policy: ReconnectPolicy) {
+        self.link.set_reconnect(connector, policy);
+    }
+
+    /// Resolves, with the reason, when the connection is lost for good (`reconnect=no`, a
+    /// changed host key, authentication refused on reconnect).
+    pub async fn gone(&self) -> String {
+        self.link.gone().await
+    }
+
+    /// "state=up epoch=N reconnects=N reopened=N reopen-failed=N", for the stats line.
+    pub fn link_summary(&self) -> String {
+        let (epoch, state) = self.link.state();
+        let state = match state {
+            LinkState::Up => "up".to_owned(),
+            LinkState::Down { since } => format!("down({}s)", since.elapsed().as_secs()),
+            LinkState::GaveUp(_) => "gave-up".to_owned(),
+        };
+        format!(
+            "state={state} epoch={epoch} reconnects={} reopened={} reopen-failed={}",
+            self.link.reconnects(),
+            self.reopened.load(Ordering::Relaxed),
+            self.reopen_failed.load(Ordering::Relaxed)
+        )
     }
 
     /// The server handles this session holds open, and requests refused on others.
     pub fn handles(&self) -> &HandleRegistry {
         &self.handles
-    }
-
-    /// A lease on `handle` for the request `op`, checked against the handles we hold.
-    async fn lease<'h>(&self, op: Op, handle: &'h Handle) -> SftpResult<Lease<'h>> {
-        let lease = handle.lease().await?;
-        if !self.handles.check(op.name(), lease.raw()) {
-            return Err(SftpError::HandleClosed);
-        }
-        Ok(lease)
-    }
-
-    /// Wraps a handle string the server just gave us.
-    fn opened(&self, raw: String) -> Handle {
-        self.handles.opened(&raw);
-        Handle::new(raw, self.me.clone())
     }
 
     /// Largest single READ we send.
@@ -187,105 +232,329 @@ impl Sftp {
         self.extensions.iter().any(|e| e == name)
     }
 
-    async fn call<T>(
+    /// One attempt of a request on `session`: counted, bounded by our deadline; a failure of
+    /// the session itself is reported to the link (which starts reconnecting).
+    async fn attempt<T>(
         &self,
         op: Op,
+        session: &Session,
         fut: impl Future<Output = Result<T, RawError>>,
     ) -> SftpResult<T> {
         self.counters.count(op);
-        match tokio::time::timeout(self.deadline, fut).await {
+        let result = match tokio::time::timeout(self.deadline, fut).await {
             Ok(r) => r.map_err(SftpError::from_raw),
             Err(_) => Err(SftpError::Timeout(self.deadline)),
+        };
+        if let Err(SftpError::Transport(why)) = &result {
+            self.link.lost(session.epoch, why);
         }
+        result
+    }
+
+    /// A request without a handle that may be sent again as it is (reads of the namespace,
+    /// SETSTAT): repeated on the new session if its own died.
+    async fn call<T>(
+        &self,
+        op: Op,
+        req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, T>,
+    ) -> SftpResult<T> {
+        loop {
+            let session = self.link.up().await?;
+            match self.attempt(op, &session, req(&session.raw)).await {
+                Err(SftpError::Transport(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// A request that changes the namespace: if its session died before the answer, `done`
+    /// looks on the new session whether it happened; it is sent again only if not.
+    async fn call_checked<'a>(
+        &'a self,
+        op: Op,
+        req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, ()>,
+        done: impl Fn() -> Outcome<'a>,
+    ) -> SftpResult<()> {
+        let mut lost = false;
+        loop {
+            let session = self.link.up().await?;
+            if lost && done().await? {
+                tracing::info!("{} had happened before the connection was lost", op.name());
+                return Ok(());
+            }
+            match self.attempt(op, &session, req(&session.raw)).await {
+                Err(SftpError::Transport(_)) => lost = true,
+                other => return other,
+            }
+        }
+    }
+
+    /// A request on `handle`, repeated (with the handle reopened) on the new session if its own
+    /// died.
+    async fn call_on<T>(
+        &self,
+        op: Op,
+        handle: &Handle,
+        req: impl for<'s> Fn(&'s RawSftpSession, String) -> Attempt<'s, T>,
+    ) -> SftpResult<T> {
+        loop {
+            let session = self.link.up().await?;
+            let lease = self.lease(op, handle, &session).await?;
+            let result = self
+                .attempt(op, &session, req(&session.raw, lease.raw().to_owned()))
+                .await;
+            drop(lease);
+            match result {
+                Err(SftpError::Transport(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// A lease on `handle` for the request `op` on `session`: the handle is reopened first if
+    /// it belongs to an earlier session, and checked against the handles we hold. Every write
+    /// of the handle queued before and lost with an earlier session is sent again first, so
+    /// the server applies requests in the order the program made them.
+    async fn lease<'h>(
+        &self,
+        op: Op,
+        handle: &'h Handle,
+        session: &Session,
+    ) -> SftpResult<Lease<'h>> {
+        self.lease_after(op, handle, session, u64::MAX).await
+    }
+
+    /// [`Sftp::lease`], waiting only for the lost writes queued before write `seq`.
+    async fn lease_after<'h>(
+        &self,
+        op: Op,
+        handle: &'h Handle,
+        session: &Session,
+        seq: u64,
+    ) -> SftpResult<Lease<'h>> {
+        if handle.epoch() < session.epoch {
+            self.reopen(handle, session).await?;
+        }
+        handle.write_turn(seq, session.epoch).await;
+        let lease = handle.lease().await?;
+        if lease.epoch() != session.epoch {
+            // Reopened on a later session meanwhile: the caller starts over on that one.
+            return Err(SftpError::Transport("the session changed".into()));
+        }
+        if !self.handles.check(op.name(), lease.epoch(), lease.raw()) {
+            return Err(SftpError::HandleClosed);
+        }
+        Ok(lease)
+    }
+
+    /// Opens `handle`'s file (or directory) again on `session`, same path and access mode,
+    /// never creating or truncating. A file whose name is gone cannot be: EIO for it only.
+    async fn reopen(&self, handle: &Handle, session: &Session) -> SftpResult<()> {
+        let _one = handle.reopen_lock().lock().await;
+        if handle.epoch() >= session.epoch || handle.is_closed() {
+            return Ok(());
+        }
+        let reopen = handle.reopen_info();
+        let Some(path) = reopen.path() else {
+            self.reopen_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(SftpError::Lost(
+                "the file has no name left to reopen after the reconnect".into(),
+            ));
+        };
+        let raw = match reopen.flags {
+            Some(flags) => {
+                let p = path.clone();
+                self.attempt(
+                    Op::Open,
+                    session,
+                    session.raw.open(p, flags, FileAttributes::empty()),
+                )
+                .await
+                .map(|h| h.handle)
+            }
+            None => {
+                let p = path.clone();
+                self.attempt(Op::Opendir, session, session.raw.opendir(p))
+                    .await
+                    .map(|h| h.handle)
+            }
+        };
+        match raw {
+            Ok(raw) => {
+                self.handles.opened(session.epoch, &raw);
+                handle.reopened(session.epoch, raw);
+                self.reopened.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("reopened {path} after the reconnect");
+                Ok(())
+            }
+            Err(SftpError::Status { code, message }) => {
+                self.reopen_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("cannot reopen {path} after the reconnect: {message}");
+                Err(SftpError::Lost(format!(
+                    "{path} could not be reopened after the reconnect: {message} (SFTP status {code})"
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Wraps a handle string the server just gave us on `session`.
+    fn opened(&self, session: &Session, raw: String, reopen: Reopen) -> Handle {
+        self.handles.opened(session.epoch, &raw);
+        Handle::new(raw, session.epoch, reopen, self.me.clone())
     }
 
     /// LSTAT: attributes of `path` without following a final symlink.
     pub async fn lstat(&self, path: &str) -> SftpResult<FileAttributes> {
-        Ok(self.call(Op::Lstat, self.raw.lstat(path)).await?.attrs)
+        let p = path.to_owned();
+        let attrs = self
+            .call(Op::Lstat, |raw| Box::pin(raw.lstat(p.clone())))
+            .await?;
+        Ok(attrs.attrs)
     }
 
     /// STAT: attributes of `path`, following symlinks.
     pub async fn stat(&self, path: &str) -> SftpResult<FileAttributes> {
-        Ok(self.call(Op::Stat, self.raw.stat(path)).await?.attrs)
+        let p = path.to_owned();
+        let attrs = self
+            .call(Op::Stat, |raw| Box::pin(raw.stat(p.clone())))
+            .await?;
+        Ok(attrs.attrs)
     }
 
     /// FSTAT: attributes of an open handle.
     pub async fn fstat(&self, handle: &Handle) -> SftpResult<FileAttributes> {
-        let h = self.lease(Op::Fstat, handle).await?;
-        Ok(self.call(Op::Fstat, self.raw.fstat(h.raw())).await?.attrs)
+        let attrs = self
+            .call_on(Op::Fstat, handle, |raw, h| Box::pin(raw.fstat(h)))
+            .await?;
+        Ok(attrs.attrs)
     }
 
     /// SETSTAT (follows symlinks).
     pub async fn setstat(&self, path: &str, attrs: FileAttributes) -> SftpResult<()> {
-        self.call(Op::Setstat, self.raw.setstat(path, attrs))
-            .await
-            .map(drop)
+        let p = path.to_owned();
+        self.call(Op::Setstat, |raw| {
+            Box::pin(raw.setstat(p.clone(), attrs.clone()).map_ok(drop))
+        })
+        .await
     }
 
     /// FSETSTAT on an open handle.
     pub async fn fsetstat(&self, handle: &Handle, attrs: FileAttributes) -> SftpResult<()> {
-        let h = self.lease(Op::Fsetstat, handle).await?;
-        self.call(Op::Fsetstat, self.raw.fsetstat(h.raw(), attrs))
-            .await
-            .map(drop)
+        self.call_on(Op::Fsetstat, handle, |raw, h| {
+            Box::pin(raw.fsetstat(h, attrs.clone()).map_ok(drop))
+        })
+        .await
     }
 
     /// `lsetstat@openssh.com`: SETSTAT that changes a symlink itself, not its target.
     pub async fn lsetstat(&self, path: &str, attrs: FileAttributes) -> SftpResult<()> {
         let mut data = encode_string(path);
         let attrs = russh_sftp::ser::to_bytes(&attrs)
-            .map_err(|e| SftpError::Transport(format!("encoding attributes: {e}")))?;
+            .map_err(|e| SftpError::Protocol(format!("encoding attributes: {e}")))?;
         data.extend_from_slice(&attrs);
         expect_ok(
-            self.call(
-                Op::Lsetstat,
-                self.raw.extended("lsetstat@openssh.com", data),
-            )
+            self.call(Op::Lsetstat, |raw| {
+                Box::pin(raw.extended("lsetstat@openssh.com", data.clone()))
+            })
             .await?,
         )
     }
 
-    /// OPEN: returns the server's handle.
+    /// OPEN: returns the server's handle. After a reconnect it is reopened with these flags,
+    /// less CREATE, EXCLUDE and TRUNCATE. An exclusive create whose answer was lost with the
+    /// connection counts as done when the file is there, empty.
     pub async fn open(
         &self,
         path: &str,
         flags: OpenFlags,
         attrs: FileAttributes,
     ) -> SftpResult<Handle> {
-        let raw = self
-            .call(Op::Open, self.raw.open(path, flags, attrs))
-            .await?;
-        Ok(self.opened(raw.handle))
+        let p = path.to_owned();
+        let mut flags_now = flags;
+        loop {
+            let session = self.link.up().await?;
+            let sent = self
+                .attempt(
+                    Op::Open,
+                    &session,
+                    session.raw.open(p.clone(), flags_now, attrs.clone()),
+                )
+                .await;
+            match sent {
+                Ok(h) => return Ok(self.opened(&session, h.handle, Reopen::file(path, flags))),
+                Err(SftpError::Transport(_)) if flags.contains(OpenFlags::EXCLUDE) => {
+                    // The create may have happened: if the file is there and empty, it is ours.
+                    let _ = self.link.up().await?;
+                    match self.lstat(path).await {
+                        Ok(a) if a.size == Some(0) => {
+                            flags_now = flags
+                                & !(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE);
+                        }
+                        _ => {}
+                    }
+                }
+                Err(SftpError::Transport(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// CLOSE a file or directory handle: waits for the requests in flight on it, refuses new
-    /// ones, and sends the one CLOSE it will get (a handle closed already sends nothing).
+    /// ones, and sends the one CLOSE it will get (a handle closed already sends nothing; one of
+    /// a session that died is closed with it).
     pub async fn close(&self, handle: &Handle) -> SftpResult<()> {
         match handle.begin_close().await {
-            Some(raw) => self.close_raw(raw).await,
+            Some((epoch, raw)) => self.close_raw(epoch, &raw).await,
             None => Ok(()),
         }
     }
 
     /// Sends CLOSE for a handle string whose close has begun (see [`Sftp::close`]).
-    pub(super) async fn close_raw(&self, raw: &str) -> SftpResult<()> {
-        if !self.handles.closing(raw) {
+    pub(super) async fn close_raw(&self, epoch: u64, raw: &str) -> SftpResult<()> {
+        let session = self.link.session();
+        if session.epoch != epoch {
+            self.handles.forget_before(session.epoch);
+            return Ok(());
+        }
+        if !self.handles.closing(epoch, raw) {
             return Err(SftpError::HandleClosed);
         }
-        self.call(Op::Close, self.raw.close(raw)).await.map(drop)
+        match self
+            .attempt(Op::Close, &session, session.raw.close(raw.to_owned()))
+            .await
+        {
+            // The server closes every handle of a session that ends.
+            Err(SftpError::Transport(_)) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     /// OPENDIR: returns the server's handle.
     pub async fn opendir(&self, path: &str) -> SftpResult<Handle> {
-        let raw = self.call(Op::Opendir, self.raw.opendir(path)).await?;
-        Ok(self.opened(raw.handle))
+        let p = path.to_owned();
+        loop {
+            let session = self.link.up().await?;
+            match self
+                .attempt(Op::Opendir, &session, session.raw.opendir(p.clone()))
+                .await
+            {
+                Ok(h) => return Ok(self.opened(&session, h.handle, Reopen::dir(path))),
+                Err(SftpError::Transport(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
-    /// One READDIR page; `None` at the end of the directory.
-    pub async fn readdir(&self, handle: &Handle) -> SftpResult<Option<Vec<DirEntry>>> {
-        let h = self.lease(Op::Readdir, handle).await?;
-        match self.call(Op::Readdir, self.raw.readdir(h.raw())).await {
-            Ok(name) => Ok(Some(
+    /// One READDIR page; `None` at the end of the directory. `restarted`: the handle was
+    /// reopened after a reconnect since the last page, so this page starts the listing again.
+    pub async fn readdir(&self, handle: &Handle) -> SftpResult<(Option<Vec<DirEntry>>, bool)> {
+        let before = handle.epoch();
+        let page = match self
+            .call_on(Op::Readdir, handle, |raw, h| Box::pin(raw.readdir(h)))
+            .await
+        {
+            Ok(name) => Some(
                 name.files
                     .into_iter()
                     .map(|f| DirEntry {
@@ -294,31 +563,18 @@ impl Sftp {
                         attrs: f.attrs,
                     })
                     .collect(),
-            )),
-            Err(e) if e.status() == Some(FX_EOF) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// One READ of at most [`Sftp::read_len`] bytes; an empty result means end of file.
-    async fn read(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Vec<u8>> {
-        match self
-            .call(
-                Op::Read,
-                self.raw.read(handle, offset, len.min(self.read_len)),
-            )
-            .await
-        {
-            Ok(data) => Ok(data.data),
-            Err(e) if e.status() == Some(FX_EOF) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+            ),
+            Err(e) if e.status() == Some(FX_EOF) => None,
+            Err(e) => return Err(e),
+        };
+        Ok((page, handle.epoch() != before))
     }
 
     /// Reads `len` bytes at `offset`, split into READs sent in parallel. Returns fewer bytes only
     /// at end of file. Short answers in the middle are completed with further READs, except at
     /// `eof_at` (the file's size, when the caller knows it): a short answer that reaches it is
-    /// the end, which saves a round trip per small file.
+    /// the end, which saves a round trip per small file. Read again on the new session (the
+    /// handle reopened) if the connection died meanwhile.
     pub async fn read_at(
         &self,
         handle: &Handle,
@@ -326,13 +582,32 @@ impl Sftp {
         len: u32,
         eof_at: Option<u64>,
     ) -> SftpResult<Vec<u8>> {
-        let lease = self.lease(Op::Read, handle).await?;
-        let handle = lease.raw();
+        loop {
+            let session = self.link.up().await?;
+            let lease = self.lease(Op::Read, handle, &session).await?;
+            match self
+                .read_at_on(&session, lease.raw(), offset, len, eof_at)
+                .await
+            {
+                Err(SftpError::Transport(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_at_on(
+        &self,
+        session: &Session,
+        handle: &str,
+        offset: u64,
+        len: u32,
+        eof_at: Option<u64>,
+    ) -> SftpResult<Vec<u8>> {
         let chunk = self.read_len;
         let pieces = (0..len.div_ceil(chunk)).map(|i| {
             let start = offset + u64::from(i * chunk);
             let want = chunk.min(len - i * chunk);
-            self.read_full(handle, start, want, eof_at)
+            self.read_full(session, handle, start, want, eof_at)
         });
         let results = futures_util::future::try_join_all(pieces).await?;
         let mut out = Vec::with_capacity(len as usize);
@@ -346,20 +621,39 @@ impl Sftp {
         Ok(out)
     }
 
+    /// One READ of at most [`Sftp::read_len`] bytes; an empty result means end of file.
+    async fn read(
+        &self,
+        session: &Session,
+        handle: &str,
+        offset: u64,
+        len: u32,
+    ) -> SftpResult<Vec<u8>> {
+        let fut = session
+            .raw
+            .read(handle.to_owned(), offset, len.min(self.read_len));
+        match self.attempt(Op::Read, session, fut).await {
+            Ok(data) => Ok(data.data),
+            Err(e) if e.status() == Some(FX_EOF) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads up to `want` bytes at `offset`, looping over short answers until EOF (or `eof_at`).
     async fn read_full(
         &self,
+        session: &Session,
         handle: &str,
         offset: u64,
         want: u32,
         eof_at: Option<u64>,
     ) -> SftpResult<(Vec<u8>, u32)> {
-        let mut buf = self.read(handle, offset, want).await?;
+        let mut buf = self.read(session, handle, offset, want).await?;
         let at_end = |got: usize| eof_at.is_some_and(|end| offset + got as u64 >= end);
         while !buf.is_empty() && buf.len() < want as usize && !at_end(buf.len()) {
             let got = buf.len() as u32;
             let more = self
-                .read(handle, offset + u64::from(got), want - got)
+                .read(session, handle, offset + u64::from(got), want - got)
                 .await?;
             if more.is_empty() {
                 break;
@@ -372,105 +666,212 @@ impl Sftp {
     /// Sends `data` at `offset` as WRITEs split to the server's limit, all queued on the session
     /// before this returns (so they reach the server in program order, ahead of any request made
     /// afterwards, the handle's CLOSE included); the returned future resolves once the server
-    /// acknowledged every one.
+    /// acknowledged every one. A WRITE whose session died unacknowledged is sent again on the
+    /// new session (the handle reopened), after every earlier one of the handle, so the file
+    /// ends up as the program wrote it.
     pub async fn send_write(
         self: &Arc<Self>,
         handle: &Handle,
         offset: u64,
         data: &[u8],
     ) -> SftpResult<impl Future<Output = SftpResult<()>> + Send + 'static> {
-        let lease = self.lease(Op::Write, handle).await?;
-        let handle = lease.raw();
+        let (session, lease) = loop {
+            let session = self.link.up().await?;
+            match self.lease(Op::Write, handle, &session).await {
+                Err(SftpError::Transport(_)) => continue,
+                other => break (Arc::clone(&session), other?),
+            }
+        };
         let len = self.write_len as usize;
         let pieces: Vec<_> = data
             .chunks(len)
             .enumerate()
             .map(|(i, piece)| {
-                let sftp = Arc::clone(self);
-                let (handle, piece) = (handle.to_owned(), piece.to_vec());
                 let at = offset + (i * len) as u64;
+                let seq = handle.write_queued(session.epoch);
+                let (sftp, session, handle, piece, raw) = (
+                    Arc::clone(self),
+                    Arc::clone(&session),
+                    handle.clone(),
+                    piece.to_vec(),
+                    lease.raw().to_owned(),
+                );
+                // Polled once right here: the packet is queued before send_write returns.
                 queued(Box::pin(async move {
-                    sftp.call(Op::Write, sftp.raw.write(handle, at, piece))
-                        .await
+                    let first = session.raw.write(raw, at, piece.clone());
+                    let result = match sftp.attempt(Op::Write, &session, first).await {
+                        Err(SftpError::Transport(_)) => {
+                            sftp.write_again(&handle, seq, at, piece).await
+                        }
+                        other => other.map(drop),
+                    };
+                    handle.write_done(seq);
+                    result
                 }))
             })
             .collect();
+        drop(lease);
         Ok(async move {
             futures_util::future::try_join_all(pieces).await?;
             Ok(())
         })
     }
 
-    /// REMOVE a file.
-    pub async fn remove(&self, path: &str) -> SftpResult<()> {
-        self.call(Op::Remove, self.raw.remove(path)).await.map(drop)
+    /// Sends write `seq` again after its session died, in order (see [`Sftp::send_write`]).
+    async fn write_again(
+        &self,
+        handle: &Handle,
+        seq: u64,
+        at: u64,
+        piece: Vec<u8>,
+    ) -> SftpResult<()> {
+        loop {
+            let session = self.link.up().await?;
+            let lease = match self.lease_after(Op::Write, handle, &session, seq).await {
+                Err(SftpError::Transport(_)) => continue,
+                other => other?,
+            };
+            let fut = session.raw.write(lease.raw().to_owned(), at, piece.clone());
+            let sent = queued(Box::pin(self.attempt(Op::Write, &session, fut)));
+            handle.write_resent(seq, session.epoch);
+            drop(lease);
+            match sent.await {
+                Err(SftpError::Transport(_)) => continue,
+                other => return other.map(drop),
+            }
+        }
     }
 
-    /// MKDIR with the given permissions.
+    /// REMOVE a file. If the connection died before the answer, a file no longer there counts
+    /// as removed.
+    pub async fn remove(&self, path: &str) -> SftpResult<()> {
+        let p = path.to_owned();
+        self.call_checked(
+            Op::Remove,
+            |raw| Box::pin(raw.remove(p.clone()).map_ok(drop)),
+            || Box::pin(self.is_gone(path)),
+        )
+        .await
+    }
+
+    /// MKDIR with the given permissions. After a lost answer, a directory there counts as made.
     pub async fn mkdir(&self, path: &str, mode: u32) -> SftpResult<()> {
         let attrs = FileAttributes {
             permissions: Some(mode),
             ..FileAttributes::empty()
         };
-        self.call(Op::Mkdir, self.raw.mkdir(path, attrs))
-            .await
-            .map(drop)
+        let p = path.to_owned();
+        self.call_checked(
+            Op::Mkdir,
+            |raw| Box::pin(raw.mkdir(p.clone(), attrs.clone()).map_ok(drop)),
+            || {
+                Box::pin(async move {
+                    Ok(matches!(self.lstat(path).await, Ok(a) if a.permissions.is_some_and(|m| m & libc::S_IFMT == libc::S_IFDIR)))
+                })
+            },
+        )
+        .await
     }
 
-    /// RMDIR.
+    /// RMDIR. After a lost answer, a directory no longer there counts as removed.
     pub async fn rmdir(&self, path: &str) -> SftpResult<()> {
-        self.call(Op::Rmdir, self.raw.rmdir(path)).await.map(drop)
+        let p = path.to_owned();
+        self.call_checked(
+            Op::Rmdir,
+            |raw| Box::pin(raw.rmdir(p.clone()).map_ok(drop)),
+            || Box::pin(self.is_gone(path)),
+        )
+        .await
     }
 
     /// `posix-rename@openssh.com` (replaces the target like rename(2)) when the server has it,
-    /// otherwise plain RENAME (which on OpenSSH refuses to replace).
+    /// otherwise plain RENAME (which on OpenSSH refuses to replace). After a lost answer, the
+    /// rename counts as done when the source is gone and the target is there.
     pub async fn posix_rename(&self, from: &str, to: &str) -> SftpResult<()> {
         if !self.has_extension("posix-rename@openssh.com") {
             return self.rename_noreplace(from, to).await;
         }
         let mut data = encode_string(from);
         data.extend_from_slice(&encode_string(to));
-        expect_ok(
-            self.call(
-                Op::Rename,
-                self.raw.extended("posix-rename@openssh.com", data),
-            )
-            .await?,
+        self.call_checked(
+            Op::Rename,
+            |raw| {
+                let data = data.clone();
+                Box::pin(async move {
+                    match raw.extended("posix-rename@openssh.com", data).await? {
+                        Packet::Status(s) if s.status_code == StatusCode::Ok => Ok(()),
+                        Packet::Status(s) => Err(RawError::Status(s)),
+                        _ => Err(RawError::UnexpectedPacket),
+                    }
+                })
+            },
+            || Box::pin(self.renamed(from, to)),
         )
+        .await
     }
 
     /// Plain SFTP RENAME: fails if the target exists.
     pub async fn rename_noreplace(&self, from: &str, to: &str) -> SftpResult<()> {
-        self.call(Op::Rename, self.raw.rename(from, to))
-            .await
-            .map(drop)
+        let (f, t) = (from.to_owned(), to.to_owned());
+        self.call_checked(
+            Op::Rename,
+            |raw| Box::pin(raw.rename(f.clone(), t.clone()).map_ok(drop)),
+            || Box::pin(self.renamed(from, to)),
+        )
+        .await
+    }
+
+    /// Whether `path` is gone (after a REMOVE or RMDIR whose answer was lost).
+    async fn is_gone(&self, path: &str) -> SftpResult<bool> {
+        match self.lstat(path).await {
+            Err(e) if e.status() == Some(FX_NO_SUCH_FILE) => Ok(true),
+            Err(e) => Err(e),
+            Ok(_) => Ok(false),
+        }
+    }
+
+    /// Whether a rename of `from` to `to` whose answer was lost happened.
+    async fn renamed(&self, from: &str, to: &str) -> SftpResult<bool> {
+        Ok(self.is_gone(from).await? && self.lstat(to).await.is_ok())
     }
 
     /// READLINK: the target of a symlink.
     pub async fn readlink(&self, path: &str) -> SftpResult<String> {
-        let name = self.call(Op::Readlink, self.raw.readlink(path)).await?;
+        let p = path.to_owned();
+        let name = self
+            .call(Op::Readlink, |raw| Box::pin(raw.readlink(p.clone())))
+            .await?;
         name.files
             .into_iter()
             .next()
             .map(|f| f.filename)
-            .ok_or_else(|| SftpError::Transport("empty READLINK answer".into()))
+            .ok_or_else(|| SftpError::Protocol("empty READLINK answer".into()))
     }
 
-    /// SYMLINK: creates `link` pointing at `target`.
+    /// SYMLINK: creates `link` pointing at `target`. After a lost answer, a link there with
+    /// that target counts as made.
     ///
     /// OpenSSH's server reads the two paths in the opposite order from the draft standard (and
     /// every client, the C sshfs included, sends them that way), so the target goes first.
     pub async fn symlink(&self, link: &str, target: &str) -> SftpResult<()> {
-        self.call(Op::Symlink, self.raw.symlink(target, link))
-            .await
-            .map(drop)
+        let (l, t) = (link.to_owned(), target.to_owned());
+        self.call_checked(
+            Op::Symlink,
+            |raw| Box::pin(raw.symlink(t.clone(), l.clone()).map_ok(drop)),
+            || Box::pin(async move { Ok(self.readlink(link).await.is_ok_and(|t| t == target)) }),
+        )
+        .await
     }
 
-    /// `hardlink@openssh.com`.
+    /// `hardlink@openssh.com`. After a lost answer, a name there counts as made.
     pub async fn hardlink(&self, existing: &str, new: &str) -> SftpResult<()> {
-        self.call(Op::Link, self.raw.hardlink(existing, new))
-            .await
-            .map(drop)
+        let (e, n) = (existing.to_owned(), new.to_owned());
+        self.call_checked(
+            Op::Link,
+            |raw| Box::pin(raw.hardlink(e.clone(), n.clone()).map_ok(drop)),
+            || Box::pin(async move { Ok(self.lstat(new).await.is_ok()) }),
+        )
+        .await
     }
 
     /// `fsync@openssh.com` on an open handle. Servers without it: nothing to do (the data was
@@ -479,25 +880,30 @@ impl Sftp {
         if !self.has_extension("fsync@openssh.com") {
             return Ok(());
         }
-        let h = self.lease(Op::Fsync, handle).await?;
-        self.call(Op::Fsync, self.raw.fsync(h.raw()))
-            .await
-            .map(drop)
+        self.call_on(Op::Fsync, handle, |raw, h| {
+            Box::pin(raw.fsync(h).map_ok(drop))
+        })
+        .await
     }
 
     /// `statvfs@openssh.com`.
     pub async fn statvfs(&self, path: &str) -> SftpResult<Statvfs> {
-        self.call(Op::Statfs, self.raw.statvfs(path)).await
+        let p = path.to_owned();
+        self.call(Op::Statfs, |raw| Box::pin(raw.statvfs(p.clone())))
+            .await
     }
 
     /// REALPATH: canonical absolute form of `path` ("." is the login directory).
     pub async fn realpath(&self, path: &str) -> SftpResult<String> {
-        let name = self.call(Op::Realpath, self.raw.realpath(path)).await?;
+        let p = path.to_owned();
+        let name = self
+            .call(Op::Realpath, |raw| Box::pin(raw.realpath(p.clone())))
+            .await?;
         name.files
             .into_iter()
             .next()
             .map(|f| f.filename)
-            .ok_or_else(|| SftpError::Transport("empty REALPATH answer".into()))
+            .ok_or_else(|| SftpError::Protocol("empty REALPATH answer".into()))
     }
 }
 
@@ -559,7 +965,7 @@ fn expect_ok(packet: Packet) -> SftpResult<()> {
             code: s.status_code as u32,
             message: s.error_message,
         }),
-        _ => Err(SftpError::Transport(
+        _ => Err(SftpError::Protocol(
             "unexpected answer to an extended request".into(),
         )),
     }

@@ -1,0 +1,278 @@
+//! The link to the server: the SFTP session requests are sent on now, and a new one when it
+//! dies.
+//!
+//! Every session has an **epoch** (1 for the first). A request that fails because its session
+//! died reports that epoch ([`Link::lost`]); the first such report per epoch starts one
+//! reconnect task, which asks the [`Connector`] for a new session (the first try at once, then
+//! with a backoff growing to [`ReconnectPolicy::max_backoff`]) and installs it as the next
+//! epoch. Requests wait for it ([`Link::up`]) for at most [`ReconnectPolicy::wait`] counted
+//! from the moment the link went down: once it has been down longer, they fail at once while
+//! the reconnect goes on. A changed host key, or authentication failing
+//! [`ReconnectPolicy::auth_tries`] times, ends reconnecting: requests then fail at once.
+//!
+//! The connector is the seam between the session logic and the network: the real one
+//! (`remote::connect`) opens SSH, checks the host key against the one seen at mount, and
+//! authenticates without a prompt; tests use an in-memory server that can drop the session at
+//! any request (`remote::fake_server`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use russh_sftp::client::RawSftpSession;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::sftp::SftpError;
+
+/// A new SFTP session, and what must live as long as it (the SSH connection).
+pub struct Connected {
+    /// The initialised SFTP session.
+    pub raw: RawSftpSession,
+    /// Kept alive with the session (dropping it may end the connection).
+    pub keep: Box<dyn Send + Sync>,
+}
+
+/// Why a reconnect attempt failed.
+#[derive(Debug, Clone)]
+pub enum ConnectFailure {
+    /// The network or the server (refused, timed out, reset): try again later.
+    Retry(String),
+    /// Authentication was refused: tried again only a few times (servers lock accounts).
+    Auth(String),
+    /// Never try again (the host key changed).
+    Fatal(String),
+}
+
+/// Opens new sessions to the same server.
+pub trait Connector: Send + Sync {
+    /// Connects, authenticates without prompting and starts SFTP.
+    fn connect(&self) -> BoxFuture<'static, Result<Connected, ConnectFailure>>;
+}
+
+/// How reconnecting behaves (`-o reconnect`, `-o reconnect_timeout`).
+#[derive(Debug, Clone)]
+pub struct ReconnectPolicy {
+    /// How long a request waits for the link to come back, counted from when it went down.
+    pub wait: Duration,
+    /// The longest pause between two attempts.
+    pub max_backoff: Duration,
+    /// Attempts refused by authentication before giving up.
+    pub auth_tries: u32,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(10),
+            auth_tries: 3,
+        }
+    }
+}
+
+/// One SFTP session.
+pub(crate) struct Session {
+    pub(crate) raw: RawSftpSession,
+    pub(crate) epoch: u64,
+    _keep: Option<Box<dyn Send + Sync>>,
+}
+
+/// Whether requests can be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// The session of the current epoch is working.
+    Up,
+    /// It died at `since`; reconnecting (if there is a connector).
+    Down {
+        /// When the link went down.
+        since: Instant,
+    },
+    /// No more reconnecting: every request fails at once.
+    GaveUp(String),
+}
+
+/// The current session and the reconnect machinery.
+pub(crate) struct Link {
+    current: RwLock<Arc<Session>>,
+    state: watch::Sender<(u64, LinkState)>,
+    reconnect: OnceLock<(Arc<dyn Connector>, ReconnectPolicy)>,
+    reconnects: AtomicU64,
+}
+
+impl Link {
+    pub(crate) fn new(raw: RawSftpSession) -> Link {
+        Link {
+            current: RwLock::new(Arc::new(Session {
+                raw,
+                epoch: 1,
+                _keep: None,
+            })),
+            state: watch::channel((1, LinkState::Up)).0,
+            reconnect: OnceLock::new(),
+            reconnects: AtomicU64::new(0),
+        }
+    }
+
+    /// Turns reconnecting on (once).
+    pub(crate) fn set_reconnect(&self, connector: Arc<dyn Connector>, policy: ReconnectPolicy) {
+        let _ = self.reconnect.set((connector, policy));
+    }
+
+    /// The session of the current epoch, whatever its state.
+    pub(crate) fn session(&self) -> Arc<Session> {
+        match self.current.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The current epoch and state.
+    pub(crate) fn state(&self) -> (u64, LinkState) {
+        self.state.borrow().clone()
+    }
+
+    /// Completed reconnects.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when the link is down for good: down without a connector (`reconnect=no`),
+    /// or given up.
+    pub(crate) async fn gone(&self) -> String {
+        let mut rx = self.state.subscribe();
+        loop {
+            match &rx.borrow_and_update().1 {
+                LinkState::GaveUp(why) => return why.clone(),
+                LinkState::Down { .. } if self.reconnect.get().is_none() => {
+                    return "the connection to the server was lost".into();
+                }
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                return "the link was dropped".into();
+            }
+        }
+    }
+
+    /// A session to send on: the current one if the link is up, else the next one once the
+    /// reconnect brings it, waiting no longer than the policy allows.
+    pub(crate) async fn up(&self) -> Result<Arc<Session>, SftpError> {
+        let mut rx = self.state.subscribe();
+        loop {
+            let (_, state) = rx.borrow_and_update().clone();
+            let since = match state {
+                LinkState::Up => return Ok(self.session()),
+                LinkState::GaveUp(why) => return Err(SftpError::Transport(why)),
+                LinkState::Down { since } => since,
+            };
+            let Some((_, policy)) = self.reconnect.get() else {
+                return Err(SftpError::Transport(
+                    "the connection to the server was lost (reconnect=no)".into(),
+                ));
+            };
+            let left = policy.wait.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return Err(SftpError::Transport(format!(
+                    "no connection to the server for {} s; still reconnecting",
+                    since.elapsed().as_secs()
+                )));
+            }
+            match tokio::time::timeout(left, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(SftpError::Transport("the link was dropped".into())),
+                Err(_) => {
+                    return Err(SftpError::Transport(format!(
+                        "no connection to the server for {} s; still reconnecting",
+                        policy.wait.as_secs()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The session of `epoch` failed with `why`: marks the link down and starts reconnecting
+    /// (once per epoch).
+    pub(crate) fn lost(self: &Arc<Self>, epoch: u64, why: &str) {
+        let since = Instant::now();
+        let changed = self.state.send_if_modified(|(e, state)| {
+            if *e == epoch && *state == LinkState::Up {
+                *state = LinkState::Down { since };
+                true
+            } else {
+                false
+            }
+        });
+        if !changed {
+            return;
+        }
+        match self.reconnect.get() {
+            Some((connector, policy)) => {
+                tracing::info!("connection to the server lost ({why}); reconnecting");
+                tokio::spawn(Arc::clone(self).reconnect_loop(
+                    epoch,
+                    since,
+                    Arc::clone(connector),
+                    policy.clone(),
+                ));
+            }
+            None => tracing::warn!("connection to the server lost ({why})"),
+        }
+    }
+
+    async fn reconnect_loop(
+        self: Arc<Self>,
+        epoch: u64,
+        since: Instant,
+        connector: Arc<dyn Connector>,
+        policy: ReconnectPolicy,
+    ) {
+        let mut pause = Duration::from_millis(250);
+        let mut auth_failures = 0;
+        for attempt in 1u32.. {
+            match connector.connect().await {
+                Ok(c) => {
+                    let next = epoch + 1;
+                    let session = Arc::new(Session {
+                        raw: c.raw,
+                        epoch: next,
+                        _keep: Some(c.keep),
+                    });
+                    match self.current.write() {
+                        Ok(mut cur) => *cur = session,
+                        Err(poisoned) => *poisoned.into_inner() = session,
+                    }
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    self.state.send_replace((next, LinkState::Up));
+                    tracing::info!(
+                        "reconnected after {:.1} s ({attempt} attempts)",
+                        since.elapsed().as_secs_f64()
+                    );
+                    return;
+                }
+                Err(ConnectFailure::Fatal(why)) => return self.give_up(why),
+                Err(ConnectFailure::Auth(why)) => {
+                    auth_failures += 1;
+                    tracing::warn!("reconnect attempt {attempt}: {why}");
+                    if auth_failures >= policy.auth_tries {
+                        return self.give_up(format!(
+                            "authentication failed {auth_failures} times on reconnect ({why}); not trying again"
+                        ));
+                    }
+                }
+                Err(ConnectFailure::Retry(why)) => {
+                    tracing::info!("reconnect attempt {attempt}: {why}");
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(policy.max_backoff);
+        }
+    }
+
+    fn give_up(&self, why: String) {
+        tracing::error!("{why}; requests fail from now on (unmount, then mount again)");
+        self.state
+            .send_modify(|(_, state)| *state = LinkState::GaveUp(why));
+    }
+}

@@ -1,0 +1,289 @@
+//! Surviving the network: the connection is cut (by the fault proxy of the test support) while
+//! programs read and write through open files, and everything carries on; with
+//! `-o reconnect=no` the mount goes away cleanly instead.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{FaultProxy, Mount, MountStats, Rng, Sshd, is_mounted, wait_until};
+
+const MIB: usize = 1024 * 1024;
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    Rng::new(seed).bytes(len)
+}
+
+/// While `busy()` holds, `times` times: waits a moment, cuts the connection (`freeze` first
+/// holds the requests in flight, so their answers are lost to the cut), and waits until the mount
+/// has reconnected.
+fn cut_while(
+    proxy: &FaultProxy,
+    m: &Mount,
+    times: u64,
+    freeze: bool,
+    mut busy: impl FnMut() -> bool,
+) {
+    for k in 1..=times {
+        thread::sleep(Duration::from_millis(300));
+        if !busy() {
+            return;
+        }
+        if freeze {
+            proxy.freeze();
+            thread::sleep(Duration::from_millis(30));
+        }
+        proxy.cut();
+        proxy.resume();
+        let reconnected = wait_until(Duration::from_secs(20), || {
+            !busy() || MountStats::of(m.path()).get("reconnects=") >= k
+        });
+        assert!(reconnected, "no reconnect after cut {k}");
+    }
+}
+
+#[test]
+fn a_read_through_one_fd_survives_two_cuts() {
+    let sshd = Sshd::start();
+    let want = pattern(50 * MIB, 1);
+    fs::write(sshd.root_dir().join("big"), &want).unwrap();
+    let proxy = FaultProxy::start(sshd.port());
+    proxy.set_latency(Duration::from_millis(2));
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    let path = m.path().join("big");
+    let reader = thread::spawn(move || {
+        let mut f = File::open(path).unwrap();
+        let mut got = Vec::with_capacity(50 * MIB);
+        let mut buf = vec![0; 128 * 1024];
+        loop {
+            let n = f.read(&mut buf).expect("read through the cuts");
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    });
+    let started = Instant::now();
+    cut_while(&proxy, &m, 2, false, || !reader.is_finished());
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the bytes read differ from the file");
+    let stats = MountStats::of(m.path());
+    assert!(
+        stats.get("reconnects=") >= 1,
+        "no reconnect happened (read done in {:?})",
+        started.elapsed()
+    );
+    assert_eq!(stats.get("handle-misuse="), 0);
+}
+
+#[test]
+fn a_write_through_one_fd_survives_cuts_and_fsync_means_on_the_server() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    proxy.set_latency(Duration::from_millis(10));
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    let want = pattern(40 * MIB, 2);
+    let path = m.path().join("out");
+    let data = want.clone();
+    let writer = thread::spawn(move || {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        for piece in data.chunks(256 * 1024) {
+            f.write_all(piece).expect("write through the cuts");
+        }
+        f.sync_all().expect("fsync after the cuts");
+        drop(f);
+    });
+    cut_while(&proxy, &m, 4, false, || !writer.is_finished());
+    writer
+        .join()
+        .unwrap_or_else(|_| panic!("the writer failed; sshfs-rs log:\n{}", m.stderr()));
+    let on_server = fs::read(sshd.root_dir().join("out")).unwrap();
+    assert_eq!(on_server.len(), want.len());
+    assert!(
+        on_server == want,
+        "the server's file differs from what was written"
+    );
+    let stats = MountStats::of(m.path());
+    assert!(stats.get("reconnects=") >= 1, "no reconnect happened");
+}
+
+/// Positional writes and reads on one fd, the connection cut every second, checked against a
+/// local copy made by the same operations.
+#[test]
+fn random_io_with_cuts_matches_a_local_file() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    let local_dir = tempfile::tempdir().unwrap();
+    let local_path = local_dir.path().join("ref");
+    let remote_path = m.path().join("rand");
+    let worker = thread::spawn(move || {
+        let open = |p: &std::path::Path| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(p)
+                .unwrap()
+        };
+        let (local, remote) = (open(&local_path), open(&remote_path));
+        let mut rng = Rng::new(77);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < deadline {
+            let at = rng.below(4 * MIB as u64);
+            match rng.below(4) {
+                0 | 1 => {
+                    let data = rng.bytes_below(300_000);
+                    local.write_all_at(&data, at).unwrap();
+                    remote.write_all_at(&data, at).expect("pwrite");
+                }
+                2 => {
+                    let len = rng.below(5 * MIB as u64);
+                    local.set_len(len).unwrap();
+                    remote.set_len(len).expect("ftruncate");
+                }
+                _ => {
+                    let mut a = vec![0; 100_000];
+                    let mut b = vec![0; 100_000];
+                    let na = local.read_at(&mut a, at).unwrap();
+                    let nb = remote.read_at(&mut b, at).expect("pread");
+                    assert!(
+                        a[..na] == b[..nb],
+                        "read at {at}: {na} bytes locally, {nb} through the mount, or other bytes"
+                    );
+                }
+            }
+        }
+        remote.sync_all().expect("fsync");
+        fs::read(local_path).unwrap()
+    });
+    cut_while(&proxy, &m, 6, false, || !worker.is_finished());
+    let want = worker
+        .join()
+        .unwrap_or_else(|_| panic!("the worker failed; sshfs-rs log:\n{}", m.stderr()));
+    let got = fs::read(sshd.root_dir().join("rand")).unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got == want,
+        "the server's file differs from the local reference"
+    );
+    let stats = MountStats::of(m.path());
+    assert!(
+        stats.get("reconnects=") >= 3,
+        "too few reconnects: {stats:?}"
+    );
+}
+
+/// A rename whose answer is lost to the cut is done exactly once, and the program sees success.
+#[test]
+fn namespace_changes_whose_answer_is_lost_happen_once() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    proxy.set_latency(Duration::from_millis(5));
+    let m = Mount::start_via(&sshd, proxy.port(), &["-o", "cache=no"]);
+    let (mnt, srv) = (m.path().to_path_buf(), sshd.root_dir().to_path_buf());
+    for i in 0..600 {
+        fs::write(srv.join(format!("f{i}")), b"x").unwrap();
+    }
+    // Freezing holds the requests; a cut then loses their answers.
+    let worker = thread::spawn(move || {
+        for i in 0..600 {
+            match i % 3 {
+                0 => fs::rename(mnt.join(format!("f{i}")), mnt.join(format!("g{i}")))
+                    .unwrap_or_else(|e| panic!("rename f{i}: {e}")),
+                1 => fs::remove_file(mnt.join(format!("f{i}")))
+                    .unwrap_or_else(|e| panic!("unlink f{i}: {e}")),
+                _ => fs::create_dir(mnt.join(format!("d{i}")))
+                    .unwrap_or_else(|e| panic!("mkdir d{i}: {e}")),
+            }
+        }
+    });
+    cut_while(&proxy, &m, 4, true, || !worker.is_finished());
+    worker.join().unwrap();
+    let stats = MountStats::of(m.path());
+    assert!(
+        stats.get("reconnects=") >= 3,
+        "too few reconnects: {stats:?}"
+    );
+    for i in 0..600 {
+        let (f, g, d) = (
+            srv.join(format!("f{i}")).exists(),
+            srv.join(format!("g{i}")).exists(),
+            srv.join(format!("d{i}")).is_dir(),
+        );
+        match i % 3 {
+            0 => assert!(!f && g, "rename {i}: f={f} g={g}"),
+            1 => assert!(!f, "unlink {i}"),
+            _ => assert!(f && d, "mkdir {i}"),
+        }
+    }
+}
+
+/// The server is unreachable for 5 s (connections cut, new ones get no answer), then back:
+/// the mount and a file held open through it keep working, and a write made during the outage
+/// waits for the reconnect.
+#[test]
+fn the_server_unreachable_for_seconds_then_back() {
+    let sshd = Sshd::start();
+    fs::write(sshd.root_dir().join("a"), b"before").unwrap();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.path().join("a"))
+        .unwrap();
+    proxy.freeze();
+    proxy.cut();
+    let writer = thread::spawn(move || {
+        f.write_all_at(b"after!", 0)
+            .expect("write during the outage");
+        f.sync_all().expect("fsync after the outage");
+        f
+    });
+    thread::sleep(Duration::from_secs(5));
+    proxy.resume();
+    let f = writer
+        .join()
+        .unwrap_or_else(|_| panic!("the writer failed; sshfs-rs log:\n{}", m.stderr()));
+    assert_eq!(fs::read(sshd.root_dir().join("a")).unwrap(), b"after!");
+    let mut s = String::new();
+    File::open(m.path().join("a"))
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "after!");
+    drop(f);
+    let stats = MountStats::of(m.path());
+    assert_eq!(stats.get("reconnects="), 1, "{stats:?}");
+    assert!(stats.get("reopened=") >= 1, "{stats:?}");
+}
+
+#[test]
+fn reconnect_no_ends_the_mount_when_the_connection_drops() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(&sshd, proxy.port(), &["-o", "reconnect=no"]);
+    fs::write(m.path().join("x"), b"1").unwrap();
+    proxy.cut();
+    // The next request finds the connection gone; the process unmounts and exits.
+    let _ = fs::metadata(m.path().join("y"));
+    let mnt = m.path().to_path_buf();
+    assert!(
+        wait_until(Duration::from_secs(10), || !is_mounted(&mnt)),
+        "still mounted after the connection dropped; stderr: {}",
+        m.stderr()
+    );
+}
