@@ -287,3 +287,70 @@ fn reconnect_no_ends_the_mount_when_the_connection_drops() {
         m.stderr()
     );
 }
+
+/// A reconnect that meets another host key is refused: a clear log line, and requests fail
+/// with EIO instead of reaching a server that may be someone else's.
+#[test]
+fn a_changed_host_key_stops_reconnecting() {
+    let sshd = Sshd::start();
+    let other = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    fs::write(m.path().join("x"), b"1").unwrap();
+    proxy.retarget(other.port());
+    proxy.cut();
+    let started = Instant::now();
+    let err = fs::metadata(m.path().join("y")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let log = m.stderr();
+    assert!(log.contains("changed since the mount"), "{log}");
+    let stats = MountStats::of(m.path());
+    assert_eq!(stats.get("reconnects="), 0, "{stats:?}");
+    assert!(fs::metadata(m.path().join("x")).is_err());
+}
+
+/// Traffic frozen longer than the keepalive allows (ServerAliveInterval=1, 3 unanswered): the
+/// client gives the link up, reconnects once traffic flows, and a reader killed meanwhile dies
+/// at once.
+#[test]
+fn a_frozen_link_is_noticed_and_replaced() {
+    let sshd = Sshd::start();
+    let want = pattern(8 * MIB, 3);
+    fs::write(sshd.root_dir().join("f"), &want).unwrap();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(&sshd, proxy.port(), &["-o", "ServerAliveInterval=1"]);
+    let mut f = File::open(m.path().join("f")).unwrap();
+    let mut head = vec![0; MIB];
+    f.read_exact(&mut head).unwrap();
+    proxy.freeze();
+    // A reader blocked on the frozen link is killed: it must go at once.
+    let mut child = std::process::Command::new("cat")
+        .arg(m.path().join("f"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let killed = Instant::now();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        killed.elapsed()
+    );
+    // Keepalives go unanswered; the client ends the session and tries again.
+    thread::sleep(Duration::from_secs(6));
+    proxy.resume();
+    let mut rest = Vec::new();
+    f.read_to_end(&mut rest)
+        .expect("read after the frozen link");
+    head.extend_from_slice(&rest);
+    assert!(head == want, "the bytes read differ from the file");
+    let stats = MountStats::of(m.path());
+    assert!(stats.get("reconnects=") >= 1, "{stats:?}");
+}

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle, sleep};
@@ -37,7 +37,7 @@ pub struct FaultProxy {
 
 /// State shared by the proxy handle and all its threads.
 struct Shared {
-    target_port: u16,
+    target_port: AtomicU16,
     latency_us: AtomicU64,
     frozen: Mutex<bool>,
     thawed: Condvar,
@@ -70,7 +70,7 @@ impl FaultProxy {
             .expect("proxy listener address")
             .port();
         let shared = Arc::new(Shared {
-            target_port,
+            target_port: AtomicU16::new(target_port),
             latency_us: AtomicU64::new(0),
             frozen: Mutex::new(false),
             thawed: Condvar::new(),
@@ -100,6 +100,12 @@ impl FaultProxy {
     pub fn set_latency(&self, one_way: Duration) {
         let micros = u64::try_from(one_way.as_micros()).unwrap_or(u64::MAX);
         self.shared.latency_us.store(micros, Ordering::SeqCst);
+    }
+
+    /// Sends new connections to 127.0.0.1:`port` from now on (another server, as after a
+    /// reinstall or a DNS change); current ones are left alone.
+    pub fn retarget(&self, port: u16) {
+        self.shared.target_port.store(port, Ordering::SeqCst);
     }
 
     /// Holds all bytes in both directions, on current and new connections,
@@ -200,7 +206,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         let Ok(client) = client else { continue };
         // If the target refuses, dropping `client` closes it: like a refused connection.
-        if let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, shared.target_port)) {
+        let target = shared.target_port.load(Ordering::SeqCst);
+        if let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, target)) {
             start_connection(shared, client, server);
         }
     }

@@ -963,6 +963,8 @@ fn perm_attrs(mode: u32) -> FileAttributes {
 
 #[cfg(test)]
 mod handle_tests;
+#[cfg(test)]
+mod recovery_tests;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,11 @@
 //! from [`FakeServer::first_handle`] up, so tests can cross 128), records every request with the
 //! handle it named, and counts requests on handles it does not hold, as OpenSSH's DEBUG3 log
 //! shows them ("handle -1"). READ answers can be held back until a test lets them go.
+//!
+//! Faults: [`FakeServer::die_at`] ends the session at its n-th request (counted over all
+//! sessions), before or after carrying it out, as a link that dies does; the handles of a
+//! session that ends are closed, as OpenSSH's are. [`FakeServer::connector`] opens new
+//! sessions to the same files, for the reconnect logic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,6 +21,9 @@ use russh_sftp::client::RawSftpSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::watch;
 
+use futures_util::future::BoxFuture;
+
+use super::link::{ConnectFailure, Connected, Connector, ReconnectPolicy};
 use super::sftp::Sftp;
 
 const INIT: u8 = 1;
@@ -26,6 +34,8 @@ const READ: u8 = 5;
 const WRITE: u8 = 6;
 const LSTAT: u8 = 7;
 const FSTAT: u8 = 8;
+const REMOVE: u8 = 13;
+const RENAME: u8 = 18;
 const STATUS: u8 = 101;
 const HANDLE: u8 = 102;
 const DATA: u8 = 103;
@@ -46,10 +56,16 @@ struct State {
     /// Answer READs with at most half of what was asked (a server may answer short).
     short_reads: bool,
     files: BTreeMap<String, Vec<u8>>,
-    open: HashMap<u32, String>,
+    /// Open handles: (session, number) -> path.
+    open: HashMap<(u64, u32), String>,
     free: BTreeSet<u32>,
     next: u32,
     seen: Vec<Seen>,
+    sessions: u64,
+    /// Requests received, over all sessions.
+    requests: u64,
+    /// End the session at this request number; `true`: after carrying it out.
+    die_at: Option<(u64, bool)>,
 }
 
 /// The server side of a test session.
@@ -82,6 +98,28 @@ impl FakeServer {
     /// The contents of `path`.
     pub fn get(&self, path: &str) -> Option<Vec<u8>> {
         self.state.lock().unwrap().files.get(path).cloned()
+    }
+
+    /// Ends the session that receives request number `n` (1 = the next one), without an
+    /// answer: before carrying it out, or after (`done`: the answer is what is lost).
+    pub fn die_at(&self, n: u64, done: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.die_at = Some((st.requests + n, done));
+    }
+
+    /// Requests received so far, over all sessions.
+    pub fn requests(&self) -> u64 {
+        self.state.lock().unwrap().requests
+    }
+
+    /// Every file and its contents.
+    pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.state.lock().unwrap().files.clone()
+    }
+
+    /// A connector opening new sessions to this server (for reconnecting).
+    pub fn connector(&self) -> Arc<dyn Connector> {
+        Arc::new(self.clone())
     }
 
     /// Answers every READ with at most half the bytes asked for (true).
@@ -124,14 +162,53 @@ impl FakeServer {
 
     /// Starts serving on a new pipe and returns our engine connected to it.
     pub async fn connect(&self) -> Arc<Sftp> {
-        let (client, server) = tokio::io::duplex(1 << 20);
-        tokio::spawn(self.clone().serve(server));
-        let raw = RawSftpSession::new(client);
-        raw.init().await.expect("fake SFTP init");
+        let raw = self.session().await;
         Sftp::new(raw, None, Vec::new(), Duration::from_secs(10))
     }
 
-    async fn serve(self, stream: DuplexStream) {
+    /// Like [`FakeServer::connect`], reconnecting to this server when the session ends.
+    pub async fn connect_reconnecting(&self) -> Arc<Sftp> {
+        let sftp = self.connect().await;
+        let policy = ReconnectPolicy {
+            wait: Duration::from_secs(5),
+            max_backoff: Duration::from_millis(20),
+            auth_tries: 3,
+        };
+        sftp.reconnect_with(self.connector(), policy);
+        sftp
+    }
+
+    /// A new initialised session on a new pipe.
+    async fn session(&self) -> RawSftpSession {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let id = {
+            let mut st = self.state.lock().unwrap();
+            st.sessions += 1;
+            st.sessions
+        };
+        tokio::spawn(self.clone().serve(id, server));
+        let raw = RawSftpSession::new(client);
+        raw.init().await.expect("fake SFTP init");
+        raw
+    }
+
+    async fn serve(self, session: u64, stream: DuplexStream) {
+        self.serve_until_death(session, stream).await;
+        // The session ended: its handles are closed, as OpenSSH's are when sftp-server exits.
+        let mut st = self.state.lock().unwrap();
+        let gone: Vec<(u64, u32)> = st
+            .open
+            .keys()
+            .filter(|(s, _)| *s == session)
+            .copied()
+            .collect();
+        for key in gone {
+            st.open.remove(&key);
+            st.free.insert(key.1);
+        }
+    }
+
+    async fn serve_until_death(&self, session: u64, stream: DuplexStream) {
         let (mut rd, wr) = tokio::io::split(stream);
         let wr = Arc::new(tokio::sync::Mutex::new(wr));
         loop {
@@ -152,7 +229,24 @@ impl FakeServer {
                 continue;
             }
             let id = p.get_u32();
-            let reply = self.answer(kind, id, p);
+            let die = {
+                let mut st = self.state.lock().unwrap();
+                st.requests += 1;
+                match st.die_at {
+                    Some((n, done)) if n == st.requests => {
+                        st.die_at = None;
+                        Some(done)
+                    }
+                    _ => None,
+                }
+            };
+            if die == Some(false) {
+                return;
+            }
+            let reply = self.answer(session, kind, id, p);
+            if die == Some(true) {
+                return;
+            }
             match reply {
                 Reply::Now(out) => send(&wr, out).await,
                 Reply::AfterReads(out) | Reply::AfterOpens(out) => {
@@ -171,14 +265,14 @@ impl FakeServer {
         }
     }
 
-    fn answer(&self, kind: u8, id: u32, mut p: Bytes) -> Reply {
+    fn answer(&self, session: u64, kind: u8, id: u32, mut p: Bytes) -> Reply {
         let mut st = self.state.lock().unwrap();
         let handle_of = |p: &mut Bytes, st: &mut State, op: &'static str| {
             let raw = get_string(p);
             let number = <[u8; 4]>::try_from(raw.as_slice())
                 .ok()
                 .map(u32::from_be_bytes)
-                .filter(|n| st.open.contains_key(n));
+                .filter(|n| st.open.contains_key(&(session, *n)));
             st.seen.push(Seen {
                 op,
                 handle: Some(number),
@@ -193,6 +287,9 @@ impl FakeServer {
                     op: "open",
                     handle: None,
                 });
+                if st.files.contains_key(&path) && pflags & 0x20 != 0 {
+                    return Reply::Now(status(id, 4)); // EXCL: exists
+                }
                 if !st.files.contains_key(&path) {
                     if pflags & 0x08 == 0 {
                         return Reply::Now(status(id, 2));
@@ -209,7 +306,7 @@ impl FakeServer {
                         st.next - 1
                     }
                 };
-                st.open.insert(n, path);
+                st.open.insert((session, n), path);
                 let mut out = BytesMut::new();
                 out.put_u8(HANDLE);
                 out.put_u32(id);
@@ -218,7 +315,7 @@ impl FakeServer {
             }
             CLOSE => match handle_of(&mut p, &mut st, "close") {
                 Some(n) => {
-                    st.open.remove(&n);
+                    st.open.remove(&(session, n));
                     st.free.insert(n);
                     Reply::Now(status(id, 0))
                 }
@@ -229,7 +326,7 @@ impl FakeServer {
                     return Reply::Now(status(id, 4));
                 };
                 let (offset, len) = (p.get_u64() as usize, p.get_u32() as usize);
-                let data = &st.files[&st.open[&n]];
+                let data = &st.files[&st.open[&(session, n)]];
                 if offset >= data.len() {
                     return Reply::AfterReads(status(id, 1));
                 }
@@ -247,7 +344,7 @@ impl FakeServer {
                 };
                 let offset = p.get_u64() as usize;
                 let data = get_string(&mut p);
-                let path = st.open[&n].clone();
+                let path = st.open[&(session, n)].clone();
                 let file = st.files.entry(path).or_default();
                 if file.len() < offset + data.len() {
                     file.resize(offset + data.len(), 0);
@@ -257,7 +354,7 @@ impl FakeServer {
             }
             FSTAT => match handle_of(&mut p, &mut st, "fstat") {
                 Some(n) => {
-                    let size = st.files[&st.open[&n]].len();
+                    let size = st.files[&st.open[&(session, n)]].len();
                     Reply::Now(attrs(id, size))
                 }
                 None => Reply::Now(status(id, 4)),
@@ -270,6 +367,35 @@ impl FakeServer {
                 });
                 match st.files.get(&path) {
                     Some(data) => Reply::Now(attrs(id, data.len())),
+                    None => Reply::Now(status(id, 2)),
+                }
+            }
+            REMOVE => {
+                let path = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                st.seen.push(Seen {
+                    op: "remove",
+                    handle: None,
+                });
+                match st.files.remove(&path) {
+                    Some(_) => Reply::Now(status(id, 0)),
+                    None => Reply::Now(status(id, 2)),
+                }
+            }
+            RENAME => {
+                let from = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                let to = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                st.seen.push(Seen {
+                    op: "rename",
+                    handle: None,
+                });
+                if st.files.contains_key(&to) {
+                    return Reply::Now(status(id, 4));
+                }
+                match st.files.remove(&from) {
+                    Some(data) => {
+                        st.files.insert(to, data);
+                        Reply::Now(status(id, 0))
+                    }
                     None => Reply::Now(status(id, 2)),
                 }
             }
@@ -320,4 +446,16 @@ fn attrs(id: u32, size: usize) -> BytesMut {
     out.put_u64(size as u64);
     out.put_u32(0o100644);
     out
+}
+
+impl Connector for FakeServer {
+    fn connect(&self) -> BoxFuture<'static, Result<Connected, ConnectFailure>> {
+        let me = self.clone();
+        Box::pin(async move {
+            Ok(Connected {
+                raw: me.session().await,
+                keep: Box::new(()),
+            })
+        })
+    }
 }

@@ -1,0 +1,102 @@
+//! The connection dies at every request of a scenario in turn (before the server carries the
+//! request out, and after it did but before its answer), against the in-memory SFTP server of
+//! `remote::fake_server`, which closes the session's handles as OpenSSH does: the program must
+//! see every operation succeed and the server end as a local filesystem would, with no request
+//! on a handle the server does not hold. No network, no mount.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::sync::Arc;
+
+use sshfs_cache::CacheConfig;
+
+use super::{FsResult, SshFs};
+use crate::remote::fake_server::FakeServer;
+
+const ROOT: u64 = 1;
+
+/// create, two writes, fsync, close; open, read back, close; rename; create and unlink another.
+async fn scenario(fs: &Arc<SshFs>) -> FsResult<()> {
+    let (one, two) = (vec![1u8; 100_000], vec![2u8; 50_000]);
+    let excl = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u32;
+    let (_, fh) = fs.create(ROOT, OsStr::new("a"), 0o644, excl).await?;
+    fs.write(fh, 0, &one).await?;
+    fs.write(fh, 100_000, &two).await?;
+    fs.fsync(fh).await?;
+    fs.flush(fh).await?;
+    fs.release(fh).await?;
+
+    let attr = fs.lookup(ROOT, OsStr::new("a")).await?;
+    let (fh, _) = fs.open(attr.ino, libc::O_RDONLY as u32).await?;
+    let back = fs.read(fh, 0, 150_000).await?;
+    assert!(
+        back[..100_000] == one[..] && back[100_000..] == two[..],
+        "read back"
+    );
+    fs.release(fh).await?;
+
+    fs.rename(ROOT, OsStr::new("a"), ROOT, OsStr::new("b"), 0)
+        .await?;
+    let (_, fh) = fs.create(ROOT, OsStr::new("c"), 0o644, excl).await?;
+    fs.release(fh).await?;
+    fs.unlink(ROOT, OsStr::new("c")).await?;
+    Ok(())
+}
+
+fn expected() -> BTreeMap<String, Vec<u8>> {
+    let mut data = vec![1u8; 100_000];
+    data.extend_from_slice(&[2u8; 50_000]);
+    BTreeMap::from([("/r/b".to_owned(), data)])
+}
+
+async fn run(die: Option<(u64, bool)>) -> (FakeServer, Arc<SshFs>, FsResult<()>) {
+    let server = FakeServer::new(1);
+    let sftp = server.connect_reconnecting().await;
+    let fs = Arc::new(SshFs::new(sftp, "/r".into(), CacheConfig::default()));
+    if let Some((n, done)) = die {
+        server.die_at(n, done);
+    }
+    let result = scenario(&fs).await;
+    (server, fs, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_dies_at_every_request_in_turn() {
+    let (server, _, result) = run(None).await;
+    result.unwrap();
+    assert_eq!(server.files(), expected());
+    let requests = server.requests();
+    assert!(requests > 10, "the scenario sent only {requests} requests");
+    for n in 1..=requests {
+        for done in [false, true] {
+            let (server, fs, result) = run(Some((n, done))).await;
+            let when = if done { "after" } else { "before" };
+            if let Err(e) = result {
+                panic!(
+                    "link died {when} request {n}: {} (errno {})",
+                    e.message, e.errno
+                );
+            }
+            // Closes of abandoned handles may still be on their way.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert_eq!(
+                server.files(),
+                expected(),
+                "link died {when} request {n}: {:?}",
+                server.seen()
+            );
+            assert!(
+                server.bad_handle_requests().is_empty(),
+                "link died {when} request {n}: requests on handles not open: {:?}",
+                server.seen()
+            );
+            assert_eq!(fs.sftp().handles().misuse(), 0);
+            assert!(
+                fs.sftp().link_summary().contains("reconnects=1"),
+                "link died {when} request {n}: {}",
+                fs.sftp().link_summary()
+            );
+        }
+    }
+}
