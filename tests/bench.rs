@@ -68,7 +68,7 @@ fn settings() -> Settings {
                 s.ours_opts.extend(["-o".to_owned(), opt]);
             }
             "--bench" => {} // cargo bench passes this to every bench target
-            "copy" | "meta" => s.sections.push(arg),
+            "copy" | "meta" | "reconnect" => s.sections.push(arg),
             other => panic!("unknown argument {other:?}; see the doc at the top of tests/bench.rs"),
         }
     }
@@ -176,8 +176,57 @@ fn main() {
         match section.as_str() {
             "copy" => copy(&s, &sshd, port),
             "meta" => meta(&s, &sshd, port),
+            "reconnect" => reconnect(&s, &sshd),
             _ => unreachable!("settings() accepts only known sections"),
         }
+    }
+}
+
+/// Downtime after a cut connection: from the cut to the first `stat` through the mount that
+/// succeeds, for sshfs-rs (reconnect is its default) and the C sshfs with `-o reconnect`. Caches
+/// are off so every `stat` asks the server. Not run by default: `-- reconnect`.
+fn reconnect(s: &Settings, sshd: &Sshd) {
+    fs::write(sshd.root_dir().join("reconnect-probe"), b"x").expect("write the probe file");
+    println!("\n## Reconnect: from a cut to the first successful stat");
+    let nocache = "cache=no,attr_timeout=0,entry_timeout=0";
+    for client in [Client::Ours, Client::C] {
+        let proxy = FaultProxy::start(sshd.port());
+        proxy.set_latency(s.rtt / 2);
+        let m = match client {
+            Client::Ours => AnyMount::Ours(Mount::start_via(sshd, proxy.port(), &["-o", nocache])),
+            Client::C => AnyMount::C(SshfsC::start_via(
+                sshd,
+                proxy.port(),
+                &["-o", &format!("reconnect,{nocache}")],
+            )),
+        };
+        let probe = m.path().join("reconnect-probe");
+        let mut downtimes = Vec::new();
+        let mut failed = 0;
+        for _ in 0..s.runs {
+            if fs::metadata(&probe).is_err() {
+                failed += 1;
+                continue;
+            }
+            proxy.cut();
+            let cut = Instant::now();
+            while fs::metadata(&probe).is_err() && cut.elapsed() < Duration::from_secs(60) {
+                failed += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            downtimes.push(cut.elapsed());
+        }
+        println!(
+            "{:<10} downtime median {:>7.3} s, max {:>7.3} s; failed stats on the way: {failed}",
+            client.name(),
+            median(downtimes.clone()).as_secs_f64(),
+            downtimes
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+        );
     }
 }
 

@@ -354,3 +354,65 @@ fn a_frozen_link_is_noticed_and_replaced() {
     let stats = MountStats::of(m.path());
     assert!(stats.get("reconnects=") >= 1, "{stats:?}");
 }
+
+/// While the server is away longer than `reconnect_timeout`, a request fails with EIO after
+/// that wait, the next ones at once; unmount does not hang; and once the server is back a
+/// request succeeds again.
+#[test]
+fn requests_wait_at_most_reconnect_timeout_then_fail_at_once() {
+    let sshd = Sshd::start();
+    fs::write(sshd.root_dir().join("x"), b"1").unwrap();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(
+        &sshd,
+        proxy.port(),
+        &[
+            "-o",
+            "reconnect_timeout=2,cache=no,attr_timeout=0,entry_timeout=0",
+        ],
+    );
+    fs::metadata(m.path().join("x")).unwrap();
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = nowhere.local_addr().unwrap().port();
+    drop(nowhere);
+    proxy.retarget(dead_port);
+    proxy.cut();
+
+    let t = Instant::now();
+    let err = fs::metadata(m.path().join("x")).unwrap_err();
+    let first = t.elapsed();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(
+        first >= Duration::from_millis(1500) && first < Duration::from_secs(6),
+        "the first request waited {first:?}"
+    );
+    let t = Instant::now();
+    assert!(fs::metadata(m.path().join("x")).is_err());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+
+    proxy.retarget(sshd.port());
+    let back = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(10), || fs::metadata(m.path().join("x"))
+            .is_ok()),
+        "no success after the server came back"
+    );
+    eprintln!(
+        "first success {:?} after the server came back",
+        back.elapsed()
+    );
+
+    proxy.retarget(dead_port);
+    proxy.cut();
+    let t = Instant::now();
+    m.unmount();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "unmount took {:?}",
+        t.elapsed()
+    );
+}

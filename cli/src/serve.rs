@@ -74,6 +74,7 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     }
     let root = remote_root(&conn.sftp, &config).await?;
     let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
+    tokio::spawn(fs.clone().revalidate_after_reconnects());
     let mut handle = fuse::mount(fs.clone(), &mountpoint, &config.mount)
         .await
         .map_err(|e| {

@@ -115,6 +115,21 @@ impl SshFs {
         }
     }
 
+    /// After each reconnect: the server may have changed while we were away, so everything
+    /// cached is dropped, and the kernel told to drop what it holds (as `--flush` does). Runs
+    /// until the link is gone.
+    pub async fn revalidate_after_reconnects(self: std::sync::Arc<Self>) {
+        let mut epoch = 1;
+        while let Some((next, handles)) = self.sftp.reconnected(epoch).await {
+            epoch = next;
+            tracing::info!(
+                "connection {epoch} up: caches dropped; {handles} open files and directories are reopened on their next use"
+            );
+            self.forget_all_ahead();
+            self.flush_caches();
+        }
+    }
+
     /// Cache hit and miss counts and size.
     pub fn cache_stats(&self) -> CacheStats {
         self.cache().stats()

@@ -142,6 +142,9 @@ impl Connection {
     }
 }
 
+/// How long one reconnect attempt may take when no ConnectTimeout is set.
+const RECONNECT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// See [`Connection::reconnector`].
 #[derive(Clone)]
 struct SshConnector {
@@ -155,7 +158,17 @@ impl Connector for SshConnector {
         let me = self.clone();
         Box::pin(async move {
             let replay: Arc<dyn Prompter> = Arc::new(Replay(Arc::clone(&me.secrets)));
-            match open(&me.opts, replay, me.host_key.clone()).await {
+            // Each attempt is bounded (ConnectTimeout, else 15 s): into a frozen network a
+            // connect could otherwise wait for minutes while the server is back elsewhere.
+            let bound = me.opts.connect_timeout.unwrap_or(RECONNECT_ATTEMPT_TIMEOUT);
+            let attempt = open(&me.opts, replay, me.host_key.clone());
+            let Ok(opened) = tokio::time::timeout(bound, attempt).await else {
+                return Err(ConnectFailure::Retry(format!(
+                    "no answer within {} s",
+                    bound.as_secs()
+                )));
+            };
+            match opened {
                 Ok(o) => Ok(Connected {
                     raw: o.raw,
                     keep: Box::new(o.ssh),

@@ -307,11 +307,15 @@ pub struct HandleRegistry {
 }
 
 impl HandleRegistry {
-    /// Forgets the handles of sessions before `epoch` (they are gone with their session).
-    pub fn forget_before(&self, epoch: u64) {
-        if let Ok(mut open) = self.open.lock() {
-            open.retain(|(e, _)| *e >= epoch);
-        }
+    /// Forgets the handles of sessions before `epoch` (they are gone with their session);
+    /// returns how many there were.
+    pub fn forget_before(&self, epoch: u64) -> usize {
+        let Ok(mut open) = self.open.lock() else {
+            return 0;
+        };
+        let before = open.len();
+        open.retain(|(e, _)| *e >= epoch);
+        before - open.len()
     }
 
     /// Records a handle the server just gave us on the session of `epoch`.

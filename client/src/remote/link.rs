@@ -99,7 +99,13 @@ pub(crate) struct Link {
     state: watch::Sender<(u64, LinkState)>,
     reconnect: OnceLock<(Arc<dyn Connector>, ReconnectPolicy)>,
     reconnects: AtomicU64,
+    /// A request arrived while the link is down: try again now rather than at the end of the
+    /// backoff (at most once a second; not after an authentication failure).
+    kick: tokio::sync::Notify,
 }
+
+/// The shortest pause between two attempts, however often requests ask.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
 
 impl Link {
     pub(crate) fn new(raw: RawSftpSession) -> Link {
@@ -112,6 +118,7 @@ impl Link {
             state: watch::channel((1, LinkState::Up)).0,
             reconnect: OnceLock::new(),
             reconnects: AtomicU64::new(0),
+            kick: tokio::sync::Notify::new(),
         }
     }
 
@@ -131,6 +138,11 @@ impl Link {
     /// The current epoch and state.
     pub(crate) fn state(&self) -> (u64, LinkState) {
         self.state.borrow().clone()
+    }
+
+    /// The epoch and state, to watch for reconnects.
+    pub(crate) fn watch(&self) -> watch::Receiver<(u64, LinkState)> {
+        self.state.subscribe()
     }
 
     /// Completed reconnects.
@@ -172,6 +184,7 @@ impl Link {
                     "the connection to the server was lost (reconnect=no)".into(),
                 ));
             };
+            self.kick.notify_one();
             let left = policy.wait.saturating_sub(since.elapsed());
             if left.is_zero() {
                 return Err(SftpError::Transport(format!(
@@ -265,7 +278,18 @@ impl Link {
                     tracing::info!("reconnect attempt {attempt}: {why}");
                 }
             }
-            tokio::time::sleep(pause).await;
+            if auth_failures > 0 || pause < MIN_PAUSE {
+                tokio::time::sleep(pause).await;
+            } else {
+                // Wait out the backoff, or less if a request is waiting (the server may be back).
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = async {
+                        tokio::time::sleep(MIN_PAUSE).await;
+                        self.kick.notified().await;
+                    } => {}
+                }
+            }
             pause = (pause * 2).min(policy.max_backoff);
         }
     }

@@ -191,6 +191,23 @@ impl Sftp {
         self.link.gone().await
     }
 
+    /// Resolves when a session later than `after` is up (a reconnect), with its epoch and the
+    /// number of handles the earlier sessions held (reopened on their next use); `None` once
+    /// the link is gone.
+    pub async fn reconnected(&self, after: u64) -> Option<(u64, usize)> {
+        let mut rx = self.link.watch();
+        loop {
+            let up = match &*rx.borrow_and_update() {
+                (epoch, LinkState::Up) if *epoch > after => Some(*epoch),
+                _ => None,
+            };
+            if let Some(epoch) = up {
+                return Some((epoch, self.handles.forget_before(epoch)));
+            }
+            rx.changed().await.ok()?;
+        }
+    }
+
     /// "state=up epoch=N reconnects=N reopened=N reopen-failed=N", for the stats line.
     pub fn link_summary(&self) -> String {
         let (epoch, state) = self.link.state();
@@ -514,7 +531,7 @@ impl Sftp {
     pub(super) async fn close_raw(&self, epoch: u64, raw: &str) -> SftpResult<()> {
         let session = self.link.session();
         if session.epoch != epoch {
-            self.handles.forget_before(session.epoch);
+            // Closed with its session; the registry forgets it at the reconnect.
             return Ok(());
         }
         if !self.handles.closing(epoch, raw) {
