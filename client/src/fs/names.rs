@@ -1,0 +1,316 @@
+//! The namespace: symlink, mknod, mkdir, unlink, rmdir, rename and link, each one SFTP request
+//! (plus what it takes to give the errno a local filesystem would), and how the inode table and
+//! the cache learn about our own changes.
+
+use std::ffi::OsStr;
+
+use fuse3::raw::reply::FileAttr;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use sshfs_cache::MetaCache;
+
+use super::stat::{self, Stat};
+use super::{Child, FsError, FsResult, SshFs, metadata, name_str};
+
+impl SshFs {
+    /// SYMLINK, then LSTAT of the new link.
+    pub async fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr) -> FsResult<FileAttr> {
+        let _changing = self.changing();
+        let Child { name, rel, path } = self.child(parent, name)?;
+        let target = name_str(target)?;
+        if let Err(e) = self.sftp.symlink(&path, target).await {
+            return Err(self.exists_or(&path, e.into()).await);
+        }
+        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
+    }
+
+    /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
+    /// devices, so those get EPERM.
+    pub async fn mknod(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
+        let _changing = self.changing();
+        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
+            return Err(FsError::new(
+                libc::EPERM,
+                "SFTP can only create regular files, directories and symlinks",
+            ));
+        }
+        let Child { name, rel, path } = self.child(parent, name)?;
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
+        let handle = match self.sftp.open(&path, flags, perm_attrs(mode)).await {
+            Ok(h) => h,
+            Err(e) => return Err(self.exists_or(&path, e.into()).await),
+        };
+        let attrs = self.sftp.fstat(&handle).await;
+        let closed = self.sftp.close(&handle).await;
+        let attrs = attrs?;
+        closed?;
+        self.created(parent, name, &rel, attrs)
+    }
+
+    /// MKDIR, then LSTAT.
+    pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
+        let _changing = self.changing();
+        let Child { name, rel, path } = self.child(parent, name)?;
+        if let Err(e) = self.sftp.mkdir(&path, mode & 0o7777).await {
+            return Err(self.exists_or(&path, e.into()).await);
+        }
+        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
+    }
+
+    /// UNLINK: REMOVE.
+    pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let _changing = self.changing();
+        let Child { name, rel, path } = self.child(parent, name)?;
+        if let Err(e) = self.sftp.remove(&path).await {
+            let e: FsError = e.into();
+            self.cache().invalidate(&rel);
+            if e.is_generic_failure() && self.is_dir(&path).await == Some(true) {
+                return Err(FsError::new(libc::EISDIR, format!("{path} is a directory")));
+            }
+            return Err(e);
+        }
+        self.name_removed(parent, name, &rel);
+        self.inodes().unlink(parent, name);
+        Ok(())
+    }
+
+    /// RMDIR.
+    pub async fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        let _changing = self.changing();
+        let Child { name, rel, path } = self.child(parent, name)?;
+        if let Err(e) = self.sftp.rmdir(&path).await {
+            let e: FsError = e.into();
+            self.cache().invalidate(&rel);
+            if e.is_generic_failure() {
+                return Err(match self.is_dir(&path).await {
+                    Some(false) => {
+                        FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
+                    }
+                    Some(true) => FsError::new(libc::ENOTEMPTY, format!("{path} is not empty")),
+                    None => e,
+                });
+            }
+            return Err(e);
+        }
+        self.name_removed(parent, name, &rel);
+        self.inodes().unlink(parent, name);
+        Ok(())
+    }
+
+    /// RENAME: `posix-rename@openssh.com` (replaces the target); with RENAME_NOREPLACE plain
+    /// RENAME (which never replaces). RENAME_EXCHANGE is not possible over SFTP.
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> FsResult<()> {
+        let _changing = self.changing();
+        let (name, new_name) = (name_str(name)?, name_str(new_name)?);
+        let (from_rel, to_rel) = (
+            self.rel_child(parent, name)?,
+            self.rel_child(new_parent, new_name)?,
+        );
+        let (from, to) = (self.remote(&from_rel), self.remote(&to_rel));
+        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        if flags & !libc::RENAME_NOREPLACE != 0 {
+            return Err(FsError::new(
+                libc::EINVAL,
+                "rename flags not supported over SFTP",
+            ));
+        }
+        let result = if noreplace {
+            self.sftp.rename_noreplace(&from, &to).await
+        } else {
+            self.sftp.posix_rename(&from, &to).await
+        };
+        if let Err(e) = result {
+            let e: FsError = e.into();
+            {
+                let mut cache = self.cache();
+                cache.invalidate(&from_rel);
+                cache.invalidate(&to_rel);
+            }
+            if !e.is_generic_failure() {
+                return Err(e);
+            }
+            return Err(self.explain_rename_failure(&from, &to, noreplace, e).await);
+        }
+        // rename(2) between two names of one file does nothing and leaves both. SFTP cannot
+        // say whether they were one file; when the source is known to have several names, look.
+        if self.has_several_names(parent, name, &from_rel)
+            && let Ok(attrs) = self.sftp.lstat(&from).await
+        {
+            // Both names stay, and both stay marked as names of a multi-link file: the kernel
+            // forgets one of its inodes now (it believes the move), so the inode's count is lost.
+            let stat = Stat {
+                attrs,
+                nlink: Some(self.link_count(parent, name, &from_rel).max(2)),
+            };
+            let mut cache = self.cache();
+            cache.set_attr(&from_rel, stat.clone());
+            cache.set_attr(&to_rel, stat);
+            return Ok(());
+        }
+        let replaced_shared = self.has_several_names(new_parent, new_name, &to_rel);
+        {
+            let mut cache = self.cache();
+            cache.renamed(&from_rel, &to_rel);
+            if replaced_shared {
+                forget_link_counts(&mut cache);
+            }
+            cache.forget_attr(metadata::split_rel(&from_rel).0);
+            cache.forget_attr(metadata::split_rel(&to_rel).0);
+        }
+        self.inodes().rename(parent, name, new_parent, new_name);
+        Ok(())
+    }
+
+    pub(super) async fn explain_rename_failure(
+        &self,
+        from: &str,
+        to: &str,
+        noreplace: bool,
+        e: FsError,
+    ) -> FsError {
+        let (src, dst) = tokio::join!(self.is_dir(from), self.is_dir(to));
+        match (src, dst) {
+            (_, Some(_)) if noreplace => FsError::new(libc::EEXIST, format!("{to} exists")),
+            (Some(true), Some(false)) => {
+                FsError::new(libc::ENOTDIR, format!("{to} is not a directory"))
+            }
+            (Some(false), Some(true)) => FsError::new(libc::EISDIR, format!("{to} is a directory")),
+            (Some(true), Some(true)) => FsError::new(libc::ENOTEMPTY, format!("{to} is not empty")),
+            (Some(true), None) if to.starts_with(&format!("{from}/")) => {
+                FsError::new(libc::EINVAL, "cannot move a directory into itself")
+            }
+            _ => e,
+        }
+    }
+
+    /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
+    pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
+        let _changing = self.changing();
+        let new_name = name_str(new_name)?;
+        let from = self.path_of(ino)?;
+        let to_rel = self.rel_child(new_parent, new_name)?;
+        let to = self.remote(&to_rel);
+        if !self.sftp.has_extension("hardlink@openssh.com") {
+            return Err(FsError::new(
+                libc::EPERM,
+                "server has no hardlink@openssh.com",
+            ));
+        }
+        if let Err(e) = self.sftp.hardlink(&from, &to).await {
+            return Err(self.exists_or(&to, e.into()).await);
+        }
+        let attrs = self.sftp.lstat(&to).await?;
+        let from_rel = self.rel_of(ino)?;
+        let before = {
+            let cached = self.cache().last_attr(&from_rel).and_then(|s| s.nlink);
+            let inodes = self.inodes();
+            let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
+            cached.or(inodes.nlink(ino)).unwrap_or(1).max(names)
+        };
+        let stat = Stat {
+            attrs,
+            nlink: Some(before + 1),
+        };
+        {
+            let mut cache = self.cache();
+            cache.created(&to_rel, stat.clone());
+            cache.set_attr(&from_rel, stat.clone());
+            cache.forget_attr(metadata::split_rel(&to_rel).0);
+        }
+        // The new name is one more name of the same inode: the kernel then keeps one set of
+        // attributes (and pages) for both, as for a local hard link.
+        let mut inodes = self.inodes();
+        inodes.set_nlink(ino, before + 1);
+        let new_ino = inodes
+            .add_link(ino, new_parent, new_name)
+            .or_else(|| inodes.lookup(new_parent, new_name))
+            .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
+        Ok(Self::attr_for(&mut inodes, new_ino, &stat))
+    }
+
+    /// Records a name we just created (its attributes fetched after the fact) in the cache and
+    /// takes the kernel's reference on it.
+    pub(super) fn created(
+        &self,
+        parent: u64,
+        name: &str,
+        rel: &str,
+        attrs: FileAttributes,
+    ) -> FsResult<FileAttr> {
+        let stat = Stat::new(attrs);
+        {
+            let mut cache = self.cache();
+            cache.created(rel, stat.clone());
+            cache.forget_attr(metadata::split_rel(rel).0);
+        }
+        self.entry(parent, name, &stat)
+    }
+
+    /// After our own unlink or rmdir of `name` in `parent` (at `rel`): record it, and forget the
+    /// attributes of the directory holding it (its mtime and size changed on the server).
+    pub(super) fn name_removed(&self, parent: u64, name: &str, rel: &str) {
+        let shared = self.has_several_names(parent, name, rel);
+        let mut cache = self.cache();
+        cache.removed(rel);
+        cache.forget_attr(metadata::split_rel(rel).0);
+        if shared {
+            forget_link_counts(&mut cache);
+        }
+    }
+
+    /// The link count last known for the file `name` in `parent` (at `rel`), 1 if none.
+    pub(super) fn link_count(&self, parent: u64, name: &str, rel: &str) -> u32 {
+        let cached = self.cache().last_attr(rel).and_then(|s| s.nlink);
+        let seen = {
+            let inodes = self.inodes();
+            inodes.peek(parent, name).and_then(|ino| inodes.nlink(ino))
+        };
+        cached.max(seen).unwrap_or(1)
+    }
+
+    /// Whether the file `name` in `parent` (at `rel`) is known to have several names: from its
+    /// cached link count or the inode's last one.
+    /// (A directory's count is 2 + its subdirectories: never "several names".)
+    pub(super) fn has_several_names(&self, parent: u64, name: &str, rel: &str) -> bool {
+        let is_dir = self.cache().last_attr(rel).is_some_and(|s| s.is_dir()) || {
+            let inodes = self.inodes();
+            inodes
+                .peek(parent, name)
+                .is_some_and(|ino| inodes.file_type(ino) == libc::S_IFDIR)
+        };
+        !is_dir && self.link_count(parent, name, rel) > 1
+    }
+
+    /// Whether `path` is a directory (`None` if it does not exist or cannot be read).
+    pub(super) async fn is_dir(&self, path: &str) -> Option<bool> {
+        Some(stat::is_dir(&self.sftp.lstat(path).await.ok()?))
+    }
+
+    /// Turns a generic FAILURE into EEXIST when `path` exists (OpenSSH's answer for EEXIST).
+    pub(super) async fn exists_or(&self, path: &str, e: FsError) -> FsError {
+        if e.is_generic_failure() && self.sftp.lstat(path).await.is_ok() {
+            return FsError::new(libc::EEXIST, format!("{path} exists"));
+        }
+        e
+    }
+}
+
+/// After one name of a file with several links went away, the count cached for its other names
+/// is one too high, and SFTP cannot say which names they are: forget every cached count above
+/// one (a scan of the cache, so only done when a multi-link name was removed).
+fn forget_link_counts(cache: &mut MetaCache<Stat>) {
+    cache.forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
+}
+
+pub(super) fn perm_attrs(mode: u32) -> FileAttributes {
+    FileAttributes {
+        permissions: Some(mode & 0o7777),
+        ..FileAttributes::empty()
+    }
+}
