@@ -151,9 +151,9 @@ impl Sshd {
 
     /// Starts sshd again after [`Sshd::stop`]: same port, keys and files.
     ///
-    /// Known trap: while a mount of this server had a request (an fsync) pending in FUSE, the
-    /// sshd started here was sometimes seen spinning (state R) for up to a minute before it
-    /// listened; the reconnect tests use the fault proxy for outages until that is understood.
+    /// Trap: the test process must not hold a file of a mount of this server with writes not
+    /// yet acknowledged. sshd is spawned from it, and exec() closes that inherited file, whose
+    /// FLUSH waits for those writes, that is for this very server.
     pub fn start_again(&mut self) {
         let mut why = String::new();
         for _ in 0..START_ATTEMPTS {
