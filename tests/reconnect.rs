@@ -62,7 +62,11 @@ fn cut_every(
         let reconnected = wait_until(Duration::from_secs(20), || {
             !busy() || MountStats::of(m.path()).get("reconnects=") >= k
         });
-        assert!(reconnected, "no reconnect after cut {k}");
+        assert!(
+            reconnected,
+            "no reconnect after cut {k}; sshfs-rs log:\n{}",
+            m.stderr()
+        );
     }
 }
 

@@ -118,7 +118,7 @@ impl Drop for SocketGuard {
 /// The client's side: sends `request` to the mount on `mountpoint` and returns its answer.
 pub fn ask(mountpoint: &Path, request: Request) -> Result<String, String> {
     let shown = mountpoint.display();
-    let abs = std::fs::canonicalize(mountpoint).map_err(|e| format!("{shown}: {e}"))?;
+    let abs = canonical_without_entering(mountpoint).map_err(|e| format!("{shown}: {e}"))?;
     let path = socket_path(&abs);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
         format!(
@@ -136,6 +136,17 @@ pub fn ask(mountpoint: &Path, request: Request) -> Result<String, String> {
         .read_line(&mut answer)
         .map_err(|e| format!("{shown}: no answer from the mount: {e}"))?;
     Ok(answer.trim_end().to_owned())
+}
+
+/// The canonical path of `mountpoint` without resolving (so without a `stat` of) its last
+/// component: that is the mount's root, and a mount waiting for its server would make
+/// `--stats` and `--flush` wait too.
+fn canonical_without_entering(mountpoint: &Path) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(mountpoint)?;
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => Ok(std::fs::canonicalize(parent)?.join(name)),
+        _ => Ok(absolute),
+    }
 }
 
 #[cfg(test)]
