@@ -119,7 +119,14 @@ impl Drop for SocketGuard {
 pub fn ask(mountpoint: &Path, request: Request) -> Result<String, String> {
     let shown = mountpoint.display();
     let abs = canonical_without_entering(mountpoint).map_err(|e| format!("{shown}: {e}"))?;
-    let path = socket_path(&abs);
+    let mut path = socket_path(&abs);
+    if !path.exists() {
+        // The mountpoint was named through a symlink: the daemon knows it by its real path
+        // (resolving it asks the mount itself, so only when needed).
+        if let Ok(real) = std::fs::canonicalize(mountpoint) {
+            path = socket_path(&real);
+        }
+    }
     let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
         format!(
             "{shown}: no sshfs-rs mount of this user there ({}: {})",
