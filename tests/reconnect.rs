@@ -15,6 +15,16 @@ use support::{FaultProxy, Mount, MountStats, Rng, Sshd, is_mounted, wait_until};
 
 const MIB: usize = 1024 * 1024;
 
+/// `got` is `want`: the same length, the same bytes (without printing megabytes of them).
+fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let first = got.iter().zip(want).position(|(a, b)| a != b);
+    assert!(
+        first.is_none(),
+        "{what}: first difference at byte {first:?}"
+    );
+}
+
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     Rng::new(seed).bytes(len)
 }
@@ -94,8 +104,7 @@ fn a_read_through_one_fd_survives_two_cuts() {
     let started = Instant::now();
     cut_while(&proxy, &m, 2, false, || !reader.is_finished());
     let got = reader.join().unwrap();
-    assert_eq!(got.len(), want.len());
-    assert!(got == want, "the bytes read differ from the file");
+    assert_same_bytes(&got, &want, "the bytes read");
     let stats = MountStats::of(m.path());
     assert!(
         stats.get("reconnects=") >= 1,
@@ -132,11 +141,7 @@ fn a_write_through_one_fd_survives_cuts_and_fsync_means_on_the_server() {
         .join()
         .unwrap_or_else(|_| panic!("the writer failed; sshfs-rs log:\n{}", m.stderr()));
     let on_server = fs::read(sshd.root_dir().join("out")).unwrap();
-    assert_eq!(on_server.len(), want.len());
-    assert!(
-        on_server == want,
-        "the server's file differs from what was written"
-    );
+    assert_same_bytes(&on_server, &want, "the server's file");
     let stats = MountStats::of(m.path());
     assert!(stats.get("reconnects=") >= 1, "no reconnect happened");
 }
@@ -199,11 +204,7 @@ fn random_io_with_cuts_matches_a_local_file() {
         .join()
         .unwrap_or_else(|_| panic!("the worker failed; sshfs-rs log:\n{}", m.stderr()));
     let got = fs::read(sshd.root_dir().join("rand")).unwrap();
-    assert_eq!(got.len(), want.len());
-    assert!(
-        got == want,
-        "the server's file differs from the local reference"
-    );
+    assert_same_bytes(&got, &want, "the server's file");
     let stats = MountStats::of(m.path());
     assert!(
         stats.get("reconnects=") >= 10,
@@ -375,7 +376,7 @@ fn a_frozen_link_is_noticed_and_replaced() {
     f.read_to_end(&mut rest)
         .expect("read after the frozen link");
     head.extend_from_slice(&rest);
-    assert!(head == want, "the bytes read differ from the file");
+    assert_same_bytes(&head, &want, "the bytes read");
     let stats = MountStats::of(m.path());
     assert!(stats.get("reconnects=") >= 1, "{stats:?}");
 }

@@ -301,6 +301,16 @@ fn snapshot(root: &Path) -> BTreeMap<String, Seen> {
     out
 }
 
+/// Fails, showing how many and the first 20, unless `found` is empty.
+fn assert_none(what: &str, found: &[impl std::fmt::Debug]) {
+    assert!(
+        found.is_empty(),
+        "{} {what}, the first: {:#?}",
+        found.len(),
+        &found[..found.len().min(20)]
+    );
+}
+
 /// Lines of the server's log that name a handle it did not hold.
 fn bad_handle_lines(log: &str) -> Vec<&str> {
     log.lines()
@@ -419,23 +429,14 @@ fn concurrent_mixed_operations_never_touch_a_handle_not_open() {
     m.unmount();
     let log = sshd.sftp_log();
 
-    let unexpected = unexpected.lock().unwrap();
-    assert!(
-        unexpected.is_empty(),
-        "{} unexpected errors, the first: {:#?}",
-        unexpected.len(),
-        &unexpected[..unexpected.len().min(20)]
-    );
+    assert_none("unexpected errors", &unexpected.lock().unwrap());
     assert!(
         write_failures.is_empty(),
         "writers failed: {write_failures:#?}"
     );
-    let bad = bad_handle_lines(&log);
-    assert!(
-        bad.is_empty(),
-        "{} requests on handles the server did not hold, the first: {:#?}",
-        bad.len(),
-        &bad[..bad.len().min(20)]
+    assert_none(
+        "requests on handles the server did not hold",
+        &bad_handle_lines(&log),
     );
     for (path, data) in &written {
         let rel = path.strip_prefix(&mnt).unwrap();
@@ -458,11 +459,9 @@ fn concurrent_mixed_operations_never_touch_a_handle_not_open() {
                 .map(|p| format!("{p}: only through the mount")),
         )
         .collect();
-    assert!(
-        differ.is_empty(),
-        "{} paths differ between the mount and the server right after the run: {:#?}",
-        differ.len(),
-        &differ[..differ.len().min(20)]
+    assert_none(
+        "paths that differ between the mount and the server right after the run",
+        &differ,
     );
     assert_eq!(
         stats.get("handle-misuse="),

@@ -42,7 +42,7 @@ struct Inner {
     /// How to open it again on a new session.
     reopen: Reopen,
     /// Held while reopening, so only one request does it.
-    pub(super) reopening: tokio::sync::Mutex<()>,
+    reopening: tokio::sync::Mutex<()>,
     /// `true` while open; requests hold it shared, the close takes it exclusively.
     open: RwLock<bool>,
     /// Set when the close begins: no lease is given out after it.
@@ -208,11 +208,6 @@ impl Handle {
     /// Whether the close has begun.
     pub fn is_closed(&self) -> bool {
         self.0.closing.load(Ordering::Acquire)
-    }
-
-    /// Whether `self` and `other` are the same server handle.
-    pub fn same(&self, other: &Handle) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Numbers a write about to be queued on the session of `epoch`.

@@ -275,11 +275,20 @@ impl Sftp {
         op: Op,
         req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, T>,
     ) -> SftpResult<T> {
+        Ok(self.call_in(op, req).await?.0)
+    }
+
+    /// [`Sftp::call`], also returning the session that answered.
+    async fn call_in<T>(
+        &self,
+        op: Op,
+        req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, T>,
+    ) -> SftpResult<(T, Arc<Session>)> {
         loop {
             let session = self.link.up().await?;
             match self.attempt(op, &session, req(&session.raw)).await {
                 Err(SftpError::Transport(_)) => continue,
-                other => return other,
+                other => return Ok((other?, session)),
             }
         }
     }
@@ -315,8 +324,7 @@ impl Sftp {
         req: impl for<'s> Fn(&'s RawSftpSession, String) -> Attempt<'s, T>,
     ) -> SftpResult<T> {
         loop {
-            let session = self.link.up().await?;
-            let lease = self.lease(op, handle, &session).await?;
+            let (session, lease) = self.leased(op, handle, u64::MAX).await?;
             let result = self
                 .attempt(op, &session, req(&session.raw, lease.raw().to_owned()))
                 .await;
@@ -328,21 +336,30 @@ impl Sftp {
         }
     }
 
-    /// A lease on `handle` for the request `op` on `session`: the handle is reopened first if
-    /// it belongs to an earlier session, and checked against the handles we hold. Every write
-    /// of the handle queued before and lost with an earlier session is sent again first, so
-    /// the server applies requests in the order the program made them.
-    async fn lease<'h>(
+    /// The session to send on and a lease on `handle` for the request `op` there, waiting for
+    /// a reconnect if needed (see [`Sftp::lease_on`]); `seq`: [`u64::MAX`], or a write being
+    /// resent, which waits only for the lost writes queued before it.
+    async fn leased<'h>(
         &self,
         op: Op,
         handle: &'h Handle,
-        session: &Session,
-    ) -> SftpResult<Lease<'h>> {
-        self.lease_after(op, handle, session, u64::MAX).await
+        seq: u64,
+    ) -> SftpResult<(Arc<Session>, Lease<'h>)> {
+        loop {
+            let session = self.link.up().await?;
+            match self.lease_on(op, handle, &session, seq).await {
+                // That session died too, or the handle was reopened on a later one.
+                Err(SftpError::Transport(_)) => continue,
+                other => return Ok((session, other?)),
+            }
+        }
     }
 
-    /// [`Sftp::lease`], waiting only for the lost writes queued before write `seq`.
-    async fn lease_after<'h>(
+    /// A lease on `handle` for the request `op` on `session`: the handle is reopened first if
+    /// it belongs to an earlier session, and checked against the handles we hold. Every write
+    /// of the handle queued before write `seq` and lost with an earlier session is sent again
+    /// first, so the server applies requests in the order the program made them.
+    async fn lease_on<'h>(
         &self,
         op: Op,
         handle: &'h Handle,
@@ -502,7 +519,6 @@ impl Sftp {
                 Ok(h) => return Ok(self.opened(&session, h.handle, Reopen::file(path, flags))),
                 Err(SftpError::Transport(_)) if flags.contains(OpenFlags::EXCLUDE) => {
                     // The create may have happened: if the file is there and empty, it is ours.
-                    let _ = self.link.up().await?;
                     match self.lstat(path).await {
                         Ok(a) if a.size == Some(0) => {
                             flags_now = flags
@@ -550,17 +566,10 @@ impl Sftp {
     /// OPENDIR: returns the server's handle.
     pub async fn opendir(&self, path: &str) -> SftpResult<Handle> {
         let p = path.to_owned();
-        loop {
-            let session = self.link.up().await?;
-            match self
-                .attempt(Op::Opendir, &session, session.raw.opendir(p.clone()))
-                .await
-            {
-                Ok(h) => return Ok(self.opened(&session, h.handle, Reopen::dir(path))),
-                Err(SftpError::Transport(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (h, session) = self
+            .call_in(Op::Opendir, |raw| Box::pin(raw.opendir(p.clone())))
+            .await?;
+        Ok(self.opened(&session, h.handle, Reopen::dir(path)))
     }
 
     /// One READDIR page; `None` at the end of the directory. `restarted`: the handle was
@@ -600,8 +609,7 @@ impl Sftp {
         eof_at: Option<u64>,
     ) -> SftpResult<Vec<u8>> {
         loop {
-            let session = self.link.up().await?;
-            let lease = self.lease(Op::Read, handle, &session).await?;
+            let (session, lease) = self.leased(Op::Read, handle, u64::MAX).await?;
             match self
                 .read_at_on(&session, lease.raw(), offset, len, eof_at)
                 .await
@@ -692,13 +700,7 @@ impl Sftp {
         offset: u64,
         data: &[u8],
     ) -> SftpResult<impl Future<Output = SftpResult<()>> + Send + 'static> {
-        let (session, lease) = loop {
-            let session = self.link.up().await?;
-            match self.lease(Op::Write, handle, &session).await {
-                Err(SftpError::Transport(_)) => continue,
-                other => break (Arc::clone(&session), other?),
-            }
-        };
+        let (session, lease) = self.leased(Op::Write, handle, u64::MAX).await?;
         let len = self.write_len as usize;
         let pieces: Vec<_> = data
             .chunks(len)
@@ -743,11 +745,7 @@ impl Sftp {
         piece: Vec<u8>,
     ) -> SftpResult<()> {
         loop {
-            let session = self.link.up().await?;
-            let lease = match self.lease_after(Op::Write, handle, &session, seq).await {
-                Err(SftpError::Transport(_)) => continue,
-                other => other?,
-            };
+            let (session, lease) = self.leased(Op::Write, handle, seq).await?;
             let fut = session.raw.write(lease.raw().to_owned(), at, piece.clone());
             let sent = queued(Box::pin(self.attempt(Op::Write, &session, fut)));
             handle.write_resent(seq, session.epoch);
@@ -1041,7 +1039,7 @@ mod tests {
                 close.ends_with(&[0, 0, 0, 4, raw[0], raw[1], raw[2], raw[3]]),
                 "handle {number:#x} sent back as {close:02x?}"
             );
-            assert_eq!(encode_string("a\u{10FF80}"), vec![0, 0, 0, 2, b'a', 0x80]);
         }
+        assert_eq!(encode_string("a\u{10FF80}"), vec![0, 0, 0, 2, b'a', 0x80]);
     }
 }
