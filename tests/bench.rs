@@ -1,5 +1,5 @@
-//! `cargo bench --bench compare -- [copy] [meta] [--rtt-ms N] [--size-mb N] [--runs N]
-//! [--ours-o OPTION]...`
+//! `cargo bench --bench compare -- [copy] [meta] [workloads] [reconnect] [--rtt-ms N]
+//! [--size-mb N] [--runs N] [--ours-o OPTION]... [--only WORKLOAD]...`
 //!
 //! Side-by-side benchmarks of sshfs-rs against the C sshfs (and scp), measured in the same run
 //! on the same private sshd, because these machines are shared and noisy: only the ratios
@@ -15,12 +15,20 @@
 //!   sshfs-rs it also shows the SFTP requests sent (`sshfs-rs --stats MNT`): by the cold run
 //!   since mounting, by the warm run alone. The goals beside the figures: warm under 150 ms,
 //!   cold at most half the C sshfs's time.
+//! * `workloads`: `tar -x` of 1000 small files, 300 small writes, `rm -rf`, `find`, `ls -lR`,
+//!   warm stat and `git status` over 5000 files, 1000 random 4 KiB reads, sequential read and
+//!   write (with fsync) of `--size-mb` MiB: times, ratio sshfs-rs / C against the goal,
+//!   requests per file or MiB, peak RSS and CPU (see `bench/workloads.rs`). `--only` picks
+//!   workloads by a part of their name.
+//! * `reconnect` (only when named): downtime after a cut connection.
 //!
 //! Each figure is the median of `--runs` runs, each on a fresh mount (so nothing is cached but
 //! what a `meta` cold run left for its warm run).
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)] // a benchmark fails loudly
 
 mod support;
+#[path = "bench/workloads.rs"]
+mod workloads;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -40,15 +48,18 @@ struct Settings {
     runs: usize,
     /// Extra `-o` options for sshfs-rs (`--ours-o OPT`, repeatable), to compare settings.
     ours_opts: Vec<String>,
+    /// `--only NAME` (repeatable): only the workloads whose name contains one of these.
+    only: Vec<String>,
 }
 
 fn settings() -> Settings {
     let mut s = Settings {
         sections: Vec::new(),
         rtt: Duration::ZERO,
-        size_mb: 100,
+        size_mb: 256,
         runs: 3,
         ours_opts: Vec::new(),
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -67,13 +78,19 @@ fn settings() -> Settings {
                     .unwrap_or_else(|| panic!("--ours-o needs an option"));
                 s.ours_opts.extend(["-o".to_owned(), opt]);
             }
+            "--only" => {
+                let name = args
+                    .next()
+                    .unwrap_or_else(|| panic!("--only needs a workload name"));
+                s.only.push(name);
+            }
             "--bench" => {} // cargo bench passes this to every bench target
-            "copy" | "meta" | "reconnect" => s.sections.push(arg),
+            "copy" | "meta" | "workloads" | "reconnect" => s.sections.push(arg),
             other => panic!("unknown argument {other:?}; see the doc at the top of tests/bench.rs"),
         }
     }
     if s.sections.is_empty() {
-        s.sections = vec!["copy".into(), "meta".into()];
+        s.sections = vec!["copy".into(), "meta".into(), "workloads".into()];
     }
     s
 }
@@ -111,12 +128,26 @@ impl AnyMount {
         }
     }
 
+    fn pid(&self) -> u32 {
+        match self {
+            AnyMount::Ours(m) => m.pid(),
+            AnyMount::C(m) => m.pid(),
+        }
+    }
+
     fn path(&self) -> &Path {
         match self {
             AnyMount::Ours(m) => m.path(),
             AnyMount::C(m) => m.path(),
         }
     }
+}
+
+/// `len` bytes of a fixed pseudo-random pattern.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -176,6 +207,7 @@ fn main() {
         match section.as_str() {
             "copy" => copy(&s, &sshd, port),
             "meta" => meta(&s, &sshd, port),
+            "workloads" => workloads::workloads(&s, &sshd, port),
             "reconnect" => reconnect(&s, &sshd),
             _ => unreachable!("settings() accepts only known sections"),
         }
@@ -234,9 +266,7 @@ fn reconnect(s: &Settings, sshd: &Sshd) {
 fn copy(s: &Settings, sshd: &Sshd, port: u16) {
     let local = tempfile::tempdir().expect("local temp dir");
     let src = local.path().join("big");
-    let data: Vec<u8> = (0..s.size_mb * 1024 * 1024)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let data = pattern(s.size_mb * 1024 * 1024);
     fs::write(&src, &data).expect("write the local file");
     fs::write(sshd.root_dir().join("big-src"), &data).expect("write the server file");
     let mb = s.size_mb as f64;

@@ -790,6 +790,26 @@ impl<A: Clone + Revision> MetaCache<A> {
         });
     }
 
+    /// Records that we created the directory `path` with attributes `attr` (as
+    /// [`created`](Self::created)): it is empty, so its listing is known to be empty (our own
+    /// creates in it join it) and answers "no such file" for any other name while it is fresh,
+    /// as a listing read from the server would. A tree being unpacked into the mount needs no
+    /// request to learn that a name is free.
+    pub fn created_dir(&mut self, path: &str, attr: A) {
+        self.created(path, attr);
+        if self.config.dir_cache {
+            let at = self.clock.now();
+            self.store.update(path, |e| {
+                e.listing = Some(Listing {
+                    names: BTreeSet::new(),
+                    at,
+                    stale: false,
+                    answers_absence: true,
+                });
+            });
+        }
+    }
+
     /// Records that we removed `path` (unlink, rmdir): it becomes a negative entry, everything
     /// below it is dropped and the name leaves the parent's cached listing.
     pub fn removed(&mut self, path: &str) {

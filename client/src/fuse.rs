@@ -249,7 +249,7 @@ impl Filesystem for FuseFs {
         fh: Option<u64>,
         set_attr: SetAttr,
     ) -> FuseResult<ReplyAttr> {
-        let attr = self
+        let reply = self
             .serve(
                 &req,
                 "setattr",
@@ -258,8 +258,11 @@ impl Filesystem for FuseFs {
             )
             .await?;
         Ok(ReplyAttr {
-            ttl: self.ttls.attr,
-            attr,
+            ttl: match reply.confirmed {
+                true => self.ttls.attr,
+                false => Duration::ZERO,
+            },
+            attr: reply.attr,
         })
     }
 
@@ -627,6 +630,10 @@ pub async fn mount(
         .default_permissions(config.default_permissions)
         .read_only(config.read_only)
         .sync_read(config.sync_read)
+        // The server's own kernel clears set-user-ID and set-group-ID bits on write, chown and
+        // truncate (sftp-server makes those system calls), so the kernel here need not ask for
+        // the mode before each chown (a GETATTR round trip) to clear them itself.
+        .handle_killpriv(true)
         // Like sshfs (libfuse 3): mounting over a non-empty directory is allowed.
         .nonempty(true);
     let session = Session::new(options);

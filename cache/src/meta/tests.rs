@@ -1357,6 +1357,37 @@ fn check_listings_agree_with_children(c: &MetaCache<Attr>) -> Result<(), TestCas
 }
 
 #[test]
+fn a_directory_we_made_is_known_empty() {
+    let (mut c, clock) = cache();
+    c.created_dir("new", at(1));
+    assert!(c.absent_from_listing("new", "a"), "nothing in it yet");
+    assert_eq!(c.listing("new"), Some(vec![]));
+    c.created("new/a", at(2));
+    assert!(
+        !c.absent_from_listing("new", "a"),
+        "our own create joins it"
+    );
+    assert!(c.absent_from_listing("new", "b"));
+    assert_eq!(c.listing("new"), Some(vec![("a".to_owned(), at(2))]));
+    c.removed("new/a");
+    assert!(c.absent_from_listing("new", "a"));
+    clock.advance(16 * SEC);
+    assert!(
+        !c.absent_from_listing("new", "b"),
+        "it expires like a listing from the server"
+    );
+    let (mut off, _) = cache_with(CacheConfig {
+        dir_cache: false,
+        ..config()
+    });
+    off.created_dir("new", at(1));
+    assert!(
+        !off.absent_from_listing("new", "a"),
+        "dir_cache=no: no listing"
+    );
+}
+
+#[test]
 fn a_fresh_listing_answers_absent_names() {
     let (mut c, clock) = cache();
     let t = c.ticket();

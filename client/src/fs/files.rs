@@ -128,7 +128,9 @@ impl SshFs {
         }
     }
 
-    /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL), then FSTAT.
+    /// CREATE: OPEN with CREATE (EXCLUDE for O_EXCL) and, in the same round trip, LSTAT of the
+    /// new file; FSTAT only when that LSTAT does not show a regular file (the name is a
+    /// symlink, or it changed in between).
     pub async fn create(
         self: &Arc<Self>,
         parent: u64,
@@ -139,22 +141,33 @@ impl SshFs {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
         let pflags = open_flags(flags) | OpenFlags::CREATE;
-        let handle = match self.sftp.open(&path, pflags, perm_attrs(mode)).await {
-            Ok(h) => h,
+        let (handle, after) = match self.sftp.open_lstat(&path, pflags, perm_attrs(mode)).await {
+            Ok(opened) => opened,
             Err(e) => return Err(self.exists_or(&path, e.into()).await),
         };
-        let attrs = match self.sftp.fstat(&handle).await {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = self.sftp.close(&handle).await;
-                return Err(e.into());
+        let attrs = match after {
+            Ok(a)
+                if a.permissions
+                    .is_some_and(|m| m & libc::S_IFMT == libc::S_IFREG) =>
+            {
+                a
             }
+            _ => match self.sftp.fstat(&handle).await {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = self.sftp.close(&handle).await;
+                    return Err(e.into());
+                }
+            },
         };
-        let attr = self.created(parent, name, &rel, attrs)?;
+        let attr = self.created(parent, name, &rel, attrs.clone())?;
         self.follow_renames(&handle, attr.ino);
-        let fh = self
-            .files
-            .insert(OpenFile::new(handle, attr.ino, flags, Some(attr.size)));
+        let file = OpenFile::new(handle, attr.ino, flags, Some(attr.size));
+        if flags as i32 & libc::O_EXCL != 0 {
+            // Certainly ours, and new: its attributes can answer a chmod, chown or utimens.
+            file.set_created(attrs);
+        }
+        let fh = self.files.insert(file);
         Ok((attr, fh))
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::Ticket;
 
 use super::readahead::ReadAhead;
@@ -30,6 +31,11 @@ pub struct OpenFile {
     /// The file's size as last known through this handle (`u64::MAX`: unknown); only a hint
     /// that lets a short READ at the end count as the end.
     size: AtomicU64,
+    /// For a file this handle created: its attributes as the server reported them at the
+    /// create, kept up to date with the mode, owner and times we set through it since (the size
+    /// is [`OpenFile::known_size`]). A chmod, chown or utimens of it is then answered from
+    /// them and sent behind the writes ([`super::setattr`]).
+    own_attrs: Mutex<Option<FileAttributes>>,
 }
 
 impl OpenFile {
@@ -43,6 +49,31 @@ impl OpenFile {
             writes: WriteBehind::default(),
             readahead: ReadAhead::default(),
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),
+            own_attrs: Mutex::new(None),
+        }
+    }
+
+    /// Records the attributes of the file this handle just created (see `own_attrs`).
+    pub fn set_created(&self, attrs: FileAttributes) {
+        if let Ok(mut own) = self.own_attrs.lock() {
+            *own = Some(attrs);
+        }
+    }
+
+    /// The attributes of a file this handle created, as far as we changed them, with the
+    /// size known through it; `None` for a file it did not create.
+    pub fn own_attrs(&self) -> Option<FileAttributes> {
+        let mut attrs = self.own_attrs.lock().ok()?.clone()?;
+        attrs.size = self.known_size().or(attrs.size);
+        Some(attrs)
+    }
+
+    /// Records the attributes after a change we made through this handle.
+    pub fn set_own_attrs(&self, attrs: FileAttributes) {
+        if let Ok(mut own) = self.own_attrs.lock()
+            && own.is_some()
+        {
+            *own = Some(attrs);
         }
     }
 

@@ -218,7 +218,17 @@ impl SshFs {
         let rel = self.rel_child(parent, name)?;
         let unknown = matches!(self.cache().peek_attr(&rel), sshfs_cache::Lookup::Unknown);
         if unknown && let Ok(dir) = self.rel_of(parent) {
-            self.prefetch_listing(dir, dir::Why::LookedUp);
+            // Not when the directory's names are known (a fresh listing, or one we made): a name
+            // not among them is answered at once, one whose attributes went stale (our own
+            // write) costs one LSTAT, not a listing of the whole directory.
+            let names_known = {
+                let cache = self.cache();
+                let bounds = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+                cache.peek_listed(&dir, bounds.0, bounds.1).is_some()
+            };
+            if !names_known {
+                self.prefetch_listing(dir, dir::Why::LookedUp);
+            }
         }
         let known = self.inodes().peek(parent, name);
         let stat = self.stat_rel(&rel, known, true).await?;

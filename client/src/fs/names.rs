@@ -46,14 +46,15 @@ impl SshFs {
         self.created(parent, name, &rel, attrs)
     }
 
-    /// MKDIR, then LSTAT.
+    /// MKDIR and LSTAT of the new directory, in one round trip.
     pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
-        if let Err(e) = self.sftp.mkdir(&path, mode & 0o7777).await {
-            return Err(self.exists_or(&path, e.into()).await);
-        }
-        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
+        let attrs = match self.sftp.mkdir_lstat(&path, mode & 0o7777).await {
+            Ok(attrs) => attrs?,
+            Err(e) => return Err(self.exists_or(&path, e.into()).await),
+        };
+        self.created(parent, name, &rel, attrs)
     }
 
     /// UNLINK: REMOVE.
@@ -246,7 +247,11 @@ impl SshFs {
         let stat = Stat::new(attrs);
         {
             let mut cache = self.cache();
-            cache.created(rel, stat.clone());
+            if stat.is_dir() {
+                cache.created_dir(rel, stat.clone());
+            } else {
+                cache.created(rel, stat.clone());
+            }
             cache.forget_attr(metadata::split_rel(rel).0);
         }
         self.entry(parent, name, &stat)

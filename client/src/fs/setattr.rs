@@ -14,10 +14,29 @@ use crate::remote::sftp::SftpError;
 
 impl SshFs {
     /// SETATTR: one SETSTAT (FSETSTAT with a handle, `lsetstat@openssh.com` on a symlink) carrying
-    /// every change, then the new attributes. SFTP v3 sets uid with gid and atime with mtime, so
+    /// every change, with the new attributes asked in the same round trip (LSTAT or FSTAT
+    /// queued behind it). SFTP v3 sets uid with gid and atime with mtime, so
     /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
-    pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: &SetAttr) -> FsResult<FileAttr> {
-        match self.setattr_via(ino, fh, set).await {
+    ///
+    /// A chmod, chown or utimens of a file this mount created and still holds open for writing
+    /// is not waited for: see [`SshFs::setattr_behind`].
+    pub async fn setattr(
+        &self,
+        ino: u64,
+        fh: Option<u64>,
+        set: &SetAttr,
+    ) -> FsResult<SetAttrReply> {
+        if let Some(behind) = self.setattr_behind(ino, fh, set).await {
+            return behind.map(|attr| SetAttrReply {
+                attr,
+                confirmed: false,
+            });
+        }
+        let confirmed = |attr| SetAttrReply {
+            attr,
+            confirmed: true,
+        };
+        match self.setattr_via(ino, fh, set).await.map(confirmed) {
             // The inode had lost its name and the open file we went through was closed
             // meanwhile: the name vanished before the change, as far as the caller can tell.
             Err(e) if fh.is_none() && e.errno == libc::EBADF => Err(FsError::new(
@@ -26,6 +45,71 @@ impl SshFs {
             )),
             other => other,
         }
+    }
+
+    /// A chmod, chown or utimens (no truncate) of a file this mount created with O_EXCL and
+    /// still holds open for writing (GNU tar and `cp -p` do `write`, `futimens`, `fchown`,
+    /// `fchmod`, `close`): the FSETSTAT is queued behind the file's writes and not waited for,
+    /// like a write; a failure is reported by the next write, flush, fsync or close of the
+    /// file. The answer is the attributes the change gives, from what we know of the file
+    /// (the kernel does not cache it: the mtime after a write is the server's). A chown is
+    /// taken this way only when the server cannot refuse it: to the owner the file has, or on a
+    /// server running as root (the file was created owned by uid 0). `None`: not such a change.
+    async fn setattr_behind(
+        &self,
+        ino: u64,
+        fh: Option<u64>,
+        set: &SetAttr,
+    ) -> Option<FsResult<FileAttr>> {
+        if set.size.is_some() {
+            return None;
+        }
+        let file = fh
+            .and_then(|fh| self.files.get(fh))
+            .filter(|f| f.ino == ino && f.writable && !f.handle.is_closed())
+            .or_else(|| self.open_file_of(ino, true))?;
+        let own = file.own_attrs()?;
+        let mut a = FileAttributes::empty();
+        let mut after = own.clone();
+        if let Some(mode) = set.mode {
+            let perm = mode & 0o7777;
+            a.permissions = Some(perm);
+            after.permissions =
+                Some(own.permissions.unwrap_or(libc::S_IFREG) & libc::S_IFMT | perm);
+        }
+        if set.uid.is_some() || set.gid.is_some() {
+            let (uid, gid) = (set.uid.or(own.uid)?, set.gid.or(own.gid)?);
+            let unchanged = own.uid == Some(uid) && own.gid == Some(gid);
+            if !unchanged && own.uid != Some(0) {
+                return None;
+            }
+            (a.uid, a.gid) = (Some(uid), Some(gid));
+            (after.uid, after.gid) = (Some(uid), Some(gid));
+        }
+        if set.atime.is_some() || set.mtime.is_some() {
+            let secs = |t: fuse3::Timestamp| u32::try_from(t.sec).unwrap_or(0);
+            let atime = set.atime.map(secs).or(own.atime)?;
+            let mtime = set.mtime.map(secs).or(own.mtime)?;
+            (a.atime, a.mtime) = (Some(atime), Some(mtime));
+            (after.atime, after.mtime) = (Some(atime), Some(mtime));
+        }
+        let _changing = self.changing();
+        let queued = file
+            .writes
+            .write(0, || async {
+                let acked = self.sftp.send_fsetstat(&file.handle, a).await?;
+                Ok(async move { acked.await.map_err(FsError::from) })
+            })
+            .await;
+        // The server's attributes change behind the writes: ask it for them from now on.
+        let rel = self.rel_of(ino).ok();
+        self.changed_content(ino, rel.as_deref());
+        if let Err(e) = queued {
+            return Some(Err(e));
+        }
+        file.set_own_attrs(after.clone());
+        let stat = Stat::new(after);
+        Some(Ok(Self::attr_for(&mut self.inodes(), ino, &stat)))
     }
 
     pub(super) async fn setattr_via(
@@ -88,35 +172,54 @@ impl SshFs {
         }
         let changes =
             a.size.is_some() || a.permissions.is_some() || a.uid.is_some() || a.atime.is_some();
-        if changes {
-            let result = match &target {
-                Target::Handle(f) => self.sftp.fsetstat(&f.handle, a).await,
-                Target::Path(path)
-                    if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") =>
-                {
-                    self.sftp.lsetstat(path, a).await
+        if !changes {
+            return match &target {
+                Target::Handle(f) => {
+                    let stat = Stat::new(self.sftp.fstat(&f.handle).await?);
+                    Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
                 }
-                Target::Path(_) if is_symlink => {
-                    return Err(FsError::new(
-                        libc::EOPNOTSUPP,
-                        "server cannot change a symlink itself (no lsetstat@openssh.com)",
-                    ));
-                }
-                Target::Path(path) => self.sftp.setstat(path, a).await,
+                Target::Path(_) => self.getattr(ino, None).await,
             };
-            // Whatever happened on the server, what we had cached may be wrong now.
-            self.changed_content(ino, rel.as_deref());
-            result?;
-            if let (Some(size), Target::Handle(f)) = (set.size, &target) {
-                f.set_size(size);
-            }
         }
-        match &target {
-            Target::Handle(f) => {
-                let stat = Stat::new(self.sftp.fstat(&f.handle).await?);
+        // The link count is not in SFTP attributes: keep the one we knew.
+        let nlink = rel
+            .as_deref()
+            .and_then(|rel| self.cache().last_attr(rel))
+            .and_then(|s| s.nlink);
+        // The change, and the attributes after it queued right behind (one round trip).
+        let result = match &target {
+            Target::Handle(f) => self.sftp.fsetstat_fstat(&f.handle, a).await,
+            Target::Path(path) if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") => {
+                self.sftp
+                    .lsetstat(path, a)
+                    .await
+                    .map(|()| Err(SftpError::HandleClosed))
+            }
+            Target::Path(_) if is_symlink => {
+                return Err(FsError::new(
+                    libc::EOPNOTSUPP,
+                    "server cannot change a symlink itself (no lsetstat@openssh.com)",
+                ));
+            }
+            Target::Path(path) => self.sftp.setstat_lstat(path, a).await,
+        };
+        // Whatever happened on the server, what we had cached may be wrong now.
+        self.changed_content(ino, rel.as_deref());
+        let after = result?;
+        if let (Some(size), Target::Handle(f)) = (set.size, &target) {
+            f.set_size(size);
+        }
+        match after {
+            Ok(attrs) => {
+                let stat = Stat { attrs, nlink };
+                // Through a handle the file may no longer be the one the name shows.
+                if let (Target::Path(_), Some(rel)) = (&target, &rel) {
+                    self.cache().set_attr(rel, stat.clone());
+                }
                 Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
             }
-            Target::Path(_) => self.getattr(ino, None).await,
+            // Not asked (a symlink), or not answered: ask now.
+            Err(_) => self.getattr(ino, fh).await,
         }
     }
 
@@ -180,6 +283,16 @@ impl SshFs {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What SETATTR answers.
+#[derive(Debug)]
+pub struct SetAttrReply {
+    /// The attributes after the change.
+    pub attr: FileAttr,
+    /// The server confirmed them (the kernel may cache them); `false` when the change is still
+    /// on its way behind the file's writes ([`SshFs::setattr_behind`]).
+    pub confirmed: bool,
 }
 
 /// What a SETATTR goes through: an open handle of the file, or its path.

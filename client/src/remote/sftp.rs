@@ -301,18 +301,64 @@ impl Sftp {
         req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, ()>,
         done: impl Fn() -> Outcome<'a>,
     ) -> SftpResult<()> {
+        self.call_checked_then(op, req, done, None).await.map(drop)
+    }
+
+    /// [`Sftp::call_checked`], with an LSTAT of `lstat` (if given) queued right behind the
+    /// request (see [`Sftp::then_lstat`]): the attributes after the change, in the same round
+    /// trip.
+    async fn call_checked_then<'a>(
+        &'a self,
+        op: Op,
+        req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, ()>,
+        done: impl Fn() -> Outcome<'a>,
+        lstat: Option<&str>,
+    ) -> SftpResult<Option<SftpResult<FileAttributes>>> {
         let mut lost = false;
         loop {
             let session = self.link.up().await?;
             if lost && done().await? {
                 tracing::info!("{} had happened before the connection was lost", op.name());
-                return Ok(());
+                return Ok(match lstat {
+                    Some(path) => Some(self.lstat(path).await),
+                    None => None,
+                });
             }
-            match self.attempt(op, &session, req(&session.raw)).await {
+            let sent = self.attempt(op, &session, req(&session.raw));
+            let (result, attrs) = match lstat {
+                Some(path) => {
+                    let (r, a) = self.then_lstat(&session, sent, path).await;
+                    (r, Some(a))
+                }
+                None => (sent.await, None),
+            };
+            match result {
                 Err(SftpError::Transport(_)) => lost = true,
-                other => return other,
+                other => return other.map(|()| attrs),
             }
         }
+    }
+
+    /// Runs `first` (a request on `session`) with an LSTAT of `path` queued right behind it on
+    /// the same session. The server answers a session's requests in order, so the attributes are
+    /// those after `first`: one round trip instead of two. Both packets are queued before
+    /// either answer is awaited ([`queued`]). An LSTAT lost with its session is asked again
+    /// (only when `first` succeeded; otherwise its answer does not matter).
+    async fn then_lstat<T: Unpin>(
+        &self,
+        session: &Session,
+        first: impl Future<Output = SftpResult<T>>,
+        path: &str,
+    ) -> (SftpResult<T>, SftpResult<FileAttributes>) {
+        let first = queued(Box::pin(first));
+        let lstat = session.raw.lstat(path.to_owned());
+        let lstat = queued(Box::pin(self.attempt(Op::Lstat, session, lstat)));
+        let (result, attrs) = tokio::join!(first, lstat);
+        let attrs = match attrs {
+            Err(SftpError::Transport(_)) if result.is_ok() => self.lstat(path).await,
+            other => other.map(|a| a.attrs),
+        };
+        (result, attrs)
     }
 
     /// A request on `handle`, repeated (with the handle reopened) on the new session if its own
@@ -473,12 +519,64 @@ impl Sftp {
         .await
     }
 
+    /// SETSTAT with an LSTAT of `path` queued behind it: the attributes after the change (the
+    /// outer error is the SETSTAT's, the inner one the LSTAT's).
+    pub async fn setstat_lstat(
+        &self,
+        path: &str,
+        attrs: FileAttributes,
+    ) -> SftpResult<SftpResult<FileAttributes>> {
+        let p = path.to_owned();
+        loop {
+            let session = self.link.up().await?;
+            let sent = session.raw.setstat(p.clone(), attrs.clone()).map_ok(drop);
+            let sent = self.attempt(Op::Setstat, &session, sent);
+            match self.then_lstat(&session, sent, path).await {
+                (Err(SftpError::Transport(_)), _) => continue,
+                (result, attrs) => return result.map(|()| attrs),
+            }
+        }
+    }
+
     /// FSETSTAT on an open handle.
     pub async fn fsetstat(&self, handle: &Handle, attrs: FileAttributes) -> SftpResult<()> {
         self.call_on(Op::Fsetstat, handle, |raw, h| {
             Box::pin(raw.fsetstat(h, attrs.clone()).map_ok(drop))
         })
         .await
+    }
+
+    /// FSETSTAT with an FSTAT of the handle queued right behind it: the attributes after the
+    /// change in the same round trip (the outer error is the FSETSTAT's, the inner one the
+    /// FSTAT's).
+    pub async fn fsetstat_fstat(
+        &self,
+        handle: &Handle,
+        attrs: FileAttributes,
+    ) -> SftpResult<SftpResult<FileAttributes>> {
+        loop {
+            let (session, lease) = self.leased(Op::Fsetstat, handle, u64::MAX).await?;
+            let raw = lease.raw().to_owned();
+            let set = session
+                .raw
+                .fsetstat(raw.clone(), attrs.clone())
+                .map_ok(drop);
+            let set = queued(Box::pin(self.attempt(Op::Fsetstat, &session, set)));
+            let stat = session.raw.fstat(raw);
+            let stat = queued(Box::pin(self.attempt(Op::Fstat, &session, stat)));
+            let (result, after) = tokio::join!(set, stat);
+            drop(lease);
+            match result {
+                Err(SftpError::Transport(_)) => continue,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    return Ok(match after {
+                        Err(SftpError::Transport(_)) => self.fstat(handle).await,
+                        other => other.map(|a| a.attrs),
+                    });
+                }
+            }
+        }
     }
 
     /// `lsetstat@openssh.com`: SETSTAT that changes a symlink itself, not its target.
@@ -504,19 +602,53 @@ impl Sftp {
         flags: OpenFlags,
         attrs: FileAttributes,
     ) -> SftpResult<Handle> {
+        Ok(self.open_then(path, flags, attrs, false).await?.0)
+    }
+
+    /// [`Sftp::open`] with an LSTAT of `path` queued right behind the OPEN: the attributes of
+    /// the file as opened (created, truncated), in the same round trip.
+    pub async fn open_lstat(
+        &self,
+        path: &str,
+        flags: OpenFlags,
+        attrs: FileAttributes,
+    ) -> SftpResult<(Handle, SftpResult<FileAttributes>)> {
+        let (handle, attrs) = self.open_then(path, flags, attrs, true).await?;
+        let attrs = match attrs {
+            Some(attrs) => attrs,
+            None => self.lstat(path).await,
+        };
+        Ok((handle, attrs))
+    }
+
+    async fn open_then(
+        &self,
+        path: &str,
+        flags: OpenFlags,
+        attrs: FileAttributes,
+        lstat: bool,
+    ) -> SftpResult<(Handle, Option<SftpResult<FileAttributes>>)> {
         let p = path.to_owned();
         let mut flags_now = flags;
         loop {
             let session = self.link.up().await?;
-            let sent = self
-                .attempt(
-                    Op::Open,
-                    &session,
-                    session.raw.open(p.clone(), flags_now, attrs.clone()),
-                )
-                .await;
+            let sent = self.attempt(
+                Op::Open,
+                &session,
+                session.raw.open(p.clone(), flags_now, attrs.clone()),
+            );
+            let (sent, after) = match lstat {
+                true => {
+                    let (r, a) = self.then_lstat(&session, sent, path).await;
+                    (r, Some(a))
+                }
+                false => (sent.await, None),
+            };
             match sent {
-                Ok(h) => return Ok(self.opened(&session, h.handle, Reopen::file(path, flags))),
+                Ok(h) => {
+                    let handle = self.opened(&session, h.handle, Reopen::file(path, flags));
+                    return Ok((handle, after));
+                }
                 Err(SftpError::Transport(_)) if flags.contains(OpenFlags::EXCLUDE) => {
                     // The create may have happened: if the file is there and empty, it is ours.
                     match self.lstat(path).await {
@@ -736,6 +868,28 @@ impl Sftp {
         })
     }
 
+    /// Sends FSETSTAT on `handle`, queued on the session before this returns (so it reaches
+    /// the server after the writes queued before it and before any request made afterwards);
+    /// the returned future resolves with the server's answer. Sent again on the new session
+    /// (after the handle's lost writes) if its own died.
+    pub async fn send_fsetstat(
+        self: &Arc<Self>,
+        handle: &Handle,
+        attrs: FileAttributes,
+    ) -> SftpResult<impl Future<Output = SftpResult<()>> + Send + 'static> {
+        let (session, lease) = self.leased(Op::Fsetstat, handle, u64::MAX).await?;
+        let (sftp, handle, raw) = (Arc::clone(self), handle.clone(), lease.raw().to_owned());
+        let sent = queued(Box::pin(async move {
+            let first = session.raw.fsetstat(raw, attrs.clone()).map_ok(drop);
+            match sftp.attempt(Op::Fsetstat, &session, first).await {
+                Err(SftpError::Transport(_)) => sftp.fsetstat(&handle, attrs).await,
+                other => other,
+            }
+        }));
+        drop(lease);
+        Ok(sent)
+    }
+
     /// Sends write `seq` again after its session died, in order (see [`Sftp::send_write`]).
     async fn write_again(
         &self,
@@ -771,12 +925,34 @@ impl Sftp {
 
     /// MKDIR with the given permissions. After a lost answer, a directory there counts as made.
     pub async fn mkdir(&self, path: &str, mode: u32) -> SftpResult<()> {
+        self.mkdir_then(path, mode, false).await.map(drop)
+    }
+
+    /// [`Sftp::mkdir`] with an LSTAT of the new directory queued right behind it (the outer
+    /// error is the MKDIR's, the inner one the LSTAT's).
+    pub async fn mkdir_lstat(
+        &self,
+        path: &str,
+        mode: u32,
+    ) -> SftpResult<SftpResult<FileAttributes>> {
+        match self.mkdir_then(path, mode, true).await? {
+            Some(attrs) => Ok(attrs),
+            None => Ok(self.lstat(path).await),
+        }
+    }
+
+    async fn mkdir_then(
+        &self,
+        path: &str,
+        mode: u32,
+        lstat: bool,
+    ) -> SftpResult<Option<SftpResult<FileAttributes>>> {
         let attrs = FileAttributes {
             permissions: Some(mode),
             ..FileAttributes::empty()
         };
         let p = path.to_owned();
-        self.call_checked(
+        self.call_checked_then(
             Op::Mkdir,
             |raw| Box::pin(raw.mkdir(p.clone(), attrs.clone()).map_ok(drop)),
             || {
@@ -784,6 +960,7 @@ impl Sftp {
                     Ok(matches!(self.lstat(path).await, Ok(a) if a.permissions.is_some_and(|m| m & libc::S_IFMT == libc::S_IFDIR)))
                 })
             },
+            lstat.then_some(path),
         )
         .await
     }

@@ -4,7 +4,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         Arc,
     },
     task::{ready, Context, Poll},
@@ -71,6 +71,9 @@ impl Drop for Request {
 pub(crate) struct SessionInner {
     version: Option<u32>,
     requests: Arc<SharedRequests>,
+    // sshfs-rs patch: set when the transport stopped, before the pending requests are woken,
+    // so that a request sent after that fails at once instead of waiting for its timeout.
+    closed: Arc<AtomicBool>,
 }
 
 impl SessionInner {
@@ -106,6 +109,7 @@ impl SessionInner {
 impl Drop for SessionInner {
     fn drop(&mut self) {
         // Wake pending requests when the transport stops.
+        self.closed.store(true, Ordering::SeqCst);
         self.requests.clear();
     }
 }
@@ -171,6 +175,7 @@ impl From<LimitsExtension> for Limits {
 pub struct RawSftpSession {
     tx: mpsc::UnboundedSender<Bytes>,
     requests: Arc<SharedRequests>,
+    closed: Arc<AtomicBool>,
     next_req_id: AtomicU32,
     handles: AtomicU64,
     timeout: AtomicU64,
@@ -210,15 +215,18 @@ impl RawSftpSession {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let req_map = Arc::new(HashMap::new());
+        let closed = Arc::new(AtomicBool::new(false));
         let inner = SessionInner {
             version: None,
             requests: req_map.clone(),
+            closed: closed.clone(),
         };
         let timeout = AtomicU64::new(cfg.request_timeout_secs);
 
         Self {
             tx: run_with_config(stream, inner, cfg),
             requests: req_map,
+            closed,
             next_req_id: AtomicU32::new(1),
             handles: AtomicU64::new(0),
             timeout,
@@ -263,6 +271,13 @@ impl RawSftpSession {
             completed: false,
         };
         self.requests.insert(id, tx);
+        // The transport may have stopped after the check above, but before the sender below is
+        // closed: its pending requests were woken before this one was inserted (the flag is
+        // set before they are), so this one would wait for its timeout.
+        if self.closed.load(Ordering::SeqCst) {
+            self.requests.remove(&id);
+            return Err(Error::UnexpectedBehavior("session closed".into()));
+        }
         self.tx.send(bytes)?;
 
         Ok(request)
