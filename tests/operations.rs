@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Mount, Sshd, is_mounted, run_command, wait_until};
+use support::{Mount, MountStats, Sshd, is_mounted, run_command, wait_until};
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -163,6 +163,52 @@ fn file_operations_reach_the_server() {
 
 /// mkdir/rmdir/unlink/rename with the errno a local filesystem gives, subtree moves, inode
 /// numbers that stay put, large directories and unusual names.
+/// GNU tar and `cp -a` create each file with O_EXCL, write it, then futimens, fchown and fchmod
+/// it while it is open (those changes ride behind its writes): with the default cache times,
+/// every file shows its contents, mode, owner and mtime through the mount at once, and the
+/// server has them.
+#[test]
+fn unpacked_and_copied_files_keep_mode_owner_and_times() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &[]);
+    let local = tempfile::tempdir().unwrap();
+    sh(
+        local.path(),
+        "mkdir -p src/sub && printf 'echo hi\\n' > src/run.sh && printf secret > src/key \
+         && head -c 300000 /dev/urandom > src/sub/blob && chmod 755 src/run.sh \
+         && chmod 600 src/key && chmod 2640 src/sub/blob && chown 4321:4322 src/key src/sub/blob \
+         && touch -d 2021-02-03T04:05:06 src/run.sh src/key src/sub/blob \
+         && tar -cf t.tar -C src .",
+    );
+    let src = local.path().join("src");
+    sh(
+        m.path(),
+        &format!(
+            "mkdir x && tar -xpf {} -C x && cp -a {} cp",
+            local.path().join("t.tar").display(),
+            src.display()
+        ),
+    );
+    for top in ["x", "cp"] {
+        for name in ["run.sh", "key", "sub/blob"] {
+            let want = fs::metadata(src.join(name)).unwrap();
+            let through = m.path().join(top).join(name);
+            let server = sshd.root_dir().join(top).join(name);
+            for (what, path) in [("through the mount", &through), ("on the server", &server)] {
+                let got = fs::metadata(path).unwrap();
+                let at = format!("{top}/{name} {what}");
+                assert_eq!(got.mode(), want.mode(), "{at}: mode");
+                assert_eq!((got.uid(), got.gid()), (want.uid(), want.gid()), "{at}: owner");
+                assert_eq!(got.mtime(), want.mtime(), "{at}: mtime");
+                assert_eq!(got.len(), want.len(), "{at}: size");
+                assert!(fs::read(path).unwrap() == fs::read(src.join(name)).unwrap(), "{at}");
+            }
+        }
+    }
+    let behind = MountStats::of(m.path()).get("fsetstat=");
+    assert!(behind >= 6, "the changes went behind the writes: {behind} FSETSTATs");
+}
+
 #[test]
 fn directory_operations_and_errnos() {
     let sshd = Sshd::start();

@@ -300,3 +300,81 @@ enum Target {
     Handle(Arc<OpenFile>),
     Path(String),
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::ffi::OsStr;
+
+    use sshfs_cache::CacheConfig;
+
+    use super::*;
+    use crate::remote::fake_server::FakeServer;
+
+    const ROOT: u64 = 1;
+
+    async fn mounted() -> (FakeServer, Arc<SshFs>) {
+        let server = FakeServer::new(1);
+        let sftp = server.connect().await;
+        let fs = Arc::new(SshFs::new(sftp, "/r".into(), CacheConfig::default()));
+        (server, fs)
+    }
+
+    fn chmod(mode: u32) -> SetAttr {
+        SetAttr {
+            mode: Some(mode),
+            ..SetAttr::default()
+        }
+    }
+
+    /// The in-memory server refuses every SETSTAT and FSETSTAT (OP_UNSUPPORTED): a chmod that
+    /// rode behind the writes of a file we created reports that at the close, never drops it.
+    #[tokio::test]
+    async fn a_change_sent_behind_the_writes_fails_at_the_close() {
+        let (server, fs) = mounted().await;
+        let excl = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u32;
+        let (attr, fh) = fs.create(ROOT, OsStr::new("a"), 0o600, excl).await.unwrap();
+        fs.write(fh, 0, b"hello").await.unwrap();
+        let reply = fs.setattr(attr.ino, None, &chmod(0o755)).await.unwrap();
+        assert!(!reply.confirmed, "not waited for");
+        assert_eq!(reply.attr.perm, 0o755);
+        assert_eq!(reply.attr.size, 5, "the size our writes gave it");
+        let flushed = fs.flush(fh).await;
+        assert!(flushed.is_err(), "the refused FSETSTAT is reported at flush");
+        assert!(fs.release(fh).await.is_err(), "and at release");
+        assert_eq!(server.get("/r/a").as_deref(), Some(&b"hello"[..]));
+    }
+
+    /// Without O_EXCL the file may not be ours: the change is waited for, and its failure is
+    /// the chmod's.
+    #[tokio::test]
+    async fn a_file_not_created_exclusively_is_changed_at_once() {
+        let (_server, fs) = mounted().await;
+        let flags = (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32;
+        let (attr, fh) = fs.create(ROOT, OsStr::new("b"), 0o600, flags).await.unwrap();
+        fs.write(fh, 0, b"x").await.unwrap();
+        let refused = fs.setattr(attr.ino, None, &chmod(0o755)).await;
+        assert!(refused.is_err(), "the server's refusal is the chmod's");
+        fs.flush(fh).await.unwrap();
+        fs.release(fh).await.unwrap();
+    }
+
+    /// A chown to another owner on a server that is not running as root may be refused: it is
+    /// waited for.
+    #[tokio::test]
+    async fn a_chown_the_server_may_refuse_is_waited_for() {
+        let (_server, fs) = mounted().await;
+        let excl = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u32;
+        let (attr, fh) = fs.create(ROOT, OsStr::new("c"), 0o600, excl).await.unwrap();
+        let chown = SetAttr {
+            uid: Some(4321),
+            gid: Some(4321),
+            ..SetAttr::default()
+        };
+        // The in-memory server's files carry no owner: nothing to vouch for.
+        assert!(fs.setattr(attr.ino, None, &chown).await.is_err());
+        fs.flush(fh).await.unwrap();
+        fs.release(fh).await.unwrap();
+    }
+}
