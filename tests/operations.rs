@@ -198,15 +198,25 @@ fn unpacked_and_copied_files_keep_mode_owner_and_times() {
                 let got = fs::metadata(path).unwrap();
                 let at = format!("{top}/{name} {what}");
                 assert_eq!(got.mode(), want.mode(), "{at}: mode");
-                assert_eq!((got.uid(), got.gid()), (want.uid(), want.gid()), "{at}: owner");
+                assert_eq!(
+                    (got.uid(), got.gid()),
+                    (want.uid(), want.gid()),
+                    "{at}: owner"
+                );
                 assert_eq!(got.mtime(), want.mtime(), "{at}: mtime");
                 assert_eq!(got.len(), want.len(), "{at}: size");
-                assert!(fs::read(path).unwrap() == fs::read(src.join(name)).unwrap(), "{at}");
+                assert!(
+                    fs::read(path).unwrap() == fs::read(src.join(name)).unwrap(),
+                    "{at}"
+                );
             }
         }
     }
     let behind = MountStats::of(m.path()).get("fsetstat=");
-    assert!(behind >= 6, "the changes went behind the writes: {behind} FSETSTATs");
+    assert!(
+        behind >= 6,
+        "the changes went behind the writes: {behind} FSETSTATs"
+    );
 }
 
 #[test]

@@ -341,7 +341,10 @@ mod tests {
         assert_eq!(reply.attr.perm, 0o755);
         assert_eq!(reply.attr.size, 5, "the size our writes gave it");
         let flushed = fs.flush(fh).await;
-        assert!(flushed.is_err(), "the refused FSETSTAT is reported at flush");
+        assert!(
+            flushed.is_err(),
+            "the refused FSETSTAT is reported at flush"
+        );
         assert!(fs.release(fh).await.is_err(), "and at release");
         assert_eq!(server.get("/r/a").as_deref(), Some(&b"hello"[..]));
     }
@@ -352,7 +355,10 @@ mod tests {
     async fn a_file_not_created_exclusively_is_changed_at_once() {
         let (_server, fs) = mounted().await;
         let flags = (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32;
-        let (attr, fh) = fs.create(ROOT, OsStr::new("b"), 0o600, flags).await.unwrap();
+        let (attr, fh) = fs
+            .create(ROOT, OsStr::new("b"), 0o600, flags)
+            .await
+            .unwrap();
         fs.write(fh, 0, b"x").await.unwrap();
         let refused = fs.setattr(attr.ino, None, &chmod(0o755)).await;
         assert!(refused.is_err(), "the server's refusal is the chmod's");
