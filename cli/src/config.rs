@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
-use sshfs_client::fuse::{KernelTtls, MountConfig};
+use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::{ConnectOptions, StrictHostKeyChecking};
 
@@ -54,11 +54,32 @@ pub struct Args {
     #[arg(short = 'f')]
     pub foreground: bool,
     /// Debug: stay in the foreground and log every request (also -o debug)
-    #[arg(short = 'd')]
+    #[arg(short = 'd', long = "debug")]
     pub debug: bool,
+    /// Log the steps of connecting and authenticating on stderr
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Same as -o Compression=yes (accepted for sshfs compatibility; no effect)
+    #[arg(short = 'C')]
+    pub compression: bool,
+    /// Same as -o ssh_protocol=1, which is refused (SSH protocol 1 is not supported)
+    #[arg(short = '1')]
+    pub protocol_1: bool,
+    /// Single-threaded (accepted for sshfs compatibility; no effect)
+    #[arg(short = 's')]
+    pub single_threaded: bool,
     /// Mount options, see below (repeatable, comma-separated)
     #[arg(short = 'o', value_name = "OPT[,OPT...]")]
     pub options: Vec<String>,
+    /// Run as the mount helper mount.fuse.sshfs-rs: never prompt.
+    #[arg(skip)]
+    pub helper: bool,
+    /// mount's `-s` (sloppy): skip unknown options instead of refusing them.
+    #[arg(skip)]
+    pub sloppy: bool,
+    /// mount's `-f` (fake): check everything that needs no network, then exit without mounting.
+    #[arg(skip)]
+    pub fake: bool,
 }
 
 /// Everything a mount needs, validated.
@@ -78,6 +99,10 @@ pub struct Config {
     pub foreground: bool,
     /// Log every request.
     pub debug: bool,
+    /// Log the steps of connecting.
+    pub verbose: bool,
+    /// Unknown options skipped because of mount's sloppy flag.
+    pub skipped_options: Vec<String>,
     /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
     pub reconnect: Option<ReconnectPolicy>,
 }
@@ -87,13 +112,28 @@ pub fn command() -> clap::Command {
     Args::command().after_help(options::help_text())
 }
 
-/// Parses the process arguments (clap prints help/version/usage errors and exits itself).
+/// Parses the process arguments (clap prints help, version and missing-argument errors and
+/// exits itself; an unknown flag is one line, without clap's "use '-- -X'" tip).
 pub fn parse_args() -> Args {
-    let matches = command().get_matches();
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => usage_error(e),
+    };
     match Args::from_arg_matches(&matches) {
         Ok(a) => a,
-        Err(e) => e.exit(),
+        Err(e) => usage_error(e),
     }
+}
+
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if let (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) =
+        (e.kind(), e.get(ContextKind::InvalidArg))
+    {
+        eprintln!("sshfs-rs: unknown option '{arg}' (see sshfs-rs --help)");
+        std::process::exit(2);
+    }
+    e.exit()
 }
 
 /// The user's home directory.
@@ -122,7 +162,23 @@ pub fn build(args: Args) -> Result<Config, String> {
         return Err("a source ([user@]host:[path]) and a mountpoint are needed".to_owned());
     };
     let target: Target = target::parse(source)?;
-    let o: MountOpts = options::parse(&args.options)?;
+    let mut given = args.options.clone();
+    if args.compression {
+        given.push("Compression=yes".to_owned());
+    }
+    if args.protocol_1 {
+        given.push("ssh_protocol=1".to_owned());
+    }
+    let o: MountOpts = options::parse_with(&given, args.sloppy)?;
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    if o.allow_root && unprivileged {
+        return Err(
+            "option '-o allow_root' is not supported for a user's mount: only the mount's \
+            owner could be let in besides root, and sshfs-rs does not check callers itself; use \
+            -o allow_other"
+                .to_owned(),
+        );
+    }
     let home = home_dir();
     let config_path = args
         .ssh_config
@@ -176,6 +232,8 @@ pub fn build(args: Args) -> Result<Config, String> {
         (None, None) => StrictHostKeyChecking::Ask,
     };
     let batch_mode = match (o.batch_mode, &sc.batch_mode) {
+        // A mount helper has no one to ask (mount(8), fstab at boot, autofs).
+        _ if args.helper => true,
         (Some(b), _) => b,
         (None, Some(v)) => options::parse_yes_no(v).map_err(|e| config_err("BatchMode", e))?,
         (None, None) => false,
@@ -196,7 +254,10 @@ pub fn build(args: Args) -> Result<Config, String> {
     };
 
     let debug = args.debug || o.debug;
-    let fs_name = format!("{user}@{}:{}", target.host, target.path);
+    let fs_name = o
+        .fsname
+        .clone()
+        .unwrap_or_else(|| format!("{user}@{}:{}", target.host, target.path));
     Ok(Config {
         connect: ConnectOptions {
             host,
@@ -219,11 +280,23 @@ pub fn build(args: Args) -> Result<Config, String> {
         mountpoint,
         mount: MountConfig {
             fs_name,
+            subtype: o.subtype.clone().unwrap_or_else(|| "sshfs-rs".to_owned()),
             allow_other: o.allow_other,
             default_permissions: o.default_permissions,
             read_only: o.read_only,
+            // fusermount3 makes a user's mount nosuid,nodev whatever is asked.
+            flags: MountFlags {
+                nosuid: !o.suid || unprivileged,
+                nodev: !o.dev || unprivileged,
+                noexec: o.noexec,
+                atime: o.atime,
+                nodiratime: o.nodiratime,
+                sync: o.sync,
+                dirsync: o.dirsync,
+            },
+            max_read: o.max_read,
             sync_read: !o.async_read,
-            unprivileged: !nix::unistd::geteuid().is_root(),
+            unprivileged,
             ttls: KernelTtls {
                 attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
                 entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
@@ -233,6 +306,8 @@ pub fn build(args: Args) -> Result<Config, String> {
         cache: cache_config(&o),
         foreground: args.foreground || debug,
         debug,
+        verbose: args.verbose,
+        skipped_options: o.skipped_unknown.clone(),
         reconnect: (o.reconnect != Some(false)).then(|| ReconnectPolicy {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
@@ -268,6 +343,11 @@ fn cache_config(o: &MountOpts) -> CacheConfig {
 /// Returns its absolute form (the daemon leaves the working directory).
 pub fn check_mountpoint(p: &Path) -> Result<PathBuf, String> {
     let shown = p.display();
+    if p.starts_with("/dev/fd") {
+        return Err(format!(
+            "mountpoint {shown}: mounting on a /dev/fuse descriptor passed in (mount.fuse3's drop_privileges) is not supported; mount without drop_privileges"
+        ));
+    }
     // A dead FUSE mount (its daemon killed) answers ENOTCONN; `canonicalize` may not notice it
     // (realpath does not stat the last component), so every step names the fix the same way.
     let fail = |e: std::io::Error| {

@@ -1,8 +1,10 @@
 //! `sshfs-rs [user@]host:[path] mountpoint [options]`: mount a remote directory over SSH.
+//! Started as `mount.fuse.sshfs-rs`, it takes mount(8)'s helper call form instead.
 
 mod config;
 mod control;
 mod daemon;
+mod helper;
 #[cfg(test)]
 mod man;
 mod options;
@@ -12,6 +14,22 @@ mod ssh_config;
 mod target;
 
 fn main() {
-    let args = config::parse_args();
+    let mut argv = std::env::args_os();
+    let args = match argv.next() {
+        Some(argv0) if helper::invoked_as_helper(&argv0) => {
+            let words: Result<Vec<String>, _> = argv.map(|a| a.into_string()).collect();
+            let parsed = words
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+                .and_then(helper::parse);
+            match parsed {
+                Ok(args) => args,
+                Err(e) => {
+                    eprintln!("{}: {e}", helper::NAME);
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => config::parse_args(),
+    };
     std::process::exit(serve::run(args));
 }

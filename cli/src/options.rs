@@ -1,9 +1,18 @@
-//! The `-o name[=value]` options: one definition per option (name, value, help), from which both
-//! parsing and the `--help` text are made. Parsing checks values but does no I/O.
+//! The `-o name[=value]` options: one definition per option ([`DEFS`]: name, value, where the
+//! name comes from, what it does, help), from which parsing, `--help`, the man page and the
+//! "sshfs option -> sshfs-rs" table of docs/options.md are all made. Parsing checks values but
+//! does no I/O.
+//!
+//! Every option the C sshfs lists (`sshfs -h`, `man sshfs`), every kernel mount flag mount(8)
+//! passes on, and the fstab words meant for mount(8) itself has an entry here with one of three
+//! answers: it is implemented ([`Does::Set`]), accepted with no effect and the reason written
+//! down ([`Does::Nothing`], [`Does::Ignore`]), or refused with a message that says why
+//! ([`Does::Refuse`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sshfs_client::fuse::Atime;
 use sshfs_client::remote::StrictHostKeyChecking;
 
 /// What an option's value looks like.
@@ -13,167 +22,998 @@ enum Value {
     Flag,
     /// `name=value`.
     Required(&'static str),
+    /// `name` or `name=value` (a bare name means the first alternative of the value).
+    Optional(&'static str),
+    /// Anything (words for mount(8) that we skip whatever they carry).
+    Any,
+}
+
+/// Sets what an option means in [`MountOpts`] from its value ("" for a flag).
+type Setter = fn(&mut MountOpts, &str) -> Result<(), String>;
+/// Checks the value of an option that has no effect.
+type Check = fn(&str) -> Result<(), String>;
+
+/// What an option does.
+#[derive(Clone, Copy)]
+enum Does {
+    /// Implemented.
+    Set(Setter),
+    /// Accepted with no effect (the value is still checked); the reason is in the help.
+    Nothing(Check),
+    /// A word for mount(8) or fstab, not for the filesystem: skipped.
+    Ignore,
+    /// Refused with this reason.
+    Refuse(&'static str),
+}
+
+/// Where an option's name comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// An OpenSSH option (ssh_config(5)), matched case-insensitively as OpenSSH does.
+    Ssh,
+    /// An option of the C sshfs (`sshfs -h`, `man sshfs`).
+    Sshfs,
+    /// A FUSE mount option (libfuse, `man mount.fuse3`), also accepted by sshfs.
+    Fuse,
+    /// A kernel mount flag mount(8) passes on (`nosuid`, `noatime`, ...).
+    Kernel,
+    /// An fstab word meant for mount(8) itself (`_netdev`, `nofail`, `x-*`, ...).
+    Mount,
+    /// Our own.
+    Own,
 }
 
 /// One `-o` option.
 struct Def {
+    /// The name; one ending in `*` matches every name with that prefix.
     name: &'static str,
     value: Value,
+    origin: Origin,
+    does: Does,
     help: &'static str,
 }
 
-/// Every `-o` option we accept. SSH options are matched case-insensitively, like OpenSSH.
+const fn def(
+    name: &'static str,
+    value: Value,
+    origin: Origin,
+    does: Does,
+    help: &'static str,
+) -> Def {
+    Def {
+        name,
+        value,
+        origin,
+        does,
+        help,
+    }
+}
+
+use Does::{Ignore, Nothing, Refuse, Set};
+use Origin::{Fuse, Kernel, Mount, Own, Ssh, Sshfs};
+use Value::{Any, Flag, Optional, Required};
+
+/// Why the symlink options are refused.
+const NO_SYMLINK_REWRITE: &str = "symlink targets are shown exactly as the server has them; \
+rewriting them is not implemented yet (issue 12)";
+/// Why uid, gid, umask and idmap=user|file are refused.
+const NO_ID_MAPPING: &str = "owners and modes are shown as the server has them; mapping them is not implemented yet (issue 12)";
+/// Why the libfuse modules are refused.
+const NO_MODULES: &str = "libfuse modules are not available (sshfs-rs does not use libfuse); mount host:/dir/sub instead of subdir";
+
+/// Every `-o` option we know.
 const DEFS: &[Def] = &[
-    Def {
-        name: "IdentityFile",
-        value: Value::Required("FILE"),
-        help: "private key to authenticate with (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
-    },
-    Def {
-        name: "User",
-        value: Value::Required("NAME"),
-        help: "remote user name",
-    },
-    Def {
-        name: "Port",
-        value: Value::Required("PORT"),
-        help: "remote SSH port (same as -p)",
-    },
-    Def {
-        name: "UserKnownHostsFile",
-        value: Value::Required("FILE"),
-        help: "known_hosts file(s), space separated (default ~/.ssh/known_hosts)",
-    },
-    Def {
-        name: "StrictHostKeyChecking",
-        value: Value::Required("yes|accept-new|no|ask"),
-        help: "what to do with an unknown host key (default ask); a changed key is always refused",
-    },
-    Def {
-        name: "BatchMode",
-        value: Value::Required("yes|no"),
-        help: "never prompt for passwords, passphrases or host keys",
-    },
-    Def {
-        name: "ConnectTimeout",
-        value: Value::Required("SECONDS"),
-        help: "give up connecting after this long",
-    },
-    Def {
-        name: "ServerAliveInterval",
-        value: Value::Required("SECONDS"),
-        help: "send a keepalive after this much silence (default 15; 0 = never)",
-    },
-    Def {
-        name: "ro",
-        value: Value::Flag,
-        help: "mount read-only",
-    },
-    Def {
-        name: "rw",
-        value: Value::Flag,
-        help: "mount read-write (the default)",
-    },
-    Def {
-        name: "allow_other",
-        value: Value::Flag,
-        help: "let other users access the mount (non-root: needs user_allow_other in /etc/fuse.conf)",
-    },
-    Def {
-        name: "default_permissions",
-        value: Value::Flag,
-        help: "let the kernel check access from the file modes",
-    },
-    Def {
-        name: "sync_read",
-        value: Value::Flag,
-        help: "the kernel reads one request at a time; any signal interrupts a blocked read() (default; we read ahead ourselves)",
-    },
-    Def {
-        name: "async_read",
-        value: Value::Flag,
-        help: "the kernel sends its readahead in the background; only SIGKILL-like signals interrupt a blocked read()",
-    },
-    Def {
-        name: "debug",
-        value: Value::Flag,
-        help: "stay in the foreground and log every request (same as -d)",
-    },
-    Def {
-        name: "timeout",
-        value: Value::Required("SECONDS"),
-        help: "fail an SFTP request with EIO when the server has not answered after this long (default 60)",
-    },
-    Def {
-        name: "reconnect",
-        value: Value::Required("yes|no"),
-        help: "when the connection drops, connect again and carry on with the open files (default yes); no: unmount and exit",
-    },
-    Def {
-        name: "reconnect_timeout",
-        value: Value::Required("SECONDS"),
-        help: "while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back",
-    },
-    Def {
-        name: "attr_timeout",
-        value: Value::Required("SECONDS"),
-        help: "how long the kernel caches attributes (default 1)",
-    },
-    Def {
-        name: "entry_timeout",
-        value: Value::Required("SECONDS"),
-        help: "how long the kernel caches names (default 1)",
-    },
-    Def {
-        name: "negative_timeout",
-        value: Value::Required("SECONDS"),
-        help: "how long the kernel caches 'no such file' (default 0: our own cache answers it)",
-    },
-    Def {
-        name: "cache",
-        value: Value::Required("yes|no"),
-        help: "cache attributes, names and listings (default yes; no = ask the server every time)",
-    },
-    Def {
-        name: "dir_cache",
-        value: Value::Required("yes|no"),
-        help: "cache directory listings (default yes)",
-    },
-    Def {
-        name: "cache_timeout",
-        value: Value::Required("SECONDS"),
-        help: "sets the three cache_*_timeout options below",
-    },
-    Def {
-        name: "cache_stat_timeout",
-        value: Value::Required("SECONDS"),
-        help: "how long cached attributes (and 'no such file') are used (default 20)",
-    },
-    Def {
-        name: "cache_dir_timeout",
-        value: Value::Required("SECONDS"),
-        help: "how long cached directory listings are used (default 20)",
-    },
-    Def {
-        name: "cache_link_timeout",
-        value: Value::Required("SECONDS"),
-        help: "how long cached symlink targets are used (default 20)",
-    },
-    Def {
-        name: "cache_max_size",
-        value: Value::Required("N"),
-        help: "most paths the cache holds; the least recently used go first (default 10000)",
-    },
-    Def {
-        name: "cache_clean_interval",
-        value: Value::Required("SECONDS"),
-        help: "accepted for sshfs compatibility; no effect (the cache is bounded by cache_max_size)",
-    },
-    Def {
-        name: "cache_min_clean_interval",
-        value: Value::Required("SECONDS"),
-        help: "accepted for sshfs compatibility; no effect",
-    },
+    // SSH options, named as in OpenSSH.
+    def(
+        "IdentityFile",
+        Required("FILE"),
+        Ssh,
+        Set(|o, v| {
+            o.identity_files.push(PathBuf::from(v));
+            Ok(())
+        }),
+        "private key to authenticate with (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
+    ),
+    def(
+        "User",
+        Required("NAME"),
+        Ssh,
+        Set(|o, v| {
+            o.user = Some(v.to_owned());
+            Ok(())
+        }),
+        "remote user name",
+    ),
+    def(
+        "Port",
+        Required("PORT"),
+        Ssh,
+        Set(|o, v| {
+            o.port = Some(parse_port(v)?);
+            Ok(())
+        }),
+        "remote SSH port (same as -p)",
+    ),
+    def(
+        "UserKnownHostsFile",
+        Required("FILE"),
+        Ssh,
+        Set(|o, v| {
+            o.user_known_hosts = Some(v.split_ascii_whitespace().map(PathBuf::from).collect());
+            Ok(())
+        }),
+        "known_hosts file(s), space separated (default ~/.ssh/known_hosts)",
+    ),
+    def(
+        "StrictHostKeyChecking",
+        Required("yes|accept-new|no|ask"),
+        Ssh,
+        Set(|o, v| {
+            o.strict_host_key_checking = Some(parse_strict(v)?);
+            Ok(())
+        }),
+        "what to do with an unknown host key (default ask); a changed key is always refused",
+    ),
+    def(
+        "BatchMode",
+        Required("yes|no"),
+        Ssh,
+        Set(|o, v| {
+            o.batch_mode = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "never prompt for passwords, passphrases or host keys",
+    ),
+    def(
+        "ConnectTimeout",
+        Required("SECONDS"),
+        Ssh,
+        Set(|o, v| {
+            o.connect_timeout = Some(parse_secs(v)?);
+            Ok(())
+        }),
+        "give up connecting after this long",
+    ),
+    def(
+        "ServerAliveInterval",
+        Required("SECONDS"),
+        Ssh,
+        Set(|o, v| {
+            o.server_alive_interval = Some(parse_secs(v)?);
+            Ok(())
+        }),
+        "send a keepalive after this much silence (default 15; 0 = never)",
+    ),
+    def(
+        "Compression",
+        Required("yes|no"),
+        Ssh,
+        Nothing(|v| parse_yes_no(v).map(drop)),
+        "no effect: the connection is not compressed (same as -C)",
+    ),
+    // Mount options.
+    def(
+        "ro",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.read_only = true;
+            Ok(())
+        }),
+        "mount read-only",
+    ),
+    def(
+        "rw",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.read_only = false;
+            Ok(())
+        }),
+        "mount read-write (the default)",
+    ),
+    def(
+        "nosuid",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.suid = false;
+            Ok(())
+        }),
+        "ignore set-user-ID and set-group-ID bits (the default)",
+    ),
+    def(
+        "suid",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.suid = true;
+            Ok(())
+        }),
+        "honour set-user-ID and set-group-ID bits (root only; a user's mount is always nosuid)",
+    ),
+    def(
+        "nodev",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.dev = false;
+            Ok(())
+        }),
+        "do not open device files (the default)",
+    ),
+    def(
+        "dev",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.dev = true;
+            Ok(())
+        }),
+        "open device files (root only; a user's mount is always nodev)",
+    ),
+    def(
+        "noexec",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.noexec = true;
+            Ok(())
+        }),
+        "do not run programs from the mount",
+    ),
+    def(
+        "exec",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.noexec = false;
+            Ok(())
+        }),
+        "run programs from the mount (the default)",
+    ),
+    def(
+        "relatime",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.atime = Atime::Relative;
+            Ok(())
+        }),
+        "update access times only when older than the modification time (the default)",
+    ),
+    def(
+        "noatime",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.atime = Atime::Never;
+            Ok(())
+        }),
+        "never update access times",
+    ),
+    def(
+        "atime",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.atime = Atime::Always;
+            Ok(())
+        }),
+        "update access times on every access (strictatime)",
+    ),
+    def(
+        "strictatime",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.atime = Atime::Always;
+            Ok(())
+        }),
+        "same as atime",
+    ),
+    def(
+        "nodiratime",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.nodiratime = true;
+            Ok(())
+        }),
+        "never update access times of directories",
+    ),
+    def(
+        "diratime",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.nodiratime = false;
+            Ok(())
+        }),
+        "update access times of directories (the default)",
+    ),
+    def(
+        "sync",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.sync = true;
+            Ok(())
+        }),
+        "the kernel's synchronous-writes flag (each write(2) then waits for the server)",
+    ),
+    def(
+        "async",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.sync = false;
+            Ok(())
+        }),
+        "clears sync (the default)",
+    ),
+    def(
+        "dirsync",
+        Flag,
+        Kernel,
+        Set(|o, _| {
+            o.dirsync = true;
+            Ok(())
+        }),
+        "the kernel's synchronous-directory-changes flag (they are synchronous anyway)",
+    ),
+    def(
+        "fsname",
+        Required("NAME"),
+        Fuse,
+        Set(|o, v| {
+            o.fsname = Some(v.to_owned());
+            Ok(())
+        }),
+        "the mount's source in /proc/mounts (default user@host:path)",
+    ),
+    def(
+        "subtype",
+        Required("NAME"),
+        Fuse,
+        Set(|o, v| {
+            o.subtype = Some(v.to_owned());
+            Ok(())
+        }),
+        "the mount's type in /proc/mounts is fuse.NAME (default sshfs-rs)",
+    ),
+    def(
+        "allow_other",
+        Flag,
+        Fuse,
+        Set(|o, _| {
+            o.allow_other = true;
+            Ok(())
+        }),
+        "let other users access the mount (non-root: needs user_allow_other in /etc/fuse.conf)",
+    ),
+    def(
+        "allow_root",
+        Flag,
+        Fuse,
+        Set(|o, _| {
+            o.allow_root = true;
+            Ok(())
+        }),
+        "let root access the mount too: no effect for root's own mounts; refused for a user's (use allow_other)",
+    ),
+    def(
+        "auto_unmount",
+        Flag,
+        Fuse,
+        Refuse("not implemented yet (issue 12): unmount with fusermount3 -u, or umount"),
+        "refused: not implemented yet",
+    ),
+    def(
+        "default_permissions",
+        Flag,
+        Fuse,
+        Set(|o, _| {
+            o.default_permissions = true;
+            Ok(())
+        }),
+        "let the kernel check access from the file modes",
+    ),
+    def(
+        "max_read",
+        Required("BYTES"),
+        Fuse,
+        Set(|o, v| {
+            o.max_read = Some(parse_size(v)?);
+            Ok(())
+        }),
+        "largest read request the kernel sends (default: the kernel's, 1 MiB)",
+    ),
+    def(
+        "max_write",
+        Required("BYTES"),
+        Fuse,
+        Nothing(|v| parse_size(v).map(drop)),
+        "no effect: write requests are up to 1 MiB, the kernel's largest",
+    ),
+    def(
+        "max_background",
+        Required("N"),
+        Fuse,
+        Nothing(|v| parse_size(v).map(drop)),
+        "no effect: the kernel's default (12 background requests) applies",
+    ),
+    def(
+        "large_read",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect (obsolete since Linux 2.6; reads are large anyway)",
+    ),
+    def(
+        "sync_read",
+        Flag,
+        Fuse,
+        Set(|o, _| {
+            o.async_read = false;
+            Ok(())
+        }),
+        "the kernel reads one request at a time; any signal interrupts a blocked read() (default; we read ahead ourselves)",
+    ),
+    def(
+        "async_read",
+        Flag,
+        Fuse,
+        Set(|o, _| {
+            o.async_read = true;
+            Ok(())
+        }),
+        "the kernel sends its readahead in the background; only SIGKILL-like signals interrupt a blocked read()",
+    ),
+    def(
+        "kernel_cache",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect: the kernel keeps a file's pages across opens unless the server is seen to have changed it",
+    ),
+    def(
+        "auto_cache",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect: what sshfs-rs always does (pages kept unless size or mtime changed)",
+    ),
+    def(
+        "noauto_cache",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect: pages are kept unless size or mtime changed",
+    ),
+    def(
+        "direct_io",
+        Flag,
+        Fuse,
+        Refuse("not implemented yet (issue 12): reads and writes always go through the page cache"),
+        "refused: not implemented yet",
+    ),
+    def(
+        "writeback_cache",
+        Flag,
+        Fuse,
+        Refuse(
+            "the kernel would keep written data after close(); sshfs-rs has it on the server when close() returns",
+        ),
+        "refused: data must be on the server when close() returns",
+    ),
+    def(
+        "no_rofd_flush",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect: closing a read-only file costs no round trip anyway",
+    ),
+    def(
+        "umask",
+        Required("OCTAL"),
+        Fuse,
+        Refuse(NO_ID_MAPPING),
+        "refused: not implemented yet",
+    ),
+    def(
+        "uid",
+        Required("N"),
+        Fuse,
+        Refuse(NO_ID_MAPPING),
+        "refused: not implemented yet",
+    ),
+    def(
+        "gid",
+        Required("N"),
+        Fuse,
+        Refuse(NO_ID_MAPPING),
+        "refused: not implemented yet",
+    ),
+    def(
+        "ac_attr_timeout",
+        Required("SECONDS"),
+        Fuse,
+        Nothing(check_secs_f),
+        "no effect: attributes are kept for attr_timeout, and dropped when the server changed",
+    ),
+    def(
+        "noforget",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect: an inode number stays the same while the kernel knows the file",
+    ),
+    def(
+        "remember",
+        Required("SECONDS"),
+        Fuse,
+        Nothing(check_secs_f),
+        "no effect: an inode number stays the same while the kernel knows the file",
+    ),
+    def(
+        "modules",
+        Required("M1[:M2...]"),
+        Fuse,
+        Refuse(NO_MODULES),
+        "refused: no libfuse modules",
+    ),
+    def(
+        "subdir",
+        Required("DIR"),
+        Fuse,
+        Refuse(NO_MODULES),
+        "refused: no libfuse modules (mount host:/dir/sub)",
+    ),
+    def(
+        "rellinks",
+        Flag,
+        Fuse,
+        Refuse(NO_MODULES),
+        "refused: no libfuse modules",
+    ),
+    def(
+        "norellinks",
+        Flag,
+        Fuse,
+        Nothing(no_value),
+        "no effect: symlink targets are not rewritten",
+    ),
+    def(
+        "from_code",
+        Required("CHARSET"),
+        Fuse,
+        Refuse(NO_MODULES),
+        "refused: no libfuse modules (names are passed through as bytes)",
+    ),
+    def(
+        "to_code",
+        Required("CHARSET"),
+        Fuse,
+        Refuse(NO_MODULES),
+        "refused: no libfuse modules (names are passed through as bytes)",
+    ),
+    def(
+        "debug",
+        Flag,
+        Fuse,
+        Set(|o, _| {
+            o.debug = true;
+            Ok(())
+        }),
+        "stay in the foreground and log every request (same as -d)",
+    ),
+    // sshfs's own options.
+    def(
+        "reconnect",
+        Optional("yes|no"),
+        Sshfs,
+        Set(|o, v| {
+            o.reconnect = Some(v.is_empty() || parse_yes_no(v)?);
+            Ok(())
+        }),
+        "when the connection drops, connect again and carry on with the open files (default yes); no: unmount and exit",
+    ),
+    def(
+        "delay_connect",
+        Flag,
+        Sshfs,
+        Nothing(no_value),
+        "no effect: sshfs-rs connects before mounting, so a mount that exists works and a failure is reported at once",
+    ),
+    def(
+        "sshfs_sync",
+        Flag,
+        Sshfs,
+        Nothing(no_value),
+        "no effect: close() and fsync() return only once every write is on the server (use -o sync to make each write(2) wait)",
+    ),
+    def(
+        "no_readahead",
+        Flag,
+        Sshfs,
+        Nothing(no_value),
+        "no effect: sequential reads are always read ahead (random reads are not)",
+    ),
+    def(
+        "sync_readdir",
+        Flag,
+        Sshfs,
+        Nothing(no_value),
+        "no effect: directory listings are read in one pass anyway",
+    ),
+    def(
+        "workaround",
+        Required("LIST"),
+        Sshfs,
+        Nothing(check_workarounds),
+        "no effect: the workarounds (rename, renamexdev, truncate, buflimit, fstat, createmode) are for servers older than OpenSSH 5; sshfs-rs uses posix-rename and fstat",
+    ),
+    def(
+        "idmap",
+        Required("none|user|file"),
+        Sshfs,
+        Nothing(|v| match v {
+            "none" => Ok(()),
+            "user" | "file" => Err(format!("idmap={v} is not supported: {NO_ID_MAPPING}")),
+            _ => Err(format!("'{v}' is not one of none, user, file")),
+        }),
+        "none (the default, no effect); user and file are refused: not implemented yet",
+    ),
+    def(
+        "uidfile",
+        Required("FILE"),
+        Sshfs,
+        Refuse(NO_ID_MAPPING),
+        "refused: idmap=file is not implemented yet",
+    ),
+    def(
+        "gidfile",
+        Required("FILE"),
+        Sshfs,
+        Refuse(NO_ID_MAPPING),
+        "refused: idmap=file is not implemented yet",
+    ),
+    def(
+        "nomap",
+        Required("ignore|error"),
+        Sshfs,
+        Nothing(|v| match v {
+            "ignore" | "error" => Ok(()),
+            _ => Err(format!("'{v}' is not ignore or error")),
+        }),
+        "no effect (it only matters with idmap=file)",
+    ),
+    def(
+        "ssh_command",
+        Required("CMD"),
+        Sshfs,
+        Refuse("sshfs-rs speaks SSH itself and runs no ssh program; set SSH options with -o or -F"),
+        "refused: no ssh program is run",
+    ),
+    def(
+        "ssh_protocol",
+        Required("2"),
+        Sshfs,
+        Nothing(|v| match v {
+            "2" => Ok(()),
+            "1" => Err(
+                "SSH protocol 1 is not supported (it is insecure; OpenSSH removed it)".to_owned(),
+            ),
+            _ => Err(format!("'{v}' is not an SSH protocol version")),
+        }),
+        "2: no effect (the only protocol spoken); 1 (also -1) is refused",
+    ),
+    def(
+        "sftp_server",
+        Required("SERV"),
+        Sshfs,
+        Refuse("sshfs-rs always asks the server for its 'sftp' subsystem"),
+        "refused: the 'sftp' subsystem is always used",
+    ),
+    def(
+        "directport",
+        Required("PORT"),
+        Sshfs,
+        Refuse("sshfs-rs speaks SFTP only over SSH, never to a bare port"),
+        "refused: SFTP without SSH is not supported",
+    ),
+    def(
+        "passive",
+        Flag,
+        Sshfs,
+        Refuse("sshfs-rs speaks SFTP only over its own SSH connection, not over stdin and stdout"),
+        "refused: SFTP over stdin/stdout is not supported",
+    ),
+    def(
+        "disable_hardlink",
+        Flag,
+        Sshfs,
+        Refuse(
+            "not implemented yet (issue 12): link(2) uses the server's hardlink extension when it has one",
+        ),
+        "refused: not implemented yet",
+    ),
+    def(
+        "transform_symlinks",
+        Flag,
+        Sshfs,
+        Refuse(NO_SYMLINK_REWRITE),
+        "refused: not implemented yet",
+    ),
+    def(
+        "contain_symlinks",
+        Flag,
+        Sshfs,
+        Refuse(NO_SYMLINK_REWRITE),
+        "refused: not implemented yet",
+    ),
+    def(
+        "no_contain_symlinks",
+        Flag,
+        Sshfs,
+        Nothing(no_value),
+        "no effect: every symlink target is shown as the server has it",
+    ),
+    def(
+        "follow_symlinks",
+        Flag,
+        Sshfs,
+        Refuse("not implemented yet (issue 12): symlinks are shown as symlinks"),
+        "refused: not implemented yet",
+    ),
+    def(
+        "no_check_root",
+        Flag,
+        Sshfs,
+        Nothing(no_value),
+        "no effect: the remote directory is always checked before mounting",
+    ),
+    def(
+        "password_stdin",
+        Flag,
+        Sshfs,
+        Refuse("not implemented yet (issue 13); use a key (-o IdentityFile=...) or ssh-agent"),
+        "refused: not implemented yet (issue 13)",
+    ),
+    def(
+        "max_conns",
+        Required("N"),
+        Sshfs,
+        Nothing(|v| parse_size(v).map(drop)),
+        "no effect: one SSH connection carries many requests at once",
+    ),
+    def(
+        "timeout",
+        Required("SECONDS"),
+        Own,
+        Set(|o, v| {
+            o.request_timeout = Some(parse_secs(v)?);
+            Ok(())
+        }),
+        "fail an SFTP request with EIO when the server has not answered after this long (default 60)",
+    ),
+    def(
+        "reconnect_timeout",
+        Required("SECONDS"),
+        Own,
+        Set(|o, v| {
+            o.reconnect_timeout = Some(parse_secs(v)?);
+            Ok(())
+        }),
+        "while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back",
+    ),
+    def(
+        "attr_timeout",
+        Required("SECONDS"),
+        Fuse,
+        Set(|o, v| {
+            o.attr_timeout = Some(parse_secs_f(v)?);
+            Ok(())
+        }),
+        "how long the kernel caches attributes (default 1)",
+    ),
+    def(
+        "entry_timeout",
+        Required("SECONDS"),
+        Fuse,
+        Set(|o, v| {
+            o.entry_timeout = Some(parse_secs_f(v)?);
+            Ok(())
+        }),
+        "how long the kernel caches names (default 1)",
+    ),
+    def(
+        "negative_timeout",
+        Required("SECONDS"),
+        Fuse,
+        Set(|o, v| {
+            o.negative_timeout = Some(parse_secs_f(v)?);
+            Ok(())
+        }),
+        "how long the kernel caches 'no such file' (default 0: our own cache answers it)",
+    ),
+    // The metadata cache, under sshfs 2's names (cache_*) and sshfs 3's (dcache_*).
+    def(
+        "cache",
+        Required("yes|no"),
+        Sshfs,
+        Set(|o, v| {
+            o.cache = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "cache attributes, names and listings (default yes; no = ask the server every time)",
+    ),
+    def(
+        "dir_cache",
+        Required("yes|no"),
+        Sshfs,
+        Set(|o, v| {
+            o.dir_cache = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "cache directory listings (default yes)",
+    ),
+    def(
+        "cache_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_cache_timeout),
+        "sets the three cache_*_timeout options below",
+    ),
+    def(
+        "dcache_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_cache_timeout),
+        "same as cache_timeout",
+    ),
+    def(
+        "cache_stat_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_stat_timeout),
+        "how long cached attributes (and 'no such file') are used (default 20)",
+    ),
+    def(
+        "dcache_stat_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_stat_timeout),
+        "same as cache_stat_timeout",
+    ),
+    def(
+        "cache_dir_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_dir_timeout),
+        "how long cached directory listings are used (default 20)",
+    ),
+    def(
+        "dcache_dir_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_dir_timeout),
+        "same as cache_dir_timeout",
+    ),
+    def(
+        "cache_link_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_link_timeout),
+        "how long cached symlink targets are used (default 20)",
+    ),
+    def(
+        "dcache_link_timeout",
+        Required("SECONDS"),
+        Sshfs,
+        Set(set_link_timeout),
+        "same as cache_link_timeout",
+    ),
+    def(
+        "cache_max_size",
+        Required("N"),
+        Sshfs,
+        Set(set_cache_max_size),
+        "most paths the cache holds; the least recently used go first (default 10000)",
+    ),
+    def(
+        "dcache_max_size",
+        Required("N"),
+        Sshfs,
+        Set(set_cache_max_size),
+        "same as cache_max_size",
+    ),
+    def(
+        "cache_clean_interval",
+        Required("SECONDS"),
+        Sshfs,
+        Nothing(check_secs),
+        "no effect: the cache is bounded by cache_max_size, not cleaned periodically",
+    ),
+    def(
+        "dcache_clean_interval",
+        Required("SECONDS"),
+        Sshfs,
+        Nothing(check_secs),
+        "no effect: the cache is bounded by cache_max_size",
+    ),
+    def(
+        "cache_min_clean_interval",
+        Required("SECONDS"),
+        Sshfs,
+        Nothing(check_secs),
+        "no effect: the cache is bounded by cache_max_size",
+    ),
+    def(
+        "dcache_min_clean_interval",
+        Required("SECONDS"),
+        Sshfs,
+        Nothing(check_secs),
+        "no effect: the cache is bounded by cache_max_size",
+    ),
+    // Words in fstab lines and autofs maps that are meant for mount(8), not for the filesystem.
+    def("defaults", Flag, Mount, Ignore, "ignored (for mount(8))"),
+    def("auto", Flag, Mount, Ignore, "ignored (for mount -a)"),
+    def("noauto", Flag, Mount, Ignore, "ignored (for mount -a)"),
+    def(
+        "user",
+        Flag,
+        Mount,
+        Ignore,
+        "ignored (for mount(8): users may mount)",
+    ),
+    def(
+        "users",
+        Flag,
+        Mount,
+        Ignore,
+        "ignored (for mount(8): users may mount and unmount)",
+    ),
+    def("nouser", Flag, Mount, Ignore, "ignored (for mount(8))"),
+    def("owner", Flag, Mount, Ignore, "ignored (for mount(8))"),
+    def("group", Flag, Mount, Ignore, "ignored (for mount(8))"),
+    def(
+        "_netdev",
+        Flag,
+        Mount,
+        Ignore,
+        "ignored (for mount(8) and systemd: needs the network)",
+    ),
+    def(
+        "nofail",
+        Flag,
+        Mount,
+        Ignore,
+        "ignored (for mount(8) and systemd: no error when it fails at boot)",
+    ),
+    def("comment", Any, Mount, Ignore, "ignored (for fstab tools)"),
+    def(
+        "x-*",
+        Any,
+        Mount,
+        Ignore,
+        "ignored (for systemd and other fstab tools)",
+    ),
+    def(
+        "setuid",
+        Required("USER"),
+        Mount,
+        Refuse("mount as that user instead (sshfs-rs does not change users)"),
+        "refused: handled by mount.fuse3",
+    ),
+    def(
+        "drop_privileges",
+        Flag,
+        Mount,
+        Refuse("mounting on a /dev/fd/N descriptor passed by mount.fuse3 is not supported"),
+        "refused: no mounting on an inherited /dev/fuse descriptor",
+    ),
 ];
 
 /// Settings collected from `-o` options. `None` means "not given" (ssh_config or the default
@@ -198,8 +1038,30 @@ pub struct MountOpts {
     pub server_alive_interval: Option<Duration>,
     /// ro.
     pub read_only: bool,
+    /// suid (default nosuid).
+    pub suid: bool,
+    /// dev (default nodev).
+    pub dev: bool,
+    /// noexec.
+    pub noexec: bool,
+    /// atime, noatime, relatime.
+    pub atime: Atime,
+    /// nodiratime.
+    pub nodiratime: bool,
+    /// sync.
+    pub sync: bool,
+    /// dirsync.
+    pub dirsync: bool,
+    /// fsname.
+    pub fsname: Option<String>,
+    /// subtype.
+    pub subtype: Option<String>,
+    /// max_read.
+    pub max_read: Option<u32>,
     /// allow_other.
     pub allow_other: bool,
+    /// allow_root.
+    pub allow_root: bool,
     /// default_permissions.
     pub default_permissions: bool,
     /// async_read (sync_read clears it).
@@ -208,7 +1070,9 @@ pub struct MountOpts {
     pub debug: bool,
     /// timeout.
     pub request_timeout: Option<Duration>,
+    /// reconnect.
     pub reconnect: Option<bool>,
+    /// reconnect_timeout.
     pub reconnect_timeout: Option<Duration>,
     /// attr_timeout.
     pub attr_timeout: Option<Duration>,
@@ -228,30 +1092,130 @@ pub struct MountOpts {
     pub cache_link_timeout: Option<Duration>,
     /// cache_max_size.
     pub cache_max_size: Option<usize>,
+    /// Options not known, skipped because of mount's sloppy flag (`-s` of a mount helper).
+    pub skipped_unknown: Vec<String>,
 }
 
-/// Every `-o` option as users see it (`name` or `name=VALUE`) and what it does.
+impl Def {
+    /// The option as users write it: `name`, `name=VALUE` or `name[=VALUE]`.
+    fn shown(&self) -> String {
+        match self.value {
+            Flag => self.name.to_owned(),
+            Required(v) => format!("{}={v}", self.name),
+            Optional(v) => format!("{}[={v}]", self.name),
+            Any if self.name.ends_with('*') => self.name.to_owned(),
+            Any => format!("{}[=...]", self.name),
+        }
+    }
+
+    /// Whether `name` is this option: case-insensitively, as OpenSSH matches its options,
+    /// except mount(8)'s own words (bare `user` is fstab's, `User=NAME` is ssh's).
+    fn matches(&self, name: &str) -> bool {
+        match self.name.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None if self.origin == Mount => self.name == name,
+            None => self.name.eq_ignore_ascii_case(name),
+        }
+    }
+
+    /// Whether the option takes what was given (`has_value`: `name=...`).
+    fn fits(&self, has_value: bool) -> bool {
+        match self.value {
+            Flag => !has_value,
+            Required(_) => has_value,
+            Optional(_) | Any => true,
+        }
+    }
+
+    /// The answer of the "sshfs option -> sshfs-rs" table.
+    #[cfg(test)]
+    fn verdict(&self) -> &'static str {
+        match self.does {
+            Set(_) => "implemented",
+            Nothing(_) | Ignore => "accepted, no effect",
+            Refuse(_) => "refused",
+        }
+    }
+}
+
+/// Every `-o` option as users see it (`name` or `name=VALUE`) and what it does (for the man
+/// page, which a test makes).
+#[cfg(test)]
 pub fn documented() -> impl Iterator<Item = (String, &'static str)> {
-    DEFS.iter().map(|d| {
-        let shown = match d.value {
-            Value::Flag => d.name.to_owned(),
-            Value::Required(v) => format!("{}={v}", d.name),
-        };
-        (shown, d.help)
-    })
+    DEFS.iter().map(|d| (d.shown(), d.help))
 }
 
-/// The `-o` part of `--help`, made from the definitions.
+/// The `-o` part of `--help`, made from the definitions: what works in full, then the names
+/// that are only accepted, and those refused.
 pub fn help_text() -> String {
     let mut s = String::from("Mount options (-o name[=value][,name[=value]...]; repeatable):\n");
-    for (shown, help) in documented() {
-        s.push_str(&format!("  {shown:<42} {help}\n"));
+    for d in DEFS.iter().filter(|d| matches!(d.does, Set(_))) {
+        s.push_str(&format!("  {:<42} {}\n", d.shown(), d.help));
+    }
+    let names = |pick: fn(&Does) -> bool| {
+        DEFS.iter()
+            .filter(|d| pick(&d.does))
+            .map(|d| d.name)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    s.push_str(&wrap(
+        "Accepted for sshfs and mount(8) compatibility, with no effect (see the man page):",
+        &names(|d| matches!(d, Nothing(_) | Ignore)),
+    ));
+    s.push_str(&wrap(
+        "Refused, each with the reason:",
+        &names(|d| matches!(d, Refuse(_))),
+    ));
+    s
+}
+
+/// `head` followed by the words of `list`, wrapped at 100 columns and indented.
+fn wrap(head: &str, list: &str) -> String {
+    let mut out = format!("\n{head}\n ");
+    let mut col = 1;
+    for word in list.split(' ') {
+        if col + word.len() + 1 > 100 {
+            out.push_str("\n ");
+            col = 1;
+        }
+        out.push(' ');
+        out.push_str(word);
+        col += word.len() + 1;
+    }
+    out.push('\n');
+    out
+}
+
+/// The "sshfs option -> sshfs-rs" table of docs/options.md (Markdown): every option of the C
+/// sshfs, libfuse and mount(8) with its answer (written and checked by a test).
+#[cfg(test)]
+pub fn sshfs_table() -> String {
+    let mut s = String::from("| sshfs option | sshfs-rs | |\n|---|---|---|\n");
+    for d in DEFS.iter().filter(|d| d.origin != Own) {
+        let why = match d.does {
+            Refuse(why) => why,
+            _ => d.help,
+        };
+        s.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            d.shown().replace('|', "\\|"),
+            d.verdict(),
+            why.replace('|', "\\|")
+        ));
     }
     s
 }
 
 /// Parses a list of `-o` arguments (each may hold several comma-separated options).
+#[cfg(test)]
 pub fn parse(args: &[String]) -> Result<MountOpts, String> {
+    parse_with(args, false)
+}
+
+/// Like [`parse`]; with `sloppy` (mount's `-s`), an unknown option is skipped (and listed in
+/// [`MountOpts::skipped_unknown`]) instead of refused.
+pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
     let mut o = MountOpts::default();
     for arg in args {
         for item in arg.split(',').filter(|s| !s.is_empty()) {
@@ -259,74 +1223,124 @@ pub fn parse(args: &[String]) -> Result<MountOpts, String> {
                 Some((n, v)) => (n, Some(v)),
                 None => (item, None),
             };
-            let def = DEFS
-                .iter()
-                .find(|d| d.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| format!("unknown option '-o {name}' (see sshfs-rs --help)"))?;
+            let def = lookup(name, value.is_some());
+            let Some(def) = def else {
+                if sloppy {
+                    o.skipped_unknown.push(item.to_owned());
+                    continue;
+                }
+                return Err(format!("unknown option '-o {name}' (see sshfs-rs --help)"));
+            };
             let value = match (def.value, value) {
-                (Value::Flag, None) => "",
-                (Value::Flag, Some(_)) => return Err(format!("option '-o {name}' takes no value")),
-                (Value::Required(what), None) | (Value::Required(what), Some("")) => {
+                (Any, v) => v.unwrap_or(""),
+                (Flag, None) => "",
+                (Flag, Some(_)) => return Err(format!("option '-o {name}' takes no value")),
+                (Required(what), None) | (Required(what), Some("")) => {
                     return Err(format!(
                         "option '-o {name}' needs a value: -o {}={what}",
                         def.name
                     ));
                 }
-                (Value::Required(_), Some(v)) => v,
+                (Optional(_), v) | (Required(_), v) => v.unwrap_or(""),
             };
-            apply(&mut o, def.name, value)
-                .map_err(|why| format!("bad value in '-o {item}': {why}"))?;
+            let bad = |why: String| format!("bad value in '-o {item}': {why}");
+            match def.does {
+                Set(set) => set(&mut o, value).map_err(bad)?,
+                Nothing(check) => check(value).map_err(bad)?,
+                Ignore => {}
+                Refuse(why) => return Err(format!("option '-o {name}' is not supported: {why}")),
+            }
         }
     }
     Ok(o)
 }
 
-fn apply(o: &mut MountOpts, name: &str, v: &str) -> Result<(), String> {
-    match name {
-        "IdentityFile" => o.identity_files.push(PathBuf::from(v)),
-        "User" => o.user = Some(v.to_owned()),
-        "Port" => o.port = Some(parse_port(v)?),
-        "UserKnownHostsFile" => {
-            o.user_known_hosts = Some(v.split_ascii_whitespace().map(PathBuf::from).collect())
+/// The definition of `name`: of those it matches, one that takes what was given first, an exact
+/// spelling first.
+fn lookup(name: &str, has_value: bool) -> Option<&'static Def> {
+    let matching = || DEFS.iter().filter(|d| d.matches(name));
+    matching()
+        .filter(|d| d.fits(has_value))
+        .max_by_key(|d| d.name == name)
+        .or_else(|| matching().next())
+}
+
+fn no_value(_: &str) -> Result<(), String> {
+    Ok(())
+}
+
+fn check_secs(v: &str) -> Result<(), String> {
+    parse_secs(v).map(drop)
+}
+
+fn check_secs_f(v: &str) -> Result<(), String> {
+    parse_secs_f(v).map(drop)
+}
+
+/// sshfs's `workaround=` list: colon-separated names, each optionally prefixed with `no`.
+fn check_workarounds(v: &str) -> Result<(), String> {
+    const KNOWN: &[&str] = &[
+        "none",
+        "all",
+        "rename",
+        "renamexdev",
+        "truncate",
+        "buflimit",
+        "fstat",
+        "createmode",
+        "nodelaysrv",
+    ];
+    for w in v.split(':').filter(|w| !w.is_empty()) {
+        let base = w
+            .strip_prefix("no")
+            .filter(|b| KNOWN.contains(b))
+            .unwrap_or(w);
+        if !KNOWN.contains(&base) {
+            return Err(format!("'{w}' is not a workaround sshfs knows"));
         }
-        "StrictHostKeyChecking" => o.strict_host_key_checking = Some(parse_strict(v)?),
-        "BatchMode" => o.batch_mode = Some(parse_yes_no(v)?),
-        "ConnectTimeout" => o.connect_timeout = Some(parse_secs(v)?),
-        "ServerAliveInterval" => o.server_alive_interval = Some(parse_secs(v)?),
-        "ro" => o.read_only = true,
-        "rw" => o.read_only = false,
-        "allow_other" => o.allow_other = true,
-        "default_permissions" => o.default_permissions = true,
-        "sync_read" => o.async_read = false,
-        "async_read" => o.async_read = true,
-        "debug" => o.debug = true,
-        "timeout" => o.request_timeout = Some(parse_secs(v)?),
-        "reconnect" => o.reconnect = Some(parse_yes_no(v)?),
-        "reconnect_timeout" => o.reconnect_timeout = Some(parse_secs(v)?),
-        "attr_timeout" => o.attr_timeout = Some(parse_secs_f(v)?),
-        "entry_timeout" => o.entry_timeout = Some(parse_secs_f(v)?),
-        "negative_timeout" => o.negative_timeout = Some(parse_secs_f(v)?),
-        "cache" => o.cache = Some(parse_yes_no(v)?),
-        "dir_cache" => o.dir_cache = Some(parse_yes_no(v)?),
-        "cache_timeout" => {
-            let t = parse_secs_f(v)?;
-            o.cache_stat_timeout = Some(t);
-            o.cache_dir_timeout = Some(t);
-            o.cache_link_timeout = Some(t);
-        }
-        "cache_stat_timeout" => o.cache_stat_timeout = Some(parse_secs_f(v)?),
-        "cache_dir_timeout" => o.cache_dir_timeout = Some(parse_secs_f(v)?),
-        "cache_link_timeout" => o.cache_link_timeout = Some(parse_secs_f(v)?),
-        "cache_max_size" => match v.parse::<usize>() {
-            Ok(n) if n > 0 => o.cache_max_size = Some(n),
-            _ => return Err(format!("'{v}' is not a positive number of entries")),
-        },
-        "cache_clean_interval" | "cache_min_clean_interval" => {
-            parse_secs(v)?;
-        }
-        _ => return Err(format!("option {name} has no handler")),
     }
     Ok(())
+}
+
+fn set_cache_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+    let t = parse_secs_f(v)?;
+    o.cache_stat_timeout = Some(t);
+    o.cache_dir_timeout = Some(t);
+    o.cache_link_timeout = Some(t);
+    Ok(())
+}
+
+fn set_stat_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+    o.cache_stat_timeout = Some(parse_secs_f(v)?);
+    Ok(())
+}
+
+fn set_dir_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+    o.cache_dir_timeout = Some(parse_secs_f(v)?);
+    Ok(())
+}
+
+fn set_link_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+    o.cache_link_timeout = Some(parse_secs_f(v)?);
+    Ok(())
+}
+
+fn set_cache_max_size(o: &mut MountOpts, v: &str) -> Result<(), String> {
+    match v.parse::<usize>() {
+        Ok(n) if n > 0 => {
+            o.cache_max_size = Some(n);
+            Ok(())
+        }
+        _ => Err(format!("'{v}' is not a positive number of entries")),
+    }
+}
+
+/// A positive size or count that fits in 32 bits.
+fn parse_size(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{v}' is not a positive number")),
+    }
 }
 
 /// A TCP port number 1..=65535.
@@ -403,6 +1417,8 @@ mod tests {
     fn unknown_option_is_named() {
         let e = p(&["ro,frobnicate"]).unwrap_err();
         assert!(e.contains("frobnicate"), "{e}");
+        let o = parse_with(&["ro,frobnicate=1".to_owned()], true).unwrap();
+        assert_eq!(o.skipped_unknown, vec!["frobnicate=1".to_owned()]);
     }
 
     #[test]
@@ -414,6 +1430,9 @@ mod tests {
         assert!(p(&["ro=1"]).unwrap_err().contains("takes no value"));
         assert!(p(&["User"]).unwrap_err().contains("needs a value"));
         assert!(p(&["attr_timeout=-1"]).is_err());
+        assert!(p(&["workaround=rename:nofrob"]).is_err());
+        assert!(p(&["ssh_protocol=1"]).unwrap_err().contains("protocol 1"));
+        assert!(p(&["idmap=user"]).unwrap_err().contains("idmap=user"));
     }
 
     #[test]
@@ -442,6 +1461,101 @@ mod tests {
         assert!(p(&["cache_max_size=0"]).is_err());
         assert!(p(&["cache=maybe"]).is_err());
         assert!(p(&["cache_clean_interval=60"]).is_ok());
+        let d = p(&["dcache_timeout=3,dcache_link_timeout=1,dcache_max_size=7"]).unwrap();
+        assert_eq!(d.cache_stat_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(d.cache_link_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(d.cache_max_size, Some(7));
+    }
+
+    /// What mount(8) and mount.fuse3 pass on: kernel flags and fstab words.
+    #[test]
+    fn kernel_flags_and_fstab_words() {
+        let o = p(&["rw,nosuid,nodev,noexec,noatime,_netdev,nofail,x-systemd.automount,comment=x,defaults,user,noauto"]).unwrap();
+        assert!(!o.suid && !o.dev && o.noexec && !o.read_only);
+        assert_eq!(o.atime, Atime::Never);
+        let o = p(&["dev,suid,relatime,sync,dirsync,nodiratime"]).unwrap();
+        assert!(o.suid && o.dev && o.sync && o.dirsync && o.nodiratime);
+        assert_eq!(o.atime, Atime::Relative);
+        let o = p(&[""]).unwrap();
+        assert!(!o.suid && !o.dev, "nosuid,nodev by default");
+        let o = p(&["fsname=me@x:/y,subtype=sshfs,max_read=65536,reconnect"]).unwrap();
+        assert_eq!(o.fsname.as_deref(), Some("me@x:/y"));
+        assert_eq!(o.subtype.as_deref(), Some("sshfs"));
+        assert_eq!(o.max_read, Some(65536));
+        assert_eq!(o.reconnect, Some(true), "a bare reconnect means yes");
+        assert_eq!(p(&["reconnect=no"]).unwrap().reconnect, Some(false));
+        // fstab's bare `user` is mount(8)'s; `user=NAME` is ssh's User, as ssh -o takes it.
+        assert_eq!(p(&["user"]).unwrap(), MountOpts::default());
+        assert_eq!(p(&["user=bob"]).unwrap().user.as_deref(), Some("bob"));
+        assert!(p(&["User"]).unwrap_err().contains("needs a value"));
+    }
+
+    /// A value each option accepts, from its description.
+    fn sample(d: &Def) -> Option<String> {
+        let v = match d.value {
+            Flag | Any | Optional(_) => return None,
+            Required(what) => match what {
+                "SECONDS" | "N" | "BYTES" | "PORT" => "5",
+                "OCTAL" => "022",
+                "LIST" => "rename:nofstat",
+                _ => what.split('|').next().unwrap_or(what),
+            },
+        };
+        Some(v.to_owned())
+    }
+
+    /// The parser does what each definition says (and so what the docs table says): `Set` and
+    /// `Nothing` are accepted, `Ignore` too whatever the value, `Refuse` is refused with its
+    /// reason.
+    #[test]
+    fn every_definition_parses_as_its_answer() {
+        for d in DEFS {
+            let name = d.name.replace('*', "foo");
+            let item = match sample(d) {
+                Some(v) => format!("{name}={v}"),
+                None => name.clone(),
+            };
+            let got = p(&[&item]);
+            match d.does {
+                Set(_) | Nothing(_) | Ignore => {
+                    assert!(got.is_ok(), "{item}: {got:?}")
+                }
+                Refuse(why) => {
+                    let e = got.unwrap_err();
+                    assert!(e.contains(&name) && e.contains(why), "{item}: {e}");
+                }
+            }
+            if matches!(d.does, Nothing(_) | Ignore) && d.name != "x-*" {
+                let mut o = p(&[&item]).unwrap();
+                o.skipped_unknown.clear();
+                assert_eq!(o, MountOpts::default(), "{item} has no effect");
+            }
+        }
+    }
+
+    /// Every option the C sshfs 3.7 lists in `sshfs -h` and `man sshfs` (and the FUSE ones it
+    /// passes on) has a definition: no sshfs option is "unknown".
+    #[test]
+    fn every_sshfs_option_has_an_answer() {
+        let sshfs = "reconnect delay_connect sshfs_sync no_readahead sync_readdir dir_cache \
+            dcache_max_size dcache_timeout dcache_stat_timeout dcache_link_timeout \
+            dcache_dir_timeout dcache_clean_interval dcache_min_clean_interval direct_io \
+            workaround idmap uidfile gidfile nomap ssh_command ssh_protocol sftp_server \
+            directport passive disable_hardlink transform_symlinks contain_symlinks \
+            no_contain_symlinks follow_symlinks no_check_root password_stdin max_conns \
+            kernel_cache auto_cache noauto_cache no_rofd_flush umask uid gid entry_timeout \
+            negative_timeout attr_timeout ac_attr_timeout noforget remember modules \
+            allow_other allow_root auto_unmount subdir rellinks norellinks from_code to_code \
+            max_read large_read atime noatime relatime dev nodev suid nosuid exec noexec \
+            fsname subtype max_write max_background writeback_cache rw ro sync async dirsync \
+            default_permissions debug cache cache_timeout cache_max_size \
+            _netdev nofail auto noauto user users nouser defaults comment x-systemd.foo";
+        for name in sshfs.split_ascii_whitespace() {
+            assert!(
+                DEFS.iter().any(|d| d.matches(name)),
+                "sshfs option {name} has no definition"
+            );
+        }
     }
 
     #[test]
@@ -450,5 +1564,28 @@ mod tests {
         for d in DEFS {
             assert!(h.contains(d.name), "{} missing from help", d.name);
         }
+    }
+
+    /// docs/options.md holds the table made by [`sshfs_table`] between two marker lines;
+    /// `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs options_table` writes it anew.
+    #[test]
+    fn options_table_in_docs_is_current() {
+        const BEGIN: &str = "<!-- BEGIN sshfs-options: made by `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs options_table` from cli/src/options.rs -->\n";
+        const END: &str = "<!-- END sshfs-options -->\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/options.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (head, rest) = doc
+            .split_once(BEGIN)
+            .expect("BEGIN marker in docs/options.md");
+        let (old, tail) = rest.split_once(END).expect("END marker in docs/options.md");
+        let table = sshfs_table();
+        if std::env::var_os("SSHFS_RS_WRITE_DOCS").is_some() && old != table {
+            std::fs::write(&path, format!("{head}{BEGIN}{table}{END}{tail}")).unwrap();
+            return;
+        }
+        assert!(
+            old == table,
+            "the sshfs option table in docs/options.md is out of date: run SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs options_table"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sshfs_client::fs::SshFs;
-use sshfs_client::fuse;
+use sshfs_client::fuse::{self, Atime, MountConfig};
 use sshfs_client::remote::{self, Prompter, Sftp};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -35,14 +35,21 @@ fn run_inner(args: Args) -> Result<(), String> {
         println!("{}", control::ask(mountpoint, control::Request::Stats)?);
         return Ok(());
     }
+    let fake = args.fake;
     let config = config::build(args)?;
+    for skipped in &config.skipped_options {
+        eprintln!("sshfs-rs: ignoring unknown option '-o {skipped}' (sloppy mount)");
+    }
     let mountpoint = config::check_mountpoint(&config.mountpoint)?;
+    if fake {
+        return Ok(());
+    }
     let detach = if config.foreground {
         None
     } else {
         Some(daemon::fork_and_wait()?)
     };
-    init_logging(config.debug);
+    init_logging(config.debug, config.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,9 +57,11 @@ fn run_inner(args: Args) -> Result<(), String> {
     runtime.block_on(serve(config, mountpoint, detach))
 }
 
-fn init_logging(debug: bool) {
+fn init_logging(debug: bool, verbose: bool) {
     let default = if debug {
         "sshfs_client=debug,sshfs_rs=debug,info"
+    } else if verbose {
+        "info"
     } else {
         "warn"
     };
@@ -75,15 +84,22 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     let root = remote_root(&conn.sftp, &config).await?;
     let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
     tokio::spawn(fs.clone().revalidate_after_reconnects());
+    let cannot = |e: std::io::Error| {
+        format!(
+            "cannot mount on {}: {}",
+            mountpoint.display(),
+            config::os_message(&e)
+        )
+    };
     let mut handle = fuse::mount(fs.clone(), &mountpoint, &config.mount)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot mount on {}: {}",
-                mountpoint.display(),
-                config::os_message(&e)
-            )
-        })?;
+        .map_err(cannot)?;
+    if !config.mount.unprivileged
+        && let Err(e) = apply_mount_flags(&mountpoint, &config.mount)
+    {
+        let _ = handle.unmount().await;
+        return Err(cannot(e.into()));
+    }
     info!(
         "mounted {} on {}",
         config.mount.fs_name,
@@ -149,6 +165,25 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         Some(why) => Err(format!("{why}; unmounted {}", mountpoint.display())),
         None => Ok(()),
     }
+}
+
+/// Sets the per-mount flags of root's mount (`nosuid`, `nodev`, `noexec`, atime, `ro`), which
+/// fuse3 cannot pass to mount(2): a bind remount of the mount just made, before it is announced.
+fn apply_mount_flags(mountpoint: &Path, mount: &MountConfig) -> nix::Result<()> {
+    use nix::mount::MsFlags;
+    let f = &mount.flags;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
+    flags.set(MsFlags::MS_RDONLY, mount.read_only);
+    flags.set(MsFlags::MS_NOSUID, f.nosuid);
+    flags.set(MsFlags::MS_NODEV, f.nodev);
+    flags.set(MsFlags::MS_NOEXEC, f.noexec);
+    flags.set(MsFlags::MS_NODIRATIME, f.nodiratime);
+    flags |= match f.atime {
+        Atime::Relative => MsFlags::MS_RELATIME,
+        Atime::Never => MsFlags::MS_NOATIME,
+        Atime::Always => MsFlags::MS_STRICTATIME,
+    };
+    nix::mount::mount(None::<&str>, mountpoint, None::<&str>, flags, None::<&str>)
 }
 
 /// Detaches a busy mount so no stale mountpoint stays behind.

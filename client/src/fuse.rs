@@ -48,12 +48,18 @@ pub struct KernelTtls {
 pub struct MountConfig {
     /// Shown as the mount's source in /proc/mounts (`user@host:/path`).
     pub fs_name: String,
+    /// The mount's type in /proc/mounts is `fuse.SUBTYPE` (empty: plain `fuse`).
+    pub subtype: String,
     /// Let other users access the mount.
     pub allow_other: bool,
     /// Let the kernel check permissions from the mode bits.
     pub default_permissions: bool,
     /// Read-only mount.
     pub read_only: bool,
+    /// Kernel mount flags (`nosuid`, `nodev`, `noexec`, atime, `sync`, `dirsync`).
+    pub flags: MountFlags,
+    /// Largest READ the kernel may send (`max_read=`); `None`: the kernel's own limit.
+    pub max_read: Option<u32>,
     /// Decline FUSE_ASYNC_READ: the kernel sends READs from the reading process, so any signal
     /// (not only a fatal one) interrupts a read() blocked on the network.
     pub sync_read: bool,
@@ -61,6 +67,63 @@ pub struct MountConfig {
     pub unprivileged: bool,
     /// Kernel cache lifetimes.
     pub ttls: KernelTtls,
+}
+
+/// When the kernel updates access times (mount(8)'s `relatime`, `noatime`, `strictatime`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Atime {
+    /// `relatime`: only when older than the modification time (the kernel's default).
+    #[default]
+    Relative,
+    /// `noatime`.
+    Never,
+    /// `strictatime` (`atime`): on every access.
+    Always,
+}
+
+/// Kernel mount flags. A user's mount (through fusermount3) is always `nosuid,nodev`. For root's
+/// mounts [`mount`] applies only `sync` and `dirsync`; the caller applies the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountFlags {
+    /// Ignore set-user-ID and set-group-ID bits.
+    pub nosuid: bool,
+    /// Do not open device files.
+    pub nodev: bool,
+    /// Do not run programs.
+    pub noexec: bool,
+    /// Access time updates.
+    pub atime: Atime,
+    /// No access time updates on directories.
+    pub nodiratime: bool,
+    /// Synchronous writes (`sync`).
+    pub sync: bool,
+    /// Synchronous directory changes (`dirsync`).
+    pub dirsync: bool,
+}
+
+impl MountFlags {
+    /// The flags as fusermount3 takes them in `-o`.
+    fn words(&self) -> Vec<&'static str> {
+        let mut w = Vec::new();
+        for (on, word) in [
+            (self.nosuid, "nosuid"),
+            (self.nodev, "nodev"),
+            (self.noexec, "noexec"),
+            (self.nodiratime, "nodiratime"),
+            (self.sync, "sync"),
+            (self.dirsync, "dirsync"),
+        ] {
+            if on {
+                w.push(word);
+            }
+        }
+        w.push(match self.atime {
+            Atime::Relative => "relatime",
+            Atime::Never => "noatime",
+            Atime::Always => "strictatime",
+        });
+        w
+    }
 }
 
 /// Requests in flight, by FUSE `unique`, with the means to cancel each.
@@ -618,14 +681,43 @@ impl Drop for PlusEntries<'_> {
 }
 
 /// Mounts `fs` on `mountpoint`; the returned handle resolves when the filesystem is unmounted.
+///
+/// fuse3 0.10 mounts root's mounts itself with mount(2), always as type `fuse` and with no
+/// flags but `ro`; it passes extra options through to the kernel (root) or to fusermount3 (a
+/// user). So the type comes from the kernel's `subtype=` option, `sync`/`dirsync` are
+/// superblock options the kernel takes in the same string. For root, the per-mount flags
+/// (`nosuid`, `nodev`, `noexec`, atime) cannot go through fuse3: the caller applies them with a
+/// bind remount as soon as this returns (`MS_REMOUNT | MS_BIND`, see sshfs-rs's serve.rs).
 pub async fn mount(
     fs: Arc<SshFs>,
     mountpoint: &Path,
     config: &MountConfig,
 ) -> std::io::Result<MountHandle> {
+    let mut extra: Vec<String> = Vec::new();
+    if !config.subtype.is_empty() {
+        extra.push(format!("subtype={}", config.subtype));
+    }
+    if let Some(n) = config.max_read {
+        extra.push(format!("max_read={n}"));
+    }
+    let fs_name = if config.unprivileged {
+        // fusermount3 splits its -o at commas; a backslash escapes one (as libfuse does).
+        extra.extend(config.flags.words().iter().map(|w| (*w).to_owned()));
+        config.fs_name.replace('\\', "\\\\").replace(',', "\\,")
+    } else {
+        for (on, word) in [
+            (config.flags.sync, "sync"),
+            (config.flags.dirsync, "dirsync"),
+        ] {
+            if on {
+                extra.push(word.to_owned());
+            }
+        }
+        config.fs_name.clone()
+    };
     let mut options = MountOptions::default();
     options
-        .fs_name(config.fs_name.clone())
+        .fs_name(fs_name)
         .allow_other(config.allow_other)
         .default_permissions(config.default_permissions)
         .read_only(config.read_only)
@@ -636,11 +728,13 @@ pub async fn mount(
         .handle_killpriv(true)
         // Like sshfs (libfuse 3): mounting over a non-empty directory is allowed.
         .nonempty(true);
+    if !extra.is_empty() {
+        options.custom_options(extra.join(","));
+    }
     let session = Session::new(options);
     let fuse = FuseFs::new(fs, config.ttls);
     if config.unprivileged {
-        session.mount_with_unprivileged(fuse, mountpoint).await
-    } else {
-        session.mount(fuse, mountpoint).await
+        return session.mount_with_unprivileged(fuse, mountpoint).await;
     }
+    session.mount(fuse, mountpoint).await
 }
