@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Mount, MountStats, Sshd, is_mounted, run_command, wait_until};
+use support::{Mount, MountStats, Rng, Sshd, is_mounted, run_command, wait_until};
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -217,6 +217,71 @@ fn unpacked_and_copied_files_keep_mode_owner_and_times() {
         behind >= 6,
         "the changes went behind the writes: {behind} FSETSTATs"
     );
+}
+
+/// A large file's writes go through several SFTP channels at once: what a program does with
+/// the file meanwhile (stat by name, read back through the same fd and another one, overwrite
+/// what it wrote before, truncate and grow again) sees every byte written, and the server ends
+/// with the file a local one would be.
+#[test]
+fn a_large_write_through_several_channels_stays_one_file() {
+    const MIB: usize = 1024 * 1024;
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &[]);
+    let path = m.path().join("big");
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let mut rng = Rng::new(9);
+    let mut want: Vec<u8> = Vec::new();
+    for step in 0..32usize {
+        let piece = rng.bytes(MIB + 4096);
+        let at = want.len();
+        f.write_all_at(&piece, at as u64).unwrap();
+        want.extend_from_slice(&piece);
+        if step % 4 == 3 {
+            assert_eq!(
+                fs::metadata(&path).unwrap().len(),
+                want.len() as u64,
+                "stat, step {step}"
+            );
+            let mut back = vec![0; 3 * MIB];
+            let from = want.len() - back.len();
+            f.read_exact_at(&mut back, from as u64).unwrap();
+            assert!(
+                back == want[from..],
+                "read back through the same fd, step {step}"
+            );
+            let other = File::open(&path).unwrap();
+            other.read_exact_at(&mut back, from as u64).unwrap();
+            assert!(
+                back == want[from..],
+                "read back through another fd, step {step}"
+            );
+            // Overwrite a stretch written earlier, across stripe boundaries.
+            let over = rng.bytes(2 * MIB + 77);
+            let at = want.len() / 2 + 123;
+            f.write_all_at(&over, at as u64).unwrap();
+            want[at..at + over.len()].copy_from_slice(&over);
+        }
+        if step == 20 {
+            let keep = want.len() - 5 * MIB;
+            f.set_len(keep as u64).unwrap();
+            want.truncate(keep);
+        }
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    let got = fs::read(sshd.root_dir().join("big")).unwrap();
+    assert_eq!(got.len(), want.len(), "size on the server");
+    assert!(got == want, "contents on the server");
+    let stats = MountStats::of(m.path());
+    assert_eq!(stats.get("files="), 1, "striped: {stats:?}");
+    assert_eq!(stats.get("handle-misuse="), 0);
 }
 
 #[test]

@@ -144,6 +144,7 @@ fn a_write_through_one_fd_survives_cuts_and_fsync_means_on_the_server() {
     assert_same_bytes(&on_server, &want, "the server's file");
     let stats = MountStats::of(m.path());
     assert!(stats.get("reconnects=") >= 1, "no reconnect happened");
+    assert_eq!(stats.get("handle-misuse="), 0);
 }
 
 /// Positional writes, reads and truncates on one fd for 60 s, the connection cut every 3 s,

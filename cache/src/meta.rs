@@ -191,6 +191,10 @@ struct Entry<A> {
     identity: u64,
     /// Our last change to the set of names in this directory.
     names: u64,
+    /// The attributes were forgotten because our own change of the names in this directory
+    /// changed its mtime ([`MetaCache::forget_attr`]): the next ones the server gives are
+    /// explained by it and do not make the listing stale.
+    renamed_by_us: bool,
 }
 
 impl<A> Entry<A> {
@@ -202,6 +206,7 @@ impl<A> Entry<A> {
             own: 0,
             identity: 0,
             names: 0,
+            renamed_by_us: false,
         }
     }
 
@@ -214,6 +219,7 @@ impl<A> Entry<A> {
         self.attr = None;
         self.link = None;
         self.listing = None;
+        self.renamed_by_us = false;
     }
 
     fn newest_stamp(&self) -> u64 {
@@ -912,6 +918,7 @@ impl<A: Clone + Revision> MetaCache<A> {
     pub fn forget_attr(&mut self, path: &str) {
         let stamp = self.next_generation();
         self.store.update(path, |e| {
+            e.renamed_by_us = e.attr.is_some() || e.renamed_by_us;
             e.attr = None;
             e.own = stamp;
         });
@@ -1013,8 +1020,11 @@ impl<A: Clone + Revision> MetaCache<A> {
                     }),
                     false,
                 ),
+                // Forgotten for our own change of its names: the new mtime is ours.
+                None if e.renamed_by_us => (None, true),
                 None => (None, false),
             };
+            e.renamed_by_us = false;
             if !same {
                 // Unknown or different previous revision: whatever was derived from it may be old.
                 e.link = None;

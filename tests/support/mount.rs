@@ -49,7 +49,7 @@ impl MountStats {
     /// The number after `key` (which ends with `=`, e.g. `"total="`).
     pub fn get(&self, key: &str) -> u64 {
         self.0
-            .split([' ', ';'])
+            .split([' ', ';', '\n'])
             .find_map(|w| w.strip_prefix(key))
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {:?}", self.0))

@@ -1388,6 +1388,28 @@ fn a_directory_we_made_is_known_empty() {
 }
 
 #[test]
+fn the_new_mtime_of_our_own_change_keeps_the_listing() {
+    let (mut c, _clock) = cache();
+    let t = c.ticket();
+    c.put_attr(t, "d", at(1));
+    c.put_listing(t, "d", vec![("a".into(), at(1))]);
+    c.created("d/b", at(2));
+    c.forget_attr("d");
+    let t = c.ticket();
+    c.put_attr(t, "d", at(3));
+    assert!(
+        c.absent_from_listing("d", "zzz"),
+        "the mtime our create gave the directory does not make its listing stale"
+    );
+    let t = c.ticket();
+    c.put_attr(t, "d", at(4));
+    assert!(
+        !c.absent_from_listing("d", "zzz"),
+        "a change that is not ours does"
+    );
+}
+
+#[test]
 fn a_fresh_listing_answers_absent_names() {
     let (mut c, clock) = cache();
     let t = c.ticket();

@@ -44,6 +44,7 @@ impl SshFs {
     /// consistency). Returns the handle number and whether the kernel may keep the file's pages:
     /// only when the cache knew the file and it has not changed since.
     pub async fn open(self: &Arc<Self>, ino: u64, flags: u32) -> FsResult<(u64, bool)> {
+        self.settle_stripes(ino).await;
         let rel = self.rel_of(ino)?;
         let path = self.remote(&rel);
         let read_only = flags as i32 & (libc::O_ACCMODE | libc::O_TRUNC) == libc::O_RDONLY;
@@ -175,6 +176,7 @@ impl SshFs {
     /// parallel SFTP READs of the server's maximum size.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = self.file(fh)?;
+        self.settle_stripes(file.ino).await;
         let eof_at = file.known_size();
         let (sftp, handle) = (Arc::clone(&self.sftp), file.handle.clone());
         let fetch: readahead::Fetcher = Arc::new(move |offset, len| {
@@ -194,17 +196,21 @@ impl SshFs {
     /// acknowledgements are awaited behind (see [`write_behind`]), and a failure is reported by
     /// the next write, flush, fsync or close. The file's cached attributes are dropped once the
     /// packets are queued, so the next STAT (answered after them) shows the new size.
-    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+    ///
+    /// A large file's writes go through several SFTP channels at once ([`super::stripes`]).
+    pub async fn write(self: &Arc<Self>, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
         let file = self.file(fh)?;
         let rel = self.rel_of(file.ino).ok();
-        file.writes
-            .write(data.len(), || async {
-                let acked = self.sftp.send_write(&file.handle, offset, data).await?;
-                file.wrote_to(offset + data.len() as u64);
-                self.changed_content(file.ino, rel.as_deref());
-                Ok(async move { acked.await.map_err(FsError::from) })
-            })
-            .await?;
+        for (at, piece, handle) in self.striped_pieces(&file, offset, data).await {
+            file.writes
+                .write(piece.len(), || async {
+                    let acked = self.sftp.send_write(&handle, at, piece).await?;
+                    file.wrote_to(at + piece.len() as u64);
+                    self.changed_content(file.ino, rel.as_deref());
+                    Ok(async move { acked.await.map_err(FsError::from) })
+                })
+                .await?;
+        }
         Ok(data.len() as u32)
     }
 
@@ -228,6 +234,7 @@ impl SshFs {
             Some(file) => {
                 file.readahead.clear();
                 let written = file.writes.drain().await;
+                self.close_stripes(&file).await;
                 self.sftp.close(&file.handle).await?;
                 written
             }

@@ -11,6 +11,7 @@ use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::Ticket;
 
 use super::readahead::ReadAhead;
+use super::stripes::Stripes;
 use super::write_behind::WriteBehind;
 use crate::remote::Handle;
 use crate::remote::sftp::DirEntry;
@@ -24,8 +25,12 @@ pub struct OpenFile {
     pub ino: u64,
     /// Opened for writing (a truncate through it is allowed).
     pub writable: bool,
+    /// Opened with O_APPEND (the server picks the offsets: never striped).
+    pub append: bool,
     /// Writes sent but not yet acknowledged, and the first error one met.
     pub writes: WriteBehind,
+    /// Its handles on the connection's other channels, once its writes are striped.
+    pub stripes: Stripes,
     /// Pieces of the file fetched ahead of a sequential reader.
     pub readahead: ReadAhead,
     /// The file's size as last known through this handle (`u64::MAX`: unknown); only a hint
@@ -46,7 +51,9 @@ impl OpenFile {
             handle,
             ino,
             writable: flags as i32 & libc::O_ACCMODE != libc::O_RDONLY,
+            append: flags as i32 & libc::O_APPEND != 0,
             writes: WriteBehind::default(),
+            stripes: Stripes::default(),
             readahead: ReadAhead::default(),
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),
             own_attrs: Mutex::new(None),
@@ -75,6 +82,11 @@ impl OpenFile {
         {
             *own = Some(attrs);
         }
+    }
+
+    /// Whether its writes may go through several channels ([`super::stripes`]).
+    pub fn stripable(&self) -> bool {
+        self.writable && !self.append
     }
 
     /// The size last known, if any.
@@ -173,6 +185,14 @@ impl<T> HandleTable<T> {
     /// Some record for which `pred` holds.
     pub fn find(&self, pred: impl Fn(&T) -> bool) -> Option<Arc<T>> {
         self.map.lock().ok()?.values().find(|v| pred(v)).cloned()
+    }
+
+    /// Every record for which `pred` holds.
+    pub fn all_where(&self, pred: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        self.map
+            .lock()
+            .map(|map| map.values().filter(|v| pred(v)).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Calls `f` on every record (under the table's lock: `f` must be quick and not lock it).

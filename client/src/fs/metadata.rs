@@ -139,7 +139,7 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}",
+            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}",
             self.sftp.counters().summary(),
             self.sftp.link_summary(),
             self.sftp.handles().len(),
@@ -148,7 +148,9 @@ impl SshFs {
             c.misses,
             c.entries,
             c.evictions,
-            self.open_ahead.summary()
+            self.open_ahead.summary(),
+            self.striped_files
+                .load(std::sync::atomic::Ordering::Relaxed)
         )
     }
 }

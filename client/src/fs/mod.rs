@@ -20,6 +20,7 @@ pub mod open_ahead;
 pub mod readahead;
 pub mod setattr;
 pub mod stat;
+pub mod stripes;
 pub mod write_behind;
 
 use std::collections::HashSet;
@@ -76,6 +77,8 @@ pub struct SshFs {
     readahead_budget: readahead::Budget,
     /// Files opened and read ahead of a process opening a directory's files in order.
     open_ahead: open_ahead::OpenAhead,
+    /// Files whose writes went through several channels ([`stripes`]).
+    striped_files: std::sync::atomic::AtomicU64,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -111,6 +114,7 @@ impl SshFs {
             prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
             readahead_budget: readahead::Budget::default(),
             open_ahead: open_ahead::OpenAhead::default(),
+            striped_files: Default::default(),
         }
     }
 
@@ -231,6 +235,9 @@ impl SshFs {
             }
         }
         let known = self.inodes().peek(parent, name);
+        if let Some(ino) = known {
+            self.settle_stripes(ino).await;
+        }
         let stat = self.stat_rel(&rel, known, true).await?;
         self.entry(parent, name, &stat)
     }
@@ -246,6 +253,7 @@ impl SshFs {
     /// The kernel sends `fstat()` without a handle, so an inode whose name is gone (unlinked or
     /// replaced by a rename while open) is answered through any handle open on it.
     pub async fn getattr(&self, ino: u64, fh: Option<u64>) -> FsResult<FileAttr> {
+        self.settle_stripes(ino).await;
         let stat = match fh
             .and_then(|fh| self.files.get(fh))
             .filter(|f| f.ino == ino)

@@ -26,6 +26,8 @@ impl SshFs {
         fh: Option<u64>,
         set: &SetAttr,
     ) -> FsResult<SetAttrReply> {
+        // Writes in flight through other channels land before the change.
+        self.settle_stripes(ino).await;
         if let Some(behind) = self.setattr_behind(ino, fh, set).await {
             return behind.map(|attr| SetAttrReply {
                 attr,

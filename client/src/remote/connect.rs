@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 
 use super::auth::{self, Prompter};
 use super::known_hosts::{self, HostKeyStatus};
-use super::link::{ConnectFailure, Connected, Connector};
+use super::link::{ChannelOpener, ConnectFailure, Connected, Connector};
 use super::sftp::Sftp;
 
 /// OpenSSH's `StrictHostKeyChecking`.
@@ -126,7 +126,7 @@ pub enum ConnectError {
 /// A live SSH connection with its SFTP session.
 pub struct Connection {
     /// The SSH connection (kept open as long as the SFTP session is used).
-    pub ssh: client::Handle<HostKeyCheck>,
+    pub ssh: Arc<client::Handle<HostKeyCheck>>,
     /// The SFTP request engine.
     pub sftp: Arc<Sftp>,
     /// What a reconnect needs: the options, the host key seen now, the secrets typed now.
@@ -171,6 +171,10 @@ impl Connector for SshConnector {
             match opened {
                 Ok(o) => Ok(Connected {
                     raw: o.raw,
+                    channels: Some(Arc::new(SshChannels {
+                        ssh: Arc::clone(&o.ssh),
+                        opts: me.opts.clone(),
+                    })),
                     keep: Box::new(o.ssh),
                 }),
                 Err(e @ ConnectError::HostKey(_)) => Err(ConnectFailure::Fatal(e.to_string())),
@@ -401,6 +405,10 @@ pub async fn connect(
     });
     let o = open(opts, remembering, None).await?;
     let sftp = Sftp::new(o.raw, o.limits, o.extensions, opts.request_deadline);
+    sftp.set_channel_opener(Arc::new(SshChannels {
+        ssh: Arc::clone(&o.ssh),
+        opts: opts.clone(),
+    }));
     Ok(Connection {
         ssh: o.ssh,
         sftp,
@@ -414,7 +422,7 @@ pub async fn connect(
 
 /// What [`open`] brings up.
 struct Opened {
-    ssh: client::Handle<HostKeyCheck>,
+    ssh: Arc<client::Handle<HostKeyCheck>>,
     raw: RawSftpSession,
     limits: Option<(u64, u64)>,
     extensions: Vec<String>,
@@ -469,7 +477,7 @@ async fn open(
     let (raw, limits, extensions) = start_sftp(&ssh, opts).await?;
     let host_key = seen.lock().ok().and_then(|mut k| k.take());
     Ok(Opened {
-        ssh,
+        ssh: Arc::new(ssh),
         raw,
         limits,
         extensions,
@@ -520,10 +528,46 @@ fn resolver_message(e: &std::io::Error) -> String {
     }
 }
 
+/// Opens more SFTP channels on a connection that is up (see [`ChannelOpener`]).
+struct SshChannels {
+    ssh: Arc<client::Handle<HostKeyCheck>>,
+    opts: ConnectOptions,
+}
+
+impl ChannelOpener for SshChannels {
+    fn open(&self) -> BoxFuture<'static, Result<RawSftpSession, String>> {
+        let (ssh, opts) = (Arc::clone(&self.ssh), self.opts.clone());
+        Box::pin(async move {
+            let (raw, _) = open_sftp_channel(&ssh, &opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(raw)
+        })
+    }
+}
+
 async fn start_sftp(
     ssh: &client::Handle<HostKeyCheck>,
     opts: &ConnectOptions,
 ) -> Result<(RawSftpSession, Option<(u64, u64)>, Vec<String>), ConnectError> {
+    let (raw, version) = open_sftp_channel(ssh, opts).await?;
+    let extensions: Vec<String> = version.extensions.keys().cloned().collect();
+    let limits = if version.extensions.contains_key("limits@openssh.com") {
+        match raw.limits().await {
+            Ok(l) => Some((l.max_read_len, l.max_write_len)),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    Ok((raw, limits, extensions))
+}
+
+/// Opens a session channel, starts the `sftp` subsystem on it and initialises SFTP.
+async fn open_sftp_channel(
+    ssh: &client::Handle<HostKeyCheck>,
+    opts: &ConnectOptions,
+) -> Result<(RawSftpSession, russh_sftp::protocol::Version), ConnectError> {
     let fail = |reason: String| ConnectError::Sftp {
         host: opts.host.clone(),
         reason,
@@ -562,14 +606,5 @@ async fn start_sftp(
         .await
         .map_err(|_| fail("no answer to SFTP init".into()))?
         .map_err(|e| fail(format!("SFTP init failed: {e}")))?;
-    let extensions: Vec<String> = version.extensions.keys().cloned().collect();
-    let limits = if version.extensions.contains_key("limits@openssh.com") {
-        match raw.limits().await {
-            Ok(l) => Some((l.max_read_len, l.max_write_len)),
-            Err(_) => None,
-        }
-    } else {
-        None
-    };
-    Ok((raw, limits, extensions))
+    Ok((raw, version))
 }

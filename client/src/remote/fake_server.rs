@@ -455,6 +455,7 @@ impl Connector for FakeServer {
             Ok(Connected {
                 raw: me.session().await,
                 keep: Box::new(()),
+                channels: None,
             })
         })
     }

@@ -39,6 +39,8 @@ pub struct Handle(Arc<Inner>);
 struct Inner {
     /// The server's handle string and the session epoch it belongs to.
     at: Mutex<At>,
+    /// The channel of the epoch's connection it lives on (each runs its own `sftp-server`).
+    channel: usize,
     /// How to open it again on a new session.
     reopen: Reopen,
     /// Held while reopening, so only one request does it.
@@ -133,9 +135,16 @@ pub struct Closed;
 
 impl Handle {
     /// Wraps a handle string the server just gave `sftp` on the session of `epoch`.
-    pub(super) fn new(raw: String, epoch: u64, reopen: Reopen, sftp: Weak<Sftp>) -> Handle {
+    pub(super) fn new(
+        raw: String,
+        epoch: u64,
+        channel: usize,
+        reopen: Reopen,
+        sftp: Weak<Sftp>,
+    ) -> Handle {
         Handle(Arc::new(Inner {
             at: Mutex::new(At { epoch, raw }),
+            channel,
             reopen,
             reopening: tokio::sync::Mutex::new(()),
             open: RwLock::new(true),
@@ -156,6 +165,11 @@ impl Handle {
     /// The epoch of the session the handle string belongs to.
     pub(super) fn epoch(&self) -> u64 {
         self.at().epoch
+    }
+
+    /// The channel of the connection the handle lives on (0 for the first).
+    pub fn channel(&self) -> usize {
+        self.0.channel
     }
 
     /// Installs the handle string of a reopen on the session of `epoch`.
@@ -266,6 +280,7 @@ impl std::fmt::Debug for Handle {
 impl Drop for Inner {
     fn drop(&mut self) {
         // No clone is left, so no lease either: close it if nobody did.
+        let channel = self.channel;
         let open = self.open.get_mut();
         if !*open {
             return;
@@ -286,18 +301,18 @@ impl Drop for Inner {
             Err(_) => return,
         };
         rt.spawn(async move {
-            if let Err(e) = sftp.close_raw(at.epoch, &at.raw).await {
+            if let Err(e) = sftp.close_raw(at.epoch, channel, &at.raw).await {
                 tracing::debug!("closing a dropped handle failed: {e}");
             }
         });
     }
 }
 
-/// The handles a session holds open (by session epoch and handle string), to refuse any request
-/// on another one.
+/// The handles the sessions hold open (by session epoch, channel and handle string: each
+/// channel's `sftp-server` numbers its own), to refuse any request on another one.
 #[derive(Debug, Default)]
 pub struct HandleRegistry {
-    open: Mutex<HashSet<(u64, String)>>,
+    open: Mutex<HashSet<(u64, usize, String)>>,
     misuse: AtomicU64,
 }
 
@@ -309,40 +324,35 @@ impl HandleRegistry {
             return 0;
         };
         let before = open.len();
-        open.retain(|(e, _)| *e >= epoch);
+        open.retain(|(e, _, _)| *e >= epoch);
         before - open.len()
     }
 
-    /// Records a handle the server just gave us on the session of `epoch`.
-    pub fn opened(&self, epoch: u64, raw: &str) {
+    /// Records a handle the server just gave us on `channel` of the session of `epoch`.
+    pub fn opened(&self, epoch: u64, channel: usize, raw: &str) {
         if let Ok(mut open) = self.open.lock()
-            && !open.insert((epoch, raw.to_owned()))
+            && !open.insert((epoch, channel, raw.to_owned()))
         {
             self.misused("OPEN", raw);
         }
     }
 
-    /// Checks that `raw` is open on the session of `epoch` before `what` is sent on it; counts
-    /// and logs it if not.
-    pub fn check(&self, what: &str, epoch: u64, raw: &str) -> bool {
-        let held = self
-            .open
-            .lock()
-            .is_ok_and(|open| open.contains(&(epoch, raw.to_owned())));
+    /// Checks that the handle `key` (epoch, channel, string) is open before `what` is sent on
+    /// it; counts and logs it if not.
+    pub fn check(&self, what: &str, key: &(u64, usize, String)) -> bool {
+        let held = self.open.lock().is_ok_and(|open| open.contains(key));
         if !held {
-            self.misused(what, raw);
+            self.misused(what, &key.2);
         }
         held
     }
 
-    /// Records that the CLOSE of `raw` is being sent; false (counted) if it was not open.
-    pub fn closing(&self, epoch: u64, raw: &str) -> bool {
-        let held = self
-            .open
-            .lock()
-            .is_ok_and(|mut open| open.remove(&(epoch, raw.to_owned())));
+    /// Records that the CLOSE of the handle `key` is being sent; false (counted) if it was not
+    /// open.
+    pub fn closing(&self, key: &(u64, usize, String)) -> bool {
+        let held = self.open.lock().is_ok_and(|mut open| open.remove(key));
         if !held {
-            self.misused("CLOSE", raw);
+            self.misused("CLOSE", &key.2);
         }
         held
     }

@@ -32,6 +32,15 @@ pub struct Connected {
     pub raw: RawSftpSession,
     /// Kept alive with the session (dropping it may end the connection).
     pub keep: Box<dyn Send + Sync>,
+    /// Opens more SFTP channels on the same connection, if it can.
+    pub channels: Option<Arc<dyn ChannelOpener>>,
+}
+
+/// Opens one more initialised SFTP session on a connection that is up (another SSH channel
+/// running its own `sftp-server`: its own flow-control window, its own handles).
+pub trait ChannelOpener: Send + Sync {
+    /// Opens the channel, starts the subsystem and initialises SFTP.
+    fn open(&self) -> BoxFuture<'static, Result<RawSftpSession, String>>;
 }
 
 /// Why a reconnect attempt failed.
@@ -72,11 +81,68 @@ impl Default for ReconnectPolicy {
     }
 }
 
-/// One SFTP session.
+/// One SFTP session: channel 0 of an epoch's connection, or (in its `extra`) another channel
+/// of the same connection. Every channel of an epoch dies with it.
 pub(crate) struct Session {
     pub(crate) raw: RawSftpSession,
     pub(crate) epoch: u64,
+    /// 0 for the first channel of the connection.
+    pub(crate) channel: usize,
+    /// The other channels, opened on first need (channel 0 only).
+    extra: tokio::sync::OnceCell<Vec<Arc<Session>>>,
+    opener: OnceLock<Arc<dyn ChannelOpener>>,
     _keep: Option<Box<dyn Send + Sync>>,
+}
+
+impl Session {
+    fn new(raw: RawSftpSession, epoch: u64, channel: usize) -> Session {
+        Session {
+            raw,
+            epoch,
+            channel,
+            extra: tokio::sync::OnceCell::new(),
+            opener: OnceLock::new(),
+            _keep: None,
+        }
+    }
+
+    /// Channel `k` of this session's connection: itself for 0, or one opened by
+    /// [`Session::open_channels`]; channel 0 if there is no such channel (fewer could be
+    /// opened on this connection than on an earlier one).
+    pub(crate) fn channel(self: &Arc<Self>, k: usize) -> Arc<Session> {
+        match k.checked_sub(1) {
+            Some(i) => match self.extra.get().and_then(|extra| extra.get(i)) {
+                Some(s) => Arc::clone(s),
+                None => Arc::clone(self),
+            },
+            None => Arc::clone(self),
+        }
+    }
+
+    /// Opens up to `want - 1` more channels on this connection (once; later calls return what
+    /// the first got) and returns how many channels there are.
+    pub(crate) async fn open_channels(&self, want: usize) -> usize {
+        let extra = self
+            .extra
+            .get_or_init(|| async {
+                let Some(opener) = self.opener.get() else {
+                    return Vec::new();
+                };
+                let opened = futures_util::future::join_all((1..want).map(|_| opener.open())).await;
+                let mut extra = Vec::new();
+                for raw in opened {
+                    match raw {
+                        Ok(raw) => {
+                            extra.push(Arc::new(Session::new(raw, self.epoch, extra.len() + 1)))
+                        }
+                        Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
+                    }
+                }
+                extra
+            })
+            .await;
+        1 + extra.len()
+    }
 }
 
 /// Whether requests can be sent.
@@ -110,16 +176,17 @@ const MIN_PAUSE: Duration = Duration::from_secs(1);
 impl Link {
     pub(crate) fn new(raw: RawSftpSession) -> Link {
         Link {
-            current: RwLock::new(Arc::new(Session {
-                raw,
-                epoch: 1,
-                _keep: None,
-            })),
+            current: RwLock::new(Arc::new(Session::new(raw, 1, 0))),
             state: watch::channel((1, LinkState::Up)).0,
             reconnect: OnceLock::new(),
             reconnects: AtomicU64::new(0),
             kick: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Lets the first session open more channels on its connection (once).
+    pub(crate) fn set_channel_opener(&self, opener: Arc<dyn ChannelOpener>) {
+        let _ = self.session().opener.set(opener);
     }
 
     /// Turns reconnecting on (once).
@@ -247,11 +314,12 @@ impl Link {
             match connector.connect().await {
                 Ok(c) => {
                     let next = epoch + 1;
-                    let session = Arc::new(Session {
-                        raw: c.raw,
-                        epoch: next,
-                        _keep: Some(c.keep),
-                    });
+                    let mut session = Session::new(c.raw, next, 0);
+                    session._keep = Some(c.keep);
+                    if let Some(opener) = c.channels {
+                        let _ = session.opener.set(opener);
+                    }
+                    let session = Arc::new(session);
                     match self.current.write() {
                         Ok(mut cur) => *cur = session,
                         Err(poisoned) => *poisoned.into_inner() = session,

@@ -23,12 +23,15 @@ use futures_util::TryFutureExt;
 use futures_util::future::BoxFuture;
 
 use super::handle::{Closed, Handle, HandleRegistry, Lease, Reopen};
-use super::link::{Connector, Link, LinkState, ReconnectPolicy, Session};
+use super::link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy, Session};
 
 /// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
 const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
 /// Our cap on one READ/WRITE: OpenSSH allows 261,120 bytes; larger packets gain nothing.
 const MAX_IO_LEN: u32 = 256 * 1024;
+/// SFTP channels per connection at most: OpenSSH's server gives each channel a fixed 2 MiB
+/// window, about 100 MiB/s at 20 ms round trip; a large write spread over 4 is not bound by it.
+pub const CHANNELS: usize = 4;
 
 /// Why an SFTP request failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -177,6 +180,52 @@ impl Sftp {
             reopened: Default::default(),
             reopen_failed: Default::default(),
         })
+    }
+
+    /// Lets requests use more than one SFTP channel of the connection (see
+    /// [`Sftp::open_on_channel`]); without it there is one.
+    pub fn set_channel_opener(&self, opener: Arc<dyn ChannelOpener>) {
+        self.link.set_channel_opener(opener);
+    }
+
+    /// How many channels the current connection has, opening the others first if that was
+    /// not tried yet on it (at most [`CHANNELS`]).
+    pub async fn channels(&self) -> SftpResult<usize> {
+        Ok(self.link.up().await?.open_channels(CHANNELS).await)
+    }
+
+    /// The session (channel) of the current connection that `handle` lives on.
+    async fn channel_of(&self, handle: &Handle) -> SftpResult<Arc<Session>> {
+        let session = self.link.up().await?;
+        if handle.channel() > 0 {
+            // Channel k is the same one for the whole epoch only once they were opened.
+            session.open_channels(CHANNELS).await;
+        }
+        Ok(session.channel(handle.channel()))
+    }
+
+    /// OPEN on channel `channel` of the connection (another `sftp-server`, with its own
+    /// flow-control window): for writing one file through several channels at once. On a
+    /// connection with fewer channels, channel 0. Never creates or truncates.
+    pub async fn open_on_channel(
+        &self,
+        path: &str,
+        flags: OpenFlags,
+        channel: usize,
+    ) -> SftpResult<Handle> {
+        let flags = flags & !(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE);
+        let p = path.to_owned();
+        loop {
+            let first = self.link.up().await?;
+            first.open_channels(CHANNELS).await;
+            let session = first.channel(channel);
+            let sent = session.raw.open(p.clone(), flags, FileAttributes::empty());
+            match self.attempt(Op::Open, &session, sent).await {
+                Ok(h) => return Ok(self.opened(&session, h.handle, Reopen::file(path, flags))),
+                Err(SftpError::Transport(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Reconnects through `connector` when the session dies (without it, a lost connection
@@ -392,7 +441,7 @@ impl Sftp {
         seq: u64,
     ) -> SftpResult<(Arc<Session>, Lease<'h>)> {
         loop {
-            let session = self.link.up().await?;
+            let session = self.channel_of(handle).await?;
             match self.lease_on(op, handle, &session, seq).await {
                 // That session died too, or the handle was reopened on a later one.
                 Err(SftpError::Transport(_)) => continue,
@@ -421,7 +470,8 @@ impl Sftp {
             // Reopened on a later session meanwhile: the caller starts over on that one.
             return Err(SftpError::Transport("the session changed".into()));
         }
-        if !self.handles.check(op.name(), lease.epoch(), lease.raw()) {
+        let key = (lease.epoch(), session.channel, lease.raw().to_owned());
+        if !self.handles.check(op.name(), &key) {
             return Err(SftpError::HandleClosed);
         }
         Ok(lease)
@@ -461,7 +511,7 @@ impl Sftp {
         };
         match raw {
             Ok(raw) => {
-                self.handles.opened(session.epoch, &raw);
+                self.handles.opened(session.epoch, session.channel, &raw);
                 handle.reopened(session.epoch, raw);
                 self.reopened.fetch_add(1, Ordering::Relaxed);
                 tracing::info!("reopened {path} after the reconnect");
@@ -480,8 +530,8 @@ impl Sftp {
 
     /// Wraps a handle string the server just gave us on `session`.
     fn opened(&self, session: &Session, raw: String, reopen: Reopen) -> Handle {
-        self.handles.opened(session.epoch, &raw);
-        Handle::new(raw, session.epoch, reopen, self.me.clone())
+        self.handles.opened(session.epoch, session.channel, &raw);
+        Handle::new(raw, session.epoch, session.channel, reopen, self.me.clone())
     }
 
     /// LSTAT: attributes of `path` without following a final symlink.
@@ -670,19 +720,22 @@ impl Sftp {
     /// a session that died is closed with it).
     pub async fn close(&self, handle: &Handle) -> SftpResult<()> {
         match handle.begin_close().await {
-            Some((epoch, raw)) => self.close_raw(epoch, &raw).await,
+            Some((epoch, raw)) => self.close_raw(epoch, handle.channel(), &raw).await,
             None => Ok(()),
         }
     }
 
     /// Sends CLOSE for a handle string whose close has begun (see [`Sftp::close`]).
-    pub(super) async fn close_raw(&self, epoch: u64, raw: &str) -> SftpResult<()> {
-        let session = self.link.session();
+    pub(super) async fn close_raw(&self, epoch: u64, channel: usize, raw: &str) -> SftpResult<()> {
+        let session = self.link.session().channel(channel);
         if session.epoch != epoch {
             // Closed with its session; the registry forgets it at the reconnect.
             return Ok(());
         }
-        if !self.handles.closing(epoch, raw) {
+        if !self
+            .handles
+            .closing(&(epoch, session.channel, raw.to_owned()))
+        {
             return Err(SftpError::HandleClosed);
         }
         match self
