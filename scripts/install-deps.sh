@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what sshfs-rs and its tests need on a fresh Debian machine (as root, or with sudo):
 # OpenSSH server (the tests start their own sshd), FUSE 3 (fusermount3, /dev/fuse), the C sshfs
-# (compared against in benchmarks), git (used by the workflow tests).
+# (compared against in benchmarks), git (used by the workflow tests), autofs (the mount helper's
+# autofs test runs automount on a temporary map).
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null || need+=(openssh-server)
@@ -9,6 +10,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v sshfs >/dev/null || need+=(sshfs)
 command -v git >/dev/null || need+=(git)
+command -v /usr/sbin/automount >/dev/null || need+=(autofs)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo

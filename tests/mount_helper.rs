@@ -432,7 +432,8 @@ fn in_namespace_with(s: &Scene, links: &[&str], script: &str) -> String {
     ]));
     assert!(
         out.status.success(),
-        "script failed: {}\n{}",
+        "script failed ({}): {}\n{}",
+        out.status,
         text(&out.stdout),
         text(&out.stderr)
     );
@@ -601,4 +602,98 @@ fn sshfs_short_flags() {
     // -C and -s really are accepted in a mount (here, one that fails later on the mountpoint).
     let out = run(&["-C", "-s", &s.source(), "/nonexistent"]);
     assert!(text(&out.stderr).contains("/nonexistent"), "{out:?}");
+}
+
+/// Sends SIGTERM to the process whose pid is in the file, if it is still there, on drop (the
+/// automount a failed test started).
+struct StopByPidFile(PathBuf);
+
+impl Drop for StopByPidFile {
+    fn drop(&mut self) {
+        let pid = fs::read_to_string(&self.0).ok();
+        if let Some(pid) = pid.and_then(|p| p.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+}
+
+/// autofs (Debian `autofs`), in a private mount namespace that sees the helper link in /sbin:
+/// `automount -f` on a temporary master map with a 2 s timeout; reading a file under the map's
+/// key mounts the server's directory (typed, named and flagged as it should be), the timeout
+/// unmounts it, and stopping automount (by its pid) leaves nothing behind. Skipped with a note
+/// when automount is not installed (`apt-get install autofs`).
+#[test]
+fn autofs_mounts_on_access_and_unmounts_on_timeout() {
+    if !Path::new("/usr/sbin/automount").exists() {
+        eprintln!("skipped: /usr/sbin/automount is not installed (apt-get install autofs)");
+        return;
+    }
+    let s = Scene::new();
+    let base = s.base();
+    let auto = base.join("auto");
+    fs::create_dir(&auto).unwrap();
+    let map = base.join("auto.map");
+    let ssh = s.ssh_options();
+    fs::write(
+        &map,
+        format!(
+            "x -fstype=fuse.sshfs-rs,rw,{ssh} :root@127.0.0.1\\:{}\n",
+            s.sshd.root_dir().display()
+        ),
+    )
+    .unwrap();
+    let master = base.join("auto.master");
+    fs::write(
+        &master,
+        format!("{} {} --timeout=2\n", auto.display(), map.display()),
+    )
+    .unwrap();
+    let pidfile = base.join("automount.pid");
+    let _stop = StopByPidFile(pidfile.clone());
+    let auto_x = auto.join("x");
+    let script = format!(
+        "trap 'st=$?; p=$(cat {pid} 2>/dev/null || true); [ -z \"$p\" ] || kill $p; exit $st' EXIT\n\
+         setsid automount -f -d -p '{pid}' '{master}' >'{log}' 2>&1 &\n\
+         for i in $(seq 100); do grep -q ' {auto} autofs ' /proc/self/mounts && break; sleep 0.1; done\n\
+         cat '{x}/hello.txt' >/dev/null || {{ echo no-mount; sleep 1; cat '{log}'; }}\n\
+         grep ' {x} ' /proc/self/mounts || true\n\
+         for i in $(seq 300); do grep -q ' {x} ' /proc/self/mounts || break; sleep 0.1; done\n\
+         grep -q ' {x} ' /proc/self/mounts && echo still-mounted\n\
+         kill $(cat '{pid}')\n\
+         wait\n\
+         grep -q ' {auto} ' /proc/self/mounts && echo autofs-left\n\
+         true\n",
+        pid = pidfile.display(),
+        master = master.display(),
+        log = base.join("automount.log").display(),
+        auto = auto.display(),
+        x = auto_x.display(),
+    );
+    let out = in_namespace_with(&s, &["mount.fuse.sshfs-rs"], &script);
+    let log = fs::read_to_string(base.join("automount.log")).unwrap_or_default();
+    let entry = mount_entry_in(&out, &auto_x)
+        .unwrap_or_else(|| panic!("no mount on access: {out}\nautomount log:\n{log}"));
+    assert_eq!(entry.0, s.source());
+    assert_eq!(entry.1, "fuse.sshfs-rs");
+    let flags = options_of(&entry);
+    assert!(
+        flags.contains(&"nosuid".to_owned()) && flags.contains(&"nodev".to_owned()),
+        "{entry:?}"
+    );
+    assert!(
+        !out.contains("still-mounted"),
+        "the timeout did not unmount: {out}\n{log}"
+    );
+    assert!(
+        !out.contains("autofs-left"),
+        "automount left its mount: {out}\n{log}"
+    );
+    assert!(
+        wait_until(SETTLE_TIMEOUT, || daemons_of(&auto_x).is_empty()),
+        "daemons left: {:?}",
+        daemons_of(&auto_x)
+    );
 }

@@ -171,6 +171,9 @@ pub fn build(args: Args) -> Result<Config, String> {
     }
     let o: MountOpts = options::parse_with(&given, args.sloppy)?;
     let unprivileged = !nix::unistd::geteuid().is_root();
+    if o.allow_other && unprivileged && !user_allow_other() {
+        return Err("option '-o allow_other' needs 'user_allow_other' in /etc/fuse.conf for a user's mount (fusermount3 refuses it otherwise)".to_owned());
+    }
     if o.allow_root && unprivileged {
         return Err(
             "option '-o allow_root' is not supported for a user's mount: only the mount's \
@@ -312,6 +315,14 @@ pub fn build(args: Args) -> Result<Config, String> {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),
+    })
+}
+
+/// Whether /etc/fuse.conf lets users mount with allow_other (as fusermount3 reads it).
+fn user_allow_other() -> bool {
+    std::fs::read_to_string("/etc/fuse.conf").is_ok_and(|conf| {
+        conf.lines()
+            .any(|l| l.split('#').next().unwrap_or("").trim() == "user_allow_other")
     })
 }
 
