@@ -8,7 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::link::ReconnectPolicy;
-use sshfs_client::remote::{ConnectOptions, StrictHostKeyChecking};
+use sshfs_client::remote::{ConnectOptions, Secret, StrictHostKeyChecking};
 
 use crate::options::{self, MountOpts};
 use crate::ssh_config::{self, expand_path};
@@ -256,6 +256,13 @@ pub fn build(args: Args) -> Result<Config, String> {
         (None, None) => DEFAULT_KEEPALIVE,
     };
 
+    // Read now, before going to the background (stdin is /dev/null afterwards).
+    let password = if o.password_stdin {
+        Some(read_password_stdin()?)
+    } else {
+        None
+    };
+
     let debug = args.debug || o.debug;
     let fs_name = o
         .fsname
@@ -278,6 +285,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             connect_timeout: connect_timeout.filter(|t| !t.is_zero()),
             request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
+            password,
         },
         remote_path: target.path,
         mountpoint,
@@ -316,6 +324,59 @@ pub fn build(args: Args) -> Result<Config, String> {
             ..ReconnectPolicy::default()
         }),
     })
+}
+
+/// `-o password_stdin`: one line from stdin, without its line end (as the C sshfs reads it).
+/// On a terminal the line is read without echo.
+fn read_password_stdin() -> Result<Secret, String> {
+    use std::io::BufRead;
+    let fail =
+        |e: std::io::Error| format!("cannot read the password from stdin: {}", os_message(&e));
+    let stdin = std::io::stdin();
+    let echo_off = EchoOff::on(&stdin);
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    drop(echo_off);
+    let password = Secret::new(line);
+    read.map_err(fail)?;
+    let mut text = password.expose();
+    if text.is_empty() {
+        return Err("-o password_stdin: stdin ended before a password was read".to_owned());
+    }
+    text = text.strip_suffix('\n').unwrap_or(text);
+    text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(Secret::new(text.to_owned()))
+}
+
+/// Terminal echo turned off while it lives (when stdin is a terminal).
+struct EchoOff(Option<nix::sys::termios::Termios>);
+
+impl EchoOff {
+    fn on(stdin: &std::io::Stdin) -> EchoOff {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let Ok(saved) = tcgetattr(stdin) else {
+            return EchoOff(None);
+        };
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        quiet.local_flags.insert(LocalFlags::ECHONL);
+        match tcsetattr(stdin, SetArg::TCSANOW, &quiet) {
+            Ok(()) => EchoOff(Some(saved)),
+            Err(_) => EchoOff(None),
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
+        }
+    }
 }
 
 /// Whether /etc/fuse.conf lets users mount with allow_other (as fusermount3 reads it).

@@ -778,8 +778,11 @@ const DEFS: &[Def] = &[
         "password_stdin",
         Flag,
         Sshfs,
-        Refuse("not implemented yet (issue 13); use a key (-o IdentityFile=...) or ssh-agent"),
-        "refused: not implemented yet (issue 13)",
+        Set(|o, _| {
+            o.password_stdin = true;
+            Ok(())
+        }),
+        "read the password from stdin (one line) before going to the background; kept in memory only, for reconnects",
     ),
     def(
         "max_conns",
@@ -1036,6 +1039,8 @@ pub struct MountOpts {
     pub connect_timeout: Option<Duration>,
     /// ServerAliveInterval (zero = off).
     pub server_alive_interval: Option<Duration>,
+    /// password_stdin: read the password from stdin.
+    pub password_stdin: bool,
     /// ro.
     pub read_only: bool,
     /// suid (default nosuid).

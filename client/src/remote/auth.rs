@@ -14,11 +14,53 @@ use super::connect::{ConnectError, ConnectOptions, HostKeyCheck};
 /// How many times a password or passphrase is asked (OpenSSH's NumberOfPasswordPrompts).
 const PROMPT_TRIES: usize = 3;
 
+/// A password or passphrase held in memory: never shown by `Debug`, its bytes overwritten when
+/// it is dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.fill(0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+/// Whether a prompt asks for a password (OpenSSH's own password prompt, and the "Password:" of
+/// keyboard-interactive): what `-o password_stdin` answers, as the C sshfs does.
+pub fn is_password_prompt(prompt: &str) -> bool {
+    prompt.to_ascii_lowercase().contains("password")
+}
+
 /// Talks to the user (on the terminal). Implemented by the command line; the library never
 /// touches the terminal itself.
 pub trait Prompter: Send + Sync {
     /// Reads a secret without echo. `None` if there is no terminal.
     fn secret(&self, prompt: &str) -> Option<String>;
+    /// A secret known without asking anyone (given on stdin, or remembered from the first
+    /// login), used even in batch mode. `None` by default.
+    fn known_secret(&self, _prompt: &str) -> Option<String> {
+        None
+    }
     /// Asks a question with echo. `None` if there is no terminal.
     fn ask(&self, prompt: &str) -> Option<String>;
     /// Shows a message (warnings, banners) on stderr.
@@ -42,15 +84,29 @@ impl Prompter for NoPrompt {
 
 type Ssh = client::Handle<HostKeyCheck>;
 
+/// Where the answer to a secret prompt came from.
+enum Answer {
+    /// Known without asking (given on stdin, or remembered): not asked again when refused.
+    Known(String),
+    /// Typed by the user.
+    Typed(String),
+    /// No one to ask; why.
+    NoOne(&'static str),
+}
+
 struct Attempt<'a> {
     ssh: &'a mut Ssh,
     opts: &'a ConnectOptions,
     prompter: &'a dyn Prompter,
+    /// Each method or key tried, with why it failed ("publickey /k/id (refused by the server)").
     tried: Vec<String>,
+    /// The methods the server allows now (from its last failure answer).
     allowed: Vec<MethodKind>,
+    /// The methods the server allowed at first.
+    offered: Vec<MethodKind>,
 }
 
-/// Authenticates `ssh` as `opts.user`, or says which methods were tried.
+/// Authenticates `ssh` as `opts.user`, or says what was tried and why each failed.
 pub async fn authenticate(
     ssh: &mut Ssh,
     opts: &ConnectOptions,
@@ -62,6 +118,7 @@ pub async fn authenticate(
         prompter,
         tried: Vec::new(),
         allowed: Vec::new(),
+        offered: Vec::new(),
     };
     // "none" tells us which methods the server accepts.
     let first = a
@@ -72,34 +129,17 @@ pub async fn authenticate(
     if a.done(first) {
         return Ok(());
     }
+    a.offered = a.allowed.clone();
     if a.allows(MethodKind::PublicKey) && (a.agent().await? || a.identity_files().await?) {
         return Ok(());
     }
-    if !opts.batch_mode {
-        if a.allows(MethodKind::KeyboardInteractive) && a.keyboard_interactive().await? {
-            return Ok(());
-        }
-        if a.allows(MethodKind::Password) && a.password().await? {
-            return Ok(());
-        }
+    if a.allows(MethodKind::KeyboardInteractive) && a.keyboard_interactive().await? {
+        return Ok(());
     }
-    let tried = if a.tried.is_empty() {
-        format!(
-            "nothing: the server offers {}",
-            a.allowed
-                .iter()
-                .map(<&str>::from)
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    } else {
-        a.tried.join(", ")
-    };
-    Err(ConnectError::Auth {
-        user: opts.user.clone(),
-        host: opts.host.clone(),
-        tried,
-    })
+    if a.allows(MethodKind::Password) && a.password().await? {
+        return Ok(());
+    }
+    Err(a.failure())
 }
 
 impl Attempt<'_> {
@@ -107,6 +147,26 @@ impl Attempt<'_> {
         ConnectError::Ssh {
             host: self.opts.host.clone(),
             reason: format!("authentication failed: {e}"),
+        }
+    }
+
+    /// The error naming every method and key tried, why each failed, and what the server offers.
+    fn failure(&self) -> ConnectError {
+        let offered = self
+            .offered
+            .iter()
+            .map(<&str>::from)
+            .collect::<Vec<_>>()
+            .join(",");
+        let tried = if self.tried.is_empty() {
+            format!("nothing: the server offers {offered}")
+        } else {
+            format!("{}; the server offers {offered}", self.tried.join(", "))
+        };
+        ConnectError::Auth {
+            user: self.opts.user.clone(),
+            host: self.opts.host.clone(),
+            tried,
         }
     }
 
@@ -127,30 +187,72 @@ impl Attempt<'_> {
         self.allowed.contains(&m)
     }
 
+    /// Why no one can be asked for a secret now.
+    fn no_one(&self) -> &'static str {
+        if self.opts.batch_mode {
+            "BatchMode is set"
+        } else {
+            "no terminal to ask on"
+        }
+    }
+
+    /// Answers a secret prompt: a secret known for it, else the user (never in batch mode).
+    fn answer(&self, prompt: &str) -> Answer {
+        if let Some(s) = self.prompter.known_secret(prompt) {
+            return Answer::Known(s);
+        }
+        if self.opts.batch_mode {
+            return Answer::NoOne(self.no_one());
+        }
+        match self.prompter.secret(prompt) {
+            Some(s) => Answer::Typed(s),
+            None => Answer::NoOne(self.no_one()),
+        }
+    }
+
     async fn agent(&mut self) -> Result<bool, ConnectError> {
         if std::env::var_os("SSH_AUTH_SOCK").is_none() {
             return Ok(false);
         }
-        let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await else {
-            return Ok(false);
+        let mut agent = match russh::keys::agent::client::AgentClient::connect_env().await {
+            Ok(agent) => agent,
+            Err(e) => {
+                self.tried
+                    .push(format!("ssh-agent (cannot reach SSH_AUTH_SOCK: {e})"));
+                return Ok(false);
+            }
         };
-        let Ok(identities) = agent.request_identities().await else {
-            return Ok(false);
+        let identities = match agent.request_identities().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.tried.push(format!("ssh-agent (no answer: {e})"));
+                return Ok(false);
+            }
         };
+        if identities.is_empty() {
+            self.tried.push("ssh-agent (it holds no keys)".into());
+        }
         for identity in identities {
             let russh::keys::agent::AgentIdentity::PublicKey { key, comment } = identity else {
                 continue;
             };
             let hash = self.rsa_hash(key.algorithm()).await;
-            self.tried
-                .push(format!("publickey from ssh-agent ({comment})"));
-            if let Ok(r) = self
+            match self
                 .ssh
                 .authenticate_publickey_with(&self.opts.user, key, hash, &mut agent)
                 .await
-                && self.done(r)
             {
-                return Ok(true);
+                Ok(r) => {
+                    if self.done(r) {
+                        return Ok(true);
+                    }
+                    self.tried.push(format!(
+                        "publickey from ssh-agent ({comment}) (refused by the server)"
+                    ));
+                }
+                Err(e) => self.tried.push(format!(
+                    "publickey from ssh-agent ({comment}) (the agent could not sign: {e})"
+                )),
             }
         }
         Ok(false)
@@ -164,14 +266,20 @@ impl Attempt<'_> {
                         "Warning: identity file {} not accessible: No such file or directory.",
                         path.display()
                     ));
+                    self.tried
+                        .push(format!("publickey {} (no such file)", path.display()));
                 }
                 continue;
             }
-            let Some(key) = self.load_key(&path)? else {
-                continue;
+            let key = match self.load_key(&path) {
+                Ok(key) => key,
+                Err(why) => {
+                    self.tried
+                        .push(format!("publickey {} ({why})", path.display()));
+                    continue;
+                }
             };
             let hash = self.rsa_hash(key.algorithm()).await;
-            self.tried.push(format!("publickey {}", path.display()));
             let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
             let r = self
                 .ssh
@@ -181,42 +289,47 @@ impl Attempt<'_> {
             if self.done(r) {
                 return Ok(true);
             }
+            self.tried.push(format!(
+                "publickey {} (refused by the server)",
+                path.display()
+            ));
         }
         Ok(false)
     }
 
-    /// Loads a private key, asking for its passphrase if it is encrypted (unless batch mode).
-    fn load_key(&self, path: &Path) -> Result<Option<PrivateKey>, ConnectError> {
+    /// Loads a private key, asking for its passphrase if it is encrypted (unless batch mode);
+    /// the error says why it could not be used.
+    fn load_key(&self, path: &Path) -> Result<PrivateKey, String> {
         match russh::keys::load_secret_key(path, None) {
-            Ok(k) => return Ok(Some(k)),
+            Ok(k) => return Ok(k),
             Err(russh::keys::Error::KeyIsEncrypted) => {}
             Err(e) => {
                 self.prompter.info(&format!(
                     "Warning: cannot load identity file {}: {e}",
                     path.display()
                 ));
-                return Ok(None);
+                return Err(format!("cannot load it: {e}"));
             }
         }
-        if self.opts.batch_mode {
-            return Ok(None);
-        }
+        let prompt = format!("Enter passphrase for key '{}': ", path.display());
         for _ in 0..PROMPT_TRIES {
-            let Some(passphrase) = self
-                .prompter
-                .secret(&format!("Enter passphrase for key '{}': ", path.display()))
-            else {
-                return Ok(None);
+            let (passphrase, known) = match self.answer(&prompt) {
+                Answer::Known(p) => (Secret::new(p), true),
+                Answer::Typed(p) => (Secret::new(p), false),
+                Answer::NoOne(why) => {
+                    return Err(format!("it needs a passphrase and {why}"));
+                }
             };
-            if passphrase.is_empty() {
-                return Ok(None);
+            if passphrase.expose().is_empty() {
+                return Err("it needs a passphrase and none was given".into());
             }
-            match russh::keys::load_secret_key(path, Some(&passphrase)) {
-                Ok(k) => return Ok(Some(k)),
+            match russh::keys::load_secret_key(path, Some(passphrase.expose())) {
+                Ok(k) => return Ok(k),
+                Err(_) if known => return Err("the passphrase remembered for it is wrong".into()),
                 Err(_) => self.prompter.info("Bad passphrase, try again."),
             }
         }
-        Ok(None)
+        Err("wrong passphrase".into())
     }
 
     async fn rsa_hash(&self, algo: Algorithm) -> Option<russh::keys::HashAlg> {
@@ -232,12 +345,27 @@ impl Attempt<'_> {
     }
 
     async fn keyboard_interactive(&mut self) -> Result<bool, ConnectError> {
-        self.tried.push("keyboard-interactive".into());
+        // In batch mode only a secret known beforehand can answer: do not start an exchange
+        // that can only be abandoned (the server would log a failure for nothing).
+        if self.opts.batch_mode
+            && self
+                .prompter
+                .known_secret(&self.password_prompt())
+                .is_none()
+        {
+            self.tried.push(format!(
+                "keyboard-interactive (not tried: {})",
+                self.no_one()
+            ));
+            return Ok(false);
+        }
         let mut reply = self
             .ssh
             .authenticate_keyboard_interactive_start(&self.opts.user, None::<String>)
             .await
             .map_err(|e| self.ssh_error(e))?;
+        let mut answered = false;
+        let mut known_used = false;
         for _ in 0..PROMPT_TRIES * 2 {
             match reply {
                 KeyboardInteractiveAuthResponse::Success => return Ok(true),
@@ -245,6 +373,11 @@ impl Attempt<'_> {
                     remaining_methods, ..
                 } => {
                     self.allowed = remaining_methods.to_vec();
+                    self.tried.push(if answered {
+                        "keyboard-interactive (refused by the server)".into()
+                    } else {
+                        "keyboard-interactive (the server asked nothing and refused)".into()
+                    });
                     return Ok(false);
                 }
                 KeyboardInteractiveAuthResponse::InfoRequest {
@@ -253,22 +386,45 @@ impl Attempt<'_> {
                     prompts,
                 } => {
                     for text in [name, instructions] {
-                        if !text.is_empty() {
+                        if !text.is_empty() && !self.opts.batch_mode {
                             self.prompter.info(&text);
                         }
                     }
                     let mut answers = Vec::with_capacity(prompts.len());
                     for p in prompts {
                         let answer = if p.echo {
-                            self.prompter.ask(&p.prompt)
+                            match self.opts.batch_mode {
+                                true => None,
+                                false => self.prompter.ask(&p.prompt),
+                            }
                         } else {
-                            self.prompter.secret(&p.prompt)
+                            match self.answer(&p.prompt) {
+                                // A known secret the server asks for again was refused.
+                                Answer::Known(_) if known_used => {
+                                    self.tried.push(
+                                        "keyboard-interactive (the password given was refused by the server)".into(),
+                                    );
+                                    return Ok(false);
+                                }
+                                Answer::Known(s) => {
+                                    known_used = true;
+                                    Some(s)
+                                }
+                                Answer::Typed(s) => Some(s),
+                                Answer::NoOne(_) => None,
+                            }
                         };
                         let Some(answer) = answer else {
+                            self.tried.push(format!(
+                                "keyboard-interactive (nothing to answer '{}' with: {})",
+                                p.prompt.trim(),
+                                self.no_one()
+                            ));
                             return Ok(false);
                         };
                         answers.push(answer);
                     }
+                    answered = true;
                     reply = self
                         .ssh
                         .authenticate_keyboard_interactive_respond(answers)
@@ -277,26 +433,42 @@ impl Attempt<'_> {
                 }
             }
         }
+        self.tried
+            .push("keyboard-interactive (too many questions)".into());
         Ok(false)
     }
 
+    fn password_prompt(&self) -> String {
+        format!("{}@{}'s password: ", self.opts.user, self.opts.host)
+    }
+
     async fn password(&mut self) -> Result<bool, ConnectError> {
-        self.tried.push("password".into());
-        let prompt = format!("{}@{}'s password: ", self.opts.user, self.opts.host);
+        let prompt = self.password_prompt();
         for _ in 0..PROMPT_TRIES {
-            let Some(password) = self.prompter.secret(&prompt) else {
-                return Ok(false);
+            let (password, known) = match self.answer(&prompt) {
+                Answer::Known(p) => (Secret::new(p), true),
+                Answer::Typed(p) => (Secret::new(p), false),
+                Answer::NoOne(why) => {
+                    self.tried.push(format!("password (not tried: {why})"));
+                    return Ok(false);
+                }
             };
             let r = self
                 .ssh
-                .authenticate_password(&self.opts.user, password)
+                .authenticate_password(&self.opts.user, password.expose())
                 .await
                 .map_err(|e| self.ssh_error(e))?;
             if self.done(r) {
                 return Ok(true);
             }
+            if known {
+                self.tried
+                    .push("password (the one given was refused by the server)".into());
+                return Ok(false);
+            }
             self.prompter.info("Permission denied, please try again.");
         }
+        self.tried.push("password (refused by the server)".into());
         Ok(false)
     }
 }

@@ -11,7 +11,7 @@ use russh_sftp::client::RawSftpSession;
 
 use futures_util::future::BoxFuture;
 
-use super::auth::{self, Prompter};
+use super::auth::{self, Prompter, Secret};
 use super::known_hosts::{self, HostKeyStatus};
 use super::link::{ChannelOpener, ConnectFailure, Connected, Connector};
 use super::sftp::Sftp;
@@ -57,6 +57,9 @@ pub struct ConnectOptions {
     pub request_deadline: Duration,
     /// Send an SSH keepalive after this much silence (`ServerAliveInterval`).
     pub keepalive_interval: Option<Duration>,
+    /// A password given beforehand (`-o password_stdin`): answers the password prompts of the
+    /// first login, even in batch mode, and is then remembered like a typed one.
+    pub password: Option<Secret>,
 }
 
 /// Why connecting failed. Each renders as one line for the user.
@@ -185,10 +188,18 @@ impl Connector for SshConnector {
     }
 }
 
-/// Secrets (passwords, passphrases) typed at the first connection, by prompt, kept in this
-/// process's memory only, so a reconnect can authenticate without asking.
+/// Secrets (passwords, passphrases) typed or given at the first connection, by prompt, kept in
+/// this process's memory only, so a reconnect can authenticate without asking.
 #[derive(Default)]
-struct Remembered(Mutex<Vec<(String, String)>>);
+struct Remembered(Mutex<Vec<(String, Secret)>>);
+
+impl Remembered {
+    fn keep(&self, prompt: &str, secret: &str) {
+        if let Ok(mut s) = self.0.lock() {
+            s.push((prompt.to_owned(), Secret::new(secret.to_owned())));
+        }
+    }
+}
 
 /// The user's prompter, remembering the secrets it is given.
 struct Remembering {
@@ -199,10 +210,39 @@ struct Remembering {
 impl Prompter for Remembering {
     fn secret(&self, prompt: &str) -> Option<String> {
         let secret = self.inner.secret(prompt)?;
-        if let Ok(mut s) = self.secrets.0.lock() {
-            s.push((prompt.to_owned(), secret.clone()));
-        }
+        self.secrets.keep(prompt, &secret);
         Some(secret)
+    }
+    fn known_secret(&self, prompt: &str) -> Option<String> {
+        let secret = self.inner.known_secret(prompt)?;
+        self.secrets.keep(prompt, &secret);
+        Some(secret)
+    }
+    fn ask(&self, prompt: &str) -> Option<String> {
+        self.inner.ask(prompt)
+    }
+    fn info(&self, message: &str) {
+        self.inner.info(message)
+    }
+}
+
+/// The user's prompter, with a password given beforehand (`-o password_stdin`) as the known
+/// answer to every password prompt.
+struct Given {
+    password: Secret,
+    inner: Arc<dyn Prompter>,
+}
+
+impl Prompter for Given {
+    fn secret(&self, prompt: &str) -> Option<String> {
+        self.inner.secret(prompt)
+    }
+    fn known_secret(&self, prompt: &str) -> Option<String> {
+        if auth::is_password_prompt(prompt) {
+            Some(self.password.expose().to_owned())
+        } else {
+            self.inner.known_secret(prompt)
+        }
     }
     fn ask(&self, prompt: &str) -> Option<String> {
         self.inner.ask(prompt)
@@ -218,12 +258,15 @@ struct Replay(Arc<Remembered>);
 
 impl Prompter for Replay {
     fn secret(&self, prompt: &str) -> Option<String> {
+        self.known_secret(prompt)
+    }
+    fn known_secret(&self, prompt: &str) -> Option<String> {
         let secrets = self.0.0.lock().ok()?;
         secrets
             .iter()
             .rev()
             .find(|(p, _)| p == prompt)
-            .map(|(_, s)| s.clone())
+            .map(|(_, s)| s.expose().to_owned())
     }
     fn ask(&self, _: &str) -> Option<String> {
         None
@@ -399,10 +442,22 @@ pub async fn connect(
     prompter: Arc<dyn Prompter>,
 ) -> Result<Connection, ConnectError> {
     let secrets = Arc::new(Remembered::default());
+    let inner: Arc<dyn Prompter> = match &opts.password {
+        Some(password) => Arc::new(Given {
+            password: password.clone(),
+            inner: prompter,
+        }),
+        None => prompter,
+    };
     let remembering: Arc<dyn Prompter> = Arc::new(Remembering {
-        inner: prompter,
+        inner,
         secrets: Arc::clone(&secrets),
     });
+    // The given password lives on only among the remembered secrets.
+    let opts = &ConnectOptions {
+        password: None,
+        ..opts.clone()
+    };
     let o = open(opts, remembering, None).await?;
     let sftp = Sftp::new(o.raw, o.limits, o.extensions, opts.request_deadline);
     sftp.set_channel_opener(Arc::new(SshChannels {

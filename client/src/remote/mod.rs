@@ -11,7 +11,7 @@ pub mod known_hosts;
 pub mod link;
 pub mod sftp;
 
-pub use auth::{NoPrompt, Prompter};
+pub use auth::{NoPrompt, Prompter, Secret};
 pub use connect::{ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect};
 pub use counters::{Counters, Op};
 pub use handle::Handle;

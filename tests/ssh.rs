@@ -1,0 +1,357 @@
+//! Connecting like ssh does, through a real mount against real sshd instances: passwords given
+//! on stdin (`-o password_stdin`), and kept for reconnects.
+//!
+//! The password tests create a throwaway local user with a password (the tests run as root)
+//! and remove it again when done, also when a test fails.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
+
+/// Bound on a mount command (the parent exits once the mount is live).
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs `program args`, panicking with its output unless it succeeds.
+fn run_ok(program: &str, args: &[&str], stdin: Option<&str>) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A local user with a password, removed (with whatever it runs) when dropped.
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create(tag: &str, password: &str) -> TestUser {
+        let name = format!("sfrs{tag}{}", std::process::id());
+        // Left over from a run that was killed: start clean.
+        let _ = Command::new("userdel")
+            .args(["-f", &name])
+            .stderr(Stdio::null())
+            .status();
+        run_ok(
+            "useradd",
+            &["-M", "-d", "/nonexistent", "-s", "/bin/sh", &name],
+            None,
+        );
+        let user = TestUser {
+            uid: id_of(&name, "-u"),
+            gid: id_of(&name, "-g"),
+            name,
+        };
+        run_ok(
+            "chpasswd",
+            &[],
+            Some(&format!("{}:{password}\n", user.name)),
+        );
+        user
+    }
+}
+
+fn id_of(name: &str, flag: &str) -> u32 {
+    let out = Command::new("id").args([flag, name]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .status();
+        let status = Command::new("userdel").args(["-f", &self.name]).status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("warning: could not remove test user {}", self.name);
+        }
+    }
+}
+
+/// A directory the test user owns (in a temp dir everyone may enter).
+struct UserDir {
+    _dir: TempDir,
+    data: PathBuf,
+}
+
+impl UserDir {
+    fn new(user: &TestUser) -> UserDir {
+        let dir = tempfile::Builder::new()
+            .prefix("sshfs-rs-ssh-")
+            .tempdir()
+            .unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+        let data = base.join("data");
+        fs::create_dir(&data).unwrap();
+        std::os::unix::fs::chown(&data, Some(user.uid), Some(user.gid)).unwrap();
+        UserDir { _dir: dir, data }
+    }
+}
+
+/// A mountpoint, unmounted (lazily if need be) when dropped; the daemon then exits.
+struct Mountpoint {
+    dir: TempDir,
+    mnt: PathBuf,
+}
+
+impl Mountpoint {
+    fn new() -> Mountpoint {
+        let dir = tempfile::Builder::new()
+            .prefix("sshfs-rs-ssh-mnt-")
+            .tempdir()
+            .unwrap();
+        let mnt = dir.path().canonicalize().unwrap().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        Mountpoint { dir, mnt }
+    }
+
+    fn path(&self) -> &Path {
+        &self.mnt
+    }
+
+    fn home(&self) -> PathBuf {
+        let home = self.dir.path().join("home");
+        let _ = fs::create_dir(&home);
+        home
+    }
+}
+
+impl Drop for Mountpoint {
+    fn drop(&mut self) {
+        for _ in 0..3 {
+            if !is_mounted(&self.mnt) {
+                return;
+            }
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.mnt)
+                .stderr(Stdio::null())
+                .status();
+            if is_mounted(&self.mnt) {
+                let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+            }
+        }
+    }
+}
+
+/// Runs sshfs-rs with `args`, `stdin` written to its stdin (then closed), HOME an empty
+/// directory and no ssh-agent; waits (bounded) for it to exit and returns its status and stderr.
+/// Without `-f` it exits once the mount is live, the daemon staying behind.
+fn sshfs_rs(home: &Path, args: &[String], stdin: &str) -> (ExitStatus, String) {
+    let err = tempfile::tempfile().unwrap();
+    let mut child: Child = Command::new(sshfs_rs_bin())
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    let mut status = None;
+    wait_until(MOUNT_TIMEOUT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
+    };
+    let mut text = String::new();
+    let mut err = err;
+    use std::io::{Read, Seek};
+    err.rewind().unwrap();
+    err.read_to_string(&mut text).unwrap();
+    (status, text)
+}
+
+/// An sshd that takes passwords and logs each login.
+fn password_sshd() -> Sshd {
+    Sshd::start_with(SshdOptions {
+        password_auth: true,
+        extra_config: "LogLevel INFO\n".to_owned(),
+        ..SshdOptions::default()
+    })
+}
+
+fn logins(sshd: &Sshd, method: &str, user: &str) -> usize {
+    sshd.log()
+        .lines()
+        .filter(|l| l.contains(&format!("Accepted {method} for {user} ")))
+        .count()
+}
+
+/// `-o password_stdin`: the password is read before the program goes to the background, the
+/// mount works as the user, and a reconnect (the connection cut) logs in again with the same
+/// password without asking anyone.
+#[test]
+fn password_stdin_mounts_and_reconnects_without_asking() {
+    let user = TestUser::create("pw", "s3cret pass");
+    let sshd = password_sshd();
+    let dir = UserDir::new(&user);
+    let proxy = FaultProxy::start(sshd.port());
+    sshd.trust_port(proxy.port());
+    let mnt = Mountpoint::new();
+    let args: Vec<String> = vec![
+        format!("{}@127.0.0.1:{}", user.name, dir.data.display()),
+        mnt.path().display().to_string(),
+        "-p".into(),
+        proxy.port().to_string(),
+        "-o".into(),
+        format!(
+            "UserKnownHostsFile={},StrictHostKeyChecking=yes,password_stdin",
+            sshd.known_hosts().display()
+        ),
+    ];
+    let (status, stderr) = sshfs_rs(&mnt.home(), &args, "s3cret pass\n");
+    assert!(
+        status.success(),
+        "mount failed: {stderr}\nsshd log:\n{}",
+        sshd.log()
+    );
+    assert!(is_mounted(mnt.path()), "not mounted after exit 0");
+    assert_eq!(logins(&sshd, "password", &user.name), 1, "{}", sshd.log());
+
+    fs::write(mnt.path().join("hello"), b"through the password mount\n").unwrap();
+    let on_server = dir.data.join("hello");
+    assert_eq!(
+        fs::read(&on_server).unwrap(),
+        b"through the password mount\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&on_server).unwrap().uid(), user.uid);
+    fs::write(dir.data.join("from-server"), b"server side").unwrap();
+    assert_eq!(
+        fs::read(mnt.path().join("from-server")).unwrap(),
+        b"server side"
+    );
+
+    // Cut the connection: the next request waits for a new one, made with the same password.
+    proxy.cut();
+    fs::write(mnt.path().join("after-cut"), b"again").unwrap();
+    assert_eq!(fs::read(dir.data.join("after-cut")).unwrap(), b"again");
+    let stats = MountStats::of(mnt.path());
+    assert!(stats.get("reconnects=") >= 1, "no reconnect: {stats:?}");
+    assert_eq!(
+        logins(&sshd, "password", &user.name),
+        2,
+        "two password logins expected:\n{}",
+        sshd.log()
+    );
+}
+
+/// A wrong password on stdin: one line naming the password as refused, nothing mounted, and
+/// the password sent once only (no retries with the same one). In batch mode (as a mount
+/// helper runs) the password from stdin is still used.
+#[test]
+fn password_stdin_wrong_password_is_one_clear_line() {
+    let user = TestUser::create("bad", "right one");
+    let sshd = password_sshd();
+    let dir = UserDir::new(&user);
+    let mnt = Mountpoint::new();
+    let args = |batch: &str| -> Vec<String> {
+        vec![
+            format!("{}@127.0.0.1:{}", user.name, dir.data.display()),
+            mnt.path().display().to_string(),
+            "-f".into(),
+            "-p".into(),
+            sshd.port().to_string(),
+            "-o".into(),
+            format!(
+                "UserKnownHostsFile={},BatchMode={batch},password_stdin",
+                sshd.known_hosts().display()
+            ),
+        ]
+    };
+    let (status, stderr) = sshfs_rs(&mnt.home(), &args("no"), "wrong one\n");
+    assert!(!status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("Permission denied")
+            && stderr.contains("password (the one given was refused"),
+        "{stderr}"
+    );
+    assert!(!is_mounted(mnt.path()));
+    let failed = sshd
+        .log()
+        .lines()
+        .filter(|l| l.contains("Failed password for"))
+        .count();
+    assert_eq!(failed, 1, "the password is sent once:\n{}", sshd.log());
+
+    // Batch mode and the right password, in the foreground: mounts; then unmount.
+    let home = mnt.home();
+    let a = args("yes");
+    let mut child = Command::new(sshfs_rs_bin())
+        .args(&a)
+        .env("HOME", &home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"right one\n")
+        .unwrap();
+    let mounted = wait_until(MOUNT_TIMEOUT, || is_mounted(mnt.path()));
+    if !mounted {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "batch mode + password_stdin did not mount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    fs::write(mnt.path().join("f"), b"x").unwrap();
+    assert_eq!(fs::read(dir.data.join("f")).unwrap(), b"x");
+    let _ = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mnt.path())
+        .status();
+    let exited = wait_until(Duration::from_secs(10), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
