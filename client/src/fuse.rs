@@ -610,6 +610,25 @@ impl Filesystem for FuseFs {
             .await
     }
 
+    /// Server-side copy (`copy-data`); see [`crate::fs::copy`] for why ENOSYS and EOPNOTSUPP
+    /// make the kernel copy through READ and WRITE instead.
+    async fn copy_file_range(
+        &self,
+        req: Request,
+        inode: u64,
+        fh_in: u64,
+        off_in: u64,
+        _inode_out: u64,
+        fh_out: u64,
+        off_out: u64,
+        length: u64,
+        _flags: u64,
+    ) -> FuseResult<ReplyCopyFileRange> {
+        let copy = self.fs.copy_range(fh_in, off_in, fh_out, off_out, length);
+        let copied = self.serve(&req, "copy_file_range", inode, copy).await?;
+        Ok(ReplyCopyFileRange { copied })
+    }
+
     async fn interrupt(&self, _req: Request, unique: u64) -> FuseResult<()> {
         if self.inflight.cancel(unique) {
             return Ok(());

@@ -8,6 +8,7 @@
 //! Locks (inode table, cache, handle tables) are never held across an await, nor nested.
 
 pub mod attr;
+pub mod copy;
 pub mod detached;
 pub mod dir;
 pub mod errno;

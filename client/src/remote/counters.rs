@@ -50,11 +50,13 @@ pub enum Op {
     Statfs,
     /// REALPATH
     Realpath,
+    /// copy-data (a server-side copy between two open handles)
+    CopyData,
 }
 
 impl Op {
     /// Every kind, in counter order.
-    pub const ALL: [Op; 22] = [
+    pub const ALL: [Op; 23] = [
         Op::Lstat,
         Op::Stat,
         Op::Fstat,
@@ -77,6 +79,7 @@ impl Op {
         Op::Fsync,
         Op::Statfs,
         Op::Realpath,
+        Op::CopyData,
     ];
 
     /// Lower-case name used in logs and counter dumps.
@@ -104,6 +107,7 @@ impl Op {
             Op::Fsync => "fsync",
             Op::Statfs => "statfs",
             Op::Realpath => "realpath",
+            Op::CopyData => "copy-data",
         }
     }
 
@@ -126,6 +130,7 @@ impl Op {
                 | Op::Fsync
                 | Op::Statfs
                 | Op::Realpath
+                | Op::CopyData
         )
     }
 }

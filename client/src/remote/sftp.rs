@@ -1131,6 +1131,49 @@ impl Sftp {
         .await
     }
 
+    /// `copy-data` (OpenSSH 9.0+): the server copies `len` bytes (0: to the end of the file)
+    /// from `from` at `from_off` to `to` at `to_off`, between two handles it holds, so no data
+    /// crosses the link. The answer does not say how many bytes were copied (the copy stops
+    /// at the source's end). Both handles must live on the same channel (one `sftp-server`).
+    /// A positional copy may be repeated: it is sent again, both handles reopened, when its
+    /// session dies. Only call it when [`Sftp::has_extension`]`("copy-data")`.
+    pub async fn copy_data(
+        &self,
+        from: &Handle,
+        from_off: u64,
+        len: u64,
+        to: &Handle,
+        to_off: u64,
+    ) -> SftpResult<()> {
+        if from.channel() != to.channel() {
+            return Err(SftpError::Protocol(
+                "copy-data between handles of two channels".into(),
+            ));
+        }
+        loop {
+            let (session, from_lease) = self.leased(Op::CopyData, from, u64::MAX).await?;
+            let to_lease = match self.lease_on(Op::CopyData, to, &session, u64::MAX).await {
+                Err(SftpError::Transport(_)) => continue,
+                other => other?,
+            };
+            let mut data = encode_string(from_lease.raw());
+            data.extend_from_slice(&from_off.to_be_bytes());
+            data.extend_from_slice(&len.to_be_bytes());
+            data.extend_from_slice(&encode_string(to_lease.raw()));
+            data.extend_from_slice(&to_off.to_be_bytes());
+            let sent = session.raw.extended("copy-data", data);
+            let result = self
+                .attempt(Op::CopyData, &session, sent)
+                .await
+                .and_then(expect_ok);
+            drop((from_lease, to_lease));
+            match result {
+                Err(SftpError::Transport(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// `statvfs@openssh.com`.
     pub async fn statvfs(&self, path: &str) -> SftpResult<Statvfs> {
         let p = path.to_owned();
