@@ -355,3 +355,134 @@ fn password_stdin_wrong_password_is_one_clear_line() {
     }
     let _ = child.wait();
 }
+
+/// sshfs-rs running in the foreground (`-f` is added) until dropped: unmounted, then stopped.
+struct FgMount {
+    child: Child,
+    stderr: PathBuf,
+    mnt: Mountpoint,
+}
+
+impl FgMount {
+    /// Starts `sshfs-rs SOURCE MNT -f ARGS` and waits (bounded) for the mount; panics with its
+    /// stderr if it exits or does not mount.
+    fn start(source: &str, args: &[String]) -> FgMount {
+        let mnt = Mountpoint::new();
+        let stderr = mnt.dir.path().join("stderr.log");
+        let child = Command::new(sshfs_rs_bin())
+            .arg(source)
+            .arg(mnt.path())
+            .arg("-f")
+            .args(args)
+            .env("HOME", mnt.home())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut m = FgMount { child, stderr, mnt };
+        let mut exited = false;
+        let mounted = wait_until(MOUNT_TIMEOUT, || {
+            exited = m.child.try_wait().ok().flatten().is_some();
+            exited || is_mounted(m.path())
+        });
+        assert!(
+            mounted && !exited,
+            "sshfs-rs {source} {args:?} did not mount: {}",
+            m.stderr()
+        );
+        m
+    }
+
+    fn path(&self) -> &Path {
+        self.mnt.path()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for FgMount {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3")
+            .arg("-u")
+            .arg(self.mnt.path())
+            .stderr(Stdio::null())
+            .status();
+        let exited = wait_until(Duration::from_secs(10), || {
+            self.child.try_wait().ok().flatten().is_some()
+        });
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs sshfs-rs to completion (bounded; stdin empty) and returns its status and stderr.
+fn sshfs_rs_fails(home: &Path, args: &[String]) -> (ExitStatus, String) {
+    sshfs_rs(home, args, "")
+}
+
+/// A config with `Include` (a glob), `Match originalhost` setting HostName, and the rest in an
+/// included `Host` block: the alias mounts the test server. `ControlMaster` (known to ssh, not
+/// acted on) is named in one warning line; `SendEnv` (meaningless for a mount) is not.
+#[test]
+fn ssh_config_include_and_match_reach_the_server_and_unused_keys_are_named() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    fs::create_dir(d.join("inc")).unwrap();
+    fs::write(
+        d.join("inc/10-alias.conf"),
+        format!(
+            "Host viaconfig\n  Port {}\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ControlMaster auto\n  SendEnv LANG\n",
+            sshd.port(),
+            sshd.user_key().display(),
+            sshd.known_hosts().display()
+        ),
+    )
+    .unwrap();
+    let config = d.join("config");
+    fs::write(
+        &config,
+        format!(
+            "Match originalhost viaconfig\n  HostName 127.0.0.1\nInclude {}/inc/*.conf\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    fs::write(sshd.root_dir().join("seen"), b"via the config").unwrap();
+    let source = format!("viaconfig:{}", sshd.root_dir().display());
+    let m = FgMount::start(&source, &["-F".into(), config.display().to_string()]);
+    assert_eq!(fs::read(m.path().join("seen")).unwrap(), b"via the config");
+    let stderr = m.stderr();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("ControlMaster") && !warnings[0].contains("SendEnv"),
+        "{stderr}"
+    );
+
+    // A key ssh does not know is an error naming the file and line, as in ssh.
+    fs::write(&config, "Host *\n  Frobnicate yes\n").unwrap();
+    let mnt = Mountpoint::new();
+    let (status, stderr) = sshfs_rs_fails(
+        &mnt.home(),
+        &[
+            source.clone(),
+            mnt.path().display().to_string(),
+            "-F".into(),
+            config.display().to_string(),
+        ],
+    );
+    assert!(!status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("Bad configuration option: Frobnicate"),
+        "{stderr}"
+    );
+    assert!(!is_mounted(mnt.path()));
+}

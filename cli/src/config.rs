@@ -11,7 +11,7 @@ use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::{ConnectOptions, Secret, StrictHostKeyChecking};
 
 use crate::options::{self, MountOpts};
-use crate::ssh_config::{self, expand_path};
+use crate::ssh_config::{self, Tokens, expand_path};
 use crate::target::{self, Target};
 
 /// Default per-request deadline.
@@ -183,11 +183,23 @@ pub fn build(args: Args) -> Result<Config, String> {
         );
     }
     let home = home_dir();
+    let local = local_user();
     let config_path = args
         .ssh_config
         .clone()
         .unwrap_or_else(|| home.join(".ssh/config"));
-    let sc = ssh_config::load(&config_path, &target.host)?;
+    let sources = ssh_config::Sources {
+        user_file: config_path.clone(),
+        // As ssh: -F replaces both the user's and the system's file.
+        system_file: args
+            .ssh_config
+            .is_none()
+            .then(|| PathBuf::from("/etc/ssh/ssh_config")),
+        home: home.clone(),
+        local_user: local.clone(),
+    };
+    let sc = ssh_config::load(&sources, &target.host)?;
+    report_unused(&sc, &config_path, args.verbose);
 
     let host = sc.host_name.clone().unwrap_or_else(|| target.host.clone());
     let port = match (&args.port, o.port, &sc.port) {
@@ -202,8 +214,17 @@ pub fn build(args: Args) -> Result<Config, String> {
         .clone()
         .or(o.user.clone())
         .or(sc.user.clone())
-        .unwrap_or_else(local_user);
-    let expand = |p: &str| expand_path(p, &home, &host, &user);
+        .unwrap_or_else(|| local.clone());
+    let port_text = port.to_string();
+    let tokens = Tokens {
+        host: &host,
+        original_host: &target.host,
+        port: &port_text,
+        remote_user: &user,
+        local_user: &local,
+        home: &home,
+    };
+    let expand = |p: &str| expand_path(p, &tokens);
 
     let mut identity_files: Vec<PathBuf> = o
         .identity_files
@@ -324,6 +345,34 @@ pub fn build(args: Args) -> Result<Config, String> {
             ..ReconnectPolicy::default()
         }),
     })
+}
+
+/// Names the ssh_config keywords in effect for this host that sshfs-rs does not act on: those
+/// of the user's files in one warning line; the system's defaults (`/etc/ssh/ssh_config`) and
+/// keywords meaningless for a mount (forwardings, terminal, environment) only with `-v`.
+fn report_unused(sc: &ssh_config::HostConfig, config_path: &Path, verbose: bool) {
+    let (warn, quiet): (Vec<_>, Vec<_>) =
+        sc.unused.iter().partition(|u| !u.system && !u.irrelevant);
+    let names = |v: &[&ssh_config::Unused]| {
+        v.iter()
+            .map(|u| u.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !warn.is_empty() {
+        eprintln!(
+            "sshfs-rs: warning: {} sets {} for this host; sshfs-rs does not act on {} (see docs/ssh.md)",
+            config_path.display(),
+            names(&warn),
+            if warn.len() == 1 { "it" } else { "them" }
+        );
+    }
+    if verbose && !quiet.is_empty() {
+        eprintln!(
+            "sshfs-rs: ssh config keywords with no effect on this mount: {}",
+            names(&quiet)
+        );
+    }
 }
 
 /// `-o password_stdin`: one line from stdin, without its line end (as the C sshfs reads it).
