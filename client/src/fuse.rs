@@ -23,6 +23,7 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::oneshot;
 use tracing::{Instrument, debug, debug_span};
 
+use crate::fs::invalidate::Invalidation;
 use crate::fs::{DirItem, FsError, SshFs, attr, detached};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
@@ -249,11 +250,19 @@ impl Filesystem for FuseFs {
 
     async fn ready(&self, notify: Notify) {
         // The one task that talks to the kernel about invalidations (never a request handler).
-        if let Some(mut inodes) = self.fs.take_invalidations() {
+        // The vendored fuse3 writes each notification outside its reply lock, so one the kernel
+        // handles under a lock a pending request holds waits for that request's reply, which
+        // still goes out (see fs::invalidate).
+        if let Some(mut queue) = self.fs.take_invalidations() {
             tokio::spawn(async move {
-                while let Some(ino) = inodes.recv().await {
-                    // Offset -1: attributes only, no page locks (see fs::invalidate).
-                    notify.clone().invalid_inode(ino, -1, 0).await;
+                while let Some(what) = queue.recv().await {
+                    match what {
+                        // Offset -1: attributes only, the pages are left alone.
+                        Invalidation::Attrs(ino) => notify.clone().invalid_inode(ino, -1, 0).await,
+                        Invalidation::Entry { parent, name } => {
+                            notify.clone().invalid_entry(parent, name.into()).await
+                        }
+                    }
                 }
             });
         }
@@ -269,6 +278,7 @@ impl Filesystem for FuseFs {
             Ok(attr) => Ok(self.entry(attr)),
             // A reply with inode 0 is a negative entry the kernel keeps for its TTL.
             Err(e) if e == Errno::from(libc::ENOENT) && !self.ttls.negative.is_zero() => {
+                self.fs.gave_negative(parent, name);
                 Ok(ReplyEntry {
                     ttl: self.ttls.negative,
                     attr: attr::file_attr(0, &Default::default(), None),

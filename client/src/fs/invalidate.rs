@@ -1,42 +1,221 @@
-//! Which kernel inodes must forget their attributes because the server changed them.
+//! What the kernel must forget because the server changed it: an inode's attributes, or a name
+//! in a directory (a positive or a negative dentry).
 //!
-//! The fs layer only queues inode numbers on a channel; the FUSE frontend sends the
-//! notifications from one dedicated task, never from a request handler. Only attribute
-//! invalidations are sent (`FUSE_NOTIFY_INVAL_INODE` with offset -1), because they are the only
-//! notification the kernel handles without taking a lock that a pending request may hold:
+//! The fs layer only queues [`Invalidation`]s on a channel; the FUSE frontend sends the
+//! notifications from one dedicated task, never from a request handler (a handler the kernel
+//! waits for must not wait for a notification the kernel handles under a lock that request
+//! holds).
 //!
-//! * `FUSE_NOTIFY_INVAL_ENTRY` takes the parent directory's lock exclusively. A LOOKUP in that
-//!   directory holds it (shared) until we reply, and fuse3 writes replies and notifications
-//!   through one mutex: the notification would wait for the lookup, the lookup's reply for the
-//!   notification, and the mount would hang.
-//! * Invalidating page ranges locks each page, and pages under readahead stay locked until our
-//!   READ reply is written: the same cycle.
+//! * **Attributes** (`FUSE_NOTIFY_INVAL_INODE`, offset -1: no page locks). With fresh
+//!   attributes the kernel sees a new size or mtime and drops the file's pages itself
+//!   (`FUSE_AUTO_INVAL_DATA`); `open()` of a changed file drops them too (no
+//!   `FOPEN_KEEP_CACHE`).
+//! * **Names** (`FUSE_NOTIFY_INVAL_ENTRY`): a name that vanished, appeared or changed type on
+//!   the server, so the kernel asks us again instead of trusting its dentry (and a negative
+//!   one) for `entry_timeout` (`negative_timeout`). The kernel handles this notification under
+//!   the parent directory's lock, which a LOOKUP in that directory holds until we answer it.
+//!   The vendored fuse3 therefore writes notifications with a write(2) of their own, outside the
+//!   lock its replies are written under and off the runtime's threads (vendor/README.md):
+//!   the notification waits for the lookup's answer, and the answer is never held up by it.
+//!   (Unpatched, both went through one mutex, and a name invalidation racing a lookup hung
+//!   the mount.)
 //!
-//! What the kernel then does is enough: with fresh attributes it sees a new size or mtime and
-//! drops the file's pages itself (`FUSE_AUTO_INVAL_DATA`); a vanished name's inode answers
-//! ENOENT to the next stat, and its name expires after `entry_timeout`; `open()` of a changed
-//! file drops its pages (no `FOPEN_KEEP_CACHE`).
+//! `--flush` invalidates every name and inode the kernel holds through us, and every negative
+//! entry we gave it (those are remembered here, at most [`NEGATIVES_KEPT`]).
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use sshfs_cache::Change;
 use tokio::sync::mpsc;
+
+use super::SshFs;
+use super::metadata::split_rel;
+
+/// Negative entries given to the kernel that `--flush` can take back; more are not
+/// remembered (they expire after `negative_timeout`, as without this).
+pub const NEGATIVES_KEPT: usize = 16_384;
+
+/// One thing for the kernel to forget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// The attributes of this inode (`FUSE_NOTIFY_INVAL_INODE`, offset -1).
+    Attrs(u64),
+    /// The name `name` in directory `parent` (`FUSE_NOTIFY_INVAL_ENTRY`).
+    Entry {
+        /// The directory's inode.
+        parent: u64,
+        /// The name in it.
+        name: String,
+    },
+}
 
 /// The sending side, held by the filesystem.
 #[derive(Debug, Clone)]
 pub struct Invalidator {
-    tx: mpsc::UnboundedSender<u64>,
+    tx: mpsc::UnboundedSender<Invalidation>,
+    /// Negative entries the kernel holds from us (see [`NEGATIVES_KEPT`]).
+    negatives: Arc<Mutex<HashSet<(u64, String)>>>,
 }
 
-/// The receiving side: inode numbers, drained by the FUSE frontend's notification task.
-pub type Invalidations = mpsc::UnboundedReceiver<u64>;
+/// The receiving side, drained by the FUSE frontend's notification task.
+pub type Invalidations = mpsc::UnboundedReceiver<Invalidation>;
 
 impl Invalidator {
     /// A new channel.
     pub fn channel() -> (Self, Invalidations) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, rx)
+        let negatives = Arc::default();
+        (Self { tx, negatives }, rx)
     }
 
     /// Queues an attribute invalidation of inode `ino`; dropped once the mount is gone.
     pub fn inode(&self, ino: u64) {
-        let _ = self.tx.send(ino);
+        let _ = self.tx.send(Invalidation::Attrs(ino));
+    }
+
+    /// Queues the invalidation of the name `name` in directory `parent`.
+    pub fn entry(&self, parent: u64, name: &str) {
+        if let Ok(mut n) = self.negatives.lock() {
+            n.remove(&(parent, name.to_owned()));
+        }
+        let _ = self.tx.send(Invalidation::Entry {
+            parent,
+            name: name.to_owned(),
+        });
+    }
+
+    /// Remembers that the kernel was given a negative entry for `name` in `parent`.
+    pub fn gave_negative(&self, parent: u64, name: &str) {
+        if let Ok(mut n) = self.negatives.lock()
+            && n.len() < NEGATIVES_KEPT
+        {
+            n.insert((parent, name.to_owned()));
+        }
+    }
+
+    /// Queues the invalidation of every negative entry remembered, and forgets them.
+    fn negatives_dropped(&self) {
+        let all: Vec<(u64, String)> = match self.negatives.lock() {
+            Ok(mut n) => n.drain().collect(),
+            Err(_) => return,
+        };
+        for (parent, name) in all {
+            let _ = self.tx.send(Invalidation::Entry { parent, name });
+        }
+    }
+}
+
+impl SshFs {
+    /// The kernel was given a negative entry for `name` in `parent` (`negative_timeout`).
+    pub fn gave_negative(&self, parent: u64, name: &std::ffi::OsStr) {
+        if let Some(name) = name.to_str() {
+            self.invalidator.gave_negative(parent, name);
+        }
+    }
+
+    /// Queues the kernel invalidations for `changes`: a modified file's attributes (and its
+    /// name, when its type changed); a vanished name, its inode's and its directory's
+    /// attributes; a name that appeared (the kernel may hold a negative entry for it) and its
+    /// directory's attributes.
+    pub(super) fn invalidate(&self, changes: impl IntoIterator<Item = Change>) {
+        let changes: Vec<Change> = changes.into_iter().collect();
+        if changes.is_empty() {
+            return;
+        }
+        // The type each modified path has now (before the inode table learns it).
+        let types: Vec<Option<u32>> = {
+            let cache = self.cache();
+            changes
+                .iter()
+                .map(|c| match c {
+                    Change::Modified { path } => cache.last_attr(path).map(|s| s.file_type()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        {
+            let inodes = self.inodes();
+            for (change, now) in changes.iter().zip(types) {
+                match change {
+                    Change::Modified { path } => {
+                        let Some(ino) = inodes.find(path) else {
+                            continue;
+                        };
+                        out.push(Invalidation::Attrs(ino));
+                        let was = inodes.file_type(ino);
+                        if now.is_some_and(|now| was != 0 && now != 0 && now != was) {
+                            let (dir, name) = split_rel(path);
+                            if let Some(dir) = inodes.find(dir) {
+                                out.push(Invalidation::Entry {
+                                    parent: dir,
+                                    name: name.to_owned(),
+                                });
+                            }
+                        }
+                    }
+                    Change::Removed { parent, name } => {
+                        let Some(dir) = inodes.find(parent) else {
+                            continue;
+                        };
+                        if let Some(ino) = inodes.peek(dir, name) {
+                            out.push(Invalidation::Attrs(ino));
+                        }
+                        out.push(Invalidation::Entry {
+                            parent: dir,
+                            name: name.clone(),
+                        });
+                        out.push(Invalidation::Attrs(dir));
+                    }
+                    Change::Added { parent, name } => {
+                        let Some(dir) = inodes.find(parent) else {
+                            continue;
+                        };
+                        out.push(Invalidation::Entry {
+                            parent: dir,
+                            name: name.clone(),
+                        });
+                        out.push(Invalidation::Attrs(dir));
+                    }
+                }
+            }
+        }
+        for inv in out {
+            tracing::debug!(?inv, "the server changed: invalidating");
+            match inv {
+                Invalidation::Attrs(ino) => self.invalidator.inode(ino),
+                Invalidation::Entry { parent, name } => self.invalidator.entry(parent, &name),
+            }
+        }
+    }
+
+    /// Asks the kernel to forget every name and attribute it holds through us, and every
+    /// negative entry we gave it (`--flush`, SIGHUP, a reconnect).
+    pub(super) fn invalidate_everything(&self) {
+        let mut names = Vec::new();
+        let inodes = {
+            let table = self.inodes();
+            let all = table.inodes();
+            for ino in &all {
+                for path in table.paths(*ino) {
+                    if path.is_empty() {
+                        continue;
+                    }
+                    let (dir, name) = split_rel(&path);
+                    if let Some(dir) = table.find(dir) {
+                        names.push((dir, name.to_owned()));
+                    }
+                }
+            }
+            all
+        };
+        for (dir, name) in names {
+            self.invalidator.entry(dir, &name);
+        }
+        for ino in inodes {
+            self.invalidator.inode(ino);
+        }
+        self.invalidator.negatives_dropped();
     }
 }

@@ -83,36 +83,17 @@ impl SshFs {
         self.invalidate_changes(change);
     }
 
-    /// Queues the kernel invalidations for `changes` (see [`super::invalidate`] for why they are
-    /// all attribute invalidations): a modified file; a vanished name's inode and its directory;
-    /// the directory of a name that appeared.
+    /// Queues the kernel invalidations for `changes` (see [`super::invalidate`]).
     pub(super) fn invalidate_changes(&self, changes: impl IntoIterator<Item = Change>) {
-        let inodes = self.inodes();
-        for change in changes {
-            let (first, second) = match &change {
-                Change::Modified { path } => (inodes.find(path), None),
-                Change::Removed { parent, name } => {
-                    let dir = inodes.find(parent);
-                    (dir.and_then(|d| inodes.peek(d, name)), dir)
-                }
-                Change::Added { parent, .. } => (inodes.find(parent), None),
-            };
-            for ino in [first, second].into_iter().flatten() {
-                tracing::debug!(?change, ino, "the server changed: invalidating");
-                self.invalidator.inode(ino);
-            }
-        }
+        self.invalidate(changes);
     }
 
     /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
-    /// holds of every inode it knows: the user's "the server changed, look again" (SIGHUP,
+    /// holds of every name and inode it knows: the user's "the server changed, look again" (SIGHUP,
     /// `sshfs-rs --flush`).
     pub fn flush_caches(&self) {
         self.cache().clear();
-        let inodes = self.inodes().inodes();
-        for ino in inodes {
-            self.invalidator.inode(ino);
-        }
+        self.invalidate_everything();
     }
 
     /// After each reconnect: the server may have changed while we were away, so everything

@@ -1,6 +1,7 @@
 //! notify kernel.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
@@ -27,57 +28,40 @@ impl Notify {
         Self { sender }
     }
 
-    /// notify kernel there are something need to handle. If notify failed, the `kind` will be
-    /// return in `Err`.
+    /// notify kernel there are something need to handle.
+    ///
+    /// sshfs-rs patch: each notification is built as one whole message (a name ends with the NUL
+    /// the kernel expects, stored data follows its header; both were missing, and the kernel
+    /// refused those messages with EINVAL, which ended the session) and sent by
+    /// [`ResponseSender::notify`]: its own write(2), outside the reply lock.
     async fn notify(&mut self, kind: NotifyKind) {
-        match &kind {
-            NotifyKind::Wakeup { kh } => {
-                let out_header = fuse_out_header {
-                    len: (FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_POLL_WAKEUP_OUT_SIZE) as u32,
-                    error: fuse_notify_code::FUSE_POLL as i32,
-                    unique: 0,
-                };
+        let (code, body): (fuse_notify_code, Vec<u8>) = match kind {
+            NotifyKind::Wakeup { kh } => (
+                fuse_notify_code::FUSE_POLL,
+                fuse_notify_poll_wakeup_out { kh }.as_bytes().to_vec(),
+            ),
 
-                let wakeup_out = fuse_notify_poll_wakeup_out { kh: *kh };
-
-                self.sender.send2(&out_header, wakeup_out.as_bytes()).await;
-            }
-
-            NotifyKind::InvalidInode { inode, offset, len } => {
-                let out_header = fuse_out_header {
-                    len: (FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_INVAL_INODE_OUT_SIZE) as u32,
-                    error: fuse_notify_code::FUSE_NOTIFY_INVAL_INODE as i32,
-                    unique: 0,
-                };
-
-                let invalid_inode_out = fuse_notify_inval_inode_out {
-                    ino: *inode,
-                    off: *offset,
-                    len: *len,
-                };
-
-                self.sender
-                    .send2(&out_header, invalid_inode_out.as_bytes())
-                    .await;
-            }
+            NotifyKind::InvalidInode { inode, offset, len } => (
+                fuse_notify_code::FUSE_NOTIFY_INVAL_INODE,
+                fuse_notify_inval_inode_out {
+                    ino: inode,
+                    off: offset,
+                    len,
+                }
+                .as_bytes()
+                .to_vec(),
+            ),
 
             NotifyKind::InvalidEntry { parent, name } => {
-                let out_header = fuse_out_header {
-                    len: (FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_INVAL_ENTRY_OUT_SIZE) as u32,
-                    error: fuse_notify_code::FUSE_NOTIFY_INVAL_ENTRY as i32,
-                    unique: 0,
-                };
-
-                let invalid_entry_out = fuse_notify_inval_entry_out {
-                    parent: *parent,
+                let out = fuse_notify_inval_entry_out {
+                    parent,
                     namelen: name.len() as _,
                     _padding: 0,
                 };
-
-                // TODO should I add null at the end?
-                self.sender
-                    .send2(&out_header, invalid_entry_out.as_bytes())
-                    .await;
+                (
+                    fuse_notify_code::FUSE_NOTIFY_INVAL_ENTRY,
+                    with_name(out.as_bytes(), &name),
+                )
             }
 
             NotifyKind::Delete {
@@ -85,21 +69,16 @@ impl Notify {
                 child,
                 name,
             } => {
-                let out_header = fuse_out_header {
-                    len: (FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_DELETE_OUT_SIZE) as u32,
-                    error: fuse_notify_code::FUSE_NOTIFY_DELETE as i32,
-                    unique: 0,
-                };
-
-                let delete_out = fuse_notify_delete_out {
-                    parent: *parent,
-                    child: *child,
+                let out = fuse_notify_delete_out {
+                    parent,
+                    child,
                     namelen: name.len() as _,
                     _padding: 0,
                 };
-
-                // TODO should I add null at the end?
-                self.sender.send2(&out_header, delete_out.as_bytes()).await;
+                (
+                    fuse_notify_code::FUSE_NOTIFY_DELETE,
+                    with_name(out.as_bytes(), &name),
+                )
             }
 
             NotifyKind::Store {
@@ -107,20 +86,15 @@ impl Notify {
                 offset,
                 data,
             } => {
-                let out_header = fuse_out_header {
-                    len: (FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_STORE_OUT_SIZE) as u32,
-                    error: fuse_notify_code::FUSE_NOTIFY_STORE as i32,
-                    unique: 0,
-                };
-
-                let store_out = fuse_notify_store_out {
-                    nodeid: *inode,
-                    offset: *offset,
+                let out = fuse_notify_store_out {
+                    nodeid: inode,
+                    offset,
                     size: data.len() as _,
                     _padding: 0,
                 };
-
-                self.sender.send2(&out_header, store_out.as_bytes()).await;
+                let mut body = out.as_bytes().to_vec();
+                body.extend_from_slice(&data);
+                (fuse_notify_code::FUSE_NOTIFY_STORE, body)
             }
 
             NotifyKind::Retrieve {
@@ -128,26 +102,37 @@ impl Notify {
                 inode,
                 offset,
                 size,
-            } => {
-                let out_header = fuse_out_header {
-                    len: (FUSE_OUT_HEADER_SIZE + FUSE_NOTIFY_RETRIEVE_OUT_SIZE) as u32,
-                    error: fuse_notify_code::FUSE_NOTIFY_RETRIEVE as i32,
-                    unique: 0,
-                };
-
-                let retrieve_out = fuse_notify_retrieve_out {
-                    notify_unique: *notify_unique,
-                    nodeid: *inode,
-                    offset: *offset,
-                    size: *size,
+            } => (
+                fuse_notify_code::FUSE_NOTIFY_RETRIEVE,
+                fuse_notify_retrieve_out {
+                    notify_unique,
+                    nodeid: inode,
+                    offset,
+                    size,
                     _padding: 0,
-                };
-
-                self.sender
-                    .send2(&out_header, retrieve_out.as_bytes())
-                    .await;
-            }
+                }
+                .as_bytes()
+                .to_vec(),
+            ),
         };
+
+        let fixed = match code {
+            fuse_notify_code::FUSE_POLL => FUSE_NOTIFY_POLL_WAKEUP_OUT_SIZE,
+            fuse_notify_code::FUSE_NOTIFY_INVAL_INODE => FUSE_NOTIFY_INVAL_INODE_OUT_SIZE,
+            fuse_notify_code::FUSE_NOTIFY_INVAL_ENTRY => FUSE_NOTIFY_INVAL_ENTRY_OUT_SIZE,
+            fuse_notify_code::FUSE_NOTIFY_DELETE => FUSE_NOTIFY_DELETE_OUT_SIZE,
+            fuse_notify_code::FUSE_NOTIFY_STORE => FUSE_NOTIFY_STORE_OUT_SIZE,
+            fuse_notify_code::FUSE_NOTIFY_RETRIEVE => FUSE_NOTIFY_RETRIEVE_OUT_SIZE,
+        };
+        debug_assert!(body.len() >= fixed, "notification shorter than its header");
+        let out_header = fuse_out_header {
+            len: (FUSE_OUT_HEADER_SIZE + body.len()) as u32,
+            error: code as i32,
+            unique: 0,
+        };
+        let mut message = out_header.as_bytes().to_vec();
+        message.extend_from_slice(&body);
+        self.sender.notify(message).await;
     }
 
     /// try to notify kernel the IO is ready, kernel can wakeup the waiting program.
@@ -196,6 +181,15 @@ impl Notify {
         })
         .await;
     }
+}
+
+/// `out` followed by `name` and the NUL the kernel expects after it.
+fn with_name(out: &[u8], name: &OsStr) -> Vec<u8> {
+    let mut body = Vec::with_capacity(out.len() + name.len() + 1);
+    body.extend_from_slice(out);
+    body.extend_from_slice(name.as_bytes());
+    body.push(0);
+    body
 }
 
 #[derive(Debug)]

@@ -176,6 +176,48 @@ impl ResponseSender {
         }
     }
 
+    /// sshfs-rs patch: sends a notification (a whole message, `unique` 0) with a write(2) of
+    /// its own, on the blocking pool, without taking the reply lock.
+    ///
+    /// The kernel handles some notifications under a lock that a request waiting for our reply
+    /// holds: FUSE_NOTIFY_INVAL_ENTRY takes the parent directory's lock, which a LOOKUP in it
+    /// holds until it is answered; a page range invalidation waits for pages under readahead.
+    /// That write(2) sleeps until the request is answered, so it must not hold the lock the
+    /// answer is written under, nor a runtime thread. The kernel takes each write(2) on
+    /// /dev/fuse as one whole message, so a notification needs no lock against replies.
+    /// A notification the kernel refuses (ENOENT: an inode or name it no longer holds) is
+    /// logged, never a reason to end the session.
+    pub(crate) async fn notify(&self, message: Vec<u8>) {
+        #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+        let written: Result<usize, IoError> = {
+            let connection = self.connection.clone();
+            let write = move || {
+                nix::unistd::write(connection.as_fd(), &message).map_err(IoError::from)
+            };
+            #[cfg(all(not(feature = "async-io-runtime"), feature = "tokio-runtime"))]
+            let written = task::spawn_blocking(write)
+                .await
+                .unwrap_or_else(|e| Err(IoError::other(e)));
+            #[cfg(all(not(feature = "tokio-runtime"), feature = "async-io-runtime"))]
+            let written = task::spawn_blocking(write).await;
+            written
+        };
+        #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+        let written = self
+            .connection
+            .write_vectored::<_, &[u8]>(message, None)
+            .await
+            .1;
+
+        match written {
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                debug!("notification for something the kernel no longer holds: {}", err)
+            }
+            Err(err) => warn!("notification refused by the kernel: {}", err),
+        }
+    }
+
     /// send error response
     #[inline]
     async fn send_err(&self, request: &Request, err: Errno) {
