@@ -486,3 +486,185 @@ fn ssh_config_include_and_match_reach_the_server_and_unused_keys_are_named() {
     );
     assert!(!is_mounted(mnt.path()));
 }
+
+/// A jump host (its log shows each forwarding) and a target server, each with its own keys.
+struct JumpSetup {
+    jump: Sshd,
+    target: Sshd,
+    /// In front of the jump host: cutting it cuts every connection through the jump host.
+    proxy: FaultProxy,
+    dir: TempDir,
+}
+
+impl JumpSetup {
+    fn new() -> JumpSetup {
+        let jump = Sshd::start_with(SshdOptions {
+            extra_config: "LogLevel DEBUG1\nAllowTcpForwarding yes\n".to_owned(),
+            ..SshdOptions::default()
+        });
+        let target = Sshd::start_with(SshdOptions {
+            extra_config: "LogLevel INFO\n".to_owned(),
+            ..SshdOptions::default()
+        });
+        let proxy = FaultProxy::start(jump.port());
+        jump.trust_port(proxy.port());
+        let dir = tempfile::tempdir().unwrap();
+        JumpSetup {
+            jump,
+            target,
+            proxy,
+            dir,
+        }
+    }
+
+    /// An ssh_config: `jump` (through the fault proxy), `jump2` (straight to the jump host),
+    /// and `target` (with `extra` lines).
+    fn config(&self, extra: &str) -> PathBuf {
+        let host = |name: &str, port: u16, sshd: &Sshd, extra: &str| {
+            format!(
+                "Host {name}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  BatchMode yes\n{extra}",
+                sshd.user_key().display(),
+                sshd.known_hosts().display()
+            )
+        };
+        let text = [
+            host("jump", self.proxy.port(), &self.jump, ""),
+            host("jump2", self.jump.port(), &self.jump, ""),
+            host("target", self.target.port(), &self.target, extra),
+        ]
+        .concat();
+        let path = self.dir.path().join("config");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn source(&self) -> String {
+        format!("target:{}", self.target.root_dir().display())
+    }
+
+    /// Forwardings the jump host made to the target's port.
+    fn forwardings(&self) -> usize {
+        let to = format!("target 127.0.0.1 port {}", self.target.port());
+        self.jump
+            .log()
+            .lines()
+            .filter(|l| l.contains("server_request_direct_tcpip") && l.trim_end().ends_with(&to))
+            .count()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "jump log:\n{}\ntarget log:\n{}",
+            self.jump.log(),
+            self.target.log()
+        )
+    }
+}
+
+fn publickey_logins(sshd: &Sshd) -> usize {
+    logins(sshd, "publickey", "root")
+}
+
+/// Writes a file through the mount and reads it on the server.
+fn write_through(m: &FgMount, server: &Path, name: &str) {
+    fs::write(m.path().join(name), name.as_bytes()).unwrap();
+    assert_eq!(fs::read(server.join(name)).unwrap(), name.as_bytes());
+}
+
+/// `ProxyJump` in the config: one login on the jump host, a forwarding from it to the target,
+/// one login on the target; after the jump host's connection is cut, the mount reconnects
+/// through the jump host again (two logins on each).
+#[test]
+fn proxy_jump_from_the_config_survives_a_reconnect() {
+    let s = JumpSetup::new();
+    let config = s.config("  ProxyJump jump\n");
+    let m = FgMount::start(&s.source(), &["-F".into(), config.display().to_string()]);
+    write_through(&m, s.target.root_dir(), "one");
+    assert_eq!(publickey_logins(&s.jump), 1, "{}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 1, "{}", s.logs());
+    assert!(s.forwardings() >= 1, "no forwarding seen: {}", s.logs());
+
+    s.proxy.cut();
+    write_through(&m, s.target.root_dir(), "two");
+    let stats = MountStats::of(m.path());
+    assert!(stats.get("reconnects=") >= 1, "no reconnect: {stats:?}");
+    assert_eq!(publickey_logins(&s.jump), 2, "{}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 2, "{}", s.logs());
+}
+
+/// `-o ProxyJump=jump2\,jump2`: two hops (the second through the first's forwarding), which
+/// win over the config's ProxyJump; `-o ProxyJump=none` connects directly.
+#[test]
+fn proxy_jump_as_option_with_two_hops_and_none() {
+    let s = JumpSetup::new();
+    let config = s.config("  ProxyJump jump\n");
+    let f = config.display().to_string();
+    let m = FgMount::start(
+        &s.source(),
+        &[
+            "-F".into(),
+            f.clone(),
+            "-o".into(),
+            "ProxyJump=jump2\\,jump2".into(),
+        ],
+    );
+    write_through(&m, s.target.root_dir(), "two-hops");
+    assert_eq!(publickey_logins(&s.jump), 2, "{}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 1, "{}", s.logs());
+    assert_eq!(s.proxy.connections(), 0, "the config's jump was not used");
+    drop(m);
+
+    let m = FgMount::start(
+        &s.source(),
+        &["-F".into(), f, "-o".into(), "ProxyJump=none".into()],
+    );
+    write_through(&m, s.target.root_dir(), "direct");
+    assert_eq!(publickey_logins(&s.jump), 2, "no jump: {}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 2, "{}", s.logs());
+}
+
+/// `ProxyCommand` in the config: OpenSSH's own `ssh -W %h:%p` through the jump host carries
+/// the connection; when it dies (its connection cut), a reconnect runs it again.
+#[test]
+fn proxy_command_ssh_w_survives_a_reconnect() {
+    let s = JumpSetup::new();
+    let command = format!(
+        "  ProxyCommand ssh -F /dev/null -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -p {} -W %h:%p root@127.0.0.1\n",
+        s.jump.user_key().display(),
+        s.jump.known_hosts().display(),
+        s.proxy.port()
+    );
+    let config = s.config(&command);
+    let m = FgMount::start(&s.source(), &["-F".into(), config.display().to_string()]);
+    write_through(&m, s.target.root_dir(), "via-command");
+    assert_eq!(publickey_logins(&s.jump), 1, "{}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 1, "{}", s.logs());
+    assert!(s.forwardings() >= 1, "no forwarding seen: {}", s.logs());
+
+    s.proxy.cut();
+    write_through(&m, s.target.root_dir(), "after-cut");
+    let stats = MountStats::of(m.path());
+    assert!(stats.get("reconnects=") >= 1, "no reconnect: {stats:?}");
+    assert_eq!(publickey_logins(&s.jump), 2, "{}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 2, "{}", s.logs());
+    drop(m);
+
+    // The same command given with -o (the config's target block has none).
+    let config = s.config("");
+    let option = format!(
+        "ProxyCommand={}",
+        command.trim().trim_start_matches("ProxyCommand ")
+    );
+    let m = FgMount::start(
+        &s.source(),
+        &[
+            "-F".into(),
+            config.display().to_string(),
+            "-o".into(),
+            option,
+        ],
+    );
+    write_through(&m, s.target.root_dir(), "via-option");
+    assert_eq!(publickey_logins(&s.jump), 3, "{}", s.logs());
+    assert_eq!(publickey_logins(&s.target), 3, "{}", s.logs());
+}

@@ -8,6 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::link::ReconnectPolicy;
+use sshfs_client::remote::proxy::{self, Via};
 use sshfs_client::remote::{ConnectOptions, Secret, StrictHostKeyChecking};
 
 use crate::options::{self, MountOpts};
@@ -198,84 +199,30 @@ pub fn build(args: Args) -> Result<Config, String> {
         home: home.clone(),
         local_user: local.clone(),
     };
-    let sc = ssh_config::load(&sources, &target.host)?;
-    report_unused(&sc, &config_path, args.verbose);
-
-    let host = sc.host_name.clone().unwrap_or_else(|| target.host.clone());
-    let port = match (&args.port, o.port, &sc.port) {
-        (Some(p), _, _) => options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?,
-        (None, Some(p), _) => p,
-        (None, None, Some(p)) => options::parse_port(p)
-            .map_err(|e| format!("bad Port in {}: {e}", config_path.display()))?,
-        (None, None, None) => 22,
+    let port_given = match &args.port {
+        Some(p) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
+        None => o.port,
     };
-    let user = target
-        .user
-        .clone()
-        .or(o.user.clone())
-        .or(sc.user.clone())
-        .unwrap_or_else(|| local.clone());
-    let port_text = port.to_string();
-    let tokens = Tokens {
-        host: &host,
-        original_host: &target.host,
-        port: &port_text,
-        remote_user: &user,
-        local_user: &local,
-        home: &home,
-    };
-    let expand = |p: &str| expand_path(p, &tokens);
-
-    let mut identity_files: Vec<PathBuf> = o
-        .identity_files
-        .iter()
-        .map(|p| expand(&p.to_string_lossy()))
-        .collect();
-    identity_files.extend(sc.identity_files.iter().map(|p| expand(p)));
-    let identity_files_explicit = !identity_files.is_empty();
-    if identity_files.is_empty() {
-        identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|f| home.join(".ssh").join(f))
-            .collect();
-    }
-    let user_known_hosts = match (&o.user_known_hosts, &sc.user_known_hosts) {
-        (Some(files), _) => files.iter().map(|p| expand(&p.to_string_lossy())).collect(),
-        (None, Some(list)) => list.split_ascii_whitespace().map(expand).collect(),
-        (None, None) => vec![
-            home.join(".ssh/known_hosts"),
-            home.join(".ssh/known_hosts2"),
-        ],
-    };
-    let config_err = |k: &str, e: String| format!("bad {k} in {}: {e}", config_path.display());
-    let strict = match (o.strict_host_key_checking, &sc.strict_host_key_checking) {
-        (Some(s), _) => s,
-        (None, Some(v)) => {
-            options::parse_strict(v).map_err(|e| config_err("StrictHostKeyChecking", e))?
-        }
-        (None, None) => StrictHostKeyChecking::Ask,
-    };
-    let batch_mode = match (o.batch_mode, &sc.batch_mode) {
+    let given = SshGiven {
+        user: target.user.clone().or(o.user.clone()),
+        port: port_given,
+        identity_files: o.identity_files.clone(),
+        user_known_hosts: o.user_known_hosts.clone(),
+        strict_host_key_checking: o.strict_host_key_checking,
         // A mount helper has no one to ask (mount(8), fstab at boot, autofs).
-        _ if args.helper => true,
-        (Some(b), _) => b,
-        (None, Some(v)) => options::parse_yes_no(v).map_err(|e| config_err("BatchMode", e))?,
-        (None, None) => false,
+        batch_mode: if args.helper {
+            Some(true)
+        } else {
+            o.batch_mode
+        },
+        connect_timeout: o.connect_timeout,
+        server_alive_interval: o.server_alive_interval,
+        proxy_jump: o.proxy_jump.clone(),
+        proxy_command: o.proxy_command.clone(),
+        request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
     };
-    let connect_timeout = match (o.connect_timeout, &sc.connect_timeout) {
-        (Some(t), _) => Some(t),
-        (None, Some(v)) => {
-            Some(options::parse_secs(v).map_err(|e| config_err("ConnectTimeout", e))?)
-        }
-        (None, None) => None,
-    };
-    let keepalive = match (o.server_alive_interval, &sc.server_alive_interval) {
-        (Some(t), _) => t,
-        (None, Some(v)) => {
-            options::parse_secs(v).map_err(|e| config_err("ServerAliveInterval", e))?
-        }
-        (None, None) => DEFAULT_KEEPALIVE,
-    };
+    let mut connect = resolve(&target.host, &given, &sources, args.verbose, 0)?;
+    let user = connect.user.clone();
 
     // Read now, before going to the background (stdin is /dev/null afterwards).
     let password = if o.password_stdin {
@@ -290,23 +237,9 @@ pub fn build(args: Args) -> Result<Config, String> {
         .clone()
         .unwrap_or_else(|| format!("{user}@{}:{}", target.host, target.path));
     Ok(Config {
-        connect: ConnectOptions {
-            host,
-            port,
-            user,
-            identity_files,
-            identity_files_explicit,
-            user_known_hosts,
-            global_known_hosts: vec![
-                PathBuf::from("/etc/ssh/ssh_known_hosts"),
-                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-            ],
-            strict_host_key_checking: strict,
-            batch_mode,
-            connect_timeout: connect_timeout.filter(|t| !t.is_zero()),
-            request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-            keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
-            password,
+        connect: {
+            connect.password = password;
+            connect
         },
         remote_path: target.path,
         mountpoint,
@@ -345,6 +278,174 @@ pub fn build(args: Args) -> Result<Config, String> {
             ..ReconnectPolicy::default()
         }),
     })
+}
+
+/// What the command line says about the SSH connection (for a jump host: only what its
+/// `ProxyJump` entry says), winning over ssh_config.
+#[derive(Debug, Default, Clone)]
+struct SshGiven {
+    user: Option<String>,
+    port: Option<u16>,
+    identity_files: Vec<PathBuf>,
+    user_known_hosts: Option<Vec<PathBuf>>,
+    strict_host_key_checking: Option<StrictHostKeyChecking>,
+    batch_mode: Option<bool>,
+    connect_timeout: Option<Duration>,
+    server_alive_interval: Option<Duration>,
+    proxy_jump: Option<String>,
+    proxy_command: Option<String>,
+    request_deadline: Duration,
+}
+
+/// How deep jump hosts may name jump hosts of their own.
+const MAX_JUMP_DEPTH: usize = 8;
+
+/// The connection options for `name` (as given on the command line or in a ProxyJump):
+/// `given`, then ssh_config, then the defaults. `depth` > 0 for a jump host.
+fn resolve(
+    name: &str,
+    given: &SshGiven,
+    sources: &ssh_config::Sources,
+    verbose: bool,
+    depth: usize,
+) -> Result<ConnectOptions, String> {
+    let config_path = &sources.user_file;
+    let home = &sources.home;
+    let sc = ssh_config::load(sources, name)?;
+    if depth == 0 {
+        report_unused(&sc, config_path, verbose);
+    }
+    let config_err = |k: &str, e: String| format!("bad {k} in {}: {e}", config_path.display());
+    let host = sc.host_name.clone().unwrap_or_else(|| name.to_owned());
+    let port = match (given.port, &sc.port) {
+        (Some(p), _) => p,
+        (None, Some(p)) => options::parse_port(p).map_err(|e| config_err("Port", e))?,
+        (None, None) => 22,
+    };
+    let user = given
+        .user
+        .clone()
+        .or(sc.user.clone())
+        .unwrap_or_else(|| sources.local_user.clone());
+    let port_text = port.to_string();
+    let tokens = Tokens {
+        host: &host,
+        original_host: name,
+        port: &port_text,
+        remote_user: &user,
+        local_user: &sources.local_user,
+        home,
+    };
+    let expand = |p: &str| expand_path(p, &tokens);
+
+    let mut identity_files: Vec<PathBuf> = given
+        .identity_files
+        .iter()
+        .map(|p| expand(&p.to_string_lossy()))
+        .collect();
+    identity_files.extend(sc.identity_files.iter().map(|p| expand(p)));
+    let identity_files_explicit = !identity_files.is_empty();
+    if identity_files.is_empty() {
+        identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|f| home.join(".ssh").join(f))
+            .collect();
+    }
+    let user_known_hosts = match (&given.user_known_hosts, &sc.user_known_hosts) {
+        (Some(files), _) => files.iter().map(|p| expand(&p.to_string_lossy())).collect(),
+        (None, Some(list)) => list.split_ascii_whitespace().map(expand).collect(),
+        (None, None) => vec![
+            home.join(".ssh/known_hosts"),
+            home.join(".ssh/known_hosts2"),
+        ],
+    };
+    let strict = match (given.strict_host_key_checking, &sc.strict_host_key_checking) {
+        (Some(s), _) => s,
+        (None, Some(v)) => {
+            options::parse_strict(v).map_err(|e| config_err("StrictHostKeyChecking", e))?
+        }
+        (None, None) => StrictHostKeyChecking::Ask,
+    };
+    let batch_mode = match (given.batch_mode, &sc.batch_mode) {
+        (Some(b), _) => b,
+        (None, Some(v)) => options::parse_yes_no(v).map_err(|e| config_err("BatchMode", e))?,
+        (None, None) => false,
+    };
+    let connect_timeout = match (given.connect_timeout, &sc.connect_timeout) {
+        (Some(t), _) => Some(t),
+        (None, Some(v)) => {
+            Some(options::parse_secs(v).map_err(|e| config_err("ConnectTimeout", e))?)
+        }
+        (None, None) => None,
+    };
+    let keepalive = match (given.server_alive_interval, &sc.server_alive_interval) {
+        (Some(t), _) => t,
+        (None, Some(v)) => {
+            options::parse_secs(v).map_err(|e| config_err("ServerAliveInterval", e))?
+        }
+        (None, None) => DEFAULT_KEEPALIVE,
+    };
+    let mut opts = ConnectOptions {
+        host: host.clone(),
+        port,
+        user: user.clone(),
+        identity_files,
+        identity_files_explicit,
+        user_known_hosts,
+        global_known_hosts: vec![
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ],
+        strict_host_key_checking: strict,
+        batch_mode,
+        connect_timeout: connect_timeout.filter(|t| !t.is_zero()),
+        request_deadline: given.request_deadline,
+        keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
+        password: None,
+        via: Via::Direct,
+    };
+    // The command line's ProxyJump or ProxyCommand, else the config's (which keeps the first
+    // of the two it meets, as ssh).
+    let (jump, command) = match (&given.proxy_jump, &given.proxy_command) {
+        (Some(j), _) => (Some(j.clone()), None),
+        (None, Some(c)) => (None, Some(c.clone())),
+        (None, None) => (sc.proxy_jump.clone(), sc.proxy_command.clone()),
+    };
+    if let Some(command) = command.filter(|c| !c.eq_ignore_ascii_case("none")) {
+        opts.via = Via::Command(ssh_config::expand_tokens(&command, &tokens));
+    } else if let Some(jump) = jump {
+        let Some(specs) = proxy::parse_jumps(&jump).map_err(|e| config_err("ProxyJump", e))? else {
+            return Ok(opts);
+        };
+        if depth >= MAX_JUMP_DEPTH {
+            return Err(format!(
+                "ProxyJump: jump hosts nested more than {MAX_JUMP_DEPTH} deep (a loop in {}?)",
+                config_path.display()
+            ));
+        }
+        let mut hops = Vec::new();
+        for spec in specs {
+            let hop_given = SshGiven {
+                user: spec.user.clone(),
+                port: spec.port,
+                // The mount's own prompting rules hold for its jump hosts.
+                batch_mode: opts.batch_mode.then_some(true),
+                connect_timeout: opts.connect_timeout,
+                request_deadline: given.request_deadline,
+                ..SshGiven::default()
+            };
+            let mut hop = resolve(&spec.host, &hop_given, sources, verbose, depth + 1)?;
+            // A jump host reached through jump hosts of its own: flattened into the chain.
+            if matches!(hop.via, Via::Jump(_))
+                && let Via::Jump(inner) = std::mem::take(&mut hop.via)
+            {
+                hops.extend(inner);
+            }
+            hops.push(hop);
+        }
+        opts.via = Via::Jump(hops);
+    }
+    Ok(opts)
 }
 
 /// Names the ssh_config keywords in effect for this host that sshfs-rs does not act on: those
@@ -587,6 +688,54 @@ mod tests {
             mount(&["-o", "async_read,sync_read"]).sync_read,
             "the last one wins"
         );
+    }
+
+    #[test]
+    fn proxy_jump_and_proxy_command_from_options() {
+        let c = build(args(&[
+            "me@h:/srv",
+            "/mnt",
+            "-F",
+            "/dev/null",
+            "-o",
+            "ProxyJump=j1\\,u@j2:2222",
+        ]))
+        .unwrap();
+        let Via::Jump(hops) = &c.connect.via else {
+            panic!("not a jump: {:?}", c.connect.via)
+        };
+        let hops: Vec<_> = hops
+            .iter()
+            .map(|h| (h.user.as_str(), h.host.as_str(), h.port))
+            .collect();
+        assert_eq!(hops[1], ("u", "j2", 2222));
+        assert_eq!(hops[0].1, "j1");
+        let c = build(args(&[
+            "me@h:/srv",
+            "/mnt",
+            "-p",
+            "2200",
+            "-F",
+            "/dev/null",
+            "-o",
+            "ProxyCommand=nc %h %p # %r %%",
+        ]))
+        .unwrap();
+        assert!(
+            matches!(&c.connect.via, Via::Command(cmd) if cmd == "nc h 2200 # me %"),
+            "{:?}",
+            c.connect.via
+        );
+        let c = build(args(&[
+            "h:",
+            "/mnt",
+            "-F",
+            "/dev/null",
+            "-o",
+            "ProxyCommand=none",
+        ]))
+        .unwrap();
+        assert!(matches!(c.connect.via, Via::Direct));
     }
 
     #[test]

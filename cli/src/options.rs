@@ -185,6 +185,27 @@ const DEFS: &[Def] = &[
         "send a keepalive after this much silence (default 15; 0 = never)",
     ),
     def(
+        "ProxyJump",
+        Required("HOST|none"),
+        Ssh,
+        Set(|o, v| {
+            sshfs_client::remote::proxy::parse_jumps(v)?;
+            o.proxy_jump = Some(v.to_owned());
+            Ok(())
+        }),
+        "connect through jump hosts: [user@]host[:port], several separated by \\, (each looked up in ssh_config); none: directly",
+    ),
+    def(
+        "ProxyCommand",
+        Required("COMMAND|none"),
+        Ssh,
+        Set(|o, v| {
+            o.proxy_command = Some(v.to_owned());
+            Ok(())
+        }),
+        "run COMMAND (%h %p %r %n expanded) and speak SSH over its stdin and stdout; none: connect directly",
+    ),
+    def(
         "Compression",
         Required("yes|no"),
         Ssh,
@@ -1041,6 +1062,10 @@ pub struct MountOpts {
     pub server_alive_interval: Option<Duration>,
     /// password_stdin: read the password from stdin.
     pub password_stdin: bool,
+    /// ProxyJump (as given).
+    pub proxy_jump: Option<String>,
+    /// ProxyCommand (as given).
+    pub proxy_command: Option<String>,
     /// ro.
     pub read_only: bool,
     /// suid (default nosuid).
@@ -1218,12 +1243,37 @@ pub fn parse(args: &[String]) -> Result<MountOpts, String> {
     parse_with(args, false)
 }
 
+/// Splits an `-o` argument at its commas; `\,` is a comma inside a value (as libfuse's option
+/// parser, and so the C sshfs, take it).
+fn split_options(arg: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = arg.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                chars.next();
+                if let Some(last) = out.last_mut() {
+                    last.push(',');
+                }
+            }
+            ',' => out.push(String::new()),
+            c => {
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Like [`parse`]; with `sloppy` (mount's `-s`), an unknown option is skipped (and listed in
 /// [`MountOpts::skipped_unknown`]) instead of refused.
 pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
     let mut o = MountOpts::default();
     for arg in args {
-        for item in arg.split(',').filter(|s| !s.is_empty()) {
+        for item in split_options(arg).iter().filter(|s| !s.is_empty()) {
+            let item = item.as_str();
             let (name, value) = match item.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
                 None => (item, None),

@@ -101,8 +101,8 @@ pub const KEYWORDS: &[(&str, Kind)] = &[
     ("batchmode", Used),
     ("connecttimeout", Used),
     ("serveraliveinterval", Used),
-    ("proxyjump", Unsupported),
-    ("proxycommand", Unsupported),
+    ("proxyjump", Used),
+    ("proxycommand", Used),
     // Known, not acted on (yet): each one that applies is named in a warning.
     ("addkeystoagent", Unsupported),
     ("addressfamily", Unsupported),

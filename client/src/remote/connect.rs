@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 use super::auth::{self, Prompter, Secret};
 use super::known_hosts::{self, HostKeyStatus};
 use super::link::{ChannelOpener, ConnectFailure, Connected, Connector};
+use super::proxy::{self, Transport, Via};
 use super::sftp::Sftp;
 
 /// OpenSSH's `StrictHostKeyChecking`.
@@ -60,6 +61,8 @@ pub struct ConnectOptions {
     /// A password given beforehand (`-o password_stdin`): answers the password prompts of the
     /// first login, even in batch mode, and is then remembered like a typed one.
     pub password: Option<Secret>,
+    /// How the connection reaches the server (`ProxyCommand`, `ProxyJump`, or TCP).
+    pub via: Via,
 }
 
 /// Why connecting failed. Each renders as one line for the user.
@@ -132,8 +135,10 @@ pub struct Connection {
     pub ssh: Arc<client::Handle<HostKeyCheck>>,
     /// The SFTP request engine.
     pub sftp: Arc<Sftp>,
-    /// What a reconnect needs: the options, the host key seen now, the secrets typed now.
+    /// What a reconnect needs: the options, the host keys seen now, the secrets typed now.
     again: SshConnector,
+    /// The jump hosts' connections carrying this one (`ProxyJump`), kept open with it.
+    _hops: Vec<Arc<client::Handle<HostKeyCheck>>>,
 }
 
 impl Connection {
@@ -152,8 +157,15 @@ const RECONNECT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 struct SshConnector {
     opts: ConnectOptions,
-    host_key: Option<PublicKey>,
+    pins: Pins,
     secrets: Arc<Remembered>,
+}
+
+/// The host keys seen at the first connection: the server's and each jump host's.
+#[derive(Clone, Default)]
+struct Pins {
+    target: Option<PublicKey>,
+    hops: Vec<Option<PublicKey>>,
 }
 
 impl Connector for SshConnector {
@@ -164,7 +176,7 @@ impl Connector for SshConnector {
             // Each attempt is bounded (ConnectTimeout, else 15 s): into a frozen network a
             // connect could otherwise wait for minutes while the server is back elsewhere.
             let bound = me.opts.connect_timeout.unwrap_or(RECONNECT_ATTEMPT_TIMEOUT);
-            let attempt = open(&me.opts, replay, me.host_key.clone());
+            let attempt = open(&me.opts, replay, &me.pins);
             let Ok(opened) = tokio::time::timeout(bound, attempt).await else {
                 return Err(ConnectFailure::Retry(format!(
                     "no answer within {} s",
@@ -178,7 +190,7 @@ impl Connector for SshConnector {
                         ssh: Arc::clone(&o.ssh),
                         opts: me.opts.clone(),
                     })),
-                    keep: Box::new(o.ssh),
+                    keep: Box::new((o.ssh, o.hops)),
                 }),
                 Err(e @ ConnectError::HostKey(_)) => Err(ConnectFailure::Fatal(e.to_string())),
                 Err(e @ ConnectError::Auth { .. }) => Err(ConnectFailure::Auth(e.to_string())),
@@ -458,7 +470,7 @@ pub async fn connect(
         password: None,
         ..opts.clone()
     };
-    let o = open(opts, remembering, None).await?;
+    let o = open(opts, remembering, &Pins::default()).await?;
     let sftp = Sftp::new(o.raw, o.limits, o.extensions, opts.request_deadline);
     sftp.set_channel_opener(Arc::new(SshChannels {
         ssh: Arc::clone(&o.ssh),
@@ -469,9 +481,13 @@ pub async fn connect(
         sftp,
         again: SshConnector {
             opts: opts.clone(),
-            host_key: o.host_key,
+            pins: Pins {
+                target: o.host_key,
+                hops: o.hop_keys,
+            },
             secrets,
         },
+        _hops: o.hops,
     })
 }
 
@@ -482,15 +498,120 @@ struct Opened {
     limits: Option<(u64, u64)>,
     extensions: Vec<String>,
     host_key: Option<PublicKey>,
+    /// The jump hosts' connections, first hop first.
+    hops: Vec<Arc<client::Handle<HostKeyCheck>>>,
+    hop_keys: Vec<Option<PublicKey>>,
 }
 
-/// Resolves, connects, checks the host key (against `pinned` if given), authenticates and
-/// starts the SFTP session.
+/// Connects (directly, through the ProxyCommand, or through the jump hosts), checks the host
+/// keys (against `pins` where known), authenticates and starts the SFTP session.
 async fn open(
     opts: &ConnectOptions,
     prompter: Arc<dyn Prompter>,
-    pinned: Option<PublicKey>,
+    pins: &Pins,
 ) -> Result<Opened, ConnectError> {
+    let mut hops: Vec<Arc<client::Handle<HostKeyCheck>>> = Vec::new();
+    let mut hop_keys = Vec::new();
+    let stream: Box<dyn Transport> = match &opts.via {
+        Via::Direct | Via::Command(_) => direct_or_command(opts).await?,
+        Via::Jump(chain) => {
+            let mut prev: Option<(&client::Handle<HostKeyCheck>, &ConnectOptions)> = None;
+            for (i, hop) in chain.iter().enumerate() {
+                let stream: Box<dyn Transport> = match prev {
+                    // The first jump host may be reached through a ProxyCommand of its own.
+                    None => direct_or_command(hop).await?,
+                    Some((jump, jump_opts)) => {
+                        Box::new(forward(jump, jump_opts, &hop.host, hop.port).await?)
+                    }
+                };
+                let pinned = pins.hops.get(i).cloned().flatten();
+                let (ssh, key) = login(hop, stream, Arc::clone(&prompter), pinned).await?;
+                hops.push(Arc::new(ssh));
+                hop_keys.push(key);
+                prev = hops.last().map(|h| (h.as_ref(), hop));
+            }
+            match prev {
+                Some((jump, jump_opts)) => {
+                    Box::new(forward(jump, jump_opts, &opts.host, opts.port).await?)
+                }
+                None => Box::new(bounded(opts, tcp_connect(&opts.host, opts.port)).await?),
+            }
+        }
+    };
+    let (ssh, host_key) = login(opts, stream, prompter, pins.target.clone()).await?;
+    let (raw, limits, extensions) = start_sftp(&ssh, opts).await?;
+    Ok(Opened {
+        ssh: Arc::new(ssh),
+        raw,
+        limits,
+        extensions,
+        host_key,
+        hops,
+        hop_keys,
+    })
+}
+
+/// A TCP connection to the host, or the stream of its ProxyCommand.
+async fn direct_or_command(opts: &ConnectOptions) -> Result<Box<dyn Transport>, ConnectError> {
+    match &opts.via {
+        Via::Command(command) => Ok(Box::new(proxy::spawn_command(command).map_err(|e| {
+            ConnectError::Connect {
+                host: opts.host.clone(),
+                port: opts.port,
+                reason: format!("cannot run ProxyCommand '{command}': {}", os_message(&e)),
+            }
+        })?)),
+        _ => Ok(Box::new(
+            bounded(opts, tcp_connect(&opts.host, opts.port)).await?,
+        )),
+    }
+}
+
+/// Bounds a connect step by `ConnectTimeout`.
+async fn bounded<T>(
+    opts: &ConnectOptions,
+    step: impl std::future::Future<Output = Result<T, ConnectError>>,
+) -> Result<T, ConnectError> {
+    match opts.connect_timeout {
+        Some(t) => tokio::time::timeout(t, step)
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                host: opts.host.clone(),
+                port: opts.port,
+                secs: t.as_secs(),
+            })?,
+        None => step.await,
+    }
+}
+
+/// A `direct-tcpip` channel of the jump host `jump` (reached with `jump_opts`) to `host:port`.
+async fn forward(
+    jump: &client::Handle<HostKeyCheck>,
+    jump_opts: &ConnectOptions,
+    host: &str,
+    port: u16,
+) -> Result<russh::ChannelStream<client::Msg>, ConnectError> {
+    let channel = bounded(jump_opts, async {
+        jump.channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await
+            .map_err(|e| ConnectError::Connect {
+                host: host.to_owned(),
+                port,
+                reason: format!("jump host {} could not connect there: {e}", jump_opts.host),
+            })
+    })
+    .await?;
+    Ok(channel.into_stream())
+}
+
+/// The SSH handshake over `stream` (bounded by `ConnectTimeout`), the host key check (against
+/// `pinned` if given) and the login. Returns the connection and the key the server showed.
+async fn login(
+    opts: &ConnectOptions,
+    stream: Box<dyn Transport>,
+    prompter: Arc<dyn Prompter>,
+    pinned: Option<PublicKey>,
+) -> Result<(client::Handle<HostKeyCheck>, Option<PublicKey>), ConnectError> {
     let refusal = Arc::new(Mutex::new(None));
     let seen = Arc::new(Mutex::new(None));
     let handler = HostKeyCheck {
@@ -501,7 +622,6 @@ async fn open(
         seen: Arc::clone(&seen),
     };
     let handshake = async {
-        let stream = tcp_connect(&opts.host, opts.port).await?;
         client::connect_stream(Arc::new(ssh_config(opts)), stream, handler)
             .await
             .map_err(|e| {
@@ -516,28 +636,10 @@ async fn open(
                 }
             })
     };
-    let mut ssh = match opts.connect_timeout {
-        Some(t) => {
-            tokio::time::timeout(t, handshake)
-                .await
-                .map_err(|_| ConnectError::Timeout {
-                    host: opts.host.clone(),
-                    port: opts.port,
-                    secs: t.as_secs(),
-                })??
-        }
-        None => handshake.await?,
-    };
+    let mut ssh = bounded(opts, handshake).await?;
     auth::authenticate(&mut ssh, opts, prompter.as_ref()).await?;
-    let (raw, limits, extensions) = start_sftp(&ssh, opts).await?;
     let host_key = seen.lock().ok().and_then(|mut k| k.take());
-    Ok(Opened {
-        ssh: Arc::new(ssh),
-        raw,
-        limits,
-        extensions,
-        host_key,
-    })
+    Ok((ssh, host_key))
 }
 
 async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnectError> {

@@ -9,6 +9,7 @@ pub(crate) mod fake_server;
 pub mod handle;
 pub mod known_hosts;
 pub mod link;
+pub mod proxy;
 pub mod sftp;
 
 pub use auth::{NoPrompt, Prompter, Secret};
