@@ -668,3 +668,101 @@ fn proxy_command_ssh_w_survives_a_reconnect() {
     assert_eq!(publickey_logins(&s.jump), 3, "{}", s.logs());
     assert_eq!(publickey_logins(&s.target), 3, "{}", s.logs());
 }
+
+/// Runs sshfs-rs in its own session (no controlling terminal, so nothing can be asked), in the
+/// foreground, and returns its status and stderr.
+fn sshfs_rs_without_terminal(home: &Path, args: &[String]) -> (ExitStatus, String) {
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new("setsid")
+        .arg(sshfs_rs_bin())
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_until(MOUNT_TIMEOUT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
+    };
+    (status, fs::read_to_string(err.path()).unwrap())
+}
+
+/// Authentication failures say what was tried and why each failed: a passphrase-protected key
+/// in batch mode is named with the reason, and a password the server would take but no one
+/// can type is "not tried" (the server logs no password attempt).
+#[test]
+fn auth_errors_name_each_method_and_why_it_failed() {
+    let sshd = password_sshd();
+    let mnt = Mountpoint::new();
+    let key = mnt.dir.path().join("locked_ed25519");
+    run_ok(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "a passphrase",
+            "-C",
+            "",
+            "-f",
+            key.to_str().unwrap(),
+        ],
+        None,
+    );
+    let base = |batch: &str| -> Vec<String> {
+        vec![
+            format!("root@127.0.0.1:{}", sshd.root_dir().display()),
+            mnt.path().display().to_string(),
+            "-f".into(),
+            "-p".into(),
+            sshd.port().to_string(),
+            "-o".into(),
+            format!(
+                "IdentityFile={},UserKnownHostsFile={},BatchMode={batch}",
+                key.display(),
+                sshd.known_hosts().display()
+            ),
+        ]
+    };
+
+    let (status, stderr) = sshfs_rs_without_terminal(&mnt.home(), &base("yes"));
+    assert!(!status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for want in [
+        "Permission denied for root@127.0.0.1",
+        &format!(
+            "publickey {} (it needs a passphrase and BatchMode is set)",
+            key.display()
+        ),
+        "password (not tried: BatchMode is set)",
+        "the server offers publickey,password",
+    ] {
+        assert!(stderr.contains(want), "{want:?} not in: {stderr}");
+    }
+
+    let (status, stderr) = sshfs_rs_without_terminal(&mnt.home(), &base("no"));
+    assert!(!status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for want in [
+        "(it needs a passphrase and no terminal to ask on)",
+        "password (not tried: no terminal to ask on)",
+    ] {
+        assert!(stderr.contains(want), "{want:?} not in: {stderr}");
+    }
+    assert!(
+        !sshd.log().contains("Failed password"),
+        "no password was sent: {}",
+        sshd.log()
+    );
+    assert!(!is_mounted(mnt.path()));
+}
