@@ -224,8 +224,9 @@ pub fn build(args: Args) -> Result<Config, String> {
     let mut connect = resolve(&target.host, &given, &sources, args.verbose, 0)?;
     let user = connect.user.clone();
 
-    // Read now, before going to the background (stdin is /dev/null afterwards).
-    let password = if o.password_stdin {
+    // Read now, before going to the background (stdin is /dev/null afterwards); not for a
+    // fake mount (mount -f), which connects nowhere.
+    let password = if o.password_stdin && !args.fake {
         Some(read_password_stdin()?)
     } else {
         None
