@@ -221,7 +221,9 @@ fn lookup_storm_during_invalidations_never_deadlocks() {
         t.join().unwrap();
     }
     let lookups = progress.load(Ordering::Relaxed);
-    eprintln!("{secs} s: {lookups} lookups, {flushes} flushes");
+    let lstats = support::MountStats::of(&mnt).get("lstat=");
+    eprintln!("{secs} s: {lookups} stat calls, {lstats} LSTATs sent, {flushes} flushes");
+    assert!(lstats > 1000, "only {lstats} lookups reached the server");
     assert!(lookups > 1000, "only {lookups} lookups");
     assert!(
         wait_until(Duration::from_secs(5), || fuse_waiting(&mnt) == Some(0)),

@@ -20,8 +20,10 @@
 //!   (Unpatched, both went through one mutex, and a name invalidation racing a lookup hung
 //!   the mount.)
 //!
-//! `--flush` invalidates every name and inode the kernel holds through us, and every negative
-//! entry we gave it (those are remembered here, at most [`NEGATIVES_KEPT`]).
+//! `--flush` invalidates every inode's attributes, every name of a file the kernel holds through
+//! us, and every negative entry we gave it (those are remembered here, at most
+//! [`NEGATIVES_KEPT`]). Not the names of directories that still exist as far as we know: the
+//! kernel unmounts whatever is mounted on a name it drops.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -190,14 +192,22 @@ impl SshFs {
         }
     }
 
-    /// Asks the kernel to forget every name and attribute it holds through us, and every
-    /// negative entry we gave it (`--flush`, SIGHUP, a reconnect).
+    /// Asks the kernel to forget every attribute it holds through us, every name of a file
+    /// (not of a directory, see below) and every negative entry we gave it (`--flush`, SIGHUP,
+    /// a reconnect).
     pub(super) fn invalidate_everything(&self) {
         let mut names = Vec::new();
         let inodes = {
             let table = self.inodes();
             let all = table.inodes();
-            for ino in &all {
+            // Not the names of directories: the kernel detaches whatever is mounted on a name it
+            // drops, and a directory's vanishing shows anyway (its attributes are dropped, so the
+            // next stat or opendir asks us and gets ENOENT; the next listing of its parent drops
+            // the name).
+            let files = all
+                .iter()
+                .filter(|ino| table.file_type(**ino) != libc::S_IFDIR);
+            for ino in files {
                 for path in table.paths(*ino) {
                     if path.is_empty() {
                         continue;
