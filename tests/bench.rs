@@ -1,5 +1,5 @@
 //! `cargo bench --bench compare -- [copy] [meta] [workloads] [reconnect] [--rtt-ms N]
-//! [--size-mb N] [--runs N] [--ours-o OPTION]... [--only WORKLOAD]...`
+//! [--size-mb N] [--runs N] [--ours-o OPTION]... [--only WORKLOAD]... [--ours-only]`
 //!
 //! Side-by-side benchmarks of sshfs-rs against the C sshfs (and scp), measured in the same run
 //! on the same private sshd, because these machines are shared and noisy: only the ratios
@@ -7,7 +7,8 @@
 //! every client goes through the test proxy, which adds that round trip time.
 //!
 //! Sections (all when none is named):
-//! * `copy`: a file of `--size-mb` MiB copied into the mount and out of it (cp), next to scp.
+//! * `copy`: a file of `--size-mb` MiB copied into the mount and out of it (cp), next to scp,
+//!   and within the mount (cp: sshfs-rs has the server copy it, `copy-data`).
 //! * `meta`: metadata-heavy work on a fresh mount, first cold (right after mounting) and then
 //!   warm (the same command again at once): `ls -lR` of 1000 files in 20 directories, and
 //!   `git status` in a repository of 1000 files committed on the server (its index as the server
@@ -50,6 +51,8 @@ struct Settings {
     ours_opts: Vec<String>,
     /// `--only NAME` (repeatable): only the workloads whose name contains one of these.
     only: Vec<String>,
+    /// `--ours-only`: the workloads without the C sshfs (no ratios), for trying a change.
+    ours_only: bool,
 }
 
 fn settings() -> Settings {
@@ -60,6 +63,7 @@ fn settings() -> Settings {
         runs: 3,
         ours_opts: Vec::new(),
         only: Vec::new(),
+        ours_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -78,6 +82,7 @@ fn settings() -> Settings {
                     .unwrap_or_else(|| panic!("--ours-o needs an option"));
                 s.ours_opts.extend(["-o".to_owned(), opt]);
             }
+            "--ours-only" => s.ours_only = true,
             "--only" => {
                 let name = args
                     .next()
@@ -319,6 +324,32 @@ fn copy(s: &Settings, sshd: &Sshd, port: u16) {
             c.as_secs_f64() / ours.as_secs_f64()
         );
     }
+    // Within the mount: cp (coreutils 9) asks for copy_file_range first; sshfs-rs has the
+    // server copy with `copy-data`, the C sshfs copies through the link and back.
+    let mut per_client = Vec::new();
+    for client in [Client::Ours, Client::C] {
+        let runs = (0..s.runs)
+            .map(|_| {
+                let m = AnyMount::start(client, s, sshd, port);
+                let t = timed(|| sh(m.path(), "cp big-src big-within"));
+                let copied = fs::read(sshd.root_dir().join("big-within")).expect("read the copy");
+                assert!(copied == data, "{}: copied data differs", client.name());
+                drop(m);
+                fs::remove_file(sshd.root_dir().join("big-within")).expect("remove the copy");
+                t
+            })
+            .collect();
+        per_client.push(median(runs));
+    }
+    let (ours, c) = (per_client[0], per_client[1]);
+    println!(
+        "  {:<22}{:>12.1}{:>12.1}{:>12}{:>15.2}x",
+        "within (mount->mount)",
+        rate(ours),
+        rate(c),
+        "-",
+        c.as_secs_f64() / ours.as_secs_f64()
+    );
 }
 
 /// scp of `big` to the server (`inward`) or of `big-src` from it.

@@ -32,8 +32,12 @@ use super::errno::{FsError, FsResult};
 use super::stat::Stat;
 use crate::remote::Handle;
 
-/// Files opened ahead after each open that continues a run.
-pub const FILES_AHEAD: usize = 8;
+/// Files opened ahead after each open that continues a run: at 20 ms round trip, 8 kept a
+/// fresh `git status` of 5000 files at 36 s, 32 brings it to 15 s.
+pub const FILES_AHEAD: usize = 32;
+/// Files opened ahead at once in the whole mount, at most (server handles, and at most one READ
+/// of data each).
+const MAX_FILES: usize = 96;
 /// How long an opened-ahead file waits for its open().
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// Directories whose last open is remembered.
@@ -159,7 +163,7 @@ impl SshFs {
         let Ok(mut st) = self.open_ahead.state.lock() else {
             return;
         };
-        if st.files.contains_key(&rel) {
+        if st.files.contains_key(&rel) || st.files.len() >= MAX_FILES {
             return;
         }
         self.open_ahead.started.fetch_add(1, Ordering::Relaxed);
