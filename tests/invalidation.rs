@@ -8,13 +8,14 @@
 mod support;
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::thread::{self, sleep};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use support::{
     FaultProxy, Mount, Rng, Sshd, abort_fuse_connection, fuse_connection_of, fuse_waiting,
@@ -136,11 +137,63 @@ fn names_a_listing_shows_changed_are_invalidated() {
     );
 }
 
-/// Lookups in one directory from several threads, at 4 ms round trip, while `--flush` tells
-/// the kernel to drop every name again and again and files come and go on the server: every
-/// lookup is answered (progress never stops for 10 s) and the mount ends idle (fusectl
-/// `waiting` back to 0). Before the vendored fuse3 wrote notifications outside its reply lock,
-/// a name invalidation racing a lookup in the same directory hung the mount.
+/// A file rewritten on the server: after `--flush` its pages are dropped too, so a program that
+/// mapped it (mmap, which new attributes alone do not refresh) reads the new bytes, although
+/// the kernel's attributes have 600 s to live.
+#[test]
+fn flush_reaches_a_mapping() {
+    let sshd = Sshd::start();
+    let file = sshd.root_dir().join("f");
+    fs::write(&file, b"0123456789").unwrap();
+    let m = Mount::start(
+        &sshd,
+        &["-o", &format!("cache_timeout=1,{LONG_KERNEL_CACHE}")],
+    );
+    let script = r#"
+import mmap, sys, time
+f = open("f", "rb")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+print(m[:10].decode(), flush=True)
+sys.stdin.readline()
+deadline = time.time() + 3
+while m[:10] == b"0123456789" and time.time() < deadline:
+    time.sleep(0.05)
+print(m[:10].decode(), flush=True)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .current_dir(m.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let next = || lines.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(next(), "0123456789");
+    // Let the listing the first lookup started in the background finish before the change.
+    sleep(Duration::from_millis(500));
+    fs::write(&file, b"abcdefghij").unwrap();
+    let f = fs::File::options().write(true).open(&file).unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(10))
+        .unwrap();
+    flush(m.path());
+    writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    assert_eq!(next(), "abcdefghij", "the mapping shows the new bytes");
+    assert!(child.wait().unwrap().success());
+}
+
+/// Lookups in one directory from several threads and a reader of a file in it, at 4 ms round
+/// trip, while `--flush` tells the kernel to drop every name and page again and again and files
+/// come and go on the server: every lookup and read is answered (progress never stops for
+/// 10 s) and the mount ends idle (fusectl `waiting` back to 0). Before the vendored fuse3 wrote
+/// notifications outside its reply lock, a name invalidation racing a lookup in the same
+/// directory hung the mount within seconds.
 #[test]
 fn lookup_storm_during_invalidations_never_deadlocks() {
     let secs: u64 = std::env::var("SSHFS_RS_STORM_SECS")
@@ -153,6 +206,8 @@ fn lookup_storm_during_invalidations_never_deadlocks() {
     for i in 0..50 {
         fs::write(root.join(format!("d/f{i}")), b"x").unwrap();
     }
+    let big = Rng::new(7).bytes(4 << 20);
+    fs::write(root.join("d/big"), &big).unwrap();
     let proxy = FaultProxy::start(sshd.port());
     proxy.set_latency(Duration::from_millis(2));
     let m = Mount::start_via(
@@ -174,6 +229,20 @@ fn lookup_storm_during_invalidations_never_deadlocks() {
             let mut rng = Rng::new(t + 1);
             while !stop.load(Ordering::Relaxed) {
                 let _ = fs::symlink_metadata(mnt.join(format!("d/f{}", rng.below(60))));
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    {
+        // A reader of a 4 MiB file: its pages under readahead are locked until our READ
+        // replies, while `--flush` drops every page of it.
+        let (mnt, stop, progress) = (mnt.clone(), stop.clone(), progress.clone());
+        threads.push(thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                assert!(
+                    fs::read(mnt.join("d/big")).unwrap() == big,
+                    "d/big read back"
+                );
                 progress.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -221,9 +290,13 @@ fn lookup_storm_during_invalidations_never_deadlocks() {
         t.join().unwrap();
     }
     let lookups = progress.load(Ordering::Relaxed);
-    let lstats = support::MountStats::of(&mnt).get("lstat=");
-    eprintln!("{secs} s: {lookups} stat calls, {lstats} LSTATs sent, {flushes} flushes");
+    let stats = support::MountStats::of(&mnt);
+    let (lstats, reads) = (stats.get("lstat="), stats.get("read="));
+    eprintln!(
+        "{secs} s: {lookups} stats and reads of d/big, {lstats} LSTATs and {reads} READs sent, {flushes} flushes"
+    );
     assert!(lstats > 1000, "only {lstats} lookups reached the server");
+    assert!(reads > 100, "only {reads} READs reached the server");
     assert!(lookups > 1000, "only {lookups} lookups");
     assert!(
         wait_until(Duration::from_secs(5), || fuse_waiting(&mnt) == Some(0)),

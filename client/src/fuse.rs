@@ -259,6 +259,10 @@ impl Filesystem for FuseFs {
                     match what {
                         // Offset -1: attributes only, the pages are left alone.
                         Invalidation::Attrs(ino) => notify.clone().invalid_inode(ino, -1, 0).await,
+                        // Offset 0, length 0: every page of the file.
+                        Invalidation::Contents(ino) => {
+                            notify.clone().invalid_inode(ino, 0, 0).await
+                        }
                         Invalidation::Entry { parent, name } => {
                             notify.clone().invalid_entry(parent, name.into()).await
                         }

@@ -10,6 +10,10 @@
 //!   attributes the kernel sees a new size or mtime and drops the file's pages itself
 //!   (`FUSE_AUTO_INVAL_DATA`); `open()` of a changed file drops them too (no
 //!   `FOPEN_KEEP_CACHE`).
+//! * **Contents** of a regular file the server changed (`FUSE_NOTIFY_INVAL_INODE`, the whole
+//!   file): its pages go at once, so a mapping of it (mmap) shows the new bytes too. The kernel
+//!   locks each page to drop it, and a page under readahead stays locked until our READ reply:
+//!   safe since notifications no longer hold up replies (below).
 //! * **Names** (`FUSE_NOTIFY_INVAL_ENTRY`): a name that vanished, appeared or changed type on
 //!   the server, so the kernel asks us again instead of trusting its dentry (and a negative
 //!   one) for `entry_timeout` (`negative_timeout`). The kernel handles this notification under
@@ -20,8 +24,8 @@
 //!   (Unpatched, both went through one mutex, and a name invalidation racing a lookup hung
 //!   the mount.)
 //!
-//! `--flush` invalidates every inode's attributes, every name of a file the kernel holds through
-//! us, and every negative entry we gave it (those are remembered here, at most
+//! `--flush` invalidates every inode's attributes, every regular file's pages, every name of a
+//! file the kernel holds through us, and every negative entry we gave it (those are remembered here, at most
 //! [`NEGATIVES_KEPT`]). Not the names of directories that still exist as far as we know: the
 //! kernel unmounts whatever is mounted on a name it drops.
 
@@ -43,6 +47,9 @@ pub const NEGATIVES_KEPT: usize = 16_384;
 pub enum Invalidation {
     /// The attributes of this inode (`FUSE_NOTIFY_INVAL_INODE`, offset -1).
     Attrs(u64),
+    /// The attributes and every cached page of this file (`FUSE_NOTIFY_INVAL_INODE`, offset 0,
+    /// length 0: the whole file; SFTP does not say which range changed).
+    Contents(u64),
     /// The name `name` in directory `parent` (`FUSE_NOTIFY_INVAL_ENTRY`).
     Entry {
         /// The directory's inode.
@@ -76,12 +83,19 @@ impl Invalidator {
         let _ = self.tx.send(Invalidation::Attrs(ino));
     }
 
+    /// Queues `inv`; a name's invalidation also takes back a negative entry we gave for it.
+    pub fn send(&self, inv: Invalidation) {
+        if let Invalidation::Entry { parent, name } = &inv
+            && let Ok(mut n) = self.negatives.lock()
+        {
+            n.remove(&(*parent, name.clone()));
+        }
+        let _ = self.tx.send(inv);
+    }
+
     /// Queues the invalidation of the name `name` in directory `parent`.
     pub fn entry(&self, parent: u64, name: &str) {
-        if let Ok(mut n) = self.negatives.lock() {
-            n.remove(&(parent, name.to_owned()));
-        }
-        let _ = self.tx.send(Invalidation::Entry {
+        self.send(Invalidation::Entry {
             parent,
             name: name.to_owned(),
         });
@@ -145,7 +159,12 @@ impl SshFs {
                         let Some(ino) = inodes.find(path) else {
                             continue;
                         };
-                        out.push(Invalidation::Attrs(ino));
+                        // A regular file's pages too: a mapping of it (mmap) is not refreshed
+                        // by new attributes, and reads are spared a round trip to find out.
+                        out.push(match now {
+                            Some(libc::S_IFREG) => Invalidation::Contents(ino),
+                            _ => Invalidation::Attrs(ino),
+                        });
                         let was = inodes.file_type(ino);
                         if now.is_some_and(|now| was != 0 && now != 0 && now != was) {
                             let (dir, name) = split_rel(path);
@@ -185,30 +204,32 @@ impl SshFs {
         }
         for inv in out {
             tracing::debug!(?inv, "the server changed: invalidating");
-            match inv {
-                Invalidation::Attrs(ino) => self.invalidator.inode(ino),
-                Invalidation::Entry { parent, name } => self.invalidator.entry(parent, &name),
-            }
+            self.invalidator.send(inv);
         }
     }
 
-    /// Asks the kernel to forget every attribute it holds through us, every name of a file
-    /// (not of a directory, see below) and every negative entry we gave it (`--flush`, SIGHUP,
-    /// a reconnect).
+    /// Asks the kernel to forget every attribute and every file's pages it holds through us,
+    /// every name of a file (not of a directory, see below) and every negative entry we gave it
+    /// (`--flush`, SIGHUP, a reconnect).
     pub(super) fn invalidate_everything(&self) {
         let mut names = Vec::new();
-        let inodes = {
+        let mut inodes = Vec::new();
+        {
             let table = self.inodes();
-            let all = table.inodes();
-            // Not the names of directories: the kernel detaches whatever is mounted on a name it
-            // drops, and a directory's vanishing shows anyway (its attributes are dropped, so the
-            // next stat or opendir asks us and gets ENOENT; the next listing of its parent drops
-            // the name).
-            let files = all
-                .iter()
-                .filter(|ino| table.file_type(**ino) != libc::S_IFDIR);
-            for ino in files {
-                for path in table.paths(*ino) {
+            for ino in table.inodes() {
+                let kind = table.file_type(ino);
+                inodes.push(match kind {
+                    libc::S_IFREG => Invalidation::Contents(ino),
+                    _ => Invalidation::Attrs(ino),
+                });
+                // Not the names of directories: the kernel detaches whatever is mounted on a
+                // name it drops, and a directory's vanishing shows anyway (its attributes are
+                // dropped, so the next stat or opendir asks us and gets ENOENT; the next
+                // listing of its parent drops the name).
+                if kind == libc::S_IFDIR {
+                    continue;
+                }
+                for path in table.paths(ino) {
                     if path.is_empty() {
                         continue;
                     }
@@ -218,13 +239,12 @@ impl SshFs {
                     }
                 }
             }
-            all
-        };
+        }
         for (dir, name) in names {
             self.invalidator.entry(dir, &name);
         }
-        for ino in inodes {
-            self.invalidator.inode(ino);
+        for inv in inodes {
+            self.invalidator.send(inv);
         }
         self.invalidator.negatives_dropped();
     }
