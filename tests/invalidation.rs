@@ -100,6 +100,8 @@ fn flush_drops_the_names_the_kernel_holds() {
         kind(&at("kept")),
     );
     assert_eq!(fs::read(at("new")).unwrap(), b"2");
+    let stats = support::MountStats::of(m.path());
+    assert!(stats.get("names=") >= 4, "names invalidated: {stats:?}");
 }
 
 /// Without `--flush`: once our cache learns from a listing that names appeared or vanished, the

@@ -81,6 +81,32 @@ fn cp_inside_the_mount_copies_on_the_server() {
     assert_eq!(sh(m.path(), "stat -c %s copy").trim(), "100000000");
 }
 
+/// The connection cut while the server copies (twice): `cp` still succeeds with the same bytes
+/// (a copy between two offsets may be repeated: it is sent again on the new connection, both
+/// handles reopened there).
+#[test]
+fn a_copy_survives_a_cut_connection() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    proxy.set_latency(Duration::from_millis(5));
+    let root = sshd.root_dir().to_owned();
+    fs::write(root.join("big"), data(200 * MIB, 4)).unwrap();
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    sh(m.path(), "test -f big");
+    let mnt = m.path().to_owned();
+    let cp = std::thread::spawn(move || sh(&mnt, "cp big copy"));
+    for pause in [150, 300] {
+        std::thread::sleep(Duration::from_millis(pause));
+        proxy.cut();
+    }
+    cp.join().expect("cp succeeded");
+    assert_same(&root.join("big"), &root.join("copy"));
+    let stats = MountStats::of(m.path());
+    eprintln!("{stats:?}");
+    assert!(count(&stats, "reconnects") >= 1, "{stats:?}");
+    assert!(count(&stats, "copy-data") >= 1, "{stats:?}");
+}
+
 /// A copy right behind writes still in flight on the source (no close in between) copies
 /// what was written, and the destination's size shows through the mount at once.
 #[test]

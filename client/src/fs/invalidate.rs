@@ -30,6 +30,7 @@
 //! kernel unmounts whatever is mounted on a name it drops.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sshfs_cache::Change;
@@ -65,6 +66,8 @@ pub struct Invalidator {
     tx: mpsc::UnboundedSender<Invalidation>,
     /// Negative entries the kernel holds from us (see [`NEGATIVES_KEPT`]).
     negatives: Arc<Mutex<HashSet<(u64, String)>>>,
+    /// Invalidations queued so far: attributes, pages, names.
+    sent: Arc<[AtomicU64; 3]>,
 }
 
 /// The receiving side, drained by the FUSE frontend's notification task.
@@ -74,8 +77,15 @@ impl Invalidator {
     /// A new channel.
     pub fn channel() -> (Self, Invalidations) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let negatives = Arc::default();
-        (Self { tx, negatives }, rx)
+        let (negatives, sent) = (Arc::default(), Arc::default());
+        (
+            Self {
+                tx,
+                negatives,
+                sent,
+            },
+            rx,
+        )
     }
 
     /// Queues an attribute invalidation of inode `ino`; dropped once the mount is gone.
@@ -90,7 +100,24 @@ impl Invalidator {
         {
             n.remove(&(*parent, name.clone()));
         }
+        let kind = match inv {
+            Invalidation::Attrs(_) => 0,
+            Invalidation::Contents(_) => 1,
+            Invalidation::Entry { .. } => 2,
+        };
+        self.sent[kind].fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(inv);
+    }
+
+    /// `attrs=N pages=N names=N`: the invalidations queued so far, by kind (`--stats`).
+    pub fn summary(&self) -> String {
+        let [attrs, pages, names] = &*self.sent;
+        format!(
+            "attrs={} pages={} names={}",
+            attrs.load(Ordering::Relaxed),
+            pages.load(Ordering::Relaxed),
+            names.load(Ordering::Relaxed)
+        )
     }
 
     /// Queues the invalidation of the name `name` in directory `parent`.
@@ -117,12 +144,17 @@ impl Invalidator {
             Err(_) => return,
         };
         for (parent, name) in all {
-            let _ = self.tx.send(Invalidation::Entry { parent, name });
+            self.send(Invalidation::Entry { parent, name });
         }
     }
 }
 
 impl SshFs {
+    /// The kernel invalidations queued so far, by kind (`--stats`).
+    pub fn invalidation_summary(&self) -> String {
+        self.invalidator.summary()
+    }
+
     /// The kernel was given a negative entry for `name` in `parent` (`negative_timeout`).
     pub fn gave_negative(&self, parent: u64, name: &std::ffi::OsStr) {
         if let Some(name) = name.to_str() {
