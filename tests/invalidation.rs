@@ -297,9 +297,13 @@ fn lookup_storm_during_invalidations_never_deadlocks() {
     eprintln!(
         "{secs} s: {lookups} stats and reads of d/big, {lstats} LSTATs and {reads} READs sent, {flushes} flushes"
     );
-    assert!(lstats > 1000, "only {lstats} lookups reached the server");
-    assert!(reads > 100, "only {reads} READs reached the server");
-    assert!(lookups > 1000, "only {lookups} lookups");
+    // Far below what a healthy mount does (about 200 of each a second here), far above none.
+    assert!(
+        lstats > 20 * secs,
+        "only {lstats} lookups reached the server"
+    );
+    assert!(reads > 10 * secs, "only {reads} READs reached the server");
+    assert!(lookups > 100 * secs, "only {lookups} lookups");
     assert!(
         wait_until(Duration::from_secs(5), || fuse_waiting(&mnt) == Some(0)),
         "requests still waiting: {:?}",
