@@ -307,47 +307,18 @@ fn all(big_mib: usize) -> Vec<Workload> {
             run: |_, mnt| in_mount(mnt, "rm -rf w"),
             check: |b, _| assert!(!b.w().exists(), "rm -rf left the tree"),
         },
-        Workload {
-            name: "find 5000 files",
-            unit: "file",
-            units: tree_units,
-            goal: (1.0, 1.0),
-            prepare: |b| {
-                shared_tree(b, "tree", TREE_FILES);
-            },
-            warm_up: false,
-            run: |_, mnt| in_mount(mnt, "find tree -type f | wc -l"),
-            check: |_, out| assert_eq!(out.trim(), TREE_FILES.to_string(), "find"),
-        },
-        Workload {
-            name: "ls -lR 5000 files",
-            unit: "file",
-            units: tree_units,
-            goal: (1.0, 1.0),
-            prepare: |b| {
-                shared_tree(b, "tree", TREE_FILES);
-            },
-            warm_up: false,
-            run: |_, mnt| in_mount(mnt, "ls -lR tree | grep -c '^-'"),
-            check: |_, out| assert_eq!(out.trim(), TREE_FILES.to_string(), "ls -lR"),
-        },
-        Workload {
-            name: "stat 5000 files, warm",
-            unit: "file",
-            units: tree_units,
-            goal: (1.0, 0.25),
-            prepare: |b| {
-                shared_tree(b, "tree", TREE_FILES);
-            },
-            warm_up: true,
-            run: |_, mnt| {
-                in_mount(
-                    mnt,
-                    "find tree -type f -print0 | xargs -0 stat -c %s | wc -l",
-                )
-            },
-            check: |_, out| assert_eq!(out.trim(), TREE_FILES.to_string(), "stat"),
-        },
+        tree_walk("find 5000 files", (1.0, 1.0), false, |_, mnt| {
+            in_mount(mnt, "find tree -type f | wc -l")
+        }),
+        tree_walk("ls -lR 5000 files", (1.0, 1.0), false, |_, mnt| {
+            in_mount(mnt, "ls -lR tree | grep -c '^-'")
+        }),
+        tree_walk("stat 5000 files, warm", (1.0, 0.25), true, |_, mnt| {
+            in_mount(
+                mnt,
+                "find tree -type f -print0 | xargs -0 stat -c %s | wc -l",
+            )
+        }),
         Workload {
             name: "git status 5000 files",
             unit: "file",
@@ -428,6 +399,28 @@ fn all(big_mib: usize) -> Vec<Workload> {
             },
         },
     ]
+}
+
+/// A walk of the server's 5000-file tree (kept between runs) whose output is the number of
+/// files it saw.
+fn tree_walk(
+    name: &'static str,
+    goal: (f64, f64),
+    warm_up: bool,
+    run: fn(&Bench, &Path) -> String,
+) -> Workload {
+    Workload {
+        name,
+        unit: "file",
+        units: TREE_FILES as f64,
+        goal,
+        prepare: |b| {
+            shared_tree(b, "tree", TREE_FILES);
+        },
+        warm_up,
+        run,
+        check: |_, out| assert_eq!(out.trim(), TREE_FILES.to_string(), "files seen"),
+    }
 }
 
 /// The large file on the server (kept between runs).
