@@ -262,6 +262,25 @@ impl SshFs {
 mod tests {
     use super::*;
 
+    /// CREATE's LSTAT is queued behind its OPEN on the same session and answered after it: it
+    /// shows the new file, so no FSTAT is needed (one round trip).
+    #[tokio::test]
+    async fn create_gets_the_new_file_s_attributes_in_one_round_trip() {
+        #![allow(clippy::unwrap_used)]
+        let server = crate::remote::fake_server::FakeServer::new(1);
+        let fs = Arc::new(SshFs::new(
+            server.connect().await,
+            "/r".into(),
+            sshfs_cache::CacheConfig::default(),
+        ));
+        let excl = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u32;
+        let (attr, fh) = fs.create(1, OsStr::new("new"), 0o644, excl).await.unwrap();
+        assert_eq!(attr.size, 0);
+        assert_eq!(server.count("lstat"), 1, "{:?}", server.seen());
+        assert_eq!(server.count("fstat"), 0, "{:?}", server.seen());
+        fs.release(fh).await.unwrap();
+    }
+
     #[test]
     pub(super) fn open_flag_mapping() {
         let f = |x: i32| open_flags(x as u32);
