@@ -96,6 +96,8 @@ pub struct Config {
     pub mount: MountConfig,
     /// Our metadata cache.
     pub cache: CacheConfig,
+    /// How often directories programs use are re-checked (`-o recheck`; zero: never).
+    pub recheck: Duration,
     /// Stay in the foreground.
     pub foreground: bool,
     /// Log every request.
@@ -270,6 +272,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             },
         },
         cache: cache_config(&o),
+        recheck: recheck_interval(&o),
         foreground: args.foreground || debug,
         debug,
         verbose: args.verbose,
@@ -536,6 +539,17 @@ fn user_allow_other() -> bool {
         conf.lines()
             .any(|l| l.split('#').next().unwrap_or("").trim() == "user_allow_other")
     })
+}
+
+/// Default of `-o recheck`.
+const DEFAULT_RECHECK: Duration = Duration::from_secs(2);
+
+/// `-o recheck` (default 2 s); zero without a cache (nothing to re-check).
+fn recheck_interval(o: &MountOpts) -> Duration {
+    if o.cache == Some(false) || o.dir_cache == Some(false) {
+        return Duration::ZERO;
+    }
+    o.recheck.unwrap_or(DEFAULT_RECHECK)
 }
 
 /// The metadata cache settings: sshfs's option names and defaults (20 s, 10 000 entries).

@@ -940,6 +940,16 @@ const DEFS: &[Def] = &[
         "same as cache_link_timeout",
     ),
     def(
+        "recheck",
+        Required("SECONDS"),
+        Own,
+        Set(|o, v| {
+            o.recheck = Some(parse_secs(v)?);
+            Ok(())
+        }),
+        "re-check directories programs use (open, or listed in the last 3 minutes) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
+    ),
+    def(
         "cache_max_size",
         Required("N"),
         Sshfs,
@@ -1122,6 +1132,8 @@ pub struct MountOpts {
     pub cache_link_timeout: Option<Duration>,
     /// cache_max_size.
     pub cache_max_size: Option<usize>,
+    /// recheck (zero: off).
+    pub recheck: Option<Duration>,
     /// Options not known, skipped because of mount's sloppy flag (`-s` of a mount helper).
     pub skipped_unknown: Vec<String>,
 }
@@ -1520,6 +1532,12 @@ mod tests {
         assert_eq!(d.cache_stat_timeout, Some(Duration::from_secs(3)));
         assert_eq!(d.cache_link_timeout, Some(Duration::from_secs(1)));
         assert_eq!(d.cache_max_size, Some(7));
+        assert_eq!(p(&["recheck=0"]).unwrap().recheck, Some(Duration::ZERO));
+        assert_eq!(
+            p(&["recheck=5"]).unwrap().recheck,
+            Some(Duration::from_secs(5))
+        );
+        assert!(p(&["recheck=soon"]).is_err());
     }
 
     /// What mount(8) and mount.fuse3 pass on: kernel flags and fstab words.

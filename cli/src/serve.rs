@@ -84,6 +84,7 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     let root = remote_root(&conn.sftp, &config).await?;
     let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
     tokio::spawn(fs.clone().revalidate_after_reconnects());
+    fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {
         format!(
             "cannot mount on {}: {}",

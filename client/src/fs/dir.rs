@@ -52,6 +52,7 @@ impl SshFs {
     /// way, the subdirectories' listings the cache lacks start being fetched ahead.
     pub async fn opendir(self: &Arc<Self>, ino: u64) -> FsResult<u64> {
         let rel = self.rel_of(ino)?;
+        self.recheck.used(&rel, true);
         let cached = self.cache().listing(&rel);
         let dir = match cached {
             Some(children) => {
@@ -95,6 +96,7 @@ impl SshFs {
             .get(fh)
             .ok_or_else(|| FsError::new(libc::EBADF, format!("no open directory {fh}")))?;
         let mut dir = dir.lock().await;
+        self.recheck.used(&dir.rel, false);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         while dir.entries.len() <= start && !dir.eof {
             let Some(handle) = dir.handle.clone() else {
@@ -144,7 +146,11 @@ impl SshFs {
         let Some(dir) = self.dirs.remove(fh) else {
             return Ok(());
         };
-        let handle = dir.lock().await.handle.take();
+        let (handle, rel) = {
+            let mut dir = dir.lock().await;
+            (dir.handle.take(), dir.rel.clone())
+        };
+        self.recheck.closed(&rel);
         match handle {
             Some(handle) => Ok(self.sftp.close(&handle).await?),
             None => Ok(()),
@@ -250,7 +256,7 @@ impl SshFs {
 
     /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache. A directory with
     /// more than a quarter of the cache's entries is given up on (it would push out the rest).
-    async fn fetch_listing(&self, rel: &str, why: Why) -> FsResult<()> {
+    pub(super) async fn fetch_listing(&self, rel: &str, why: Why) -> FsResult<()> {
         let most = self.cache().config().max_entries / 4;
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;

@@ -120,7 +120,7 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}; kernel-invalidations: {}",
+            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}; kernel-invalidations: {}; recheck: {}",
             self.sftp.counters().summary(),
             self.sftp.link_summary(),
             self.sftp.handles().len(),
@@ -132,7 +132,8 @@ impl SshFs {
             self.open_ahead.summary(),
             self.striped_files
                 .load(std::sync::atomic::Ordering::Relaxed),
-            self.invalidation_summary()
+            self.invalidation_summary(),
+            self.recheck.summary()
         )
     }
 }

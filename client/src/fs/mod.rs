@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod names;
 pub mod open_ahead;
 pub mod readahead;
+pub mod recheck;
 pub mod setattr;
 pub mod stat;
 pub mod stripes;
@@ -80,6 +81,8 @@ pub struct SshFs {
     open_ahead: open_ahead::OpenAhead,
     /// Files whose writes went through several channels ([`stripes`]).
     striped_files: std::sync::atomic::AtomicU64,
+    /// Directories programs use, re-checked in the background ([`recheck`]).
+    recheck: recheck::Recheck,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -116,6 +119,7 @@ impl SshFs {
             readahead_budget: readahead::Budget::default(),
             open_ahead: open_ahead::OpenAhead::default(),
             striped_files: Default::default(),
+            recheck: recheck::Recheck::default(),
         }
     }
 

@@ -149,6 +149,8 @@ pub struct Sftp {
     extensions: Vec<String>,
     reopened: std::sync::atomic::AtomicU64,
     reopen_failed: std::sync::atomic::AtomicU64,
+    /// Requests sent and not answered yet.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Sftp {
@@ -179,6 +181,7 @@ impl Sftp {
             extensions,
             reopened: Default::default(),
             reopen_failed: Default::default(),
+            in_flight: Default::default(),
         })
     }
 
@@ -288,6 +291,21 @@ impl Sftp {
         self.write_len
     }
 
+    /// Requests sent and not answered yet (for the background re-check: the link is busy).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether the current session is up (not reconnecting, not given up).
+    pub fn is_up(&self) -> bool {
+        matches!(self.link.state().1, LinkState::Up)
+    }
+
+    /// Whether the connection is lost for good.
+    pub fn gave_up(&self) -> bool {
+        matches!(self.link.state().1, LinkState::GaveUp(_))
+    }
+
     /// Request counters of this session.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -307,6 +325,7 @@ impl Sftp {
         fut: impl Future<Output = Result<T, RawError>>,
     ) -> SftpResult<T> {
         self.counters.count(op);
+        let _in_flight = InFlight::new(&self.in_flight);
         let result = match tokio::time::timeout(self.deadline, fut).await {
             Ok(r) => r.map_err(SftpError::from_raw),
             Err(_) => Err(SftpError::Timeout(self.deadline)),
@@ -1267,6 +1286,22 @@ fn parse_longname_nlink(longname: &str) -> Option<u32> {
         return None;
     }
     fields.next()?.parse().ok()
+}
+
+/// Counts one request in flight for as long as it lives (also when its future is dropped).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
