@@ -8,10 +8,12 @@
 
 use std::sync::MutexGuard;
 
+use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::{CacheStats, Change, Lookup, MetaCache, Ticket};
 
 use super::stat::Stat;
 use super::{FX_NO_SUCH_FILE, FsError, FsResult, SshFs};
+use crate::remote::sftp::SftpResult;
 
 impl SshFs {
     pub(super) fn cache(&self) -> MutexGuard<'_, MetaCache<Stat>> {
@@ -52,13 +54,7 @@ impl SshFs {
             }
             cache.ticket()
         };
-        let path = self.remote(rel);
-        let answer = if rel.is_empty() {
-            self.sftp.stat(&path).await
-        } else {
-            self.sftp.lstat(&path).await
-        };
-        match answer {
+        match self.lstat_rel(rel).await {
             Ok(attrs) => {
                 // STAT carries no link count: keep the last one a listing or our own link gave
                 // (dropped whenever a name of a file with several links is removed).
@@ -73,6 +69,16 @@ impl SshFs {
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// LSTAT of `rel` (STAT for the mount root, which may be a symlink).
+    pub(super) async fn lstat_rel(&self, rel: &str) -> SftpResult<FileAttributes> {
+        let path = self.remote(rel);
+        if rel.is_empty() {
+            self.sftp.stat(&path).await
+        } else {
+            self.sftp.lstat(&path).await
         }
     }
 

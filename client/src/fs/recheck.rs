@@ -199,14 +199,8 @@ impl SshFs {
     /// One check of the directory `rel`: LSTAT, and the listing again if it changed.
     async fn recheck_dir(self: &Arc<Self>, rel: &str) {
         let ticket = self.cache().ticket();
-        let path = self.remote(rel);
         self.recheck.lstats.fetch_add(1, Ordering::Relaxed);
-        let answer = if rel.is_empty() {
-            self.sftp.stat(&path).await
-        } else {
-            self.sftp.lstat(&path).await
-        };
-        match answer {
+        match self.lstat_rel(rel).await {
             Ok(attrs) => {
                 if !Stat::new(attrs.clone()).is_dir() {
                     return;
