@@ -579,13 +579,20 @@ fn proxy_jump_from_the_config_survives_a_reconnect() {
     let s = JumpSetup::new();
     let config = s.config("  ProxyJump jump\n");
     let m = FgMount::start(&s.source(), &["-F".into(), config.display().to_string()]);
-    write_through(&m, s.target.root_dir(), "one");
+    works_through_the_jump_and_after_a_cut(&s, &m, "one", "two");
+}
+
+/// A file written through `m` reaches the target after one login on each server and a
+/// forwarding on the jump host; after the jump host's connection is cut, the mount reconnects
+/// through it again (two logins on each) and a file written then reaches the target too.
+fn works_through_the_jump_and_after_a_cut(s: &JumpSetup, m: &FgMount, first: &str, second: &str) {
+    write_through(m, s.target.root_dir(), first);
     assert_eq!(publickey_logins(&s.jump), 1, "{}", s.logs());
     assert_eq!(publickey_logins(&s.target), 1, "{}", s.logs());
     assert!(s.forwardings() >= 1, "no forwarding seen: {}", s.logs());
 
     s.proxy.cut();
-    write_through(&m, s.target.root_dir(), "two");
+    write_through(m, s.target.root_dir(), second);
     let stats = MountStats::of(m.path());
     assert!(stats.get("reconnects=") >= 1, "no reconnect: {stats:?}");
     assert_eq!(publickey_logins(&s.jump), 2, "{}", s.logs());
@@ -636,17 +643,7 @@ fn proxy_command_ssh_w_survives_a_reconnect() {
     );
     let config = s.config(&command);
     let m = FgMount::start(&s.source(), &["-F".into(), config.display().to_string()]);
-    write_through(&m, s.target.root_dir(), "via-command");
-    assert_eq!(publickey_logins(&s.jump), 1, "{}", s.logs());
-    assert_eq!(publickey_logins(&s.target), 1, "{}", s.logs());
-    assert!(s.forwardings() >= 1, "no forwarding seen: {}", s.logs());
-
-    s.proxy.cut();
-    write_through(&m, s.target.root_dir(), "after-cut");
-    let stats = MountStats::of(m.path());
-    assert!(stats.get("reconnects=") >= 1, "no reconnect: {stats:?}");
-    assert_eq!(publickey_logins(&s.jump), 2, "{}", s.logs());
-    assert_eq!(publickey_logins(&s.target), 2, "{}", s.logs());
+    works_through_the_jump_and_after_a_cut(&s, &m, "via-command", "after-cut");
     drop(m);
 
     // The same command given with -o (the config's target block has none).
