@@ -182,16 +182,7 @@ fn sshfs_rs(home: &Path, args: &[String], stdin: &str) -> (ExitStatus, String) {
     let mut input = child.stdin.take().unwrap();
     let _ = input.write_all(stdin.as_bytes());
     drop(input);
-    let mut status = None;
-    wait_until(MOUNT_TIMEOUT, || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
-    };
+    let status = exited_within_mount_timeout(&mut child, args);
     let mut text = String::new();
     let mut err = err;
     use std::io::{Read, Seek};
@@ -680,16 +671,7 @@ fn sshfs_rs_without_terminal(home: &Path, args: &[String]) -> (ExitStatus, Strin
         .stderr(err.reopen().unwrap())
         .spawn()
         .unwrap();
-    let mut status = None;
-    wait_until(MOUNT_TIMEOUT, || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
-    };
+    let status = exited_within_mount_timeout(&mut child, args);
     (status, fs::read_to_string(err.path()).unwrap())
 }
 
@@ -762,4 +744,23 @@ fn auth_errors_name_each_method_and_why_it_failed() {
         sshd.log()
     );
     assert!(!is_mounted(mnt.path()));
+}
+
+/// The exit status of `child` (sshfs-rs run with `args`); killed, and a panic, if it runs
+/// longer than [`MOUNT_TIMEOUT`].
+fn exited_within_mount_timeout(
+    child: &mut std::process::Child,
+    args: &[String],
+) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until(MOUNT_TIMEOUT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
+    };
+    status
 }

@@ -194,7 +194,7 @@ struct Entry<A> {
     /// The attributes were forgotten because our own change of the names in this directory
     /// changed its mtime ([`MetaCache::forget_attr`]): the next ones the server gives are
     /// explained by it and do not make the listing stale.
-    renamed_by_us: bool,
+    names_changed_by_us: bool,
 }
 
 impl<A> Entry<A> {
@@ -206,7 +206,7 @@ impl<A> Entry<A> {
             own: 0,
             identity: 0,
             names: 0,
-            renamed_by_us: false,
+            names_changed_by_us: false,
         }
     }
 
@@ -219,7 +219,7 @@ impl<A> Entry<A> {
         self.attr = None;
         self.link = None;
         self.listing = None;
-        self.renamed_by_us = false;
+        self.names_changed_by_us = false;
     }
 
     fn newest_stamp(&self) -> u64 {
@@ -560,6 +560,13 @@ impl<A: Clone + Revision> MetaCache<A> {
             self.count(true);
         }
         absent
+    }
+
+    /// Whether a fresh listing of `dir` is cached (its names are known, whatever the state of
+    /// each child's attributes); counts nothing.
+    pub fn knows_names(&self, dir: &str) -> bool {
+        self.peek_listed(dir, Bound::Unbounded, Bound::Unbounded)
+            .is_some()
     }
 
     /// The names of a fresh listing of `dir` between `from` and `to`, in byte order, each with
@@ -918,7 +925,7 @@ impl<A: Clone + Revision> MetaCache<A> {
     pub fn forget_attr(&mut self, path: &str) {
         let stamp = self.next_generation();
         self.store.update(path, |e| {
-            e.renamed_by_us = e.attr.is_some() || e.renamed_by_us;
+            e.names_changed_by_us = e.attr.is_some() || e.names_changed_by_us;
             e.attr = None;
             e.own = stamp;
         });
@@ -1021,10 +1028,10 @@ impl<A: Clone + Revision> MetaCache<A> {
                     false,
                 ),
                 // Forgotten for our own change of its names: the new mtime is ours.
-                None if e.renamed_by_us => (None, true),
+                None if e.names_changed_by_us => (None, true),
                 None => (None, false),
             };
-            e.renamed_by_us = false;
+            e.names_changed_by_us = false;
             if !same {
                 // Unknown or different previous revision: whatever was derived from it may be old.
                 e.link = None;

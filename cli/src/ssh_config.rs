@@ -524,20 +524,28 @@ impl Reader<'_> {
 
 /// `%h` and `%%` in a HostName.
 fn expand_host_name(v: &str, original_host: &str) -> String {
+    expand_with(v, |c| (c == 'h').then(|| original_host.to_owned()))
+}
+
+/// Replaces each `%c` by `value(c)` and `%%` by `%`; a token `value` does not know stays as
+/// written.
+fn expand_with(s: &str, value: impl Fn(char) -> Option<String>) -> String {
     let mut out = String::new();
-    let mut chars = v.chars();
+    let mut chars = s.chars();
     while let Some(ch) = chars.next() {
         if ch != '%' {
             out.push(ch);
             continue;
         }
         match chars.next() {
-            Some('h') => out.push_str(original_host),
             Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
+            Some(c) => match value(c) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    out.push('%');
+                    out.push(c);
+                }
+            },
             None => out.push('%'),
         }
     }
@@ -664,39 +672,25 @@ pub struct Tokens<'a> {
 
 /// Expands `%h %n %p %r %u %d %i %l %L %%` (an unknown token is kept as written).
 pub fn expand_tokens(s: &str, t: &Tokens<'_>) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(ch) = chars.next() {
-        if ch != '%' {
-            out.push(ch);
-            continue;
-        }
-        match chars.next() {
-            Some('h') => out.push_str(t.host),
-            Some('n') => out.push_str(t.original_host),
-            Some('p') => out.push_str(t.port),
-            Some('r') => out.push_str(t.remote_user),
-            Some('u') => out.push_str(t.local_user),
-            Some('d') => out.push_str(&t.home.to_string_lossy()),
-            Some('i') => out.push_str(&nix::unistd::getuid().to_string()),
-            Some(c @ ('l' | 'L')) => {
-                let name = nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                match c {
-                    'L' => out.push_str(name.split('.').next().unwrap_or("")),
-                    _ => out.push_str(&name),
-                }
-            }
-            Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
+    let local_host = || {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    expand_with(s, |c| {
+        Some(match c {
+            'h' => t.host.to_owned(),
+            'n' => t.original_host.to_owned(),
+            'p' => t.port.to_owned(),
+            'r' => t.remote_user.to_owned(),
+            'u' => t.local_user.to_owned(),
+            'd' => t.home.to_string_lossy().into_owned(),
+            'i' => nix::unistd::getuid().to_string(),
+            'l' => local_host(),
+            'L' => local_host().split('.').next().unwrap_or("").to_owned(),
+            _ => return None,
+        })
+    })
 }
 
 /// Expands `~` and the `%` tokens in a path from the config or the command line.

@@ -81,6 +81,8 @@ pub struct SshFs {
     open_ahead: open_ahead::OpenAhead,
     /// Files whose writes went through several channels ([`stripes`]).
     striped_files: std::sync::atomic::AtomicU64,
+    /// Of those, the ones still open.
+    striped_open: std::sync::atomic::AtomicUsize,
     /// Directories programs use, re-checked in the background ([`recheck`]).
     recheck: recheck::Recheck,
 }
@@ -119,6 +121,7 @@ impl SshFs {
             readahead_budget: readahead::Budget::default(),
             open_ahead: open_ahead::OpenAhead::default(),
             striped_files: Default::default(),
+            striped_open: Default::default(),
             recheck: recheck::Recheck::default(),
         }
     }
@@ -230,12 +233,7 @@ impl SshFs {
             // Not when the directory's names are known (a fresh listing, or one we made): a name
             // not among them is answered at once, one whose attributes went stale (our own
             // write) costs one LSTAT, not a listing of the whole directory.
-            let names_known = {
-                let cache = self.cache();
-                let bounds = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
-                cache.peek_listed(&dir, bounds.0, bounds.1).is_some()
-            };
-            if !names_known {
+            if !self.cache().knows_names(&dir) {
                 self.prefetch_listing(dir, dir::Why::LookedUp);
             }
         }

@@ -71,30 +71,16 @@ impl SshFs {
             .filter(|f| f.ino == ino && f.writable && !f.handle.is_closed())
             .or_else(|| self.open_file_of(ino, true))?;
         let own = file.own_attrs()?;
-        let mut a = FileAttributes::empty();
-        let mut after = own.clone();
-        if let Some(mode) = set.mode {
-            let perm = mode & 0o7777;
-            a.permissions = Some(perm);
-            after.permissions =
-                Some(own.permissions.unwrap_or(libc::S_IFREG) & libc::S_IFMT | perm);
+        let a = requested(set, Some(&own));
+        let pairs_known = (a.uid.is_some() && a.gid.is_some()
+            || set.uid.is_none() && set.gid.is_none())
+            && (a.atime.is_some() && a.mtime.is_some()
+                || set.atime.is_none() && set.mtime.is_none());
+        let same_owner = a.uid.is_none() || (a.uid, a.gid) == (own.uid, own.gid);
+        if !pairs_known || !same_owner && own.uid != Some(0) {
+            return None;
         }
-        if set.uid.is_some() || set.gid.is_some() {
-            let (uid, gid) = (set.uid.or(own.uid)?, set.gid.or(own.gid)?);
-            let unchanged = own.uid == Some(uid) && own.gid == Some(gid);
-            if !unchanged && own.uid != Some(0) {
-                return None;
-            }
-            (a.uid, a.gid) = (Some(uid), Some(gid));
-            (after.uid, after.gid) = (Some(uid), Some(gid));
-        }
-        if set.atime.is_some() || set.mtime.is_some() {
-            let secs = |t: fuse3::Timestamp| u32::try_from(t.sec).unwrap_or(0);
-            let atime = set.atime.map(secs).or(own.atime)?;
-            let mtime = set.mtime.map(secs).or(own.mtime)?;
-            (a.atime, a.mtime) = (Some(atime), Some(mtime));
-            (after.atime, after.mtime) = (Some(atime), Some(mtime));
-        }
+        let after = applied(&own, &a);
         let _changing = self.changing();
         let queued = file
             .writes
@@ -142,11 +128,6 @@ impl SshFs {
             },
         };
         let is_symlink = self.inodes().file_type(ino) == libc::S_IFLNK;
-        let mut a = FileAttributes {
-            size: set.size,
-            permissions: set.mode.map(|m| m & 0o7777),
-            ..FileAttributes::empty()
-        };
         let needs_current =
             set.uid.is_some() != set.gid.is_some() || set.atime.is_some() != set.mtime.is_some();
         let current = if needs_current {
@@ -157,21 +138,7 @@ impl SshFs {
         } else {
             None
         };
-        if set.uid.is_some() || set.gid.is_some() {
-            a.uid = set.uid.or(current.as_ref().and_then(|c| c.uid));
-            a.gid = set.gid.or(current.as_ref().and_then(|c| c.gid));
-        }
-        if set.atime.is_some() || set.mtime.is_some() {
-            let secs = |t: fuse3::Timestamp| u32::try_from(t.sec).unwrap_or(0);
-            a.atime = set
-                .atime
-                .map(secs)
-                .or(current.as_ref().and_then(|c| c.atime));
-            a.mtime = set
-                .mtime
-                .map(secs)
-                .or(current.as_ref().and_then(|c| c.mtime));
-        }
+        let a = requested(set, current.as_ref());
         let changes =
             a.size.is_some() || a.permissions.is_some() || a.uid.is_some() || a.atime.is_some();
         if !changes {
@@ -285,6 +252,40 @@ impl SshFs {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The SETSTAT attributes for `set`. SFTP v3 sets uid with gid and atime with mtime, so the
+/// half of a pair that does not change comes from `current` (missing if that is not known).
+fn requested(set: &SetAttr, current: Option<&FileAttributes>) -> FileAttributes {
+    let mut a = FileAttributes {
+        size: set.size,
+        permissions: set.mode.map(|m| m & 0o7777),
+        ..FileAttributes::empty()
+    };
+    if set.uid.is_some() || set.gid.is_some() {
+        a.uid = set.uid.or(current.and_then(|c| c.uid));
+        a.gid = set.gid.or(current.and_then(|c| c.gid));
+    }
+    if set.atime.is_some() || set.mtime.is_some() {
+        let secs = |t: fuse3::Timestamp| u32::try_from(t.sec).unwrap_or(0);
+        a.atime = set.atime.map(secs).or(current.and_then(|c| c.atime));
+        a.mtime = set.mtime.map(secs).or(current.and_then(|c| c.mtime));
+    }
+    a
+}
+
+/// `attrs` once the SETSTAT attributes `change` took effect (the file type stays).
+fn applied(attrs: &FileAttributes, change: &FileAttributes) -> FileAttributes {
+    let mut after = attrs.clone();
+    if let Some(perm) = change.permissions {
+        after.permissions = Some(attrs.permissions.unwrap_or(libc::S_IFREG) & libc::S_IFMT | perm);
+    }
+    after.size = change.size.or(attrs.size);
+    after.uid = change.uid.or(attrs.uid);
+    after.gid = change.gid.or(attrs.gid);
+    after.atime = change.atime.or(attrs.atime);
+    after.mtime = change.mtime.or(attrs.mtime);
+    after
 }
 
 /// What SETATTR answers.

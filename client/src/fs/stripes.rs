@@ -19,7 +19,7 @@
 //!   channel 0 if fewer channels could be opened there): still one channel per byte.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use russh_sftp::protocol::OpenFlags;
 
@@ -40,13 +40,12 @@ pub struct Stripes {
     handles: std::sync::Mutex<Vec<Handle>>,
     /// Striping was tried (once per open file).
     tried: tokio::sync::Mutex<bool>,
-    active: AtomicBool,
 }
 
 impl Stripes {
     /// Whether writes go through several channels.
     pub fn active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
+        self.handles.lock().is_ok_and(|h| !h.is_empty())
     }
 
     /// The handle for the byte at `offset`; `None` for channel 0 (the file's own handle).
@@ -60,7 +59,6 @@ impl Stripes {
 
     /// The extra handles, taken for closing.
     pub fn take(&self) -> Vec<Handle> {
-        self.active.store(false, Ordering::Release);
         self.handles
             .lock()
             .map(|mut h| std::mem::take(&mut *h))
@@ -150,14 +148,18 @@ impl SshFs {
         if let Ok(mut slot) = file.stripes.handles.lock() {
             *slot = handles;
         }
-        file.stripes.active.store(true, Ordering::Release);
         self.striped_files.fetch_add(1, Ordering::Relaxed);
+        self.striped_open.fetch_add(1, Ordering::Release);
     }
 
     /// Waits until the writes in flight through other channels on any open file of `ino` are
     /// acknowledged, so a request about the file sees them (their errors stay with the file,
     /// reported by its next write, flush, fsync or close).
     pub(super) async fn settle_stripes(&self, ino: u64) {
+        // Every lookup and getattr comes here: with no striped file open, no table walk.
+        if self.striped_open.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let striped = self.files.all_where(|f| f.ino == ino && f.stripes.active());
         for f in striped {
             let _ = f.writes.drain().await;
@@ -166,7 +168,11 @@ impl SshFs {
 
     /// Closes the extra handles of `file` (its writes were drained).
     pub(super) async fn close_stripes(&self, file: &OpenFile) {
-        for h in file.stripes.take() {
+        let handles = file.stripes.take();
+        if !handles.is_empty() {
+            self.striped_open.fetch_sub(1, Ordering::Release);
+        }
+        for h in handles {
             if let Err(e) = self.sftp.close(&h).await {
                 tracing::debug!("closing a striped handle failed: {e}");
             }

@@ -418,10 +418,8 @@ impl Sftp {
         first: impl Future<Output = SftpResult<T>>,
         path: &str,
     ) -> (SftpResult<T>, SftpResult<FileAttributes>) {
-        let first = queued(Box::pin(first));
-        let lstat = session.raw.lstat(path.to_owned());
-        let lstat = queued(Box::pin(self.attempt(Op::Lstat, session, lstat)));
-        let (result, attrs) = tokio::join!(first, lstat);
+        let lstat = self.attempt(Op::Lstat, session, session.raw.lstat(path.to_owned()));
+        let (result, attrs) = in_order(first, lstat).await;
         let attrs = match attrs {
             Err(SftpError::Transport(_)) if result.is_ok() => self.lstat(path).await,
             other => other.map(|a| a.attrs),
@@ -630,10 +628,9 @@ impl Sftp {
                 .raw
                 .fsetstat(raw.clone(), attrs.clone())
                 .map_ok(drop);
-            let set = queued(Box::pin(self.attempt(Op::Fsetstat, &session, set)));
-            let stat = session.raw.fstat(raw);
-            let stat = queued(Box::pin(self.attempt(Op::Fstat, &session, stat)));
-            let (result, after) = tokio::join!(set, stat);
+            let set = self.attempt(Op::Fsetstat, &session, set);
+            let stat = self.attempt(Op::Fstat, &session, session.raw.fstat(raw));
+            let (result, after) = in_order(set, stat).await;
             drop(lease);
             match result {
                 Err(SftpError::Transport(_)) => continue,
@@ -1212,6 +1209,21 @@ impl Sftp {
             .map(|f| f.filename)
             .ok_or_else(|| SftpError::Protocol("empty REALPATH answer".into()))
     }
+}
+
+/// Two requests on one session, `first`'s packet queued before `second`'s (see [`queued`]),
+/// both answers awaited together: the server answers a session's requests in order, so
+/// `second` sees what `first` did, in the same round trip.
+async fn in_order<A, B>(first: A, second: B) -> (A::Output, B::Output)
+where
+    A: Future,
+    B: Future,
+    A::Output: Unpin,
+    B::Output: Unpin,
+{
+    let first = queued(Box::pin(first));
+    let second = queued(Box::pin(second));
+    tokio::join!(first, second)
 }
 
 /// Polls a request future once, which puts its packet on the session's queue right away
