@@ -381,7 +381,7 @@ mod tests {
             gid: Some(4321),
             ..SetAttr::default()
         };
-        // The in-memory server's files carry no owner: nothing to vouch for.
+        // Not the owner the file has, and its owner is not root (the in-memory server sends none).
         assert!(fs.setattr(attr.ino, None, &chown).await.is_err());
         fs.flush(fh).await.unwrap();
         fs.release(fh).await.unwrap();
