@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
+use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::proxy::{self, Via};
@@ -98,6 +99,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// How often directories programs use are re-checked (`-o recheck`; zero: never).
     pub recheck: Duration,
+    /// How symlinks and hard links are shown and made (`follow_symlinks`, ...).
+    pub links: LinkOptions,
     /// Stay in the foreground.
     pub foreground: bool,
     /// Log every request.
@@ -273,6 +276,7 @@ pub fn build(args: Args) -> Result<Config, String> {
         },
         cache: cache_config(&o),
         recheck: recheck_interval(&o),
+        links: o.links,
         foreground: args.foreground || debug,
         debug,
         verbose: args.verbose,

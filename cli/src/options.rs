@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
 use sshfs_client::remote::StrictHostKeyChecking;
 
@@ -93,9 +94,6 @@ use Does::{Ignore, Nothing, Refuse, Set};
 use Origin::{Fuse, Kernel, Mount, Own, Ssh, Sshfs};
 use Value::{Any, Flag, Optional, Required};
 
-/// Why the symlink options are refused.
-const NO_SYMLINK_REWRITE: &str = "symlink targets are shown exactly as the server has them; \
-rewriting them is not implemented yet (issue 12)";
 /// Why uid, gid, umask and idmap=user|file are refused.
 const NO_ID_MAPPING: &str = "owners and modes are shown as the server has them; mapping them is not implemented yet (issue 12)";
 /// Why the libfuse modules are refused.
@@ -755,38 +753,51 @@ const DEFS: &[Def] = &[
         "disable_hardlink",
         Flag,
         Sshfs,
-        Refuse(
-            "not implemented yet (issue 12): link(2) uses the server's hardlink extension when it has one",
-        ),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.links.no_hardlinks = true;
+            Ok(())
+        }),
+        "link(2) fails with ENOSYS (default: hard links through the server's hardlink@openssh.com)",
     ),
     def(
         "transform_symlinks",
         Flag,
         Sshfs,
-        Refuse(NO_SYMLINK_REWRITE),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.links.transform = true;
+            Ok(())
+        }),
+        "show absolute symlink targets inside the mounted directory as relative ones",
     ),
     def(
         "contain_symlinks",
         Flag,
         Sshfs,
-        Refuse(NO_SYMLINK_REWRITE),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.links.contain = true;
+            Ok(())
+        }),
+        "readlink of an absolute target or one with '..' fails (EPERM), after transform_symlinks; off by default (sshfs 3.7.6 turned it on)",
     ),
     def(
         "no_contain_symlinks",
         Flag,
         Sshfs,
-        Nothing(no_value),
-        "no effect: every symlink target is shown as the server has it",
+        Set(|o, _| {
+            o.links.contain = false;
+            Ok(())
+        }),
+        "show every symlink target (the default)",
     ),
     def(
         "follow_symlinks",
         Flag,
         Sshfs,
-        Refuse("not implemented yet (issue 12): symlinks are shown as symlinks"),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.links.follow = true;
+            Ok(())
+        }),
+        "show what symlinks point to, resolved on the server (a dangling one stays a symlink)",
     ),
     def(
         "no_check_root",
@@ -1136,6 +1147,8 @@ pub struct MountOpts {
     pub recheck: Option<Duration>,
     /// Options not known, skipped because of mount's sloppy flag (`-s` of a mount helper).
     pub skipped_unknown: Vec<String>,
+    /// follow_symlinks, transform_symlinks, contain_symlinks, disable_hardlink.
+    pub links: LinkOptions,
 }
 
 impl Def {

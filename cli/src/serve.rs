@@ -82,7 +82,9 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
     }
     let root = remote_root(&conn.sftp, &config).await?;
-    let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
+    let fs = Arc::new(
+        SshFs::new(conn.sftp.clone(), root, config.cache.clone()).with_link_options(config.links),
+    );
     tokio::spawn(fs.clone().revalidate_after_reconnects());
     fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {

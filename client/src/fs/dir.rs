@@ -102,7 +102,10 @@ impl SshFs {
             let Some(handle) = dir.handle.clone() else {
                 break;
             };
-            let (page, restarted) = self.sftp.readdir(&handle).await?;
+            let (mut page, restarted) = self.sftp.readdir(&handle).await?;
+            if let Some(page) = page.as_mut() {
+                self.follow_page(&dir.rel, page).await;
+            }
             if restarted {
                 // Reopened after a reconnect: the listing starts again; skip what we have.
                 dir.skip = dir.entries.len();
@@ -267,11 +270,14 @@ impl SshFs {
                 Ok((_, true)) => {
                     return Err(FsError::new(libc::EAGAIN, "reconnected while listing"));
                 }
-                Ok((Some(page), false)) => children.extend(
-                    page.iter()
-                        .filter(|e| e.name != "." && e.name != "..")
-                        .map(|e| (e.name.clone(), Stat::from(e))),
-                ),
+                Ok((Some(mut page), false)) => {
+                    self.follow_page(rel, &mut page).await;
+                    children.extend(
+                        page.iter()
+                            .filter(|e| e.name != "." && e.name != "..")
+                            .map(|e| (e.name.clone(), Stat::from(e))),
+                    )
+                }
                 Ok((None, false)) => break Ok(true),
                 Err(e) => break Err(FsError::from(e)),
             }

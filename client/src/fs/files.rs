@@ -115,7 +115,7 @@ impl SshFs {
         let ticket = self.cache().ticket();
         let (opened, attrs) = tokio::join!(
             self.sftp.open(path, flags, FileAttributes::empty()),
-            self.sftp.lstat(path)
+            self.attrs_of(path)
         );
         match opened {
             Ok(handle) => Ok((handle, attrs, ticket)),

@@ -27,7 +27,8 @@ impl SshFs {
     ///
     /// `ino` is the path's inode if the kernel knows it. A file known to have several names is
     /// always asked for: SFTP cannot tell which other names share it, so a change through one
-    /// of them would leave the others' cached attributes stale. `lookup`: the kernel asks for a
+    /// of them would leave the others' cached attributes stale. With `follow_symlinks` every
+    /// file is, since symlinks make names of it we do not know. `lookup`: the kernel asks for a
     /// name in a directory, so a fresh listing of that directory may answer ENOENT.
     pub(super) async fn stat_rel(
         &self,
@@ -43,7 +44,10 @@ impl SshFs {
             let mut cache = self.cache();
             match cache.attr(rel) {
                 // (A directory's link count counts its subdirectories, not other names.)
-                Lookup::Found(stat) if stat.is_dir() || !(shared || several_names(&stat)) => {
+                // With follow_symlinks any file may be reached through links we cannot see.
+                Lookup::Found(stat)
+                    if stat.is_dir() || !(shared || several_names(&stat) || self.links.follow) =>
+                {
                     return Ok(stat);
                 }
                 Lookup::Missing => return Err(missing(rel)),
@@ -72,13 +76,14 @@ impl SshFs {
         }
     }
 
-    /// LSTAT of `rel` (STAT for the mount root, which may be a symlink).
+    /// LSTAT of `rel` (STAT for the mount root, which may be a symlink; STAT for every path
+    /// with `follow_symlinks`: [`SshFs::attrs_of`]).
     pub(super) async fn lstat_rel(&self, rel: &str) -> SftpResult<FileAttributes> {
         let path = self.remote(rel);
         if rel.is_empty() {
             self.sftp.stat(&path).await
         } else {
-            self.sftp.lstat(&path).await
+            self.attrs_of(&path).await
         }
     }
 

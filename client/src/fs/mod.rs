@@ -23,6 +23,7 @@ pub mod recheck;
 pub mod setattr;
 pub mod stat;
 pub mod stripes;
+pub mod symlinks;
 pub mod write_behind;
 
 use std::collections::HashSet;
@@ -85,6 +86,8 @@ pub struct SshFs {
     striped_open: std::sync::atomic::AtomicUsize,
     /// Directories programs use, re-checked in the background ([`recheck`]).
     recheck: recheck::Recheck,
+    /// How symlinks and hard links are shown and made ([`symlinks`]).
+    links: symlinks::LinkOptions,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -123,6 +126,7 @@ impl SshFs {
             striped_files: Default::default(),
             striped_open: Default::default(),
             recheck: recheck::Recheck::default(),
+            links: symlinks::LinkOptions::default(),
         }
     }
 
@@ -273,16 +277,21 @@ impl SshFs {
         Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
     }
 
-    /// READLINK: from the cache, else READLINK.
+    /// READLINK: from the cache, else READLINK; shown as the link options say
+    /// ([`symlinks`]).
     pub async fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
         let rel = self.rel_of(ino)?;
-        if let Some(target) = self.cache().link(&rel) {
-            return Ok(target.into_bytes());
-        }
-        let ticket = self.cache().ticket();
-        let target = self.sftp.readlink(&self.remote(&rel)).await?;
-        self.cache().put_link(ticket, &rel, target.clone());
-        Ok(target.into_bytes())
+        let cached = self.cache().link(&rel);
+        let target = match cached {
+            Some(target) => target,
+            None => {
+                let ticket = self.cache().ticket();
+                let target = self.sftp.readlink(&self.remote(&rel)).await?;
+                self.cache().put_link(ticket, &rel, target.clone());
+                target
+            }
+        };
+        Ok(self.shown_target(&rel, target)?.into_bytes())
     }
 
     /// STATFS: `statvfs@openssh.com` on the root.

@@ -197,6 +197,12 @@ impl SshFs {
         let from = self.path_of(ino)?;
         let to_rel = self.rel_child(new_parent, new_name)?;
         let to = self.remote(&to_rel);
+        if self.links.no_hardlinks {
+            return Err(FsError::new(
+                libc::ENOSYS,
+                "hard links are off (disable_hardlink)",
+            ));
+        }
         if !self.sftp.has_extension("hardlink@openssh.com") {
             return Err(FsError::new(
                 libc::EPERM,

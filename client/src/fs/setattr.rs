@@ -133,7 +133,7 @@ impl SshFs {
         let current = if needs_current {
             Some(match &target {
                 Target::Handle(f) => self.sftp.fstat(&f.handle).await?,
-                Target::Path(path) => self.sftp.lstat(path).await?,
+                Target::Path(path) => self.attrs_of(path).await?,
             })
         } else {
             None
@@ -170,6 +170,12 @@ impl SshFs {
                     "server cannot change a symlink itself (no lsetstat@openssh.com)",
                 ));
             }
+            // The attributes after the change are the target's: asked for below.
+            Target::Path(path) if self.links.follow => self
+                .sftp
+                .setstat(path, a)
+                .await
+                .map(|()| Err(SftpError::HandleClosed)),
             Target::Path(path) => self.sftp.setstat_lstat(path, a).await,
         };
         // Whatever happened on the server, what we had cached may be wrong now.

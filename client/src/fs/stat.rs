@@ -37,6 +37,11 @@ pub fn is_dir(attrs: &FileAttributes) -> bool {
     attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFDIR
 }
 
+/// Whether SFTP attributes describe a symlink.
+pub fn is_symlink(attrs: &FileAttributes) -> bool {
+    attrs.permissions.unwrap_or(0) & libc::S_IFMT == libc::S_IFLNK
+}
+
 impl From<&DirEntry> for Stat {
     /// A listing entry's attributes and link count.
     fn from(e: &DirEntry) -> Self {
