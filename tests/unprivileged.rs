@@ -36,14 +36,17 @@ struct UserMount {
 }
 
 impl UserMount {
-    /// Runs sshfs-rs as `local`, for `remote`'s home on `sshd`, with `extra` options. Returns
-    /// the mount once it is up, or the process's exit status and stderr if it ended first.
+    /// Runs `sshfs-rs -f` as `local`, for `remote`'s home on `sshd`, with `extra` options.
+    /// Returns the mount once it is up, or the process's exit status and stderr if it ended
+    /// first. Without `-f` in `extra`, the process must end (0) with the mount up: the daemon
+    /// it leaves ends at the unmount.
     fn try_start(
         sshd: &Sshd,
         local: &TestUser,
         remote: &TestUser,
         extra: &[&str],
     ) -> Result<UserMount, (ExitStatus, String)> {
+        let background = !extra.contains(&"-f");
         let dir = tempfile::Builder::new()
             .prefix("sshfs-rs-user-mnt-")
             .tempdir()
@@ -60,7 +63,7 @@ impl UserMount {
             .command(sshfs_rs_bin())
             .arg(format!("{}@127.0.0.1:", remote.name))
             .arg(&mnt)
-            .args(["-f", "-p", &sshd.port().to_string(), "-o"])
+            .args(["-p", &sshd.port().to_string(), "-o"])
             .arg(format!(
                 "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
                 key.display(),
@@ -79,10 +82,17 @@ impl UserMount {
             stderr,
         };
         let mut exited = None;
-        let up = wait_until(MOUNT_WAIT, || {
+        wait_until(MOUNT_WAIT, || {
             exited = this.child.as_mut().unwrap().try_wait().unwrap();
-            exited.is_none() && is_mounted(&this.mnt)
+            exited.is_some() || !background && is_mounted(&this.mnt)
         });
+        let up = match background {
+            true => exited.is_some_and(|s| s.success()) && is_mounted(&this.mnt),
+            false => exited.is_none() && is_mounted(&this.mnt),
+        };
+        if up && background {
+            this.child = None;
+        }
         match (up, exited) {
             (true, _) => Ok(this),
             (false, Some(status)) => Err((status, this.stderr())),
@@ -168,8 +178,10 @@ impl Setup {
         path
     }
 
+    /// Mounts in the foreground (`-f`) with `extra` options.
     fn mount(&self, extra: &[&str]) -> UserMount {
-        UserMount::start(&self.sshd, &self.local, &self.remote, extra)
+        let args: Vec<&str> = ["-f"].iter().chain(extra).copied().collect();
+        UserMount::start(&self.sshd, &self.local, &self.remote, &args)
     }
 }
 
@@ -250,6 +262,44 @@ fn a_user_mounts_and_unmounts_with_fusermount3() {
     assert!(!is_mounted(m.path()));
     let status = m.wait_exit();
     assert!(status.success(), "{status}: {}", m.stderr());
+}
+
+/// Without `-f`, a user's mount goes to the background once it is up: the command returns 0,
+/// `sshfs-rs --stats` reaches the daemon, and `fusermount3 -u` ends it.
+#[test]
+fn a_user_mount_goes_to_the_background() {
+    let s = Setup::new("b");
+    let m = UserMount::start(&s.sshd, &s.local, &s.remote, &["-o", "idmap=user"]);
+    let out = s.local.sh(
+        &format!(
+            "'{}' --stats '{}'",
+            sshfs_rs_bin().display(),
+            m.path().display()
+        ),
+        STEP,
+    );
+    ok(&out, "--stats as the user");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("total="),
+        "{out:?}"
+    );
+    let daemon = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-u", &s.local.name, "-x", "sshfs-rs"])
+            .output()
+            .unwrap();
+        out.status.success()
+    };
+    assert!(daemon(), "a daemon runs as the user");
+    let out = s
+        .local
+        .sh(&format!("fusermount3 -u '{}'", m.path().display()), STEP);
+    ok(&out, "fusermount3 -u");
+    assert!(!is_mounted(m.path()));
+    assert!(
+        wait_until(Duration::from_secs(10), || !daemon()),
+        "the daemon ends at the unmount"
+    );
 }
 
 /// `idmap=user`: the login user's files are the local user's (stat through the mount), others

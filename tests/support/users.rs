@@ -114,13 +114,16 @@ impl TestUser {
         to
     }
 
-    /// A command that runs as this user (its uid, gid and no other groups; HOME its home).
+    /// A command that runs as this user (its uid, gid and no other groups; HOME and
+    /// XDG_RUNTIME_DIR its home).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.uid(self.uid)
             .gid(self.gid)
             .env("HOME", &self.home)
             .env("USER", &self.name)
+            // Where sshfs-rs puts its control sockets: removed with the home.
+            .env("XDG_RUNTIME_DIR", &self.home)
             .env_remove("SSH_AUTH_SOCK")
             .current_dir(&self.home);
         cmd
