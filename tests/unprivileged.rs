@@ -458,8 +458,9 @@ fn idmap_file_maps_names_and_nomap_decides_the_rest() {
     let maps = tempfile::tempdir().unwrap();
     let uidfile = maps.path().join("uids");
     let gidfile = maps.path().join("gids");
-    fs::write(&uidfile, "daemon:4242\n").unwrap();
-    fs::write(&gidfile, "bin:x:4343:\n").unwrap();
+    // root:0 keeps the mount's root (the server's, owned by 0) visible with nomap=error.
+    fs::write(&uidfile, "daemon:4242\nroot:0\n").unwrap();
+    fs::write(&gidfile, "bin:x:4343:\nroot:x:0:\n").unwrap();
     for f in [&uidfile, &gidfile] {
         fs::set_permissions(f, fs::Permissions::from_mode(0o644)).unwrap();
     }
@@ -492,6 +493,7 @@ fn idmap_file_maps_names_and_nomap_decides_the_rest() {
         std::os::unix::fs::chown(&other, Some(5151), Some(4343)).unwrap();
     }
     let m = Mount::start(&sshd, &["-o", &files]);
+    assert!(fs::metadata(m.path()).is_ok(), "the root's owner is listed");
     let meta = fs::metadata(m.path().join("mapped")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (daemon, bin));
     let err = fs::metadata(m.path().join("other")).unwrap_err();
