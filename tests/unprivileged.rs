@@ -393,7 +393,7 @@ fn allow_other_without_user_allow_other_is_one_clear_line() {
 }
 
 /// `allow_root` (root's mount here) as libfuse has it: root uses the mount, another user gets
-/// EACCES, while with `allow_other` that user gets in.
+/// EACCES, while with `allow_other` (alone) that user gets in.
 #[test]
 fn allow_root_lets_only_root_and_the_owner_in() {
     let user = TestUser::create("r");
@@ -417,6 +417,12 @@ fn allow_root_lets_only_root_and_the_owner_in() {
         stat_as(&user, &allow_other.path().join("f")).is_ok(),
         "allow_other lets the user in"
     );
+    drop(allow_other);
+    // Both: allow_root decides, as in libfuse 3.
+    let both = Mount::start(&sshd, &["-o", "allow_other,allow_root"]);
+    open_path_to(both.path());
+    let err = stat_as(&user, &both.path().join("f")).unwrap_err();
+    assert!(err.contains("Permission denied"), "{err}");
 }
 
 /// Makes the directories above `mnt` enterable by everyone.

@@ -803,9 +803,8 @@ pub async fn mount(
     }
     let session = Session::new(options);
     let mut fuse = FuseFs::new(fs, config.ttls);
-    if !config.allow_other {
-        fuse.owner_and_root = config.allow_root;
-    }
+    // With allow_other as well, allow_root still decides (as libfuse 3).
+    fuse.owner_and_root = config.allow_root;
     if config.unprivileged {
         return session.mount_with_unprivileged(fuse, mountpoint).await;
     }
