@@ -392,6 +392,25 @@ fn allow_other_without_user_allow_other_is_one_clear_line() {
     }
 }
 
+/// Flags fusermount3 cannot set on a user's mount (`strictatime`, `nodiratime`): one line
+/// naming the flag, instead of fusermount3's "unknown option"; nothing mounted.
+#[test]
+fn root_only_flags_are_one_clear_line_for_a_user() {
+    let s = Setup::new("f");
+    for option in ["strictatime", "nodiratime"] {
+        let (status, stderr) =
+            UserMount::try_start(&s.sshd, &s.local, &s.remote, &["-f", "-o", option])
+                .map(|m| panic!("mounted on {}", m.path().display()))
+                .unwrap_err();
+        assert!(!status.success());
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with("sshfs-rs: ") && stderr.contains(option) && stderr.contains("root"),
+            "{stderr}"
+        );
+    }
+}
+
 /// `allow_root` (root's mount here) as libfuse has it: root uses the mount, another user gets
 /// EACCES, while with `allow_other` (alone) that user gets in.
 #[test]
