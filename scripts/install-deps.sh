@@ -2,7 +2,8 @@
 # Installs what sshfs-rs and its tests need on a fresh Debian machine (as root, or with sudo):
 # OpenSSH server (the tests start their own sshd), FUSE 3 (fusermount3, /dev/fuse), the C sshfs
 # (compared against in benchmarks), git (used by the workflow tests), autofs (the mount helper's
-# autofs test runs automount on a temporary map).
+# autofs test runs automount on a temporary map), useradd and pgrep/pkill (tests/ssh.rs and
+# tests/unprivileged.rs make throwaway users and look for their processes).
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null || need+=(openssh-server)
@@ -11,6 +12,8 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v sshfs >/dev/null || need+=(sshfs)
 command -v git >/dev/null || need+=(git)
 command -v /usr/sbin/automount >/dev/null || need+=(autofs)
+command -v useradd >/dev/null || [ -x /usr/sbin/useradd ] || need+=(passwd)
+command -v pgrep >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo

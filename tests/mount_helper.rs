@@ -373,7 +373,7 @@ fn helper_fails_with_one_line() {
             format!("{},password_stdin", s.ssh_options()),
             "password_stdin",
         ),
-        (format!("{},idmap=user", s.ssh_options()), "idmap=user"),
+        (format!("{},idmap=file", s.ssh_options()), "idmap=file"),
     ];
     for (opts, named) in &cases {
         let out = run_to_eof(

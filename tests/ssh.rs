@@ -1,8 +1,8 @@
 //! Connecting like ssh does, through a real mount against real sshd instances: passwords given
 //! on stdin (`-o password_stdin`), and kept for reconnects.
 //!
-//! The password tests create a throwaway local user with a password (the tests run as root)
-//! and remove it again when done, also when a test fails.
+//! The password tests create a throwaway local user with a password (the tests run as root,
+//! support::TestUser) and remove it again when done, also when a test fails.
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
 mod support;
@@ -16,87 +16,13 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
+use support::{
+    FaultProxy, MountStats, Sshd, SshdOptions, TestUser, is_mounted, run_ok, sshfs_rs_bin,
+    wait_until,
+};
 
 /// Bound on a mount command (the parent exits once the mount is live).
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Runs `program args`, panicking with its output unless it succeeds.
-fn run_ok(program: &str, args: &[&str], stdin: Option<&str>) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A local user with a password, removed (with whatever it runs) when dropped.
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl TestUser {
-    fn create(tag: &str, password: &str) -> TestUser {
-        let name = format!("sfrs{tag}{}", std::process::id());
-        // Left over from a run that was killed: start clean.
-        let _ = Command::new("userdel")
-            .args(["-f", &name])
-            .stderr(Stdio::null())
-            .status();
-        run_ok(
-            "useradd",
-            &["-M", "-d", "/nonexistent", "-s", "/bin/sh", &name],
-            None,
-        );
-        let user = TestUser {
-            uid: id_of(&name, "-u"),
-            gid: id_of(&name, "-g"),
-            name,
-        };
-        run_ok(
-            "chpasswd",
-            &[],
-            Some(&format!("{}:{password}\n", user.name)),
-        );
-        user
-    }
-}
-
-fn id_of(name: &str, flag: &str) -> u32 {
-    let out = Command::new("id").args([flag, name]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.name])
-            .status();
-        let status = Command::new("userdel").args(["-f", &self.name]).status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("warning: could not remove test user {}", self.name);
-        }
-    }
-}
 
 /// A directory the test user owns (in a temp dir everyone may enter).
 struct UserDir {
@@ -212,7 +138,7 @@ fn logins(sshd: &Sshd, method: &str, user: &str) -> usize {
 /// password without asking anyone.
 #[test]
 fn password_stdin_mounts_and_reconnects_without_asking() {
-    let user = TestUser::create("pw", "s3cret pass");
+    let user = TestUser::with_password("pw", "s3cret pass");
     let sshd = password_sshd();
     let dir = UserDir::new(&user);
     let proxy = FaultProxy::start(sshd.port());
@@ -271,7 +197,7 @@ fn password_stdin_mounts_and_reconnects_without_asking() {
 /// helper runs) the password from stdin is still used.
 #[test]
 fn password_stdin_wrong_password_is_one_clear_line() {
-    let user = TestUser::create("bad", "right one");
+    let user = TestUser::with_password("bad", "right one");
     let sshd = password_sshd();
     let dir = UserDir::new(&user);
     let mnt = Mountpoint::new();

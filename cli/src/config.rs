@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
+use sshfs_client::fs::idmap::Owners;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::link::ReconnectPolicy;
@@ -111,6 +112,10 @@ pub struct Config {
     pub skipped_options: Vec<String>,
     /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
     pub reconnect: Option<ReconnectPolicy>,
+    /// How owners and modes are shown (`-o idmap`, `uid`, `gid`, `umask`).
+    pub owners: Owners,
+    /// `-o idmap=user`: [`Config::owners`] still needs the login user's remote ids.
+    pub idmap_user: bool,
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -177,17 +182,14 @@ pub fn build(args: Args) -> Result<Config, String> {
     }
     let o: MountOpts = options::parse_with(&given, args.sloppy)?;
     let unprivileged = !nix::unistd::geteuid().is_root();
-    if o.allow_other && unprivileged && !user_allow_other() {
-        return Err("option '-o allow_other' needs 'user_allow_other' in /etc/fuse.conf for a user's mount (fusermount3 refuses it otherwise)".to_owned());
+    for (given, name) in [(o.allow_other, "allow_other"), (o.allow_root, "allow_root")] {
+        if given && unprivileged && !user_allow_other() {
+            return Err(format!(
+                "option '-o {name}' needs 'user_allow_other' in /etc/fuse.conf for a user's mount (ask root to add that line, or mount without it)"
+            ));
+        }
     }
-    if o.allow_root && unprivileged {
-        return Err(
-            "option '-o allow_root' is not supported for a user's mount: only the mount's \
-            owner could be let in besides root, and sshfs-rs does not check callers itself; use \
-            -o allow_other"
-                .to_owned(),
-        );
-    }
+    let (owners, idmap_user) = crate::owners::build(&o)?;
     let home = home_dir();
     let local = local_user();
     let config_path = args
@@ -237,6 +239,18 @@ pub fn build(args: Args) -> Result<Config, String> {
         None
     };
 
+    if unprivileged {
+        let asked = MountFlags {
+            atime: o.atime,
+            nodiratime: o.nodiratime,
+            ..MountFlags::default()
+        };
+        if let Some(flag) = asked.user_mount_lacks() {
+            return Err(format!(
+                "option '-o {flag}' is only available to root: fusermount3 cannot set it on a user's mount"
+            ));
+        }
+    }
     let debug = args.debug || o.debug;
     let fs_name = o
         .fsname
@@ -253,6 +267,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             fs_name,
             subtype: o.subtype.clone().unwrap_or_else(|| "sshfs-rs".to_owned()),
             allow_other: o.allow_other,
+            allow_root: o.allow_root.then(|| nix::unistd::getuid().as_raw()),
             default_permissions: o.default_permissions,
             read_only: o.read_only,
             // fusermount3 makes a user's mount nosuid,nodev whatever is asked.
@@ -285,6 +300,8 @@ pub fn build(args: Args) -> Result<Config, String> {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),
+        owners,
+        idmap_user,
     })
 }
 

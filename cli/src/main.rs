@@ -8,6 +8,7 @@ mod helper;
 #[cfg(test)]
 mod man;
 mod options;
+mod owners;
 mod prompt;
 mod serve;
 mod ssh_config;

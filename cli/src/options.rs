@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sshfs_client::fs::idmap::NoMap;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
 use sshfs_client::remote::StrictHostKeyChecking;
@@ -94,8 +95,6 @@ use Does::{Ignore, Nothing, Refuse, Set};
 use Origin::{Fuse, Kernel, Mount, Own, Ssh, Sshfs};
 use Value::{Any, Flag, Optional, Required};
 
-/// Why uid, gid, umask and idmap=user|file are refused.
-const NO_ID_MAPPING: &str = "owners and modes are shown as the server has them; mapping them is not implemented yet (issue 12)";
 /// Why the libfuse modules are refused.
 const NO_MODULES: &str = "libfuse modules are not available (sshfs-rs does not use libfuse); mount host:/dir/sub instead of subdir";
 
@@ -319,7 +318,7 @@ const DEFS: &[Def] = &[
             o.atime = Atime::Always;
             Ok(())
         }),
-        "update access times on every access (strictatime)",
+        "update access times on every access (strictatime; root only: fusermount3 cannot set it)",
     ),
     def(
         "strictatime",
@@ -339,7 +338,7 @@ const DEFS: &[Def] = &[
             o.nodiratime = true;
             Ok(())
         }),
-        "never update access times of directories",
+        "never update access times of directories (root only: fusermount3 cannot set it)",
     ),
     def(
         "diratime",
@@ -419,7 +418,7 @@ const DEFS: &[Def] = &[
             o.allow_root = true;
             Ok(())
         }),
-        "let root access the mount too: no effect for root's own mounts; refused for a user's (use allow_other)",
+        "let root use the mount besides its owner (others get EACCES; non-root: needs user_allow_other in /etc/fuse.conf)",
     ),
     def(
         "auto_unmount",
@@ -537,22 +536,31 @@ const DEFS: &[Def] = &[
         "umask",
         Required("OCTAL"),
         Fuse,
-        Refuse(NO_ID_MAPPING),
-        "refused: not implemented yet",
+        Set(|o, v| {
+            o.umask = Some(parse_umask(v)?);
+            Ok(())
+        }),
+        "show every file's permission bits as 0777 minus these (as libfuse: the server's bits are not shown)",
     ),
     def(
         "uid",
         Required("N"),
         Fuse,
-        Refuse(NO_ID_MAPPING),
-        "refused: not implemented yet",
+        Set(|o, v| {
+            o.uid = Some(parse_id(v)?);
+            Ok(())
+        }),
+        "show every file as owned by user id N",
     ),
     def(
         "gid",
         Required("N"),
         Fuse,
-        Refuse(NO_ID_MAPPING),
-        "refused: not implemented yet",
+        Set(|o, v| {
+            o.gid = Some(parse_id(v)?);
+            Ok(())
+        }),
+        "show every file as owned by group id N",
     ),
     def(
         "ac_attr_timeout",
@@ -677,36 +685,50 @@ const DEFS: &[Def] = &[
         "idmap",
         Required("none|user|file"),
         Sshfs,
-        Nothing(|v| match v {
-            "none" => Ok(()),
-            "user" | "file" => Err(format!("idmap={v} is not supported: {NO_ID_MAPPING}")),
-            _ => Err(format!("'{v}' is not one of none, user, file")),
+        Set(|o, v| {
+            o.idmap = match v {
+                "none" => IdMapping::None,
+                "user" => IdMapping::User,
+                "file" => IdMapping::File,
+                _ => return Err(format!("'{v}' is not one of none, user, file")),
+            };
+            Ok(())
         }),
-        "none (the default, no effect); user and file are refused: not implemented yet",
+        "none (default): owners as the server has them; user: the login user's remote uid/gid shown as yours, and back for chown; file: the ids of uidfile/gidfile",
     ),
     def(
         "uidfile",
         Required("FILE"),
         Sshfs,
-        Refuse(NO_ID_MAPPING),
-        "refused: idmap=file is not implemented yet",
+        Set(|o, v| {
+            o.uid_file = Some(PathBuf::from(v));
+            Ok(())
+        }),
+        "with idmap=file: lines name:remote_uid (or a passwd file); each name is a local user",
     ),
     def(
         "gidfile",
         Required("FILE"),
         Sshfs,
-        Refuse(NO_ID_MAPPING),
-        "refused: idmap=file is not implemented yet",
+        Set(|o, v| {
+            o.gid_file = Some(PathBuf::from(v));
+            Ok(())
+        }),
+        "with idmap=file: lines name:remote_gid (or a group file); each name is a local group",
     ),
     def(
         "nomap",
         Required("ignore|error"),
         Sshfs,
-        Nothing(|v| match v {
-            "ignore" | "error" => Ok(()),
-            _ => Err(format!("'{v}' is not ignore or error")),
+        Set(|o, v| {
+            o.nomap = Some(match v {
+                "ignore" => NoMap::Ignore,
+                "error" => NoMap::Error,
+                _ => return Err(format!("'{v}' is not ignore or error")),
+            });
+            Ok(())
         }),
-        "no effect (it only matters with idmap=file)",
+        "with idmap=file, an id the files do not list: ignore shows it as it is; error (default) makes its stat, listing and chown fail with EPERM",
     ),
     def(
         "ssh_command",
@@ -1061,6 +1083,18 @@ const DEFS: &[Def] = &[
     ),
 ];
 
+/// `-o idmap=`: how remote owners are shown.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum IdMapping {
+    /// As the server has them (the default, as sshfs's).
+    #[default]
+    None,
+    /// The login user's remote ids shown as the local user's.
+    User,
+    /// The ids of `uidfile` and `gidfile`.
+    File,
+}
+
 /// Settings collected from `-o` options. `None` means "not given" (ssh_config or the default
 /// applies).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -1115,6 +1149,20 @@ pub struct MountOpts {
     pub allow_root: bool,
     /// default_permissions.
     pub default_permissions: bool,
+    /// idmap.
+    pub idmap: IdMapping,
+    /// uidfile.
+    pub uid_file: Option<PathBuf>,
+    /// gidfile.
+    pub gid_file: Option<PathBuf>,
+    /// nomap.
+    pub nomap: Option<NoMap>,
+    /// uid.
+    pub uid: Option<u32>,
+    /// gid.
+    pub gid: Option<u32>,
+    /// umask.
+    pub umask: Option<u32>,
     /// async_read (sync_read clears it).
     pub async_read: bool,
     /// debug.
@@ -1423,6 +1471,20 @@ fn parse_size(v: &str) -> Result<u32, String> {
     }
 }
 
+/// A user or group id.
+fn parse_id(v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .map_err(|_| format!("'{v}' is not a user or group id number"))
+}
+
+/// Permission bits to hide, in octal (`022`).
+fn parse_umask(v: &str) -> Result<u32, String> {
+    match u32::from_str_radix(v, 8) {
+        Ok(m) if m <= 0o7777 => Ok(m),
+        _ => Err(format!("'{v}' is not an octal mode mask such as 022")),
+    }
+}
+
 /// A TCP port number 1..=65535.
 pub fn parse_port(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
@@ -1512,7 +1574,11 @@ mod tests {
         assert!(p(&["attr_timeout=-1"]).is_err());
         assert!(p(&["workaround=rename:nofrob"]).is_err());
         assert!(p(&["ssh_protocol=1"]).unwrap_err().contains("protocol 1"));
-        assert!(p(&["idmap=user"]).unwrap_err().contains("idmap=user"));
+        assert!(p(&["idmap=group"]).unwrap_err().contains("idmap=group"));
+        assert!(p(&["nomap=maybe"]).is_err());
+        assert!(p(&["uid=-1"]).is_err());
+        assert!(p(&["umask=8"]).is_err());
+        assert!(p(&["umask=77777"]).is_err());
     }
 
     #[test]
@@ -1526,6 +1592,22 @@ mod tests {
         assert_eq!(
             o.user_known_hosts,
             Some(vec![PathBuf::from("/a"), PathBuf::from("/b")])
+        );
+    }
+
+    #[test]
+    fn owner_options() {
+        let o = p(&["idmap=file,uidfile=/u,gidfile=/g,nomap=ignore,uid=1000,gid=100,umask=027"])
+            .unwrap();
+        assert_eq!(o.idmap, IdMapping::File);
+        assert_eq!(o.uid_file, Some(PathBuf::from("/u")));
+        assert_eq!(o.gid_file, Some(PathBuf::from("/g")));
+        assert_eq!(o.nomap, Some(NoMap::Ignore));
+        assert_eq!((o.uid, o.gid, o.umask), (Some(1000), Some(100), Some(0o27)));
+        assert_eq!(p(&["idmap=user"]).unwrap().idmap, IdMapping::User);
+        assert_eq!(
+            p(&["idmap=user,idmap=none"]).unwrap().idmap,
+            IdMapping::None
         );
     }
 

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::config::{self, Args, Config};
 use crate::control;
 use crate::daemon::{self, Detach};
+use crate::owners;
 use crate::prompt::TtyPrompt;
 
 /// Runs the program; returns the exit code. Errors are printed as one line.
@@ -82,8 +83,15 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
     }
     let root = remote_root(&conn.sftp, &config).await?;
+    let mut owners = config.owners.clone();
+    if config.idmap_user {
+        let remote = owners::login_user_ids(&conn.sftp, &config.connect.host).await?;
+        owners.map = owners::user_map(remote);
+    }
     let fs = Arc::new(
-        SshFs::new(conn.sftp.clone(), root, config.cache.clone()).with_link_options(config.links),
+        SshFs::new(conn.sftp.clone(), root, config.cache.clone())
+            .with_owners(owners)
+            .with_link_options(config.links),
     );
     tokio::spawn(fs.clone().revalidate_after_reconnects());
     fs.start_recheck(config.recheck);

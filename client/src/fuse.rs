@@ -53,6 +53,9 @@ pub struct MountConfig {
     pub subtype: String,
     /// Let other users access the mount.
     pub allow_other: bool,
+    /// `allow_root`, with the uid of the mount's owner: only it and root may use the mount
+    /// (as libfuse does it: the kernel lets everyone in, other users are refused with EACCES).
+    pub allow_root: Option<u32>,
     /// Let the kernel check permissions from the mode bits.
     pub default_permissions: bool,
     /// Read-only mount.
@@ -103,27 +106,36 @@ pub struct MountFlags {
 }
 
 impl MountFlags {
-    /// The flags as fusermount3 takes them in `-o`.
+    /// The flags as fusermount3 takes them in `-o`. It knows only `rw ro suid nosuid dev nodev
+    /// exec noexec async sync atime noatime dirsync` (3.14; any other word makes it fail), and
+    /// without `noatime` the kernel's default, `relatime`, applies; so a user's mount cannot
+    /// have `strictatime` or `nodiratime` (refused before this: [`MountFlags::user_mount_lacks`]).
     fn words(&self) -> Vec<&'static str> {
         let mut w = Vec::new();
         for (on, word) in [
             (self.nosuid, "nosuid"),
             (self.nodev, "nodev"),
             (self.noexec, "noexec"),
-            (self.nodiratime, "nodiratime"),
             (self.sync, "sync"),
             (self.dirsync, "dirsync"),
+            (self.atime == Atime::Never, "noatime"),
         ] {
             if on {
                 w.push(word);
             }
         }
-        w.push(match self.atime {
-            Atime::Relative => "relatime",
-            Atime::Never => "noatime",
-            Atime::Always => "strictatime",
-        });
         w
+    }
+
+    /// The flag asked for that fusermount3 cannot set on a user's mount, if any (its name).
+    pub fn user_mount_lacks(&self) -> Option<&'static str> {
+        if self.atime == Atime::Always {
+            Some("atime/strictatime")
+        } else if self.nodiratime {
+            Some("nodiratime")
+        } else {
+            None
+        }
     }
 }
 
@@ -171,6 +183,8 @@ pub struct FuseFs {
     fs: Arc<SshFs>,
     ttls: KernelTtls,
     inflight: InFlight,
+    /// `allow_root`: only this uid (the mount's owner) and root are served.
+    owner_and_root: Option<u32>,
 }
 
 fn errno(e: FsError) -> Errno {
@@ -184,6 +198,7 @@ impl FuseFs {
             fs,
             ttls,
             inflight: InFlight::default(),
+            owner_and_root: None,
         }
     }
 
@@ -196,6 +211,7 @@ impl FuseFs {
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
+        self.admit(req, op)?;
         let cancelled = self.inflight.register(req.unique);
         let _registered = Registered {
             inflight: &self.inflight,
@@ -227,10 +243,31 @@ impl FuseFs {
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
+        self.admit(req, op)?;
         fut.instrument(span).await.map_err(|e| {
             debug!(errno = e.errno, "{}", e.message);
             errno(e)
         })
+    }
+
+    /// `allow_root` as libfuse has it: a request of a user other than the owner and root is
+    /// refused (EACCES), except those on a file or directory already open.
+    fn admit(&self, req: &Request, op: &'static str) -> FuseResult<()> {
+        const ON_OPEN_HANDLES: &[&str] = &[
+            "read",
+            "write",
+            "fsync",
+            "release",
+            "readdir",
+            "readdirplus",
+            "releasedir",
+        ];
+        match self.owner_and_root {
+            Some(owner) if req.uid != owner && req.uid != 0 && !ON_OPEN_HANDLES.contains(&op) => {
+                Err(Errno::from(libc::EACCES))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn entry(&self, attr: FileAttr) -> ReplyEntry {
@@ -751,7 +788,7 @@ pub async fn mount(
     let mut options = MountOptions::default();
     options
         .fs_name(fs_name)
-        .allow_other(config.allow_other)
+        .allow_other(config.allow_other || config.allow_root.is_some())
         .default_permissions(config.default_permissions)
         .read_only(config.read_only)
         .sync_read(config.sync_read)
@@ -765,7 +802,9 @@ pub async fn mount(
         options.custom_options(extra.join(","));
     }
     let session = Session::new(options);
-    let fuse = FuseFs::new(fs, config.ttls);
+    let mut fuse = FuseFs::new(fs, config.ttls);
+    // With allow_other as well, allow_root still decides (as libfuse 3).
+    fuse.owner_and_root = config.allow_root;
     if config.unprivileged {
         return session.mount_with_unprivileged(fuse, mountpoint).await;
     }

@@ -4,6 +4,7 @@
 //! * [`Mount`] / [`SshfsC`]: the binary under test (or the C `sshfs`) mounted in
 //!   the foreground as a child process.
 //! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
+//! * [`TestUser`] / [`DevFuseOpen`]: throwaway local users, and /dev/fuse open to them.
 //! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
 //!
 //! Everything is per instance (own ports, temp dirs, mountpoints), so tests may
@@ -19,11 +20,13 @@ mod process;
 mod proxy;
 mod rng;
 mod sshd;
+mod users;
 
 pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
 pub use proxy::FaultProxy;
 pub use rng::Rng;
 pub use sshd::{Sshd, SshdOptions};
+pub use users::{DevFuseOpen, TestUser, run_ok};
 
 use std::ffi::OsString;
 use std::fs::File;

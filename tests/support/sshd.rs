@@ -168,6 +168,20 @@ impl Sshd {
         panic!("sshd did not start again: {why}\nsshd log:\n{}", self.log());
     }
 
+    /// Lets every local user log in with [`Sshd::user_key`] (sshd reads `authorized_keys` as
+    /// the user logging in): the temp dir becomes enterable (711) and `authorized_keys`
+    /// readable (644); private keys stay root's.
+    pub fn let_users_log_in(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&self.base, fs::Permissions::from_mode(0o711))
+            .expect("chmod 711 sshd temp dir");
+        fs::set_permissions(
+            self.base.join("authorized_keys"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod 644 authorized_keys");
+    }
+
     /// The temp dir holding keys, config, log, `root_dir()` and `home()`.
     pub fn temp_dir(&self) -> &Path {
         &self.base

@@ -130,7 +130,7 @@ impl SshFs {
                 }
             }
         }
-        Ok(dir
+        let items: Vec<DirItem> = dir
             .entries
             .iter()
             .enumerate()
@@ -141,7 +141,14 @@ impl SshFs {
                 next_offset: i as u64 + 1,
                 entry: e.clone(),
             })
-            .collect())
+            .collect();
+        // As sshfs: with nomap=error, an entry whose owner cannot be shown fails the listing.
+        if self.owners.can_refuse() {
+            for item in &items {
+                self.check_owners(&Stat::from(&item.entry))?;
+            }
+        }
+        Ok(items)
     }
 
     /// RELEASEDIR: CLOSE the server handle, if the listing came from the server.
@@ -183,11 +190,13 @@ impl SshFs {
     /// For READDIRPLUS: takes a kernel reference on an entry and builds its attributes. Undo
     /// with [`SshFs::forget`] if the entry does not reach the kernel.
     pub fn dir_entry(&self, parent: u64, item: &DirItem) -> FsResult<FileAttr> {
+        let stat = Stat::from(&item.entry);
+        self.check_owners(&stat)?;
         let mut inodes = self.inodes();
         let ino = inodes
             .lookup(parent, &item.name)
             .ok_or_else(|| FsError::new(libc::ENOENT, "directory vanished"))?;
-        Ok(Self::attr_for(&mut inodes, ino, &Stat::from(&item.entry)))
+        self.attr_for(&mut inodes, ino, &stat)
     }
 
     /// Stores a complete listing of `rel` (OPENDIR sent at `ticket`), sends the invalidations

@@ -14,6 +14,7 @@ pub mod dir;
 pub mod errno;
 pub mod files;
 pub mod handles;
+pub mod idmap;
 pub mod invalidate;
 pub mod metadata;
 pub mod names;
@@ -88,6 +89,8 @@ pub struct SshFs {
     recheck: recheck::Recheck,
     /// How symlinks and hard links are shown and made ([`symlinks`]).
     links: symlinks::LinkOptions,
+    /// How owners and modes are shown ([`idmap`]).
+    owners: idmap::Owners,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -127,7 +130,15 @@ impl SshFs {
             striped_open: Default::default(),
             recheck: recheck::Recheck::default(),
             links: symlinks::LinkOptions::default(),
+            owners: idmap::Owners::default(),
         }
+    }
+
+    /// Shows owners and modes through `owners` (`-o idmap`, `uid`, `gid`, `umask`) instead of
+    /// as the server has them.
+    pub fn with_owners(mut self, owners: idmap::Owners) -> Self {
+        self.owners = owners;
+        self
     }
 
     /// The kernel invalidations this filesystem asks for, to be sent by the FUSE frontend's
@@ -184,14 +195,25 @@ impl SshFs {
 
     /// Takes a kernel reference on `name` in `parent` and builds its attributes.
     fn entry(&self, parent: u64, name: &str, stat: &Stat) -> FsResult<FileAttr> {
+        // Refused owners (nomap=error) before the reference: a failed LOOKUP takes none.
+        self.check_owners(stat)?;
         let mut inodes = self.inodes();
         let ino = inodes
             .lookup(parent, name)
             .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
-        Ok(Self::attr_for(&mut inodes, ino, stat))
+        self.attr_for(&mut inodes, ino, stat)
     }
 
-    fn attr_for(inodes: &mut InodeTable, ino: u64, stat: &Stat) -> FileAttr {
+    /// Whether the owners in `stat` can be shown (`idmap=file` with `nomap=error` refuses the
+    /// ones its files do not list: EPERM, as sshfs).
+    fn check_owners(&self, stat: &Stat) -> FsResult<()> {
+        let a = &stat.attrs;
+        self.owners.check(a.uid.unwrap_or(0), a.gid.unwrap_or(0))
+    }
+
+    /// The kernel's attributes for `ino` from the server's: link count from what we know,
+    /// owners and modes as [`idmap`] shows them (which may refuse them: EPERM).
+    fn attr_for(&self, inodes: &mut InodeTable, ino: u64, stat: &Stat) -> FsResult<FileAttr> {
         if let Some(mode) = stat.attrs.permissions {
             inodes.set_file_type(ino, mode & libc::S_IFMT);
         }
@@ -215,7 +237,9 @@ impl SshFs {
                 })
             }
         };
-        attr::file_attr(ino, &stat.attrs, nlink)
+        let mut attr = attr::file_attr(ino, &stat.attrs, nlink);
+        self.owners.show(&mut attr)?;
+        Ok(attr)
     }
 
     fn file(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
@@ -274,7 +298,7 @@ impl SshFs {
                 Err(e) => self.fstat_any(ino, e).await?,
             },
         };
-        Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
+        self.attr_for(&mut self.inodes(), ino, &stat)
     }
 
     /// READLINK: from the cache, else READLINK; shown as the link options say

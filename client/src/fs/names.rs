@@ -238,7 +238,7 @@ impl SshFs {
             .add_link(ino, new_parent, new_name)
             .or_else(|| inodes.lookup(new_parent, new_name))
             .ok_or_else(|| FsError::new(libc::ENOENT, "parent vanished"))?;
-        Ok(Self::attr_for(&mut inodes, new_ino, &stat))
+        self.attr_for(&mut inodes, new_ino, &stat)
     }
 
     /// Records a name we just created (its attributes fetched after the fact) in the cache and

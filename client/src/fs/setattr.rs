@@ -19,13 +19,27 @@ impl SshFs {
     /// when only one of a pair changes the other is read first (UTIME_OMIT keeps its time).
     ///
     /// A chmod, chown or utimens of a file this mount created and still holds open for writing
-    /// is not waited for: see [`SshFs::setattr_behind`].
+    /// is not waited for: see [`SshFs::setattr_behind`]. The owners of a chown are mapped to
+    /// the server's ([`super::idmap`]).
     pub async fn setattr(
         &self,
         ino: u64,
         fh: Option<u64>,
         set: &SetAttr,
     ) -> FsResult<SetAttrReply> {
+        // A chown names local owners: the server is sent its own ([`super::idmap`]).
+        let remote;
+        let set = if set.uid.is_some() || set.gid.is_some() {
+            let (uid, gid) = self.owners.to_remote(set.uid, set.gid)?;
+            remote = SetAttr {
+                uid,
+                gid,
+                ..set.clone()
+            };
+            &remote
+        } else {
+            set
+        };
         // Writes in flight through other channels land before the change.
         self.settle_stripes(ino).await;
         if let Some(behind) = self.setattr_behind(ino, fh, set).await {
@@ -97,7 +111,7 @@ impl SshFs {
         }
         file.set_own_attrs(after.clone());
         let stat = Stat::new(after);
-        Some(Ok(Self::attr_for(&mut self.inodes(), ino, &stat)))
+        Some(self.attr_for(&mut self.inodes(), ino, &stat))
     }
 
     pub(super) async fn setattr_via(
@@ -145,7 +159,7 @@ impl SshFs {
             return match &target {
                 Target::Handle(f) => {
                     let stat = Stat::new(self.sftp.fstat(&f.handle).await?);
-                    Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
+                    self.attr_for(&mut self.inodes(), ino, &stat)
                 }
                 Target::Path(_) => self.getattr(ino, None).await,
             };
@@ -191,7 +205,7 @@ impl SshFs {
                 if let (Target::Path(_), Some(rel)) = (&target, &rel) {
                     self.cache().set_attr(rel, stat.clone());
                 }
-                Ok(Self::attr_for(&mut self.inodes(), ino, &stat))
+                self.attr_for(&mut self.inodes(), ino, &stat)
             }
             // Not asked (a symlink), or not answered: ask now.
             Err(_) => self.getattr(ino, fh).await,
