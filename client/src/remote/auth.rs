@@ -2,12 +2,12 @@
 //! when one is encrypted), then keyboard-interactive and password on the terminal. `BatchMode`
 //! never prompts. Secrets only live in memory for the call that uses them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use russh::MethodKind;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
-use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{Algorithm, Certificate, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 
 use super::connect::{ConnectError, ConnectOptions, HostKeyCheck};
 
@@ -51,6 +51,15 @@ pub fn is_password_prompt(prompt: &str) -> bool {
     prompt.to_ascii_lowercase().contains("password")
 }
 
+/// "No such file or directory" rather than "... (os error 2)".
+fn os_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
 /// Talks to the user (on the terminal). Implemented by the command line; the library never
 /// touches the terminal itself.
 pub trait Prompter: Send + Sync {
@@ -82,6 +91,116 @@ impl Prompter for NoPrompt {
     }
 }
 
+/// An authentication method sshfs-rs can use (`PreferredAuthentications` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `publickey`: the agent's keys, then the identity files (and their certificates).
+    PublicKey,
+    /// `keyboard-interactive`.
+    KeyboardInteractive,
+    /// `password`.
+    Password,
+}
+
+impl AuthMethod {
+    /// Its name in the protocol and in `PreferredAuthentications`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::PublicKey => "publickey",
+            AuthMethod::KeyboardInteractive => "keyboard-interactive",
+            AuthMethod::Password => "password",
+        }
+    }
+
+    fn kind(self) -> MethodKind {
+        match self {
+            AuthMethod::PublicKey => MethodKind::PublicKey,
+            AuthMethod::KeyboardInteractive => MethodKind::KeyboardInteractive,
+            AuthMethod::Password => MethodKind::Password,
+        }
+    }
+
+    /// The option that turns it off.
+    fn switch(self) -> &'static str {
+        match self {
+            AuthMethod::PublicKey => "PubkeyAuthentication",
+            AuthMethod::KeyboardInteractive => "KbdInteractiveAuthentication",
+            AuthMethod::Password => "PasswordAuthentication",
+        }
+    }
+}
+
+/// OpenSSH's `IdentityAgent`: where the agent is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IdentityAgent {
+    /// `SSH_AUTH_SOCK` (the default).
+    #[default]
+    Env,
+    /// No agent (`none`).
+    None,
+    /// This socket.
+    Socket(PathBuf),
+}
+
+/// Which methods and keys authentication uses (`PreferredAuthentications`,
+/// `PubkeyAuthentication`, `KbdInteractiveAuthentication`, `PasswordAuthentication`,
+/// `IdentitiesOnly`, `IdentityAgent`, `CertificateFile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOptions {
+    /// The methods in the order given by `PreferredAuthentications` (`None`: OpenSSH's order,
+    /// publickey, keyboard-interactive, password).
+    pub preferred: Option<Vec<AuthMethod>>,
+    /// Methods switched off (`PubkeyAuthentication no`, ...).
+    pub disabled: Vec<AuthMethod>,
+    /// Only the agent's keys that are also identity files (or their certificates) are used.
+    pub identities_only: bool,
+    /// Where the agent is.
+    pub agent: IdentityAgent,
+    /// Certificates to offer with the matching key (from an identity file or the agent);
+    /// `IDENTITY-cert.pub` next to an identity file is offered too, as ssh does.
+    pub certificate_files: Vec<PathBuf>,
+}
+
+impl Default for AuthOptions {
+    fn default() -> AuthOptions {
+        AuthOptions {
+            preferred: None,
+            disabled: Vec::new(),
+            identities_only: false,
+            agent: IdentityAgent::Env,
+            certificate_files: Vec::new(),
+        }
+    }
+}
+
+impl AuthOptions {
+    /// The methods to try, in order.
+    fn order(&self) -> Vec<AuthMethod> {
+        let all = [
+            AuthMethod::PublicKey,
+            AuthMethod::KeyboardInteractive,
+            AuthMethod::Password,
+        ];
+        self.preferred
+            .clone()
+            .unwrap_or_else(|| all.to_vec())
+            .into_iter()
+            .filter(|m| !self.disabled.contains(m))
+            .collect()
+    }
+
+    /// Why `m` is not tried, if it is not.
+    fn skipped(&self, m: AuthMethod) -> Option<String> {
+        if self.disabled.contains(&m) {
+            Some(format!("{} is no", m.switch()))
+        } else if self.preferred.as_ref().is_some_and(|p| !p.contains(&m)) {
+            Some("not in PreferredAuthentications".to_owned())
+        } else {
+            None
+        }
+    }
+}
+
 type Ssh = client::Handle<HostKeyCheck>;
 
 /// Where the answer to a secret prompt came from.
@@ -104,6 +223,11 @@ struct Attempt<'a> {
     allowed: Vec<MethodKind>,
     /// The methods the server allowed at first.
     offered: Vec<MethodKind>,
+    /// Certificates (`CertificateFile`, `IDENTITY-cert.pub`), with where each came from.
+    certificates: Vec<(PathBuf, Certificate)>,
+    /// Public keys of the agent refused by the server (an identity file holding one is not
+    /// offered again).
+    refused: Vec<PublicKey>,
 }
 
 /// Authenticates `ssh` as `opts.user`, or says what was tried and why each failed.
@@ -119,6 +243,8 @@ pub async fn authenticate(
         tried: Vec::new(),
         allowed: Vec::new(),
         offered: Vec::new(),
+        certificates: Vec::new(),
+        refused: Vec::new(),
     };
     // "none" tells us which methods the server accepts.
     let first = a
@@ -130,14 +256,33 @@ pub async fn authenticate(
         return Ok(());
     }
     a.offered = a.allowed.clone();
-    if a.allows(MethodKind::PublicKey) && (a.agent().await? || a.identity_files().await?) {
-        return Ok(());
+    for method in opts.auth.order() {
+        if !a.allows(method.kind()) {
+            continue;
+        }
+        let done = match method {
+            AuthMethod::PublicKey => {
+                a.load_certificates();
+                a.agent().await? || a.identity_files().await?
+            }
+            AuthMethod::KeyboardInteractive => a.keyboard_interactive().await?,
+            AuthMethod::Password => a.password().await?,
+        };
+        if done {
+            return Ok(());
+        }
     }
-    if a.allows(MethodKind::KeyboardInteractive) && a.keyboard_interactive().await? {
-        return Ok(());
-    }
-    if a.allows(MethodKind::Password) && a.password().await? {
-        return Ok(());
+    for method in [
+        AuthMethod::PublicKey,
+        AuthMethod::KeyboardInteractive,
+        AuthMethod::Password,
+    ] {
+        if a.offered.contains(&method.kind())
+            && let Some(why) = opts.auth.skipped(method)
+        {
+            a.tried
+                .push(format!("{} (not tried: {why})", method.name()));
+        }
     }
     Err(a.failure())
 }
@@ -210,17 +355,99 @@ impl Attempt<'_> {
         }
     }
 
-    async fn agent(&mut self) -> Result<bool, ConnectError> {
-        if std::env::var_os("SSH_AUTH_SOCK").is_none() {
-            return Ok(false);
+    /// Reads the certificates to offer: `CertificateFile`s (a missing or bad one is named),
+    /// then `IDENTITY-cert.pub` next to each identity file that has one.
+    fn load_certificates(&mut self) {
+        if !self.certificates.is_empty() {
+            return;
         }
-        let mut agent = match russh::keys::agent::client::AgentClient::connect_env().await {
-            Ok(agent) => agent,
-            Err(e) => {
-                self.tried
-                    .push(format!("ssh-agent (cannot reach SSH_AUTH_SOCK: {e})"));
-                return Ok(false);
+        let next_to_keys = self.opts.identity_files.iter().map(|p| {
+            let mut name = p.clone().into_os_string();
+            name.push("-cert.pub");
+            (PathBuf::from(name), false)
+        });
+        let given = self
+            .opts
+            .auth
+            .certificate_files
+            .iter()
+            .map(|p| (p.clone(), true));
+        for (path, explicit) in given.chain(next_to_keys).collect::<Vec<_>>() {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    if explicit {
+                        self.tried.push(format!(
+                            "certificate {} (cannot read it: {})",
+                            path.display(),
+                            os_message(&e)
+                        ));
+                    }
+                    continue;
+                }
+            };
+            match Certificate::from_openssh(text.trim()) {
+                Ok(cert) => self.certificates.push((path, cert)),
+                Err(e) => self.tried.push(format!(
+                    "certificate {} (not an OpenSSH certificate: {e})",
+                    path.display()
+                )),
             }
+        }
+    }
+
+    /// The certificates for `key`'s public half.
+    fn certificates_of(&self, key: &PublicKey) -> Vec<(PathBuf, Certificate)> {
+        self.certificates
+            .iter()
+            .filter(|(_, c)| c.public_key() == key.key_data())
+            .cloned()
+            .collect()
+    }
+
+    /// The public keys of the identity files (`FILE.pub`, else an unencrypted private key).
+    fn identity_public_keys(&self) -> Vec<PublicKey> {
+        let mut keys = Vec::new();
+        for path in &self.opts.identity_files {
+            let mut public = path.clone().into_os_string();
+            public.push(".pub");
+            let from_pub = std::fs::read_to_string(&public)
+                .ok()
+                .and_then(|t| PublicKey::from_openssh(t.trim()).ok());
+            let key = from_pub.or_else(|| {
+                russh::keys::load_secret_key(path, None)
+                    .ok()
+                    .map(|k| k.public_key().clone())
+            });
+            keys.extend(key);
+        }
+        keys
+    }
+
+    async fn connect_agent(
+        &mut self,
+    ) -> Option<russh::keys::agent::client::AgentClient<tokio::net::UnixStream>> {
+        use russh::keys::agent::client::AgentClient;
+        let socket = match &self.opts.auth.agent {
+            IdentityAgent::None => return None,
+            IdentityAgent::Env => PathBuf::from(std::env::var_os("SSH_AUTH_SOCK")?),
+            IdentityAgent::Socket(p) => p.clone(),
+        };
+        match AgentClient::connect_uds(&socket).await {
+            Ok(agent) => Some(agent),
+            Err(e) => {
+                self.tried.push(format!(
+                    "ssh-agent (cannot reach {}: {e})",
+                    socket.display()
+                ));
+                None
+            }
+        }
+    }
+
+    async fn agent(&mut self) -> Result<bool, ConnectError> {
+        let Some(mut agent) = self.connect_agent().await else {
+            return Ok(false);
         };
         let identities = match agent.request_identities().await {
             Ok(ids) => ids,
@@ -232,11 +459,57 @@ impl Attempt<'_> {
         if identities.is_empty() {
             self.tried.push("ssh-agent (it holds no keys)".into());
         }
+        // IdentitiesOnly: only the agent's keys that are identity files or certificates.
+        let only: Option<Vec<PublicKey>> = self.opts.auth.identities_only.then(|| {
+            let mut keys = self.identity_public_keys();
+            keys.extend(
+                self.certificates
+                    .iter()
+                    .map(|(_, c)| PublicKey::new(c.public_key().clone(), "")),
+            );
+            keys
+        });
         for identity in identities {
-            let russh::keys::agent::AgentIdentity::PublicKey { key, comment } = identity else {
-                continue;
+            let (key, comment) = match identity {
+                russh::keys::agent::AgentIdentity::PublicKey { key, comment } => (key, comment),
+                russh::keys::agent::AgentIdentity::Certificate {
+                    certificate,
+                    comment,
+                } => {
+                    if self
+                        .agent_certificate(&mut agent, certificate, &comment)
+                        .await?
+                    {
+                        return Ok(true);
+                    }
+                    continue;
+                }
             };
+            if let Some(only) = &only
+                && !only.iter().any(|k| k.key_data() == key.key_data())
+            {
+                continue;
+            }
+            for (path, cert) in self.certificates_of(&key) {
+                let shown = format!("{} (key in ssh-agent)", path.display());
+                if self.agent_certificate(&mut agent, cert, &shown).await? {
+                    return Ok(true);
+                }
+            }
+            if !self
+                .opts
+                .algorithms
+                .accepts_pubkey(key.algorithm().as_str())
+                && !key.algorithm().is_rsa()
+            {
+                self.tried.push(format!(
+                    "publickey from ssh-agent ({comment}) (not tried: {} is not in PubkeyAcceptedAlgorithms)",
+                    key.algorithm().as_str()
+                ));
+                continue;
+            }
             let hash = self.rsa_hash(key.algorithm()).await;
+            let public = key.clone();
             match self
                 .ssh
                 .authenticate_publickey_with(&self.opts.user, key, hash, &mut agent)
@@ -246,6 +519,7 @@ impl Attempt<'_> {
                     if self.done(r) {
                         return Ok(true);
                     }
+                    self.refused.push(public.clone());
                     self.tried.push(format!(
                         "publickey from ssh-agent ({comment}) (refused by the server)"
                     ));
@@ -255,6 +529,106 @@ impl Attempt<'_> {
                 )),
             }
         }
+        Ok(false)
+    }
+
+    /// Offers a certificate whose key the agent holds.
+    async fn agent_certificate(
+        &mut self,
+        agent: &mut russh::keys::agent::client::AgentClient<tokio::net::UnixStream>,
+        cert: Certificate,
+        shown: &str,
+    ) -> Result<bool, ConnectError> {
+        if !self
+            .opts
+            .algorithms
+            .accepts_pubkey(cert.algorithm().to_certificate_type().as_str())
+        {
+            self.tried.push(format!(
+                "certificate {shown} (not tried: its type is not in PubkeyAcceptedAlgorithms)"
+            ));
+            return Ok(false);
+        }
+        let hash = self.rsa_hash(cert.algorithm()).await;
+        match self
+            .ssh
+            .authenticate_certificate_with(&self.opts.user, cert, hash, agent)
+            .await
+        {
+            Ok(r) => {
+                if self.done(r) {
+                    return Ok(true);
+                }
+                self.tried
+                    .push(format!("certificate {shown} (refused by the server)"));
+            }
+            Err(e) => self.tried.push(format!(
+                "certificate {shown} (the agent could not sign: {e})"
+            )),
+        }
+        Ok(false)
+    }
+
+    /// Offers the certificates of `key` (an identity file's), then the key itself.
+    async fn with_key(&mut self, path: &Path, key: PrivateKey) -> Result<bool, ConnectError> {
+        let key = Arc::new(key);
+        for (cert_path, cert) in self.certificates_of(key.public_key()) {
+            if !self
+                .opts
+                .algorithms
+                .accepts_pubkey(&cert.algorithm().to_certificate_type())
+            {
+                self.tried.push(format!(
+                    "certificate {} (not tried: its type is not in PubkeyAcceptedAlgorithms)",
+                    cert_path.display()
+                ));
+                continue;
+            }
+            let r = self
+                .ssh
+                .authenticate_openssh_cert(&self.opts.user, Arc::clone(&key), cert)
+                .await
+                .map_err(|e| self.ssh_error(e))?;
+            if self.done(r) {
+                return Ok(true);
+            }
+            self.tried.push(format!(
+                "certificate {} (refused by the server)",
+                cert_path.display()
+            ));
+        }
+        if self
+            .refused
+            .iter()
+            .any(|k| k.key_data() == key.public_key().key_data())
+        {
+            return Ok(false);
+        }
+        let algo = key.algorithm();
+        if !matches!(algo, Algorithm::Rsa { .. })
+            && !self.opts.algorithms.accepts_pubkey(algo.as_str())
+        {
+            self.tried.push(format!(
+                "publickey {} (not tried: {} is not in PubkeyAcceptedAlgorithms)",
+                path.display(),
+                algo.as_str()
+            ));
+            return Ok(false);
+        }
+        let hash = self.rsa_hash(algo).await;
+        let key = PrivateKeyWithHashAlg::new(key, hash);
+        let r = self
+            .ssh
+            .authenticate_publickey(&self.opts.user, key)
+            .await
+            .map_err(|e| self.ssh_error(e))?;
+        if self.done(r) {
+            return Ok(true);
+        }
+        self.tried.push(format!(
+            "publickey {} (refused by the server)",
+            path.display()
+        ));
         Ok(false)
     }
 
@@ -279,20 +653,9 @@ impl Attempt<'_> {
                     continue;
                 }
             };
-            let hash = self.rsa_hash(key.algorithm()).await;
-            let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
-            let r = self
-                .ssh
-                .authenticate_publickey(&self.opts.user, key)
-                .await
-                .map_err(|e| self.ssh_error(e))?;
-            if self.done(r) {
+            if self.with_key(&path, key).await? {
                 return Ok(true);
             }
-            self.tried.push(format!(
-                "publickey {} (refused by the server)",
-                path.display()
-            ));
         }
         Ok(false)
     }
@@ -332,16 +695,26 @@ impl Attempt<'_> {
         Err("wrong passphrase".into())
     }
 
+    /// The hash an RSA key signs with: the server's best, unless PubkeyAcceptedAlgorithms
+    /// excludes it (then the first of rsa-sha2-512, rsa-sha2-256 it accepts).
     async fn rsa_hash(&self, algo: Algorithm) -> Option<russh::keys::HashAlg> {
+        use russh::keys::HashAlg;
         if !matches!(algo, Algorithm::Rsa { .. }) {
             return None;
         }
-        self.ssh
+        let best = self
+            .ssh
             .best_supported_rsa_hash()
             .await
             .ok()
             .flatten()
-            .flatten()
+            .flatten();
+        let name = |h: Option<HashAlg>| Algorithm::Rsa { hash: h }.as_str().to_owned();
+        let accepts = |h: Option<HashAlg>| self.opts.algorithms.accepts_pubkey(&name(h));
+        [best, Some(HashAlg::Sha512), Some(HashAlg::Sha256)]
+            .into_iter()
+            .find(|h| accepts(*h))
+            .unwrap_or(best)
     }
 
     async fn keyboard_interactive(&mut self) -> Result<bool, ConnectError> {

@@ -1,6 +1,7 @@
 //! Everything that talks to the server: the SSH connection, authentication, host key checking
 //! and the SFTP request engine.
 
+pub mod algorithms;
 pub mod auth;
 pub mod connect;
 pub mod counters;
@@ -12,8 +13,10 @@ pub mod link;
 pub mod proxy;
 pub mod sftp;
 
-pub use auth::{NoPrompt, Prompter, Secret};
-pub use connect::{ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect};
+pub use auth::{AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret};
+pub use connect::{
+    AddressFamily, ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect,
+};
 pub use counters::{Counters, Op};
 pub use handle::Handle;
 pub use sftp::{Sftp, SftpError};
