@@ -1043,6 +1043,76 @@ mod tests {
         assert!(matches!(c.connect.via, Via::Direct));
     }
 
+    /// ServerAliveCountMax, HostKeyAlias, ConnectionAttempts and the auth options, from -o and
+    /// from ssh_config, the command line winning.
+    #[test]
+    fn ssh_options_from_the_command_line_and_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("config");
+        std::fs::write(
+            &conf,
+            "Host h
+  ServerAliveCountMax 9
+  HostKeyAlias fromconfig
+  ConnectionAttempts 4
+  PubkeyAuthentication no
+  IdentityAgent none
+  CertificateFile /c/%r.cert
+  LogLevel ERROR
+  Ciphers ^aes128-ctr
+",
+        )
+        .unwrap();
+        let f = conf.display().to_string();
+        let c = build(args(&["me@h:", "/mnt", "-F", &f])).unwrap();
+        assert_eq!(c.connect.keepalive_max, 9);
+        assert_eq!(c.connect.host_key_alias.as_deref(), Some("fromconfig"));
+        assert_eq!(c.connect.known_hosts_name(), "fromconfig");
+        assert_eq!(c.connect.connection_attempts, 4);
+        assert_eq!(c.connect.auth.disabled, vec![AuthMethod::PublicKey]);
+        assert_eq!(c.connect.auth.agent, IdentityAgent::None);
+        assert_eq!(
+            c.connect.auth.certificate_files,
+            vec![PathBuf::from("/c/me.cert")]
+        );
+        assert_eq!(c.log_filter, "error");
+        let ciphers = c.connect.algorithms.ciphers.unwrap();
+        assert_eq!(ciphers[0], "aes128-ctr");
+        let c = build(args(&[
+            "me@h:",
+            "/mnt",
+            "-F",
+            &f,
+            "-v",
+            "-o",
+            "ServerAliveCountMax=2,HostKeyAlias=given,PubkeyAuthentication=yes,IdentityAgent=/s/%u",
+        ]))
+        .unwrap();
+        assert_eq!(c.connect.keepalive_max, 2);
+        assert_eq!(c.connect.known_hosts_name(), "given");
+        assert!(c.connect.auth.disabled.is_empty());
+        assert!(
+            matches!(c.connect.auth.agent, IdentityAgent::Socket(ref p) if p.starts_with("/s/"))
+        );
+        assert_eq!(c.log_filter, LOG_VERBOSE, "-v wins over LogLevel ERROR");
+        let c = build(args(&["me@h:", "/mnt", "-F", "/dev/null"])).unwrap();
+        assert_eq!(c.connect.keepalive_max, DEFAULT_KEEPALIVE_MAX);
+        assert_eq!(c.connect.known_hosts_name(), "h");
+        assert_eq!(c.log_filter, LOG_DEFAULT);
+    }
+
+    #[test]
+    fn log_levels() {
+        assert_eq!(log_filter(true, false, Some(LogLevel::Quiet)), LOG_DEBUG);
+        assert_eq!(log_filter(false, false, Some(LogLevel::Quiet)), "off");
+        assert_eq!(
+            log_filter(false, false, Some(LogLevel::Verbose)),
+            LOG_VERBOSE
+        );
+        assert_eq!(log_filter(false, true, Some(LogLevel::Debug3)), "debug");
+        assert_eq!(log_filter(false, false, Some(LogLevel::Debug1)), LOG_DEBUG);
+    }
+
     #[test]
     fn bad_port_is_an_error() {
         assert!(build(args(&["h:", "/mnt", "-p", "99999", "-F", "/dev/null"])).is_err());

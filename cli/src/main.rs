@@ -11,6 +11,8 @@ mod options;
 mod prompt;
 mod serve;
 mod ssh_config;
+#[cfg(test)]
+mod ssh_docs;
 mod target;
 
 fn main() {

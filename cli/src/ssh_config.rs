@@ -1046,20 +1046,6 @@ Match all
     }
 
     #[test]
-    fn every_keyword_is_in_docs_ssh_md() {
-        let doc =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ssh.md"))
-                .unwrap()
-                .to_ascii_lowercase();
-        for (key, _) in KEYWORDS {
-            assert!(
-                doc.contains(&format!("| `{key}` |")),
-                "docs/ssh.md lacks {key}"
-            );
-        }
-    }
-
-    #[test]
     fn tokens() {
         let home = Path::new("/home/me");
         let t = Tokens {
