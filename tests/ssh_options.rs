@@ -669,3 +669,76 @@ fn connection_attempts() {
         "3 attempts took {thrice:?}, 1 took {once:?}"
     );
 }
+
+/// A server with an Ed25519 and an ECDSA host key, known_hosts listing only the ECDSA one:
+/// without HostKeyAlgorithms the known type is asked for first (as OpenSSH does), so the mount
+/// works with StrictHostKeyChecking=yes; `HostKeyAlgorithms=ssh-ed25519` gets the other key,
+/// refused with a line naming the type known_hosts has.
+#[test]
+fn known_hosts_steers_the_host_key_algorithm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let ecdsa = d.join("host_ecdsa");
+    keygen(&[
+        "-q",
+        "-t",
+        "ecdsa",
+        "-N",
+        "",
+        "-C",
+        "",
+        "-f",
+        ecdsa.to_str().unwrap(),
+    ]);
+    let sshd = debug_sshd(&format!("HostKey {}\n", ecdsa.display()));
+    let public = fs::read_to_string(ecdsa.with_extension("pub")).unwrap();
+    let public: Vec<&str> = public.split_whitespace().take(2).collect();
+    let known = d.join("known_hosts");
+    fs::write(
+        &known,
+        format!("[127.0.0.1]:{} {}\n", sshd.port(), public.join(" ")),
+    )
+    .unwrap();
+    let args = |extra: &str| -> Vec<String> {
+        vec![
+            "-F".into(),
+            "/dev/null".into(),
+            "-p".into(),
+            sshd.port().to_string(),
+            "-o".into(),
+            format!(
+                "IdentityFile={},UserKnownHostsFile={},GlobalKnownHostsFile=/dev/null,StrictHostKeyChecking=yes,BatchMode=yes{extra}",
+                sshd.user_key().display(),
+                known.display()
+            ),
+        ]
+    };
+    let at = sshd.log().len();
+    let m = mount(&sshd, &args(""), &[]);
+    works(&m, &sshd, "ecdsa");
+    drop(m);
+    let log = log_since(&sshd, at);
+    assert!(
+        last_line(&log, "kex: host key algorithm:").contains("ecdsa-sha2-nistp256"),
+        "{log}"
+    );
+    let e = fails(&sshd, &args(",HostKeyAlgorithms=ssh-ed25519"), &[]);
+    assert!(
+        e.contains("Host key verification failed")
+            && e.contains("no ssh-ed25519 key for")
+            && e.contains("which has a ecdsa-sha2-nistp256 key for it"),
+        "{e}"
+    );
+    let e = fails(
+        &sshd,
+        &with(
+            args(""),
+            &["-o", "PubkeyAcceptedAlgorithms=rsa-sha2-512,rsa-sha2-256"],
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("(not tried: ssh-ed25519 is not in PubkeyAcceptedAlgorithms)"),
+        "{e}"
+    );
+}

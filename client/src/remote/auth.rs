@@ -476,6 +476,13 @@ impl Attempt<'_> {
                     certificate,
                     comment,
                 } => {
+                    if let Some(only) = &only
+                        && !only
+                            .iter()
+                            .any(|k| k.key_data() == certificate.public_key())
+                    {
+                        continue;
+                    }
                     if self
                         .agent_certificate(&mut agent, certificate, &comment)
                         .await?
@@ -496,12 +503,7 @@ impl Attempt<'_> {
                     return Ok(true);
                 }
             }
-            if !self
-                .opts
-                .algorithms
-                .accepts_pubkey(key.algorithm().as_str())
-                && !key.algorithm().is_rsa()
-            {
+            if !self.accepts_key(&key.algorithm()) {
                 self.tried.push(format!(
                     "publickey from ssh-agent ({comment}) (not tried: {} is not in PubkeyAcceptedAlgorithms)",
                     key.algorithm().as_str()
@@ -605,9 +607,7 @@ impl Attempt<'_> {
             return Ok(false);
         }
         let algo = key.algorithm();
-        if !matches!(algo, Algorithm::Rsa { .. })
-            && !self.opts.algorithms.accepts_pubkey(algo.as_str())
-        {
+        if !self.accepts_key(&algo) {
             self.tried.push(format!(
                 "publickey {} (not tried: {} is not in PubkeyAcceptedAlgorithms)",
                 path.display(),
@@ -693,6 +693,22 @@ impl Attempt<'_> {
             }
         }
         Err("wrong passphrase".into())
+    }
+
+    /// Whether PubkeyAcceptedAlgorithms lets a key of type `algo` be offered (an RSA key: under
+    /// any of its three names).
+    fn accepts_key(&self, algo: &Algorithm) -> bool {
+        use russh::keys::HashAlg;
+        match algo {
+            Algorithm::Rsa { .. } => [None, Some(HashAlg::Sha256), Some(HashAlg::Sha512)]
+                .into_iter()
+                .any(|hash| {
+                    self.opts
+                        .algorithms
+                        .accepts_pubkey(Algorithm::Rsa { hash }.as_str())
+                }),
+            a => self.opts.algorithms.accepts_pubkey(a.as_str()),
+        }
     }
 
     /// The hash an RSA key signs with: the server's best, unless PubkeyAcceptedAlgorithms
