@@ -247,7 +247,8 @@ fn algorithm_lists_decide_what_is_negotiated() {
 }
 
 /// The same lists from ssh_config: a `Host` block's `Ciphers -aes256*` makes aes128-ctr the
-/// choice; AddressFamily inet6 to an IPv4 address fails with one line.
+/// choice; other ssh options with -o are warned about as in ssh_config (unless LogLevel ERROR);
+/// AddressFamily inet6 to an IPv4 address fails with one line.
 #[test]
 fn algorithm_lists_and_address_family_from_ssh_config() {
     let sshd = debug_sshd("Ciphers aes128-ctr,aes256-ctr\n");
@@ -274,6 +275,35 @@ fn algorithm_lists_and_address_family_from_ssh_config() {
         last_line(&log, "kex: client->server cipher:").contains("cipher: aes128-ctr"),
         "{log}"
     );
+
+    // Other ssh options given with -o are taken as in ssh_config: one not acted on is named in
+    // one warning line (not with LogLevel ERROR), one meaningless for a mount is not.
+    let m = Mount::start_plain(
+        &src,
+        &["-F", &f, "-o", "ControlMaster=auto,SendEnv=LANG"],
+        sshd.home(),
+        &[],
+    );
+    let warnings: Vec<String> = m
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", m.stderr());
+    assert!(
+        warnings[0].contains("-o ControlMaster") && !warnings[0].contains("SendEnv"),
+        "{warnings:?}"
+    );
+    drop(m);
+    let m = Mount::start_plain(
+        &src,
+        &["-F", &f, "-o", "ControlMaster=auto,LogLevel=ERROR"],
+        sshd.home(),
+        &[],
+    );
+    assert!(!m.stderr().contains("warning"), "{}", m.stderr());
+    drop(m);
 
     let mnt = tempfile::tempdir().unwrap();
     let out = run(
