@@ -1,6 +1,8 @@
 //! User authentication in OpenSSH's order: ssh-agent, identity files (asking for a passphrase
-//! when one is encrypted), then keyboard-interactive and password on the terminal. `BatchMode`
-//! never prompts. Secrets only live in memory for the call that uses them.
+//! when one is encrypted), each key's certificates before the key, then keyboard-interactive and
+//! password on the terminal; the methods, keys and agent as ssh_config chooses them
+//! ([`AuthOptions`]). `BatchMode` never prompts. Secrets only live in memory for the call that
+//! uses them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +11,8 @@ use russh::MethodKind;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::keys::{Algorithm, Certificate, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 
+pub use super::auth_options::{AuthMethod, AuthOptions, IdentityAgent};
+use super::certificates::{self, Certificates};
 use super::connect::{ConnectError, ConnectOptions, HostKeyCheck};
 
 /// How many times a password or passphrase is asked (OpenSSH's NumberOfPasswordPrompts).
@@ -51,15 +55,6 @@ pub fn is_password_prompt(prompt: &str) -> bool {
     prompt.to_ascii_lowercase().contains("password")
 }
 
-/// "No such file or directory" rather than "... (os error 2)".
-fn os_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
-}
-
 /// Talks to the user (on the terminal). Implemented by the command line; the library never
 /// touches the terminal itself.
 pub trait Prompter: Send + Sync {
@@ -91,116 +86,6 @@ impl Prompter for NoPrompt {
     }
 }
 
-/// An authentication method sshfs-rs can use (`PreferredAuthentications` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// `publickey`: the agent's keys, then the identity files (and their certificates).
-    PublicKey,
-    /// `keyboard-interactive`.
-    KeyboardInteractive,
-    /// `password`.
-    Password,
-}
-
-impl AuthMethod {
-    /// Its name in the protocol and in `PreferredAuthentications`.
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::PublicKey => "publickey",
-            AuthMethod::KeyboardInteractive => "keyboard-interactive",
-            AuthMethod::Password => "password",
-        }
-    }
-
-    fn kind(self) -> MethodKind {
-        match self {
-            AuthMethod::PublicKey => MethodKind::PublicKey,
-            AuthMethod::KeyboardInteractive => MethodKind::KeyboardInteractive,
-            AuthMethod::Password => MethodKind::Password,
-        }
-    }
-
-    /// The option that turns it off.
-    fn switch(self) -> &'static str {
-        match self {
-            AuthMethod::PublicKey => "PubkeyAuthentication",
-            AuthMethod::KeyboardInteractive => "KbdInteractiveAuthentication",
-            AuthMethod::Password => "PasswordAuthentication",
-        }
-    }
-}
-
-/// OpenSSH's `IdentityAgent`: where the agent is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum IdentityAgent {
-    /// `SSH_AUTH_SOCK` (the default).
-    #[default]
-    Env,
-    /// No agent (`none`).
-    None,
-    /// This socket.
-    Socket(PathBuf),
-}
-
-/// Which methods and keys authentication uses (`PreferredAuthentications`,
-/// `PubkeyAuthentication`, `KbdInteractiveAuthentication`, `PasswordAuthentication`,
-/// `IdentitiesOnly`, `IdentityAgent`, `CertificateFile`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthOptions {
-    /// The methods in the order given by `PreferredAuthentications` (`None`: OpenSSH's order,
-    /// publickey, keyboard-interactive, password).
-    pub preferred: Option<Vec<AuthMethod>>,
-    /// Methods switched off (`PubkeyAuthentication no`, ...).
-    pub disabled: Vec<AuthMethod>,
-    /// Only the agent's keys that are also identity files (or their certificates) are used.
-    pub identities_only: bool,
-    /// Where the agent is.
-    pub agent: IdentityAgent,
-    /// Certificates to offer with the matching key (from an identity file or the agent);
-    /// `IDENTITY-cert.pub` next to an identity file is offered too, as ssh does.
-    pub certificate_files: Vec<PathBuf>,
-}
-
-impl Default for AuthOptions {
-    fn default() -> AuthOptions {
-        AuthOptions {
-            preferred: None,
-            disabled: Vec::new(),
-            identities_only: false,
-            agent: IdentityAgent::Env,
-            certificate_files: Vec::new(),
-        }
-    }
-}
-
-impl AuthOptions {
-    /// The methods to try, in order.
-    fn order(&self) -> Vec<AuthMethod> {
-        let all = [
-            AuthMethod::PublicKey,
-            AuthMethod::KeyboardInteractive,
-            AuthMethod::Password,
-        ];
-        self.preferred
-            .clone()
-            .unwrap_or_else(|| all.to_vec())
-            .into_iter()
-            .filter(|m| !self.disabled.contains(m))
-            .collect()
-    }
-
-    /// Why `m` is not tried, if it is not.
-    fn skipped(&self, m: AuthMethod) -> Option<String> {
-        if self.disabled.contains(&m) {
-            Some(format!("{} is no", m.switch()))
-        } else if self.preferred.as_ref().is_some_and(|p| !p.contains(&m)) {
-            Some("not in PreferredAuthentications".to_owned())
-        } else {
-            None
-        }
-    }
-}
-
 type Ssh = client::Handle<HostKeyCheck>;
 
 /// Where the answer to a secret prompt came from.
@@ -223,8 +108,8 @@ struct Attempt<'a> {
     allowed: Vec<MethodKind>,
     /// The methods the server allowed at first.
     offered: Vec<MethodKind>,
-    /// Certificates (`CertificateFile`, `IDENTITY-cert.pub`), with where each came from.
-    certificates: Vec<(PathBuf, Certificate)>,
+    /// Certificates (`CertificateFile`, `IDENTITY-cert.pub`).
+    certificates: Certificates,
     /// Public keys of the agent refused by the server (an identity file holding one is not
     /// offered again).
     refused: Vec<PublicKey>,
@@ -243,7 +128,7 @@ pub async fn authenticate(
         tried: Vec::new(),
         allowed: Vec::new(),
         offered: Vec::new(),
-        certificates: Vec::new(),
+        certificates: Certificates::default(),
         refused: Vec::new(),
     };
     // "none" tells us which methods the server accepts.
@@ -262,7 +147,11 @@ pub async fn authenticate(
         }
         let done = match method {
             AuthMethod::PublicKey => {
-                a.load_certificates();
+                a.certificates = Certificates::load(
+                    &opts.auth.certificate_files,
+                    &opts.identity_files,
+                    &mut a.tried,
+                );
                 a.agent().await? || a.identity_files().await?
             }
             AuthMethod::KeyboardInteractive => a.keyboard_interactive().await?,
@@ -355,75 +244,6 @@ impl Attempt<'_> {
         }
     }
 
-    /// Reads the certificates to offer: `CertificateFile`s (a missing or bad one is named),
-    /// then `IDENTITY-cert.pub` next to each identity file that has one.
-    fn load_certificates(&mut self) {
-        if !self.certificates.is_empty() {
-            return;
-        }
-        let next_to_keys = self.opts.identity_files.iter().map(|p| {
-            let mut name = p.clone().into_os_string();
-            name.push("-cert.pub");
-            (PathBuf::from(name), false)
-        });
-        let given = self
-            .opts
-            .auth
-            .certificate_files
-            .iter()
-            .map(|p| (p.clone(), true));
-        for (path, explicit) in given.chain(next_to_keys).collect::<Vec<_>>() {
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    if explicit {
-                        self.tried.push(format!(
-                            "certificate {} (cannot read it: {})",
-                            path.display(),
-                            os_message(&e)
-                        ));
-                    }
-                    continue;
-                }
-            };
-            match Certificate::from_openssh(text.trim()) {
-                Ok(cert) => self.certificates.push((path, cert)),
-                Err(e) => self.tried.push(format!(
-                    "certificate {} (not an OpenSSH certificate: {e})",
-                    path.display()
-                )),
-            }
-        }
-    }
-
-    /// The certificates for `key`'s public half.
-    fn certificates_of(&self, key: &PublicKey) -> Vec<(PathBuf, Certificate)> {
-        self.certificates
-            .iter()
-            .filter(|(_, c)| c.public_key() == key.key_data())
-            .cloned()
-            .collect()
-    }
-
-    /// The public keys of the identity files (`FILE.pub`, else an unencrypted private key).
-    fn identity_public_keys(&self) -> Vec<PublicKey> {
-        let mut keys = Vec::new();
-        for path in &self.opts.identity_files {
-            let mut public = path.clone().into_os_string();
-            public.push(".pub");
-            let from_pub = std::fs::read_to_string(&public)
-                .ok()
-                .and_then(|t| PublicKey::from_openssh(t.trim()).ok());
-            let key = from_pub.or_else(|| {
-                russh::keys::load_secret_key(path, None)
-                    .ok()
-                    .map(|k| k.public_key().clone())
-            });
-            keys.extend(key);
-        }
-        keys
-    }
-
     async fn connect_agent(
         &mut self,
     ) -> Option<russh::keys::agent::client::AgentClient<tokio::net::UnixStream>> {
@@ -461,12 +281,8 @@ impl Attempt<'_> {
         }
         // IdentitiesOnly: only the agent's keys that are identity files or certificates.
         let only: Option<Vec<PublicKey>> = self.opts.auth.identities_only.then(|| {
-            let mut keys = self.identity_public_keys();
-            keys.extend(
-                self.certificates
-                    .iter()
-                    .map(|(_, c)| PublicKey::new(c.public_key().clone(), "")),
-            );
+            let mut keys = certificates::identity_public_keys(&self.opts.identity_files);
+            keys.extend(self.certificates.keys());
             keys
         });
         for identity in identities {
@@ -497,7 +313,7 @@ impl Attempt<'_> {
             {
                 continue;
             }
-            for (path, cert) in self.certificates_of(&key) {
+            for (path, cert) in self.certificates.of(&key) {
                 let shown = format!("{} (key in ssh-agent)", path.display());
                 if self.agent_certificate(&mut agent, cert, &shown).await? {
                     return Ok(true);
@@ -574,7 +390,7 @@ impl Attempt<'_> {
     /// Offers the certificates of `key` (an identity file's), then the key itself.
     async fn with_key(&mut self, path: &Path, key: PrivateKey) -> Result<bool, ConnectError> {
         let key = Arc::new(key);
-        for (cert_path, cert) in self.certificates_of(key.public_key()) {
+        for (cert_path, cert) in self.certificates.of(key.public_key()) {
             if !self
                 .opts
                 .algorithms

@@ -3,6 +3,8 @@
 
 pub mod algorithms;
 pub mod auth;
+pub mod auth_options;
+mod certificates;
 pub mod connect;
 pub mod counters;
 #[cfg(test)]
