@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Mount, Sshd, SshdOptions, is_mounted, run_command, sshfs_rs_bin, wait_until};
+use support::{
+    FaultProxy, Mount, MountStats, Sshd, SshdOptions, is_mounted, run_command, sshfs_rs_bin,
+    wait_until,
+};
 
 /// Bound on a failing sshfs-rs run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -770,5 +773,82 @@ fn known_hosts_steers_the_host_key_algorithm() {
     assert!(
         e.contains("(not tried: ssh-ed25519 is not in PubkeyAcceptedAlgorithms)"),
         "{e}"
+    );
+}
+
+/// ServerAliveCountMax as -o and from ssh_config, with keepalives every second and a request
+/// waiting on each connection when its proxy freezes: the mount allowed 1 unanswered keepalive
+/// gives its connection up within seconds (the request's failure takes the link down: `--stats`
+/// shows `state=down`); those allowed 30 (one by -o, one by ssh_config) are still up 10 s after
+/// the freeze, when the default (3) would have given up long before.
+#[test]
+fn server_alive_count_max_from_option_and_config() {
+    let sshd = Sshd::start();
+    let proxies: Vec<FaultProxy> = (0..3).map(|_| FaultProxy::start(sshd.port())).collect();
+    for p in &proxies {
+        sshd.trust_port(p.port());
+    }
+    let by_option = |proxy: &FaultProxy, count: &str| {
+        let mut args = key_args(&sshd);
+        let p = args.iter().position(|a| a == "-p").unwrap();
+        args[p + 1] = proxy.port().to_string();
+        let alive = format!("ServerAliveInterval=1,ServerAliveCountMax={count}");
+        mount(&sshd, &with(args, &["-o", &alive]), &[])
+    };
+    let quick = by_option(&proxies[0], "1");
+    let patient = by_option(&proxies[1], "30");
+    let config = sshd.temp_dir().join("alive_config");
+    fs::write(
+        &config,
+        format!(
+            "Host patient\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ServerAliveInterval 1\n  ServerAliveCountMax 30\n",
+            proxies[2].port(),
+            sshd.user_key().display(),
+            sshd.known_hosts().display()
+        ),
+    )
+    .unwrap();
+    let f = config.display().to_string();
+    let src = format!("patient:{}", sshd.root_dir().display());
+    let configured = Mount::start_plain(&src, &["-F", &f], sshd.home(), &[]);
+    let mounts = [&quick, &patient, &configured];
+    let up = |m: &Mount| format!("{:?}", MountStats::of(m.path())).contains("state=up");
+    assert!(mounts.iter().all(|m| up(m)));
+    for p in &proxies {
+        p.freeze();
+    }
+    let frozen = Instant::now();
+    // A request on each frozen connection (a name never looked up: not cached).
+    let (done, finished) = std::sync::mpsc::channel();
+    for m in mounts {
+        let probe = m.path().join("probe-after-freeze");
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let _ = fs::metadata(&probe);
+            let _ = done.send(());
+        });
+    }
+    let quick_down = wait_until(Duration::from_secs(20), || !up(&quick));
+    let took = frozen.elapsed();
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(frozen.elapsed()));
+    let (patient_up, configured_up) = (up(&patient), up(&configured));
+    let waited = frozen.elapsed();
+    for p in &proxies {
+        p.resume();
+    }
+    for _ in mounts {
+        let _ = finished.recv_timeout(Duration::from_secs(60));
+    }
+    assert!(
+        quick_down,
+        "ServerAliveCountMax=1: the link is still up after {took:?}"
+    );
+    assert!(
+        patient_up,
+        "-o ServerAliveCountMax=30: the link went down within {waited:?}"
+    );
+    assert!(
+        configured_up,
+        "ServerAliveCountMax 30 in ssh_config: the link went down within {waited:?}"
     );
 }
