@@ -666,7 +666,9 @@ fn resolve(
             options::parse_count,
             &config_err,
         )?
-        .unwrap_or(DEFAULT_KEEPALIVE_MAX),
+        .unwrap_or(DEFAULT_KEEPALIVE_MAX)
+        // OpenSSH's 0 gives up at the first unanswered keepalive; russh's 0 never does.
+        .max(1),
         auth,
     };
     // The command line's ProxyJump or ProxyCommand, else the config's (which keeps the first

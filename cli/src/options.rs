@@ -424,7 +424,7 @@ const DEFS: &[Def] = &[
             o.server_alive_count_max = Some(parse_count(v)?);
             Ok(())
         }),
-        "keepalives left unanswered before the connection is given up (default 3)",
+        "keepalives left unanswered before the connection is given up (default 3; 0 is taken as 1)",
     ),
     // Mount options.
     def(

@@ -145,7 +145,7 @@ pub const NOTES: &[(&str, &str)] = &[
     ),
     (
         "ServerAliveCountMax",
-        "keepalives (every ServerAliveInterval) left unanswered before the connection is given up and replaced (default 3)",
+        "keepalives (every ServerAliveInterval) left unanswered before the connection is given up and replaced (default 3); 0 is taken as 1",
     ),
     ("AddKeysToAgent", "not implemented yet"),
     ("BindAddress", "not implemented yet"),
