@@ -518,6 +518,12 @@ fn sample(shown: &str) -> String {
         "OCTAL" => "022",
         "LIST" => "rename:nofstat",
         "FILE" => "/dev/null",
+        // ssh's list options ([+-^]NAME,...): one name of each kind.
+        w if w.contains("CIPHER") => "aes128-ctr",
+        w if w.contains("KEX") => "curve25519-sha256",
+        w if w.contains("MAC") => "hmac-sha2-256",
+        w if w.contains("ALGORITHM") => "ssh-ed25519",
+        w if w.contains("METHOD") => "publickey",
         _ => what.split('|').next().unwrap_or(what),
     };
     format!("{name}={value}")

@@ -9,11 +9,15 @@ use sshfs_cache::CacheConfig;
 use sshfs_client::fs::idmap::Owners;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
+use sshfs_client::remote::algorithms::{self, Algorithms, ListKind};
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::proxy::{self, Via};
-use sshfs_client::remote::{ConnectOptions, Secret, StrictHostKeyChecking};
+use sshfs_client::remote::{
+    AddressFamily, AuthMethod, AuthOptions, ConnectOptions, IdentityAgent, Secret,
+    StrictHostKeyChecking,
+};
 
-use crate::options::{self, MountOpts};
+use crate::options::{self, LogLevel, MountOpts};
 use crate::ssh_config::{self, Tokens, expand_path};
 use crate::target::{self, Target};
 
@@ -23,6 +27,8 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(60);
 /// Default keepalive interval: a dead connection is noticed after 3 unanswered ones.
 const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Default `ServerAliveCountMax` (OpenSSH's).
+const DEFAULT_KEEPALIVE_MAX: usize = 3;
 /// Default kernel attribute and name cache lifetime.
 const DEFAULT_KERNEL_TTL: Duration = Duration::from_secs(1);
 
@@ -62,7 +68,7 @@ pub struct Args {
     /// Log the steps of connecting and authenticating on stderr
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
-    /// Same as -o Compression=yes (accepted for sshfs compatibility; no effect)
+    /// Compress the connection (same as -o Compression=yes)
     #[arg(short = 'C')]
     pub compression: bool,
     /// Same as -o ssh_protocol=1, which is refused (SSH protocol 1 is not supported)
@@ -106,8 +112,6 @@ pub struct Config {
     pub foreground: bool,
     /// Log every request.
     pub debug: bool,
-    /// Log the steps of connecting.
-    pub verbose: bool,
     /// Unknown options skipped because of mount's sloppy flag.
     pub skipped_options: Vec<String>,
     /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
@@ -116,6 +120,40 @@ pub struct Config {
     pub owners: Owners,
     /// `-o idmap=user`: [`Config::owners`] still needs the login user's remote ids.
     pub idmap_user: bool,
+    /// The default log filter (`-d`, `-v`, `LogLevel`; `SSHFS_RS_LOG` wins over it).
+    pub log_filter: &'static str,
+}
+
+/// Log filters for each verbosity.
+const LOG_DEBUG: &str = "sshfs_client=debug,sshfs_rs=debug,info";
+const LOG_VERBOSE: &str = "info";
+const LOG_DEFAULT: &str = "warn";
+
+/// The log filter: `-d`, then the more verbose of `-v` and `LogLevel`.
+fn log_filter(debug: bool, verbose: bool, level: Option<LogLevel>) -> &'static str {
+    if debug {
+        return LOG_DEBUG;
+    }
+    match level {
+        Some(LogLevel::Debug2 | LogLevel::Debug3) => "debug",
+        Some(LogLevel::Debug1) => LOG_DEBUG,
+        _ if verbose => LOG_VERBOSE,
+        Some(LogLevel::Verbose) => LOG_VERBOSE,
+        Some(LogLevel::Quiet) => "off",
+        Some(LogLevel::Fatal | LogLevel::Error) => "error",
+        Some(LogLevel::Info) | None => LOG_DEFAULT,
+    }
+}
+
+/// What working out the SSH options found to tell the user.
+#[derive(Debug, Default)]
+struct Notes {
+    /// Warnings (one line each).
+    warnings: Vec<String>,
+    /// Shown with -v only.
+    verbose: Vec<String>,
+    /// The mounted host's LogLevel from ssh_config.
+    log_level: Option<LogLevel>,
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -227,8 +265,57 @@ pub fn build(args: Args) -> Result<Config, String> {
         proxy_jump: o.proxy_jump.clone(),
         proxy_command: o.proxy_command.clone(),
         request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+        ciphers: o.ciphers.clone(),
+        kex_algorithms: o.kex_algorithms.clone(),
+        macs: o.macs.clone(),
+        host_key_algorithms: o.host_key_algorithms.clone(),
+        pubkey_accepted_algorithms: o.pubkey_accepted_algorithms.clone(),
+        compression: o.compression,
+        identities_only: o.identities_only,
+        identity_agent: o.identity_agent.clone(),
+        certificate_files: o.certificate_files.clone(),
+        address_family: o.address_family,
+        host_key_alias: o.host_key_alias.clone(),
+        global_known_hosts: o.global_known_hosts.clone(),
+        connection_attempts: o.connection_attempts,
+        preferred_authentications: o.preferred_authentications.clone(),
+        pubkey_authentication: o.pubkey_authentication,
+        password_authentication: o.password_authentication,
+        kbd_interactive_authentication: o.kbd_interactive_authentication,
+        server_alive_count_max: o.server_alive_count_max,
     };
-    let mut connect = resolve(&target.host, &given, &sources, args.verbose, 0)?;
+    let mut notes = Notes::default();
+    let mut connect = resolve(&target.host, &given, &sources, 0, &mut notes)?;
+    let log_level = o.log_level.or(notes.log_level);
+    let verbose = args.verbose || log_level >= Some(LogLevel::Verbose);
+    if !o.ssh_unused.is_empty() {
+        notes.warnings.push(format!(
+            "-o {}: sshfs-rs does not act on {} (see docs/ssh.md)",
+            o.ssh_unused.join(", -o "),
+            if o.ssh_unused.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        ));
+    }
+    if !o.ssh_irrelevant.is_empty() {
+        notes.verbose.push(format!(
+            "ssh options with no effect on this mount: {}",
+            o.ssh_irrelevant.join(", ")
+        ));
+    }
+    // LogLevel QUIET, FATAL and ERROR drop warnings, as in ssh.
+    if log_level.is_none_or(|l| l > LogLevel::Error) || args.verbose {
+        for w in &notes.warnings {
+            eprintln!("sshfs-rs: warning: {w}");
+        }
+    }
+    if verbose {
+        for v in &notes.verbose {
+            eprintln!("sshfs-rs: {v}");
+        }
+    }
     let user = connect.user.clone();
 
     // Read now, before going to the background (stdin is /dev/null afterwards); not for a
@@ -294,7 +381,7 @@ pub fn build(args: Args) -> Result<Config, String> {
         links: o.links,
         foreground: args.foreground || debug,
         debug,
-        verbose: args.verbose,
+        log_filter: log_filter(debug, args.verbose, log_level),
         skipped_options: o.skipped_unknown.clone(),
         reconnect: (o.reconnect != Some(false)).then(|| ReconnectPolicy {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
@@ -320,6 +407,24 @@ struct SshGiven {
     proxy_jump: Option<String>,
     proxy_command: Option<String>,
     request_deadline: Duration,
+    ciphers: Option<String>,
+    kex_algorithms: Option<String>,
+    macs: Option<String>,
+    host_key_algorithms: Option<String>,
+    pubkey_accepted_algorithms: Option<String>,
+    compression: Option<bool>,
+    identities_only: Option<bool>,
+    identity_agent: Option<String>,
+    certificate_files: Vec<PathBuf>,
+    address_family: Option<AddressFamily>,
+    host_key_alias: Option<String>,
+    global_known_hosts: Option<Vec<PathBuf>>,
+    connection_attempts: Option<u32>,
+    preferred_authentications: Option<Vec<AuthMethod>>,
+    pubkey_authentication: Option<bool>,
+    password_authentication: Option<bool>,
+    kbd_interactive_authentication: Option<bool>,
+    server_alive_count_max: Option<usize>,
 }
 
 /// How deep jump hosts may name jump hosts of their own.
@@ -331,14 +436,20 @@ fn resolve(
     name: &str,
     given: &SshGiven,
     sources: &ssh_config::Sources,
-    verbose: bool,
     depth: usize,
+    notes: &mut Notes,
 ) -> Result<ConnectOptions, String> {
     let config_path = &sources.user_file;
     let home = &sources.home;
     let sc = ssh_config::load(sources, name)?;
     if depth == 0 {
-        report_unused(&sc, config_path, verbose);
+        report_unused(&sc, config_path, notes);
+        if let Some(v) = &sc.log_level {
+            notes.log_level = Some(
+                options::parse_log_level(v)
+                    .map_err(|e| format!("bad LogLevel in {}: {e}", config_path.display()))?,
+            );
+        }
     }
     let config_err = |k: &str, e: String| format!("bad {k} in {}: {e}", config_path.display());
     let host = sc.host_name.clone().unwrap_or_else(|| name.to_owned());
@@ -410,6 +521,132 @@ fn resolve(
         }
         (None, None) => DEFAULT_KEEPALIVE,
     };
+    // The command line's value, else the config's parsed with `parse`, else `default`.
+    fn pick<T: Clone>(
+        given: &Option<T>,
+        config: &Option<String>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+        config_err: &dyn Fn(&str, String) -> String,
+    ) -> Result<Option<T>, String> {
+        match (given, config) {
+            (Some(v), _) => Ok(Some(v.clone())),
+            (None, Some(v)) => parse(v).map(Some).map_err(|e| config_err(key, e)),
+            (None, None) => Ok(None),
+        }
+    }
+    let mut list = |kind: ListKind, given: &Option<String>, config: &Option<String>| {
+        let key = kind.keyword();
+        let (spec, from_config) = match (given, config) {
+            (Some(v), _) => (v, false),
+            (None, Some(v)) => (v, true),
+            (None, None) => return Ok(None),
+        };
+        let r = algorithms::resolve(kind, spec).map_err(|e| {
+            if from_config {
+                config_err(key, e)
+            } else {
+                format!("bad value in '-o {key}={spec}': {e}")
+            }
+        })?;
+        notes.warnings.extend(r.warning);
+        Ok::<_, String>(Some(r.names))
+    };
+    let algorithms = Algorithms {
+        ciphers: list(ListKind::Cipher, &given.ciphers, &sc.ciphers)?,
+        kex: list(ListKind::Kex, &given.kex_algorithms, &sc.kex_algorithms)?,
+        macs: list(ListKind::Mac, &given.macs, &sc.macs)?,
+        host_keys: list(
+            ListKind::HostKey,
+            &given.host_key_algorithms,
+            &sc.host_key_algorithms,
+        )?,
+        pubkey: list(
+            ListKind::Pubkey,
+            &given.pubkey_accepted_algorithms,
+            &sc.pubkey_accepted_algorithms,
+        )?,
+        compression: pick(
+            &given.compression,
+            &sc.compression,
+            "Compression",
+            options::parse_yes_no,
+            &config_err,
+        )?
+        .unwrap_or(false),
+    };
+    let yes_no = options::parse_yes_no;
+    let mut disabled = Vec::new();
+    for (method, given_v, config_v, key, parse) in [
+        (
+            AuthMethod::PublicKey,
+            given.pubkey_authentication,
+            &sc.pubkey_authentication,
+            "PubkeyAuthentication",
+            options::parse_pubkey_auth as fn(&str) -> Result<bool, String>,
+        ),
+        (
+            AuthMethod::Password,
+            given.password_authentication,
+            &sc.password_authentication,
+            "PasswordAuthentication",
+            yes_no,
+        ),
+        (
+            AuthMethod::KeyboardInteractive,
+            given.kbd_interactive_authentication,
+            &sc.kbd_interactive_authentication,
+            "KbdInteractiveAuthentication",
+            yes_no,
+        ),
+    ] {
+        if pick(&given_v, config_v, key, parse, &config_err)? == Some(false) {
+            disabled.push(method);
+        }
+    }
+    let agent = match (&given.identity_agent, &sc.identity_agent) {
+        (Some(v), _) | (None, Some(v)) => {
+            identity_agent(v, &tokens).map_err(|e| format!("bad IdentityAgent: {e}"))?
+        }
+        (None, None) => IdentityAgent::Env,
+    };
+    let mut certificate_files: Vec<PathBuf> = given
+        .certificate_files
+        .iter()
+        .map(|p| expand(&p.to_string_lossy()))
+        .collect();
+    certificate_files.extend(sc.certificate_files.iter().map(|p| expand(p)));
+    let auth = AuthOptions {
+        preferred: pick(
+            &given.preferred_authentications,
+            &sc.preferred_authentications,
+            "PreferredAuthentications",
+            options::parse_preferred_auth,
+            &config_err,
+        )?,
+        disabled,
+        identities_only: pick(
+            &given.identities_only,
+            &sc.identities_only,
+            "IdentitiesOnly",
+            yes_no,
+            &config_err,
+        )?
+        .unwrap_or(false),
+        agent,
+        certificate_files,
+    };
+    if let Some(v) = &sc.check_host_ip {
+        yes_no(v).map_err(|e| config_err("CheckHostIP", e))?;
+    }
+    let global_known_hosts = match (&given.global_known_hosts, &sc.global_known_hosts) {
+        (Some(files), _) => files.iter().map(|p| expand(&p.to_string_lossy())).collect(),
+        (None, Some(list)) => list.split_ascii_whitespace().map(expand).collect(),
+        (None, None) => vec![
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ],
+    };
     let mut opts = ConnectOptions {
         host: host.clone(),
         port,
@@ -417,10 +654,7 @@ fn resolve(
         identity_files,
         identity_files_explicit,
         user_known_hosts,
-        global_known_hosts: vec![
-            PathBuf::from("/etc/ssh/ssh_known_hosts"),
-            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-        ],
+        global_known_hosts,
         strict_host_key_checking: strict,
         batch_mode,
         connect_timeout: connect_timeout.filter(|t| !t.is_zero()),
@@ -428,6 +662,35 @@ fn resolve(
         keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
         password: None,
         via: Via::Direct,
+        algorithms,
+        host_key_alias: given.host_key_alias.clone().or(sc.host_key_alias.clone()),
+        address_family: pick(
+            &given.address_family,
+            &sc.address_family,
+            "AddressFamily",
+            options::parse_address_family,
+            &config_err,
+        )?
+        .unwrap_or_default(),
+        connection_attempts: pick(
+            &given.connection_attempts,
+            &sc.connection_attempts,
+            "ConnectionAttempts",
+            options::parse_size,
+            &config_err,
+        )?
+        .unwrap_or(1),
+        keepalive_max: pick(
+            &given.server_alive_count_max,
+            &sc.server_alive_count_max,
+            "ServerAliveCountMax",
+            options::parse_count,
+            &config_err,
+        )?
+        .unwrap_or(DEFAULT_KEEPALIVE_MAX)
+        // OpenSSH's 0 gives up at the first unanswered keepalive; russh's 0 never does.
+        .max(1),
+        auth,
     };
     // The command line's ProxyJump or ProxyCommand, else the config's (which keeps the first
     // of the two it meets, as ssh).
@@ -459,7 +722,7 @@ fn resolve(
                 request_deadline: given.request_deadline,
                 ..SshGiven::default()
             };
-            let mut hop = resolve(&spec.host, &hop_given, sources, verbose, depth + 1)?;
+            let mut hop = resolve(&spec.host, &hop_given, sources, depth + 1, notes)?;
             // A jump host reached through jump hosts of its own: flattened into the chain.
             if matches!(hop.via, Via::Jump(_))
                 && let Via::Jump(inner) = std::mem::take(&mut hop.via)
@@ -476,7 +739,7 @@ fn resolve(
 /// Names the ssh_config keywords in effect for this host that sshfs-rs does not act on: those
 /// of the user's files in one warning line; the system's defaults (`/etc/ssh/ssh_config`) and
 /// keywords meaningless for a mount (forwardings, terminal, environment) only with `-v`.
-fn report_unused(sc: &ssh_config::HostConfig, config_path: &Path, verbose: bool) {
+fn report_unused(sc: &ssh_config::HostConfig, config_path: &Path, notes: &mut Notes) {
     let (warn, quiet): (Vec<_>, Vec<_>) =
         sc.unused.iter().partition(|u| !u.system && !u.irrelevant);
     let names = |v: &[&ssh_config::Unused]| {
@@ -486,19 +749,48 @@ fn report_unused(sc: &ssh_config::HostConfig, config_path: &Path, verbose: bool)
             .join(", ")
     };
     if !warn.is_empty() {
-        eprintln!(
-            "sshfs-rs: warning: {} sets {} for this host; sshfs-rs does not act on {} (see docs/ssh.md)",
+        notes.warnings.push(format!(
+            "{} sets {} for this host; sshfs-rs does not act on {} (see docs/ssh.md)",
             config_path.display(),
             names(&warn),
             if warn.len() == 1 { "it" } else { "them" }
-        );
+        ));
     }
-    if verbose && !quiet.is_empty() {
-        eprintln!(
-            "sshfs-rs: ssh config keywords with no effect on this mount: {}",
+    if !quiet.is_empty() {
+        notes.verbose.push(format!(
+            "ssh config keywords with no effect on this mount: {}",
             names(&quiet)
-        );
+        ));
     }
+}
+
+/// OpenSSH's `IdentityAgent`: `none`, `SSH_AUTH_SOCK` (the default), `$VAR` (the socket that
+/// variable names), or a path (`~`, `%` tokens and `${VAR}` expanded).
+fn identity_agent(v: &str, tokens: &Tokens<'_>) -> Result<IdentityAgent, String> {
+    let env =
+        |name: &str| std::env::var_os(name).ok_or_else(|| format!("'{v}': ${name} is not set"));
+    if v.eq_ignore_ascii_case("none") {
+        return Ok(IdentityAgent::None);
+    }
+    if v == "SSH_AUTH_SOCK" {
+        return Ok(IdentityAgent::Env);
+    }
+    if let Some(name) = v.strip_prefix('$').filter(|n| !n.starts_with('{')) {
+        return Ok(IdentityAgent::Socket(PathBuf::from(env(name)?)));
+    }
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start + 2..].find('}') else {
+            return Err(format!("'{v}': unterminated ${{"));
+        };
+        let name = &rest[start + 2..start + 2 + len];
+        out.push_str(&env(name)?.to_string_lossy());
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(IdentityAgent::Socket(expand_path(&out, tokens)))
 }
 
 /// `-o password_stdin`: one line from stdin, without its line end (as the C sshfs reads it).
@@ -772,6 +1064,76 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(c.connect.via, Via::Direct));
+    }
+
+    /// ServerAliveCountMax, HostKeyAlias, ConnectionAttempts and the auth options, from -o and
+    /// from ssh_config, the command line winning.
+    #[test]
+    fn ssh_options_from_the_command_line_and_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("config");
+        std::fs::write(
+            &conf,
+            "Host h
+  ServerAliveCountMax 9
+  HostKeyAlias fromconfig
+  ConnectionAttempts 4
+  PubkeyAuthentication no
+  IdentityAgent none
+  CertificateFile /c/%r.cert
+  LogLevel ERROR
+  Ciphers ^aes128-ctr
+",
+        )
+        .unwrap();
+        let f = conf.display().to_string();
+        let c = build(args(&["me@h:", "/mnt", "-F", &f])).unwrap();
+        assert_eq!(c.connect.keepalive_max, 9);
+        assert_eq!(c.connect.host_key_alias.as_deref(), Some("fromconfig"));
+        assert_eq!(c.connect.known_hosts_name(), "fromconfig");
+        assert_eq!(c.connect.connection_attempts, 4);
+        assert_eq!(c.connect.auth.disabled, vec![AuthMethod::PublicKey]);
+        assert_eq!(c.connect.auth.agent, IdentityAgent::None);
+        assert_eq!(
+            c.connect.auth.certificate_files,
+            vec![PathBuf::from("/c/me.cert")]
+        );
+        assert_eq!(c.log_filter, "error");
+        let ciphers = c.connect.algorithms.ciphers.unwrap();
+        assert_eq!(ciphers[0], "aes128-ctr");
+        let c = build(args(&[
+            "me@h:",
+            "/mnt",
+            "-F",
+            &f,
+            "-v",
+            "-o",
+            "ServerAliveCountMax=2,HostKeyAlias=given,PubkeyAuthentication=yes,IdentityAgent=/s/%u",
+        ]))
+        .unwrap();
+        assert_eq!(c.connect.keepalive_max, 2);
+        assert_eq!(c.connect.known_hosts_name(), "given");
+        assert!(c.connect.auth.disabled.is_empty());
+        assert!(
+            matches!(c.connect.auth.agent, IdentityAgent::Socket(ref p) if p.starts_with("/s/"))
+        );
+        assert_eq!(c.log_filter, LOG_VERBOSE, "-v wins over LogLevel ERROR");
+        let c = build(args(&["me@h:", "/mnt", "-F", "/dev/null"])).unwrap();
+        assert_eq!(c.connect.keepalive_max, DEFAULT_KEEPALIVE_MAX);
+        assert_eq!(c.connect.known_hosts_name(), "h");
+        assert_eq!(c.log_filter, LOG_DEFAULT);
+    }
+
+    #[test]
+    fn log_levels() {
+        assert_eq!(log_filter(true, false, Some(LogLevel::Quiet)), LOG_DEBUG);
+        assert_eq!(log_filter(false, false, Some(LogLevel::Quiet)), "off");
+        assert_eq!(
+            log_filter(false, false, Some(LogLevel::Verbose)),
+            LOG_VERBOSE
+        );
+        assert_eq!(log_filter(false, true, Some(LogLevel::Debug3)), "debug");
+        assert_eq!(log_filter(false, false, Some(LogLevel::Debug1)), LOG_DEBUG);
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod owners;
 mod prompt;
 mod serve;
 mod ssh_config;
+#[cfg(test)]
+mod ssh_docs;
 mod target;
 
 fn main() {

@@ -15,7 +15,8 @@ use std::time::Duration;
 use sshfs_client::fs::idmap::NoMap;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
-use sshfs_client::remote::StrictHostKeyChecking;
+use sshfs_client::remote::algorithms::{self, ListKind};
+use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
 
 /// What an option's value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,9 @@ enum Value {
     Optional(&'static str),
     /// Anything (words for mount(8) that we skip whatever they carry).
     Any,
+    /// `name=a,b,c`: a comma-separated list (as ssh takes it); the words after it that are not
+    /// options themselves continue the list, so its commas need no `\,`.
+    List(&'static str),
 }
 
 /// Sets what an option means in [`MountOpts`] from its value ("" for a flag).
@@ -93,7 +97,7 @@ const fn def(
 
 use Does::{Ignore, Nothing, Refuse, Set};
 use Origin::{Fuse, Kernel, Mount, Own, Ssh, Sshfs};
-use Value::{Any, Flag, Optional, Required};
+use Value::{Any, Flag, List, Optional, Required};
 
 /// Why the libfuse modules are refused.
 const NO_MODULES: &str = "libfuse modules are not available (sshfs-rs does not use libfuse); mount host:/dir/sub instead of subdir";
@@ -206,8 +210,218 @@ const DEFS: &[Def] = &[
         "Compression",
         Required("yes|no"),
         Ssh,
+        Set(|o, v| {
+            o.compression = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "compress the connection with zlib (zlib@openssh.com, once logged in) when the server agrees (same as -C)",
+    ),
+    def(
+        "Ciphers",
+        List("[+-^]CIPHER,..."),
+        Ssh,
+        Set(|o, v| {
+            o.ciphers = Some(check_list(ListKind::Cipher, v)?);
+            Ok(())
+        }),
+        "ciphers to offer, as in ssh_config(5): a list replaces the default, +list appends, -list removes (wildcards), ^list puts first",
+    ),
+    def(
+        "KexAlgorithms",
+        List("[+-^]KEX,..."),
+        Ssh,
+        Set(|o, v| {
+            o.kex_algorithms = Some(check_list(ListKind::Kex, v)?);
+            Ok(())
+        }),
+        "key exchange algorithms to offer (+, -, ^ as for Ciphers)",
+    ),
+    def(
+        "MACs",
+        List("[+-^]MAC,..."),
+        Ssh,
+        Set(|o, v| {
+            o.macs = Some(check_list(ListKind::Mac, v)?);
+            Ok(())
+        }),
+        "MAC algorithms to offer (+, -, ^ as for Ciphers)",
+    ),
+    def(
+        "HostKeyAlgorithms",
+        List("[+-^]ALGORITHM,..."),
+        Ssh,
+        Set(|o, v| {
+            o.host_key_algorithms = Some(check_list(ListKind::HostKey, v)?);
+            Ok(())
+        }),
+        "host key algorithms to accept (+, -, ^ as for Ciphers); default: those known_hosts has for the host first",
+    ),
+    def(
+        "PubkeyAcceptedAlgorithms",
+        List("[+-^]ALGORITHM,..."),
+        Ssh,
+        Set(|o, v| {
+            o.pubkey_accepted_algorithms = Some(check_list(ListKind::Pubkey, v)?);
+            Ok(())
+        }),
+        "key and certificate types to authenticate with (+, -, ^ as for Ciphers)",
+    ),
+    def(
+        "PubkeyAcceptedKeyTypes",
+        List("[+-^]ALGORITHM,..."),
+        Ssh,
+        Set(|o, v| {
+            o.pubkey_accepted_algorithms = Some(check_list(ListKind::Pubkey, v)?);
+            Ok(())
+        }),
+        "old name of PubkeyAcceptedAlgorithms",
+    ),
+    def(
+        "IdentitiesOnly",
+        Required("yes|no"),
+        Ssh,
+        Set(|o, v| {
+            o.identities_only = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "authenticate only with the IdentityFile and CertificateFile keys, even when the agent holds others",
+    ),
+    def(
+        "IdentityAgent",
+        Required("SOCKET|SSH_AUTH_SOCK|none"),
+        Ssh,
+        Set(|o, v| {
+            o.identity_agent = Some(v.to_owned());
+            Ok(())
+        }),
+        "the ssh-agent socket (~, %-tokens and ${VAR} expanded; $VAR: the socket named by that variable); none: no agent",
+    ),
+    def(
+        "CertificateFile",
+        Required("FILE"),
+        Ssh,
+        Set(|o, v| {
+            o.certificate_files.push(PathBuf::from(v));
+            Ok(())
+        }),
+        "OpenSSH user certificate to offer with its key (repeatable; KEY-cert.pub next to an IdentityFile is offered too)",
+    ),
+    def(
+        "AddressFamily",
+        Required("any|inet|inet6"),
+        Ssh,
+        Set(|o, v| {
+            o.address_family = Some(parse_address_family(v)?);
+            Ok(())
+        }),
+        "connect over IPv4 (inet), IPv6 (inet6) or either (any, the default)",
+    ),
+    def(
+        "HostKeyAlias",
+        Required("ALIAS"),
+        Ssh,
+        Set(|o, v| {
+            o.host_key_alias = Some(v.to_owned());
+            Ok(())
+        }),
+        "look the host key up (and add it) in known_hosts under this name instead of host or [host]:port",
+    ),
+    def(
+        "GlobalKnownHostsFile",
+        Required("FILE"),
+        Ssh,
+        Set(|o, v| {
+            o.global_known_hosts = Some(v.split_ascii_whitespace().map(PathBuf::from).collect());
+            Ok(())
+        }),
+        "system known_hosts file(s), space separated (default /etc/ssh/ssh_known_hosts, ssh_known_hosts2); read only",
+    ),
+    def(
+        "CheckHostIP",
+        Required("yes|no"),
+        Ssh,
         Nothing(|v| parse_yes_no(v).map(drop)),
-        "no effect: the connection is not compressed (same as -C)",
+        "no effect: the host key is checked under the host name (or HostKeyAlias) only, as with OpenSSH's default (no)",
+    ),
+    def(
+        "ConnectionAttempts",
+        Required("N"),
+        Ssh,
+        Set(|o, v| {
+            o.connection_attempts = Some(parse_size(v)?);
+            Ok(())
+        }),
+        "TCP connects tried, one second apart, before giving up (default 1)",
+    ),
+    def(
+        "PreferredAuthentications",
+        List("METHOD,..."),
+        Ssh,
+        Set(|o, v| {
+            o.preferred_authentications = Some(parse_preferred_auth(v)?);
+            Ok(())
+        }),
+        "authentication methods to try, in order: publickey, keyboard-interactive, password (gssapi-with-mic and hostbased are skipped)",
+    ),
+    def(
+        "PubkeyAuthentication",
+        Required("yes|no|unbound|host-bound"),
+        Ssh,
+        Set(|o, v| {
+            o.pubkey_authentication = Some(parse_pubkey_auth(v)?);
+            Ok(())
+        }),
+        "try keys (agent, IdentityFile, CertificateFile) (default yes)",
+    ),
+    def(
+        "PasswordAuthentication",
+        Required("yes|no"),
+        Ssh,
+        Set(|o, v| {
+            o.password_authentication = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "try the password method (default yes)",
+    ),
+    def(
+        "KbdInteractiveAuthentication",
+        Required("yes|no"),
+        Ssh,
+        Set(|o, v| {
+            o.kbd_interactive_authentication = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "try keyboard-interactive (default yes)",
+    ),
+    def(
+        "ChallengeResponseAuthentication",
+        Required("yes|no"),
+        Ssh,
+        Set(|o, v| {
+            o.kbd_interactive_authentication = Some(parse_yes_no(v)?);
+            Ok(())
+        }),
+        "old name of KbdInteractiveAuthentication",
+    ),
+    def(
+        "LogLevel",
+        Required("QUIET|FATAL|ERROR|INFO|VERBOSE|DEBUG|DEBUG1|DEBUG2|DEBUG3"),
+        Ssh,
+        Set(|o, v| {
+            o.log_level = Some(parse_log_level(v)?);
+            Ok(())
+        }),
+        "how much to log on stderr: QUIET, FATAL and ERROR also drop warnings; VERBOSE is -v; DEBUG logs every request (without -f); -v and -d win",
+    ),
+    def(
+        "ServerAliveCountMax",
+        Required("N"),
+        Ssh,
+        Set(|o, v| {
+            o.server_alive_count_max = Some(parse_count(v)?);
+            Ok(())
+        }),
+        "keepalives left unanswered before the connection is given up (default 3; 0 is taken as 1)",
     ),
     // Mount options.
     def(
@@ -1197,6 +1411,69 @@ pub struct MountOpts {
     pub skipped_unknown: Vec<String>,
     /// follow_symlinks, transform_symlinks, contain_symlinks, disable_hardlink.
     pub links: LinkOptions,
+    /// Ciphers (checked, as given).
+    pub ciphers: Option<String>,
+    /// KexAlgorithms (checked, as given).
+    pub kex_algorithms: Option<String>,
+    /// MACs (checked, as given).
+    pub macs: Option<String>,
+    /// HostKeyAlgorithms (checked, as given).
+    pub host_key_algorithms: Option<String>,
+    /// PubkeyAcceptedAlgorithms (checked, as given).
+    pub pubkey_accepted_algorithms: Option<String>,
+    /// Compression (and -C).
+    pub compression: Option<bool>,
+    /// IdentitiesOnly.
+    pub identities_only: Option<bool>,
+    /// IdentityAgent (as given; expanded later).
+    pub identity_agent: Option<String>,
+    /// CertificateFile, in order.
+    pub certificate_files: Vec<PathBuf>,
+    /// AddressFamily.
+    pub address_family: Option<AddressFamily>,
+    /// HostKeyAlias.
+    pub host_key_alias: Option<String>,
+    /// GlobalKnownHostsFile.
+    pub global_known_hosts: Option<Vec<PathBuf>>,
+    /// ConnectionAttempts.
+    pub connection_attempts: Option<u32>,
+    /// PreferredAuthentications (the methods sshfs-rs implements, in order).
+    pub preferred_authentications: Option<Vec<AuthMethod>>,
+    /// PubkeyAuthentication.
+    pub pubkey_authentication: Option<bool>,
+    /// PasswordAuthentication.
+    pub password_authentication: Option<bool>,
+    /// KbdInteractiveAuthentication (ChallengeResponseAuthentication).
+    pub kbd_interactive_authentication: Option<bool>,
+    /// LogLevel.
+    pub log_level: Option<LogLevel>,
+    /// ServerAliveCountMax.
+    pub server_alive_count_max: Option<usize>,
+    /// ssh options given with -o that sshfs-rs knows but does not act on (named in a warning).
+    pub ssh_unused: Vec<String>,
+    /// ssh options given with -o that mean nothing for a mount (named with -v).
+    pub ssh_irrelevant: Vec<String>,
+}
+
+/// OpenSSH's `LogLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Nothing.
+    Quiet,
+    /// Fatal errors only.
+    Fatal,
+    /// Errors.
+    Error,
+    /// The default: errors and warnings.
+    Info,
+    /// What `-v` shows.
+    Verbose,
+    /// DEBUG, DEBUG1: every request.
+    Debug1,
+    /// DEBUG2.
+    Debug2,
+    /// DEBUG3: everything, the SSH library's too.
+    Debug3,
 }
 
 impl Def {
@@ -1208,6 +1485,7 @@ impl Def {
             Optional(v) => format!("{}[={v}]", self.name),
             Any if self.name.ends_with('*') => self.name.to_owned(),
             Any => format!("{}[=...]", self.name),
+            List(v) => format!("{}={v}", self.name),
         }
     }
 
@@ -1225,7 +1503,7 @@ impl Def {
     fn fits(&self, has_value: bool) -> bool {
         match self.value {
             Flag => !has_value,
-            Required(_) => has_value,
+            Required(_) | List(_) => has_value,
             Optional(_) | Any => true,
         }
     }
@@ -1345,7 +1623,7 @@ fn split_options(arg: &str) -> Vec<String> {
 pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
     let mut o = MountOpts::default();
     for arg in args {
-        for item in split_options(arg).iter().filter(|s| !s.is_empty()) {
+        for item in join_lists(split_options(arg)).iter() {
             let item = item.as_str();
             let (name, value) = match item.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -1353,6 +1631,10 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
             };
             let def = lookup(name, value.is_some());
             let Some(def) = def else {
+                if let Some(kind) = crate::ssh_config::kind_of(&name.to_ascii_lowercase()) {
+                    ssh_keyword(&mut o, name, value, kind)?;
+                    continue;
+                }
                 if sloppy {
                     o.skipped_unknown.push(item.to_owned());
                     continue;
@@ -1369,7 +1651,13 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
                         def.name
                     ));
                 }
-                (Optional(_), v) | (Required(_), v) => v.unwrap_or(""),
+                (List(what), None) | (List(what), Some("")) => {
+                    return Err(format!(
+                        "option '-o {name}' needs a value: -o {}={what}",
+                        def.name
+                    ));
+                }
+                (Optional(_), v) | (Required(_), v) | (List(_), v) => v.unwrap_or(""),
             };
             let bad = |why: String| format!("bad value in '-o {item}': {why}");
             match def.does {
@@ -1381,6 +1669,130 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
         }
     }
     Ok(o)
+}
+
+/// An ssh option sshfs-rs has no `-o` definition for: one ssh_config knows but sshfs-rs does
+/// not act on is kept to be named in a warning (one meaningless for a mount, only with -v),
+/// as the same keyword in ssh_config is; the config language itself is refused.
+fn ssh_keyword(
+    o: &mut MountOpts,
+    name: &str,
+    value: Option<&str>,
+    kind: crate::ssh_config::Kind,
+) -> Result<(), String> {
+    use crate::ssh_config::Kind;
+    if value.is_none_or(str::is_empty) {
+        return Err(format!("option '-o {name}' needs a value: -o {name}=..."));
+    }
+    match kind {
+        Kind::Unsupported => o.ssh_unused.push(name.to_owned()),
+        Kind::Irrelevant => o.ssh_irrelevant.push(name.to_owned()),
+        Kind::Structure | Kind::Used => {
+            return Err(format!(
+                "option '-o {name}' is not supported with -o: set it in an ssh_config file (-F FILE)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Joins to a list option (`Ciphers=a`) the words after it that are not options themselves
+/// (`b`, `c` of `-o Ciphers=a,b,c,ro`), as ssh reads `-o Ciphers=a,b,c`.
+fn join_lists(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items.into_iter().filter(|s| !s.is_empty()) {
+        let continues = !item.contains('=')
+            && lookup(&item, false).is_none()
+            && crate::ssh_config::kind_of(&item.to_ascii_lowercase()).is_none()
+            && out.last().is_some_and(|last| {
+                last.split_once('=')
+                    .and_then(|(n, _)| lookup(n, true))
+                    .is_some_and(|d| matches!(d.value, List(_)))
+            });
+        match out.last_mut() {
+            Some(last) if continues => {
+                last.push(',');
+                last.push_str(&item);
+            }
+            _ => out.push(item),
+        }
+    }
+    out
+}
+
+/// Checks an algorithm list (see [`algorithms::resolve`]); returns it as given.
+fn check_list(kind: ListKind, v: &str) -> Result<String, String> {
+    algorithms::resolve(kind, v)?;
+    Ok(v.to_owned())
+}
+
+/// OpenSSH's AddressFamily values.
+pub fn parse_address_family(v: &str) -> Result<AddressFamily, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "any" => Ok(AddressFamily::Any),
+        "inet" => Ok(AddressFamily::Inet),
+        "inet6" => Ok(AddressFamily::Inet6),
+        _ => Err(format!("'{v}' is not one of any, inet, inet6")),
+    }
+}
+
+/// PreferredAuthentications: the methods sshfs-rs implements, in the order given (the ones it
+/// does not, gssapi-with-mic and hostbased, are left out).
+pub fn parse_preferred_auth(v: &str) -> Result<Vec<AuthMethod>, String> {
+    let mut methods = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let m = match name {
+            "publickey" => AuthMethod::PublicKey,
+            "keyboard-interactive" => AuthMethod::KeyboardInteractive,
+            "password" => AuthMethod::Password,
+            "gssapi-with-mic" | "gssapi-keyex" | "hostbased" => continue,
+            _ => return Err(format!("'{name}' is not an authentication method")),
+        };
+        if !methods.contains(&m) {
+            methods.push(m);
+        }
+    }
+    if methods.is_empty() {
+        return Err(format!(
+            "'{v}' names none of the methods sshfs-rs implements (publickey, keyboard-interactive, password)"
+        ));
+    }
+    Ok(methods)
+}
+
+/// PubkeyAuthentication: yes, no, and OpenSSH's unbound and host-bound (both yes here).
+pub fn parse_pubkey_auth(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "unbound" | "host-bound" => Ok(true),
+        _ => {
+            parse_yes_no(v).map_err(|_| format!("'{v}' is not one of yes, no, unbound, host-bound"))
+        }
+    }
+}
+
+/// OpenSSH's LogLevel names.
+pub fn parse_log_level(v: &str) -> Result<LogLevel, String> {
+    Ok(match v.to_ascii_uppercase().as_str() {
+        "QUIET" => LogLevel::Quiet,
+        "FATAL" => LogLevel::Fatal,
+        "ERROR" => LogLevel::Error,
+        "INFO" => LogLevel::Info,
+        "VERBOSE" => LogLevel::Verbose,
+        "DEBUG" | "DEBUG1" => LogLevel::Debug1,
+        "DEBUG2" => LogLevel::Debug2,
+        "DEBUG3" => LogLevel::Debug3,
+        _ => {
+            return Err(format!(
+                "'{v}' is not one of QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG, DEBUG1, DEBUG2, DEBUG3"
+            ));
+        }
+    })
+}
+
+/// A count, 0 or more.
+pub fn parse_count(v: &str) -> Result<usize, String> {
+    v.parse::<usize>()
+        .map_err(|_| format!("'{v}' is not a number"))
 }
 
 /// The definition of `name`: of those it matches, one that takes what was given first, an exact
@@ -1464,7 +1876,7 @@ fn set_cache_max_size(o: &mut MountOpts, v: &str) -> Result<(), String> {
 }
 
 /// A positive size or count that fits in 32 bits.
-fn parse_size(v: &str) -> Result<u32, String> {
+pub fn parse_size(v: &str) -> Result<u32, String> {
     match v.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("'{v}' is not a positive number")),
@@ -1553,6 +1965,52 @@ mod tests {
             o.strict_host_key_checking,
             Some(StrictHostKeyChecking::AcceptNew)
         );
+    }
+
+    #[test]
+    fn ssh_lists_take_their_commas_and_other_ssh_keywords_are_kept() {
+        let o = p(&[
+            "Ciphers=aes128-ctr,aes256-ctr,ro,MACs=-hmac-sha1*,KexAlgorithms=^curve25519-sha256",
+        ])
+        .unwrap();
+        assert_eq!(o.ciphers.as_deref(), Some("aes128-ctr,aes256-ctr"));
+        assert!(o.read_only);
+        assert_eq!(o.macs.as_deref(), Some("-hmac-sha1*"));
+        assert!(
+            p(&["Ciphers=aes128-ctr,frob"])
+                .unwrap_err()
+                .contains("frob")
+        );
+        assert_eq!(
+            p(&["PreferredAuthentications=password,gssapi-with-mic,publickey"])
+                .unwrap()
+                .preferred_authentications,
+            Some(vec![AuthMethod::Password, AuthMethod::PublicKey])
+        );
+        let o =
+            p(&["ControlMaster=auto,SendEnv=LANG,ServerAliveCountMax=7,LogLevel=debug3"]).unwrap();
+        assert_eq!(o.ssh_unused, vec!["ControlMaster"]);
+        assert_eq!(o.ssh_irrelevant, vec!["SendEnv"]);
+        assert_eq!(o.server_alive_count_max, Some(7));
+        assert_eq!(o.log_level, Some(LogLevel::Debug3));
+        assert!(p(&["Host=x"]).unwrap_err().contains("ssh_config file"));
+        assert!(p(&["AddressFamily=ipx"]).is_err());
+    }
+
+    /// Every keyword ssh_config acts on can be given with -o too.
+    #[test]
+    fn every_used_ssh_keyword_is_an_option() {
+        for (key, kind) in crate::ssh_config::KEYWORDS {
+            // HostName and the old IdentityFile2 are read from ssh_config only.
+            if *kind == crate::ssh_config::Kind::Used
+                && !["hostname", "identityfile2"].contains(key)
+            {
+                assert!(
+                    DEFS.iter().any(|d| d.origin == Ssh && d.matches(key)),
+                    "ssh_config keyword {key} has no -o definition"
+                );
+            }
+        }
     }
 
     #[test]
@@ -1662,6 +2120,13 @@ mod tests {
     fn sample(d: &Def) -> Option<String> {
         let v = match d.value {
             Flag | Any | Optional(_) => return None,
+            List(_) => match d.name {
+                "Ciphers" => "aes128-ctr",
+                "KexAlgorithms" => "curve25519-sha256",
+                "MACs" => "hmac-sha2-256",
+                "PreferredAuthentications" => "publickey",
+                _ => "ssh-ed25519",
+            },
             Required(what) => match what {
                 "SECONDS" | "N" | "BYTES" | "PORT" => "5",
                 "OCTAL" => "022",

@@ -50,7 +50,7 @@ fn run_inner(args: Args) -> Result<(), String> {
     } else {
         Some(daemon::fork_and_wait()?)
     };
-    init_logging(config.debug, config.verbose);
+    init_logging(config.log_filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,14 +58,9 @@ fn run_inner(args: Args) -> Result<(), String> {
     runtime.block_on(serve(config, mountpoint, detach))
 }
 
-fn init_logging(debug: bool, verbose: bool) {
-    let default = if debug {
-        "sshfs_client=debug,sshfs_rs=debug,info"
-    } else if verbose {
-        "info"
-    } else {
-        "warn"
-    };
+/// Logs on stderr with `default` as the filter (`-d`, `-v`, `LogLevel`), unless `SSHFS_RS_LOG`
+/// gives one.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFS_RS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

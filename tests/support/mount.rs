@@ -80,6 +80,31 @@ impl Mount {
         ))
     }
 
+    /// Runs `sshfs-rs SOURCE MNT -f ARGS` with nothing added (no key, known_hosts or port),
+    /// HOME=`home`, SSH_AUTH_SOCK removed unless `env` sets it, and `env` applied (`None`
+    /// removes a variable); waits for the mount like [`Mount::start_remote`].
+    pub fn start_plain(
+        source: &str,
+        args: &[&str],
+        home: &Path,
+        env: &[(&str, Option<&std::ffi::OsStr>)],
+    ) -> Mount {
+        Mount(FuseProcess::launch(sshfs_rs_bin(), |mnt, cmd| {
+            cmd.arg(source)
+                .arg(mnt)
+                .arg("-f")
+                .args(args)
+                .env("HOME", home)
+                .env_remove("SSH_AUTH_SOCK");
+            for (name, value) in env {
+                match value {
+                    Some(v) => cmd.env(name, v),
+                    None => cmd.env_remove(name),
+                };
+            }
+        }))
+    }
+
     /// Mounts `sshd.root_dir()` through another port, e.g. a [`FaultProxy`](super::FaultProxy)'s;
     /// the port is added to `sshd.known_hosts()` first.
     pub fn start_via(sshd: &Sshd, port: u16, extra_args: &[&str]) -> Mount {
@@ -216,7 +241,26 @@ impl FuseProcess {
         remote: &str,
         extra_args: &[&str],
     ) -> FuseProcess {
-        let program = client.program();
+        let ssh_opts = format!(
+            "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
+            sshd.user_key().display(),
+            sshd.known_hosts().display()
+        );
+        FuseProcess::launch(client.program(), |mnt, cmd| {
+            cmd.arg(format!("root@127.0.0.1:{remote}"))
+                .arg(mnt)
+                .args(["-f", "-p", &port.to_string()])
+                .args(client.own_args())
+                .args(["-o", &ssh_opts])
+                .args(extra_args)
+                .env("HOME", sshd.home())
+                .env_remove("SSH_AUTH_SOCK");
+        })
+    }
+
+    /// Starts `program` with the arguments and environment `setup` gives it (it is handed the
+    /// mountpoint), output to logs in a temp dir, and waits until the mount appears.
+    fn launch(program: PathBuf, setup: impl FnOnce(&Path, &mut Command)) -> FuseProcess {
         let dir = tempfile::Builder::new()
             .prefix("sshfs-rs-mnt-")
             .tempdir()
@@ -228,20 +272,9 @@ impl FuseProcess {
         let mnt = base.join("mnt");
         fs::create_dir(&mnt).expect("create mountpoint");
         let stderr_log = base.join("stderr.log");
-        let ssh_opts = format!(
-            "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
-            sshd.user_key().display(),
-            sshd.known_hosts().display()
-        );
-        let child = Command::new(&program)
-            .arg(format!("root@127.0.0.1:{remote}"))
-            .arg(&mnt)
-            .args(["-f", "-p", &port.to_string()])
-            .args(client.own_args())
-            .args(["-o", &ssh_opts])
-            .args(extra_args)
-            .env("HOME", sshd.home())
-            .env_remove("SSH_AUTH_SOCK")
+        let mut cmd = Command::new(&program);
+        setup(&mnt, &mut cmd);
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(File::create(base.join("stdout.log")).expect("create stdout.log"))
             .stderr(File::create(&stderr_log).expect("create stderr.log"))

@@ -1,14 +1,18 @@
 //! User authentication in OpenSSH's order: ssh-agent, identity files (asking for a passphrase
-//! when one is encrypted), then keyboard-interactive and password on the terminal. `BatchMode`
-//! never prompts. Secrets only live in memory for the call that uses them.
+//! when one is encrypted), each key's certificates before the key, then keyboard-interactive and
+//! password on the terminal; the methods, keys and agent as ssh_config chooses them
+//! ([`AuthOptions`]). `BatchMode` never prompts. Secrets only live in memory for the call that
+//! uses them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use russh::MethodKind;
 use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
-use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{Algorithm, Certificate, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 
+pub use super::auth_options::{AuthMethod, AuthOptions, IdentityAgent};
+use super::certificates::{self, Certificates};
 use super::connect::{ConnectError, ConnectOptions, HostKeyCheck};
 
 /// How many times a password or passphrase is asked (OpenSSH's NumberOfPasswordPrompts).
@@ -104,6 +108,11 @@ struct Attempt<'a> {
     allowed: Vec<MethodKind>,
     /// The methods the server allowed at first.
     offered: Vec<MethodKind>,
+    /// Certificates (`CertificateFile`, `IDENTITY-cert.pub`).
+    certificates: Certificates,
+    /// Public keys of the agent refused by the server (an identity file holding one is not
+    /// offered again).
+    refused: Vec<PublicKey>,
 }
 
 /// Authenticates `ssh` as `opts.user`, or says what was tried and why each failed.
@@ -119,6 +128,8 @@ pub async fn authenticate(
         tried: Vec::new(),
         allowed: Vec::new(),
         offered: Vec::new(),
+        certificates: Certificates::default(),
+        refused: Vec::new(),
     };
     // "none" tells us which methods the server accepts.
     let first = a
@@ -130,14 +141,37 @@ pub async fn authenticate(
         return Ok(());
     }
     a.offered = a.allowed.clone();
-    if a.allows(MethodKind::PublicKey) && (a.agent().await? || a.identity_files().await?) {
-        return Ok(());
+    for method in opts.auth.order() {
+        if !a.allows(method.kind()) {
+            continue;
+        }
+        let done = match method {
+            AuthMethod::PublicKey => {
+                a.certificates = Certificates::load(
+                    &opts.auth.certificate_files,
+                    &opts.identity_files,
+                    &mut a.tried,
+                );
+                a.agent().await? || a.identity_files().await?
+            }
+            AuthMethod::KeyboardInteractive => a.keyboard_interactive().await?,
+            AuthMethod::Password => a.password().await?,
+        };
+        if done {
+            return Ok(());
+        }
     }
-    if a.allows(MethodKind::KeyboardInteractive) && a.keyboard_interactive().await? {
-        return Ok(());
-    }
-    if a.allows(MethodKind::Password) && a.password().await? {
-        return Ok(());
+    for method in [
+        AuthMethod::PublicKey,
+        AuthMethod::KeyboardInteractive,
+        AuthMethod::Password,
+    ] {
+        if a.offered.contains(&method.kind())
+            && let Some(why) = opts.auth.skipped(method)
+        {
+            a.tried
+                .push(format!("{} (not tried: {why})", method.name()));
+        }
     }
     Err(a.failure())
 }
@@ -210,17 +244,30 @@ impl Attempt<'_> {
         }
     }
 
-    async fn agent(&mut self) -> Result<bool, ConnectError> {
-        if std::env::var_os("SSH_AUTH_SOCK").is_none() {
-            return Ok(false);
-        }
-        let mut agent = match russh::keys::agent::client::AgentClient::connect_env().await {
-            Ok(agent) => agent,
+    async fn connect_agent(
+        &mut self,
+    ) -> Option<russh::keys::agent::client::AgentClient<tokio::net::UnixStream>> {
+        use russh::keys::agent::client::AgentClient;
+        let socket = match &self.opts.auth.agent {
+            IdentityAgent::None => return None,
+            IdentityAgent::Env => PathBuf::from(std::env::var_os("SSH_AUTH_SOCK")?),
+            IdentityAgent::Socket(p) => p.clone(),
+        };
+        match AgentClient::connect_uds(&socket).await {
+            Ok(agent) => Some(agent),
             Err(e) => {
-                self.tried
-                    .push(format!("ssh-agent (cannot reach SSH_AUTH_SOCK: {e})"));
-                return Ok(false);
+                self.tried.push(format!(
+                    "ssh-agent (cannot reach {}: {e})",
+                    socket.display()
+                ));
+                None
             }
+        }
+    }
+
+    async fn agent(&mut self) -> Result<bool, ConnectError> {
+        let Some(mut agent) = self.connect_agent().await else {
+            return Ok(false);
         };
         let identities = match agent.request_identities().await {
             Ok(ids) => ids,
@@ -232,11 +279,55 @@ impl Attempt<'_> {
         if identities.is_empty() {
             self.tried.push("ssh-agent (it holds no keys)".into());
         }
+        // IdentitiesOnly: only the agent's keys that are identity files or certificates.
+        let only: Option<Vec<PublicKey>> = self.opts.auth.identities_only.then(|| {
+            let mut keys = certificates::identity_public_keys(&self.opts.identity_files);
+            keys.extend(self.certificates.keys());
+            keys
+        });
         for identity in identities {
-            let russh::keys::agent::AgentIdentity::PublicKey { key, comment } = identity else {
-                continue;
+            let (key, comment) = match identity {
+                russh::keys::agent::AgentIdentity::PublicKey { key, comment } => (key, comment),
+                russh::keys::agent::AgentIdentity::Certificate {
+                    certificate,
+                    comment,
+                } => {
+                    if let Some(only) = &only
+                        && !only
+                            .iter()
+                            .any(|k| k.key_data() == certificate.public_key())
+                    {
+                        continue;
+                    }
+                    if self
+                        .agent_certificate(&mut agent, certificate, &comment)
+                        .await?
+                    {
+                        return Ok(true);
+                    }
+                    continue;
+                }
             };
+            if let Some(only) = &only
+                && !only.iter().any(|k| k.key_data() == key.key_data())
+            {
+                continue;
+            }
+            for (path, cert) in self.certificates.of(&key) {
+                let shown = format!("{} (key in ssh-agent)", path.display());
+                if self.agent_certificate(&mut agent, cert, &shown).await? {
+                    return Ok(true);
+                }
+            }
+            if !self.accepts_key(&key.algorithm()) {
+                self.tried.push(format!(
+                    "publickey from ssh-agent ({comment}) (not tried: {} is not in PubkeyAcceptedAlgorithms)",
+                    key.algorithm().as_str()
+                ));
+                continue;
+            }
             let hash = self.rsa_hash(key.algorithm()).await;
+            let public = key.clone();
             match self
                 .ssh
                 .authenticate_publickey_with(&self.opts.user, key, hash, &mut agent)
@@ -246,6 +337,7 @@ impl Attempt<'_> {
                     if self.done(r) {
                         return Ok(true);
                     }
+                    self.refused.push(public.clone());
                     self.tried.push(format!(
                         "publickey from ssh-agent ({comment}) (refused by the server)"
                     ));
@@ -255,6 +347,104 @@ impl Attempt<'_> {
                 )),
             }
         }
+        Ok(false)
+    }
+
+    /// Offers a certificate whose key the agent holds.
+    async fn agent_certificate(
+        &mut self,
+        agent: &mut russh::keys::agent::client::AgentClient<tokio::net::UnixStream>,
+        cert: Certificate,
+        shown: &str,
+    ) -> Result<bool, ConnectError> {
+        if !self
+            .opts
+            .algorithms
+            .accepts_pubkey(cert.algorithm().to_certificate_type().as_str())
+        {
+            self.tried.push(format!(
+                "certificate {shown} (not tried: its type is not in PubkeyAcceptedAlgorithms)"
+            ));
+            return Ok(false);
+        }
+        let hash = self.rsa_hash(cert.algorithm()).await;
+        match self
+            .ssh
+            .authenticate_certificate_with(&self.opts.user, cert, hash, agent)
+            .await
+        {
+            Ok(r) => {
+                if self.done(r) {
+                    return Ok(true);
+                }
+                self.tried
+                    .push(format!("certificate {shown} (refused by the server)"));
+            }
+            Err(e) => self.tried.push(format!(
+                "certificate {shown} (the agent could not sign: {e})"
+            )),
+        }
+        Ok(false)
+    }
+
+    /// Offers the certificates of `key` (an identity file's), then the key itself.
+    async fn with_key(&mut self, path: &Path, key: PrivateKey) -> Result<bool, ConnectError> {
+        let key = Arc::new(key);
+        for (cert_path, cert) in self.certificates.of(key.public_key()) {
+            if !self
+                .opts
+                .algorithms
+                .accepts_pubkey(&cert.algorithm().to_certificate_type())
+            {
+                self.tried.push(format!(
+                    "certificate {} (not tried: its type is not in PubkeyAcceptedAlgorithms)",
+                    cert_path.display()
+                ));
+                continue;
+            }
+            let r = self
+                .ssh
+                .authenticate_openssh_cert(&self.opts.user, Arc::clone(&key), cert)
+                .await
+                .map_err(|e| self.ssh_error(e))?;
+            if self.done(r) {
+                return Ok(true);
+            }
+            self.tried.push(format!(
+                "certificate {} (refused by the server)",
+                cert_path.display()
+            ));
+        }
+        if self
+            .refused
+            .iter()
+            .any(|k| k.key_data() == key.public_key().key_data())
+        {
+            return Ok(false);
+        }
+        let algo = key.algorithm();
+        if !self.accepts_key(&algo) {
+            self.tried.push(format!(
+                "publickey {} (not tried: {} is not in PubkeyAcceptedAlgorithms)",
+                path.display(),
+                algo.as_str()
+            ));
+            return Ok(false);
+        }
+        let hash = self.rsa_hash(algo).await;
+        let key = PrivateKeyWithHashAlg::new(key, hash);
+        let r = self
+            .ssh
+            .authenticate_publickey(&self.opts.user, key)
+            .await
+            .map_err(|e| self.ssh_error(e))?;
+        if self.done(r) {
+            return Ok(true);
+        }
+        self.tried.push(format!(
+            "publickey {} (refused by the server)",
+            path.display()
+        ));
         Ok(false)
     }
 
@@ -279,20 +469,9 @@ impl Attempt<'_> {
                     continue;
                 }
             };
-            let hash = self.rsa_hash(key.algorithm()).await;
-            let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
-            let r = self
-                .ssh
-                .authenticate_publickey(&self.opts.user, key)
-                .await
-                .map_err(|e| self.ssh_error(e))?;
-            if self.done(r) {
+            if self.with_key(&path, key).await? {
                 return Ok(true);
             }
-            self.tried.push(format!(
-                "publickey {} (refused by the server)",
-                path.display()
-            ));
         }
         Ok(false)
     }
@@ -332,16 +511,42 @@ impl Attempt<'_> {
         Err("wrong passphrase".into())
     }
 
+    /// Whether PubkeyAcceptedAlgorithms lets a key of type `algo` be offered (an RSA key: under
+    /// any of its three names).
+    fn accepts_key(&self, algo: &Algorithm) -> bool {
+        use russh::keys::HashAlg;
+        match algo {
+            Algorithm::Rsa { .. } => [None, Some(HashAlg::Sha256), Some(HashAlg::Sha512)]
+                .into_iter()
+                .any(|hash| {
+                    self.opts
+                        .algorithms
+                        .accepts_pubkey(Algorithm::Rsa { hash }.as_str())
+                }),
+            a => self.opts.algorithms.accepts_pubkey(a.as_str()),
+        }
+    }
+
+    /// The hash an RSA key signs with: the server's best, unless PubkeyAcceptedAlgorithms
+    /// excludes it (then the first of rsa-sha2-512, rsa-sha2-256 it accepts).
     async fn rsa_hash(&self, algo: Algorithm) -> Option<russh::keys::HashAlg> {
+        use russh::keys::HashAlg;
         if !matches!(algo, Algorithm::Rsa { .. }) {
             return None;
         }
-        self.ssh
+        let best = self
+            .ssh
             .best_supported_rsa_hash()
             .await
             .ok()
             .flatten()
-            .flatten()
+            .flatten();
+        let name = |h: Option<HashAlg>| Algorithm::Rsa { hash: h }.as_str().to_owned();
+        let accepts = |h: Option<HashAlg>| self.opts.algorithms.accepts_pubkey(&name(h));
+        [best, Some(HashAlg::Sha512), Some(HashAlg::Sha256)]
+            .into_iter()
+            .find(|h| accepts(*h))
+            .unwrap_or(best)
     }
 
     async fn keyboard_interactive(&mut self) -> Result<bool, ConnectError> {

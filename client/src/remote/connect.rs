@@ -11,7 +11,8 @@ use russh_sftp::client::RawSftpSession;
 
 use futures_util::future::BoxFuture;
 
-use super::auth::{self, Prompter, Secret};
+use super::algorithms::Algorithms;
+use super::auth::{self, AuthOptions, Prompter, Secret};
 use super::known_hosts::{self, HostKeyStatus};
 use super::link::{ChannelOpener, ConnectFailure, Connected, Connector};
 use super::proxy::{self, Transport, Via};
@@ -63,6 +64,62 @@ pub struct ConnectOptions {
     pub password: Option<Secret>,
     /// How the connection reaches the server (`ProxyCommand`, `ProxyJump`, or TCP).
     pub via: Via,
+    /// Algorithms to offer (`Ciphers`, `KexAlgorithms`, `MACs`, `HostKeyAlgorithms`,
+    /// `PubkeyAcceptedAlgorithms`) and `Compression`.
+    pub algorithms: Algorithms,
+    /// `HostKeyAlias`: the name the host key is looked up under (and added as) in known_hosts,
+    /// instead of `host` or `[host]:port`.
+    pub host_key_alias: Option<String>,
+    /// `AddressFamily`: which addresses of the host to connect to.
+    pub address_family: AddressFamily,
+    /// `ConnectionAttempts`: TCP connects tried, one second apart (at least 1).
+    pub connection_attempts: u32,
+    /// `ServerAliveCountMax`: keepalives left unanswered before the connection is given up.
+    pub keepalive_max: usize,
+    /// Which authentication methods and keys to use, in which order.
+    pub auth: AuthOptions,
+}
+
+impl ConnectOptions {
+    /// The name the host has in known_hosts: `HostKeyAlias` if set, else `host` (`[host]:port`
+    /// when the port is not 22).
+    pub fn known_hosts_name(&self) -> String {
+        match &self.host_key_alias {
+            Some(alias) => alias.clone(),
+            None => known_hosts::host_entry_name(&self.host, self.port),
+        }
+    }
+
+    /// Every known_hosts file, the user's first.
+    fn known_hosts_files(&self) -> Vec<PathBuf> {
+        self.user_known_hosts
+            .iter()
+            .chain(&self.global_known_hosts)
+            .cloned()
+            .collect()
+    }
+}
+
+/// OpenSSH's `AddressFamily`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressFamily {
+    /// IPv4 and IPv6 (`any`).
+    #[default]
+    Any,
+    /// IPv4 only (`inet`).
+    Inet,
+    /// IPv6 only (`inet6`).
+    Inet6,
+}
+
+impl AddressFamily {
+    fn admits(self, addr: &std::net::SocketAddr) -> bool {
+        match self {
+            AddressFamily::Any => true,
+            AddressFamily::Inet => addr.is_ipv4(),
+            AddressFamily::Inet6 => addr.is_ipv6(),
+        }
+    }
 }
 
 /// Why connecting failed. Each renders as one line for the user.
@@ -302,7 +359,7 @@ pub struct HostKeyCheck {
 
 impl HostKeyCheck {
     async fn verdict(&self, key: &PublicKey) -> Result<(), String> {
-        let host = known_hosts::host_entry_name(&self.opts.host, self.opts.port);
+        let host = self.opts.known_hosts_name();
         let algo = key.algorithm().as_str().to_owned();
         let fp = key.fingerprint(HashAlg::Sha256);
         if let Some(pinned) = &self.pinned {
@@ -315,14 +372,8 @@ impl HostKeyCheck {
                 ))
             };
         }
-        let files: Vec<PathBuf> = self
-            .opts
-            .user_known_hosts
-            .iter()
-            .chain(&self.opts.global_known_hosts)
-            .cloned()
-            .collect();
-        match known_hosts::check(&files, &self.opts.host, self.opts.port, key) {
+        let files = self.opts.known_hosts_files();
+        match known_hosts::check_name(&files, &host, key) {
             HostKeyStatus::Known(_) => Ok(()),
             HostKeyStatus::Revoked(loc) => Err(format!(
                 "the {algo} key of {host} is marked @revoked at {loc}"
@@ -350,10 +401,22 @@ impl HostKeyCheck {
             .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
+        // A key of another type is known: the algorithms offered did not pick it.
+        let others: Vec<String> = known_hosts::known_types(files, host)
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
         let refuse = || {
-            format!(
-                "no {algo} key for {host} in {listed} (server key {fp}); add it there, or connect once with -o StrictHostKeyChecking=accept-new"
-            )
+            if others.is_empty() {
+                format!(
+                    "no {algo} key for {host} in {listed} (server key {fp}); add it there, or connect once with -o StrictHostKeyChecking=accept-new"
+                )
+            } else {
+                format!(
+                    "no {algo} key for {host} in {listed} (server key {fp}), which has a {} key for it; allow that type with -o HostKeyAlgorithms",
+                    others.join(", ")
+                )
+            }
         };
         let accept = match self.opts.strict_host_key_checking {
             StrictHostKeyChecking::Yes => false,
@@ -375,7 +438,11 @@ impl HostKeyCheck {
             return Err(refuse());
         }
         if let Some(file) = self.opts.user_known_hosts.first() {
-            match known_hosts::learn(file, &self.opts.host, self.opts.port, key) {
+            let learned = match &self.opts.host_key_alias {
+                Some(alias) => known_hosts::learn_name(file, alias, key),
+                None => known_hosts::learn(file, &self.opts.host, self.opts.port, key),
+            };
+            match learned {
                 Ok(()) => self.prompter.info(&format!(
                     "Warning: Permanently added '{host}' ({algo}) to the list of known hosts ({}).",
                     file.display()
@@ -435,7 +502,9 @@ impl client::Handler for HostKeyCheck {
 }
 
 fn ssh_config(opts: &ConnectOptions) -> client::Config {
+    let known_types = known_hosts::known_types(&opts.known_hosts_files(), &opts.known_hosts_name());
     client::Config {
+        preferred: opts.algorithms.preferred(&known_types),
         // russh's 2 MiB default window caps a download near 43 MiB/s at 20 ms RTT.
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
@@ -443,7 +512,7 @@ fn ssh_config(opts: &ConnectOptions) -> client::Config {
         channel_buffer_size: 1024,
         nodelay: true,
         keepalive_interval: opts.keepalive_interval,
-        keepalive_max: 3,
+        keepalive_max: opts.keepalive_max,
         ..Default::default()
     }
 }
@@ -534,7 +603,7 @@ async fn open(
                 Some((jump, jump_opts)) => {
                     Box::new(forward(jump, jump_opts, &opts.host, opts.port).await?)
                 }
-                None => Box::new(bounded(opts, tcp_connect(&opts.host, opts.port)).await?),
+                None => Box::new(bounded(opts, tcp_connect(opts)).await?),
             }
         }
     };
@@ -561,9 +630,7 @@ async fn direct_or_command(opts: &ConnectOptions) -> Result<Box<dyn Transport>, 
                 reason: format!("cannot run ProxyCommand '{command}': {}", os_message(&e)),
             }
         })?)),
-        _ => Ok(Box::new(
-            bounded(opts, tcp_connect(&opts.host, opts.port)).await?,
-        )),
+        _ => Ok(Box::new(bounded(opts, tcp_connect(opts)).await?)),
     }
 }
 
@@ -632,7 +699,7 @@ async fn login(
                 }
                 ConnectError::Ssh {
                     host: opts.host.clone(),
-                    reason: e.to_string(),
+                    reason: handshake_message(&e, opts),
                 }
             })
     };
@@ -642,14 +709,80 @@ async fn login(
     Ok((ssh, host_key))
 }
 
-async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnectError> {
+/// OpenSSH's words for a failed negotiation: which kind of algorithm, and what each side
+/// offered.
+fn handshake_message(e: &russh::Error, opts: &ConnectOptions) -> String {
+    let russh::Error::NoCommonAlgo { kind, ours, theirs } = e else {
+        return e.to_string();
+    };
+    let (what, option) = match kind {
+        russh::AlgorithmKind::Kex => ("key exchange method", "KexAlgorithms"),
+        russh::AlgorithmKind::Key => ("host key type", "HostKeyAlgorithms"),
+        russh::AlgorithmKind::Cipher => ("cipher", "Ciphers"),
+        russh::AlgorithmKind::Mac => ("MAC", "MACs"),
+        russh::AlgorithmKind::Compression => ("compression method", "Compression"),
+    };
+    let ours: Vec<&String> = ours.iter().filter(|n| !is_extension(n)).collect();
+    let theirs: Vec<&String> = theirs.iter().filter(|n| !is_extension(n)).collect();
+    let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    format!(
+        "Unable to negotiate with {} port {}: no matching {what} found. Their offer: {}; ours: {} (see -o {option})",
+        opts.host,
+        opts.port,
+        list(&theirs),
+        list(&ours)
+    )
+}
+
+fn is_extension(name: &str) -> bool {
+    name.starts_with("ext-info-") || name.starts_with("kex-strict-")
+}
+
+async fn tcp_connect(opts: &ConnectOptions) -> Result<tokio::net::TcpStream, ConnectError> {
+    let attempts = opts.connection_attempts.max(1);
+    let mut n = 1;
+    loop {
+        match tcp_connect_once(&opts.host, opts.port, opts.address_family).await {
+            Err(ConnectError::Connect { .. }) if n < attempts => {
+                tracing::info!(
+                    "connect to {} port {} failed (attempt {n} of {attempts}); trying again in 1 s",
+                    opts.host,
+                    opts.port
+                );
+                n += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn tcp_connect_once(
+    host: &str,
+    port: u16,
+    family: AddressFamily,
+) -> Result<tokio::net::TcpStream, ConnectError> {
     let addrs: Vec<_> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| ConnectError::Resolve {
             host: host.to_owned(),
             reason: resolver_message(&e),
         })?
+        .filter(|a| family.admits(a))
         .collect();
+    if addrs.is_empty() {
+        return Err(ConnectError::Resolve {
+            host: host.to_owned(),
+            reason: format!(
+                "no {} address",
+                if family == AddressFamily::Inet6 {
+                    "IPv6"
+                } else {
+                    "IPv4"
+                }
+            ),
+        });
+    }
     let mut last = None;
     for addr in addrs {
         match tokio::net::TcpStream::connect(addr).await {

@@ -52,7 +52,13 @@ pub fn host_entry_name(host: &str, port: u16) -> String {
 /// Checks `key` for `host`:`port` against `files`, in order. A revoked key wins over anything;
 /// a matching key over a changed one.
 pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
-    let name = host_entry_name(host, port);
+    check_name(files, &host_entry_name(host, port), key)
+}
+
+/// Like [`check`], for the name the host has in known_hosts (`HostKeyAlias`, or
+/// [`host_entry_name`]).
+pub fn check_name(files: &[PathBuf], name: &str, key: &PublicKey) -> HostKeyStatus {
+    let name = name.to_owned();
     let mut changed = None;
     let mut known = None;
     for file in files {
@@ -93,6 +99,50 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> HostK
         (None, Some(loc)) => HostKeyStatus::Changed(loc),
         (None, None) => HostKeyStatus::Unknown,
     }
+}
+
+/// The key types `files` list for the host named `name` (not `@revoked` or `@cert-authority`
+/// lines), in the order first seen: what OpenSSH prefers to negotiate when HostKeyAlgorithms is
+/// not set.
+pub fn known_types(files: &[PathBuf], name: &str) -> Vec<russh::keys::Algorithm> {
+    let mut types = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for entry in text.lines().filter_map(parse_line) {
+            if entry.marker != Marker::None || !hosts_match(entry.hosts, name) {
+                continue;
+            }
+            if let Ok(key) = PublicKey::from_openssh(&format!("{} {}", entry.key_type, entry.key))
+                && !types.contains(&key.algorithm())
+            {
+                types.push(key.algorithm());
+            }
+        }
+    }
+    types
+}
+
+/// Appends `key` for the host named `name` (a `HostKeyAlias`: no port is added) to `file`,
+/// creating it and its directory.
+pub fn learn_name(file: &Path, name: &str, key: &PublicKey) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let line = key
+        .to_openssh()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut words = line.split_ascii_whitespace();
+    let (Some(kind), Some(blob)) = (words.next(), words.next()) else {
+        return Err(std::io::Error::other("cannot encode the key"));
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    writeln!(f, "{name} {kind} {blob}")
 }
 
 /// Appends `host`'s key to `file` (creating it and its directory), as `accept-new` does.
@@ -300,6 +350,21 @@ mod tests {
             check(&[f], "127.0.0.1", 2200, &key(KEY_A)),
             HostKeyStatus::Known(_)
         ));
+    }
+
+    #[test]
+    fn alias_learned_and_types_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("kh");
+        learn_name(&f, "myalias", &key(KEY_A)).unwrap();
+        assert!(matches!(
+            check_name(std::slice::from_ref(&f), "myalias", &key(KEY_A)),
+            HostKeyStatus::Known(_)
+        ));
+        assert_eq!(
+            known_types(&[f], "myalias"),
+            vec![russh::keys::Algorithm::Ed25519]
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Everything that talks to the server: the SSH connection, authentication, host key checking
 //! and the SFTP request engine.
 
+pub mod algorithms;
 pub mod auth;
+pub mod auth_options;
+mod certificates;
 pub mod connect;
 pub mod counters;
 #[cfg(test)]
@@ -12,8 +15,10 @@ pub mod link;
 pub mod proxy;
 pub mod sftp;
 
-pub use auth::{NoPrompt, Prompter, Secret};
-pub use connect::{ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect};
+pub use auth::{AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret};
+pub use connect::{
+    AddressFamily, ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect,
+};
 pub use counters::{Counters, Op};
 pub use handle::Handle;
 pub use sftp::{Sftp, SftpError};
