@@ -2,7 +2,9 @@
 # Installs what sshfs-rs and its tests need on a fresh Debian machine (as root, or with sudo):
 # OpenSSH server (the tests start their own sshd), FUSE 3 (fusermount3, /dev/fuse), the C sshfs
 # (compared against in benchmarks), git (used by the workflow tests), autofs (the mount helper's
-# autofs test runs automount on a temporary map).
+# autofs test runs automount on a temporary map), dbus, gnome-keyring and libsecret-tools (the
+# keyring tests run a Secret Service of their own under dbus-run-session and read it with
+# secret-tool).
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null || need+=(openssh-server)
@@ -11,6 +13,9 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v sshfs >/dev/null || need+=(sshfs)
 command -v git >/dev/null || need+=(git)
 command -v /usr/sbin/automount >/dev/null || need+=(autofs)
+command -v dbus-run-session >/dev/null || need+=(dbus)
+command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
+command -v secret-tool >/dev/null || need+=(libsecret-tools)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -9,203 +9,17 @@ mod support;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
+use support::login::{
+    MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, exited_within_mount_timeout, logins,
+    password_sshd, run_ok, sshfs_rs,
+};
 use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
-
-/// Bound on a mount command (the parent exits once the mount is live).
-const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Runs `program args`, panicking with its output unless it succeeds.
-fn run_ok(program: &str, args: &[&str], stdin: Option<&str>) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A local user with a password, removed (with whatever it runs) when dropped.
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl TestUser {
-    fn create(tag: &str, password: &str) -> TestUser {
-        let name = format!("sfrs{tag}{}", std::process::id());
-        // Left over from a run that was killed: start clean.
-        let _ = Command::new("userdel")
-            .args(["-f", &name])
-            .stderr(Stdio::null())
-            .status();
-        run_ok(
-            "useradd",
-            &["-M", "-d", "/nonexistent", "-s", "/bin/sh", &name],
-            None,
-        );
-        let user = TestUser {
-            uid: id_of(&name, "-u"),
-            gid: id_of(&name, "-g"),
-            name,
-        };
-        run_ok(
-            "chpasswd",
-            &[],
-            Some(&format!("{}:{password}\n", user.name)),
-        );
-        user
-    }
-}
-
-fn id_of(name: &str, flag: &str) -> u32 {
-    let out = Command::new("id").args([flag, name]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.name])
-            .status();
-        let status = Command::new("userdel").args(["-f", &self.name]).status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("warning: could not remove test user {}", self.name);
-        }
-    }
-}
-
-/// A directory the test user owns (in a temp dir everyone may enter).
-struct UserDir {
-    _dir: TempDir,
-    data: PathBuf,
-}
-
-impl UserDir {
-    fn new(user: &TestUser) -> UserDir {
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-ssh-")
-            .tempdir()
-            .unwrap();
-        let base = dir.path().canonicalize().unwrap();
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
-        let data = base.join("data");
-        fs::create_dir(&data).unwrap();
-        std::os::unix::fs::chown(&data, Some(user.uid), Some(user.gid)).unwrap();
-        UserDir { _dir: dir, data }
-    }
-}
-
-/// A mountpoint, unmounted (lazily if need be) when dropped; the daemon then exits.
-struct Mountpoint {
-    dir: TempDir,
-    mnt: PathBuf,
-}
-
-impl Mountpoint {
-    fn new() -> Mountpoint {
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-ssh-mnt-")
-            .tempdir()
-            .unwrap();
-        let mnt = dir.path().canonicalize().unwrap().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        Mountpoint { dir, mnt }
-    }
-
-    fn path(&self) -> &Path {
-        &self.mnt
-    }
-
-    fn home(&self) -> PathBuf {
-        let home = self.dir.path().join("home");
-        let _ = fs::create_dir(&home);
-        home
-    }
-}
-
-impl Drop for Mountpoint {
-    fn drop(&mut self) {
-        for _ in 0..3 {
-            if !is_mounted(&self.mnt) {
-                return;
-            }
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status();
-            if is_mounted(&self.mnt) {
-                let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-            }
-        }
-    }
-}
-
-/// Runs sshfs-rs with `args`, `stdin` written to its stdin (then closed), HOME an empty
-/// directory and no ssh-agent; waits (bounded) for it to exit and returns its status and stderr.
-/// Without `-f` it exits once the mount is live, the daemon staying behind.
-fn sshfs_rs(home: &Path, args: &[String], stdin: &str) -> (ExitStatus, String) {
-    let err = tempfile::tempfile().unwrap();
-    let mut child: Child = Command::new(sshfs_rs_bin())
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    let status = exited_within_mount_timeout(&mut child, args);
-    let mut text = String::new();
-    let mut err = err;
-    use std::io::{Read, Seek};
-    err.rewind().unwrap();
-    err.read_to_string(&mut text).unwrap();
-    (status, text)
-}
-
-/// An sshd that takes passwords and logs each login.
-fn password_sshd() -> Sshd {
-    Sshd::start_with(SshdOptions {
-        password_auth: true,
-        extra_config: "LogLevel INFO\n".to_owned(),
-        ..SshdOptions::default()
-    })
-}
-
-fn logins(sshd: &Sshd, method: &str, user: &str) -> usize {
-    sshd.log()
-        .lines()
-        .filter(|l| l.contains(&format!("Accepted {method} for {user} ")))
-        .count()
-}
 
 /// `-o password_stdin`: the password is read before the program goes to the background, the
 /// mount works as the user, and a reconnect (the connection cut) logs in again with the same
@@ -359,7 +173,7 @@ impl FgMount {
     /// stderr if it exits or does not mount.
     fn start(source: &str, args: &[String]) -> FgMount {
         let mnt = Mountpoint::new();
-        let stderr = mnt.dir.path().join("stderr.log");
+        let stderr = mnt.base().join("stderr.log");
         let child = Command::new(sshfs_rs_bin())
             .arg(source)
             .arg(mnt.path())
@@ -682,7 +496,7 @@ fn sshfs_rs_without_terminal(home: &Path, args: &[String]) -> (ExitStatus, Strin
 fn auth_errors_name_each_method_and_why_it_failed() {
     let sshd = password_sshd();
     let mnt = Mountpoint::new();
-    let key = mnt.dir.path().join("locked_ed25519");
+    let key = mnt.base().join("locked_ed25519");
     run_ok(
         "ssh-keygen",
         &[
@@ -744,23 +558,4 @@ fn auth_errors_name_each_method_and_why_it_failed() {
         sshd.log()
     );
     assert!(!is_mounted(mnt.path()));
-}
-
-/// The exit status of `child` (sshfs-rs run with `args`); killed, and a panic, if it runs
-/// longer than [`MOUNT_TIMEOUT`].
-fn exited_within_mount_timeout(
-    child: &mut std::process::Child,
-    args: &[String],
-) -> std::process::ExitStatus {
-    let mut status = None;
-    wait_until(MOUNT_TIMEOUT, || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
-    };
-    status
 }

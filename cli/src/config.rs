@@ -24,19 +24,30 @@ const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Default kernel attribute and name cache lifetime.
 const DEFAULT_KERNEL_TTL: Duration = Duration::from_secs(1);
 
+/// The flags that make the program do something else than mount (no source, no mountpoint).
+const NOT_A_MOUNT: [&str; 6] = [
+    "flush",
+    "stats",
+    "store_password",
+    "forget_password",
+    "store_passphrase",
+    "forget_passphrase",
+];
+
 /// sshfs-rs: mount a remote directory over SSH.
 #[derive(Parser, Debug)]
 #[command(
     name = "sshfs-rs",
     version,
-    about = "Mount a remote directory over SSH (SFTP)"
+    about = "Mount a remote directory over SSH (SFTP)",
+    group(clap::ArgGroup::new("keyring_command").multiple(false))
 )]
 pub struct Args {
     /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
-    #[arg(required_unless_present_any = ["flush", "stats"])]
+    #[arg(required_unless_present_any = NOT_A_MOUNT)]
     pub source: Option<String>,
     /// Local directory to mount on
-    #[arg(required_unless_present_any = ["flush", "stats"])]
+    #[arg(required_unless_present_any = NOT_A_MOUNT)]
     pub mountpoint: Option<PathBuf>,
     /// Drop every cache of the sshfs-rs mount on MOUNTPOINT now (after changes made directly on
     /// the server), then exit
@@ -45,6 +56,20 @@ pub struct Args {
     /// Print the SFTP request and cache counters of the sshfs-rs mount on MOUNTPOINT, then exit
     #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "source")]
     pub stats: Option<PathBuf>,
+    /// Ask for the password of [USER@]HOST[:PORT] (on the terminal, or one line from stdin
+    /// with -o password_stdin) and store it in the OS keyring for later mounts, then exit
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub store_password: Option<String>,
+    /// Remove the password of [USER@]HOST[:PORT] from the OS keyring, then exit
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub forget_password: Option<String>,
+    /// Ask for the passphrase of the private key KEYFILE (checked against the key) and store it
+    /// in the OS keyring for later mounts, then exit
+    #[arg(long, value_name = "KEYFILE", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub store_passphrase: Option<PathBuf>,
+    /// Remove the passphrase of KEYFILE from the OS keyring, then exit
+    #[arg(long, value_name = "KEYFILE", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub forget_passphrase: Option<PathBuf>,
     /// Remote SSH port
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
@@ -108,6 +133,8 @@ pub struct Config {
     pub skipped_options: Vec<String>,
     /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
     pub reconnect: Option<ReconnectPolicy>,
+    /// Where stored passwords and passphrases are looked up (`-o keyring`).
+    pub keyring: crate::keyring::Choice,
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -281,7 +308,62 @@ pub fn build(args: Args) -> Result<Config, String> {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),
+        keyring: o.keyring,
     })
+}
+
+/// What the `--store-*` / `--forget-*` commands need from the rest of the command line.
+pub struct KeyringArgs {
+    /// `-o keyring`.
+    pub keyring: crate::keyring::Choice,
+    /// `-o password_stdin`: read the secret from stdin instead of the terminal.
+    pub from_stdin: bool,
+}
+
+/// The `-o` options of a `--store-*` / `--forget-*` command (only `keyring`, `password_stdin`
+/// and the SSH ones that name the login, `User` and `Port`, matter).
+pub fn keyring_args(args: &Args) -> Result<(KeyringArgs, MountOpts), String> {
+    let o: MountOpts = options::parse_with(&args.options, false)?;
+    Ok((
+        KeyringArgs {
+            keyring: o.keyring,
+            from_stdin: o.password_stdin,
+        },
+        o,
+    ))
+}
+
+/// The login a password is stored under for `[user@]host[:port]`: user, host and port as a
+/// mount of that host would use them (the command line, `-p`, `-o User=`/`Port=`, then
+/// ssh_config's `User`, `HostName` and `Port`, then the local user and 22).
+pub fn login_of(spec: &str, args: &Args, o: &MountOpts) -> Result<(String, String, u16), String> {
+    let login = target::parse_login(spec)?;
+    let home = home_dir();
+    let sources = ssh_config::Sources {
+        user_file: args
+            .ssh_config
+            .clone()
+            .unwrap_or_else(|| home.join(".ssh/config")),
+        system_file: args
+            .ssh_config
+            .is_none()
+            .then(|| PathBuf::from("/etc/ssh/ssh_config")),
+        home,
+        local_user: local_user(),
+    };
+    let port = match (login.port, &args.port) {
+        (Some(p), _) => Some(p),
+        (None, Some(p)) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
+        (None, None) => o.port,
+    };
+    let given = SshGiven {
+        user: login.user.or(o.user.clone()),
+        port,
+        request_deadline: DEFAULT_REQUEST_TIMEOUT,
+        ..SshGiven::default()
+    };
+    let c = resolve(&login.host, &given, &sources, false, 1)?;
+    Ok((c.user, c.host, c.port))
 }
 
 /// What the command line says about the SSH connection (for a jump host: only what its
@@ -482,7 +564,7 @@ fn report_unused(sc: &ssh_config::HostConfig, config_path: &Path, verbose: bool)
 
 /// `-o password_stdin`: one line from stdin, without its line end (as the C sshfs reads it).
 /// On a terminal the line is read without echo.
-fn read_password_stdin() -> Result<Secret, String> {
+pub fn read_password_stdin() -> Result<Secret, String> {
     use std::io::BufRead;
     let fail =
         |e: std::io::Error| format!("cannot read the password from stdin: {}", os_message(&e));

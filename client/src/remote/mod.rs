@@ -12,7 +12,7 @@ pub mod link;
 pub mod proxy;
 pub mod sftp;
 
-pub use auth::{NoPrompt, Prompter, Secret};
+pub use auth::{NoPrompt, Prompter, Secret, SecretFor};
 pub use connect::{ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect};
 pub use counters::{Counters, Op};
 pub use handle::Handle;
