@@ -95,7 +95,7 @@ fn daemon_of(mnt: &Path) -> Option<i32> {
             let w = String::from_utf8_lossy(w);
             w.ends_with("sshfs-rs")
         });
-        let names_mnt = words.iter().any(|w| *w == wanted.as_bytes());
+        let names_mnt = words.contains(&wanted.as_bytes());
         (ours && names_mnt).then_some(pid)
     })
 }
