@@ -186,7 +186,10 @@ fn open(choice: Choice) -> Result<(Arc<CredentialStore>, Backend), String> {
         Choice::Keyutils => Ok((keyutils()?, Backend::Keyutils)),
         Choice::Auto => match secret_service() {
             Ok(s) => Ok((s, Backend::SecretService)),
-            Err(_) => Ok((keyutils()?, Backend::Keyutils)),
+            Err(why) => {
+                tracing::info!("{why}: using the kernel keyring");
+                Ok((keyutils()?, Backend::Keyutils))
+            }
         },
     }
 }

@@ -110,22 +110,21 @@ impl Prompter for NoPrompt {
 
 type Ssh = client::Handle<HostKeyCheck>;
 
-/// Where a secret being tried came from (what to say, and whether to ask again, when it fails).
-#[derive(Clone, Copy)]
+/// Where a secret came from: what to say, and whether to ask again, when it is refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
+    /// Known without asking (given on stdin, or remembered): not used again when refused.
     Known,
+    /// Stored by the user in the OS keyring: not used again when refused.
     Stored,
+    /// Typed by the user, who may try again.
     Typed,
 }
 
-/// Where the answer to a secret prompt came from.
+/// The answer to a secret prompt.
 enum Answer {
-    /// Known without asking (given on stdin, or remembered): not asked again when refused.
-    Known(String),
-    /// Stored by the user in the OS keyring: not used again when refused.
-    Stored(String),
-    /// Typed by the user.
-    Typed(String),
+    /// A secret, and where it came from.
+    Given(String, Source),
     /// No one to ask; why.
     NoOne(&'static str),
 }
@@ -239,18 +238,18 @@ impl Attempt<'_> {
     /// user (never in batch mode).
     fn answer(&self, prompt: &str, what: Option<SecretFor<'_>>) -> Answer {
         if let Some(s) = self.prompter.known_secret(prompt) {
-            return Answer::Known(s);
+            return Answer::Given(s, Source::Known);
         }
         if let Some(what) = what
             && let Some(s) = self.prompter.stored_secret(prompt, &what)
         {
-            return Answer::Stored(s);
+            return Answer::Given(s, Source::Stored);
         }
         if self.opts.batch_mode {
             return Answer::NoOne(self.no_one());
         }
         match self.prompter.secret(prompt) {
-            Some(s) => Answer::Typed(s),
+            Some(s) => Answer::Given(s, Source::Typed),
             None => Answer::NoOne(self.no_one()),
         }
     }
@@ -360,9 +359,7 @@ impl Attempt<'_> {
         let what = SecretFor::Passphrase(path);
         for _ in 0..PROMPT_TRIES {
             let (passphrase, from) = match self.answer(&prompt, Some(what)) {
-                Answer::Known(p) => (Secret::new(p), Source::Known),
-                Answer::Stored(p) => (Secret::new(p), Source::Stored),
-                Answer::Typed(p) => (Secret::new(p), Source::Typed),
+                Answer::Given(p, from) => (Secret::new(p), from),
                 Answer::NoOne(why) => {
                     return Err(format!("it needs a passphrase and {why}"));
                 }
@@ -405,17 +402,7 @@ impl Attempt<'_> {
     async fn keyboard_interactive(&mut self) -> Result<bool, ConnectError> {
         // In batch mode only a secret known beforehand can answer: do not start an exchange
         // that can only be abandoned (the server would log a failure for nothing).
-        if self.opts.batch_mode
-            && (self.stored_password_refused
-                || self
-                    .prompter
-                    .stored_secret(&self.password_prompt(), &self.password_for())
-                    .is_none())
-            && self
-                .prompter
-                .known_secret(&self.password_prompt())
-                .is_none()
-        {
+        if self.opts.batch_mode && !self.password_without_asking() {
             self.tried.push(format!(
                 "keyboard-interactive (not tried: {})",
                 self.no_one()
@@ -475,27 +462,23 @@ impl Attempt<'_> {
                                 .then(|| self.password_for());
                             match self.answer(&p.prompt, what) {
                                 // A known secret the server asks for again was refused.
-                                Answer::Known(_) if known_used => {
+                                Answer::Given(_, Source::Known) if known_used => {
                                     self.tried.push(
                                         "keyboard-interactive (the password given was refused by the server)".into(),
                                     );
                                     return Ok(false);
                                 }
-                                Answer::Stored(_) if stored_used => {
+                                Answer::Given(_, Source::Stored) if stored_used => {
                                     self.stored_password_refused = true;
                                     let why = self.stored_password_refusal();
                                     self.tried.push(format!("keyboard-interactive ({why})"));
                                     return Ok(false);
                                 }
-                                Answer::Known(s) => {
-                                    known_used = true;
+                                Answer::Given(s, from) => {
+                                    known_used |= from == Source::Known;
+                                    stored_used |= from == Source::Stored;
                                     Some(s)
                                 }
-                                Answer::Stored(s) => {
-                                    stored_used = true;
-                                    Some(s)
-                                }
-                                Answer::Typed(s) => Some(s),
                                 Answer::NoOne(_) => None,
                             }
                         };
@@ -527,6 +510,18 @@ impl Attempt<'_> {
         format!("{}@{}'s password: ", self.opts.user, self.opts.host)
     }
 
+    /// Whether a password is at hand without asking anyone: given beforehand, or stored (and
+    /// not refused yet).
+    fn password_without_asking(&self) -> bool {
+        let prompt = self.password_prompt();
+        self.prompter.known_secret(&prompt).is_some()
+            || (!self.stored_password_refused
+                && self
+                    .prompter
+                    .stored_secret(&prompt, &self.password_for())
+                    .is_some())
+    }
+
     /// What this login's password is stored under.
     fn password_for(&self) -> SecretFor<'_> {
         SecretFor::Password {
@@ -554,15 +549,7 @@ impl Attempt<'_> {
         for _ in 0..PROMPT_TRIES {
             let what = (!self.stored_password_refused).then(|| self.password_for());
             let (password, from) = match self.answer(&prompt, what) {
-                Answer::Known(p) => (Secret::new(p), Source::Known),
-                Answer::Stored(p) => (Secret::new(p), Source::Stored),
-                Answer::Typed(p) => (Secret::new(p), Source::Typed),
-                Answer::NoOne(_) if self.stored_password_refused => {
-                    // The stored password already failed through keyboard-interactive.
-                    self.tried
-                        .push(format!("password ({})", self.stored_password_refusal()));
-                    return Ok(false);
-                }
+                Answer::Given(p, from) => (Secret::new(p), from),
                 Answer::NoOne(why) => {
                     self.tried.push(format!("password (not tried: {why})"));
                     return Ok(false);
