@@ -54,6 +54,7 @@ pub struct TestUser {
 }
 
 impl TestUser {
+    /// Creates user `sfrs<tag><pid>` (no home, shell /bin/sh) with `password`.
     pub fn create(tag: &str, password: &str) -> TestUser {
         let name = format!("sfrs{tag}{}", std::process::id());
         // Left over from a run that was killed: start clean.
