@@ -457,6 +457,7 @@ echo -n unlock-for-test | gnome-keyring-daemon --unlock --components=secrets > /
 "{bin}" --store-password {who} -o password_stdin < "{secret}" > "{base}/store.out"
 rm -f "{secret}"
 secret-tool lookup service sshfs-rs username {who} > "{base}/lookup.out"
+secret-tool search service sshfs-rs username {who} > "{base}/search.out" 2>&1
 "{bin}" --forget-password {who} -o keyring=keyutils > "{base}/keyutils.out" 2>&1
 setsid -w "{bin}" {user}@127.0.0.1:{data} "{mnt}" -p {port} -o UserKnownHostsFile={kh},BatchMode=yes < /dev/null > "{base}/mount.out" 2>&1
 echo "mount exit $?" >> "{base}/mount.out"
@@ -514,6 +515,11 @@ echo done > "{base}/done"
         read("lookup.out"),
         password,
         "secret-tool lookup: {context}"
+    );
+    assert!(
+        read("search.out").contains(&format!("label = sshfs-rs: {who}")),
+        "the item's label: {}",
+        read("search.out")
     );
     assert!(
         read("keyutils.out").contains("no password for")

@@ -98,7 +98,7 @@ pub fn lookup(choice: Choice, account: &str) -> Result<Option<(Secret, Backend)>
     let account = account.to_owned();
     on_own_thread(LOOKUP_TIMEOUT, move || {
         let (store, backend) = open(choice)?;
-        match entry(&store, &account)?.get_password() {
+        match entry(&store, backend, &account)?.get_password() {
             Ok(s) => Ok(Some((Secret::new(s), backend))),
             Err(Error::NoEntry) => Ok(None),
             Err(e) => Err(format!("cannot read {backend}: {e}")),
@@ -117,7 +117,7 @@ pub fn store(choice: Choice, account: &str, secret: Secret) -> Result<Backend, S
         if backend == Backend::Keyutils {
             persistent_keyring()?;
         }
-        entry(&store, &account)?
+        entry(&store, backend, &account)?
             .set_password(secret.expose())
             .map_err(|e| format!("cannot store in {backend}: {e}"))?;
         Ok(backend)
@@ -129,7 +129,7 @@ pub fn forget(choice: Choice, account: &str) -> Result<(bool, Backend), String> 
     let account = account.to_owned();
     on_own_thread(COMMAND_TIMEOUT, move || {
         let (store, backend) = open(choice)?;
-        match entry(&store, &account)?.delete_credential() {
+        match entry(&store, backend, &account)?.delete_credential() {
             Ok(()) => Ok((true, backend)),
             Err(Error::NoEntry) => Ok((false, backend)),
             Err(e) => Err(format!("cannot remove it from {backend}: {e}")),
@@ -137,9 +137,20 @@ pub fn forget(choice: Choice, account: &str) -> Result<(bool, Backend), String> 
     })
 }
 
-fn entry(store: &Arc<CredentialStore>, account: &str) -> Result<Entry, String> {
-    Entry::new_in_store(store, SERVICE, account)
-        .map_err(|e| format!("keyring entry {SERVICE}/{account}: {e}"))
+/// The entry for `account`; in the Secret Service it is labelled for people browsing it
+/// (Seahorse, KeePassXC).
+fn entry(store: &Arc<CredentialStore>, backend: Backend, account: &str) -> Result<Entry, String> {
+    let label = format!("{SERVICE}: {account}");
+    let built = match backend {
+        Backend::SecretService => Entry::new_in_store_with_modifiers(
+            store,
+            SERVICE,
+            account,
+            &std::collections::HashMap::from([("label", label.as_str())]),
+        ),
+        Backend::Keyutils => Entry::new_in_store(store, SERVICE, account),
+    };
+    built.map_err(|e| format!("keyring entry {SERVICE}/{account}: {e}"))
 }
 
 /// Runs `f` on a thread of its own; an error if it takes longer than `limit` (the thread is
