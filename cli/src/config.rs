@@ -212,29 +212,10 @@ pub fn build(args: Args) -> Result<Config, String> {
                 .to_owned(),
         );
     }
-    let home = home_dir();
-    let local = local_user();
-    let config_path = args
-        .ssh_config
-        .clone()
-        .unwrap_or_else(|| home.join(".ssh/config"));
-    let sources = ssh_config::Sources {
-        user_file: config_path.clone(),
-        // As ssh: -F replaces both the user's and the system's file.
-        system_file: args
-            .ssh_config
-            .is_none()
-            .then(|| PathBuf::from("/etc/ssh/ssh_config")),
-        home: home.clone(),
-        local_user: local.clone(),
-    };
-    let port_given = match &args.port {
-        Some(p) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
-        None => o.port,
-    };
+    let sources = ssh_sources(&args);
     let given = SshGiven {
         user: target.user.clone().or(o.user.clone()),
-        port: port_given,
+        port: port_given(&args, &o)?,
         identity_files: o.identity_files.clone(),
         user_known_hosts: o.user_known_hosts.clone(),
         strict_host_key_checking: o.strict_host_key_checking,
@@ -312,57 +293,52 @@ pub fn build(args: Args) -> Result<Config, String> {
     })
 }
 
-/// What the `--store-*` / `--forget-*` commands need from the rest of the command line.
-pub struct KeyringArgs {
-    /// `-o keyring`.
-    pub keyring: crate::keyring::Choice,
-    /// `-o password_stdin`: read the secret from stdin instead of the terminal.
-    pub from_stdin: bool,
-}
-
-/// The `-o` options of a `--store-*` / `--forget-*` command (only `keyring`, `password_stdin`
-/// and the SSH ones that name the login, `User` and `Port`, matter).
-pub fn keyring_args(args: &Args) -> Result<(KeyringArgs, MountOpts), String> {
-    let o: MountOpts = options::parse_with(&args.options, false)?;
-    Ok((
-        KeyringArgs {
-            keyring: o.keyring,
-            from_stdin: o.password_stdin,
-        },
-        o,
-    ))
-}
-
-/// The login a password is stored under for `[user@]host[:port]`: user, host and port as a
-/// mount of that host would use them (the command line, `-p`, `-o User=`/`Port=`, then
-/// ssh_config's `User`, `HostName` and `Port`, then the local user and 22).
-pub fn login_of(spec: &str, args: &Args, o: &MountOpts) -> Result<(String, String, u16), String> {
-    let login = target::parse_login(spec)?;
+/// The ssh_config files to read: `-F FILE`, else `~/.ssh/config` then `/etc/ssh/ssh_config`.
+fn ssh_sources(args: &Args) -> ssh_config::Sources {
     let home = home_dir();
-    let sources = ssh_config::Sources {
+    ssh_config::Sources {
         user_file: args
             .ssh_config
             .clone()
             .unwrap_or_else(|| home.join(".ssh/config")),
+        // As ssh: -F replaces both the user's and the system's file.
         system_file: args
             .ssh_config
             .is_none()
             .then(|| PathBuf::from("/etc/ssh/ssh_config")),
         home,
         local_user: local_user(),
-    };
-    let port = match (login.port, &args.port) {
-        (Some(p), _) => Some(p),
-        (None, Some(p)) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
-        (None, None) => o.port,
-    };
+    }
+}
+
+/// The port the command line names: `-p`, else `-o Port`.
+fn port_given(args: &Args, o: &MountOpts) -> Result<Option<u16>, String> {
+    match &args.port {
+        Some(p) => Ok(Some(
+            options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?,
+        )),
+        None => Ok(o.port),
+    }
+}
+
+/// The `-o` options of a command that is not a mount (`--store-password` ...).
+pub fn command_options(args: &Args) -> Result<MountOpts, String> {
+    options::parse_with(&args.options, false)
+}
+
+/// The login a password is stored under for `[user@]host[:port]`: user, host and port as a
+/// mount of that host would use them (the login's own user and port, `-p`, `-o User=`/`Port=`,
+/// then ssh_config's `User`, `HostName` and `Port`, then the local user and 22).
+pub fn login_of(spec: &str, args: &Args, o: &MountOpts) -> Result<(String, String, u16), String> {
+    let login = target::parse_login(spec)?;
     let given = SshGiven {
         user: login.user.or(o.user.clone()),
-        port,
+        port: login.port.or(port_given(args, o)?),
         request_deadline: DEFAULT_REQUEST_TIMEOUT,
         ..SshGiven::default()
     };
-    let c = resolve(&login.host, &given, &sources, false, 1)?;
+    // As a jump host (depth 1): the config's unused keywords are not reported again.
+    let c = resolve(&login.host, &given, &ssh_sources(args), false, 1)?;
     Ok((c.user, c.host, c.port))
 }
 
@@ -833,6 +809,28 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(c.connect.via, Via::Direct));
+    }
+
+    #[test]
+    fn stored_password_login_is_resolved_like_a_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(
+            &cfg,
+            "Host work\n  HostName srv.example\n  Port 2222\n  User alice\n",
+        )
+        .unwrap();
+        let cfg = cfg.display().to_string();
+        let a = args(&["--store-password", "work", "-F", &cfg]);
+        let o = command_options(&a).unwrap();
+        let login = |spec: &str| login_of(spec, &a, &o).unwrap();
+        assert_eq!(login("work"), ("alice".into(), "srv.example".into(), 2222));
+        assert_eq!(
+            login("bob@work:22"),
+            ("bob".into(), "srv.example".into(), 22)
+        );
+        let a = args(&["--store-password", "work", "-F", &cfg, "-p", "23"]);
+        assert_eq!(login_of("work", &a, &o).unwrap().2, 23);
     }
 
     #[test]

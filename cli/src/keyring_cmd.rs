@@ -36,14 +36,15 @@ fn choice(choice: Choice) -> Result<Choice, String> {
     }
 }
 
-/// The account a `--*-password` command names.
+/// The account a `--*-password` command names, the keyring, and whether the secret comes from
+/// stdin.
 fn password_account(spec: &str, args: &Args) -> Result<(String, Choice, bool), String> {
-    let (k, o) = config::keyring_args(args)?;
+    let o = config::command_options(args)?;
     let (user, host, port) = config::login_of(spec, args, &o)?;
     Ok((
         keyring::password_account(&user, &host, port),
-        choice(k.keyring)?,
-        k.from_stdin,
+        choice(o.keyring)?,
+        o.password_stdin,
     ))
 }
 
@@ -82,8 +83,8 @@ fn forget_password(args: &Args) -> Result<String, String> {
 
 fn store_passphrase(args: &Args) -> Result<String, String> {
     let key = args.store_passphrase.as_deref().unwrap_or(Path::new(""));
-    let (k, _) = config::keyring_args(args)?;
-    let choice = choice(k.keyring)?;
+    let o = config::command_options(args)?;
+    let choice = choice(o.keyring)?;
     let account = keyring::passphrase_account(key)?;
     match russh::keys::load_secret_key(key, None) {
         Err(russh::keys::Error::KeyIsEncrypted) => {}
@@ -95,7 +96,7 @@ fn store_passphrase(args: &Args) -> Result<String, String> {
         Err(e) => return Err(format!("key file {account}: {e}")),
     }
     let passphrase = read_secret(
-        k.from_stdin,
+        o.password_stdin,
         &format!("Enter passphrase for key '{account}' to store: "),
     )?;
     if russh::keys::load_secret_key(key, Some(passphrase.expose())).is_err() {
@@ -111,8 +112,8 @@ fn store_passphrase(args: &Args) -> Result<String, String> {
 
 fn forget_passphrase(args: &Args) -> Result<String, String> {
     let key = args.forget_passphrase.as_deref().unwrap_or(Path::new(""));
-    let (k, _) = config::keyring_args(args)?;
-    let choice = choice(k.keyring)?;
+    let o = config::command_options(args)?;
+    let choice = choice(o.keyring)?;
     // A key file removed since: its entry is still named by the absolute path.
     let account = keyring::passphrase_account(key).or_else(|_| absolute(key))?;
     match keyring::forget(choice, &account)? {
