@@ -3,7 +3,9 @@
 # OpenSSH server (the tests start their own sshd), FUSE 3 (fusermount3, /dev/fuse), the C sshfs
 # (compared against in benchmarks), git (used by the workflow tests), autofs (the mount helper's
 # autofs test runs automount on a temporary map), useradd and pgrep/pkill (tests/ssh.rs and
-# tests/unprivileged.rs make throwaway users and look for their processes).
+# tests/unprivileged.rs make throwaway users and look for their processes), dbus, gnome-keyring
+# and libsecret-tools (the keyring tests run a Secret Service of their own under dbus-run-session
+# and read it with secret-tool).
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null || need+=(openssh-server)
@@ -14,6 +16,9 @@ command -v git >/dev/null || need+=(git)
 command -v /usr/sbin/automount >/dev/null || need+=(autofs)
 command -v useradd >/dev/null || [ -x /usr/sbin/useradd ] || need+=(passwd)
 command -v pgrep >/dev/null || need+=(procps)
+command -v dbus-run-session >/dev/null || need+=(dbus)
+command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
+command -v secret-tool >/dev/null || need+=(libsecret-tools)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo

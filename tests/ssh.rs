@@ -9,129 +9,17 @@ mod support;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use support::{
-    FaultProxy, MountStats, Sshd, SshdOptions, TestUser, is_mounted, run_ok, sshfs_rs_bin,
-    wait_until,
+use support::login::{
+    MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, exited_within_mount_timeout, logins,
+    password_sshd, run_ok, sshfs_rs,
 };
-
-/// Bound on a mount command (the parent exits once the mount is live).
-const MOUNT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A directory the test user owns (in a temp dir everyone may enter).
-struct UserDir {
-    _dir: TempDir,
-    data: PathBuf,
-}
-
-impl UserDir {
-    fn new(user: &TestUser) -> UserDir {
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-ssh-")
-            .tempdir()
-            .unwrap();
-        let base = dir.path().canonicalize().unwrap();
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
-        let data = base.join("data");
-        fs::create_dir(&data).unwrap();
-        std::os::unix::fs::chown(&data, Some(user.uid), Some(user.gid)).unwrap();
-        UserDir { _dir: dir, data }
-    }
-}
-
-/// A mountpoint, unmounted (lazily if need be) when dropped; the daemon then exits.
-struct Mountpoint {
-    dir: TempDir,
-    mnt: PathBuf,
-}
-
-impl Mountpoint {
-    fn new() -> Mountpoint {
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-ssh-mnt-")
-            .tempdir()
-            .unwrap();
-        let mnt = dir.path().canonicalize().unwrap().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        Mountpoint { dir, mnt }
-    }
-
-    fn path(&self) -> &Path {
-        &self.mnt
-    }
-
-    fn home(&self) -> PathBuf {
-        let home = self.dir.path().join("home");
-        let _ = fs::create_dir(&home);
-        home
-    }
-}
-
-impl Drop for Mountpoint {
-    fn drop(&mut self) {
-        for _ in 0..3 {
-            if !is_mounted(&self.mnt) {
-                return;
-            }
-            let _ = Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status();
-            if is_mounted(&self.mnt) {
-                let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-            }
-        }
-    }
-}
-
-/// Runs sshfs-rs with `args`, `stdin` written to its stdin (then closed), HOME an empty
-/// directory and no ssh-agent; waits (bounded) for it to exit and returns its status and stderr.
-/// Without `-f` it exits once the mount is live, the daemon staying behind.
-fn sshfs_rs(home: &Path, args: &[String], stdin: &str) -> (ExitStatus, String) {
-    let err = tempfile::tempfile().unwrap();
-    let mut child: Child = Command::new(sshfs_rs_bin())
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    let status = exited_within_mount_timeout(&mut child, args);
-    let mut text = String::new();
-    let mut err = err;
-    use std::io::{Read, Seek};
-    err.rewind().unwrap();
-    err.read_to_string(&mut text).unwrap();
-    (status, text)
-}
-
-/// An sshd that takes passwords and logs each login.
-fn password_sshd() -> Sshd {
-    Sshd::start_with(SshdOptions {
-        password_auth: true,
-        extra_config: "LogLevel INFO\n".to_owned(),
-        ..SshdOptions::default()
-    })
-}
-
-fn logins(sshd: &Sshd, method: &str, user: &str) -> usize {
-    sshd.log()
-        .lines()
-        .filter(|l| l.contains(&format!("Accepted {method} for {user} ")))
-        .count()
-}
+use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
 
 /// `-o password_stdin`: the password is read before the program goes to the background, the
 /// mount works as the user, and a reconnect (the connection cut) logs in again with the same
@@ -285,7 +173,7 @@ impl FgMount {
     /// stderr if it exits or does not mount.
     fn start(source: &str, args: &[String]) -> FgMount {
         let mnt = Mountpoint::new();
-        let stderr = mnt.dir.path().join("stderr.log");
+        let stderr = mnt.base().join("stderr.log");
         let child = Command::new(sshfs_rs_bin())
             .arg(source)
             .arg(mnt.path())
@@ -608,7 +496,7 @@ fn sshfs_rs_without_terminal(home: &Path, args: &[String]) -> (ExitStatus, Strin
 fn auth_errors_name_each_method_and_why_it_failed() {
     let sshd = password_sshd();
     let mnt = Mountpoint::new();
-    let key = mnt.dir.path().join("locked_ed25519");
+    let key = mnt.base().join("locked_ed25519");
     run_ok(
         "ssh-keygen",
         &[
@@ -670,23 +558,4 @@ fn auth_errors_name_each_method_and_why_it_failed() {
         sshd.log()
     );
     assert!(!is_mounted(mnt.path()));
-}
-
-/// The exit status of `child` (sshfs-rs run with `args`); killed, and a panic, if it runs
-/// longer than [`MOUNT_TIMEOUT`].
-fn exited_within_mount_timeout(
-    child: &mut std::process::Child,
-    args: &[String],
-) -> std::process::ExitStatus {
-    let mut status = None;
-    wait_until(MOUNT_TIMEOUT, || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("sshfs-rs {args:?} still running after {MOUNT_TIMEOUT:?}");
-    };
-    status
 }

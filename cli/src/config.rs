@@ -32,19 +32,30 @@ const DEFAULT_KEEPALIVE_MAX: usize = 3;
 /// Default kernel attribute and name cache lifetime.
 const DEFAULT_KERNEL_TTL: Duration = Duration::from_secs(1);
 
+/// The flags that make the program do something else than mount (no source, no mountpoint).
+const NOT_A_MOUNT: [&str; 6] = [
+    "flush",
+    "stats",
+    "store_password",
+    "forget_password",
+    "store_passphrase",
+    "forget_passphrase",
+];
+
 /// sshfs-rs: mount a remote directory over SSH.
 #[derive(Parser, Debug)]
 #[command(
     name = "sshfs-rs",
     version,
-    about = "Mount a remote directory over SSH (SFTP)"
+    about = "Mount a remote directory over SSH (SFTP)",
+    group(clap::ArgGroup::new("keyring_command").multiple(false))
 )]
 pub struct Args {
     /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
-    #[arg(required_unless_present_any = ["flush", "stats"])]
+    #[arg(required_unless_present_any = NOT_A_MOUNT)]
     pub source: Option<String>,
     /// Local directory to mount on
-    #[arg(required_unless_present_any = ["flush", "stats"])]
+    #[arg(required_unless_present_any = NOT_A_MOUNT)]
     pub mountpoint: Option<PathBuf>,
     /// Drop every cache of the sshfs-rs mount on MOUNTPOINT now (after changes made directly on
     /// the server), then exit
@@ -53,6 +64,20 @@ pub struct Args {
     /// Print the SFTP request and cache counters of the sshfs-rs mount on MOUNTPOINT, then exit
     #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "source")]
     pub stats: Option<PathBuf>,
+    /// Ask for the password of [USER@]HOST[:PORT] (on the terminal, or one line from stdin
+    /// with -o password_stdin) and store it in the OS keyring for later mounts, then exit
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub store_password: Option<String>,
+    /// Remove the password of [USER@]HOST[:PORT] from the OS keyring, then exit
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub forget_password: Option<String>,
+    /// Ask for the passphrase of the private key KEYFILE (checked against the key) and store it
+    /// in the OS keyring for later mounts, then exit
+    #[arg(long, value_name = "KEYFILE", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub store_passphrase: Option<PathBuf>,
+    /// Remove the passphrase of KEYFILE from the OS keyring, then exit
+    #[arg(long, value_name = "KEYFILE", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub forget_passphrase: Option<PathBuf>,
     /// Remote SSH port
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
@@ -122,6 +147,8 @@ pub struct Config {
     pub idmap_user: bool,
     /// The default log filter (`-d`, `-v`, `LogLevel`; `SSHFS_RS_LOG` wins over it).
     pub log_filter: &'static str,
+    /// Where stored passwords and passphrases are looked up (`-o keyring`).
+    pub keyring: crate::keyring::Choice,
 }
 
 /// Log filters for each verbosity.
@@ -228,29 +255,10 @@ pub fn build(args: Args) -> Result<Config, String> {
         }
     }
     let (owners, idmap_user) = crate::owners::build(&o)?;
-    let home = home_dir();
-    let local = local_user();
-    let config_path = args
-        .ssh_config
-        .clone()
-        .unwrap_or_else(|| home.join(".ssh/config"));
-    let sources = ssh_config::Sources {
-        user_file: config_path.clone(),
-        // As ssh: -F replaces both the user's and the system's file.
-        system_file: args
-            .ssh_config
-            .is_none()
-            .then(|| PathBuf::from("/etc/ssh/ssh_config")),
-        home: home.clone(),
-        local_user: local.clone(),
-    };
-    let port_given = match &args.port {
-        Some(p) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
-        None => o.port,
-    };
+    let sources = ssh_sources(&args);
     let given = SshGiven {
         user: target.user.clone().or(o.user.clone()),
-        port: port_given,
+        port: port_given(&args, &o)?,
         identity_files: o.identity_files.clone(),
         user_known_hosts: o.user_known_hosts.clone(),
         strict_host_key_checking: o.strict_host_key_checking,
@@ -389,7 +397,63 @@ pub fn build(args: Args) -> Result<Config, String> {
         }),
         owners,
         idmap_user,
+        keyring: o.keyring,
     })
+}
+
+/// The ssh_config files to read: `-F FILE`, else `~/.ssh/config` then `/etc/ssh/ssh_config`.
+fn ssh_sources(args: &Args) -> ssh_config::Sources {
+    let home = home_dir();
+    ssh_config::Sources {
+        user_file: args
+            .ssh_config
+            .clone()
+            .unwrap_or_else(|| home.join(".ssh/config")),
+        // As ssh: -F replaces both the user's and the system's file.
+        system_file: args
+            .ssh_config
+            .is_none()
+            .then(|| PathBuf::from("/etc/ssh/ssh_config")),
+        home,
+        local_user: local_user(),
+    }
+}
+
+/// The port the command line names: `-p`, else `-o Port`.
+fn port_given(args: &Args, o: &MountOpts) -> Result<Option<u16>, String> {
+    match &args.port {
+        Some(p) => Ok(Some(
+            options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?,
+        )),
+        None => Ok(o.port),
+    }
+}
+
+/// The `-o` options of a command that is not a mount (`--store-password` ...).
+pub fn command_options(args: &Args) -> Result<MountOpts, String> {
+    options::parse_with(&args.options, false)
+}
+
+/// The login a password is stored under for `[user@]host[:port]`: user, host and port as a
+/// mount of that host would use them (the login's own user and port, `-p`, `-o User=`/`Port=`,
+/// then ssh_config's `User`, `HostName` and `Port`, then the local user and 22).
+pub fn login_of(spec: &str, args: &Args, o: &MountOpts) -> Result<(String, String, u16), String> {
+    let login = target::parse_login(spec)?;
+    let given = SshGiven {
+        user: login.user.or(o.user.clone()),
+        port: login.port.or(port_given(args, o)?),
+        request_deadline: DEFAULT_REQUEST_TIMEOUT,
+        ..SshGiven::default()
+    };
+    // As a jump host (depth 1): the config's unused keywords are not reported again.
+    let c = resolve(
+        &login.host,
+        &given,
+        &ssh_sources(args),
+        1,
+        &mut Notes::default(),
+    )?;
+    Ok((c.user, c.host, c.port))
 }
 
 /// What the command line says about the SSH connection (for a jump host: only what its
@@ -795,7 +859,7 @@ fn identity_agent(v: &str, tokens: &Tokens<'_>) -> Result<IdentityAgent, String>
 
 /// `-o password_stdin`: one line from stdin, without its line end (as the C sshfs reads it).
 /// On a terminal the line is read without echo.
-fn read_password_stdin() -> Result<Secret, String> {
+pub fn read_password_stdin() -> Result<Secret, String> {
     use std::io::BufRead;
     let fail =
         |e: std::io::Error| format!("cannot read the password from stdin: {}", os_message(&e));
@@ -1134,6 +1198,28 @@ mod tests {
         );
         assert_eq!(log_filter(false, true, Some(LogLevel::Debug3)), "debug");
         assert_eq!(log_filter(false, false, Some(LogLevel::Debug1)), LOG_DEBUG);
+    }
+
+    #[test]
+    fn stored_password_login_is_resolved_like_a_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(
+            &cfg,
+            "Host work\n  HostName srv.example\n  Port 2222\n  User alice\n",
+        )
+        .unwrap();
+        let cfg = cfg.display().to_string();
+        let a = args(&["--store-password", "work", "-F", &cfg]);
+        let o = command_options(&a).unwrap();
+        let login = |spec: &str| login_of(spec, &a, &o).unwrap();
+        assert_eq!(login("work"), ("alice".into(), "srv.example".into(), 2222));
+        assert_eq!(
+            login("bob@work:22"),
+            ("bob".into(), "srv.example".into(), 22)
+        );
+        let a = args(&["--store-password", "work", "-F", &cfg, "-p", "23"]);
+        assert_eq!(login_of("work", &a, &o).unwrap().2, 23);
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod config;
 mod control;
 mod daemon;
 mod helper;
+mod keyring;
+mod keyring_cmd;
 #[cfg(test)]
 mod man;
 mod options;

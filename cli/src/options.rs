@@ -1053,6 +1053,16 @@ const DEFS: &[Def] = &[
         "read the password from stdin (one line) before going to the background; kept in memory only, for reconnects",
     ),
     def(
+        "keyring",
+        Required("auto|secret-service|keyutils|no"),
+        Own,
+        Set(|o, v| {
+            o.keyring = crate::keyring::Choice::parse(v)?;
+            Ok(())
+        }),
+        "where passwords and key passphrases stored with --store-password / --store-passphrase are looked up: auto (default: the Secret Service when one answers on the session bus, else the kernel keyring), secret-service, keyutils, or no (never look)",
+    ),
+    def(
         "max_conns",
         Required("N"),
         Sshfs,
@@ -1331,6 +1341,8 @@ pub struct MountOpts {
     pub server_alive_interval: Option<Duration>,
     /// password_stdin: read the password from stdin.
     pub password_stdin: bool,
+    /// keyring: where stored secrets are looked up.
+    pub keyring: crate::keyring::Choice,
     /// ProxyJump (as given).
     pub proxy_jump: Option<String>,
     /// ProxyCommand (as given).

@@ -13,6 +13,8 @@ use tracing::{info, warn};
 use crate::config::{self, Args, Config};
 use crate::control;
 use crate::daemon::{self, Detach};
+use crate::keyring::KeyringAnswers;
+use crate::keyring_cmd;
 use crate::owners;
 use crate::prompt::TtyPrompt;
 
@@ -34,6 +36,10 @@ fn run_inner(args: Args) -> Result<(), String> {
     }
     if let Some(mountpoint) = &args.stats {
         println!("{}", control::ask(mountpoint, control::Request::Stats)?);
+        return Ok(());
+    }
+    if let Some(done) = keyring_cmd::run(&args) {
+        println!("sshfs-rs: {}", done?);
         return Ok(());
     }
     let fake = args.fake;
@@ -70,7 +76,10 @@ fn init_logging(default: &str) {
 }
 
 async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> Result<(), String> {
-    let prompter: Arc<dyn Prompter> = Arc::new(TtyPrompt);
+    let prompter: Arc<dyn Prompter> = Arc::new(KeyringAnswers {
+        inner: TtyPrompt,
+        choice: config.keyring,
+    });
     let conn = remote::connect(&config.connect, prompter)
         .await
         .map_err(|e| e.to_string())?;

@@ -37,9 +37,78 @@ pub fn parse(s: &str) -> Result<Target, String> {
     })
 }
 
+/// A login named on the command line of `--store-password` / `--forget-password`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// User, if given before `@`.
+    pub user: Option<String>,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port, if given after `:`.
+    pub port: Option<u16>,
+}
+
+/// Parses `[user@]host[:port]`; an IPv6 address goes in brackets: `me@[::1]:2222`.
+pub fn parse_login(s: &str) -> Result<Login, String> {
+    let usage = || format!("'{s}' is not a login: use [user@]host[:port]");
+    let (user, rest) = match s.rfind('@') {
+        Some(i) => (Some(&s[..i]), &s[i + 1..]),
+        None => (None, s),
+    };
+    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+        let close = bracketed.find(']').ok_or_else(usage)?;
+        match &bracketed[close + 1..] {
+            "" => (&bracketed[..close], None),
+            after => (
+                &bracketed[..close],
+                Some(after.strip_prefix(':').ok_or_else(usage)?),
+            ),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() || user == Some("") || host.contains(['/', ' ']) {
+        return Err(usage());
+    }
+    let port = port
+        .map(|p| crate::options::parse_port(p).map_err(|e| format!("'{s}': {e}")))
+        .transpose()?;
+    Ok(Login {
+        user: user.map(str::to_owned),
+        host: host.to_owned(),
+        port,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins() {
+        let l = |u: Option<&str>, h: &str, p: Option<u16>| Login {
+            user: u.map(str::to_owned),
+            host: h.into(),
+            port: p,
+        };
+        assert_eq!(parse_login("h").unwrap(), l(None, "h", None));
+        assert_eq!(
+            parse_login("me@h:2222").unwrap(),
+            l(Some("me"), "h", Some(2222))
+        );
+        assert_eq!(parse_login("[::1]").unwrap(), l(None, "::1", None));
+        assert_eq!(
+            parse_login("me@[::1]:22").unwrap(),
+            l(Some("me"), "::1", Some(22))
+        );
+        assert!(parse_login("me@h:x").is_err());
+        assert!(parse_login("@h").is_err());
+        assert!(parse_login("me@h:/srv").is_err());
+        assert!(parse_login("[::1]x").is_err());
+    }
 
     fn t(user: Option<&str>, host: &str, path: &str) -> Target {
         Target {

@@ -3,6 +3,7 @@
 //! * [`Sshd`]: a private OpenSSH server on a free loopback port with fresh keys.
 //! * [`Mount`] / [`SshfsC`]: the binary under test (or the C `sshfs`) mounted in
 //!   the foreground as a child process.
+//! * [`login`]: a local user with a password, and an sshd that takes passwords.
 //! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
 //! * [`TestUser`] / [`DevFuseOpen`]: throwaway local users, and /dev/fuse open to them.
 //! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
@@ -15,6 +16,7 @@
 #![allow(dead_code, unused_imports)] // each test file uses a different subset of the harness
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)] // tests fail loudly on purpose
 
+pub mod login;
 mod mount;
 mod process;
 mod proxy;

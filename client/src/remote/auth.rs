@@ -1,8 +1,9 @@
 //! User authentication in OpenSSH's order: ssh-agent, identity files (asking for a passphrase
 //! when one is encrypted), each key's certificates before the key, then keyboard-interactive and
 //! password on the terminal; the methods, keys and agent as ssh_config chooses them
-//! ([`AuthOptions`]). `BatchMode` never prompts. Secrets only live in memory for the call that
-//! uses them.
+//! ([`AuthOptions`]). `BatchMode` never prompts. A secret known beforehand (`-o password_stdin`,
+//! or one stored in the OS keyring and handed over by the [`Prompter`]) is used without asking,
+//! and not again once refused. Secrets only live in memory for the call that uses them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,14 +56,38 @@ pub fn is_password_prompt(prompt: &str) -> bool {
     prompt.to_ascii_lowercase().contains("password")
 }
 
-/// Talks to the user (on the terminal). Implemented by the command line; the library never
-/// touches the terminal itself.
+/// What a stored secret is for: what it is stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFor<'a> {
+    /// The password of `user` on `host` (the name connected to, ssh_config's `HostName`), `port`.
+    Password {
+        /// Remote user.
+        user: &'a str,
+        /// Host.
+        host: &'a str,
+        /// Port.
+        port: u16,
+    },
+    /// The passphrase of this private key file (as named in the options).
+    Passphrase(&'a Path),
+}
+
+/// Talks to the user (on the terminal), and hands over secrets the user stored beforehand.
+/// Implemented by the command line; the library never touches the terminal or a keyring itself.
 pub trait Prompter: Send + Sync {
     /// Reads a secret without echo. `None` if there is no terminal.
     fn secret(&self, prompt: &str) -> Option<String>;
     /// A secret known without asking anyone (given on stdin, or remembered from the first
     /// login), used even in batch mode. `None` by default.
     fn known_secret(&self, _prompt: &str) -> Option<String> {
+        None
+    }
+    /// A secret the user stored for `what` (the OS keyring), asked for after [`known_secret`]
+    /// and before anyone is asked, used even in batch mode. `prompt` is what would be asked
+    /// (wrappers remember the answer under it). `None` by default.
+    ///
+    /// [`known_secret`]: Prompter::known_secret
+    fn stored_secret(&self, _prompt: &str, _what: &SecretFor<'_>) -> Option<String> {
         None
     }
     /// Asks a question with echo. `None` if there is no terminal.
@@ -88,12 +113,21 @@ impl Prompter for NoPrompt {
 
 type Ssh = client::Handle<HostKeyCheck>;
 
-/// Where the answer to a secret prompt came from.
+/// Where a secret came from: what to say, and whether to ask again, when it is refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Known without asking (given on stdin, or remembered): not used again when refused.
+    Known,
+    /// Stored by the user in the OS keyring: not used again when refused.
+    Stored,
+    /// Typed by the user, who may try again.
+    Typed,
+}
+
+/// The answer to a secret prompt.
 enum Answer {
-    /// Known without asking (given on stdin, or remembered): not asked again when refused.
-    Known(String),
-    /// Typed by the user.
-    Typed(String),
+    /// A secret, and where it came from.
+    Given(String, Source),
     /// No one to ask; why.
     NoOne(&'static str),
 }
@@ -113,6 +147,8 @@ struct Attempt<'a> {
     /// Public keys of the agent refused by the server (an identity file holding one is not
     /// offered again).
     refused: Vec<PublicKey>,
+    /// A stored password was refused: it is not sent again in this attempt.
+    stored_password_refused: bool,
 }
 
 /// Authenticates `ssh` as `opts.user`, or says what was tried and why each failed.
@@ -130,6 +166,7 @@ pub async fn authenticate(
         offered: Vec::new(),
         certificates: Certificates::default(),
         refused: Vec::new(),
+        stored_password_refused: false,
     };
     // "none" tells us which methods the server accepts.
     let first = a
@@ -230,16 +267,22 @@ impl Attempt<'_> {
         }
     }
 
-    /// Answers a secret prompt: a secret known for it, else the user (never in batch mode).
-    fn answer(&self, prompt: &str) -> Answer {
+    /// Answers a secret prompt: a secret known for it, else one stored for `what`, else the
+    /// user (never in batch mode).
+    fn answer(&self, prompt: &str, what: Option<SecretFor<'_>>) -> Answer {
         if let Some(s) = self.prompter.known_secret(prompt) {
-            return Answer::Known(s);
+            return Answer::Given(s, Source::Known);
+        }
+        if let Some(what) = what
+            && let Some(s) = self.prompter.stored_secret(prompt, &what)
+        {
+            return Answer::Given(s, Source::Stored);
         }
         if self.opts.batch_mode {
             return Answer::NoOne(self.no_one());
         }
         match self.prompter.secret(prompt) {
-            Some(s) => Answer::Typed(s),
+            Some(s) => Answer::Given(s, Source::Typed),
             None => Answer::NoOne(self.no_one()),
         }
     }
@@ -491,10 +534,10 @@ impl Attempt<'_> {
             }
         }
         let prompt = format!("Enter passphrase for key '{}': ", path.display());
+        let what = SecretFor::Passphrase(path);
         for _ in 0..PROMPT_TRIES {
-            let (passphrase, known) = match self.answer(&prompt) {
-                Answer::Known(p) => (Secret::new(p), true),
-                Answer::Typed(p) => (Secret::new(p), false),
+            let (passphrase, from) = match self.answer(&prompt, Some(what)) {
+                Answer::Given(p, from) => (Secret::new(p), from),
                 Answer::NoOne(why) => {
                     return Err(format!("it needs a passphrase and {why}"));
                 }
@@ -502,10 +545,21 @@ impl Attempt<'_> {
             if passphrase.expose().is_empty() {
                 return Err("it needs a passphrase and none was given".into());
             }
-            match russh::keys::load_secret_key(path, Some(passphrase.expose())) {
-                Ok(k) => return Ok(k),
-                Err(_) if known => return Err("the passphrase remembered for it is wrong".into()),
-                Err(_) => self.prompter.info("Bad passphrase, try again."),
+            match (
+                russh::keys::load_secret_key(path, Some(passphrase.expose())),
+                from,
+            ) {
+                (Ok(k), _) => return Ok(k),
+                (Err(_), Source::Known) => {
+                    return Err("the passphrase remembered for it is wrong".into());
+                }
+                (Err(_), Source::Stored) => {
+                    return Err(format!(
+                        "the passphrase stored in the keyring for it is wrong; store the right one with: sshfs-rs --store-passphrase {}",
+                        path.display()
+                    ));
+                }
+                (Err(_), Source::Typed) => self.prompter.info("Bad passphrase, try again."),
             }
         }
         Err("wrong passphrase".into())
@@ -552,12 +606,7 @@ impl Attempt<'_> {
     async fn keyboard_interactive(&mut self) -> Result<bool, ConnectError> {
         // In batch mode only a secret known beforehand can answer: do not start an exchange
         // that can only be abandoned (the server would log a failure for nothing).
-        if self.opts.batch_mode
-            && self
-                .prompter
-                .known_secret(&self.password_prompt())
-                .is_none()
-        {
+        if self.opts.batch_mode && !self.password_without_asking() {
             self.tried.push(format!(
                 "keyboard-interactive (not tried: {})",
                 self.no_one()
@@ -571,6 +620,7 @@ impl Attempt<'_> {
             .map_err(|e| self.ssh_error(e))?;
         let mut answered = false;
         let mut known_used = false;
+        let mut stored_used = false;
         for _ in 0..PROMPT_TRIES * 2 {
             match reply {
                 KeyboardInteractiveAuthResponse::Success => return Ok(true),
@@ -578,6 +628,12 @@ impl Attempt<'_> {
                     remaining_methods, ..
                 } => {
                     self.allowed = remaining_methods.to_vec();
+                    if stored_used {
+                        self.stored_password_refused = true;
+                        let why = self.stored_password_refusal();
+                        self.tried.push(format!("keyboard-interactive ({why})"));
+                        return Ok(false);
+                    }
                     self.tried.push(if answered {
                         "keyboard-interactive (refused by the server)".into()
                     } else {
@@ -603,19 +659,30 @@ impl Attempt<'_> {
                                 false => self.prompter.ask(&p.prompt),
                             }
                         } else {
-                            match self.answer(&p.prompt) {
+                            // Only a password prompt is answered from the keyring (not a
+                            // one-time code), and not once the stored password was refused.
+                            let what = (is_password_prompt(&p.prompt)
+                                && !self.stored_password_refused)
+                                .then(|| self.password_for());
+                            match self.answer(&p.prompt, what) {
                                 // A known secret the server asks for again was refused.
-                                Answer::Known(_) if known_used => {
+                                Answer::Given(_, Source::Known) if known_used => {
                                     self.tried.push(
                                         "keyboard-interactive (the password given was refused by the server)".into(),
                                     );
                                     return Ok(false);
                                 }
-                                Answer::Known(s) => {
-                                    known_used = true;
+                                Answer::Given(_, Source::Stored) if stored_used => {
+                                    self.stored_password_refused = true;
+                                    let why = self.stored_password_refusal();
+                                    self.tried.push(format!("keyboard-interactive ({why})"));
+                                    return Ok(false);
+                                }
+                                Answer::Given(s, from) => {
+                                    known_used |= from == Source::Known;
+                                    stored_used |= from == Source::Stored;
                                     Some(s)
                                 }
-                                Answer::Typed(s) => Some(s),
                                 Answer::NoOne(_) => None,
                             }
                         };
@@ -647,12 +714,46 @@ impl Attempt<'_> {
         format!("{}@{}'s password: ", self.opts.user, self.opts.host)
     }
 
+    /// Whether a password is at hand without asking anyone: given beforehand, or stored (and
+    /// not refused yet).
+    fn password_without_asking(&self) -> bool {
+        let prompt = self.password_prompt();
+        self.prompter.known_secret(&prompt).is_some()
+            || (!self.stored_password_refused
+                && self
+                    .prompter
+                    .stored_secret(&prompt, &self.password_for())
+                    .is_some())
+    }
+
+    /// What this login's password is stored under.
+    fn password_for(&self) -> SecretFor<'_> {
+        SecretFor::Password {
+            user: &self.opts.user,
+            host: &self.opts.host,
+            port: self.opts.port,
+        }
+    }
+
+    /// Why a stored password failed, and how to replace it.
+    fn stored_password_refusal(&self) -> String {
+        let host = if self.opts.host.contains(':') {
+            format!("[{}]", self.opts.host)
+        } else {
+            self.opts.host.clone()
+        };
+        format!(
+            "the password stored in the keyring was refused by the server; store the right one with: sshfs-rs --store-password {}@{host}:{}",
+            self.opts.user, self.opts.port
+        )
+    }
+
     async fn password(&mut self) -> Result<bool, ConnectError> {
         let prompt = self.password_prompt();
         for _ in 0..PROMPT_TRIES {
-            let (password, known) = match self.answer(&prompt) {
-                Answer::Known(p) => (Secret::new(p), true),
-                Answer::Typed(p) => (Secret::new(p), false),
+            let what = (!self.stored_password_refused).then(|| self.password_for());
+            let (password, from) = match self.answer(&prompt, what) {
+                Answer::Given(p, from) => (Secret::new(p), from),
                 Answer::NoOne(why) => {
                     self.tried.push(format!("password (not tried: {why})"));
                     return Ok(false);
@@ -666,10 +767,19 @@ impl Attempt<'_> {
             if self.done(r) {
                 return Ok(true);
             }
-            if known {
-                self.tried
-                    .push("password (the one given was refused by the server)".into());
-                return Ok(false);
+            match from {
+                Source::Known => {
+                    self.tried
+                        .push("password (the one given was refused by the server)".into());
+                    return Ok(false);
+                }
+                Source::Stored => {
+                    self.stored_password_refused = true;
+                    let why = self.stored_password_refusal();
+                    self.tried.push(format!("password ({why})"));
+                    return Ok(false);
+                }
+                Source::Typed => {}
             }
             self.prompter.info("Permission denied, please try again.");
         }

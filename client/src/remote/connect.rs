@@ -287,6 +287,11 @@ impl Prompter for Remembering {
         self.secrets.keep(prompt, &secret);
         Some(secret)
     }
+    fn stored_secret(&self, prompt: &str, what: &auth::SecretFor<'_>) -> Option<String> {
+        let secret = self.inner.stored_secret(prompt, what)?;
+        self.secrets.keep(prompt, &secret);
+        Some(secret)
+    }
     fn ask(&self, prompt: &str) -> Option<String> {
         self.inner.ask(prompt)
     }
@@ -312,6 +317,9 @@ impl Prompter for Given {
         } else {
             self.inner.known_secret(prompt)
         }
+    }
+    fn stored_secret(&self, prompt: &str, what: &auth::SecretFor<'_>) -> Option<String> {
+        self.inner.stored_secret(prompt, what)
     }
     fn ask(&self, prompt: &str) -> Option<String> {
         self.inner.ask(prompt)

@@ -15,7 +15,7 @@ pub mod link;
 pub mod proxy;
 pub mod sftp;
 
-pub use auth::{AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret};
+pub use auth::{AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret, SecretFor};
 pub use connect::{
     AddressFamily, ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect,
 };
