@@ -108,6 +108,8 @@ pub struct Config {
     pub skipped_options: Vec<String>,
     /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
     pub reconnect: Option<ReconnectPolicy>,
+    /// Take the mount down when the serving process dies (`-o auto_unmount`).
+    pub auto_unmount: bool,
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -281,6 +283,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),
+        auto_unmount: o.auto_unmount,
     })
 }
 
@@ -620,7 +623,7 @@ pub fn is_mounted(path: &Path) -> bool {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1,10 +1,12 @@
 //! `sshfs-rs [user@]host:[path] mountpoint [options]`: mount a remote directory over SSH.
 //! Started as `mount.fuse.sshfs-rs`, it takes mount(8)'s helper call form instead.
 
+mod auto_unmount;
 mod config;
 mod control;
 mod daemon;
 mod helper;
+mod logging;
 #[cfg(test)]
 mod man;
 mod options;

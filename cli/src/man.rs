@@ -36,6 +36,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "SSHFS_RS_LOG",
         "log filter (tracing EnvFilter syntax), e.g. sshfs_client=debug",
     ),
+    (
+        "SSHFS_RS_SYSLOG_SOCKET",
+        "the system log's socket a mount in the background logs to (default /dev/log)",
+    ),
     ("SSH_AUTH_SOCK", "the ssh-agent to authenticate with"),
     ("HOME", "where ~/.ssh is"),
 ];

@@ -427,8 +427,11 @@ const DEFS: &[Def] = &[
         "auto_unmount",
         Flag,
         Fuse,
-        Refuse("not implemented yet (issue 12): unmount with fusermount3 -u, or umount"),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.auto_unmount = true;
+            Ok(())
+        }),
+        "unmount when sshfs-rs dies, even by SIGKILL (a small watcher process detaches the mount)",
     ),
     def(
         "default_permissions",
@@ -1102,6 +1105,8 @@ pub struct MountOpts {
     pub allow_other: bool,
     /// allow_root.
     pub allow_root: bool,
+    /// auto_unmount.
+    pub auto_unmount: bool,
     /// default_permissions.
     pub default_permissions: bool,
     /// async_read (sync_read clears it).

@@ -10,9 +10,11 @@ use sshfs_client::remote::{self, Prompter, Sftp};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
+use crate::auto_unmount::{self, Watch};
 use crate::config::{self, Args, Config};
 use crate::control;
 use crate::daemon::{self, Detach};
+use crate::logging;
 use crate::prompt::TtyPrompt;
 
 /// Runs the program; returns the exit code. Errors are printed as one line.
@@ -49,35 +51,37 @@ fn run_inner(args: Args) -> Result<(), String> {
     } else {
         Some(daemon::fork_and_wait()?)
     };
-    init_logging(config.debug, config.verbose);
+    let watch = if config.auto_unmount {
+        Some(auto_unmount::start(&mountpoint, config.mount.unprivileged)?)
+    } else {
+        None
+    };
+    let verbosity = logging::Verbosity {
+        debug: config.debug,
+        verbose: config.verbose,
+    };
+    logging::init(verbosity, !config.foreground);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(config, mountpoint, detach))
+    runtime.block_on(serve(config, mountpoint, detach, watch))
 }
 
-fn init_logging(debug: bool, verbose: bool) {
-    let default = if debug {
-        "sshfs_client=debug,sshfs_rs=debug,info"
-    } else if verbose {
-        "info"
-    } else {
-        "warn"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFS_RS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> Result<(), String> {
+async fn serve(
+    config: Config,
+    mountpoint: PathBuf,
+    detach: Option<Detach>,
+    mut watch: Option<Watch>,
+) -> Result<(), String> {
     let prompter: Arc<dyn Prompter> = Arc::new(TtyPrompt);
     let conn = remote::connect(&config.connect, prompter)
         .await
         .map_err(|e| e.to_string())?;
+    info!(
+        "connected to {}@{} port {}",
+        config.connect.user, config.connect.host, config.connect.port
+    );
     if let Some(policy) = &config.reconnect {
         conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
     }
@@ -100,6 +104,12 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     {
         let _ = handle.unmount().await;
         return Err(cannot(e.into()));
+    }
+    if let Some(w) = &mut watch
+        && let Err(e) = w.arm(&mountpoint)
+    {
+        let _ = handle.unmount().await;
+        return Err(e);
     }
     info!(
         "mounted {} on {}",
@@ -155,6 +165,8 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         lazy_unmount(&mountpoint, config.mount.unprivileged);
     }
     drop(control);
+    // Only now, with the mount gone, may the watcher look for it (it finds nothing to do).
+    drop(watch);
     if config.debug {
         eprintln!("sshfs-rs: {}", fs.stats_line());
     }

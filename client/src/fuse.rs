@@ -14,7 +14,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fuse3::raw::prelude::*;
 use fuse3::raw::{MountHandle, Session};
@@ -25,6 +25,7 @@ use tracing::{Instrument, debug, debug_span};
 
 use crate::fs::invalidate::Invalidation;
 use crate::fs::{DirItem, FsError, SshFs, attr, detached};
+use crate::request_log::{self, Summary};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
 const MAX_WRITE: u32 = 1024 * 1024;
@@ -118,11 +119,12 @@ impl MountFlags {
                 w.push(word);
             }
         }
-        w.push(match self.atime {
-            Atime::Relative => "relatime",
-            Atime::Never => "noatime",
-            Atime::Always => "strictatime",
-        });
+        // relatime is what a new mount gets anyway, and fusermount3 3.14 refuses the word.
+        match self.atime {
+            Atime::Relative => {}
+            Atime::Never => w.push("noatime"),
+            Atime::Always => w.push("strictatime"),
+        }
         w
     }
 }
@@ -187,21 +189,35 @@ impl FuseFs {
         }
     }
 
-    /// Runs one request: traced, cancellable by INTERRUPT (EINTR), errors mapped to errno.
-    async fn serve<T>(
+    /// Runs one request: traced, cancellable by INTERRUPT (EINTR), errors mapped to errno,
+    /// logged with `-d`.
+    async fn serve<T: Summary>(
         &self,
         req: &Request,
         op: &'static str,
         ino: u64,
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
+        self.serve_named(req, op, ino, None, fut).await
+    }
+
+    /// [`FuseFs::serve`] for a request about `name` in directory `ino` (named in the log).
+    async fn serve_named<T: Summary>(
+        &self,
+        req: &Request,
+        op: &'static str,
+        ino: u64,
+        name: Option<&OsStr>,
+        fut: impl Future<Output = Result<T, FsError>>,
+    ) -> FuseResult<T> {
+        let started = Instant::now();
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
         let cancelled = self.inflight.register(req.unique);
         let _registered = Registered {
             inflight: &self.inflight,
             unique: req.unique,
         };
-        async {
+        let result = async {
             tokio::select! {
                 r = fut => r.map_err(|e| {
                     debug!(errno = e.errno, "{}", e.message);
@@ -214,23 +230,53 @@ impl FuseFs {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        self.log(req, op, ino, name, &result, started);
+        result
     }
 
     /// Runs a request that must not be abandoned halfway (it creates server state, like an
-    /// open handle): traced and mapped, but not cancelled by INTERRUPT.
-    async fn serve_whole<T>(
+    /// open handle): traced, mapped and logged, but not cancelled by INTERRUPT.
+    async fn serve_whole<T: Summary>(
         &self,
         req: &Request,
         op: &'static str,
         ino: u64,
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
+        let started = Instant::now();
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
-        fut.instrument(span).await.map_err(|e| {
+        let result = fut.instrument(span).await.map_err(|e| {
             debug!(errno = e.errno, "{}", e.message);
             errno(e)
-        })
+        });
+        self.log(req, op, ino, None, &result, started);
+        result
+    }
+
+    /// The `-d` line of an answered request ([`request_log`]), outside its span so the line
+    /// says everything once.
+    fn log<T: Summary>(
+        &self,
+        req: &Request,
+        op: &str,
+        ino: u64,
+        name: Option<&OsStr>,
+        result: &FuseResult<T>,
+        started: Instant,
+    ) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let result = match result {
+                Ok(v) => Ok(v.summary()),
+                Err(e) => Err(-libc::c_int::from(*e)),
+            };
+            let path = self.fs.shown_path(ino);
+            let took = started.elapsed();
+            debug!(
+                "{}",
+                request_log::line(req.unique, op, &path, name, result, took)
+            );
+        }
     }
 
     fn entry(&self, attr: FileAttr) -> ReplyEntry {
@@ -276,7 +322,13 @@ impl Filesystem for FuseFs {
 
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<ReplyEntry> {
         match self
-            .serve(&req, "lookup", parent, self.fs.lookup(parent, name))
+            .serve_named(
+                &req,
+                "lookup",
+                parent,
+                Some(name),
+                self.fs.lookup(parent, name),
+            )
             .await
         {
             Ok(attr) => Ok(self.entry(attr)),
@@ -358,7 +410,13 @@ impl Filesystem for FuseFs {
         link: &OsStr,
     ) -> FuseResult<ReplyEntry> {
         let attr = self
-            .serve(&req, "symlink", parent, self.fs.symlink(parent, name, link))
+            .serve_named(
+                &req,
+                "symlink",
+                parent,
+                Some(name),
+                self.fs.symlink(parent, name, link),
+            )
             .await?;
         Ok(self.entry(attr))
     }
@@ -372,7 +430,13 @@ impl Filesystem for FuseFs {
         _rdev: u32,
     ) -> FuseResult<ReplyEntry> {
         let attr = self
-            .serve(&req, "mknod", parent, self.fs.mknod(parent, name, mode))
+            .serve_named(
+                &req,
+                "mknod",
+                parent,
+                Some(name),
+                self.fs.mknod(parent, name, mode),
+            )
             .await?;
         Ok(self.entry(attr))
     }
@@ -386,19 +450,37 @@ impl Filesystem for FuseFs {
         _umask: u32,
     ) -> FuseResult<ReplyEntry> {
         let attr = self
-            .serve(&req, "mkdir", parent, self.fs.mkdir(parent, name, mode))
+            .serve_named(
+                &req,
+                "mkdir",
+                parent,
+                Some(name),
+                self.fs.mkdir(parent, name, mode),
+            )
             .await?;
         Ok(self.entry(attr))
     }
 
     async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
-        self.serve(&req, "unlink", parent, self.fs.unlink(parent, name))
-            .await
+        self.serve_named(
+            &req,
+            "unlink",
+            parent,
+            Some(name),
+            self.fs.unlink(parent, name),
+        )
+        .await
     }
 
     async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
-        self.serve(&req, "rmdir", parent, self.fs.rmdir(parent, name))
-            .await
+        self.serve_named(
+            &req,
+            "rmdir",
+            parent,
+            Some(name),
+            self.fs.rmdir(parent, name),
+        )
+        .await
     }
 
     async fn rename(
@@ -409,10 +491,11 @@ impl Filesystem for FuseFs {
         new_parent: u64,
         new_name: &OsStr,
     ) -> FuseResult<()> {
-        self.serve(
+        self.serve_named(
             &req,
             "rename",
             parent,
+            Some(name),
             self.fs.rename(parent, name, new_parent, new_name, 0),
         )
         .await
@@ -427,10 +510,11 @@ impl Filesystem for FuseFs {
         new_name: &OsStr,
         flags: u32,
     ) -> FuseResult<()> {
-        self.serve(
+        self.serve_named(
             &req,
             "rename",
             parent,
+            Some(name),
             self.fs.rename(parent, name, new_parent, new_name, flags),
         )
         .await
@@ -473,16 +557,18 @@ impl Filesystem for FuseFs {
         mode: u32,
         flags: u32,
     ) -> FuseResult<ReplyCreated> {
-        let name = name.to_owned();
+        let owned = name.to_owned();
         let create = detached::run(
             &self.fs,
-            move |fs| async move { fs.create(parent, &name, mode, flags).await },
+            move |fs| async move { fs.create(parent, &owned, mode, flags).await },
             |fs, (attr, fh): (FileAttr, u64)| async move {
                 fs.forget(attr.ino, 1);
                 fs.release_quietly(fh).await;
             },
         );
-        let (attr, fh) = self.serve(&req, "create", parent, create).await?;
+        let (attr, fh) = self
+            .serve_named(&req, "create", parent, Some(name), create)
+            .await?;
         Ok(ReplyCreated {
             ttl: self.ttls.entry,
             attr,
