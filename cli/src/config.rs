@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
 use sshfs_cache::CacheConfig;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::link::ReconnectPolicy;
@@ -36,20 +36,20 @@ pub struct Args {
     #[arg(required_unless_present_any = ["flush", "stats"])]
     pub source: Option<String>,
     /// Local directory to mount on
-    #[arg(required_unless_present_any = ["flush", "stats"])]
+    #[arg(required_unless_present_any = ["flush", "stats"], value_hint = ValueHint::DirPath)]
     pub mountpoint: Option<PathBuf>,
     /// Drop every cache of the sshfs-rs mount on MOUNTPOINT now (after changes made directly on
     /// the server), then exit
-    #[arg(long, value_name = "MOUNTPOINT", conflicts_with_all = ["source", "stats"])]
+    #[arg(long, value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath, conflicts_with_all = ["source", "stats"])]
     pub flush: Option<PathBuf>,
     /// Print the SFTP request and cache counters of the sshfs-rs mount on MOUNTPOINT, then exit
-    #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "source")]
+    #[arg(long, value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath, conflicts_with = "source")]
     pub stats: Option<PathBuf>,
     /// Remote SSH port
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
     /// ssh_config file to read instead of ~/.ssh/config
-    #[arg(short = 'F', value_name = "FILE")]
+    #[arg(short = 'F', value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub ssh_config: Option<PathBuf>,
     /// Stay in the foreground
     #[arg(short = 'f')]

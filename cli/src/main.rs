@@ -2,6 +2,8 @@
 //! Started as `mount.fuse.sshfs-rs`, it takes mount(8)'s helper call form instead.
 
 mod auto_unmount;
+#[cfg(test)]
+mod completions;
 mod config;
 mod control;
 mod daemon;

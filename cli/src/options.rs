@@ -1192,6 +1192,18 @@ pub fn documented() -> impl Iterator<Item = (String, &'static str)> {
     DEFS.iter().map(|d| (d.shown(), d.help))
 }
 
+/// The `-o` options for shell completion: `name=` for those that take a value, `name` for the
+/// others, with their help (the `x-*` family has no single name to offer).
+#[cfg(test)]
+pub fn completion_words() -> impl Iterator<Item = (String, &'static str)> {
+    DEFS.iter()
+        .filter(|d| !d.name.ends_with('*'))
+        .map(|d| match d.value {
+            Required(_) => (format!("{}=", d.name), d.help),
+            Flag | Optional(_) | Any => (d.name.to_owned(), d.help),
+        })
+}
+
 /// The `-o` part of `--help`, made from the definitions: what works in full, then the names
 /// that are only accepted, and those refused.
 pub fn help_text() -> String {
