@@ -267,6 +267,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             max_read: o.max_read,
             sync_read: !o.async_read,
             unprivileged,
+            direct_io: o.direct_io,
             ttls: KernelTtls {
                 attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
                 entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),

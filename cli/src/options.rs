@@ -499,7 +499,7 @@ const DEFS: &[Def] = &[
         Flag,
         Fuse,
         Nothing(no_value),
-        "no effect: the kernel keeps a file's pages across opens unless the server is seen to have changed it",
+        "no effect: a file's pages are kept across opens unless its size or mtime on the server changed (what auto_cache does); keeping them even then, as libfuse's kernel_cache does, is not offered, since it shows stale data",
     ),
     def(
         "auto_cache",
@@ -519,8 +519,11 @@ const DEFS: &[Def] = &[
         "direct_io",
         Flag,
         Fuse,
-        Refuse("not implemented yet (issue 12): reads and writes always go through the page cache"),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.direct_io = true;
+            Ok(())
+        }),
+        "every read(2) and write(2) goes to the server, none is kept in the page cache; mmap(MAP_SHARED) of a file fails (ENODEV), as with sshfs",
     ),
     def(
         "writeback_cache",
@@ -1107,6 +1110,8 @@ pub struct MountOpts {
     pub allow_root: bool,
     /// auto_unmount.
     pub auto_unmount: bool,
+    /// direct_io.
+    pub direct_io: bool,
     /// default_permissions.
     pub default_permissions: bool,
     /// async_read (sync_read clears it).

@@ -29,6 +29,8 @@ use crate::request_log::{self, Summary};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
 const MAX_WRITE: u32 = 1024 * 1024;
+/// `FOPEN_DIRECT_IO` (fuse_kernel.h): reads and writes of this open bypass the page cache.
+const FOPEN_DIRECT_IO: u32 = 1 << 0;
 /// `FOPEN_KEEP_CACHE` (fuse_kernel.h): the kernel keeps the file's pages across this open.
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 /// How long an INTERRUPT for a request we do not hold waits for it to show up.
@@ -67,6 +69,9 @@ pub struct MountConfig {
     pub sync_read: bool,
     /// Mount through fusermount3 (needed when not root).
     pub unprivileged: bool,
+    /// Open every file with `FOPEN_DIRECT_IO` (`-o direct_io`): each read(2) and write(2) goes
+    /// to the server, none is served from or kept in the page cache.
+    pub direct_io: bool,
     /// Kernel cache lifetimes.
     pub ttls: KernelTtls,
 }
@@ -172,6 +177,7 @@ impl Drop for Registered<'_> {
 pub struct FuseFs {
     fs: Arc<SshFs>,
     ttls: KernelTtls,
+    direct_io: bool,
     inflight: InFlight,
 }
 
@@ -180,12 +186,22 @@ fn errno(e: FsError) -> Errno {
 }
 
 impl FuseFs {
-    /// Wraps the filesystem.
-    pub fn new(fs: Arc<SshFs>, ttls: KernelTtls) -> Self {
+    /// Wraps the filesystem; `direct_io`: every open bypasses the page cache.
+    pub fn new(fs: Arc<SshFs>, ttls: KernelTtls, direct_io: bool) -> Self {
         Self {
             fs,
             ttls,
+            direct_io,
             inflight: InFlight::default(),
+        }
+    }
+
+    /// The FOPEN_* flags of an open or create reply.
+    fn open_flags(&self, keep_cache: bool) -> u32 {
+        match (self.direct_io, keep_cache) {
+            (true, _) => FOPEN_DIRECT_IO,
+            (false, true) => FOPEN_KEEP_CACHE,
+            (false, false) => 0,
         }
     }
 
@@ -545,8 +561,10 @@ impl Filesystem for FuseFs {
             |fs, (fh, _)| async move { fs.release_quietly(fh).await },
         );
         let (fh, keep_cache) = self.serve(&req, "open", inode, open).await?;
-        let flags = if keep_cache { FOPEN_KEEP_CACHE } else { 0 };
-        Ok(ReplyOpen { fh, flags })
+        Ok(ReplyOpen {
+            fh,
+            flags: self.open_flags(keep_cache),
+        })
     }
 
     async fn create(
@@ -574,7 +592,7 @@ impl Filesystem for FuseFs {
             attr,
             generation: 0,
             fh,
-            flags: 0,
+            flags: self.open_flags(false),
         })
     }
 
@@ -851,7 +869,7 @@ pub async fn mount(
         options.custom_options(extra.join(","));
     }
     let session = Session::new(options);
-    let fuse = FuseFs::new(fs, config.ttls);
+    let fuse = FuseFs::new(fs, config.ttls, config.direct_io);
     if config.unprivileged {
         return session.mount_with_unprivileged(fuse, mountpoint).await;
     }
