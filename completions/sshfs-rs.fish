@@ -45,7 +45,7 @@ async_read\t'the kernel sends its readahead in the background; only SIGKILL-like
 kernel_cache\t'no effect: a file\'s pages are kept across opens unless its size or mtime on the server changed (what auto_cache does); keeping them even then, as libfuse\'s kernel_cache does, is not offered, since it shows stale data'
 auto_cache\t'no effect: what sshfs-rs always does (pages kept unless size or mtime changed)'
 noauto_cache\t'no effect: pages are kept unless size or mtime changed'
-direct_io\t'every read(2) and write(2) goes to the server, none is kept in the page cache; mmap(MAP_SHARED) of a file fails (ENODEV), as with sshfs'
+direct_io\t'every read(2) and write(2) goes to the server, none is kept in the page cache (mmap still works; before Linux 6.6 a shared mapping fails with ENODEV)'
 writeback_cache\t'refused: data must be on the server when close() returns'
 no_rofd_flush\t'no effect: closing a read-only file costs no round trip anyway'
 umask=\t'refused: not implemented yet'

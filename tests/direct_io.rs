@@ -1,7 +1,7 @@
 //! `-o direct_io` through a real mount: reads and writes bypass the page cache, so a change
 //! made on the server shows at the next read even when size and mtime stay the same (the page
-//! cache would keep the old pages), writes at odd offsets land exactly, and mmap behaves as
-//! documented (MAP_PRIVATE works, MAP_SHARED fails with ENODEV, as with sshfs -o direct_io).
+//! cache would keep the old pages), writes at odd offsets land exactly, and mmap works, shared
+//! mappings included (FUSE_DIRECT_IO_ALLOW_MMAP).
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
 mod support;
@@ -100,38 +100,77 @@ fn odd_writes_and_reads_match_the_server() {
     assert!(m.unmount().success());
 }
 
-/// mmap with direct_io: a private mapping reads the file; a shared one is refused with ENODEV
-/// (the kernel cannot keep shared pages coherent with uncached I/O; docs/options.md says so).
+/// Whether the running kernel takes `FUSE_DIRECT_IO_ALLOW_MMAP` (Linux 6.6 and later).
+fn kernel_allows_shared_mmap() -> bool {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 6)
+}
+
+/// Maps `len` bytes of `f` with `prot` and `flags`, hands the mapping to `with`, unmaps it.
+fn with_map<T>(
+    f: &File,
+    len: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+    with: impl FnOnce(&mut [u8]) -> T,
+) -> std::io::Result<T> {
+    // SAFETY: a fresh mapping of a file we hold open, unmapped below.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, f.as_raw_fd(), 0) };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `len` bytes at p, mapped just above; with PROT_WRITE only when asked.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) };
+    let out = with(bytes);
+    // SAFETY: p is the mapping made above; msync first so shared writes go out.
+    unsafe {
+        libc::msync(p, len, libc::MS_SYNC);
+        libc::munmap(p, len);
+    }
+    Ok(out)
+}
+
+/// mmap with direct_io: a private mapping reads the file; so does a shared one, and a write
+/// through a shared mapping reaches the server, since the mount asks the kernel for
+/// FUSE_DIRECT_IO_ALLOW_MMAP (before Linux 6.6 a shared mapping fails with ENODEV, as with
+/// sshfs -o direct_io).
 #[test]
-fn mmap_private_works_shared_is_refused() {
+fn mmap_of_direct_io_files() {
     let sshd = Sshd::start();
-    fs::write(sshd.root_dir().join("mapped.txt"), b"mapped bytes\n").unwrap();
+    let remote = sshd.root_dir().join("mapped.txt");
+    fs::write(&remote, b"mapped bytes\n").unwrap();
     let m = Mount::start(&sshd, &["-o", "direct_io"]);
-    let f = File::open(m.path().join("mapped.txt")).unwrap();
-    let map = |flags: libc::c_int| {
-        // SAFETY: a fresh read-only mapping of a file we hold open, unmapped below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                13,
-                libc::PROT_READ,
-                flags,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: 13 readable bytes at p, mapped just above.
-        let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, 13) }.to_vec();
-        // SAFETY: p is the mapping made above.
-        unsafe { libc::munmap(p, 13) };
-        Ok(bytes)
-    };
-    assert_eq!(map(libc::MAP_PRIVATE).unwrap(), b"mapped bytes\n");
-    let shared = map(libc::MAP_SHARED).unwrap_err();
-    assert_eq!(shared.raw_os_error(), Some(libc::ENODEV), "{shared}");
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(m.path().join("mapped.txt"))
+        .unwrap();
+    let read = |b: &mut [u8]| b.to_vec();
+    let private = with_map(&f, 13, libc::PROT_READ, libc::MAP_PRIVATE, read).unwrap();
+    assert_eq!(private, b"mapped bytes\n");
+    let shared = with_map(&f, 13, libc::PROT_READ, libc::MAP_SHARED, read);
+    if !kernel_allows_shared_mmap() {
+        let e = shared.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{e}");
+        return;
+    }
+    assert_eq!(shared.unwrap(), b"mapped bytes\n");
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    with_map(&f, 13, rw, libc::MAP_SHARED, |b| {
+        b[..6].copy_from_slice(b"MAPPED")
+    })
+    .unwrap();
+    f.sync_all().unwrap();
     drop(f);
+    assert_eq!(fs::read(&remote).unwrap(), b"MAPPED bytes\n");
+    assert_eq!(
+        fs::read(m.path().join("mapped.txt")).unwrap(),
+        b"MAPPED bytes\n"
+    );
     assert!(m.unmount().success());
 }

@@ -35,7 +35,8 @@ pub struct Verbosity {
 /// there: without it, a daemon logs nowhere, as sshfs's syslog(3) calls then do).
 pub fn init(v: Verbosity, background: bool) {
     let stderr_default = if v.debug {
-        "sshfs_client=debug,sshfs_rs=debug,info"
+        // Not fuse3's own spans (INFO): they would repeat each raw request on every line.
+        "sshfs_client=debug,sshfs_rs=debug,info,fuse3=warn"
     } else if v.verbose {
         "info"
     } else {

@@ -523,7 +523,7 @@ const DEFS: &[Def] = &[
             o.direct_io = true;
             Ok(())
         }),
-        "every read(2) and write(2) goes to the server, none is kept in the page cache; mmap(MAP_SHARED) of a file fails (ENODEV), as with sshfs",
+        "every read(2) and write(2) goes to the server, none is kept in the page cache (mmap still works; before Linux 6.6 a shared mapping fails with ENODEV)",
     ),
     def(
         "writeback_cache",

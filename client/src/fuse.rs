@@ -859,6 +859,8 @@ pub async fn mount(
         .default_permissions(config.default_permissions)
         .read_only(config.read_only)
         .sync_read(config.sync_read)
+        // With direct_io, mmap(MAP_SHARED) works too (Linux 6.6+; older kernels refuse it).
+        .direct_io_allow_mmap(config.direct_io)
         // The server's own kernel clears set-user-ID and set-group-ID bits on write, chown and
         // truncate (sftp-server makes those system calls), so the kernel here need not ask for
         // the mode before each chown (a GETATTR round trip) to clear them itself.
