@@ -15,6 +15,7 @@
 mod support;
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
@@ -78,6 +79,75 @@ fn auto_unmount_leaves_a_clean_unmount_alone() {
         "processes left: {:?}",
         sshfs_rs_processes_of(&mnt)
     );
+}
+
+/// `-o auto_unmount` on a mount that goes to the background, run as autofs runs helpers (its
+/// stdout and stderr read until EOF): the watcher holds neither open, so the call returns; then
+/// `kill -9` of the daemon takes the mount down.
+#[test]
+fn auto_unmount_of_a_daemonized_mount() {
+    let sshd = Sshd::start();
+    let dir = tempfile::Builder::new()
+        .prefix("sshfs-rs-daemon-")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().canonicalize().unwrap().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _cleanup = Daemon { mnt: mnt.clone() };
+    let mut child = mount_command(&sshd, &mnt)
+        .args(["-o", "auto_unmount"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        let _ = err.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let text = rx
+        .recv_timeout(RUN_TIMEOUT)
+        .unwrap_or_else(|_| panic!("stdout/stderr still open {RUN_TIMEOUT:?} after mounting"));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {text}");
+    assert!(is_mounted(&mnt));
+    let pids = sshfs_rs_processes_of(&mnt);
+    assert_eq!(pids.len(), 2, "the daemon and its watcher: {pids:?}");
+    let daemon = pids
+        .iter()
+        .copied()
+        .find(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshfs-rs")
+        })
+        .unwrap();
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(GONE_TIMEOUT, || !is_mounted(&mnt)),
+        "still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon"
+    );
+    assert!(wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&mnt).is_empty()));
+}
+
+/// `sshfs-rs root@127.0.0.1:ROOT MNT -p PORT -o <key, known_hosts, batch mode>`, HOME at the
+/// server's empty client home, no agent, no log filter.
+fn mount_command(sshd: &Sshd, mnt: &Path) -> Command {
+    let mut cmd = Command::new(sshfs_rs_bin());
+    cmd.arg(format!("root@127.0.0.1:{}", sshd.root_dir().display()))
+        .arg(mnt)
+        .args(["-p", &sshd.port().to_string(), "-o"])
+        .arg(format!(
+            "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
+            sshd.user_key().display(),
+            sshd.known_hosts().display()
+        ))
+        .env("HOME", sshd.home())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("SSHFS_RS_LOG");
+    cmd
 }
 
 /// A throwaway local user, deleted on drop.
@@ -299,19 +369,7 @@ fn daemonized_mount_logs_to_syslog() {
     fs::create_dir(&mnt).unwrap();
     let _cleanup = Daemon { mnt: mnt.clone() };
     let out = run_command(
-        Command::new(sshfs_rs_bin())
-            .arg(format!("root@127.0.0.1:{}", sshd.root_dir().display()))
-            .arg(&mnt)
-            .args(["-p", &sshd.port().to_string(), "-o"])
-            .arg(format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
-                sshd.user_key().display(),
-                sshd.known_hosts().display()
-            ))
-            .env("HOME", sshd.home())
-            .env("SSHFS_RS_SYSLOG_SOCKET", &socket_path)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("SSHFS_RS_LOG"),
+        mount_command(&sshd, &mnt).env("SSHFS_RS_SYSLOG_SOCKET", &socket_path),
         RUN_TIMEOUT,
     );
     assert!(out.status.success(), "{out:?}");
