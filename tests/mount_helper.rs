@@ -168,28 +168,7 @@ fn mount_entry_in(table: &str, mnt: &Path) -> Option<(String, String, String)> {
 
 /// Pids of the sshfs-rs processes serving `mnt` (the mountpoint is in their command line).
 fn daemons_of(mnt: &Path) -> Vec<i32> {
-    let wanted = mnt.as_os_str().as_encoded_bytes();
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let (Ok(cmdline), Ok(comm)) = (
-            fs::read(entry.path().join("cmdline")),
-            fs::read_to_string(entry.path().join("comm")),
-        ) else {
-            continue;
-        };
-        let ours = comm.trim() == "sshfs-rs" || comm.trim().starts_with("mount.fuse.sshf");
-        if ours && cmdline.split(|b| *b == 0).any(|arg| arg == wanted) {
-            pids.push(pid);
-        }
-    }
-    pids
+    support::sshfs_rs_processes_of(mnt)
 }
 
 fn text(b: &[u8]) -> String {

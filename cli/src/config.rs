@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
 use sshfs_cache::CacheConfig;
 use sshfs_client::fs::idmap::Owners;
 use sshfs_client::fs::symlinks::LinkOptions;
@@ -55,14 +55,14 @@ pub struct Args {
     #[arg(required_unless_present_any = NOT_A_MOUNT)]
     pub source: Option<String>,
     /// Local directory to mount on
-    #[arg(required_unless_present_any = NOT_A_MOUNT)]
+    #[arg(required_unless_present_any = NOT_A_MOUNT, value_hint = ValueHint::DirPath)]
     pub mountpoint: Option<PathBuf>,
     /// Drop every cache of the sshfs-rs mount on MOUNTPOINT now (after changes made directly on
     /// the server), then exit
-    #[arg(long, value_name = "MOUNTPOINT", conflicts_with_all = ["source", "stats"])]
+    #[arg(long, value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath, conflicts_with_all = ["source", "stats"])]
     pub flush: Option<PathBuf>,
     /// Print the SFTP request and cache counters of the sshfs-rs mount on MOUNTPOINT, then exit
-    #[arg(long, value_name = "MOUNTPOINT", conflicts_with = "source")]
+    #[arg(long, value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath, conflicts_with = "source")]
     pub stats: Option<PathBuf>,
     /// Ask for the password of [USER@]HOST[:PORT] (on the terminal, or one line from stdin
     /// with -o password_stdin) and store it in the OS keyring for later mounts, then exit
@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(short = 'p', value_name = "PORT")]
     pub port: Option<String>,
     /// ssh_config file to read instead of ~/.ssh/config
-    #[arg(short = 'F', value_name = "FILE")]
+    #[arg(short = 'F', value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub ssh_config: Option<PathBuf>,
     /// Stay in the foreground
     #[arg(short = 'f')]
@@ -149,10 +149,13 @@ pub struct Config {
     pub log_filter: &'static str,
     /// Where stored passwords and passphrases are looked up (`-o keyring`).
     pub keyring: crate::keyring::Choice,
+    /// Take the mount down when the serving process dies (`-o auto_unmount`).
+    pub auto_unmount: bool,
 }
 
 /// Log filters for each verbosity.
-const LOG_DEBUG: &str = "sshfs_client=debug,sshfs_rs=debug,info";
+// Not fuse3's own spans (INFO) with -d: they would repeat each raw request on every line.
+const LOG_DEBUG: &str = "sshfs_client=debug,sshfs_rs=debug,info,fuse3=warn";
 const LOG_VERBOSE: &str = "info";
 const LOG_DEFAULT: &str = "warn";
 
@@ -378,6 +381,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             max_read: o.max_read,
             sync_read: !o.async_read,
             unprivileged,
+            direct_io: o.direct_io,
             ttls: KernelTtls {
                 attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
                 entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
@@ -398,6 +402,7 @@ pub fn build(args: Args) -> Result<Config, String> {
         owners,
         idmap_user,
         keyring: o.keyring,
+        auto_unmount: o.auto_unmount,
     })
 }
 
@@ -997,7 +1002,7 @@ pub fn is_mounted(path: &Path) -> bool {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1,12 +1,16 @@
 //! `sshfs-rs [user@]host:[path] mountpoint [options]`: mount a remote directory over SSH.
 //! Started as `mount.fuse.sshfs-rs`, it takes mount(8)'s helper call form instead.
 
+mod auto_unmount;
+#[cfg(test)]
+mod completions;
 mod config;
 mod control;
 mod daemon;
 mod helper;
 mod keyring;
 mod keyring_cmd;
+mod logging;
 #[cfg(test)]
 mod man;
 mod options;

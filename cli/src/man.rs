@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use clap::CommandFactory;
-use roff::{Roff, bold, roman};
+use roff::{Roff, bold, italic, roman};
 
 use crate::config::Args;
 use crate::options;
@@ -35,6 +35,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "SSHFS_RS_LOG",
         "log filter (tracing EnvFilter syntax), e.g. sshfs_client=debug",
+    ),
+    (
+        "SSHFS_RS_SYSLOG_SOCKET",
+        "the system log's socket a mount in the background logs to (default /dev/log)",
     ),
     ("SSH_AUTH_SOCK", "the ssh-agent to authenticate with"),
     ("HOME", "where ~/.ssh is"),
@@ -86,13 +90,71 @@ fn owned<'a>(items: &'a [(&str, &str)]) -> impl Iterator<Item = (String, String)
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
 }
 
+/// The SYNOPSIS: every flag with the name of its value (clap_mangen's leaves the values out),
+/// then the two control forms and the mount helper's form.
+fn synopsis() -> Roff {
+    let mut cmd = Args::command();
+    cmd.build();
+    let mut line = vec![bold("sshfs-rs")];
+    for arg in cmd.get_arguments() {
+        let id = arg.get_id().as_str();
+        if arg.is_positional() || arg.is_hide_set() || id == "flush" || id == "stats" {
+            continue;
+        }
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(c), _) => format!("-{c}"),
+            (None, Some(l)) => format!("--{l}"),
+            (None, None) => continue,
+        };
+        line.push(roman(" ["));
+        line.push(bold(flag));
+        if arg.get_action().takes_values() {
+            let names = arg.get_value_names().unwrap_or_default();
+            let value = names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            line.push(roman(" "));
+            line.push(italic(value));
+        }
+        line.push(roman("]"));
+    }
+    for positional in ["SOURCE", "MOUNTPOINT"] {
+        line.push(roman(" "));
+        line.push(italic(positional));
+    }
+    let mut page = Roff::new();
+    page.control("SH", ["SYNOPSIS"]).text(line);
+    for flag in ["--flush", "--stats"] {
+        page.control("br", []).text([
+            bold("sshfs-rs"),
+            roman(" "),
+            bold(flag),
+            roman(" "),
+            italic("MOUNTPOINT"),
+        ]);
+    }
+    page.control("br", []).text([
+        bold(crate::helper::NAME),
+        roman(" "),
+        italic("SOURCE"),
+        roman(" "),
+        italic("MOUNTPOINT"),
+        roman(" [-n] [-s] [-f] [-v] [-o "),
+        italic("OPTIONS"),
+        roman("]"),
+    ]);
+    page
+}
+
 /// The man page, in roff.
 fn man_page() -> Vec<u8> {
     let man = clap_mangen::Man::new(Args::command()).date("2026-11");
     let mut out = Vec::new();
     man.render_title(&mut out).unwrap();
     man.render_name_section(&mut out).unwrap();
-    man.render_synopsis_section(&mut out).unwrap();
+    synopsis().to_writer(&mut out).unwrap();
     let mut page = Roff::new();
     page.control("SH", ["DESCRIPTION"])
         .text([roman(DESCRIPTION)]);

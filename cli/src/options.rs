@@ -638,8 +638,11 @@ const DEFS: &[Def] = &[
         "auto_unmount",
         Flag,
         Fuse,
-        Refuse("not implemented yet (issue 12): unmount with fusermount3 -u, or umount"),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.auto_unmount = true;
+            Ok(())
+        }),
+        "unmount when sshfs-rs dies, even by SIGKILL (a small watcher process detaches the mount)",
     ),
     def(
         "default_permissions",
@@ -707,7 +710,7 @@ const DEFS: &[Def] = &[
         Flag,
         Fuse,
         Nothing(no_value),
-        "no effect: the kernel keeps a file's pages across opens unless the server is seen to have changed it",
+        "no effect: a file's pages are kept across opens unless its size or mtime on the server changed (what auto_cache does); keeping them even then, as libfuse's kernel_cache does, is not offered, since it shows stale data",
     ),
     def(
         "auto_cache",
@@ -727,8 +730,11 @@ const DEFS: &[Def] = &[
         "direct_io",
         Flag,
         Fuse,
-        Refuse("not implemented yet (issue 12): reads and writes always go through the page cache"),
-        "refused: not implemented yet",
+        Set(|o, _| {
+            o.direct_io = true;
+            Ok(())
+        }),
+        "every read(2) and write(2) goes to the server, none is kept in the page cache (mmap still works; before Linux 6.6 a shared mapping fails with ENODEV)",
     ),
     def(
         "writeback_cache",
@@ -1373,6 +1379,10 @@ pub struct MountOpts {
     pub allow_other: bool,
     /// allow_root.
     pub allow_root: bool,
+    /// auto_unmount.
+    pub auto_unmount: bool,
+    /// direct_io.
+    pub direct_io: bool,
     /// default_permissions.
     pub default_permissions: bool,
     /// idmap.
@@ -1536,6 +1546,18 @@ impl Def {
 #[cfg(test)]
 pub fn documented() -> impl Iterator<Item = (String, &'static str)> {
     DEFS.iter().map(|d| (d.shown(), d.help))
+}
+
+/// The `-o` options for shell completion: `name=` for those that take a value, `name` for the
+/// others, with their help (the `x-*` family has no single name to offer).
+#[cfg(test)]
+pub fn completion_words() -> impl Iterator<Item = (String, &'static str)> {
+    DEFS.iter()
+        .filter(|d| !d.name.ends_with('*'))
+        .map(|d| match d.value {
+            Required(_) | List(_) => (format!("{}=", d.name), d.help),
+            Flag | Optional(_) | Any => (d.name.to_owned(), d.help),
+        })
 }
 
 /// The `-o` part of `--help`, made from the definitions: what works in full, then the names

@@ -10,11 +10,13 @@ use sshfs_client::remote::{self, Prompter, Sftp};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
+use crate::auto_unmount::{self, Watch};
 use crate::config::{self, Args, Config};
 use crate::control;
 use crate::daemon::{self, Detach};
 use crate::keyring::KeyringAnswers;
 use crate::keyring_cmd;
+use crate::logging;
 use crate::owners;
 use crate::prompt::TtyPrompt;
 
@@ -56,26 +58,25 @@ fn run_inner(args: Args) -> Result<(), String> {
     } else {
         Some(daemon::fork_and_wait()?)
     };
-    init_logging(config.log_filter);
+    let watch = if config.auto_unmount {
+        Some(auto_unmount::start(&mountpoint, config.mount.unprivileged)?)
+    } else {
+        None
+    };
+    logging::init(config.log_filter, !config.foreground);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(config, mountpoint, detach))
+    runtime.block_on(serve(config, mountpoint, detach, watch))
 }
 
-/// Logs on stderr with `default` as the filter (`-d`, `-v`, `LogLevel`), unless `SSHFS_RS_LOG`
-/// gives one.
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFS_RS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> Result<(), String> {
+async fn serve(
+    config: Config,
+    mountpoint: PathBuf,
+    detach: Option<Detach>,
+    mut watch: Option<Watch>,
+) -> Result<(), String> {
     let prompter: Arc<dyn Prompter> = Arc::new(KeyringAnswers {
         inner: TtyPrompt,
         choice: config.keyring,
@@ -83,6 +84,10 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     let conn = remote::connect(&config.connect, prompter)
         .await
         .map_err(|e| e.to_string())?;
+    info!(
+        "connected to {}@{} port {}",
+        config.connect.user, config.connect.host, config.connect.port
+    );
     if let Some(policy) = &config.reconnect {
         conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
     }
@@ -114,6 +119,12 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     {
         let _ = handle.unmount().await;
         return Err(cannot(e.into()));
+    }
+    if let Some(w) = &mut watch
+        && let Err(e) = w.arm(&mountpoint)
+    {
+        let _ = handle.unmount().await;
+        return Err(e);
     }
     info!(
         "mounted {} on {}",
@@ -169,6 +180,8 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
         lazy_unmount(&mountpoint, config.mount.unprivileged);
     }
     drop(control);
+    // Only now, with the mount gone, may the watcher look for it (it finds nothing to do).
+    drop(watch);
     if config.debug {
         eprintln!("sshfs-rs: {}", fs.stats_line());
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fuse3::raw::prelude::*;
 use fuse3::raw::{MountHandle, Session};
@@ -25,9 +25,12 @@ use tracing::{Instrument, debug, debug_span};
 
 use crate::fs::invalidate::Invalidation;
 use crate::fs::{DirItem, FsError, SshFs, attr, detached};
+use crate::request_log::{self, Summary};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
 const MAX_WRITE: u32 = 1024 * 1024;
+/// `FOPEN_DIRECT_IO` (fuse_kernel.h): reads and writes of this open bypass the page cache.
+const FOPEN_DIRECT_IO: u32 = 1 << 0;
 /// `FOPEN_KEEP_CACHE` (fuse_kernel.h): the kernel keeps the file's pages across this open.
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 /// How long an INTERRUPT for a request we do not hold waits for it to show up.
@@ -69,6 +72,9 @@ pub struct MountConfig {
     pub sync_read: bool,
     /// Mount through fusermount3 (needed when not root).
     pub unprivileged: bool,
+    /// Open every file with `FOPEN_DIRECT_IO` (`-o direct_io`): each read(2) and write(2) goes
+    /// to the server, none is served from or kept in the page cache.
+    pub direct_io: bool,
     /// Kernel cache lifetimes.
     pub ttls: KernelTtls,
 }
@@ -123,6 +129,11 @@ impl MountFlags {
             if on {
                 w.push(word);
             }
+        }
+        // relatime is what a new mount gets anyway; strictatime only for root's mounts
+        // (refused before for a user's: [`MountFlags::user_mount_lacks`]).
+        if self.atime == Atime::Always {
+            w.push("strictatime");
         }
         w
     }
@@ -182,6 +193,7 @@ impl Drop for Registered<'_> {
 pub struct FuseFs {
     fs: Arc<SshFs>,
     ttls: KernelTtls,
+    direct_io: bool,
     inflight: InFlight,
     /// `allow_root`: only this uid (the mount's owner) and root are served.
     owner_and_root: Option<u32>,
@@ -192,24 +204,48 @@ fn errno(e: FsError) -> Errno {
 }
 
 impl FuseFs {
-    /// Wraps the filesystem.
-    pub fn new(fs: Arc<SshFs>, ttls: KernelTtls) -> Self {
+    /// Wraps the filesystem; `direct_io`: every open bypasses the page cache.
+    pub fn new(fs: Arc<SshFs>, ttls: KernelTtls, direct_io: bool) -> Self {
         Self {
             fs,
             ttls,
+            direct_io,
             inflight: InFlight::default(),
             owner_and_root: None,
         }
     }
 
-    /// Runs one request: traced, cancellable by INTERRUPT (EINTR), errors mapped to errno.
-    async fn serve<T>(
+    /// The FOPEN_* flags of an open or create reply.
+    fn open_flags(&self, keep_cache: bool) -> u32 {
+        match (self.direct_io, keep_cache) {
+            (true, _) => FOPEN_DIRECT_IO,
+            (false, true) => FOPEN_KEEP_CACHE,
+            (false, false) => 0,
+        }
+    }
+
+    /// Runs one request: traced, cancellable by INTERRUPT (EINTR), errors mapped to errno,
+    /// logged with `-d`.
+    async fn serve<T: Summary>(
         &self,
         req: &Request,
         op: &'static str,
         ino: u64,
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
+        self.serve_named(req, op, ino, None, fut).await
+    }
+
+    /// [`FuseFs::serve`] for a request about `name` in directory `ino` (named in the log).
+    async fn serve_named<T: Summary>(
+        &self,
+        req: &Request,
+        op: &'static str,
+        ino: u64,
+        name: Option<&OsStr>,
+        fut: impl Future<Output = Result<T, FsError>>,
+    ) -> FuseResult<T> {
+        let started = Instant::now();
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
         self.admit(req, op)?;
         let cancelled = self.inflight.register(req.unique);
@@ -217,7 +253,7 @@ impl FuseFs {
             inflight: &self.inflight,
             unique: req.unique,
         };
-        async {
+        let result = async {
             tokio::select! {
                 r = fut => r.map_err(|e| {
                     debug!(errno = e.errno, "{}", e.message);
@@ -230,24 +266,54 @@ impl FuseFs {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        self.log(req, op, ino, name, &result, started);
+        result
     }
 
     /// Runs a request that must not be abandoned halfway (it creates server state, like an
-    /// open handle): traced and mapped, but not cancelled by INTERRUPT.
-    async fn serve_whole<T>(
+    /// open handle): traced, mapped and logged, but not cancelled by INTERRUPT.
+    async fn serve_whole<T: Summary>(
         &self,
         req: &Request,
         op: &'static str,
         ino: u64,
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
+        let started = Instant::now();
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
         self.admit(req, op)?;
-        fut.instrument(span).await.map_err(|e| {
+        let result = fut.instrument(span).await.map_err(|e| {
             debug!(errno = e.errno, "{}", e.message);
             errno(e)
-        })
+        });
+        self.log(req, op, ino, None, &result, started);
+        result
+    }
+
+    /// The `-d` line of an answered request ([`request_log`]), outside its span so the line
+    /// says everything once.
+    fn log<T: Summary>(
+        &self,
+        req: &Request,
+        op: &str,
+        ino: u64,
+        name: Option<&OsStr>,
+        result: &FuseResult<T>,
+        started: Instant,
+    ) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let result = match result {
+                Ok(v) => Ok(v.summary()),
+                Err(e) => Err(-libc::c_int::from(*e)),
+            };
+            let path = self.fs.shown_path(ino);
+            let took = started.elapsed();
+            debug!(
+                "{}",
+                request_log::line(req.unique, op, &path, name, result, took)
+            );
+        }
     }
 
     /// `allow_root` as libfuse has it: a request of a user other than the owner and root is
@@ -313,7 +379,13 @@ impl Filesystem for FuseFs {
 
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<ReplyEntry> {
         match self
-            .serve(&req, "lookup", parent, self.fs.lookup(parent, name))
+            .serve_named(
+                &req,
+                "lookup",
+                parent,
+                Some(name),
+                self.fs.lookup(parent, name),
+            )
             .await
         {
             Ok(attr) => Ok(self.entry(attr)),
@@ -395,7 +467,13 @@ impl Filesystem for FuseFs {
         link: &OsStr,
     ) -> FuseResult<ReplyEntry> {
         let attr = self
-            .serve(&req, "symlink", parent, self.fs.symlink(parent, name, link))
+            .serve_named(
+                &req,
+                "symlink",
+                parent,
+                Some(name),
+                self.fs.symlink(parent, name, link),
+            )
             .await?;
         Ok(self.entry(attr))
     }
@@ -409,7 +487,13 @@ impl Filesystem for FuseFs {
         _rdev: u32,
     ) -> FuseResult<ReplyEntry> {
         let attr = self
-            .serve(&req, "mknod", parent, self.fs.mknod(parent, name, mode))
+            .serve_named(
+                &req,
+                "mknod",
+                parent,
+                Some(name),
+                self.fs.mknod(parent, name, mode),
+            )
             .await?;
         Ok(self.entry(attr))
     }
@@ -423,19 +507,37 @@ impl Filesystem for FuseFs {
         _umask: u32,
     ) -> FuseResult<ReplyEntry> {
         let attr = self
-            .serve(&req, "mkdir", parent, self.fs.mkdir(parent, name, mode))
+            .serve_named(
+                &req,
+                "mkdir",
+                parent,
+                Some(name),
+                self.fs.mkdir(parent, name, mode),
+            )
             .await?;
         Ok(self.entry(attr))
     }
 
     async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
-        self.serve(&req, "unlink", parent, self.fs.unlink(parent, name))
-            .await
+        self.serve_named(
+            &req,
+            "unlink",
+            parent,
+            Some(name),
+            self.fs.unlink(parent, name),
+        )
+        .await
     }
 
     async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
-        self.serve(&req, "rmdir", parent, self.fs.rmdir(parent, name))
-            .await
+        self.serve_named(
+            &req,
+            "rmdir",
+            parent,
+            Some(name),
+            self.fs.rmdir(parent, name),
+        )
+        .await
     }
 
     async fn rename(
@@ -446,10 +548,11 @@ impl Filesystem for FuseFs {
         new_parent: u64,
         new_name: &OsStr,
     ) -> FuseResult<()> {
-        self.serve(
+        self.serve_named(
             &req,
             "rename",
             parent,
+            Some(name),
             self.fs.rename(parent, name, new_parent, new_name, 0),
         )
         .await
@@ -464,10 +567,11 @@ impl Filesystem for FuseFs {
         new_name: &OsStr,
         flags: u32,
     ) -> FuseResult<()> {
-        self.serve(
+        self.serve_named(
             &req,
             "rename",
             parent,
+            Some(name),
             self.fs.rename(parent, name, new_parent, new_name, flags),
         )
         .await
@@ -498,8 +602,10 @@ impl Filesystem for FuseFs {
             |fs, (fh, _)| async move { fs.release_quietly(fh).await },
         );
         let (fh, keep_cache) = self.serve(&req, "open", inode, open).await?;
-        let flags = if keep_cache { FOPEN_KEEP_CACHE } else { 0 };
-        Ok(ReplyOpen { fh, flags })
+        Ok(ReplyOpen {
+            fh,
+            flags: self.open_flags(keep_cache),
+        })
     }
 
     async fn create(
@@ -510,22 +616,24 @@ impl Filesystem for FuseFs {
         mode: u32,
         flags: u32,
     ) -> FuseResult<ReplyCreated> {
-        let name = name.to_owned();
+        let owned = name.to_owned();
         let create = detached::run(
             &self.fs,
-            move |fs| async move { fs.create(parent, &name, mode, flags).await },
+            move |fs| async move { fs.create(parent, &owned, mode, flags).await },
             |fs, (attr, fh): (FileAttr, u64)| async move {
                 fs.forget(attr.ino, 1);
                 fs.release_quietly(fh).await;
             },
         );
-        let (attr, fh) = self.serve(&req, "create", parent, create).await?;
+        let (attr, fh) = self
+            .serve_named(&req, "create", parent, Some(name), create)
+            .await?;
         Ok(ReplyCreated {
             ttl: self.ttls.entry,
             attr,
             generation: 0,
             fh,
-            flags: 0,
+            flags: self.open_flags(false),
         })
     }
 
@@ -792,6 +900,8 @@ pub async fn mount(
         .default_permissions(config.default_permissions)
         .read_only(config.read_only)
         .sync_read(config.sync_read)
+        // With direct_io, mmap(MAP_SHARED) works too (Linux 6.6+; older kernels refuse it).
+        .direct_io_allow_mmap(config.direct_io)
         // The server's own kernel clears set-user-ID and set-group-ID bits on write, chown and
         // truncate (sftp-server makes those system calls), so the kernel here need not ask for
         // the mode before each chown (a GETATTR round trip) to clear them itself.
@@ -802,7 +912,7 @@ pub async fn mount(
         options.custom_options(extra.join(","));
     }
     let session = Session::new(options);
-    let mut fuse = FuseFs::new(fs, config.ttls);
+    let mut fuse = FuseFs::new(fs, config.ttls, config.direct_io);
     // With allow_other as well, allow_root still decides (as libfuse 3).
     fuse.owner_and_root = config.allow_root;
     if config.unprivileged {

@@ -5,3 +5,4 @@
 pub mod fs;
 pub mod fuse;
 pub mod remote;
+pub mod request_log;

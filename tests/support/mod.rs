@@ -206,6 +206,34 @@ pub fn abort_fuse_connection(conn: u32) {
     let _ = std::fs::write(format!("{FUSECTL_DIR}/{conn}/abort"), "1");
 }
 
+/// Pids of the sshfs-rs processes (daemons, `mount.fuse.sshfs-rs` helpers and `-o auto_unmount`
+/// watchers) that have `mnt` among their arguments.
+pub fn sshfs_rs_processes_of(mnt: &Path) -> Vec<i32> {
+    let wanted = mnt.as_os_str().as_encoded_bytes();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("list /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let (Ok(cmdline), Ok(comm)) = (
+            std::fs::read(entry.path().join("cmdline")),
+            std::fs::read_to_string(entry.path().join("comm")),
+        ) else {
+            continue;
+        };
+        let ours =
+            comm.trim().starts_with("sshfs-rs") || comm.trim().starts_with("mount.fuse.sshf");
+        if ours && cmdline.split(|b| *b == 0).any(|arg| arg == wanted) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; returns its last value.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

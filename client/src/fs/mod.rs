@@ -273,6 +273,15 @@ impl SshFs {
         self.entry(parent, name, &stat)
     }
 
+    /// `ino` as a path in the mount (`/` is its root), or `inode N` when it has none: for the
+    /// request log.
+    pub fn shown_path(&self, ino: u64) -> String {
+        match self.inodes().path(ino) {
+            Some(rel) => format!("/{rel}"),
+            None => format!("inode {ino}"),
+        }
+    }
+
     /// FORGET: drops `n` kernel references.
     pub fn forget(&self, ino: u64, n: u64) {
         self.inodes().forget(ino, n);

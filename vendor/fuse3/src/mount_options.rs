@@ -45,6 +45,7 @@ pub struct MountOptions {
     pub(crate) write_back: bool,
     pub(crate) force_readdir_plus: bool,
     pub(crate) sync_read: bool,
+    pub(crate) direct_io_allow_mmap: bool,
 
     // Other FUSE mount options
     // default 40000
@@ -180,6 +181,15 @@ impl MountOptions {
     /// waits for an asynchronous (readahead) READ with the page locked, killable only.
     pub fn sync_read(&mut self, sync_read: bool) -> &mut Self {
         self.sync_read = sync_read;
+
+        self
+    }
+
+    /// ask for `FUSE_DIRECT_IO_ALLOW_MMAP` (Linux 6.6+): files opened with `FOPEN_DIRECT_IO`
+    /// may be mapped shared (the kernel refuses `MAP_SHARED` of them with ENODEV otherwise),
+    /// default is disable.
+    pub fn direct_io_allow_mmap(&mut self, allow: bool) -> &mut Self {
+        self.direct_io_allow_mmap = allow;
 
         self
     }

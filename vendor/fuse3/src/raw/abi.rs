@@ -161,6 +161,14 @@ pub const FUSE_EXPLICIT_INVAL_DATA: u32 = 1 << 25;
 /// map_alignment field is valid
 pub const FUSE_MAP_ALIGNMENT: u32 = 1 << 26;
 
+/// fuse_init_in and fuse_init_out carry flags2, the upper 32 bits of the 64-bit flags
+#[cfg(target_os = "linux")]
+pub const FUSE_INIT_EXT: u32 = 1 << 30;
+
+/// flags2: allow shared mmap of FOPEN_DIRECT_IO files (1 << 36 of the 64-bit flags)
+#[cfg(target_os = "linux")]
+pub const FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2: u32 = 1 << (36 - 32);
+
 #[cfg(target_os = "macos")]
 pub const FUSE_ALLOCATE: u32 = 1 << 27;
 #[cfg(target_os = "macos")]

@@ -1306,6 +1306,30 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             reply_flags |= FUSE_XTIMES;
         }
 
+        // flags2, the upper half of the 64-bit flags, follows flags when the kernel sets
+        // FUSE_INIT_EXT; the reply's flags2 counts only with FUSE_INIT_EXT in its flags.
+        #[allow(unused_mut)]
+        let mut reply_flags2 = 0;
+        #[cfg(target_os = "linux")]
+        if init_in.flags & FUSE_INIT_EXT > 0 {
+            let flags2 = data
+                .get(16..20)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_ne_bytes);
+
+            if flags2 & FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2 > 0
+                && self.mount_options.direct_io_allow_mmap
+            {
+                debug!("enable FUSE_DIRECT_IO_ALLOW_MMAP");
+
+                reply_flags2 |= FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2;
+            }
+
+            if reply_flags2 != 0 {
+                reply_flags |= FUSE_INIT_EXT;
+            }
+        }
+
         // TODO: pass init_in to init, so the file system will know which flags are in use.
         let reply = match fs.init(request).await {
             Err(err) => {
@@ -1342,7 +1366,8 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             time_gran: DEFAULT_TIME_GRAN,
             max_pages: DEFAULT_MAX_PAGES,
             map_alignment: DEFAULT_MAP_ALIGNMENT,
-            unused: [0; 8],
+            // The first of these is flags2.
+            unused: [reply_flags2, 0, 0, 0, 0, 0, 0, 0],
         };
 
         debug!("fuse init out {:?}", init_out);

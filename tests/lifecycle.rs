@@ -1,0 +1,418 @@
+//! The life of the sshfs-rs process around its mount, and what it says on the way:
+//!
+//! * `-o auto_unmount`: after `kill -9` of the daemon the mount goes away (root's mount, and a
+//!   user's mount through fusermount3, with a throwaway user and /dev/fuse opened to it while
+//!   the test runs).
+//! * `-d`: one line per FUSE request with its result and time, no colour codes in a file.
+//! * A daemonized mount logs to the system log (here a socket of the test's own, named by
+//!   `SSHFS_RS_SYSLOG_SOCKET`).
+//!
+//! Every test starts its own sshd, mounts the real binary and cleans up on drop, also when it
+//! fails: mounts undone, processes it started killed by pid, the user deleted, /dev/fuse's mode
+//! restored.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+use support::{
+    Mount, Sshd, is_mounted, run_command, sshfs_rs_bin, sshfs_rs_processes_of, wait_until,
+};
+
+/// How long the mount may take to go away after its daemon was killed.
+const GONE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on programs the tests run.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `-o auto_unmount`, root's mount: it works while the daemon lives; after `kill -9` of the
+/// daemon the mountpoint leaves /proc/mounts within seconds and the watcher is gone too.
+/// Without auto_unmount the dead mount would stay ("Transport endpoint is not connected").
+#[test]
+fn auto_unmount_takes_the_mount_down_after_kill_9() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &["-o", "auto_unmount"]);
+    fs::write(m.path().join("a.txt"), "through the mount\n").unwrap();
+    assert_eq!(
+        fs::read_to_string(sshd.root_dir().join("a.txt")).unwrap(),
+        "through the mount\n"
+    );
+    let watchers = sshfs_rs_processes_of(m.path()).len();
+    assert_eq!(watchers, 2, "the daemon and its watcher");
+
+    kill(Pid::from_raw(m.pid() as i32), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(GONE_TIMEOUT, || !is_mounted(m.path())),
+        "{} is still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon",
+        m.path().display()
+    );
+    assert!(
+        wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(m.path()).is_empty()),
+        "processes left: {:?}",
+        sshfs_rs_processes_of(m.path())
+    );
+    // The mountpoint is an ordinary empty directory again.
+    assert_eq!(fs::read_dir(m.path()).unwrap().count(), 0);
+}
+
+/// A clean unmount of an auto_unmount mount: the daemon exits 0 and the watcher goes with it.
+#[test]
+fn auto_unmount_leaves_a_clean_unmount_alone() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &["-o", "auto_unmount"]);
+    let mnt = m.path().to_path_buf();
+    let status = m.unmount();
+    assert!(status.success(), "{status}");
+    assert!(
+        wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&mnt).is_empty()),
+        "processes left: {:?}",
+        sshfs_rs_processes_of(&mnt)
+    );
+}
+
+/// `-o auto_unmount` on a mount that goes to the background, run as autofs runs helpers (its
+/// stdout and stderr read until EOF): the watcher holds neither open, so the call returns; then
+/// `kill -9` of the daemon takes the mount down.
+#[test]
+fn auto_unmount_of_a_daemonized_mount() {
+    let sshd = Sshd::start();
+    let dir = tempfile::Builder::new()
+        .prefix("sshfs-rs-daemon-")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().canonicalize().unwrap().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _cleanup = Daemon { mnt: mnt.clone() };
+    let mut child = mount_command(&sshd, &mnt)
+        .args(["-o", "auto_unmount"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        let _ = err.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let text = rx
+        .recv_timeout(RUN_TIMEOUT)
+        .unwrap_or_else(|_| panic!("stdout/stderr still open {RUN_TIMEOUT:?} after mounting"));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {text}");
+    assert!(is_mounted(&mnt));
+    let pids = sshfs_rs_processes_of(&mnt);
+    assert_eq!(pids.len(), 2, "the daemon and its watcher: {pids:?}");
+    let daemon = pids
+        .iter()
+        .copied()
+        .find(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshfs-rs")
+        })
+        .unwrap();
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(GONE_TIMEOUT, || !is_mounted(&mnt)),
+        "still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon"
+    );
+    assert!(wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&mnt).is_empty()));
+}
+
+/// `sshfs-rs root@127.0.0.1:ROOT MNT -p PORT -o <key, known_hosts, batch mode>`, HOME at the
+/// server's empty client home, no agent, no log filter.
+fn mount_command(sshd: &Sshd, mnt: &Path) -> Command {
+    let mut cmd = Command::new(sshfs_rs_bin());
+    cmd.arg(format!("root@127.0.0.1:{}", sshd.root_dir().display()))
+        .arg(mnt)
+        .args(["-p", &sshd.port().to_string(), "-o"])
+        .arg(format!(
+            "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
+            sshd.user_key().display(),
+            sshd.known_hosts().display()
+        ))
+        .env("HOME", sshd.home())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("SSHFS_RS_LOG");
+    cmd
+}
+
+/// A throwaway local user, deleted on drop.
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn create() -> TestUser {
+        let name = format!("sshfsrs{}", std::process::id());
+        let out = run_command(
+            Command::new("useradd").args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                &name,
+            ]),
+            RUN_TIMEOUT,
+        );
+        assert!(out.status.success(), "useradd: {out:?}");
+        let user = nix::unistd::User::from_name(&name).unwrap().unwrap();
+        TestUser {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = run_command(Command::new("userdel").arg(&self.name), RUN_TIMEOUT);
+    }
+}
+
+/// /dev/fuse opened to every user (mode 666, as on desktop systems) while it lives.
+struct DevFuseOpen {
+    mode: u32,
+}
+
+impl DevFuseOpen {
+    fn new() -> DevFuseOpen {
+        let mode = fs::metadata("/dev/fuse").unwrap().permissions().mode() & 0o7777;
+        fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(0o666)).unwrap();
+        DevFuseOpen { mode }
+    }
+}
+
+impl Drop for DevFuseOpen {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(self.mode));
+    }
+}
+
+/// A mount made by `user` in the foreground; killed, and unmounted as root, on drop.
+struct UserMount {
+    child: Child,
+    mnt: PathBuf,
+    stderr: PathBuf,
+    _dir: TempDir,
+}
+
+impl UserMount {
+    fn start(sshd: &Sshd, user: &TestUser, extra: &[&str]) -> UserMount {
+        let dir = tempfile::Builder::new()
+            .prefix("sshfs-rs-user-")
+            .tempdir()
+            .unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let mnt = base.join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let key = base.join("key");
+        fs::copy(sshd.user_key(), &key).unwrap();
+        let known = base.join("known_hosts");
+        fs::copy(sshd.known_hosts(), &known).unwrap();
+        for p in [&base, &mnt, &key, &known] {
+            chown(p, Some(user.uid), Some(user.gid)).unwrap();
+        }
+        let stderr = base.join("stderr.log");
+        let child = Command::new(sshfs_rs_bin())
+            .arg(format!("root@127.0.0.1:{}", sshd.root_dir().display()))
+            .arg(&mnt)
+            .args(["-f", "-p", &sshd.port().to_string(), "-o"])
+            .arg(format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
+                key.display(),
+                known.display()
+            ))
+            .args(extra)
+            .env("HOME", &base)
+            .env_remove("SSH_AUTH_SOCK")
+            .uid(user.uid)
+            .gid(user.gid)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut m = UserMount {
+            child,
+            mnt,
+            stderr,
+            _dir: dir,
+        };
+        let mounted = wait_until(Duration::from_secs(15), || {
+            is_mounted(&m.mnt) || m.child.try_wait().ok().flatten().is_some()
+        });
+        assert!(
+            mounted && is_mounted(&m.mnt),
+            "the user's mount did not come up: {}",
+            fs::read_to_string(&m.stderr).unwrap_or_default()
+        );
+        m
+    }
+}
+
+impl Drop for UserMount {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in sshfs_rs_processes_of(&self.mnt) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if is_mounted(&self.mnt) {
+            let _ = run_command(
+                Command::new("fusermount3")
+                    .args(["-u", "-z"])
+                    .arg(&self.mnt),
+                RUN_TIMEOUT,
+            );
+        }
+        if is_mounted(&self.mnt) {
+            let _ = run_command(Command::new("umount").arg("-l").arg(&self.mnt), RUN_TIMEOUT);
+        }
+    }
+}
+
+/// `-o auto_unmount` on a user's mount (through fusermount3, without allow_other): `kill -9`
+/// of the daemon takes the mount down, unmounted by the watcher running as that user.
+#[test]
+fn auto_unmount_of_a_users_mount() {
+    let sshd = Sshd::start();
+    let user = TestUser::create();
+    let _open = DevFuseOpen::new();
+    let m = UserMount::start(&sshd, &user, &["-o", "auto_unmount"]);
+    let entry = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = entry
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some(&*m.mnt.to_string_lossy()))
+        .unwrap();
+    assert!(
+        line.contains(&format!("user_id={}", user.uid)),
+        "not the user's mount: {line}"
+    );
+    kill(Pid::from_raw(m.child.id() as i32), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(GONE_TIMEOUT, || !is_mounted(&m.mnt)),
+        "the user's mount is still there {GONE_TIMEOUT:?} after kill -9; stderr: {}",
+        fs::read_to_string(&m.stderr).unwrap_or_default()
+    );
+    assert!(
+        wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&m.mnt).is_empty()),
+        "processes left: {:?}",
+        sshfs_rs_processes_of(&m.mnt)
+    );
+}
+
+/// `-d` logs one line per request, once answered: its number, the operation, the path, the
+/// result (an errno by name) and the time taken, with no terminal colour codes in a file.
+#[test]
+fn debug_logs_every_request() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &["-d"]);
+    assert!(fs::metadata(m.path().join("missing.txt")).is_err());
+    fs::write(m.path().join("new.txt"), "12345").unwrap();
+    let has = |needle: &str| m.stderr().lines().any(|l| l.contains(needle));
+    // RELEASE is sent after close() has returned.
+    assert!(
+        wait_until(Duration::from_secs(10), || has("] release /new.txt -> ok")),
+        "no release line:\n{}",
+        m.stderr()
+    );
+    let log = m.stderr();
+    for needle in [
+        "] lookup /missing.txt -> ENOENT (",
+        "] create /new.txt -> ino ",
+        "] write /new.txt -> 5 bytes (",
+        "] flush /new.txt -> ok (",
+        "] release /new.txt -> ok (",
+    ] {
+        let line = log.lines().find(|l| l.contains(needle));
+        let line = line.unwrap_or_else(|| panic!("no line with {needle:?} in:\n{log}"));
+        assert!(line.ends_with(" ms)"), "no time taken: {line}");
+    }
+    assert!(!log.contains('\x1b'), "colour codes in a file:\n{log}");
+    let status = m.unmount();
+    assert!(status.success(), "{status}");
+}
+
+/// A daemonized mount (no -f) logs to the system log: its "connected" and "mounted" lines
+/// arrive as syslog datagrams (facility daemon, severity info, tag `sshfs-rs[PID]`).
+#[test]
+fn daemonized_mount_logs_to_syslog() {
+    let sshd = Sshd::start();
+    let dir = tempfile::Builder::new()
+        .prefix("sshfs-rs-syslog-")
+        .tempdir()
+        .unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let socket_path = base.join("log");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mnt = base.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let _cleanup = Daemon { mnt: mnt.clone() };
+    let out = run_command(
+        mount_command(&sshd, &mnt).env("SSHFS_RS_SYSLOG_SOCKET", &socket_path),
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(is_mounted(&mnt));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let seen = wait_until(Duration::from_secs(10), || {
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got.iter().any(|l| l.contains(" mounted "))
+    });
+    assert!(seen, "no 'mounted' line in the system log: {got:?}");
+    let connected = got
+        .iter()
+        .find(|l| l.contains("connected to root@127.0.0.1 port"))
+        .unwrap_or_else(|| panic!("no 'connected' line: {got:?}"));
+    assert!(connected.starts_with("<30>"), "{connected}");
+    assert!(connected.contains(" sshfs-rs["), "{connected}");
+}
+
+/// Unmounts a daemonized mount and stops its processes on drop.
+struct Daemon {
+    mnt: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unmount_and_stop(&self.mnt);
+    }
+}
+
+fn unmount_and_stop(mnt: &Path) {
+    for args in [&[][..], &["-l"][..]] {
+        if is_mounted(mnt) {
+            let _ = run_command(Command::new("umount").args(args).arg(mnt), RUN_TIMEOUT);
+        }
+    }
+    if !wait_until(Duration::from_secs(10), || {
+        sshfs_rs_processes_of(mnt).is_empty()
+    }) {
+        for pid in sshfs_rs_processes_of(mnt) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
