@@ -7,11 +7,13 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sshfs_cache::CacheConfig;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
+use sshfs_client::remote::external::ExternalOptions;
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::proxy::{self, Via};
 use sshfs_client::remote::{ConnectOptions, Secret, StrictHostKeyChecking};
 
 use crate::options::{self, MountOpts};
+use crate::ssh_command;
 use crate::ssh_config::{self, Tokens, expand_path};
 use crate::target::{self, Target};
 
@@ -108,6 +110,10 @@ pub struct Config {
     pub skipped_options: Vec<String>,
     /// Reconnect when the connection drops (`None`: `-o reconnect=no`).
     pub reconnect: Option<ReconnectPolicy>,
+    /// SFTP over an external program or a plain port (`-o ssh_command`, `-o directport`)
+    /// instead of our own SSH connection; `connect` then holds only what the command line
+    /// says (no ssh_config is read: the program reads its own).
+    pub external: Option<ExternalOptions>,
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -187,23 +193,35 @@ pub fn build(args: Args) -> Result<Config, String> {
     }
     let home = home_dir();
     let local = local_user();
-    let config_path = args
-        .ssh_config
-        .clone()
-        .unwrap_or_else(|| home.join(".ssh/config"));
+    let port_flag = match &args.port {
+        Some(p) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
+        None => None,
+    };
+    let port_given = port_flag.or(o.port);
+    let external = ssh_command::external(
+        &o,
+        &ssh_command::SshArgs {
+            config_file: args.ssh_config.clone(),
+            port: port_flag,
+            user: target.user.clone(),
+            batch_mode: args.helper,
+            options: o.ssh_options.clone(),
+            host: target.host.clone(),
+        },
+    )?;
+    let config_path = match (&external, &args.ssh_config) {
+        // The external ssh reads its config itself.
+        (Some(_), _) => PathBuf::from("/dev/null"),
+        (None, Some(file)) => file.clone(),
+        (None, None) => home.join(".ssh/config"),
+    };
     let sources = ssh_config::Sources {
         user_file: config_path.clone(),
         // As ssh: -F replaces both the user's and the system's file.
-        system_file: args
-            .ssh_config
-            .is_none()
+        system_file: (args.ssh_config.is_none() && external.is_none())
             .then(|| PathBuf::from("/etc/ssh/ssh_config")),
         home: home.clone(),
         local_user: local.clone(),
-    };
-    let port_given = match &args.port {
-        Some(p) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
-        None => o.port,
     };
     let given = SshGiven {
         user: target.user.clone().or(o.user.clone()),
@@ -235,13 +253,21 @@ pub fn build(args: Args) -> Result<Config, String> {
     };
 
     let debug = args.debug || o.debug;
-    let fs_name = o
-        .fsname
-        .clone()
-        .unwrap_or_else(|| format!("{user}@{}:{}", target.host, target.path));
+    let fs_name = o.fsname.clone().unwrap_or_else(|| match &external {
+        // As sshfs: the source as given (the external ssh picks the user).
+        Some(_) => source.to_owned(),
+        None => format!("{user}@{}:{}", target.host, target.path),
+    });
+    let external = external.map(|how| ExternalOptions {
+        how,
+        host: target.host.clone(),
+        request_deadline: connect.request_deadline,
+        connect_timeout: connect.connect_timeout,
+    });
     Ok(Config {
         connect: {
             connect.password = password;
+            connect.sftp_server = o.sftp_server.clone();
             connect
         },
         remote_path: target.path,
@@ -281,6 +307,7 @@ pub fn build(args: Args) -> Result<Config, String> {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),
+        external,
     })
 }
 
@@ -407,6 +434,7 @@ fn resolve(
         keepalive_interval: Some(keepalive).filter(|t| !t.is_zero()),
         password: None,
         via: Via::Direct,
+        sftp_server: None,
     };
     // The command line's ProxyJump or ProxyCommand, else the config's (which keeps the first
     // of the two it meets, as ssh).

@@ -10,6 +10,7 @@ mod man;
 mod options;
 mod prompt;
 mod serve;
+mod ssh_command;
 mod ssh_config;
 mod target;
 

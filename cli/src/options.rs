@@ -714,8 +714,11 @@ const DEFS: &[Def] = &[
         "ssh_command",
         Required("CMD"),
         Sshfs,
-        Refuse("sshfs-rs speaks SSH itself and runs no ssh program; set SSH options with -o or -F"),
-        "refused: no ssh program is run",
+        Set(|o, v| {
+            o.ssh_command = Some(v.to_owned());
+            Ok(())
+        }),
+        "speak SFTP over CMD's stdin and stdout instead of our own SSH, as sshfs does: CMD (split at spaces; '\\ ' is a space) is run as 'CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oSSHOPTION=V...] -s -- HOST sftp', the SSH options given with -o passed on; ssh checks the host key, logs in and keeps the link alive (give -o ServerAliveInterval=15); run again on reconnect",
     ),
     def(
         "ssh_protocol",
@@ -734,15 +737,21 @@ const DEFS: &[Def] = &[
         "sftp_server",
         Required("SERV"),
         Sshfs,
-        Refuse("sshfs-rs always asks the server for its 'sftp' subsystem"),
-        "refused: the 'sftp' subsystem is always used",
+        Set(|o, v| {
+            o.sftp_server = Some(v.to_owned());
+            Ok(())
+        }),
+        "the SSH subsystem to ask for (default sftp), or with a '/' the command to run on the server instead (e.g. '/usr/bin/sudo /usr/lib/openssh/sftp-server'); also with ssh_command",
     ),
     def(
         "directport",
         Required("PORT"),
         Sshfs,
-        Refuse("sshfs-rs speaks SFTP only over SSH, never to a bare port"),
-        "refused: SFTP without SSH is not supported",
+        Set(|o, v| {
+            o.directport = Some(parse_port(v)?);
+            Ok(())
+        }),
+        "speak SFTP straight to TCP port PORT of the host, without SSH: nothing is encrypted or authenticated, anyone who can reach the port has the server's access (loopback or a trusted network only); SSH options have no effect",
     ),
     def(
         "passive",
@@ -1076,6 +1085,15 @@ pub struct MountOpts {
     pub proxy_jump: Option<String>,
     /// ProxyCommand (as given).
     pub proxy_command: Option<String>,
+    /// Every SSH option given (origin ssh_config(5)), as `Name=value`, in order: passed on to
+    /// the program of `ssh_command`.
+    pub ssh_options: Vec<String>,
+    /// ssh_command (as given).
+    pub ssh_command: Option<String>,
+    /// sftp_server (as given).
+    pub sftp_server: Option<String>,
+    /// directport.
+    pub directport: Option<u16>,
     /// ro.
     pub read_only: bool,
     /// suid (default nosuid).
@@ -1316,6 +1334,9 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
                 Nothing(check) => check(value).map_err(bad)?,
                 Ignore => {}
                 Refuse(why) => return Err(format!("option '-o {name}' is not supported: {why}")),
+            }
+            if def.origin == Ssh {
+                o.ssh_options.push(format!("{name}={value}"));
             }
         }
     }
@@ -1601,6 +1622,8 @@ mod tests {
             if matches!(d.does, Nothing(_) | Ignore) && d.name != "x-*" {
                 let mut o = p(&[&item]).unwrap();
                 o.skipped_unknown.clear();
+                // SSH options are kept for an ssh_command whatever they do for us.
+                o.ssh_options.clear();
                 assert_eq!(o, MountOpts::default(), "{item} has no effect");
             }
         }

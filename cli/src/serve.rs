@@ -63,7 +63,9 @@ fn init_logging(debug: bool, verbose: bool) {
     } else if verbose {
         "info"
     } else {
-        "warn"
+        // russh-sftp warns when its stream breaks (an ssh_command that exited, say); what
+        // that means for the mount is ours to say, once.
+        "warn,russh_sftp=error"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFS_RS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -74,15 +76,25 @@ fn init_logging(debug: bool, verbose: bool) {
 }
 
 async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> Result<(), String> {
-    let prompter: Arc<dyn Prompter> = Arc::new(TtyPrompt);
-    let conn = remote::connect(&config.connect, prompter)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Our own SSH connection (kept to say goodbye at the end), or an external one.
+    let (sftp, reconnector, ssh) = match &config.external {
+        None => {
+            let prompter: Arc<dyn Prompter> = Arc::new(TtyPrompt);
+            let conn = remote::connect(&config.connect, prompter)
+                .await
+                .map_err(|e| e.to_string())?;
+            (conn.sftp.clone(), conn.reconnector(), Some(conn))
+        }
+        Some(external) => {
+            let conn = remote::external::connect(external).await?;
+            (conn.sftp.clone(), conn.reconnector(), None)
+        }
+    };
     if let Some(policy) = &config.reconnect {
-        conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
+        sftp.reconnect_with(reconnector, policy.clone());
     }
-    let root = remote_root(&conn.sftp, &config).await?;
-    let fs = Arc::new(SshFs::new(conn.sftp.clone(), root, config.cache.clone()));
+    let root = remote_root(&sftp, &config).await?;
+    let fs = Arc::new(SshFs::new(sftp, root, config.cache.clone()));
     tokio::spawn(fs.clone().revalidate_after_reconnects());
     fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {
@@ -158,10 +170,12 @@ async fn serve(config: Config, mountpoint: PathBuf, detach: Option<Detach>) -> R
     if config.debug {
         eprintln!("sshfs-rs: {}", fs.stats_line());
     }
-    let _ = conn
-        .ssh
-        .disconnect(russh::Disconnect::ByApplication, "unmounted", "en")
-        .await;
+    if let Some(conn) = ssh {
+        let _ = conn
+            .ssh
+            .disconnect(russh::Disconnect::ByApplication, "unmounted", "en")
+            .await;
+    }
     match lost {
         Some(why) => Err(format!("{why}; unmounted {}", mountpoint.display())),
         None => Ok(()),

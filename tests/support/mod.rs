@@ -4,6 +4,7 @@
 //! * [`Mount`] / [`SshfsC`]: the binary under test (or the C `sshfs`) mounted in
 //!   the foreground as a child process.
 //! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
+//! * [`SftpPort`]: `sftp-server` on a plain TCP port, without SSH (`-o directport`).
 //! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
 //!
 //! Everything is per instance (own ports, temp dirs, mountpoints), so tests may
@@ -18,11 +19,13 @@ mod mount;
 mod process;
 mod proxy;
 mod rng;
+mod sftp_port;
 mod sshd;
 
 pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
 pub use proxy::FaultProxy;
 pub use rng::Rng;
+pub use sftp_port::SftpPort;
 pub use sshd::{Sshd, SshdOptions};
 
 use std::ffi::OsString;

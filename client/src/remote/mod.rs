@@ -1,9 +1,10 @@
 //! Everything that talks to the server: the SSH connection, authentication, host key checking
-//! and the SFTP request engine.
+//! and the SFTP request engine; SFTP over an external ssh program or a plain port (`external`).
 
 pub mod auth;
 pub mod connect;
 pub mod counters;
+pub mod external;
 #[cfg(test)]
 pub(crate) mod fake_server;
 pub mod handle;

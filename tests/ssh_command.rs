@@ -1,0 +1,219 @@
+//! SFTP over something other than our own SSH, through a real mount: `-o ssh_command` running
+//! OpenSSH's real `ssh` against a real sshd (also through a connection that is cut, and with
+//! `-o sftp_server=PATH`), and `-o directport` against `sftp-server` on a plain TCP port.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use support::{
+    FaultProxy, Mount, MountStats, SftpPort, Sshd, SshdOptions, is_mounted, run_sshfs_rs,
+    wait_until,
+};
+
+/// Bound on a mount or a failing run.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a reconnect may take here (2 cores shared by many builds).
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `ssh` processes the mount process `pid` runs: (pid, argv).
+fn ssh_children(pid: u32) -> Vec<(i32, Vec<String>)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        let (state, ppid) = (fields.first().copied(), fields.get(1).copied());
+        if comm == "ssh" && ppid == Some(&pid.to_string()) && state != Some("Z") {
+            let cmdline = fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            let argv = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            found.push((child, argv));
+        }
+    }
+    found
+}
+
+/// Writes `name` through the mount, reads it back, and finds it in the server's directory.
+fn write_read_and_check(mnt: &Path, server: &Path, name: &str) {
+    let data = format!("{name}: written through the mount\n").repeat(1000);
+    fs::write(mnt.join(name), &data).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    assert_eq!(fs::read_to_string(mnt.join(name)).unwrap(), data, "{name}");
+    assert_eq!(
+        fs::read_to_string(server.join(name)).unwrap(),
+        data,
+        "{name} on the server"
+    );
+}
+
+/// `-o ssh_command=ssh`: the real OpenSSH client carries SFTP (our -o SSH options, -p, the
+/// user and -F passed on as sshfs passes them); when its connection is cut, it ends, and the
+/// reconnect runs it again.
+#[test]
+fn ssh_command_mounts_and_runs_again_after_a_cut() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(
+        &sshd,
+        proxy.port(),
+        &["-F", "/dev/null", "-o", "ssh_command=ssh -q"],
+    );
+    let first = ssh_children(m.pid());
+    assert_eq!(first.len(), 1, "one ssh child: {first:?}\n{}", m.stderr());
+    let argv = first[0].1.join(" ");
+    let want = format!(
+        "ssh -q -x -a -oClearAllForwardings=yes -F /dev/null -p {} -l root -oIdentityFile={} -oUserKnownHostsFile={} -oStrictHostKeyChecking=yes -oBatchMode=yes -s -- 127.0.0.1 sftp",
+        proxy.port(),
+        sshd.user_key().display(),
+        sshd.known_hosts().display()
+    );
+    assert_eq!(argv, want);
+    write_read_and_check(m.path(), sshd.root_dir(), "before-cut");
+
+    proxy.cut();
+    // ssh notices at once (the proxy resets both sides) and exits; the next request waits for
+    // the new ssh.
+    assert!(
+        wait_until(RECONNECT_TIMEOUT, || ssh_children(m.pid())
+            .iter()
+            .all(|(pid, _)| *pid != first[0].0)),
+        "the first ssh is still running after the cut"
+    );
+    write_read_and_check(m.path(), sshd.root_dir(), "after-cut");
+    let again = ssh_children(m.pid());
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again[0].0, first[0].0, "a new ssh runs");
+    assert_eq!(again[0].1.join(" "), want, "the same command");
+    let stats = MountStats::of(m.path());
+    assert_eq!(stats.get("reconnects="), 1);
+    assert_eq!(proxy.connections(), 1, "one connection at a time");
+    let status = m.unmount();
+    assert!(status.success(), "{status}");
+}
+
+/// `-o sftp_server=PATH`: ssh runs the server program as a command (no subsystem): the
+/// subsystem's own log (sshd runs it with a DEBUG3 log) stays empty. The same through our own
+/// SSH, without ssh_command.
+#[test]
+fn sftp_server_path_is_run_instead_of_the_subsystem() {
+    let sshd = Sshd::start_with(SshdOptions {
+        sftp_debug_log: true,
+        ..SshdOptions::default()
+    });
+    // Control: the subsystem logs what it serves.
+    let m = Mount::start(&sshd, &["-F", "/dev/null", "-o", "ssh_command=ssh"]);
+    write_read_and_check(m.path(), sshd.root_dir(), "subsystem");
+    drop(m);
+    assert!(
+        wait_until(Duration::from_secs(10), || !sshd.sftp_log().is_empty()),
+        "the subsystem logged nothing"
+    );
+    let logged = sshd.sftp_log();
+
+    for (name, args) in [
+        (
+            "via-ssh-command",
+            &[
+                "-F",
+                "/dev/null",
+                "-o",
+                "ssh_command=ssh,sftp_server=/usr/lib/openssh/sftp-server",
+            ][..],
+        ),
+        (
+            "via-own-ssh",
+            &["-o", "sftp_server=/usr/lib/openssh/sftp-server"][..],
+        ),
+    ] {
+        let m = Mount::start(&sshd, args);
+        if name == "via-ssh-command" {
+            let argv = ssh_children(m.pid())
+                .first()
+                .map(|(_, a)| a.clone())
+                .unwrap();
+            assert_eq!(
+                argv[argv.len() - 3..].join(" "),
+                "-- 127.0.0.1 /usr/lib/openssh/sftp-server"
+            );
+            assert!(!argv.contains(&"-s".to_owned()), "{argv:?}");
+        }
+        write_read_and_check(m.path(), sshd.root_dir(), name);
+        let status = m.unmount();
+        assert!(status.success(), "{name}: {status}");
+        assert_eq!(sshd.sftp_log(), logged, "{name} went through the subsystem");
+    }
+}
+
+/// A host ssh cannot resolve: ssh's own message is the one line on stderr, the exit status is
+/// not 0, and nothing is mounted. A command that does not exist is one line too.
+#[test]
+fn ssh_command_failures_are_one_line_and_mount_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let mnt = home.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mnt_arg = mnt.display().to_string();
+    for (command, want) in [
+        ("ssh", "ssh: Could not resolve hostname nosuchhost.invalid"),
+        (
+            "/nonexistent/ssh",
+            "sshfs-rs: cannot run ssh_command '/nonexistent/ssh': No such file or directory",
+        ),
+    ] {
+        let out = run_sshfs_rs(
+            home.path(),
+            &[
+                "root@nosuchhost.invalid:/tmp",
+                &mnt_arg,
+                "-F",
+                "/dev/null",
+                "-o",
+                &format!("BatchMode=yes,ssh_command={command}"),
+            ],
+            RUN_TIMEOUT,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{command}: one line: {err}"
+        );
+        assert!(err.contains(want), "{command}: {want:?} not in {err:?}");
+        assert!(!is_mounted(&mnt));
+    }
+}
+
+/// `-o directport`: SFTP straight to `sftp-server` on a TCP port, sshd stopped so nothing else
+/// could serve it; killing the server ends the connection and the reconnect connects again.
+#[test]
+fn directport_mounts_and_connects_again_after_a_cut() {
+    let mut sshd = Sshd::start();
+    let sftp = SftpPort::start(sshd.root_dir());
+    sshd.stop();
+    let port = sftp.port().to_string();
+    let m = Mount::start(&sshd, &["-o", &format!("directport={port}")]);
+    assert!(ssh_children(m.pid()).is_empty());
+    write_read_and_check(m.path(), sshd.root_dir(), "direct");
+    assert_eq!(sftp.connections(), 1);
+
+    sftp.cut();
+    write_read_and_check(m.path(), sshd.root_dir(), "direct-after-cut");
+    assert_eq!(sftp.connections(), 2, "connected again");
+    assert_eq!(MountStats::of(m.path()).get("reconnects="), 1);
+    let status = m.unmount();
+    assert!(status.success(), "{status}");
+}
