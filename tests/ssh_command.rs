@@ -1,17 +1,21 @@
 //! SFTP over something other than our own SSH, through a real mount: `-o ssh_command` running
 //! OpenSSH's real `ssh` against a real sshd (also through a connection that is cut, and with
-//! `-o sftp_server=PATH`), and `-o directport` against `sftp-server` on a plain TCP port.
+//! `-o sftp_server=PATH`), `-o directport` against `sftp-server` on a plain TCP port, and
+//! `-o passive` with `sftp-server` on the other end of its stdin and stdout.
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
 mod support;
 
 use std::fs;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::{
     FaultProxy, Mount, MountStats, SftpPort, Sshd, SshdOptions, is_mounted, run_sshfs_rs,
-    wait_until,
+    sshfs_rs_bin, wait_until,
 };
 
 /// Bound on a mount or a failing run.
@@ -216,4 +220,91 @@ fn directport_mounts_and_connects_again_after_a_cut() {
     assert_eq!(MountStats::of(m.path()).get("reconnects="), 1);
     let status = m.unmount();
     assert!(status.success(), "{status}");
+}
+
+/// Processes started by a test and a mountpoint: unmounted, then killed, when dropped.
+struct Started {
+    mnt: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if is_mounted(&self.mnt) {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.mnt)
+                .status();
+        }
+        if is_mounted(&self.mnt) {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `-o passive`: SFTP over our stdin and stdout, here a socket to `sftp-server` (as `dpipe`
+/// or `socat` would connect them); the process stays in the foreground, and unmounting ends it.
+#[test]
+fn passive_speaks_sftp_over_stdin_and_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let (root, mnt) = (base.join("root"), base.join("mnt"));
+    fs::create_dir(&root).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let socket = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let mut started = Started {
+        mnt: mnt.clone(),
+        children: Vec::new(),
+    };
+    started.children.push(
+        Command::new("/usr/lib/openssh/sftp-server")
+            .stdin(socket(&theirs))
+            .stdout(socket(&theirs))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = base.join("stderr.log");
+    started.children.push(
+        Command::new(sshfs_rs_bin())
+            .arg(format!("somewhere:{}", root.display()))
+            .arg(&mnt)
+            .args(["-o", "passive"])
+            .env("HOME", &base)
+            .stdin(socket(&ours))
+            .stdout(socket(&ours))
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    drop((ours, theirs));
+    let log = || fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(
+        wait_until(RUN_TIMEOUT, || is_mounted(&mnt)),
+        "not mounted: {}",
+        log()
+    );
+    write_read_and_check(&mnt, &root, "passive");
+    let client = &mut started.children[1];
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "it stays in the foreground"
+    );
+    let unmounted = Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(unmounted.success());
+    let mut status = None;
+    wait_until(Duration::from_secs(10), || {
+        status = client.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", log());
 }

@@ -299,11 +299,13 @@ pub fn build(args: Args) -> Result<Config, String> {
         },
         cache: cache_config(&o),
         recheck: recheck_interval(&o),
-        foreground: args.foreground || debug,
+        // As sshfs: -o passive keeps stdin and stdout, so it cannot go to the background.
+        foreground: args.foreground || debug || o.passive,
         debug,
         verbose: args.verbose,
         skipped_options: o.skipped_unknown.clone(),
-        reconnect: (o.reconnect != Some(false)).then(|| ReconnectPolicy {
+        // -o passive has nothing to reconnect to: the mount ends with its stdin.
+        reconnect: (o.reconnect != Some(false) && !o.passive).then(|| ReconnectPolicy {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),

@@ -718,7 +718,7 @@ const DEFS: &[Def] = &[
             o.ssh_command = Some(v.to_owned());
             Ok(())
         }),
-        "speak SFTP over CMD's stdin and stdout instead of our own SSH, as sshfs does: CMD (split at spaces; '\\ ' is a space) is run as 'CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oSSHOPTION=V...] -s -- HOST sftp', the SSH options given with -o passed on; ssh checks the host key, logs in and keeps the link alive (give -o ServerAliveInterval=15); run again on reconnect",
+        "speak SFTP over the stdin and stdout of CMD (e.g. ssh, with words of its own; '\\ ' is a space) instead of our own SSH, run as sshfs runs it: CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp, the SSH options given with -o passed on; ssh checks host keys, logs in and keeps the link alive; run again on reconnect",
     ),
     def(
         "ssh_protocol",
@@ -757,8 +757,11 @@ const DEFS: &[Def] = &[
         "passive",
         Flag,
         Sshfs,
-        Refuse("sshfs-rs speaks SFTP only over its own SSH connection, not over stdin and stdout"),
-        "refused: SFTP over stdin/stdout is not supported",
+        Set(|o, _| {
+            o.passive = true;
+            Ok(())
+        }),
+        "speak SFTP over our own stdin and stdout, connected to an SFTP server by whoever runs us (no SSH, no reconnect: the mount ends when they close); stays in the foreground",
     ),
     def(
         "disable_hardlink",
@@ -1094,6 +1097,8 @@ pub struct MountOpts {
     pub sftp_server: Option<String>,
     /// directport.
     pub directport: Option<u16>,
+    /// passive.
+    pub passive: bool,
     /// ro.
     pub read_only: bool,
     /// suid (default nosuid).

@@ -54,7 +54,10 @@ fn run_inner(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(config, mountpoint, detach))
+    let result = runtime.block_on(serve(config, mountpoint, detach));
+    // A blocked read of stdin (-o passive) would hold up dropping the runtime for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn init_logging(debug: bool, verbose: bool) {

@@ -26,11 +26,23 @@ pub struct SshArgs {
     pub host: String,
 }
 
-/// The transport `-o ssh_command` / `-o directport` ask for, if any; refuses combinations
+/// The transport `-o ssh_command` / `-o directport` / `-o passive` ask for, if any; refuses combinations
 /// that cannot work.
 pub fn external(o: &MountOpts, args: &SshArgs) -> Result<Option<External>, String> {
     if o.sftp_server.is_some() && o.directport.is_some() {
         return Err("options '-o sftp_server' and '-o directport' exclude each other: directport speaks to an SFTP server already running".to_owned());
+    }
+    if o.passive {
+        if o.ssh_command.is_some() || o.directport.is_some() || o.sftp_server.is_some() {
+            return Err("option '-o passive' speaks SFTP over stdin and stdout: it cannot be used with ssh_command, directport or sftp_server".to_owned());
+        }
+        if o.password_stdin {
+            return Err(
+                "options '-o passive' and '-o password_stdin' cannot both be used: stdin carries SFTP"
+                    .to_owned(),
+            );
+        }
+        return Ok(Some(External::Stdio));
     }
     let external = match (&o.ssh_command, o.directport) {
         (Some(_), Some(_)) => {
@@ -51,7 +63,7 @@ pub fn external(o: &MountOpts, args: &SshArgs) -> Result<Option<External>, Strin
             External::Command(_) => {
                 "with -o ssh_command, ssh asks for passwords itself (use a key, ssh-agent or ControlMaster)"
             }
-            External::Port { .. } => "-o directport logs in nowhere",
+            External::Port { .. } | External::Stdio => "-o directport logs in nowhere",
         };
         return Err(format!(
             "option '-o password_stdin' cannot be used here: {which}"
@@ -190,6 +202,14 @@ mod tests {
             })
             .unwrap_err()
             .contains("password_stdin")
+        );
+        assert_eq!(o(|o| o.passive = true), Ok(Some(External::Stdio)));
+        assert!(
+            o(|o| {
+                o.passive = true;
+                o.password_stdin = true;
+            })
+            .is_err()
         );
         assert_eq!(
             o(|o| o.directport = Some(5)),

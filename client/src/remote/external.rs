@@ -6,6 +6,8 @@
 //!   stderr goes to our log, and its last line is the error when the first connect fails.
 //! * `-o directport`: a plain TCP connection to a port where an SFTP server listens. No SSH:
 //!   nothing is encrypted and nothing authenticated.
+//! * `-o passive`: our own stdin and stdout, already connected to an SFTP server (no
+//!   reconnect).
 //!
 //! Both are a [`Connector`]: a reconnect runs the program again (or connects again), so the
 //! layers above see the same sessions as over SSH. Each connection carries one SFTP channel:
@@ -13,6 +15,7 @@
 //! only lift sshd's per-channel window, which a plain TCP port does not have).
 
 use std::collections::VecDeque;
+use std::os::fd::AsFd;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,9 @@ pub enum External {
         /// TCP port.
         port: u16,
     },
+    /// `-o passive`: our own stdin and stdout, connected to an SFTP server by whoever started
+    /// us. Only once: there is nothing to reconnect to.
+    Stdio,
 }
 
 /// Everything needed to connect through an [`External`].
@@ -160,7 +166,44 @@ async fn open(opts: &ExternalOptions) -> Result<Opened, Failure> {
     match &opts.how {
         External::Command(argv) => open_command(argv, &opts.host).await,
         External::Port { host, port } => open_port(host, *port, opts.connect_timeout).await,
+        External::Stdio => open_stdio().await,
     }
+}
+
+/// Speaks SFTP over our stdin and stdout (the first connection only).
+async fn open_stdio() -> Result<Opened, Failure> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    let fatal = |message: String| Failure {
+        message,
+        kind: Kind::Fatal,
+    };
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(fatal(
+            "passive: stdin and stdout cannot be connected again".to_owned(),
+        ));
+    }
+    // Files, not tokio's stdout: std's stdout holds binary data back until a newline.
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map(|fd| tokio::fs::File::from_std(std::fs::File::from(fd)))
+            .map_err(|e| {
+                fatal(format!(
+                    "passive: cannot use stdin and stdout: {}",
+                    os_message(&e)
+                ))
+            })
+    };
+    let input = dup(std::io::stdin().as_fd())?;
+    let output = dup(std::io::stdout().as_fd())?;
+    let (raw, limits, extensions) = start_sftp(tokio::io::join(input, output), Some(INIT_TIMEOUT))
+        .await
+        .map_err(|why| fatal(format!("sftp over stdin and stdout (passive): {why}")))?;
+    Ok(Opened {
+        raw,
+        limits,
+        extensions,
+        keep: Box::new(()),
+    })
 }
 
 /// Runs the command and speaks SFTP over its stdin and stdout.
