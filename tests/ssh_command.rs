@@ -107,6 +107,15 @@ fn ssh_command_mounts_and_runs_again_after_a_cut() {
     assert_eq!(proxy.connections(), 1, "one connection at a time");
     let status = m.unmount();
     assert!(status.success(), "{status}");
+    let ssh = again[0].0;
+    assert!(
+        wait_until(Duration::from_secs(10), || !Path::new(&format!(
+            "/proc/{ssh}"
+        ))
+        .exists()),
+        "the ssh outlived the mount"
+    );
+    assert!(wait_until(Duration::from_secs(10), || proxy.connections() == 0));
 }
 
 /// `-o sftp_server=PATH`: ssh runs the server program as a command (no subsystem): the
@@ -307,4 +316,37 @@ fn passive_speaks_sftp_over_stdin_and_stdout() {
         status.is_some()
     });
     assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", log());
+}
+
+/// A reconnect whose ssh meets another host key (the known_hosts entry is the first server's)
+/// is not tried again: ssh's "Host key verification failed" ends reconnecting, the reason is in
+/// the log, and requests fail with EIO at once.
+#[test]
+fn ssh_command_host_key_failure_on_reconnect_stops_reconnecting() {
+    let sshd = Sshd::start();
+    let other = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(
+        &sshd,
+        proxy.port(),
+        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
+    );
+    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    proxy.retarget(other.port());
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let err = fs::metadata(m.path().join("y")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(
+        started.elapsed() < RECONNECT_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    let log = m.stderr();
+    assert!(log.contains("Host key verification failed"), "{log}");
+    let stats = MountStats::of(m.path());
+    assert!(
+        stats.get("reconnects=") == 0 && format!("{stats:?}").contains("state=gave-up"),
+        "{stats:?}"
+    );
 }
