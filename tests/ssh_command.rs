@@ -127,9 +127,23 @@ fn sftp_server_path_is_run_instead_of_the_subsystem() {
         sftp_debug_log: true,
         ..SshdOptions::default()
     });
-    // Control: the subsystem logs what it serves.
-    let m = Mount::start(&sshd, &["-F", "/dev/null", "-o", "ssh_command=ssh"]);
+    // Control: the subsystem logs what it serves. An ssh option sshfs-rs has no entry for
+    // goes to ssh: ControlMaster makes this ssh a master, with its socket at ControlPath.
+    let control = sshd.temp_dir().join("cm");
+    let m = Mount::start(
+        &sshd,
+        &[
+            "-F",
+            "/dev/null",
+            "-o",
+            &format!(
+                "ssh_command=ssh,ControlMaster=yes,ControlPath={}",
+                control.display()
+            ),
+        ],
+    );
     write_read_and_check(m.path(), sshd.root_dir(), "subsystem");
+    assert!(control.exists(), "no ControlMaster socket: {}", m.stderr());
     drop(m);
     assert!(
         wait_until(Duration::from_secs(10), || !sshd.sftp_log().is_empty()),

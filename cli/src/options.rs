@@ -718,7 +718,7 @@ const DEFS: &[Def] = &[
             o.ssh_command = Some(v.to_owned());
             Ok(())
         }),
-        "speak SFTP over the stdin and stdout of CMD (e.g. ssh, with words of its own; '\\ ' is a space) instead of our own SSH, run as sshfs runs it: CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp, the SSH options given with -o passed on; ssh checks host keys, logs in and keeps the link alive; run again on reconnect",
+        "speak SFTP over the stdin and stdout of CMD (e.g. ssh, with words of its own; '\\ ' is a space) instead of our own SSH, run as sshfs runs it: CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp, the SSH options given with -o passed on (with it, any option ssh takes, e.g. ControlMaster=auto); ssh checks host keys, logs in and keeps the link alive; run again on reconnect",
     ),
     def(
         "ssh_protocol",
@@ -1306,6 +1306,8 @@ fn split_options(arg: &str) -> Vec<String> {
 /// [`MountOpts::skipped_unknown`]) instead of refused.
 pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
     let mut o = MountOpts::default();
+    // ssh options we have no entry for: only for the ssh of -o ssh_command (checked below).
+    let mut for_ssh_only = Vec::new();
     for arg in args {
         for item in split_options(arg).iter().filter(|s| !s.is_empty()) {
             let item = item.as_str();
@@ -1315,6 +1317,11 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
             };
             let def = lookup(name, value.is_some());
             let Some(def) = def else {
+                if let Some(v) = value.filter(|_| crate::ssh_config::is_ssh_option(name)) {
+                    o.ssh_options.push(format!("{name}={v}"));
+                    for_ssh_only.push(item.to_owned());
+                    continue;
+                }
                 if sloppy {
                     o.skipped_unknown.push(item.to_owned());
                     continue;
@@ -1344,6 +1351,17 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
                 o.ssh_options.push(format!("{name}={value}"));
             }
         }
+    }
+    if o.ssh_command.is_none()
+        && let Some(first) = for_ssh_only.first()
+    {
+        if !sloppy {
+            let name = first.split('=').next().unwrap_or(first);
+            return Err(format!(
+                "option '-o {name}' is an ssh option sshfs-rs does not act on: it is passed on to ssh with -o ssh_command=ssh (see docs/ssh.md)"
+            ));
+        }
+        o.skipped_unknown.append(&mut for_ssh_only);
     }
     Ok(o)
 }
@@ -1512,6 +1530,27 @@ mod tests {
         assert!(e.contains("frobnicate"), "{e}");
         let o = parse_with(&["ro,frobnicate=1".to_owned()], true).unwrap();
         assert_eq!(o.skipped_unknown, vec!["frobnicate=1".to_owned()]);
+    }
+
+    /// An ssh option we have no entry for is for the ssh of ssh_command only.
+    #[test]
+    fn other_ssh_options_go_to_ssh_command_only() {
+        let e = p(&["ro,ControlMaster=auto"]).unwrap_err();
+        assert!(
+            e.contains("ControlMaster") && e.contains("ssh_command"),
+            "{e}"
+        );
+        let o = p(&["GSSAPIAuthentication=yes,ssh_command=ssh,IdentityFile=/k"]).unwrap();
+        assert_eq!(
+            o.ssh_options,
+            ["GSSAPIAuthentication=yes", "IdentityFile=/k"]
+        );
+        assert!(
+            p(&["ssh_command=ssh,Frobnicate=1"]).is_err(),
+            "not an ssh option"
+        );
+        let o = parse_with(&["ControlPath=/x".to_owned()], true).unwrap();
+        assert_eq!(o.skipped_unknown, ["ControlPath=/x"]);
     }
 
     #[test]
