@@ -9,10 +9,11 @@
 //! * `-o passive`: our own stdin and stdout, already connected to an SFTP server (no
 //!   reconnect).
 //!
-//! Both are a [`Connector`]: a reconnect runs the program again (or connects again), so the
-//! layers above see the same sessions as over SSH. Each connection carries one SFTP channel:
-//! a second one would be a second program with a second login (over SSH the extra channels
-//! only lift sshd's per-channel window, which a plain TCP port does not have).
+//! Each is a [`Connector`]: a reconnect runs the program again (or connects again; stdin and
+//! stdout cannot be), so the layers above see the same sessions as over SSH. Each connection
+//! carries one SFTP channel: a second one would be a second program with a second login (over
+//! SSH the extra channels only lift sshd's per-channel window, which a plain TCP port does not
+//! have).
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
