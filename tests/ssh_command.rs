@@ -364,3 +364,61 @@ fn ssh_command_host_key_failure_on_reconnect_stops_reconnecting() {
         "{stats:?}"
     );
 }
+
+/// Kills the process whose pid is in the file, when dropped.
+struct KillPidFile(PathBuf);
+
+impl Drop for KillPidFile {
+    fn drop(&mut self) {
+        if let Some(pid) = fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A mount that fails after the command started (the remote path is missing), without `-f`:
+/// the waiting parent reports it and exits at once, although something the command started
+/// lives on (it must not hold the parent's pipe).
+#[test]
+fn a_failed_background_mount_returns_while_the_command_lives_on() {
+    let sshd = Sshd::start();
+    let pidfile = sshd.temp_dir().join("sleeper.pid");
+    let _sleeper = KillPidFile(pidfile.clone());
+    let script = format!(
+        "sleep 60 & echo $! > {}; exec ssh \"$@\"",
+        pidfile.display()
+    );
+    let command = format!("sh -c {} sh", script.replace(' ', "\\ "));
+    let mnt = sshd.temp_dir().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let out = run_sshfs_rs(
+        sshd.home(),
+        &[
+            &format!("root@127.0.0.1:{}/missing", sshd.root_dir().display()),
+            &mnt.display().to_string(),
+            "-p",
+            &sshd.port().to_string(),
+            "-F",
+            "/dev/null",
+            "-o",
+            &format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command={command}",
+                sshd.user_key().display(),
+                sshd.known_hosts().display()
+            ),
+        ],
+        RUN_TIMEOUT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+    assert!(pidfile.exists(), "the command's own child was started");
+    assert!(!is_mounted(&mnt));
+}
