@@ -269,53 +269,90 @@ impl Drop for Started {
     }
 }
 
-/// `-o passive`: SFTP over our stdin and stdout, here a socket to `sftp-server` (as `dpipe`
-/// or `socat` would connect them); the process stays in the foreground, and unmounting ends it.
+/// sshfs-rs `-o passive` with `sftp-server` on the other end of its stdin and stdout (one
+/// socket, as `dpipe` or `socat` would connect them), mounted; the children are
+/// `[sftp-server, sshfs-rs]`.
+struct Passive {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    stderr: PathBuf,
+    started: Started,
+}
+
+impl Passive {
+    fn start() -> Passive {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let (root, mnt) = (base.join("root"), base.join("mnt"));
+        fs::create_dir(&root).unwrap();
+        fs::create_dir(&mnt).unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let socket = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+        let mut started = Started {
+            mnt: mnt.clone(),
+            children: Vec::new(),
+        };
+        started.children.push(
+            Command::new("/usr/lib/openssh/sftp-server")
+                .stdin(socket(&theirs))
+                .stdout(socket(&theirs))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = base.join("stderr.log");
+        started.children.push(
+            Command::new(sshfs_rs_bin())
+                .arg(format!("somewhere:{}", root.display()))
+                .arg(&mnt)
+                .args(["-o", "passive"])
+                .env("HOME", &base)
+                .stdin(socket(&ours))
+                .stdout(socket(&ours))
+                .stderr(fs::File::create(&stderr).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        drop((ours, theirs));
+        let p = Passive {
+            _dir: dir,
+            root,
+            stderr,
+            started,
+        };
+        assert!(
+            wait_until(RUN_TIMEOUT, || is_mounted(&p.started.mnt)),
+            "not mounted: {}",
+            p.log()
+        );
+        p
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The exit status of sshfs-rs, waiting at most 10 s.
+    fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        let client = &mut self.started.children[1];
+        let mut status = None;
+        wait_until(Duration::from_secs(10), || {
+            status = client.try_wait().unwrap();
+            status.is_some()
+        });
+        status
+    }
+}
+
+/// `-o passive`: SFTP over our stdin and stdout; the process stays in the foreground, and
+/// unmounting ends it.
 #[test]
 fn passive_speaks_sftp_over_stdin_and_stdout() {
-    let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().canonicalize().unwrap();
-    let (root, mnt) = (base.join("root"), base.join("mnt"));
-    fs::create_dir(&root).unwrap();
-    fs::create_dir(&mnt).unwrap();
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    let socket = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
-    let mut started = Started {
-        mnt: mnt.clone(),
-        children: Vec::new(),
-    };
-    started.children.push(
-        Command::new("/usr/lib/openssh/sftp-server")
-            .stdin(socket(&theirs))
-            .stdout(socket(&theirs))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = base.join("stderr.log");
-    started.children.push(
-        Command::new(sshfs_rs_bin())
-            .arg(format!("somewhere:{}", root.display()))
-            .arg(&mnt)
-            .args(["-o", "passive"])
-            .env("HOME", &base)
-            .stdin(socket(&ours))
-            .stdout(socket(&ours))
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    drop((ours, theirs));
-    let log = || fs::read_to_string(&stderr).unwrap_or_default();
+    let mut p = Passive::start();
+    let mnt = p.started.mnt.clone();
+    write_read_and_check(&mnt, &p.root, "passive");
     assert!(
-        wait_until(RUN_TIMEOUT, || is_mounted(&mnt)),
-        "not mounted: {}",
-        log()
-    );
-    write_read_and_check(&mnt, &root, "passive");
-    let client = &mut started.children[1];
-    assert!(
-        client.try_wait().unwrap().is_none(),
+        p.started.children[1].try_wait().unwrap().is_none(),
         "it stays in the foreground"
     );
     let unmounted = Command::new("fusermount3")
@@ -324,12 +361,34 @@ fn passive_speaks_sftp_over_stdin_and_stdout() {
         .status()
         .unwrap();
     assert!(unmounted.success());
-    let mut status = None;
-    wait_until(Duration::from_secs(10), || {
-        status = client.try_wait().unwrap();
-        status.is_some()
-    });
-    assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", log());
+    let status = p.exit_status();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        p.log()
+    );
+}
+
+/// `-o passive` when the other end goes away: there is nothing to reconnect to, so the mount
+/// is taken down and sshfs-rs exits with an error.
+#[test]
+fn passive_ends_the_mount_when_the_server_goes_away() {
+    let mut p = Passive::start();
+    let mnt = p.started.mnt.clone();
+    write_read_and_check(&mnt, &p.root, "passive");
+    let server = &mut p.started.children[0];
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // The loss is noticed by the next request, or at once by the session's reader.
+    let _ = fs::metadata(mnt.join("after"));
+    let status = p.exit_status();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{status:?}: {}",
+        p.log()
+    );
+    assert!(!is_mounted(&mnt), "still mounted");
+    assert!(p.log().contains("unmounted"), "{}", p.log());
 }
 
 /// A reconnect whose ssh meets another host key (the known_hosts entry is the first server's)
