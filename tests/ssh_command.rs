@@ -481,3 +481,73 @@ fn a_failed_background_mount_returns_while_the_command_lives_on() {
     assert!(pidfile.exists(), "the command's own child was started");
     assert!(!is_mounted(&mnt));
 }
+
+/// Pids of the processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Without `-f`: sshfs-rs returns once the mount is live, its daemon keeps the ssh, and both
+/// are gone after the unmount.
+#[test]
+fn ssh_command_in_the_background() {
+    let sshd = Sshd::start();
+    let mnt = sshd.temp_dir().join("bg-mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mnt_arg = mnt.display().to_string();
+    // Unmounts if the test fails (the daemon then exits by itself).
+    let _unmount = Started {
+        mnt: mnt.clone(),
+        children: Vec::new(),
+    };
+    let out = run_sshfs_rs(
+        sshd.home(),
+        &[
+            &format!("root@127.0.0.1:{}", sshd.root_dir().display()),
+            &mnt_arg,
+            "-p",
+            &sshd.port().to_string(),
+            "-F",
+            "/dev/null",
+            "-o",
+            &format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command=ssh",
+                sshd.user_key().display(),
+                sshd.known_hosts().display()
+            ),
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(is_mounted(&mnt));
+    let daemon = processes_with(&mnt_arg);
+    assert_eq!(daemon.len(), 1, "one daemon: {daemon:?}");
+    assert_eq!(ssh_children(daemon[0] as u32).len(), 1, "its ssh");
+    write_read_and_check(&mnt, sshd.root_dir(), "background");
+    let unmounted = Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(unmounted.success());
+    // The ssh's command line names the key, which is in the sshd's temp dir.
+    let key = sshd.user_key().display().to_string();
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_with(&mnt_arg)
+            .is_empty()
+            && processes_with(&key).is_empty()),
+        "left behind: {:?} {:?}",
+        processes_with(&mnt_arg),
+        processes_with(&key)
+    );
+}
