@@ -239,7 +239,7 @@ fn directport_mounts_and_connects_again_after_a_cut() {
 
     sftp.cut();
     write_read_and_check(m.path(), sshd.root_dir(), "direct-after-cut");
-    assert_eq!(sftp.connections(), 2, "connected again");
+    assert_eq!(sftp.connections(), 2, "connected again: {}", m.stderr());
     assert_eq!(MountStats::of(m.path()).get("reconnects="), 1);
     let status = m.unmount();
     assert!(status.success(), "{status}");

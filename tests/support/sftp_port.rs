@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -19,6 +19,7 @@ const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 pub struct SftpPort {
     port: u16,
     stopped: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
     servers: Arc<Mutex<Vec<Child>>>,
     listener: Option<JoinHandle<()>>,
 }
@@ -29,12 +30,19 @@ impl SftpPort {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind sftp listener");
         let port = listener.local_addr().expect("sftp listener address").port();
         let stopped = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let servers = Arc::new(Mutex::new(Vec::new()));
-        let (stop, kids, dir) = (Arc::clone(&stopped), Arc::clone(&servers), dir.to_owned());
-        let thread = thread::spawn(move || accept_loop(&listener, &stop, &kids, &dir));
+        let (stop, count, kids, dir) = (
+            Arc::clone(&stopped),
+            Arc::clone(&accepted),
+            Arc::clone(&servers),
+            dir.to_owned(),
+        );
+        let thread = thread::spawn(move || accept_loop(&listener, &stop, &count, &kids, &dir));
         SftpPort {
             port,
             stopped,
+            accepted,
             servers,
             listener: Some(thread),
         }
@@ -47,7 +55,7 @@ impl SftpPort {
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.servers.lock().unwrap().len()
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Kills every server process: their connections end (the client sees EOF).
@@ -62,6 +70,7 @@ impl SftpPort {
 fn accept_loop(
     listener: &TcpListener,
     stopped: &AtomicBool,
+    accepted: &AtomicUsize,
     servers: &Mutex<Vec<Child>>,
     dir: &PathBuf,
 ) {
@@ -70,6 +79,7 @@ fn accept_loop(
             return;
         }
         let Ok(stream) = stream else { continue };
+        accepted.fetch_add(1, Ordering::SeqCst);
         let input: OwnedFd = stream.into();
         let output = input.try_clone().expect("dup the accepted socket");
         let child = Command::new(SFTP_SERVER)
