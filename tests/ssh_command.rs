@@ -551,3 +551,31 @@ fn ssh_command_in_the_background() {
         processes_with(&key)
     );
 }
+
+/// A reconnect whose ssh is refused ("Permission denied": the key was removed on the server
+/// meanwhile) counts as a refused login: after 3 the mount stops reconnecting and says why.
+#[test]
+fn ssh_command_refused_logins_on_reconnect_stop_reconnecting() {
+    let sshd = Sshd::start();
+    let proxy = FaultProxy::start(sshd.port());
+    let m = Mount::start_via(
+        &sshd,
+        proxy.port(),
+        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
+    );
+    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    fs::write(sshd.temp_dir().join("authorized_keys"), "").unwrap();
+    proxy.cut();
+    let gave_up = wait_until(RECONNECT_TIMEOUT, || {
+        format!("{:?}", MountStats::of(m.path())).contains("state=gave-up")
+    });
+    let log = m.stderr();
+    assert!(gave_up, "still reconnecting: {log}");
+    assert!(
+        log.contains("authentication failed 3 times on reconnect")
+            && log.contains("Permission denied"),
+        "{log}"
+    );
+    let err = fs::metadata(m.path().join("y")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+}
