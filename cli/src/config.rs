@@ -10,6 +10,7 @@ use sshfs_client::fs::idmap::Owners;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 use sshfs_client::remote::algorithms::{self, Algorithms, ListKind};
+use sshfs_client::remote::external::ExternalOptions;
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::proxy::{self, Via};
 use sshfs_client::remote::{
@@ -18,6 +19,7 @@ use sshfs_client::remote::{
 };
 
 use crate::options::{self, LogLevel, MountOpts};
+use crate::ssh_command;
 use crate::ssh_config::{self, Tokens, expand_path};
 use crate::target::{self, Target};
 
@@ -151,13 +153,19 @@ pub struct Config {
     pub keyring: crate::keyring::Choice,
     /// Take the mount down when the serving process dies (`-o auto_unmount`).
     pub auto_unmount: bool,
+    /// SFTP over an external program or a plain port (`-o ssh_command`, `-o directport`)
+    /// instead of our own SSH connection; `connect` then holds only what the command line
+    /// says (no ssh_config is read: the program reads its own).
+    pub external: Option<ExternalOptions>,
 }
 
 /// Log filters for each verbosity.
 // Not fuse3's own spans (INFO) with -d: they would repeat each raw request on every line.
 const LOG_DEBUG: &str = "sshfs_client=debug,sshfs_rs=debug,info,fuse3=warn";
 const LOG_VERBOSE: &str = "info";
-const LOG_DEFAULT: &str = "warn";
+// russh-sftp warns when its stream breaks (an ssh_command that exited, say); what that means
+// for the mount is ours to say, once.
+const LOG_DEFAULT: &str = "warn,russh_sftp=error";
 
 /// The log filter: `-d`, then the more verbose of `-v` and `LogLevel`.
 fn log_filter(debug: bool, verbose: bool, level: Option<LogLevel>) -> &'static str {
@@ -258,7 +266,31 @@ pub fn build(args: Args) -> Result<Config, String> {
         }
     }
     let (owners, idmap_user) = crate::owners::build(&o)?;
-    let sources = ssh_sources(&args);
+    let port_flag = match &args.port {
+        Some(p) => Some(options::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
+        None => None,
+    };
+    let external = ssh_command::external(
+        &o,
+        &ssh_command::SshArgs {
+            config_file: args.ssh_config.clone(),
+            port: port_flag,
+            user: target.user.clone(),
+            batch_mode: args.helper,
+            options: o.ssh_options.clone(),
+            host: target.host.clone(),
+        },
+    )?;
+    let sources = match external {
+        // The external ssh reads its config itself.
+        Some(_) => ssh_config::Sources {
+            user_file: PathBuf::from("/dev/null"),
+            system_file: None,
+            home: home_dir(),
+            local_user: local_user(),
+        },
+        None => ssh_sources(&args),
+    };
     let given = SshGiven {
         user: target.user.clone().or(o.user.clone()),
         port: port_given(&args, &o)?,
@@ -350,13 +382,21 @@ pub fn build(args: Args) -> Result<Config, String> {
         }
     }
     let debug = args.debug || o.debug;
-    let fs_name = o
-        .fsname
-        .clone()
-        .unwrap_or_else(|| format!("{user}@{}:{}", target.host, target.path));
+    let fs_name = o.fsname.clone().unwrap_or_else(|| match &external {
+        // As sshfs: the source as given (the external ssh picks the user).
+        Some(_) => source.to_owned(),
+        None => format!("{user}@{}:{}", target.host, target.path),
+    });
+    let external = external.map(|how| ExternalOptions {
+        how,
+        host: target.host.clone(),
+        request_deadline: connect.request_deadline,
+        connect_timeout: connect.connect_timeout,
+    });
     Ok(Config {
         connect: {
             connect.password = password;
+            connect.sftp_server = o.sftp_server.clone();
             connect
         },
         remote_path: target.path,
@@ -391,11 +431,13 @@ pub fn build(args: Args) -> Result<Config, String> {
         cache: cache_config(&o),
         recheck: recheck_interval(&o),
         links: o.links,
-        foreground: args.foreground || debug,
+        // As sshfs: -o passive keeps stdin and stdout, so it cannot go to the background.
+        foreground: args.foreground || debug || o.passive,
         debug,
         log_filter: log_filter(debug, args.verbose, log_level),
         skipped_options: o.skipped_unknown.clone(),
-        reconnect: (o.reconnect != Some(false)).then(|| ReconnectPolicy {
+        // -o passive has nothing to reconnect to: the mount ends with its stdin.
+        reconnect: (o.reconnect != Some(false) && !o.passive).then(|| ReconnectPolicy {
             wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
             ..ReconnectPolicy::default()
         }),
@@ -403,6 +445,7 @@ pub fn build(args: Args) -> Result<Config, String> {
         idmap_user,
         keyring: o.keyring,
         auto_unmount: o.auto_unmount,
+        external,
     })
 }
 
@@ -760,6 +803,7 @@ fn resolve(
         // OpenSSH's 0 gives up at the first unanswered keepalive; russh's 0 never does.
         .max(1),
         auth,
+        sftp_server: None,
     };
     // The command line's ProxyJump or ProxyCommand, else the config's (which keeps the first
     // of the two it meets, as ssh).

@@ -9,8 +9,9 @@
 use std::fs::File;
 use std::io::{Read, Write};
 
+use nix::fcntl::OFlag;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork, pipe, setsid};
+use nix::unistd::{ForkResult, fork, pipe2, setsid};
 
 /// The child's end: tells the waiting parent that the mount is ready.
 pub struct Detach {
@@ -19,7 +20,10 @@ pub struct Detach {
 
 /// Forks. Returns in the child; the parent waits for the child's verdict and exits.
 pub fn fork_and_wait() -> Result<Detach, String> {
-    let (read_end, write_end) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    // Close-on-exec: a program we run (ssh_command, ProxyCommand) must not hold the parent's
+    // pipe open, or a failed mount would leave the parent waiting as long as it runs.
+    let (read_end, write_end) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("cannot create a pipe: {e}"))?;
     // SAFETY: called from main before any thread (tokio, logging) is started.
     match unsafe { fork() }.map_err(|e| format!("cannot fork: {e}"))? {
         ForkResult::Parent { child } => {

@@ -17,6 +17,7 @@ mod options;
 mod owners;
 mod prompt;
 mod serve;
+mod ssh_command;
 mod ssh_config;
 #[cfg(test)]
 mod ssh_docs;

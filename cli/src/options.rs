@@ -954,8 +954,11 @@ const DEFS: &[Def] = &[
         "ssh_command",
         Required("CMD"),
         Sshfs,
-        Refuse("sshfs-rs speaks SSH itself and runs no ssh program; set SSH options with -o or -F"),
-        "refused: no ssh program is run",
+        Set(|o, v| {
+            o.ssh_command = Some(v.to_owned());
+            Ok(())
+        }),
+        "speak SFTP over the stdin and stdout of CMD (e.g. ssh, with words of its own; '\\ ' is a space) instead of our own SSH, run as sshfs runs it: CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp, the SSH options given with -o passed on (with it, any option ssh takes, e.g. ControlMaster=auto); ssh checks host keys, logs in and keeps the link alive; run again on reconnect",
     ),
     def(
         "ssh_protocol",
@@ -974,22 +977,31 @@ const DEFS: &[Def] = &[
         "sftp_server",
         Required("SERV"),
         Sshfs,
-        Refuse("sshfs-rs always asks the server for its 'sftp' subsystem"),
-        "refused: the 'sftp' subsystem is always used",
+        Set(|o, v| {
+            o.sftp_server = Some(v.to_owned());
+            Ok(())
+        }),
+        "the SSH subsystem to ask for (default sftp), or with a '/' the command to run on the server instead (e.g. '/usr/bin/sudo /usr/lib/openssh/sftp-server'); also with ssh_command",
     ),
     def(
         "directport",
         Required("PORT"),
         Sshfs,
-        Refuse("sshfs-rs speaks SFTP only over SSH, never to a bare port"),
-        "refused: SFTP without SSH is not supported",
+        Set(|o, v| {
+            o.directport = Some(parse_port(v)?);
+            Ok(())
+        }),
+        "speak SFTP straight to TCP port PORT of the host, without SSH: nothing is encrypted or authenticated, anyone who can reach the port has the server's access (loopback or a trusted network only); SSH options have no effect",
     ),
     def(
         "passive",
         Flag,
         Sshfs,
-        Refuse("sshfs-rs speaks SFTP only over its own SSH connection, not over stdin and stdout"),
-        "refused: SFTP over stdin/stdout is not supported",
+        Set(|o, _| {
+            o.passive = true;
+            Ok(())
+        }),
+        "speak SFTP over our own stdin and stdout, connected to an SFTP server by whoever runs us (no SSH, no reconnect: the mount ends when they close); stays in the foreground",
     ),
     def(
         "disable_hardlink",
@@ -1353,6 +1365,17 @@ pub struct MountOpts {
     pub proxy_jump: Option<String>,
     /// ProxyCommand (as given).
     pub proxy_command: Option<String>,
+    /// Every SSH option given (origin ssh_config(5)), as `Name=value`, in order: passed on to
+    /// the program of `ssh_command`.
+    pub ssh_options: Vec<String>,
+    /// ssh_command (as given).
+    pub ssh_command: Option<String>,
+    /// sftp_server (as given).
+    pub sftp_server: Option<String>,
+    /// directport.
+    pub directport: Option<u16>,
+    /// passive.
+    pub passive: bool,
     /// ro.
     pub read_only: bool,
     /// suid (default nosuid).
@@ -1656,6 +1679,8 @@ fn split_options(arg: &str) -> Vec<String> {
 /// [`MountOpts::skipped_unknown`]) instead of refused.
 pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
     let mut o = MountOpts::default();
+    // ssh keywords we have no entry for: for the ssh of -o ssh_command, else warned about.
+    let mut ssh_keywords = Vec::new();
     for arg in args {
         for item in join_lists(split_options(arg)).iter() {
             let item = item.as_str();
@@ -1666,7 +1691,12 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
             let def = lookup(name, value.is_some());
             let Some(def) = def else {
                 if let Some(kind) = crate::ssh_config::kind_of(&name.to_ascii_lowercase()) {
-                    ssh_keyword(&mut o, name, value, kind)?;
+                    // Passed on to the ssh of -o ssh_command; without one, named in a warning
+                    // as in ssh_config (checked below, once ssh_command is known).
+                    if let Some(v) = value.filter(|_| crate::ssh_config::is_ssh_option(name)) {
+                        o.ssh_options.push(format!("{name}={v}"));
+                    }
+                    ssh_keywords.push((name.to_owned(), value.map(str::to_owned), kind));
                     continue;
                 }
                 if sloppy {
@@ -1700,6 +1730,18 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
                 Ignore => {}
                 Refuse(why) => return Err(format!("option '-o {name}' is not supported: {why}")),
             }
+            if def.origin == Ssh {
+                o.ssh_options.push(format!("{name}={value}"));
+            }
+        }
+    }
+    for (name, value, kind) in ssh_keywords {
+        match kind {
+            crate::ssh_config::Kind::Structure => {
+                ssh_keyword(&mut o, &name, value.as_deref(), kind)?
+            }
+            _ if o.ssh_command.is_some() => {}
+            _ => ssh_keyword(&mut o, &name, value.as_deref(), kind)?,
         }
     }
     Ok(o)
@@ -2055,6 +2097,25 @@ mod tests {
         assert_eq!(o.skipped_unknown, vec!["frobnicate=1".to_owned()]);
     }
 
+    /// An ssh option we have no entry for goes to the ssh of ssh_command; without one it is
+    /// named in a warning, as in ssh_config.
+    #[test]
+    fn other_ssh_options_go_to_ssh_command() {
+        let o = p(&["ro,ControlMaster=auto"]).unwrap();
+        assert_eq!(o.ssh_unused, ["ControlMaster"]);
+        let o = p(&["GSSAPIAuthentication=yes,ssh_command=ssh,IdentityFile=/k"]).unwrap();
+        assert_eq!(
+            o.ssh_options,
+            ["GSSAPIAuthentication=yes", "IdentityFile=/k"]
+        );
+        assert!(o.ssh_unused.is_empty(), "{:?}", o.ssh_unused);
+        assert!(
+            p(&["ssh_command=ssh,Frobnicate=1"]).is_err(),
+            "not an ssh option"
+        );
+        assert!(p(&["ssh_command=ssh,Host=x"]).is_err(), "config language");
+    }
+
     #[test]
     fn bad_values() {
         assert!(p(&["Port=0"]).unwrap_err().contains("port"));
@@ -2195,6 +2256,8 @@ mod tests {
             if matches!(d.does, Nothing(_) | Ignore) && d.name != "x-*" {
                 let mut o = p(&[&item]).unwrap();
                 o.skipped_unknown.clear();
+                // SSH options are kept for an ssh_command whatever they do for us.
+                o.ssh_options.clear();
                 assert_eq!(o, MountOpts::default(), "{item} has no effect");
             }
         }

@@ -68,7 +68,10 @@ fn run_inner(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(config, mountpoint, detach, watch))
+    let result = runtime.block_on(serve(config, mountpoint, detach, watch));
+    // A blocked read of stdin (-o passive) would hold up dropping the runtime for ever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 async fn serve(
@@ -77,28 +80,39 @@ async fn serve(
     detach: Option<Detach>,
     mut watch: Option<Watch>,
 ) -> Result<(), String> {
-    let prompter: Arc<dyn Prompter> = Arc::new(KeyringAnswers {
-        inner: TtyPrompt,
-        choice: config.keyring,
-    });
-    let conn = remote::connect(&config.connect, prompter)
-        .await
-        .map_err(|e| e.to_string())?;
-    info!(
-        "connected to {}@{} port {}",
-        config.connect.user, config.connect.host, config.connect.port
-    );
+    // Our own SSH connection (kept to say goodbye at the end), or an external one.
+    let (sftp, reconnector, ssh) = match &config.external {
+        None => {
+            let prompter: Arc<dyn Prompter> = Arc::new(KeyringAnswers {
+                inner: TtyPrompt,
+                choice: config.keyring,
+            });
+            let conn = remote::connect(&config.connect, prompter)
+                .await
+                .map_err(|e| e.to_string())?;
+            info!(
+                "connected to {}@{} port {}",
+                config.connect.user, config.connect.host, config.connect.port
+            );
+            (conn.sftp.clone(), conn.reconnector(), Some(conn))
+        }
+        Some(external) => {
+            let conn = remote::external::connect(external).await?;
+            info!("connected to {} through {:?}", external.host, external.how);
+            (conn.sftp.clone(), conn.reconnector(), None)
+        }
+    };
     if let Some(policy) = &config.reconnect {
-        conn.sftp.reconnect_with(conn.reconnector(), policy.clone());
+        sftp.reconnect_with(reconnector, policy.clone());
     }
-    let root = remote_root(&conn.sftp, &config).await?;
+    let root = remote_root(&sftp, &config).await?;
     let mut owners = config.owners.clone();
     if config.idmap_user {
-        let remote = owners::login_user_ids(&conn.sftp, &config.connect.host).await?;
+        let remote = owners::login_user_ids(&sftp, &config.connect.host).await?;
         owners.map = owners::user_map(remote);
     }
     let fs = Arc::new(
-        SshFs::new(conn.sftp.clone(), root, config.cache.clone())
+        SshFs::new(sftp, root, config.cache.clone())
             .with_owners(owners)
             .with_link_options(config.links),
     );
@@ -185,10 +199,12 @@ async fn serve(
     if config.debug {
         eprintln!("sshfs-rs: {}", fs.stats_line());
     }
-    let _ = conn
-        .ssh
-        .disconnect(russh::Disconnect::ByApplication, "unmounted", "en")
-        .await;
+    if let Some(conn) = ssh {
+        let _ = conn
+            .ssh
+            .disconnect(russh::Disconnect::ByApplication, "unmounted", "en")
+            .await;
+    }
     match lost {
         Some(why) => Err(format!("{why}; unmounted {}", mountpoint.display())),
         None => Ok(()),

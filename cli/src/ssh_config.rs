@@ -271,6 +271,12 @@ pub fn kind_of(key: &str) -> Option<Kind> {
         .map(|(_, kind)| *kind)
 }
 
+/// Whether `name` is an option OpenSSH's `ssh -o` takes (any case; not the config language's
+/// own Host, Match, Include).
+pub fn is_ssh_option(name: &str) -> bool {
+    kind_of(&name.to_ascii_lowercase()).is_some_and(|k| k != Structure)
+}
+
 /// Reads the configuration for `host` (the name given on the command line).
 pub fn load(src: &Sources, host: &str) -> Result<HostConfig, String> {
     let mut r = Reader {

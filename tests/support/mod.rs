@@ -6,6 +6,7 @@
 //! * [`login`]: a local user with a password, and an sshd that takes passwords.
 //! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
 //! * [`TestUser`] / [`DevFuseOpen`]: throwaway local users, and /dev/fuse open to them.
+//! * [`SftpPort`]: `sftp-server` on a plain TCP port, without SSH (`-o directport`).
 //! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
 //!
 //! Everything is per instance (own ports, temp dirs, mountpoints), so tests may
@@ -21,12 +22,14 @@ mod mount;
 mod process;
 mod proxy;
 mod rng;
+mod sftp_port;
 mod sshd;
 mod users;
 
 pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
 pub use proxy::FaultProxy;
 pub use rng::Rng;
+pub use sftp_port::SftpPort;
 pub use sshd::{Sshd, SshdOptions};
 pub use users::{DevFuseOpen, TestUser, run_ok};
 

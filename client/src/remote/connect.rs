@@ -78,6 +78,9 @@ pub struct ConnectOptions {
     pub keepalive_max: usize,
     /// Which authentication methods and keys to use, in which order.
     pub auth: AuthOptions,
+    /// `-o sftp_server`: the subsystem to ask for instead of `sftp`, or (with a `/`) the
+    /// command to run on the server instead.
+    pub sftp_server: Option<String>,
 }
 
 impl ConnectOptions {
@@ -874,20 +877,29 @@ async fn open_sftp_channel(
         .channel_open_session()
         .await
         .map_err(|e| fail(format!("cannot open a session channel: {e}")))?;
-    channel
-        .request_subsystem(true, "sftp")
-        .await
-        .map_err(|e| fail(format!("cannot request the sftp subsystem: {e}")))?;
+    let server = opts.sftp_server.as_deref().unwrap_or("sftp");
+    // As sshfs: a server with a '/' is a command for the server to run (-o sftp_server).
+    let refused = if server.contains('/') {
+        channel
+            .exec(true, server)
+            .await
+            .map_err(|e| fail(format!("cannot run '{server}' on the server: {e}")))?;
+        format!("the server refused to run '{server}'")
+    } else {
+        channel
+            .request_subsystem(true, server)
+            .await
+            .map_err(|e| fail(format!("cannot request the {server} subsystem: {e}")))?;
+        format!(
+            "the server refused the {server} subsystem (is Subsystem {server} configured in sshd_config?)"
+        )
+    };
     // request_subsystem does not wait for the answer: a refusal would otherwise only show up
     // as an SFTP init timeout.
     loop {
         match channel.wait().await {
             Some(ChannelMsg::Success) => break,
-            Some(ChannelMsg::Failure) => {
-                return Err(fail(
-                    "the server refused the sftp subsystem (is Subsystem sftp configured in sshd_config?)".into(),
-                ));
-            }
+            Some(ChannelMsg::Failure) => return Err(fail(refused)),
             Some(_) => continue,
             None => return Err(fail("the server closed the channel".into())),
         }

@@ -91,7 +91,8 @@ pub(crate) struct Session {
     /// The other channels, opened on first need (channel 0 only).
     extra: tokio::sync::OnceCell<Vec<Arc<Session>>>,
     opener: OnceLock<Arc<dyn ChannelOpener>>,
-    _keep: Option<Box<dyn Send + Sync>>,
+    /// What must live as long as the session (see [`Connected::keep`]).
+    keep: OnceLock<Box<dyn Send + Sync>>,
 }
 
 impl Session {
@@ -102,7 +103,7 @@ impl Session {
             channel,
             extra: tokio::sync::OnceCell::new(),
             opener: OnceLock::new(),
-            _keep: None,
+            keep: OnceLock::new(),
         }
     }
 
@@ -187,6 +188,12 @@ impl Link {
     /// Lets the first session open more channels on its connection (once).
     pub(crate) fn set_channel_opener(&self, opener: Arc<dyn ChannelOpener>) {
         let _ = self.session().opener.set(opener);
+    }
+
+    /// Keeps `keep` alive as long as the first session (once): what carries it, e.g. the
+    /// program whose stdin and stdout it runs over.
+    pub(crate) fn set_keep(&self, keep: Box<dyn Send + Sync>) {
+        let _ = self.session().keep.set(keep);
     }
 
     /// Turns reconnecting on (once).
@@ -314,8 +321,8 @@ impl Link {
             match connector.connect().await {
                 Ok(c) => {
                     let next = epoch + 1;
-                    let mut session = Session::new(c.raw, next, 0);
-                    session._keep = Some(c.keep);
+                    let session = Session::new(c.raw, next, 0);
+                    let _ = session.keep.set(c.keep);
                     if let Some(opener) = c.channels {
                         let _ = session.opener.set(opener);
                     }

@@ -1,5 +1,5 @@
 //! Everything that talks to the server: the SSH connection, authentication, host key checking
-//! and the SFTP request engine.
+//! and the SFTP request engine; SFTP over an external ssh program or a plain port (`external`).
 
 pub mod algorithms;
 pub mod auth;
@@ -7,6 +7,7 @@ pub mod auth_options;
 mod certificates;
 pub mod connect;
 pub mod counters;
+pub mod external;
 #[cfg(test)]
 pub(crate) mod fake_server;
 pub mod handle;

@@ -231,6 +231,12 @@ impl Sftp {
         }
     }
 
+    /// Keeps `keep` alive as long as the first session (e.g. the program it runs over; a
+    /// reconnect's sessions carry their own in [`super::link::Connected::keep`]).
+    pub fn keep_with_first_session(&self, keep: Box<dyn Send + Sync>) {
+        self.link.set_keep(keep);
+    }
+
     /// Reconnects through `connector` when the session dies (without it, a lost connection
     /// fails every request, and [`Sftp::gone`] resolves).
     pub fn reconnect_with(&self, connector: Arc<dyn Connector>, policy: ReconnectPolicy) {
