@@ -18,7 +18,7 @@ mod support;
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -523,6 +523,11 @@ fn every_sshfs_option_is_answered_as_the_table_says() {
         .expect("the table markers in docs/options.md")
         .0;
     let helper = s.bin().join("mount.fuse.sshfs-rs");
+    // uidfile= and gidfile= are read only with idmap=file, from a file only its owner may write.
+    let map_dir = tempfile::tempdir().unwrap();
+    let map = map_dir.path().join("ids");
+    fs::write(&map, "root:0\n").unwrap();
+    fs::set_permissions(&map, fs::Permissions::from_mode(0o600)).unwrap();
     let mut rows = 0;
     for line in table.lines().filter(|l| l.starts_with("| `")) {
         let mut cells = line.split(" | ");
@@ -532,7 +537,12 @@ fn every_sshfs_option_is_answered_as_the_table_says() {
             .trim_start_matches("| `")
             .trim_end_matches('`');
         let verdict = cells.next().unwrap();
-        let option = sample(shown);
+        let option = match sample(shown).split_once('=') {
+            Some((name @ ("uidfile" | "gidfile"), _)) => {
+                format!("idmap=file,{name}={}", map.display())
+            }
+            _ => sample(shown),
+        };
         let out = run_command(
             s.command(&helper).arg(s.source()).arg(&s.mnt).args([
                 "-f",
