@@ -28,7 +28,8 @@ use nix::unistd::Pid;
 use tempfile::TempDir;
 
 use support::{
-    Mount, Sshd, is_mounted, run_command, sshfs_rs_bin, sshfs_rs_processes_of, wait_until,
+    Mount, Sshd, fuse_max_background, is_mounted, run_command, sshfs_rs_bin, sshfs_rs_processes_of,
+    wait_until,
 };
 
 /// How long the mount may take to go away after its daemon was killed.
@@ -348,6 +349,46 @@ fn debug_logs_every_request() {
     assert!(!log.contains('\x1b'), "colour codes in a file:\n{log}");
     let status = m.unmount();
     assert!(status.success(), "{status}");
+}
+
+/// `-o max_write` bounds the WRITE requests the kernel sends (seen in the `-d` lines: a 1 MiB
+/// write(2) arrives in pieces of at most that), and `-o max_background` is what the kernel
+/// keeps for the connection; the data still lands whole on the server.
+#[test]
+fn max_write_and_max_background_reach_the_kernel() {
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &["-d", "-o", "max_write=65536,max_background=40"]);
+    assert_eq!(fuse_max_background(m.path()), Some(40));
+    let data: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+    fs::write(m.path().join("big"), &data).unwrap();
+    assert_eq!(fs::read(sshd.root_dir().join("big")).unwrap(), data);
+    let sizes: Vec<u64> = m
+        .stderr()
+        .lines()
+        .filter_map(|l| {
+            l.split_once("] write /big -> ")?
+                .1
+                .split_once(" bytes")?
+                .0
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 1024 * 1024, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n <= 65536), "{sizes:?}");
+    drop(m);
+
+    // Without them: the kernel's default of 12, and writes up to 1 MiB.
+    let m = Mount::start(&sshd, &["-d"]);
+    assert_eq!(fuse_max_background(m.path()), Some(12));
+    fs::write(m.path().join("big2"), &data).unwrap();
+    assert!(
+        m.stderr().lines().any(|l| l
+            .split_once("] write /big2 -> ")
+            .and_then(|(_, r)| r.split_once(" bytes")?.0.parse::<u64>().ok())
+            .is_some_and(|n| n > 65536)),
+        "no write larger than 64 KiB by default"
+    );
 }
 
 /// A daemonized mount (no -f) logs to the system log: its "connected" and "mounted" lines

@@ -422,6 +422,8 @@ pub fn build(args: Args) -> Result<Config, String> {
             sync_read: !o.async_read,
             unprivileged,
             direct_io: o.direct_io,
+            max_write: o.max_write,
+            max_background: o.max_background,
             ttls: KernelTtls {
                 attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
                 entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),

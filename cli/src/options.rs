@@ -668,15 +668,25 @@ const DEFS: &[Def] = &[
         "max_write",
         Required("BYTES"),
         Fuse,
-        Nothing(|v| parse_size(v).map(drop)),
-        "no effect: write requests are up to 1 MiB, the kernel's largest",
+        Set(|o, v| {
+            match parse_size(v)? {
+                n if n < 4096 => return Err("max_write is at least 4096".to_owned()),
+                n => o.max_write = Some(n),
+            }
+            Ok(())
+        }),
+        "largest write request the kernel sends (default and most: 1 MiB)",
     ),
     def(
         "max_background",
         Required("N"),
         Fuse,
-        Nothing(|v| parse_size(v).map(drop)),
-        "no effect: the kernel's default (12 background requests) applies",
+        Set(|o, v| {
+            let n = u16::try_from(parse_size(v)?).map_err(|_| "at most 65535".to_owned())?;
+            o.max_background = Some(n.max(1));
+            Ok(())
+        }),
+        "background requests (readahead, async writes) the kernel keeps in flight (default 12)",
     ),
     def(
         "large_read",
@@ -710,7 +720,7 @@ const DEFS: &[Def] = &[
         Flag,
         Fuse,
         Nothing(no_value),
-        "no effect: a file's pages are kept across opens unless its size or mtime on the server changed (what auto_cache does); keeping them even then, as libfuse's kernel_cache does, is not offered, since it shows stale data",
+        "no effect: a file's pages are kept across opens unless its size or mtime on the server changed (what auto_cache does); keeping them even then, as libfuse's kernel_cache does, is not offered: sshfs-rs tells the kernel to drop what it sees changed",
     ),
     def(
         "auto_cache",
@@ -1456,6 +1466,10 @@ pub struct MountOpts {
     pub skipped_unknown: Vec<String>,
     /// follow_symlinks, transform_symlinks, contain_symlinks, disable_hardlink.
     pub links: LinkOptions,
+    /// max_write.
+    pub max_write: Option<u32>,
+    /// max_background.
+    pub max_background: Option<u16>,
     /// Ciphers (checked, as given).
     pub ciphers: Option<String>,
     /// KexAlgorithms (checked, as given).

@@ -75,6 +75,11 @@ pub struct MountConfig {
     /// Open every file with `FOPEN_DIRECT_IO` (`-o direct_io`): each read(2) and write(2) goes
     /// to the server, none is served from or kept in the page cache.
     pub direct_io: bool,
+    /// Largest WRITE the kernel sends (`-o max_write`; at most 1 MiB, the default).
+    pub max_write: Option<u32>,
+    /// Background requests (readahead, async writes) the kernel keeps in flight
+    /// (`-o max_background`; the kernel's default is 12).
+    pub max_background: Option<u16>,
     /// Kernel cache lifetimes.
     pub ttls: KernelTtls,
 }
@@ -194,6 +199,8 @@ pub struct FuseFs {
     fs: Arc<SshFs>,
     ttls: KernelTtls,
     direct_io: bool,
+    max_write: u32,
+    max_background: Option<u16>,
     inflight: InFlight,
     /// `allow_root`: only this uid (the mount's owner) and root are served.
     owner_and_root: Option<u32>,
@@ -204,14 +211,18 @@ fn errno(e: FsError) -> Errno {
 }
 
 impl FuseFs {
-    /// Wraps the filesystem; `direct_io`: every open bypasses the page cache.
-    pub fn new(fs: Arc<SshFs>, ttls: KernelTtls, direct_io: bool) -> Self {
+    /// Wraps the filesystem, with the FUSE-side settings of `config` (TTLs, page cache,
+    /// request sizes, `allow_root`).
+    pub fn new(fs: Arc<SshFs>, config: &MountConfig) -> Self {
         Self {
             fs,
-            ttls,
-            direct_io,
+            ttls: config.ttls,
+            direct_io: config.direct_io,
+            max_write: config.max_write.map_or(MAX_WRITE, |w| w.min(MAX_WRITE)),
+            max_background: config.max_background,
             inflight: InFlight::default(),
-            owner_and_root: None,
+            // With allow_other as well, allow_root still decides (as libfuse 3).
+            owner_and_root: config.allow_root,
         }
     }
 
@@ -347,8 +358,10 @@ impl FuseFs {
 
 impl Filesystem for FuseFs {
     async fn init(&self, _req: Request) -> FuseResult<ReplyInit> {
-        let max_write = NonZeroU32::new(MAX_WRITE).unwrap_or(NonZeroU32::MIN);
-        Ok(ReplyInit::new(max_write))
+        let max_write = NonZeroU32::new(self.max_write).unwrap_or(NonZeroU32::MIN);
+        let mut reply = ReplyInit::new(max_write);
+        reply.max_background = self.max_background;
+        Ok(reply)
     }
 
     async fn ready(&self, notify: Notify) {
@@ -912,9 +925,7 @@ pub async fn mount(
         options.custom_options(extra.join(","));
     }
     let session = Session::new(options);
-    let mut fuse = FuseFs::new(fs, config.ttls, config.direct_io);
-    // With allow_other as well, allow_root still decides (as libfuse 3).
-    fuse.owner_and_root = config.allow_root;
+    let fuse = FuseFs::new(fs, config);
     if config.unprivileged {
         return session.mount_with_unprivileged(fuse, mountpoint).await;
     }

@@ -70,6 +70,15 @@ pub fn fuse_waiting(mountpoint: &Path) -> Option<u64> {
     text.trim().parse().ok()
 }
 
+/// The kernel's `max_background` of the FUSE connection of `mountpoint`
+/// (`/sys/fs/fuse/connections/N/max_background`).
+pub fn fuse_max_background(mountpoint: &Path) -> Option<u64> {
+    let conn = fuse_connection_of(mountpoint)?;
+    ensure_fusectl();
+    let text = std::fs::read_to_string(format!("{FUSECTL_DIR}/{conn}/max_background")).ok()?;
+    text.trim().parse().ok()
+}
+
 /// Number of open file descriptors of process `pid` (entries in `/proc/PID/fd`).
 pub fn open_fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
