@@ -71,6 +71,15 @@ impl WriteBehind {
             if let Err(e) = acked.await
                 && let Ok(mut slot) = error.lock()
             {
+                // Said once here (the program learns it at its next write, flush or close,
+                // which may be much later or never, if it exits without checking).
+                if slot.is_none() {
+                    tracing::warn!(
+                        "a write was refused or lost: {} (errno {})",
+                        e.message,
+                        e.errno
+                    );
+                }
                 slot.get_or_insert(e);
             }
             drop(permit);
