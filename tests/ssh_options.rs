@@ -15,7 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    FaultProxy, Mount, MountStats, Sshd, SshdOptions, is_mounted, run_command, sshfs_rs_bin,
+    FaultProxy, Mount, MountStats, Sshd, SshdOptions, is_mounted, no_config_args, run_plain,
     wait_until,
 };
 
@@ -36,20 +36,16 @@ fn source(sshd: &Sshd) -> String {
     format!("root@127.0.0.1:{}", sshd.root_dir().display())
 }
 
-/// `-p PORT -o UserKnownHostsFile=..,StrictHostKeyChecking=yes,BatchMode=yes` and `-F
-/// /dev/null`: the server's known_hosts, no key.
+/// `-F /dev/null -p PORT -o UserKnownHostsFile=..,StrictHostKeyChecking=yes,BatchMode=yes`:
+/// the server's known_hosts, no key.
 fn base_args(sshd: &Sshd) -> Vec<String> {
-    vec![
-        "-F".into(),
-        "/dev/null".into(),
-        "-p".into(),
-        sshd.port().to_string(),
-        "-o".into(),
+    no_config_args(
+        sshd.port(),
         format!(
             "UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
             sshd.known_hosts().display()
         ),
-    ]
+    )
 }
 
 /// [`base_args`] with the server's user key.
@@ -92,20 +88,7 @@ fn run(
     home: &Path,
     env: &[(&str, Option<&OsStr>)],
 ) -> Output {
-    let mut cmd = Command::new(sshfs_rs_bin());
-    cmd.arg(source)
-        .arg(mnt)
-        .arg("-f")
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK");
-    for (name, value) in env {
-        match value {
-            Some(v) => cmd.env(name, v),
-            None => cmd.env_remove(name),
-        };
-    }
-    run_command(&mut cmd, RUN_TIMEOUT)
+    run_plain(source, mnt, args, home, env, RUN_TIMEOUT)
 }
 
 /// Writes a file through the mount and reads it on the server.
@@ -556,42 +539,30 @@ fn preferred_authentications_and_pubkey_authentication() {
         password_auth: true,
         ..SshdOptions::default()
     });
-    let e = fails(
-        &sshd,
-        &with(key_args(&sshd), &["-o", "PubkeyAuthentication=no"]),
-        &[],
-    );
-    for want in [
-        "Permission denied for root@127.0.0.1",
-        "password (not tried: BatchMode is set)",
-        "publickey (not tried: PubkeyAuthentication is no)",
-    ] {
-        assert!(e.contains(want), "{want:?} not in {e}");
+    let refusals: [(&str, &[&str]); 3] = [
+        (
+            "PubkeyAuthentication=no",
+            &[
+                "Permission denied for root@127.0.0.1",
+                "password (not tried: BatchMode is set)",
+                "publickey (not tried: PubkeyAuthentication is no)",
+            ],
+        ),
+        (
+            "PreferredAuthentications=password",
+            &["publickey (not tried: not in PreferredAuthentications)"],
+        ),
+        (
+            "PasswordAuthentication=no,PubkeyAuthentication=no",
+            &["password (not tried: PasswordAuthentication is no)"],
+        ),
+    ];
+    for (option, wants) in refusals {
+        let e = fails(&sshd, &with(key_args(&sshd), &["-o", option]), &[]);
+        for want in wants {
+            assert!(e.contains(want), "-o {option}: {want:?} not in {e}");
+        }
     }
-    let e = fails(
-        &sshd,
-        &with(
-            key_args(&sshd),
-            &["-o", "PreferredAuthentications=password"],
-        ),
-        &[],
-    );
-    assert!(
-        e.contains("publickey (not tried: not in PreferredAuthentications)"),
-        "{e}"
-    );
-    let e = fails(
-        &sshd,
-        &with(
-            key_args(&sshd),
-            &["-o", "PasswordAuthentication=no,PubkeyAuthentication=no"],
-        ),
-        &[],
-    );
-    assert!(
-        e.contains("password (not tried: PasswordAuthentication is no)"),
-        "{e}"
-    );
     let m = mount(
         &sshd,
         &with(
@@ -676,16 +647,7 @@ fn connection_attempts() {
     };
     let home = tempfile::tempdir().unwrap();
     let mnt = tempfile::tempdir().unwrap();
-    let args = |n: &str| -> Vec<String> {
-        vec![
-            "-F".into(),
-            "/dev/null".into(),
-            "-p".into(),
-            port.to_string(),
-            "-o".into(),
-            format!("BatchMode=yes,ConnectionAttempts={n}"),
-        ]
-    };
+    let args = |n: &str| no_config_args(port, format!("BatchMode=yes,ConnectionAttempts={n}"));
     let start = Instant::now();
     let out = run("127.0.0.1:", mnt.path(), &args("1"), home.path(), &[]);
     let once = start.elapsed();

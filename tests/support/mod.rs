@@ -26,7 +26,10 @@ mod sftp_port;
 mod sshd;
 mod users;
 
-pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
+pub use mount::{
+    DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, no_config_args, run_plain, run_sshfs_rs,
+    sshfs_rs_bin,
+};
 pub use proxy::FaultProxy;
 pub use rng::Rng;
 pub use sftp_port::SftpPort;
