@@ -10,7 +10,7 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use support::{
@@ -424,6 +424,29 @@ fn ssh_command_host_key_failure_on_reconnect_stops_reconnecting() {
     );
 }
 
+/// Runs `sshfs-rs root@127.0.0.1:ROOT<under> MNT -p PORT -F /dev/null -o <key, known_hosts,
+/// batch mode>,ssh_command=COMMAND` without `-f`, to completion.
+fn run_in_background(sshd: &Sshd, under: &str, mnt: &Path, command: &str) -> Output {
+    run_sshfs_rs(
+        sshd.home(),
+        &[
+            &format!("root@127.0.0.1:{}{under}", sshd.root_dir().display()),
+            &mnt.display().to_string(),
+            "-p",
+            &sshd.port().to_string(),
+            "-F",
+            "/dev/null",
+            "-o",
+            &format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command={command}",
+                sshd.user_key().display(),
+                sshd.known_hosts().display()
+            ),
+        ],
+        RUN_TIMEOUT,
+    )
+}
+
 /// Kills the process whose pid is in the file, when dropped.
 struct KillPidFile(PathBuf);
 
@@ -456,24 +479,7 @@ fn a_failed_background_mount_returns_while_the_command_lives_on() {
     let command = format!("sh -c {} sh", script.replace(' ', "\\ "));
     let mnt = sshd.temp_dir().join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let out = run_sshfs_rs(
-        sshd.home(),
-        &[
-            &format!("root@127.0.0.1:{}/missing", sshd.root_dir().display()),
-            &mnt.display().to_string(),
-            "-p",
-            &sshd.port().to_string(),
-            "-F",
-            "/dev/null",
-            "-o",
-            &format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command={command}",
-                sshd.user_key().display(),
-                sshd.known_hosts().display()
-            ),
-        ],
-        RUN_TIMEOUT,
-    );
+    let out = run_in_background(&sshd, "/missing", &mnt, &command);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
@@ -510,24 +516,7 @@ fn ssh_command_in_the_background() {
         mnt: mnt.clone(),
         children: Vec::new(),
     };
-    let out = run_sshfs_rs(
-        sshd.home(),
-        &[
-            &format!("root@127.0.0.1:{}", sshd.root_dir().display()),
-            &mnt_arg,
-            "-p",
-            &sshd.port().to_string(),
-            "-F",
-            "/dev/null",
-            "-o",
-            &format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command=ssh",
-                sshd.user_key().display(),
-                sshd.known_hosts().display()
-            ),
-        ],
-        RUN_TIMEOUT,
-    );
+    let out = run_in_background(&sshd, "", &mnt, "ssh");
     assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let daemon = processes_with(&mnt_arg);
