@@ -26,7 +26,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use support::{Sshd, is_mounted, run_command, sshfs_rs_bin, wait_until};
+use support::{
+    Sshd, assert_sshfs_rs_gone, is_mounted, run_command, sshfs_rs_bin, unmount_and_stop,
+};
 
 /// Bound on each program run (a hang fails the test instead of blocking it).
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,31 +123,13 @@ impl Scene {
         let out = run_command(Command::new("umount").arg(&self.mnt), RUN_TIMEOUT);
         assert!(out.status.success(), "umount: {}", text(&out.stderr));
         assert!(!is_mounted(&self.mnt));
-        assert!(
-            wait_until(SETTLE_TIMEOUT, || daemons_of(&self.mnt).is_empty()),
-            "the daemon is still running after umount: {:?}",
-            daemons_of(&self.mnt)
-        );
+        assert_sshfs_rs_gone(&self.mnt, SETTLE_TIMEOUT);
     }
 }
 
 impl Drop for Scene {
     fn drop(&mut self) {
-        for args in [&[][..], &["-l"][..]] {
-            if is_mounted(&self.mnt) {
-                let _ = run_command(
-                    Command::new("umount").args(args).arg(&self.mnt),
-                    RUN_TIMEOUT,
-                );
-            }
-        }
-        for pid in daemons_of(&self.mnt) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&self.mnt).is_empty());
+        unmount_and_stop(&self.mnt);
         if is_mounted(&self.mnt) {
             eprintln!(
                 "warning: leaving {} in place, it is still mounted",
@@ -164,11 +148,6 @@ fn mount_entry_in(table: &str, mnt: &Path) -> Option<(String, String, String)> {
         (f.len() >= 4 && f[1] == wanted)
             .then(|| (f[0].to_owned(), f[2].to_owned(), f[3].to_owned()))
     })
-}
-
-/// Pids of the sshfs-rs processes serving `mnt` (the mountpoint is in their command line).
-fn daemons_of(mnt: &Path) -> Vec<i32> {
-    support::sshfs_rs_processes_of(mnt)
 }
 
 fn text(b: &[u8]) -> String {
@@ -243,11 +222,7 @@ fn mount_t_fuse_sshfs_rs() {
         fs::read_to_string(s.sshd.root_dir().join("through-mount-t.txt")).unwrap(),
         "written\n"
     );
-    assert!(
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&s.mnt).is_empty()),
-        "daemons left: {:?}",
-        daemons_of(&s.mnt)
-    );
+    assert_sshfs_rs_gone(&s.mnt, SETTLE_TIMEOUT);
 }
 
 /// mount.fuse3 appends `dev,suid` unless told `nodev,nosuid` (the first failure:
@@ -473,11 +448,7 @@ fn mount_8_runs_the_helper_link_and_fstab_works() {
         fs::read_to_string(server.join("by-fstab.txt")).unwrap(),
         "two\n"
     );
-    assert!(
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&s.mnt).is_empty()),
-        "daemons left: {:?}",
-        daemons_of(&s.mnt)
-    );
+    assert_sshfs_rs_gone(&s.mnt, SETTLE_TIMEOUT);
 }
 
 /// A value for an option of the docs table, from how the table shows it (`name=VALUE`).
@@ -686,9 +657,5 @@ fn autofs_mounts_on_access_and_unmounts_on_timeout() {
         !out.contains("autofs-left"),
         "automount left its mount: {out}\n{log}"
     );
-    assert!(
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&auto_x).is_empty()),
-        "daemons left: {:?}",
-        daemons_of(&auto_x)
-    );
+    assert_sshfs_rs_gone(&auto_x, SETTLE_TIMEOUT);
 }

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
-use support::{DevFuseOpen, Mount, Sshd, TestUser, is_mounted, sshfs_rs_bin, wait_until};
+use support::{
+    DevFuseOpen, Mount, Sshd, TestUser, is_mounted, open_temp_dir, sshfs_rs_bin, wait_until,
+};
 use tempfile::TempDir;
 
 /// Bound on a command run through the mount.
@@ -47,12 +49,7 @@ impl UserMount {
         extra: &[&str],
     ) -> Result<UserMount, (ExitStatus, String)> {
         let background = !extra.contains(&"-f");
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-user-mnt-")
-            .tempdir()
-            .unwrap();
-        let base = dir.path().canonicalize().unwrap();
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+        let (dir, base) = open_temp_dir("sshfs-rs-user-mnt-");
         let mnt = base.join("mnt");
         fs::create_dir(&mnt).unwrap();
         std::os::unix::fs::chown(&mnt, Some(local.uid), Some(local.gid)).unwrap();

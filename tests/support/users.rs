@@ -64,12 +64,7 @@ impl TestUser {
             .args(["-f", &name])
             .stderr(Stdio::null())
             .status();
-        let home_dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-user-")
-            .tempdir()
-            .expect("create user temp dir");
-        let base = home_dir.path().canonicalize().expect("canonicalize");
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+        let (home_dir, base) = open_temp_dir("sshfs-rs-user-");
         let home = base.join("home");
         fs::create_dir(&home).expect("create home");
         let home_text = home.to_string_lossy().into_owned();
@@ -133,6 +128,18 @@ impl TestUser {
     pub fn sh(&self, script: &str, timeout: Duration) -> Output {
         run_command(self.command("sh").arg("-c").arg(script), timeout)
     }
+}
+
+/// A temp dir named `prefix...` that every user may enter (mode 755), and its canonical path:
+/// where a test user's files and mountpoints go.
+pub fn open_temp_dir(prefix: &str) -> (TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("create temp dir");
+    let base = dir.path().canonicalize().expect("canonicalize temp dir");
+    fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    (dir, base)
 }
 
 fn id_of(name: &str, flag: &str) -> u32 {
