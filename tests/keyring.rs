@@ -20,8 +20,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::login::{
-    Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut, logins, password_sshd,
-    run_ok,
+    Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut, key_with_passphrase, logins,
+    password_sshd, run_ok,
 };
 use support::{FaultProxy, Sshd, is_mounted, run_command, sshfs_rs_bin, wait_until};
 
@@ -305,21 +305,7 @@ fn stored_passphrase_unlocks_the_key_without_a_terminal() {
     let sshd = Sshd::start();
     let place = Place::new();
     let key = place.mnt.base().join("locked_ed25519");
-    run_ok(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            passphrase,
-            "-C",
-            "",
-            "-f",
-            key.to_str().unwrap(),
-        ],
-        None,
-    );
+    key_with_passphrase(&key, passphrase);
     let public = fs::read_to_string(key.with_extension("pub")).unwrap();
     fs::OpenOptions::new()
         .append(true)

@@ -15,11 +15,9 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::chown;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -29,7 +27,7 @@ use tempfile::TempDir;
 use support::login::Mountpoint;
 use support::{
     DevFuseOpen, Mount, Sshd, TestUser, assert_sshfs_rs_gone, fuse_max_background, is_mounted,
-    open_temp_dir, run_command, sshfs_rs_bin, sshfs_rs_processes_of, unmount_and_stop, wait_until,
+    run_command, run_to_eof, sshfs_rs_bin, sshfs_rs_processes_of, unmount_and_stop, wait_until,
 };
 
 /// How long the mount may take to go away after its daemon was killed.
@@ -83,26 +81,8 @@ fn auto_unmount_of_a_daemonized_mount() {
     let mountpoint = Mountpoint::new();
     let mnt = mountpoint.path().to_path_buf();
     let _cleanup = Daemon { mnt: mnt.clone() };
-    let mut child = mount_command(&sshd, &mnt)
-        .args(["-o", "auto_unmount"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = out.read_to_string(&mut text);
-        let _ = err.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    let text = rx
-        .recv_timeout(RUN_TIMEOUT)
-        .unwrap_or_else(|_| panic!("stdout/stderr still open {RUN_TIMEOUT:?} after mounting"));
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}: {text}");
+    let out = run_to_eof(mount_command(&sshd, &mnt).args(["-o", "auto_unmount"]));
+    assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let pids = sshfs_rs_processes_of(&mnt);
     assert_eq!(pids.len(), 2, "the daemon and its watcher: {pids:?}");
@@ -149,29 +129,10 @@ struct UserMount {
 
 impl UserMount {
     fn start(sshd: &Sshd, user: &TestUser, extra: &[&str]) -> UserMount {
-        let (dir, base) = open_temp_dir("sshfs-rs-user-");
-        let mnt = base.join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        chown(&mnt, Some(user.uid), Some(user.gid)).unwrap();
-        let key = user.give(sshd.user_key());
-        let known = user.give(sshd.known_hosts());
-        let stderr = base.join("stderr.log");
-        let child = user
-            .command(sshfs_rs_bin())
-            .arg(format!("root@127.0.0.1:{}", sshd.root_dir().display()))
-            .arg(&mnt)
-            .args(["-f", "-p", &sshd.port().to_string(), "-o"])
-            .arg(format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
-                key.display(),
-                known.display()
-            ))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
+        let (dir, mnt) = user.mountpoint("sshfs-rs-user-");
+        let stderr = mnt.with_file_name("stderr.log");
+        let source = format!("root@127.0.0.1:{}", sshd.root_dir().display());
+        let child = user.spawn_sshfs_rs(sshd, &source, &mnt, &[&["-f"], extra].concat(), &stderr);
         let mut m = UserMount {
             child,
             mnt,

@@ -17,17 +17,15 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use support::{
-    Sshd, assert_sshfs_rs_gone, is_mounted, run_command, sshfs_rs_bin, unmount_and_stop,
+    Sshd, assert_sshfs_rs_gone, is_mounted, run_command, run_to_eof, sshfs_rs_bin, unmount_and_stop,
 };
 
 /// Bound on each program run (a hang fails the test instead of blocking it).
@@ -156,36 +154,6 @@ fn text(b: &[u8]) -> String {
 
 fn options_of(entry: &(String, String, String)) -> Vec<String> {
     entry.2.split(',').map(str::to_owned).collect()
-}
-
-/// Runs `cmd` with stdout and stderr on pipes and waits until both reach EOF, as autofs does
-/// (bounded): a daemon that kept them open would hang here.
-fn run_to_eof(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = out.read_to_end(&mut o);
-        let _ = err.read_to_end(&mut e);
-        let _ = tx.send((o, e));
-    });
-    let Ok((stdout, stderr)) = rx.recv_timeout(RUN_TIMEOUT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{cmd:?}: stdout/stderr still open after {RUN_TIMEOUT:?}");
-    };
-    let status = child.wait().unwrap();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
 }
 
 /// `mount -t fuse.sshfs-rs SRC MNT -o OPTS` with fstab-style options, through mount.fuse3:

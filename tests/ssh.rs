@@ -16,8 +16,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use support::login::{
-    MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut, logins,
-    password_sshd, run_ok, sshfs_rs, sshfs_rs_without_terminal,
+    MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut,
+    key_with_passphrase, logins, password_sshd, sshfs_rs, sshfs_rs_without_terminal,
 };
 use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
 
@@ -468,21 +468,7 @@ fn auth_errors_name_each_method_and_why_it_failed() {
     let sshd = password_sshd();
     let mnt = Mountpoint::new();
     let key = mnt.base().join("locked_ed25519");
-    run_ok(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "a passphrase",
-            "-C",
-            "",
-            "-f",
-            key.to_str().unwrap(),
-        ],
-        None,
-    );
+    key_with_passphrase(&key, "a passphrase");
     let base = |batch: &str| -> Vec<String> {
         vec![
             format!("root@127.0.0.1:{}", sshd.root_dir().display()),

@@ -586,20 +586,16 @@ fn host_key_alias_and_global_known_hosts_file() {
     fs::write(&global, format!("myalias {}\n", sshd.host_pubkey_line())).unwrap();
     let empty = d.join("empty_known_hosts");
     fs::write(&empty, "").unwrap();
-    let args = |extra: &str| -> Vec<String> {
-        vec![
-            "-F".into(),
-            "/dev/null".into(),
-            "-p".into(),
-            sshd.port().to_string(),
-            "-o".into(),
+    let args = |extra: &str| {
+        no_config_args(
+            sshd.port(),
             format!(
                 "IdentityFile={},UserKnownHostsFile={},GlobalKnownHostsFile={},BatchMode=yes{extra}",
                 sshd.user_key().display(),
                 empty.display(),
                 global.display()
             ),
-        ]
+        )
     };
     let m = mount(
         &sshd,
@@ -694,19 +690,15 @@ fn known_hosts_steers_the_host_key_algorithm() {
         format!("[127.0.0.1]:{} {}\n", sshd.port(), public.join(" ")),
     )
     .unwrap();
-    let args = |extra: &str| -> Vec<String> {
-        vec![
-            "-F".into(),
-            "/dev/null".into(),
-            "-p".into(),
-            sshd.port().to_string(),
-            "-o".into(),
+    let args = |extra: &str| {
+        no_config_args(
+            sshd.port(),
             format!(
                 "IdentityFile={},UserKnownHostsFile={},GlobalKnownHostsFile=/dev/null,StrictHostKeyChecking=yes,BatchMode=yes{extra}",
                 sshd.user_key().display(),
                 known.display()
             ),
-        ]
+        )
     };
     let at = sshd.log().len();
     let m = mount(&sshd, &args(""), &[]);

@@ -162,6 +162,25 @@ pub fn files_go_both_ways_and_after_a_cut(
     MountStats::of(mnt)
 }
 
+/// Makes an Ed25519 key at `path` (its public half at `path.pub`) protected by `passphrase`.
+pub fn key_with_passphrase(path: &Path, passphrase: &str) {
+    run_ok(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "",
+            "-f",
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+}
+
 /// An sshd that takes passwords and logs each login.
 pub fn password_sshd() -> Sshd {
     Sshd::start_with(SshdOptions {

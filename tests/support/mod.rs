@@ -249,6 +249,37 @@ pub fn sshfs_rs_processes_of(mnt: &Path) -> Vec<i32> {
     pids
 }
 
+/// Runs `cmd` with stdout and stderr on pipes and waits until both reach EOF, as autofs does
+/// (at most 30 s): a daemon that kept them open would hang here.
+pub fn run_to_eof(cmd: &mut Command) -> Output {
+    const EOF_TIMEOUT: Duration = Duration::from_secs(30);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let _ = out.read_to_end(&mut o);
+        let _ = err.read_to_end(&mut e);
+        let _ = tx.send((o, e));
+    });
+    let Ok((stdout, stderr)) = rx.recv_timeout(EOF_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?}: stdout/stderr still open after {EOF_TIMEOUT:?}");
+    };
+    let status = child.wait().unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
 /// Waits at most `timeout` until no sshfs-rs process has `mnt` among its arguments (see
 /// [`sshfs_rs_processes_of`]); panics naming those left otherwise.
 pub fn assert_sshfs_rs_gone(mnt: &Path, timeout: Duration) {

@@ -6,13 +6,13 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::run_command;
+use super::{Sshd, run_command, sshfs_rs_bin};
 
 /// Runs `program args` (with `stdin` written to it), panicking with its output unless it
 /// succeeds.
@@ -122,6 +122,47 @@ impl TestUser {
             .env_remove("SSH_AUTH_SOCK")
             .current_dir(&self.home);
         cmd
+    }
+
+    /// A directory `mnt` this user owns, in an [`open_temp_dir`] named `prefix...` (returned
+    /// too, for the test's other files): a mountpoint for its mounts.
+    pub fn mountpoint(&self, prefix: &str) -> (TempDir, PathBuf) {
+        let (dir, base) = open_temp_dir(prefix);
+        let mnt = base.join("mnt");
+        fs::create_dir(&mnt).expect("create mountpoint");
+        std::os::unix::fs::chown(&mnt, Some(self.uid), Some(self.gid)).expect("chown mountpoint");
+        (dir, mnt)
+    }
+
+    /// Starts `sshfs-rs SOURCE MNT -p PORT -o IdentityFile=..,UserKnownHostsFile=..,
+    /// StrictHostKeyChecking=yes,BatchMode=yes EXTRA` as this user ([`TestUser::command`]),
+    /// with `sshd`'s key and known_hosts given to it; stdin and stdout null, stderr to the file
+    /// `stderr`.
+    pub fn spawn_sshfs_rs(
+        &self,
+        sshd: &Sshd,
+        source: &str,
+        mnt: &Path,
+        extra: &[&str],
+        stderr: &Path,
+    ) -> Child {
+        let key = self.give(sshd.user_key());
+        let known_hosts = self.give(sshd.known_hosts());
+        self.command(sshfs_rs_bin())
+            .arg(source)
+            .arg(mnt)
+            .args(["-p", &sshd.port().to_string(), "-o"])
+            .arg(format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
+                key.display(),
+                known_hosts.display()
+            ))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(stderr).expect("create the stderr log"))
+            .spawn()
+            .expect("run sshfs-rs as the test user")
     }
 
     /// Runs `sh -c script` as this user (bounded by `timeout`) and returns its output.
