@@ -64,6 +64,20 @@ fn write_read_and_check(mnt: &Path, server: &Path, name: &str) {
     );
 }
 
+/// `fusermount3 -u MNT`, which must succeed.
+fn fusermount_u(mnt: &Path) {
+    let status = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mnt)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "fusermount3 -u {}: {status}",
+        mnt.display()
+    );
+}
+
 /// `-o ssh_command=ssh`: the real OpenSSH client carries SFTP (our -o SSH options, -p, the
 /// user and -F passed on as sshfs passes them); when its connection is cut, it ends, and the
 /// reconnect runs it again.
@@ -355,12 +369,7 @@ fn passive_speaks_sftp_over_stdin_and_stdout() {
         p.started.children[1].try_wait().unwrap().is_none(),
         "it stays in the foreground"
     );
-    let unmounted = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(unmounted.success());
+    fusermount_u(&mnt);
     let status = p.exit_status();
     assert!(
         status.is_some_and(|s| s.success()),
@@ -391,6 +400,17 @@ fn passive_ends_the_mount_when_the_server_goes_away() {
     assert!(p.log().contains("unmounted"), "{}", p.log());
 }
 
+/// Mounts `sshd` through `proxy` with `-o ssh_command=ssh`, and checks a file goes through.
+fn ssh_command_mount_via(sshd: &Sshd, proxy: &FaultProxy) -> Mount {
+    let m = Mount::start_via(
+        sshd,
+        proxy.port(),
+        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
+    );
+    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    m
+}
+
 /// A reconnect whose ssh meets another host key (the known_hosts entry is the first server's)
 /// is not tried again: ssh's "Host key verification failed" ends reconnecting, the reason is in
 /// the log, and requests fail with EIO at once.
@@ -399,12 +419,7 @@ fn ssh_command_host_key_failure_on_reconnect_stops_reconnecting() {
     let sshd = Sshd::start();
     let other = Sshd::start();
     let proxy = FaultProxy::start(sshd.port());
-    let m = Mount::start_via(
-        &sshd,
-        proxy.port(),
-        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
-    );
-    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    let m = ssh_command_mount_via(&sshd, &proxy);
     proxy.retarget(other.port());
     proxy.cut();
     let started = std::time::Instant::now();
@@ -523,12 +538,7 @@ fn ssh_command_in_the_background() {
     assert_eq!(daemon.len(), 1, "one daemon: {daemon:?}");
     assert_eq!(ssh_children(daemon[0] as u32).len(), 1, "its ssh");
     write_read_and_check(&mnt, sshd.root_dir(), "background");
-    let unmounted = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(unmounted.success());
+    fusermount_u(&mnt);
     // The ssh's command line names the key, which is in the sshd's temp dir.
     let key = sshd.user_key().display().to_string();
     assert!(
@@ -547,12 +557,7 @@ fn ssh_command_in_the_background() {
 fn ssh_command_refused_logins_on_reconnect_stop_reconnecting() {
     let sshd = Sshd::start();
     let proxy = FaultProxy::start(sshd.port());
-    let m = Mount::start_via(
-        &sshd,
-        proxy.port(),
-        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
-    );
-    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    let m = ssh_command_mount_via(&sshd, &proxy);
     fs::write(sshd.temp_dir().join("authorized_keys"), "").unwrap();
     proxy.cut();
     let gave_up = wait_until(RECONNECT_TIMEOUT, || {

@@ -100,6 +100,21 @@ fn works(m: &Mount, sshd: &Sshd, name: &str) {
     );
 }
 
+/// Mounts with `args` and `env` ([`mount`]), writes `name` through the mount ([`works`]),
+/// unmounts, and returns what sshd logged meanwhile.
+fn mount_and_log(
+    sshd: &Sshd,
+    args: &[String],
+    env: &[(&str, Option<&OsStr>)],
+    name: &str,
+) -> String {
+    let at = sshd.log().len();
+    let m = mount(sshd, args, env);
+    works(&m, sshd, name);
+    drop(m);
+    log_since(sshd, at)
+}
+
 /// sshd's log from byte `from` on.
 fn log_since(sshd: &Sshd, from: usize) -> String {
     sshd.log().get(from..).unwrap_or_default().to_owned()
@@ -125,11 +140,7 @@ fn algorithm_lists_decide_what_is_negotiated() {
     );
     let cipher_line = "kex: client->server cipher:";
 
-    let at = sshd.log().len();
-    let m = mount(&sshd, &key_args(&sshd), &[]);
-    works(&m, &sshd, "default");
-    drop(m);
-    let log = log_since(&sshd, at);
+    let log = mount_and_log(&sshd, &key_args(&sshd), &[], "default");
     let line = last_line(&log, cipher_line);
     assert!(
         line.contains("cipher: aes256-ctr MAC: hmac-sha2-512 compression: none"),
@@ -137,8 +148,7 @@ fn algorithm_lists_decide_what_is_negotiated() {
     );
     assert!(last_line(&log, "kex: algorithm:").contains("curve25519-sha256"));
 
-    let at = sshd.log().len();
-    let m = mount(
+    let log = mount_and_log(
         &sshd,
         &with(
             key_args(&sshd),
@@ -148,10 +158,8 @@ fn algorithm_lists_decide_what_is_negotiated() {
             ],
         ),
         &[],
+        "caret",
     );
-    works(&m, &sshd, "caret");
-    drop(m);
-    let log = log_since(&sshd, at);
     assert!(
         last_line(&log, cipher_line).contains("cipher: aes128-ctr MAC: hmac-sha2-256"),
         "{log}"
@@ -497,22 +505,14 @@ fn identities_only_and_identity_agent() {
     agent.add(&wrong);
     let env = [agent.env()];
 
-    let offered_wrong = |at: usize| log_since(&sshd, at).contains(&wrong_fp);
-    let at = sshd.log().len();
-    let m = mount(&sshd, &key_args(&sshd), &env);
-    works(&m, &sshd, "agent-first");
-    drop(m);
-    assert!(offered_wrong(at), "the agent's key was not offered");
+    let log = mount_and_log(&sshd, &key_args(&sshd), &env, "agent-first");
+    assert!(log.contains(&wrong_fp), "the agent's key was not offered");
 
     for option in ["IdentitiesOnly=yes", "IdentityAgent=none"] {
-        let at = sshd.log().len();
-        let m = mount(&sshd, &with(key_args(&sshd), &["-o", option]), &env);
-        works(&m, &sshd, "only");
-        drop(m);
+        let log = mount_and_log(&sshd, &with(key_args(&sshd), &["-o", option]), &env, "only");
         assert!(
-            !offered_wrong(at),
-            "{option}: the agent's key was offered:\n{}",
-            log_since(&sshd, at)
+            !log.contains(&wrong_fp),
+            "{option}: the agent's key was offered:\n{log}"
         );
     }
 
@@ -700,11 +700,7 @@ fn known_hosts_steers_the_host_key_algorithm() {
             ),
         )
     };
-    let at = sshd.log().len();
-    let m = mount(&sshd, &args(""), &[]);
-    works(&m, &sshd, "ecdsa");
-    drop(m);
-    let log = log_since(&sshd, at);
+    let log = mount_and_log(&sshd, &args(""), &[], "ecdsa");
     assert!(
         last_line(&log, "kex: host key algorithm:").contains("ecdsa-sha2-nistp256"),
         "{log}"
