@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::login::key_with_passphrase;
 use support::{
     FaultProxy, Mount, MountStats, Sshd, SshdOptions, is_mounted, no_config_args, run_plain,
     wait_until,
@@ -329,17 +330,7 @@ fn keygen(args: &[&str]) {
 
 /// A new unencrypted ed25519 key at `path`.
 fn new_key(path: &Path) {
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "",
-        "-f",
-        path.to_str().unwrap(),
-    ]);
+    key_with_passphrase(path, "");
 }
 
 /// `SHA256:...` of a public key file.
