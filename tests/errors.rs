@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use support::{FaultProxy, Mount, Sshd, is_mounted, run_command, sshfs_rs_bin, wait_until};
+use support::{
+    FaultProxy, Mount, Sshd, is_mounted, no_config_args, run_command, sshfs_rs_bin, wait_until,
+};
 
 /// Bound on every run of the binary (a hang fails the test instead of blocking it).
 const RUN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -132,18 +134,14 @@ impl Drop for Scratch {
 
 /// `-F /dev/null -p PORT -o IdentityFile=KEY,UserKnownHostsFile=KH,StrictHostKeyChecking=STRICT,BatchMode=yes`.
 fn ssh_args(port: u16, key: &Path, known_hosts: &Path, strict: &str) -> Vec<String> {
-    vec![
-        "-F".into(),
-        "/dev/null".into(),
-        "-p".into(),
-        port.to_string(),
-        "-o".into(),
+    no_config_args(
+        port,
         format!(
             "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking={strict},BatchMode=yes",
             key.display(),
             known_hosts.display()
         ),
-    ]
+    )
 }
 
 /// The arguments that mount `sshd` successfully (its key and known_hosts).

@@ -14,13 +14,16 @@ mod support;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::login::{Mountpoint, TestUser, UserDir, logins, password_sshd, run_ok};
-use support::{FaultProxy, MountStats, Sshd, is_mounted, run_command, sshfs_rs_bin, wait_until};
+use support::login::{
+    Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut, key_with_passphrase, logins,
+    password_sshd, run_ok,
+};
+use support::{FaultProxy, Sshd, is_mounted, run_command, sshfs_rs_bin, wait_until};
 
 /// Bound on one sshfs-rs command (a mount returns once it is live).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,6 +68,25 @@ impl Place {
     /// `sshfs-rs args`.
     fn sshfs_rs(&self, args: &[String], stdin: &str) -> Output {
         self.run(&sshfs_rs_bin(), args, stdin)
+    }
+
+    /// `sshfs-rs --store-WHAT ENTRY -o password_stdin` (WHAT `password` or `passphrase`),
+    /// `input` on its stdin.
+    fn store(&self, what: &str, entry: &str, input: &str) -> Output {
+        self.sshfs_rs(
+            &[
+                format!("--store-{what}"),
+                entry.to_owned(),
+                "-o".into(),
+                "password_stdin".into(),
+            ],
+            input,
+        )
+    }
+
+    /// `sshfs-rs --forget-WHAT ENTRY`.
+    fn forget(&self, what: &str, entry: &str) -> Output {
+        self.sshfs_rs(&[format!("--forget-{what}"), entry.to_owned()], "")
     }
 
     /// The mount helper, as mount(8) runs it: `mount.fuse.sshfs-rs SRC MNT -o OPTS`.
@@ -128,15 +150,17 @@ fn login(user: &str, port: u16) -> String {
     format!("{user}@127.0.0.1:{port}")
 }
 
-/// Forgets the keyutils entry `login` when dropped (a failed test leaves nothing behind).
+/// Forgets the keyutils entry (`what`: password or passphrase, of `entry`) when dropped (a
+/// failed test leaves nothing behind).
 struct Forget<'a> {
     place: &'a Place,
-    args: Vec<String>,
+    what: &'static str,
+    entry: String,
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        let _ = self.place.sshfs_rs(&self.args, "");
+        let _ = self.place.forget(self.what, &self.entry);
     }
 }
 
@@ -157,18 +181,11 @@ fn keyutils_stored_password_mounts_without_asking() {
     let who = login(&user.name, proxy.port());
     let _forget = Forget {
         place: &place,
-        args: vec!["--forget-password".into(), who.clone()],
+        what: "password",
+        entry: who.clone(),
     };
 
-    let out = place.sshfs_rs(
-        &[
-            "--store-password".into(),
-            who.clone(),
-            "-o".into(),
-            "password_stdin".into(),
-        ],
-        &format!("{password}\n"),
-    );
+    let out = place.store("password", &who, &format!("{password}\n"));
     assert!(out.status.success(), "store: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim_end(),
@@ -196,28 +213,22 @@ fn keyutils_stored_password_mounts_without_asking() {
     let daemon = daemon_of(mnt);
     assert_eq!(logins(&sshd, "password", &user.name), 1, "{}", sshd.log());
 
-    fs::write(mnt.join("hello"), b"through the stored password\n").unwrap();
-    let on_server = dir.data.join("hello");
-    assert_eq!(
-        fs::read(&on_server).unwrap(),
-        b"through the stored password\n"
+    // Then a cut connection: the reconnect logs in with the same password, asking no one.
+    let stats = files_go_both_ways_and_after_a_cut(
+        mnt,
+        &dir,
+        &user,
+        &proxy,
+        b"through the stored password\n",
     );
-    assert_eq!(fs::metadata(&on_server).unwrap().uid(), user.uid);
-    fs::write(dir.data.join("from-server"), b"server side").unwrap();
-    assert_eq!(fs::read(mnt.join("from-server")).unwrap(), b"server side");
-
-    // A cut connection: the reconnect logs in with the same password, asking no one.
-    proxy.cut();
-    fs::write(mnt.join("after-cut"), b"again").unwrap();
-    assert_eq!(fs::read(dir.data.join("after-cut")).unwrap(), b"again");
-    assert!(MountStats::of(mnt).get("reconnects=") >= 1);
+    assert!(stats.get("reconnects=") >= 1);
     assert_eq!(logins(&sshd, "password", &user.name), 2, "{}", sshd.log());
 
     let pid = daemon.expect("the daemon serving the mount");
     assert_not_in_argv_or_env(pid, password);
     unmount(mnt, Some(pid));
 
-    let out = place.sshfs_rs(&["--forget-password".into(), who.clone()], "");
+    let out = place.forget("password", &who);
     assert!(out.status.success(), "forget: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim_end(),
@@ -235,7 +246,7 @@ fn keyutils_stored_password_mounts_without_asking() {
     );
     assert!(!is_mounted(mnt));
     // Forgetting again: nothing there, one line, non-zero.
-    let out = place.sshfs_rs(&["--forget-password".into(), who.clone()], "");
+    let out = place.forget("password", &who);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("nothing removed"),
@@ -255,17 +266,10 @@ fn refused_stored_password_is_one_line_and_sent_once() {
     let who = login(&user.name, sshd.port());
     let _forget = Forget {
         place: &place,
-        args: vec!["--forget-password".into(), who.clone()],
+        what: "password",
+        entry: who.clone(),
     };
-    let out = place.sshfs_rs(
-        &[
-            "--store-password".into(),
-            who.clone(),
-            "-o".into(),
-            "password_stdin".into(),
-        ],
-        "a wrong one\n",
-    );
+    let out = place.store("password", &who, "a wrong one\n");
     assert!(out.status.success(), "store: {}", text(&out.stderr));
 
     let source = format!("{}@127.0.0.1:{}", user.name, dir.data.display());
@@ -301,21 +305,7 @@ fn stored_passphrase_unlocks_the_key_without_a_terminal() {
     let sshd = Sshd::start();
     let place = Place::new();
     let key = place.mnt.base().join("locked_ed25519");
-    run_ok(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            passphrase,
-            "-C",
-            "",
-            "-f",
-            key.to_str().unwrap(),
-        ],
-        None,
-    );
+    key_with_passphrase(&key, passphrase);
     let public = fs::read_to_string(key.with_extension("pub")).unwrap();
     fs::OpenOptions::new()
         .append(true)
@@ -326,19 +316,10 @@ fn stored_passphrase_unlocks_the_key_without_a_terminal() {
     let key_arg = key.display().to_string();
     let _forget = Forget {
         place: &place,
-        args: vec!["--forget-passphrase".into(), key_arg.clone()],
+        what: "passphrase",
+        entry: key_arg.clone(),
     };
-    let store = |input: &str| {
-        place.sshfs_rs(
-            &[
-                "--store-passphrase".into(),
-                key_arg.clone(),
-                "-o".into(),
-                "password_stdin".into(),
-            ],
-            input,
-        )
-    };
+    let store = |input: &str| place.store("passphrase", &key_arg, input);
     let out = store("not the passphrase\n");
     assert!(!out.status.success());
     assert!(
@@ -416,7 +397,7 @@ fn stored_passphrase_unlocks_the_key_without_a_terminal() {
     );
     assert!(!logged.contains(passphrase), "the passphrase is in the log");
 
-    let out = place.sshfs_rs(&["--forget-passphrase".into(), key_arg.clone()], "");
+    let out = place.forget("passphrase", &key_arg);
     assert!(out.status.success(), "forget: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("removed the passphrase of key"));
 }

@@ -15,21 +15,19 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
+use support::login::Mountpoint;
 use support::{
-    Mount, Sshd, fuse_max_background, is_mounted, run_command, sshfs_rs_bin, sshfs_rs_processes_of,
-    wait_until,
+    DevFuseOpen, Mount, Sshd, TestUser, assert_sshfs_rs_gone, fuse_max_background, is_mounted,
+    run_command, run_to_eof, sshfs_rs_bin, sshfs_rs_processes_of, unmount_and_stop, wait_until,
 };
 
 /// How long the mount may take to go away after its daemon was killed.
@@ -58,11 +56,7 @@ fn auto_unmount_takes_the_mount_down_after_kill_9() {
         "{} is still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon",
         m.path().display()
     );
-    assert!(
-        wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(m.path()).is_empty()),
-        "processes left: {:?}",
-        sshfs_rs_processes_of(m.path())
-    );
+    assert_sshfs_rs_gone(m.path(), GONE_TIMEOUT);
     // The mountpoint is an ordinary empty directory again.
     assert_eq!(fs::read_dir(m.path()).unwrap().count(), 0);
 }
@@ -75,11 +69,7 @@ fn auto_unmount_leaves_a_clean_unmount_alone() {
     let mnt = m.path().to_path_buf();
     let status = m.unmount();
     assert!(status.success(), "{status}");
-    assert!(
-        wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&mnt).is_empty()),
-        "processes left: {:?}",
-        sshfs_rs_processes_of(&mnt)
-    );
+    assert_sshfs_rs_gone(&mnt, GONE_TIMEOUT);
 }
 
 /// `-o auto_unmount` on a mount that goes to the background, run as autofs runs helpers (its
@@ -88,33 +78,11 @@ fn auto_unmount_leaves_a_clean_unmount_alone() {
 #[test]
 fn auto_unmount_of_a_daemonized_mount() {
     let sshd = Sshd::start();
-    let dir = tempfile::Builder::new()
-        .prefix("sshfs-rs-daemon-")
-        .tempdir()
-        .unwrap();
-    let mnt = dir.path().canonicalize().unwrap().join("mnt");
-    fs::create_dir(&mnt).unwrap();
+    let mountpoint = Mountpoint::new();
+    let mnt = mountpoint.path().to_path_buf();
     let _cleanup = Daemon { mnt: mnt.clone() };
-    let mut child = mount_command(&sshd, &mnt)
-        .args(["-o", "auto_unmount"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = out.read_to_string(&mut text);
-        let _ = err.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    let text = rx
-        .recv_timeout(RUN_TIMEOUT)
-        .unwrap_or_else(|_| panic!("stdout/stderr still open {RUN_TIMEOUT:?} after mounting"));
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}: {text}");
+    let out = run_to_eof(mount_command(&sshd, &mnt).args(["-o", "auto_unmount"]));
+    assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let pids = sshfs_rs_processes_of(&mnt);
     assert_eq!(pids.len(), 2, "the daemon and its watcher: {pids:?}");
@@ -130,7 +98,7 @@ fn auto_unmount_of_a_daemonized_mount() {
         wait_until(GONE_TIMEOUT, || !is_mounted(&mnt)),
         "still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon"
     );
-    assert!(wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&mnt).is_empty()));
+    assert_sshfs_rs_gone(&mnt, GONE_TIMEOUT);
 }
 
 /// `sshfs-rs root@127.0.0.1:ROOT MNT -p PORT -o <key, known_hosts, batch mode>`, HOME at the
@@ -151,61 +119,6 @@ fn mount_command(sshd: &Sshd, mnt: &Path) -> Command {
     cmd
 }
 
-/// A throwaway local user, deleted on drop.
-struct TestUser {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl TestUser {
-    fn create() -> TestUser {
-        let name = format!("sshfsrs{}", std::process::id());
-        let out = run_command(
-            Command::new("useradd").args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                &name,
-            ]),
-            RUN_TIMEOUT,
-        );
-        assert!(out.status.success(), "useradd: {out:?}");
-        let user = nix::unistd::User::from_name(&name).unwrap().unwrap();
-        TestUser {
-            name,
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = run_command(Command::new("userdel").arg(&self.name), RUN_TIMEOUT);
-    }
-}
-
-/// /dev/fuse opened to every user (mode 666, as on desktop systems) while it lives.
-struct DevFuseOpen {
-    mode: u32,
-}
-
-impl DevFuseOpen {
-    fn new() -> DevFuseOpen {
-        let mode = fs::metadata("/dev/fuse").unwrap().permissions().mode() & 0o7777;
-        fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(0o666)).unwrap();
-        DevFuseOpen { mode }
-    }
-}
-
-impl Drop for DevFuseOpen {
-    fn drop(&mut self) {
-        let _ = fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(self.mode));
-    }
-}
-
 /// A mount made by `user` in the foreground; killed, and unmounted as root, on drop.
 struct UserMount {
     child: Child,
@@ -216,40 +129,10 @@ struct UserMount {
 
 impl UserMount {
     fn start(sshd: &Sshd, user: &TestUser, extra: &[&str]) -> UserMount {
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-user-")
-            .tempdir()
-            .unwrap();
-        let base = dir.path().canonicalize().unwrap();
-        let mnt = base.join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        let key = base.join("key");
-        fs::copy(sshd.user_key(), &key).unwrap();
-        let known = base.join("known_hosts");
-        fs::copy(sshd.known_hosts(), &known).unwrap();
-        for p in [&base, &mnt, &key, &known] {
-            chown(p, Some(user.uid), Some(user.gid)).unwrap();
-        }
-        let stderr = base.join("stderr.log");
-        let child = Command::new(sshfs_rs_bin())
-            .arg(format!("root@127.0.0.1:{}", sshd.root_dir().display()))
-            .arg(&mnt)
-            .args(["-f", "-p", &sshd.port().to_string(), "-o"])
-            .arg(format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
-                key.display(),
-                known.display()
-            ))
-            .args(extra)
-            .env("HOME", &base)
-            .env_remove("SSH_AUTH_SOCK")
-            .uid(user.uid)
-            .gid(user.gid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
+        let (dir, mnt) = user.mountpoint("sshfs-rs-user-");
+        let stderr = mnt.with_file_name("stderr.log");
+        let source = format!("root@127.0.0.1:{}", sshd.root_dir().display());
+        let child = user.spawn_sshfs_rs(sshd, &source, &mnt, &[&["-f"], extra].concat(), &stderr);
         let mut m = UserMount {
             child,
             mnt,
@@ -294,7 +177,7 @@ impl Drop for UserMount {
 #[test]
 fn auto_unmount_of_a_users_mount() {
     let sshd = Sshd::start();
-    let user = TestUser::create();
+    let user = TestUser::create("lc");
     let _open = DevFuseOpen::new();
     let m = UserMount::start(&sshd, &user, &["-o", "auto_unmount"]);
     let entry = fs::read_to_string("/proc/self/mounts").unwrap();
@@ -312,11 +195,7 @@ fn auto_unmount_of_a_users_mount() {
         "the user's mount is still there {GONE_TIMEOUT:?} after kill -9; stderr: {}",
         fs::read_to_string(&m.stderr).unwrap_or_default()
     );
-    assert!(
-        wait_until(GONE_TIMEOUT, || sshfs_rs_processes_of(&m.mnt).is_empty()),
-        "processes left: {:?}",
-        sshfs_rs_processes_of(&m.mnt)
-    );
+    assert_sshfs_rs_gone(&m.mnt, GONE_TIMEOUT);
 }
 
 /// `-d` logs one line per request, once answered: its number, the operation, the path, the
@@ -396,18 +275,13 @@ fn max_write_and_max_background_reach_the_kernel() {
 #[test]
 fn daemonized_mount_logs_to_syslog() {
     let sshd = Sshd::start();
-    let dir = tempfile::Builder::new()
-        .prefix("sshfs-rs-syslog-")
-        .tempdir()
-        .unwrap();
-    let base = dir.path().canonicalize().unwrap();
-    let socket_path = base.join("log");
+    let mountpoint = Mountpoint::new();
+    let socket_path = mountpoint.base().join("log");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
-    let mnt = base.join("mnt");
-    fs::create_dir(&mnt).unwrap();
+    let mnt = mountpoint.path().to_path_buf();
     let _cleanup = Daemon { mnt: mnt.clone() };
     let out = run_command(
         mount_command(&sshd, &mnt).env("SSHFS_RS_SYSLOG_SOCKET", &socket_path),
@@ -440,20 +314,5 @@ struct Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         unmount_and_stop(&self.mnt);
-    }
-}
-
-fn unmount_and_stop(mnt: &Path) {
-    for args in [&[][..], &["-l"][..]] {
-        if is_mounted(mnt) {
-            let _ = run_command(Command::new("umount").args(args).arg(mnt), RUN_TIMEOUT);
-        }
-    }
-    if !wait_until(Duration::from_secs(10), || {
-        sshfs_rs_processes_of(mnt).is_empty()
-    }) {
-        for pid in sshfs_rs_processes_of(mnt) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
     }
 }

@@ -17,16 +17,16 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use support::{Sshd, is_mounted, run_command, sshfs_rs_bin, wait_until};
+use support::{
+    Sshd, assert_sshfs_rs_gone, is_mounted, run_command, run_to_eof, sshfs_rs_bin, unmount_and_stop,
+};
 
 /// Bound on each program run (a hang fails the test instead of blocking it).
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,31 +121,13 @@ impl Scene {
         let out = run_command(Command::new("umount").arg(&self.mnt), RUN_TIMEOUT);
         assert!(out.status.success(), "umount: {}", text(&out.stderr));
         assert!(!is_mounted(&self.mnt));
-        assert!(
-            wait_until(SETTLE_TIMEOUT, || daemons_of(&self.mnt).is_empty()),
-            "the daemon is still running after umount: {:?}",
-            daemons_of(&self.mnt)
-        );
+        assert_sshfs_rs_gone(&self.mnt, SETTLE_TIMEOUT);
     }
 }
 
 impl Drop for Scene {
     fn drop(&mut self) {
-        for args in [&[][..], &["-l"][..]] {
-            if is_mounted(&self.mnt) {
-                let _ = run_command(
-                    Command::new("umount").args(args).arg(&self.mnt),
-                    RUN_TIMEOUT,
-                );
-            }
-        }
-        for pid in daemons_of(&self.mnt) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&self.mnt).is_empty());
+        unmount_and_stop(&self.mnt);
         if is_mounted(&self.mnt) {
             eprintln!(
                 "warning: leaving {} in place, it is still mounted",
@@ -166,47 +148,12 @@ fn mount_entry_in(table: &str, mnt: &Path) -> Option<(String, String, String)> {
     })
 }
 
-/// Pids of the sshfs-rs processes serving `mnt` (the mountpoint is in their command line).
-fn daemons_of(mnt: &Path) -> Vec<i32> {
-    support::sshfs_rs_processes_of(mnt)
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 fn options_of(entry: &(String, String, String)) -> Vec<String> {
     entry.2.split(',').map(str::to_owned).collect()
-}
-
-/// Runs `cmd` with stdout and stderr on pipes and waits until both reach EOF, as autofs does
-/// (bounded): a daemon that kept them open would hang here.
-fn run_to_eof(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = out.read_to_end(&mut o);
-        let _ = err.read_to_end(&mut e);
-        let _ = tx.send((o, e));
-    });
-    let Ok((stdout, stderr)) = rx.recv_timeout(RUN_TIMEOUT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{cmd:?}: stdout/stderr still open after {RUN_TIMEOUT:?}");
-    };
-    let status = child.wait().unwrap();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
 }
 
 /// `mount -t fuse.sshfs-rs SRC MNT -o OPTS` with fstab-style options, through mount.fuse3:
@@ -243,11 +190,7 @@ fn mount_t_fuse_sshfs_rs() {
         fs::read_to_string(s.sshd.root_dir().join("through-mount-t.txt")).unwrap(),
         "written\n"
     );
-    assert!(
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&s.mnt).is_empty()),
-        "daemons left: {:?}",
-        daemons_of(&s.mnt)
-    );
+    assert_sshfs_rs_gone(&s.mnt, SETTLE_TIMEOUT);
 }
 
 /// mount.fuse3 appends `dev,suid` unless told `nodev,nosuid` (the first failure:
@@ -473,11 +416,7 @@ fn mount_8_runs_the_helper_link_and_fstab_works() {
         fs::read_to_string(server.join("by-fstab.txt")).unwrap(),
         "two\n"
     );
-    assert!(
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&s.mnt).is_empty()),
-        "daemons left: {:?}",
-        daemons_of(&s.mnt)
-    );
+    assert_sshfs_rs_gone(&s.mnt, SETTLE_TIMEOUT);
 }
 
 /// A value for an option of the docs table, from how the table shows it (`name=VALUE`).
@@ -686,9 +625,5 @@ fn autofs_mounts_on_access_and_unmounts_on_timeout() {
         !out.contains("autofs-left"),
         "automount left its mount: {out}\n{log}"
     );
-    assert!(
-        wait_until(SETTLE_TIMEOUT, || daemons_of(&auto_x).is_empty()),
-        "daemons left: {:?}",
-        daemons_of(&auto_x)
-    );
+    assert_sshfs_rs_gone(&auto_x, SETTLE_TIMEOUT);
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use support::login::{
-    MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, exited_within_mount_timeout, logins,
-    password_sshd, run_ok, sshfs_rs,
+    MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut,
+    key_with_passphrase, logins, password_sshd, sshfs_rs, sshfs_rs_without_terminal,
 };
 use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
 
@@ -52,25 +52,14 @@ fn password_stdin_mounts_and_reconnects_without_asking() {
     assert!(is_mounted(mnt.path()), "not mounted after exit 0");
     assert_eq!(logins(&sshd, "password", &user.name), 1, "{}", sshd.log());
 
-    fs::write(mnt.path().join("hello"), b"through the password mount\n").unwrap();
-    let on_server = dir.data.join("hello");
-    assert_eq!(
-        fs::read(&on_server).unwrap(),
-        b"through the password mount\n"
+    // Then a cut connection: the next request waits for a new one, made with the same password.
+    let stats = files_go_both_ways_and_after_a_cut(
+        mnt.path(),
+        &dir,
+        &user,
+        &proxy,
+        b"through the password mount\n",
     );
-    use std::os::unix::fs::MetadataExt;
-    assert_eq!(fs::metadata(&on_server).unwrap().uid(), user.uid);
-    fs::write(dir.data.join("from-server"), b"server side").unwrap();
-    assert_eq!(
-        fs::read(mnt.path().join("from-server")).unwrap(),
-        b"server side"
-    );
-
-    // Cut the connection: the next request waits for a new one, made with the same password.
-    proxy.cut();
-    fs::write(mnt.path().join("after-cut"), b"again").unwrap();
-    assert_eq!(fs::read(dir.data.join("after-cut")).unwrap(), b"again");
-    let stats = MountStats::of(mnt.path());
     assert!(stats.get("reconnects=") >= 1, "no reconnect: {stats:?}");
     assert_eq!(
         logins(&sshd, "password", &user.name),
@@ -471,24 +460,6 @@ fn proxy_command_ssh_w_survives_a_reconnect() {
     assert_eq!(publickey_logins(&s.target), 3, "{}", s.logs());
 }
 
-/// Runs sshfs-rs in its own session (no controlling terminal, so nothing can be asked), in the
-/// foreground, and returns its status and stderr.
-fn sshfs_rs_without_terminal(home: &Path, args: &[String]) -> (ExitStatus, String) {
-    let err = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new("setsid")
-        .arg(sshfs_rs_bin())
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let status = exited_within_mount_timeout(&mut child, args);
-    (status, fs::read_to_string(err.path()).unwrap())
-}
-
 /// Authentication failures say what was tried and why each failed: a passphrase-protected key
 /// in batch mode is named with the reason, and a password the server would take but no one
 /// can type is "not tried" (the server logs no password attempt).
@@ -497,21 +468,7 @@ fn auth_errors_name_each_method_and_why_it_failed() {
     let sshd = password_sshd();
     let mnt = Mountpoint::new();
     let key = mnt.base().join("locked_ed25519");
-    run_ok(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "a passphrase",
-            "-C",
-            "",
-            "-f",
-            key.to_str().unwrap(),
-        ],
-        None,
-    );
+    key_with_passphrase(&key, "a passphrase");
     let base = |batch: &str| -> Vec<String> {
         vec![
             format!("root@127.0.0.1:{}", sshd.root_dir().display()),

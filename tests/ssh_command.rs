@@ -10,7 +10,7 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use support::{
@@ -61,6 +61,20 @@ fn write_read_and_check(mnt: &Path, server: &Path, name: &str) {
         fs::read_to_string(server.join(name)).unwrap(),
         data,
         "{name} on the server"
+    );
+}
+
+/// `fusermount3 -u MNT`, which must succeed.
+fn fusermount_u(mnt: &Path) {
+    let status = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mnt)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "fusermount3 -u {}: {status}",
+        mnt.display()
     );
 }
 
@@ -355,12 +369,7 @@ fn passive_speaks_sftp_over_stdin_and_stdout() {
         p.started.children[1].try_wait().unwrap().is_none(),
         "it stays in the foreground"
     );
-    let unmounted = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(unmounted.success());
+    fusermount_u(&mnt);
     let status = p.exit_status();
     assert!(
         status.is_some_and(|s| s.success()),
@@ -391,6 +400,17 @@ fn passive_ends_the_mount_when_the_server_goes_away() {
     assert!(p.log().contains("unmounted"), "{}", p.log());
 }
 
+/// Mounts `sshd` through `proxy` with `-o ssh_command=ssh`, and checks a file goes through.
+fn ssh_command_mount_via(sshd: &Sshd, proxy: &FaultProxy) -> Mount {
+    let m = Mount::start_via(
+        sshd,
+        proxy.port(),
+        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
+    );
+    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    m
+}
+
 /// A reconnect whose ssh meets another host key (the known_hosts entry is the first server's)
 /// is not tried again: ssh's "Host key verification failed" ends reconnecting, the reason is in
 /// the log, and requests fail with EIO at once.
@@ -399,12 +419,7 @@ fn ssh_command_host_key_failure_on_reconnect_stops_reconnecting() {
     let sshd = Sshd::start();
     let other = Sshd::start();
     let proxy = FaultProxy::start(sshd.port());
-    let m = Mount::start_via(
-        &sshd,
-        proxy.port(),
-        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
-    );
-    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    let m = ssh_command_mount_via(&sshd, &proxy);
     proxy.retarget(other.port());
     proxy.cut();
     let started = std::time::Instant::now();
@@ -422,6 +437,29 @@ fn ssh_command_host_key_failure_on_reconnect_stops_reconnecting() {
         stats.get("reconnects=") == 0 && format!("{stats:?}").contains("state=gave-up"),
         "{stats:?}"
     );
+}
+
+/// Runs `sshfs-rs root@127.0.0.1:ROOT<under> MNT -p PORT -F /dev/null -o <key, known_hosts,
+/// batch mode>,ssh_command=COMMAND` without `-f`, to completion.
+fn run_in_background(sshd: &Sshd, under: &str, mnt: &Path, command: &str) -> Output {
+    run_sshfs_rs(
+        sshd.home(),
+        &[
+            &format!("root@127.0.0.1:{}{under}", sshd.root_dir().display()),
+            &mnt.display().to_string(),
+            "-p",
+            &sshd.port().to_string(),
+            "-F",
+            "/dev/null",
+            "-o",
+            &format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command={command}",
+                sshd.user_key().display(),
+                sshd.known_hosts().display()
+            ),
+        ],
+        RUN_TIMEOUT,
+    )
 }
 
 /// Kills the process whose pid is in the file, when dropped.
@@ -456,24 +494,7 @@ fn a_failed_background_mount_returns_while_the_command_lives_on() {
     let command = format!("sh -c {} sh", script.replace(' ', "\\ "));
     let mnt = sshd.temp_dir().join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let out = run_sshfs_rs(
-        sshd.home(),
-        &[
-            &format!("root@127.0.0.1:{}/missing", sshd.root_dir().display()),
-            &mnt.display().to_string(),
-            "-p",
-            &sshd.port().to_string(),
-            "-F",
-            "/dev/null",
-            "-o",
-            &format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command={command}",
-                sshd.user_key().display(),
-                sshd.known_hosts().display()
-            ),
-        ],
-        RUN_TIMEOUT,
-    );
+    let out = run_in_background(&sshd, "/missing", &mnt, &command);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
@@ -510,36 +531,14 @@ fn ssh_command_in_the_background() {
         mnt: mnt.clone(),
         children: Vec::new(),
     };
-    let out = run_sshfs_rs(
-        sshd.home(),
-        &[
-            &format!("root@127.0.0.1:{}", sshd.root_dir().display()),
-            &mnt_arg,
-            "-p",
-            &sshd.port().to_string(),
-            "-F",
-            "/dev/null",
-            "-o",
-            &format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes,ssh_command=ssh",
-                sshd.user_key().display(),
-                sshd.known_hosts().display()
-            ),
-        ],
-        RUN_TIMEOUT,
-    );
+    let out = run_in_background(&sshd, "", &mnt, "ssh");
     assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let daemon = processes_with(&mnt_arg);
     assert_eq!(daemon.len(), 1, "one daemon: {daemon:?}");
     assert_eq!(ssh_children(daemon[0] as u32).len(), 1, "its ssh");
     write_read_and_check(&mnt, sshd.root_dir(), "background");
-    let unmounted = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(unmounted.success());
+    fusermount_u(&mnt);
     // The ssh's command line names the key, which is in the sshd's temp dir.
     let key = sshd.user_key().display().to_string();
     assert!(
@@ -558,12 +557,7 @@ fn ssh_command_in_the_background() {
 fn ssh_command_refused_logins_on_reconnect_stop_reconnecting() {
     let sshd = Sshd::start();
     let proxy = FaultProxy::start(sshd.port());
-    let m = Mount::start_via(
-        &sshd,
-        proxy.port(),
-        &["-F", "/dev/null", "-o", "ssh_command=ssh"],
-    );
-    write_read_and_check(m.path(), sshd.root_dir(), "x");
+    let m = ssh_command_mount_via(&sshd, &proxy);
     fs::write(sshd.temp_dir().join("authorized_keys"), "").unwrap();
     proxy.cut();
     let gave_up = wait_until(RECONNECT_TIMEOUT, || {

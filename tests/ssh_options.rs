@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::login::key_with_passphrase;
 use support::{
-    FaultProxy, Mount, MountStats, Sshd, SshdOptions, is_mounted, run_command, sshfs_rs_bin,
+    FaultProxy, Mount, MountStats, Sshd, SshdOptions, is_mounted, no_config_args, run_plain,
     wait_until,
 };
 
@@ -36,20 +37,16 @@ fn source(sshd: &Sshd) -> String {
     format!("root@127.0.0.1:{}", sshd.root_dir().display())
 }
 
-/// `-p PORT -o UserKnownHostsFile=..,StrictHostKeyChecking=yes,BatchMode=yes` and `-F
-/// /dev/null`: the server's known_hosts, no key.
+/// `-F /dev/null -p PORT -o UserKnownHostsFile=..,StrictHostKeyChecking=yes,BatchMode=yes`:
+/// the server's known_hosts, no key.
 fn base_args(sshd: &Sshd) -> Vec<String> {
-    vec![
-        "-F".into(),
-        "/dev/null".into(),
-        "-p".into(),
-        sshd.port().to_string(),
-        "-o".into(),
+    no_config_args(
+        sshd.port(),
         format!(
             "UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
             sshd.known_hosts().display()
         ),
-    ]
+    )
 }
 
 /// [`base_args`] with the server's user key.
@@ -92,20 +89,7 @@ fn run(
     home: &Path,
     env: &[(&str, Option<&OsStr>)],
 ) -> Output {
-    let mut cmd = Command::new(sshfs_rs_bin());
-    cmd.arg(source)
-        .arg(mnt)
-        .arg("-f")
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK");
-    for (name, value) in env {
-        match value {
-            Some(v) => cmd.env(name, v),
-            None => cmd.env_remove(name),
-        };
-    }
-    run_command(&mut cmd, RUN_TIMEOUT)
+    run_plain(source, mnt, args, home, env, RUN_TIMEOUT)
 }
 
 /// Writes a file through the mount and reads it on the server.
@@ -115,6 +99,21 @@ fn works(m: &Mount, sshd: &Sshd, name: &str) {
         fs::read(sshd.root_dir().join(name)).unwrap(),
         name.as_bytes()
     );
+}
+
+/// Mounts with `args` and `env` ([`mount`]), writes `name` through the mount ([`works`]),
+/// unmounts, and returns what sshd logged meanwhile.
+fn mount_and_log(
+    sshd: &Sshd,
+    args: &[String],
+    env: &[(&str, Option<&OsStr>)],
+    name: &str,
+) -> String {
+    let at = sshd.log().len();
+    let m = mount(sshd, args, env);
+    works(&m, sshd, name);
+    drop(m);
+    log_since(sshd, at)
 }
 
 /// sshd's log from byte `from` on.
@@ -142,11 +141,7 @@ fn algorithm_lists_decide_what_is_negotiated() {
     );
     let cipher_line = "kex: client->server cipher:";
 
-    let at = sshd.log().len();
-    let m = mount(&sshd, &key_args(&sshd), &[]);
-    works(&m, &sshd, "default");
-    drop(m);
-    let log = log_since(&sshd, at);
+    let log = mount_and_log(&sshd, &key_args(&sshd), &[], "default");
     let line = last_line(&log, cipher_line);
     assert!(
         line.contains("cipher: aes256-ctr MAC: hmac-sha2-512 compression: none"),
@@ -154,8 +149,7 @@ fn algorithm_lists_decide_what_is_negotiated() {
     );
     assert!(last_line(&log, "kex: algorithm:").contains("curve25519-sha256"));
 
-    let at = sshd.log().len();
-    let m = mount(
+    let log = mount_and_log(
         &sshd,
         &with(
             key_args(&sshd),
@@ -165,10 +159,8 @@ fn algorithm_lists_decide_what_is_negotiated() {
             ],
         ),
         &[],
+        "caret",
     );
-    works(&m, &sshd, "caret");
-    drop(m);
-    let log = log_since(&sshd, at);
     assert!(
         last_line(&log, cipher_line).contains("cipher: aes128-ctr MAC: hmac-sha2-256"),
         "{log}"
@@ -338,17 +330,7 @@ fn keygen(args: &[&str]) {
 
 /// A new unencrypted ed25519 key at `path`.
 fn new_key(path: &Path) {
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "",
-        "-f",
-        path.to_str().unwrap(),
-    ]);
+    key_with_passphrase(path, "");
 }
 
 /// `SHA256:...` of a public key file.
@@ -514,22 +496,14 @@ fn identities_only_and_identity_agent() {
     agent.add(&wrong);
     let env = [agent.env()];
 
-    let offered_wrong = |at: usize| log_since(&sshd, at).contains(&wrong_fp);
-    let at = sshd.log().len();
-    let m = mount(&sshd, &key_args(&sshd), &env);
-    works(&m, &sshd, "agent-first");
-    drop(m);
-    assert!(offered_wrong(at), "the agent's key was not offered");
+    let log = mount_and_log(&sshd, &key_args(&sshd), &env, "agent-first");
+    assert!(log.contains(&wrong_fp), "the agent's key was not offered");
 
     for option in ["IdentitiesOnly=yes", "IdentityAgent=none"] {
-        let at = sshd.log().len();
-        let m = mount(&sshd, &with(key_args(&sshd), &["-o", option]), &env);
-        works(&m, &sshd, "only");
-        drop(m);
+        let log = mount_and_log(&sshd, &with(key_args(&sshd), &["-o", option]), &env, "only");
         assert!(
-            !offered_wrong(at),
-            "{option}: the agent's key was offered:\n{}",
-            log_since(&sshd, at)
+            !log.contains(&wrong_fp),
+            "{option}: the agent's key was offered:\n{log}"
         );
     }
 
@@ -556,42 +530,30 @@ fn preferred_authentications_and_pubkey_authentication() {
         password_auth: true,
         ..SshdOptions::default()
     });
-    let e = fails(
-        &sshd,
-        &with(key_args(&sshd), &["-o", "PubkeyAuthentication=no"]),
-        &[],
-    );
-    for want in [
-        "Permission denied for root@127.0.0.1",
-        "password (not tried: BatchMode is set)",
-        "publickey (not tried: PubkeyAuthentication is no)",
-    ] {
-        assert!(e.contains(want), "{want:?} not in {e}");
+    let refusals: [(&str, &[&str]); 3] = [
+        (
+            "PubkeyAuthentication=no",
+            &[
+                "Permission denied for root@127.0.0.1",
+                "password (not tried: BatchMode is set)",
+                "publickey (not tried: PubkeyAuthentication is no)",
+            ],
+        ),
+        (
+            "PreferredAuthentications=password",
+            &["publickey (not tried: not in PreferredAuthentications)"],
+        ),
+        (
+            "PasswordAuthentication=no,PubkeyAuthentication=no",
+            &["password (not tried: PasswordAuthentication is no)"],
+        ),
+    ];
+    for (option, wants) in refusals {
+        let e = fails(&sshd, &with(key_args(&sshd), &["-o", option]), &[]);
+        for want in wants {
+            assert!(e.contains(want), "-o {option}: {want:?} not in {e}");
+        }
     }
-    let e = fails(
-        &sshd,
-        &with(
-            key_args(&sshd),
-            &["-o", "PreferredAuthentications=password"],
-        ),
-        &[],
-    );
-    assert!(
-        e.contains("publickey (not tried: not in PreferredAuthentications)"),
-        "{e}"
-    );
-    let e = fails(
-        &sshd,
-        &with(
-            key_args(&sshd),
-            &["-o", "PasswordAuthentication=no,PubkeyAuthentication=no"],
-        ),
-        &[],
-    );
-    assert!(
-        e.contains("password (not tried: PasswordAuthentication is no)"),
-        "{e}"
-    );
     let m = mount(
         &sshd,
         &with(
@@ -615,20 +577,16 @@ fn host_key_alias_and_global_known_hosts_file() {
     fs::write(&global, format!("myalias {}\n", sshd.host_pubkey_line())).unwrap();
     let empty = d.join("empty_known_hosts");
     fs::write(&empty, "").unwrap();
-    let args = |extra: &str| -> Vec<String> {
-        vec![
-            "-F".into(),
-            "/dev/null".into(),
-            "-p".into(),
-            sshd.port().to_string(),
-            "-o".into(),
+    let args = |extra: &str| {
+        no_config_args(
+            sshd.port(),
             format!(
                 "IdentityFile={},UserKnownHostsFile={},GlobalKnownHostsFile={},BatchMode=yes{extra}",
                 sshd.user_key().display(),
                 empty.display(),
                 global.display()
             ),
-        ]
+        )
     };
     let m = mount(
         &sshd,
@@ -676,16 +634,7 @@ fn connection_attempts() {
     };
     let home = tempfile::tempdir().unwrap();
     let mnt = tempfile::tempdir().unwrap();
-    let args = |n: &str| -> Vec<String> {
-        vec![
-            "-F".into(),
-            "/dev/null".into(),
-            "-p".into(),
-            port.to_string(),
-            "-o".into(),
-            format!("BatchMode=yes,ConnectionAttempts={n}"),
-        ]
-    };
+    let args = |n: &str| no_config_args(port, format!("BatchMode=yes,ConnectionAttempts={n}"));
     let start = Instant::now();
     let out = run("127.0.0.1:", mnt.path(), &args("1"), home.path(), &[]);
     let once = start.elapsed();
@@ -732,25 +681,17 @@ fn known_hosts_steers_the_host_key_algorithm() {
         format!("[127.0.0.1]:{} {}\n", sshd.port(), public.join(" ")),
     )
     .unwrap();
-    let args = |extra: &str| -> Vec<String> {
-        vec![
-            "-F".into(),
-            "/dev/null".into(),
-            "-p".into(),
-            sshd.port().to_string(),
-            "-o".into(),
+    let args = |extra: &str| {
+        no_config_args(
+            sshd.port(),
             format!(
                 "IdentityFile={},UserKnownHostsFile={},GlobalKnownHostsFile=/dev/null,StrictHostKeyChecking=yes,BatchMode=yes{extra}",
                 sshd.user_key().display(),
                 known.display()
             ),
-        ]
+        )
     };
-    let at = sshd.log().len();
-    let m = mount(&sshd, &args(""), &[]);
-    works(&m, &sshd, "ecdsa");
-    drop(m);
-    let log = log_since(&sshd, at);
+    let log = mount_and_log(&sshd, &args(""), &[], "ecdsa");
     assert!(
         last_line(&log, "kex: host key algorithm:").contains("ecdsa-sha2-nistp256"),
         "{log}"

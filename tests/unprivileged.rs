@@ -47,34 +47,10 @@ impl UserMount {
         extra: &[&str],
     ) -> Result<UserMount, (ExitStatus, String)> {
         let background = !extra.contains(&"-f");
-        let dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-user-mnt-")
-            .tempdir()
-            .unwrap();
-        let base = dir.path().canonicalize().unwrap();
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
-        let mnt = base.join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        std::os::unix::fs::chown(&mnt, Some(local.uid), Some(local.gid)).unwrap();
-        let key = local.give(sshd.user_key());
-        let known_hosts = local.give(sshd.known_hosts());
-        let stderr = base.join("stderr.log");
-        let child = local
-            .command(sshfs_rs_bin())
-            .arg(format!("{}@127.0.0.1:", remote.name))
-            .arg(&mnt)
-            .args(["-p", &sshd.port().to_string(), "-o"])
-            .arg(format!(
-                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
-                key.display(),
-                known_hosts.display()
-            ))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
+        let (dir, mnt) = local.mountpoint("sshfs-rs-user-mnt-");
+        let stderr = mnt.with_file_name("stderr.log");
+        let source = format!("{}@127.0.0.1:", remote.name);
+        let child = local.spawn_sshfs_rs(sshd, &source, &mnt, extra, &stderr);
         let mut this = UserMount {
             child: Some(child),
             _dir: dir,

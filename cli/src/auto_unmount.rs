@@ -109,15 +109,7 @@ fn close_all_but(keep: i32) {
         // SAFETY: nothing else in this process uses these descriptors any more.
         unsafe { libc::close(fd) };
     }
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        let _ = nix::unistd::dup2_stdin(&null);
-        let _ = nix::unistd::dup2_stdout(&null);
-        let _ = nix::unistd::dup2_stderr(&null);
-    }
+    crate::daemon::stdio_to_dev_null();
 }
 
 /// Detaches the mount: lazily, since programs may still be inside it.

@@ -53,15 +53,21 @@ impl Detach {
     pub fn ready(mut self) {
         let _ = setsid();
         let _ = std::env::set_current_dir("/");
-        if let Ok(null) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-        {
-            let _ = nix::unistd::dup2_stdin(&null);
-            let _ = nix::unistd::dup2_stdout(&null);
-            let _ = nix::unistd::dup2_stderr(&null);
-        }
+        stdio_to_dev_null();
         let _ = self.pipe.write_all(b"1");
+    }
+}
+
+/// Points stdin, stdout and stderr at /dev/null (left as they are if it cannot be opened), so
+/// the process holds nothing open that a caller reads until EOF.
+pub fn stdio_to_dev_null() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
     }
 }

@@ -182,6 +182,16 @@ impl InFlight {
     }
 }
 
+/// What an INTERRUPT of a request does.
+#[derive(Clone, Copy)]
+enum OnInterrupt {
+    /// Its future is dropped and the kernel answered EINTR.
+    Cancel,
+    /// Nothing: the request must not be abandoned halfway (releasing a handle the server
+    /// holds), so it runs to the end.
+    Finish,
+}
+
 /// Removes a request from the registry however its future ends (completion or drop).
 struct Registered<'a> {
     inflight: &'a InFlight,
@@ -256,49 +266,52 @@ impl FuseFs {
         name: Option<&OsStr>,
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
-        let started = Instant::now();
-        let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
-        self.admit(req, op)?;
-        let cancelled = self.inflight.register(req.unique);
-        let _registered = Registered {
-            inflight: &self.inflight,
-            unique: req.unique,
-        };
-        let result = async {
-            tokio::select! {
-                r = fut => r.map_err(|e| {
-                    debug!(errno = e.errno, "{}", e.message);
-                    errno(e)
-                }),
-                Ok(()) = cancelled => {
-                    debug!("interrupted");
-                    Err(Errno::from(libc::EINTR))
-                }
-            }
-        }
-        .instrument(span)
-        .await;
-        self.log(req, op, ino, name, &result, started);
-        result
+        self.run_request(req, op, ino, name, OnInterrupt::Cancel, fut)
+            .await
     }
 
-    /// Runs a request that must not be abandoned halfway (it creates server state, like an
-    /// open handle): traced, mapped and logged, but not cancelled by INTERRUPT.
-    async fn serve_whole<T: Summary>(
+    /// Runs one request: admitted, traced, errors mapped to errno, logged with `-d`; what an
+    /// INTERRUPT does is `on_interrupt`'s.
+    async fn run_request<T: Summary>(
         &self,
         req: &Request,
         op: &'static str,
         ino: u64,
+        name: Option<&OsStr>,
+        on_interrupt: OnInterrupt,
         fut: impl Future<Output = Result<T, FsError>>,
     ) -> FuseResult<T> {
         let started = Instant::now();
         let span = debug_span!("fuse", op, unique = req.unique, ino, pid = req.pid);
         self.admit(req, op)?;
-        let result = fut.instrument(span).await.map_err(|e| {
-            debug!(errno = e.errno, "{}", e.message);
-            errno(e)
-        });
-        self.log(req, op, ino, None, &result, started);
+        let mapped = async {
+            fut.await.map_err(|e| {
+                debug!(errno = e.errno, "{}", e.message);
+                errno(e)
+            })
+        };
+        let result = match on_interrupt {
+            OnInterrupt::Cancel => {
+                let cancelled = self.inflight.register(req.unique);
+                let _registered = Registered {
+                    inflight: &self.inflight,
+                    unique: req.unique,
+                };
+                async {
+                    tokio::select! {
+                        r = mapped => r,
+                        Ok(()) = cancelled => {
+                            debug!("interrupted");
+                            Err(Errno::from(libc::EINTR))
+                        }
+                    }
+                }
+                .instrument(span)
+                .await
+            }
+            OnInterrupt::Finish => mapped.instrument(span).await,
+        };
+        self.log(req, op, ino, name, &result, started);
         result
     }
 
@@ -704,8 +717,15 @@ impl Filesystem for FuseFs {
         _lock_owner: u64,
         _flush: bool,
     ) -> FuseResult<()> {
-        self.serve_whole(&req, "release", inode, self.fs.release(fh))
-            .await
+        self.run_request(
+            &req,
+            "release",
+            inode,
+            None,
+            OnInterrupt::Finish,
+            self.fs.release(fh),
+        )
+        .await
     }
 
     async fn fsync(&self, req: Request, inode: u64, fh: u64, _datasync: bool) -> FuseResult<()> {
@@ -778,8 +798,15 @@ impl Filesystem for FuseFs {
     }
 
     async fn releasedir(&self, req: Request, inode: u64, fh: u64, _flags: u32) -> FuseResult<()> {
-        self.serve_whole(&req, "releasedir", inode, self.fs.releasedir(fh))
-            .await
+        self.run_request(
+            &req,
+            "releasedir",
+            inode,
+            None,
+            OnInterrupt::Finish,
+            self.fs.releasedir(fh),
+        )
+        .await
     }
 
     /// Server-side copy (`copy-data`); see [`crate::fs::copy`] for why ENOSYS and EOPNOTSUPP

@@ -26,12 +26,15 @@ mod sftp_port;
 mod sshd;
 mod users;
 
-pub use mount::{DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, run_sshfs_rs, sshfs_rs_bin};
+pub use mount::{
+    DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, no_config_args, run_plain, run_sshfs_rs,
+    sshfs_rs_bin,
+};
 pub use proxy::FaultProxy;
 pub use rng::Rng;
 pub use sftp_port::SftpPort;
 pub use sshd::{Sshd, SshdOptions};
-pub use users::{DevFuseOpen, TestUser, run_ok};
+pub use users::{DevFuseOpen, TestUser, open_temp_dir, run_ok};
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -244,6 +247,67 @@ pub fn sshfs_rs_processes_of(mnt: &Path) -> Vec<i32> {
         }
     }
     pids
+}
+
+/// Runs `cmd` with stdout and stderr on pipes and waits until both reach EOF, as autofs does
+/// (at most 30 s): a daemon that kept them open would hang here.
+pub fn run_to_eof(cmd: &mut Command) -> Output {
+    const EOF_TIMEOUT: Duration = Duration::from_secs(30);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let _ = out.read_to_end(&mut o);
+        let _ = err.read_to_end(&mut e);
+        let _ = tx.send((o, e));
+    });
+    let Ok((stdout, stderr)) = rx.recv_timeout(EOF_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?}: stdout/stderr still open after {EOF_TIMEOUT:?}");
+    };
+    let status = child.wait().unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Waits at most `timeout` until no sshfs-rs process has `mnt` among its arguments (see
+/// [`sshfs_rs_processes_of`]); panics naming those left otherwise.
+pub fn assert_sshfs_rs_gone(mnt: &Path, timeout: Duration) {
+    assert!(
+        wait_until(timeout, || sshfs_rs_processes_of(mnt).is_empty()),
+        "sshfs-rs processes of {} left after {timeout:?}: {:?}",
+        mnt.display(),
+        sshfs_rs_processes_of(mnt)
+    );
+}
+
+/// Cleans up after a mount made in the background: `umount MNT` (then `umount -l`) while it
+/// is mounted, then waits at most 10 s for its sshfs-rs processes to end and kills those left.
+pub fn unmount_and_stop(mnt: &Path) {
+    const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+    for args in [&[][..], &["-l"][..]] {
+        if is_mounted(mnt) {
+            let _ = run_command(Command::new("umount").args(args).arg(mnt), STOP_TIMEOUT);
+        }
+    }
+    if !wait_until(STOP_TIMEOUT, || sshfs_rs_processes_of(mnt).is_empty()) {
+        for pid in sshfs_rs_processes_of(mnt) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; returns its last value.

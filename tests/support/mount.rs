@@ -1,5 +1,6 @@
 //! Mounting the binary under test (and the C `sshfs`) as foreground child processes.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -27,6 +28,58 @@ pub fn run_sshfs_rs(home: &Path, args: &[&str], timeout: Duration) -> Output {
     let mut cmd = Command::new(sshfs_rs_bin());
     cmd.args(args).env("HOME", home).env_remove("SSH_AUTH_SOCK");
     run_command(&mut cmd, timeout)
+}
+
+/// Runs `sshfs-rs SOURCE MNT -f ARGS` to completion, set up as [`Mount::start_plain`] sets it
+/// up (HOME=`home`, no SSH_AUTH_SOCK unless `env` sets it, `env` applied), for a mount that is
+/// meant to fail. Panics, with its stderr, if it runs longer than `timeout`.
+pub fn run_plain<S: AsRef<OsStr>>(
+    source: &str,
+    mnt: &Path,
+    args: &[S],
+    home: &Path,
+    env: &[(&str, Option<&OsStr>)],
+    timeout: Duration,
+) -> Output {
+    let mut cmd = Command::new(sshfs_rs_bin());
+    plain_setup(&mut cmd, source, mnt, args, home, env);
+    run_command(&mut cmd, timeout)
+}
+
+/// `SOURCE MNT -f ARGS`, HOME=`home`, SSH_AUTH_SOCK removed, then `env` (`None` removes a
+/// variable): what [`Mount::start_plain`] and [`run_plain`] give sshfs-rs.
+fn plain_setup<S: AsRef<OsStr>>(
+    cmd: &mut Command,
+    source: &str,
+    mnt: &Path,
+    args: &[S],
+    home: &Path,
+    env: &[(&str, Option<&OsStr>)],
+) {
+    cmd.arg(source)
+        .arg(mnt)
+        .arg("-f")
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK");
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+}
+
+/// `-F /dev/null -p PORT -o OPTIONS`: no ssh_config file, the port, and the `-o` list.
+pub fn no_config_args(port: u16, options: String) -> Vec<String> {
+    vec![
+        "-F".into(),
+        "/dev/null".into(),
+        "-p".into(),
+        port.to_string(),
+        "-o".into(),
+        options,
+    ]
 }
 
 /// The counters of a running sshfs-rs mount, as `sshfs-rs --stats MNT` prints them
@@ -87,21 +140,10 @@ impl Mount {
         source: &str,
         args: &[&str],
         home: &Path,
-        env: &[(&str, Option<&std::ffi::OsStr>)],
+        env: &[(&str, Option<&OsStr>)],
     ) -> Mount {
         Mount(FuseProcess::launch(sshfs_rs_bin(), |mnt, cmd| {
-            cmd.arg(source)
-                .arg(mnt)
-                .arg("-f")
-                .args(args)
-                .env("HOME", home)
-                .env_remove("SSH_AUTH_SOCK");
-            for (name, value) in env {
-                match value {
-                    Some(v) => cmd.env(name, v),
-                    None => cmd.env_remove(name),
-                };
-            }
+            plain_setup(cmd, source, mnt, args, home, env);
         }))
     }
 

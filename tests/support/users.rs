@@ -6,13 +6,13 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::run_command;
+use super::{Sshd, run_command, sshfs_rs_bin};
 
 /// Runs `program args` (with `stdin` written to it), panicking with its output unless it
 /// succeeds.
@@ -64,12 +64,7 @@ impl TestUser {
             .args(["-f", &name])
             .stderr(Stdio::null())
             .status();
-        let home_dir = tempfile::Builder::new()
-            .prefix("sshfs-rs-user-")
-            .tempdir()
-            .expect("create user temp dir");
-        let base = home_dir.path().canonicalize().expect("canonicalize");
-        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+        let (home_dir, base) = open_temp_dir("sshfs-rs-user-");
         let home = base.join("home");
         fs::create_dir(&home).expect("create home");
         let home_text = home.to_string_lossy().into_owned();
@@ -129,10 +124,63 @@ impl TestUser {
         cmd
     }
 
+    /// A directory `mnt` this user owns, in an [`open_temp_dir`] named `prefix...` (returned
+    /// too, for the test's other files): a mountpoint for its mounts.
+    pub fn mountpoint(&self, prefix: &str) -> (TempDir, PathBuf) {
+        let (dir, base) = open_temp_dir(prefix);
+        let mnt = base.join("mnt");
+        fs::create_dir(&mnt).expect("create mountpoint");
+        std::os::unix::fs::chown(&mnt, Some(self.uid), Some(self.gid)).expect("chown mountpoint");
+        (dir, mnt)
+    }
+
+    /// Starts `sshfs-rs SOURCE MNT -p PORT -o IdentityFile=..,UserKnownHostsFile=..,
+    /// StrictHostKeyChecking=yes,BatchMode=yes EXTRA` as this user ([`TestUser::command`]),
+    /// with `sshd`'s key and known_hosts given to it; stdin and stdout null, stderr to the file
+    /// `stderr`.
+    pub fn spawn_sshfs_rs(
+        &self,
+        sshd: &Sshd,
+        source: &str,
+        mnt: &Path,
+        extra: &[&str],
+        stderr: &Path,
+    ) -> Child {
+        let key = self.give(sshd.user_key());
+        let known_hosts = self.give(sshd.known_hosts());
+        self.command(sshfs_rs_bin())
+            .arg(source)
+            .arg(mnt)
+            .args(["-p", &sshd.port().to_string(), "-o"])
+            .arg(format!(
+                "IdentityFile={},UserKnownHostsFile={},StrictHostKeyChecking=yes,BatchMode=yes",
+                key.display(),
+                known_hosts.display()
+            ))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(stderr).expect("create the stderr log"))
+            .spawn()
+            .expect("run sshfs-rs as the test user")
+    }
+
     /// Runs `sh -c script` as this user (bounded by `timeout`) and returns its output.
     pub fn sh(&self, script: &str, timeout: Duration) -> Output {
         run_command(self.command("sh").arg("-c").arg(script), timeout)
     }
+}
+
+/// A temp dir named `prefix...` that every user may enter (mode 755), and its canonical path:
+/// where a test user's files and mountpoints go.
+pub fn open_temp_dir(prefix: &str) -> (TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("create temp dir");
+    let base = dir.path().canonicalize().expect("canonicalize temp dir");
+    fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    (dir, base)
 }
 
 fn id_of(name: &str, flag: &str) -> u32 {
