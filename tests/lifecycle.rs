@@ -237,9 +237,10 @@ fn debug_logs_every_request() {
 fn max_write_and_max_background_reach_the_kernel() {
     let sshd = Sshd::start();
     let m = Mount::start(&sshd, &["-d", "-o", "max_write=65536,max_background=40"]);
-    assert_eq!(fuse_max_background(m.path()), Some(40));
     let data: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
     fs::write(m.path().join("big"), &data).unwrap();
+    // Read once a request was answered: the mount shows before the kernel's INIT is done.
+    assert_eq!(fuse_max_background(m.path()), Some(40));
     assert_eq!(fs::read(sshd.root_dir().join("big")).unwrap(), data);
     let sizes: Vec<u64> = m
         .stderr()
@@ -259,8 +260,8 @@ fn max_write_and_max_background_reach_the_kernel() {
 
     // Without them: the kernel's default of 12, and writes up to 1 MiB.
     let m = Mount::start(&sshd, &["-d"]);
-    assert_eq!(fuse_max_background(m.path()), Some(12));
     fs::write(m.path().join("big2"), &data).unwrap();
+    assert_eq!(fuse_max_background(m.path()), Some(12));
     assert!(
         m.stderr().lines().any(|l| l
             .split_once("] write /big2 -> ")

@@ -8,7 +8,9 @@
 //! serving process writes the mount's id (from /proc/self/mountinfo) into the pipe. When the pipe
 //! closes, however the serving process ended, the watcher looks for that mount and, if it is
 //! still there, detaches it (`umount2(MNT_DETACH)` for root, `fusermount3 -u -z` for a user),
-//! then exits. After a clean unmount it finds nothing to do.
+//! then exits. After a clean unmount it finds nothing to do. If the serving process died
+//! between mounting and sending the id, a dead FUSE mount on the mountpoint (ENOTCONN) is
+//! taken down.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -86,10 +88,16 @@ fn watch(pipe: OwnedFd, mountpoint: PathBuf, unprivileged: bool) -> ! {
         .lines()
         .next()
         .and_then(|l| l.trim().parse::<u64>().ok());
-    if let Some(id) = id
-        && let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo")
-        && mounts(&info).any(|m| m.id == id && m.point == mountpoint)
-    {
+    let ours = match id {
+        Some(id) => std::fs::read_to_string("/proc/self/mountinfo")
+            .is_ok_and(|info| mounts(&info).any(|m| m.id == id && m.point == mountpoint)),
+        // Killed after mounting but before saying which mount is ours: a FUSE mount whose
+        // server is gone answers ENOTCONN, and that is the only kind taken down then.
+        None => {
+            std::fs::metadata(&mountpoint).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN))
+        }
+    };
+    if ours {
         detach(&mountpoint, unprivileged);
     }
     std::process::exit(0)

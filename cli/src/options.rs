@@ -669,10 +669,8 @@ const DEFS: &[Def] = &[
         Required("BYTES"),
         Fuse,
         Set(|o, v| {
-            match parse_size(v)? {
-                n if n < 4096 => return Err("max_write is at least 4096".to_owned()),
-                n => o.max_write = Some(n),
-            }
+            // As the kernel: at least a page.
+            o.max_write = Some(parse_size(v)?.max(4096));
             Ok(())
         }),
         "largest write request the kernel sends (default and most: 1 MiB)",
