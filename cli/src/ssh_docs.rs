@@ -117,7 +117,7 @@ pub const NOTES: &[(&str, &str)] = &[
     ),
     (
         "ConnectionAttempts",
-        "TCP connects tried, one second apart, before giving up (default 1); not for a ProxyCommand. ConnectTimeout bounds all the attempts together",
+        "TCP connects tried, one second apart, before giving up (default 1); not for a ProxyCommand. ConnectTimeout bounds each attempt, as in ssh",
     ),
     (
         "PreferredAuthentications",

@@ -641,7 +641,7 @@ async fn direct_or_command(opts: &ConnectOptions) -> Result<Box<dyn Transport>, 
                 reason: format!("cannot run ProxyCommand '{command}': {}", os_message(&e)),
             }
         })?)),
-        _ => Ok(Box::new(bounded(opts, tcp_connect(opts)).await?)),
+        _ => Ok(Box::new(tcp_connect(opts).await?)),
     }
 }
 
@@ -749,12 +749,14 @@ fn is_extension(name: &str) -> bool {
     name.starts_with("ext-info-") || name.starts_with("kex-strict-")
 }
 
+/// TCP connect, `ConnectionAttempts` times at most, each bounded by `ConnectTimeout` (as ssh).
 async fn tcp_connect(opts: &ConnectOptions) -> Result<tokio::net::TcpStream, ConnectError> {
     let attempts = opts.connection_attempts.max(1);
     let mut n = 1;
     loop {
-        match tcp_connect_once(&opts.host, opts.port, opts.address_family).await {
-            Err(ConnectError::Connect { .. }) if n < attempts => {
+        let once = tcp_connect_once(&opts.host, opts.port, opts.address_family);
+        match bounded(opts, once).await {
+            Err(ConnectError::Connect { .. } | ConnectError::Timeout { .. }) if n < attempts => {
                 tracing::info!(
                     "connect to {} port {} failed (attempt {n} of {attempts}); trying again in 1 s",
                     opts.host,
