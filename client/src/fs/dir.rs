@@ -73,6 +73,7 @@ impl SshFs {
                 }
             }
             None => {
+                self.settle_all_stripes().await;
                 let ticket = self.cache().ticket();
                 let handle = self.sftp.opendir(&self.remote(&rel)).await?;
                 OpenDir {
@@ -102,6 +103,8 @@ impl SshFs {
             let Some(handle) = dir.handle.clone() else {
                 break;
             };
+            // A page carries attributes (readdirplus gives them to the kernel as they are).
+            self.settle_all_stripes().await;
             let (mut page, restarted) = self.sftp.readdir(&handle).await?;
             if let Some(page) = page.as_mut() {
                 self.follow_page(&dir.rel, page).await;
@@ -270,6 +273,7 @@ impl SshFs {
     /// more than a quarter of the cache's entries is given up on (it would push out the rest).
     pub(super) async fn fetch_listing(&self, rel: &str, why: Why) -> FsResult<()> {
         let most = self.cache().config().max_entries / 4;
+        self.settle_all_stripes().await;
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;
         let mut children = Vec::new();

@@ -13,7 +13,8 @@
 //!   channel 0 is acknowledged, so none of them can land after a later write to the same place.
 //! * **Requests that look at the file wait for the stripes** ([`SshFs::settle_stripes`]): a
 //!   read, a stat, a truncate or an open of the file first waits until the writes in flight on
-//!   the other channels are acknowledged, since the server answers each channel on its own.
+//!   the other channels are acknowledged, since the server answers each channel on its own; a
+//!   directory listing (it carries the files' attributes) waits for every striped file's.
 //!   flush, fsync and release wait for every write anyway.
 //! * After a reconnect each handle is reopened on its own channel of the new connection (or on
 //!   channel 0 if fewer channels could be opened there): still one channel per byte.
@@ -156,11 +157,22 @@ impl SshFs {
     /// acknowledged, so a request about the file sees them (their errors stay with the file,
     /// reported by its next write, flush, fsync or close).
     pub(super) async fn settle_stripes(&self, ino: u64) {
-        // Every lookup and getattr comes here: with no striped file open, no table walk.
+        self.settle_stripes_where(|f| f.ino == ino).await;
+    }
+
+    /// [`SshFs::settle_stripes`] for every open file: before a directory listing, whose
+    /// attributes the server computes on channel 0 and which the cache (and readdirplus) then
+    /// hands out as the files' attributes.
+    pub(super) async fn settle_all_stripes(&self) {
+        self.settle_stripes_where(|_| true).await;
+    }
+
+    async fn settle_stripes_where(&self, pick: impl Fn(&OpenFile) -> bool) {
+        // Every lookup, getattr and listing comes here: with no striped file open, no walk.
         if self.striped_open.load(Ordering::Acquire) == 0 {
             return;
         }
-        let striped = self.files.all_where(|f| f.ino == ino && f.stripes.active());
+        let striped = self.files.all_where(|f| pick(f) && f.stripes.active());
         for f in striped {
             let _ = f.writes.drain().await;
         }
