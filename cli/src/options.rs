@@ -1747,13 +1747,10 @@ pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
             }
         }
     }
+    // With ssh_command they went to ssh above; the config language is never an -o option.
     for (name, value, kind) in ssh_keywords {
-        match kind {
-            crate::ssh_config::Kind::Structure => {
-                ssh_keyword(&mut o, &name, value.as_deref(), kind)?
-            }
-            _ if o.ssh_command.is_some() => {}
-            _ => ssh_keyword(&mut o, &name, value.as_deref(), kind)?,
+        if o.ssh_command.is_none() || kind == crate::ssh_config::Kind::Structure {
+            ssh_keyword(&mut o, &name, value.as_deref(), kind)?;
         }
     }
     Ok(o)

@@ -98,7 +98,7 @@ async fn serve(
         }
         Some(external) => {
             let conn = remote::external::connect(external).await?;
-            info!("connected to {} through {:?}", external.host, external.how);
+            info!("connected to {} through {}", external.host, external.how);
             (conn.sftp.clone(), conn.reconnector(), None)
         }
     };

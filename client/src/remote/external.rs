@@ -48,6 +48,19 @@ pub enum External {
     Stdio,
 }
 
+impl std::fmt::Display for External {
+    /// How the mount reaches its server, for log lines.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            External::Command(argv) => {
+                write!(f, "{}", argv.first().map_or("ssh_command", String::as_str))
+            }
+            External::Port { host, port } => write!(f, "plain TCP to {host} port {port}"),
+            External::Stdio => write!(f, "stdin and stdout"),
+        }
+    }
+}
+
 /// Everything needed to connect through an [`External`].
 #[derive(Debug, Clone)]
 pub struct ExternalOptions {
