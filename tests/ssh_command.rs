@@ -560,7 +560,9 @@ fn ssh_command_refused_logins_on_reconnect_stop_reconnecting() {
     let m = ssh_command_mount_via(&sshd, &proxy);
     fs::write(sshd.temp_dir().join("authorized_keys"), "").unwrap();
     proxy.cut();
-    let gave_up = wait_until(RECONNECT_TIMEOUT, || {
+    // Three refused logins, each an ssh run, with the reconnect backoff between them: on a
+    // loaded machine (ten of these tests at once) that took over 30 s once.
+    let gave_up = wait_until(2 * RECONNECT_TIMEOUT, || {
         format!("{:?}", MountStats::of(m.path())).contains("state=gave-up")
     });
     let log = m.stderr();
