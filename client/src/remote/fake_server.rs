@@ -178,15 +178,20 @@ impl FakeServer {
         sftp
     }
 
-    /// A new initialised session on a new pipe.
-    async fn session(&self) -> RawSftpSession {
-        let (client, server) = tokio::io::duplex(1 << 20);
+    /// Serves a new session on `stream` (the server's end of a pipe), on a task of its own.
+    pub fn serve_stream(&self, stream: DuplexStream) {
         let id = {
             let mut st = self.state.lock().unwrap();
             st.sessions += 1;
             st.sessions
         };
-        tokio::spawn(self.clone().serve(id, server));
+        tokio::spawn(self.clone().serve(id, stream));
+    }
+
+    /// A new initialised session on a new pipe.
+    async fn session(&self) -> RawSftpSession {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        self.serve_stream(server);
         let raw = RawSftpSession::new(client);
         raw.init().await.expect("fake SFTP init");
         raw

@@ -15,6 +15,8 @@ pub mod known_hosts;
 pub mod link;
 pub mod proxy;
 pub mod sftp;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use auth::{AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret, SecretFor};
 pub use connect::{
