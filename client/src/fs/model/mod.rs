@@ -1,0 +1,342 @@
+//! The reference-model test of the fs layer: random sequences of what programs do, run on
+//! [`SshFs`] over an in-process SFTP server (no FUSE, no network) and on a plain POSIX model,
+//! compared after every step and at the end, with the link cut at random points and several
+//! processes' operations in flight at once. Proptest shrinks a failure to a short sequence.
+//!
+//! - [`ops`]: the operations and their strategies;
+//! - [`posix`]: the model, which says what each operation gives a program;
+//! - [`driver`]: runs an operation on [`SshFs`] as the kernel would;
+//! - [`check`]: compares, step by step and the whole tree at the end;
+//! - [`server`]: the servers under test and what they can do.
+//!
+//! Each case runs on its own current-thread tokio runtime with the clock paused, so waits
+//! (reconnect backoff, timers) take no wall time and a case replays the same way.
+//!
+//! Running and replaying:
+//! - `cargo test -p sshfs-client model` runs every property with its default case count;
+//!   `MODEL_CASES=N` changes it (for each property), `MODEL_SEED=S` fixes the seed (each
+//!   property prints its seed when it fails; without `MODEL_SEED` it is drawn at random).
+//!   `MODEL_LOG=1` prints every case's steps and what the program saw.
+//! - A failure prints the shrunk sequence as Rust: paste it into [`regressions`] as a named
+//!   `#[test]` calling [`replay`].
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod check;
+pub mod driver;
+pub mod ops;
+pub mod posix;
+#[cfg(test)]
+mod regressions;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use sshfs_cache::CacheConfig;
+
+use crate::fs::SshFs;
+use crate::remote::testing::{StreamConnector, quick_reconnect};
+use check::{Expect, Outcome, first_difference, tree_differences};
+use driver::Driver;
+use ops::{At, Mix, OFlags, Op, Step};
+use posix::{Model, Plan, Planned};
+use server::{Harness, ROOT};
+
+/// Runs one case on a server made by `make` and compares; the error says where and how the
+/// fs layer and the model parted.
+pub fn replay<H: Harness + 'static>(
+    make: impl FnOnce() -> H,
+    steps: &[Step],
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let harness: Arc<dyn Harness> = Arc::new(make());
+    rt.block_on(async {
+        // Virtual time: a case that waits for nothing that can come ends here.
+        match tokio::time::timeout(Duration::from_secs(3600), run(harness, steps)).await {
+            Ok(r) => r,
+            Err(_) => Err("stuck: no progress for an hour of virtual time".to_owned()),
+        }
+    })
+}
+
+async fn run(harness: Arc<dyn Harness>, steps: &[Step]) -> Result<(), String> {
+    let connector = StreamConnector::new(harness.serve());
+    let sftp = connector.connect_sftp(quick_reconnect()).await;
+    let fs = Arc::new(SshFs::new(sftp, ROOT.into(), CacheConfig::default()));
+    let driver = Driver::new(fs);
+    let mut model = Model::new(harness.caps());
+    let mut log: Vec<String> = Vec::new();
+    let fail = |log: &[String], what: String| {
+        let tail = log.len().saturating_sub(40);
+        Err(format!("{}\n{what}", log[tail..].join("\n")))
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let planned = model.plan(&step.op);
+        let nameless_before = nameless_fds(&model, &planned);
+        if let Some(cut) = step.cut.filter(|_| !matches!(planned, Planned::Skip)) {
+            harness.cut_at(u64::from(cut.at), cut.after);
+        }
+        let seen = driver.run(&planned).await;
+        let cut = step.cut.is_some() && harness.disarm();
+        let mut expect = model.apply(&planned);
+        if cut {
+            let nameless: Vec<bool> = nameless_fds(&model, &planned)
+                .iter()
+                .zip(&nameless_before)
+                .map(|(a, b)| *a || *b)
+                .collect();
+            expect = may_lose(expect, &nameless);
+            model.link_cut();
+        }
+        let cut_note = if cut { " [link cut]" } else { "" };
+        log.push(format!("step {i}: {:?}{cut_note} -> {seen:?}", step.op));
+        if !expect.allows(&seen) {
+            return fail(&log, format!("step {i}: the model expects {expect:?}"));
+        }
+        if let Err(e) = invariants(&harness, &driver) {
+            return fail(&log, format!("after step {i}: {e}"));
+        }
+    }
+    if let Err(e) = final_check(&harness, &driver, &mut model, &mut log).await {
+        return fail(&log, e);
+    }
+    if std::env::var_os("MODEL_LOG").is_some() {
+        eprintln!("{}\n", log.join("\n"));
+    }
+    Ok(())
+}
+
+/// For each operation of a planned step: whether it names an open file whose inode has no
+/// name left.
+fn nameless_fds(model: &Model, planned: &Planned) -> Vec<bool> {
+    let one = |p: &Plan| p.fds.iter().any(|f| model.nameless(*f));
+    match planned {
+        Planned::Skip => vec![false],
+        Planned::One(p) => vec![one(p)],
+        Planned::Join(ps) => ps.iter().map(one).collect(),
+    }
+}
+
+/// A cut during an operation on a file with no name left may make it fail with EIO
+/// (SEMANTICS.md: such a file cannot be reopened).
+fn may_lose(expect: Expect, nameless: &[bool]) -> Expect {
+    match expect {
+        Expect::Join(all) => Expect::Join(
+            all.into_iter()
+                .zip(nameless)
+                .map(|(e, n)| if *n { e.or(Outcome::Err(libc::EIO)) } else { e })
+                .collect(),
+        ),
+        e if nameless.first() == Some(&true) => e.or(Outcome::Err(libc::EIO)),
+        e => e,
+    }
+}
+
+/// What must hold after every step.
+fn invariants(harness: &Arc<dyn Harness>, driver: &Driver) -> Result<(), String> {
+    let bad = harness.bad_handles();
+    if bad > 0 {
+        return Err(format!(
+            "{bad} requests named a handle the server did not hold"
+        ));
+    }
+    let misuse = driver.fs().sftp().handles().misuse();
+    if misuse > 0 {
+        return Err(format!(
+            "{misuse} requests on handles the session does not hold"
+        ));
+    }
+    Ok(())
+}
+
+/// Closes every open file, then compares what the mount shows of every name (attributes,
+/// contents read through a new open, listings, targets) and the server's tree with the model.
+async fn final_check(
+    harness: &Arc<dyn Harness>,
+    driver: &Driver,
+    model: &mut Model,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let open: Vec<_> = model.fds().keys().copied().collect();
+    for fd in open {
+        let plan = Planned::One(Plan {
+            op: Op::Close { p: 0, fd: 0 },
+            fds: vec![fd],
+            new_fd: 0,
+            range: (0, 0),
+        });
+        let seen = driver.run(&plan).await;
+        let expect = model.apply(&plan);
+        log.push(format!("end: close fd {fd} -> {seen:?}"));
+        if !expect.allows(&seen) {
+            return Err(format!("end: close: the model expects {expect:?}"));
+        }
+    }
+    // Closes of server handles and other work behind the program's back settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (path, ino) in model.paths() {
+        let path: &'static str = Box::leak(path.into_boxed_str());
+        let mut ops = vec![Op::Stat {
+            path,
+            follow: false,
+        }];
+        match model.kind_of(ino) {
+            Some(check::Kind::File) => {
+                let size = model.contents(ino).len() as u32;
+                ops.push(Op::Open {
+                    p: 0,
+                    path,
+                    flags: OFlags {
+                        acc: ops::Acc::R,
+                        creat: false,
+                        excl: false,
+                        trunc: false,
+                        append: false,
+                    },
+                    mode: 0,
+                });
+                ops.push(Op::Read {
+                    p: 0,
+                    fd: 0,
+                    at: At::Off(0),
+                    len: size + 4096,
+                    direct: true,
+                });
+                ops.push(Op::Close { p: 0, fd: 0 });
+            }
+            Some(check::Kind::Dir) => ops.push(Op::Readdir { path }),
+            Some(check::Kind::Symlink) => ops.push(Op::Readlink { path }),
+            None => {}
+        }
+        for op in ops {
+            let planned = model.plan(&op);
+            let seen = driver.run(&planned).await;
+            let expect = model.apply(&planned);
+            log.push(format!("end: {op:?} -> {seen:?}"));
+            if !expect.allows(&seen) {
+                let why = match (&expect, &seen) {
+                    (Expect::Is(Outcome::Data(want)), Outcome::Data(got)) => format!(
+                        " (first difference at byte {:?})",
+                        first_difference(want, got)
+                    ),
+                    _ => String::new(),
+                };
+                return Err(format!("end: the model expects {expect:?}{why}"));
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let differences = tree_differences(&model.tree(), &harness.tree());
+    if !differences.is_empty() {
+        return Err(format!(
+            "end: the server's tree differs from the model's:\n  {}",
+            differences.join("\n  ")
+        ));
+    }
+    invariants(harness, driver)
+}
+
+/// The steps of a case that do something (a skipped step changes nothing on either side).
+fn effective(caps: server::Caps, steps: &[Step]) -> Vec<Step> {
+    let mut model = Model::new(caps);
+    steps
+        .iter()
+        .filter(|step| {
+            let planned = model.plan(&step.op);
+            model.apply(&planned);
+            !matches!(planned, Planned::Skip)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The seed of a property run: `MODEL_SEED`, else drawn.
+fn seed() -> u64 {
+    match std::env::var("MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(s) => s,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    }
+}
+
+/// Runs `cases` random cases (`MODEL_CASES` overrides) of `mix` on servers made by `make`;
+/// a failure panics with the seed and the shrunk sequence as Rust.
+pub fn property<H: Harness + 'static>(name: &str, make: fn() -> H, mix: Mix, cases: u32) {
+    let cases = std::env::var("MODEL_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(cases);
+    let seed = seed();
+    let caps = make().caps();
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
+        rng_algorithm: proptest::test_runner::RngAlgorithm::XorShift,
+        max_shrink_iters: 4096,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let started = std::time::Instant::now();
+    let result = runner.run(&ops::steps(caps, mix), |steps| {
+        replay(make, &steps).map_err(TestCaseError::fail)
+    });
+    match result {
+        Ok(()) => eprintln!(
+            "{name}: {cases} cases in {:.1} s (MODEL_SEED={seed})",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(TestError::Fail(why, steps)) => {
+            let steps: Vec<String> = effective(caps, &steps)
+                .iter()
+                .map(|s| format!("        {s:?},"))
+                .collect();
+            panic!(
+                "{name} failed (replay: MODEL_SEED={seed}); shrunk to:\n\
+                 vec![\n{}\n    ]\n{why}",
+                steps.join("\n")
+            );
+        }
+        Err(TestError::Abort(why)) => panic!("{name} aborted (MODEL_SEED={seed}): {why}"),
+    }
+}
+
+/// Over `remote::fake_server`: files in one directory, no cuts.
+#[test]
+fn model_fake_server() {
+    property(
+        "model_fake_server",
+        server::Fake::new,
+        Mix {
+            steps: (10, 40),
+            cut_one_in: 0,
+            join_one_in: 8,
+        },
+        500,
+    );
+}
+
+/// Over `remote::fake_server`, with the link cut during one step in five.
+#[test]
+fn model_fake_server_with_cuts() {
+    property(
+        "model_fake_server_with_cuts",
+        server::Fake::new,
+        Mix {
+            steps: (10, 40),
+            cut_one_in: 5,
+            join_one_in: 8,
+        },
+        500,
+    );
+}
