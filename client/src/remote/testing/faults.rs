@@ -1,0 +1,876 @@
+//! Faults injected between our SFTP client and any server: [`Faulty`] wraps an
+//! `Arc<dyn ServeSftp>` and is one itself; each session it serves opens the inner server's
+//! session and pumps packets both ways ([`session`]), asking a [`FaultPlan`] what to do with
+//! each. The plan is shared by every session of every connection and can be changed by a test
+//! at any moment (all its methods take `&self` and are thread-safe).
+//!
+//! Why at the wire and not at an API: the faults then hit exactly what a real network and a
+//! real server do to us, through the real codec (russh-sftp), our engine's deadlines, its
+//! reconnect and resend logic and the fs layer above, and one fault layer serves every server:
+//! the fake, the in-memory one, OpenSSH's own `sftp-server` ([`super::process`]).
+//!
+//! What a plan can do:
+//! * **Cut a connection** before request N reaches the server ([`FaultPlan::cut_before`]:
+//!   the server never sees it), after the server answered it ([`FaultPlan::cut_after`]: the
+//!   change is made, the answer is lost), or now ([`FaultPlan::cut_now`]). A cut ends every
+//!   channel of that connection in both directions, as a dead TCP connection does, and any
+//!   channel opened on it later is dead at once. Which request: a [`Pick`] ("request number
+//!   12", "the 3rd WRITE from now", any predicate on the packet).
+//! * **Shape answers**: delay them ([`Delay`], fixed or seeded random, each channel's answers
+//!   staying in order), reorder them (groups released in reverse order), hold every answer of
+//!   some channels until released.
+//! * **Answer in the server's place**: refuse with any status code, codes above 8 included
+//!   ([`FaultPlan::refuse`]); a full disk ([`FaultPlan::fill_disk_after`]); short reads
+//!   ([`FaultPlan::short_reads`]: DATA answers cut shorter, which is valid SFTP).
+//! * **Stop answering** but keep the connection ([`FaultPlan::stall`]): requests are swallowed,
+//!   answers too, no end of stream, until [`FaultPlan::resume`] or a cut.
+//!
+//! Everything that passed is recorded ([`FaultPlan::requests`], [`FaultPlan::answers`]) for
+//! tests to assert on. INIT and VERSION are not numbered nor recorded, and are never delayed,
+//! held or reordered: a session always starts (only a stall swallows INIT).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::DuplexStream;
+use tokio::sync::watch;
+
+use super::wire;
+use super::{PIPE_BUFFER, ServeSftp};
+
+/// A server with faults: every session of `inner` goes through the [`FaultPlan`].
+pub(crate) struct Faulty {
+    inner: Arc<dyn ServeSftp>,
+    plan: Arc<FaultPlan>,
+}
+
+impl Faulty {
+    /// `inner` behind a new, empty plan (no faults until a test adds some).
+    pub(crate) fn new(inner: Arc<dyn ServeSftp>) -> Arc<Faulty> {
+        Self::with_plan(inner, Arc::new(FaultPlan::default()))
+    }
+
+    /// `inner` behind `plan` (which may be shared with other layers).
+    pub(crate) fn with_plan(inner: Arc<dyn ServeSftp>, plan: Arc<FaultPlan>) -> Arc<Faulty> {
+        Arc::new(Faulty { inner, plan })
+    }
+
+    /// The plan, to add faults and read what passed.
+    pub(crate) fn plan(&self) -> &Arc<FaultPlan> {
+        &self.plan
+    }
+}
+
+impl ServeSftp for Faulty {
+    fn open_session(&self, connection: u64, channel: usize) -> DuplexStream {
+        let (client, ours) = tokio::io::duplex(PIPE_BUFFER);
+        if self.plan.session_opened(connection) {
+            let server = self.inner.open_session(connection, channel);
+            let plan = Arc::clone(&self.plan);
+            tokio::spawn(session::pump(plan, connection, channel, ours, server));
+        }
+        // Else the connection was cut: `ours` is dropped, the client reads the end at once.
+        client
+    }
+}
+
+/// One request as a [`Pick`] sees it.
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    /// Its number over all sessions and connections since the plan was made (from 1).
+    pub number: u64,
+    /// The connection it came on (from 1).
+    pub connection: u64,
+    /// Its channel in the connection (0 first).
+    pub channel: usize,
+    /// The packet type (`wire::WRITE`...).
+    pub kind: u8,
+    /// The request id.
+    pub id: u32,
+    /// The whole packet, without its length.
+    pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    /// The extension name of an EXTENDED request, else the type's name ("write").
+    pub(crate) fn name(&self) -> String {
+        wire::request_name(self.body)
+    }
+}
+
+type Predicate = Arc<dyn Fn(&Request<'_>) -> bool + Send + Sync>;
+
+/// Which requests a fault hits: those a predicate accepts, and of them the `nth` (counted
+/// from when the fault was added), or the first few, or all.
+#[derive(Clone)]
+pub(crate) struct Pick {
+    pred: Predicate,
+    /// Matching requests let through before the first hit.
+    skip: u64,
+    /// How many are hit (`None`: all from then on).
+    times: Option<u64>,
+}
+
+impl Pick {
+    /// Every request.
+    pub(crate) fn any() -> Pick {
+        Pick::when(|_| true)
+    }
+
+    /// The `n`-th request from now, of any kind (1: the next one).
+    pub(crate) fn next(n: u64) -> Pick {
+        Pick::any().nth(n)
+    }
+
+    /// The request numbered `n` ([`Request::number`], counted since the plan was made).
+    pub(crate) fn number(n: u64) -> Pick {
+        Pick::when(move |r| r.number == n)
+    }
+
+    /// Every request of type `kind` (`wire::WRITE`...).
+    pub(crate) fn kind(kind: u8) -> Pick {
+        Pick::when(move |r| r.kind == kind)
+    }
+
+    /// Every EXTENDED request for extension `name` (`"fsync@openssh.com"`...).
+    pub(crate) fn extension(name: &'static str) -> Pick {
+        Pick::when(move |r| wire::extension(r.body).as_deref() == Some(name))
+    }
+
+    /// Every request `pred` accepts.
+    pub(crate) fn when(pred: impl Fn(&Request<'_>) -> bool + Send + Sync + 'static) -> Pick {
+        Pick {
+            pred: Arc::new(pred),
+            skip: 0,
+            times: None,
+        }
+    }
+
+    /// Of these, only those on `channels`.
+    pub(crate) fn on(self, channels: Channels) -> Pick {
+        let pred = self.pred;
+        Pick {
+            pred: Arc::new(move |r| channels.contains(r.connection, r.channel) && pred(r)),
+            ..self
+        }
+    }
+
+    /// Of these, only the `n`-th (1: the first), counted from when the fault is added.
+    pub(crate) fn nth(self, n: u64) -> Pick {
+        Pick {
+            skip: n.saturating_sub(1),
+            times: Some(1),
+            ..self
+        }
+    }
+
+    /// Of these, only the first `k` (after any skipped by [`Pick::nth`]).
+    pub(crate) fn times(self, k: u64) -> Pick {
+        Pick {
+            times: Some(k),
+            ..self
+        }
+    }
+}
+
+impl fmt::Debug for Pick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pick {{ skip: {}, times: {:?} }}", self.skip, self.times)
+    }
+}
+
+/// Some channels: of any connection or one, any channel or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Channels {
+    connection: Option<u64>,
+    channel: Option<usize>,
+}
+
+impl Channels {
+    /// Every channel of every connection.
+    pub(crate) fn all() -> Channels {
+        Channels::default()
+    }
+
+    /// Every channel of connection `connection`.
+    pub(crate) fn of(connection: u64) -> Channels {
+        Channels {
+            connection: Some(connection),
+            channel: None,
+        }
+    }
+
+    /// Channel `channel` of every connection.
+    pub(crate) fn numbered(channel: usize) -> Channels {
+        Channels {
+            connection: None,
+            channel: Some(channel),
+        }
+    }
+
+    /// Channel `channel` of connection `connection`.
+    pub(crate) fn one(connection: u64, channel: usize) -> Channels {
+        Channels {
+            connection: Some(connection),
+            channel: Some(channel),
+        }
+    }
+
+    fn contains(&self, connection: u64, channel: usize) -> bool {
+        self.connection.is_none_or(|c| c == connection) && self.channel.is_none_or(|c| c == channel)
+    }
+}
+
+/// How long answers wait before they reach the client. Each channel's answers stay in the
+/// order the server sent them (an answer waits for the one before it); reordering is
+/// [`FaultPlan::reorder_replies`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Delay {
+    /// At once.
+    #[default]
+    None,
+    /// This long, each.
+    Fixed(Duration),
+    /// Between `min` and `max`, drawn for each answer from a generator seeded with `seed`.
+    Random {
+        /// Shortest delay.
+        min: Duration,
+        /// Longest delay.
+        max: Duration,
+        /// The generator's seed (the same seed gives the same delays in the same order).
+        seed: u64,
+    },
+}
+
+/// How much of a DATA answer a short read keeps (at least one byte: an empty DATA would read
+/// as the end of the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shorten {
+    /// Half of it, rounded up.
+    Half,
+    /// At most this many bytes.
+    AtMost(usize),
+}
+
+impl Shorten {
+    fn keep(self, len: usize) -> usize {
+        let keep = match self {
+            Shorten::Half => len.div_ceil(2),
+            Shorten::AtMost(n) => n.min(len),
+        };
+        keep.max(1)
+    }
+}
+
+/// What became of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Passed to the server.
+    Forwarded,
+    /// Never reached the server: its connection was cut instead.
+    CutBefore,
+    /// Passed to the server; its connection is cut when the answer comes (which is dropped).
+    CutAfter,
+    /// Passed to the server; its DATA answer is shortened.
+    ShortRead,
+    /// Answered by the fault layer with this status, not passed on.
+    Refused(u32),
+    /// A WRITE (or a create) refused with this status because the disk budget is used up.
+    DiskFull(u32),
+    /// Dropped without an answer: picked by [`FaultPlan::swallow`].
+    Swallowed,
+    /// Dropped without an answer: the server is stalled ([`FaultPlan::stall`]).
+    Stalled,
+    /// Dropped: its connection was already cut.
+    AfterCut,
+}
+
+/// A request that reached the fault layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// Its number ([`Request::number`]).
+    pub number: u64,
+    /// Its connection.
+    pub connection: u64,
+    /// Its channel.
+    pub channel: usize,
+    /// Its packet type.
+    pub kind: u8,
+    /// Its name: the extension's for EXTENDED, else the type's ("write").
+    pub name: String,
+    /// Its request id.
+    pub id: u32,
+    /// What became of it.
+    pub fate: Fate,
+}
+
+/// What became of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Written to the client as it was.
+    Delivered,
+    /// Written to the client with its data cut from `from` bytes to `to`.
+    Shortened {
+        /// Bytes the server sent.
+        from: usize,
+        /// Bytes the client got.
+        to: usize,
+    },
+    /// Dropped: the server is stalled.
+    Stalled,
+    /// Dropped: it answered the request a cut was to follow.
+    CutAfter,
+}
+
+/// An answer that reached the fault layer (the server's, or one the layer made).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answered {
+    /// Its connection.
+    pub connection: u64,
+    /// Its channel.
+    pub channel: usize,
+    /// Its packet type.
+    pub kind: u8,
+    /// The request it answers.
+    pub id: u32,
+    /// Made by the fault layer (a refusal), not the server.
+    pub by_layer: bool,
+    /// What became of it.
+    pub delivery: Delivery,
+}
+
+/// A connection that was cut, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// The connection.
+    pub connection: u64,
+    /// "before request 12 (write)", "after request 3 (open)", "cut_now".
+    pub why: String,
+}
+
+/// The faults to inject, and the record of what passed. Shared by every session of a
+/// [`Faulty`] server; a test changes it at any time.
+pub(crate) struct FaultPlan {
+    state: Mutex<State>,
+    /// Bumped whenever sessions must look at the plan again (a cut, a release, a resume).
+    changed: watch::Sender<u64>,
+    /// Bumped whenever a request is recorded.
+    recorded: watch::Sender<u64>,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan {
+            state: Mutex::new(State::default()),
+            changed: watch::channel(0).0,
+            recorded: watch::channel(0).0,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    numbered: u64,
+    rules: Vec<Rule>,
+    delay: Delay,
+    rng: u64,
+    reorder: Option<(Channels, usize)>,
+    held: Vec<Channels>,
+    stalled: bool,
+    disk: Option<Disk>,
+    connections: BTreeMap<u64, Connection>,
+    cuts: Vec<Cut>,
+    requests: Vec<Seen>,
+    answers: Vec<Answered>,
+}
+
+#[derive(Default)]
+struct Connection {
+    cut: bool,
+    sessions: usize,
+}
+
+struct Rule {
+    pick: Pick,
+    matched: u64,
+    hit: u64,
+    action: Action,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    CutBefore,
+    CutAfter,
+    Refuse(u32),
+    Shorten(Shorten),
+    Swallow,
+}
+
+struct Disk {
+    budget: u64,
+    used: u64,
+    code: u32,
+    creates: bool,
+}
+
+/// What the session does with a request.
+pub(super) enum Decision {
+    /// Pass it to the server, remembering what to do with its answer.
+    Forward(Option<Mark>),
+    /// Cut the connection instead (done already: the session only ends).
+    CutBefore,
+    /// Answer it with this packet instead.
+    Answer(Bytes),
+    /// Drop it.
+    Drop,
+}
+
+/// What to do with the answer to a forwarded request.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Mark {
+    CutAfter(u64),
+    Shorten(Shorten),
+}
+
+/// How long a partial group of reordered answers waits for the rest.
+pub(super) const REORDER_WINDOW: Duration = Duration::from_millis(20);
+
+impl FaultPlan {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn rule(&self, pick: Pick, action: Action) {
+        self.lock().rules.push(Rule {
+            pick,
+            matched: 0,
+            hit: 0,
+            action,
+        });
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    // ---- Cuts ----
+
+    /// Cuts the connection of each picked request before the server gets it.
+    pub(crate) fn cut_before(&self, pick: Pick) {
+        self.rule(pick, Action::CutBefore);
+    }
+
+    /// Passes each picked request to the server and cuts its connection when the answer
+    /// comes (the answer is dropped): the server made the change, the client never hears.
+    pub(crate) fn cut_after(&self, pick: Pick) {
+        self.rule(pick, Action::CutAfter);
+    }
+
+    /// Cuts every connection that has a session now; returns them.
+    pub(crate) fn cut_now(&self) -> Vec<u64> {
+        let live: Vec<u64> = {
+            let st = self.lock();
+            st.connections
+                .iter()
+                .filter(|(_, c)| !c.cut && c.sessions > 0)
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        for &n in &live {
+            self.cut(n, "cut_now".into());
+        }
+        live
+    }
+
+    /// Cuts connection `connection` (every channel, both directions; channels opened on it
+    /// later are dead at once).
+    pub(crate) fn cut_connection(&self, connection: u64) {
+        self.cut(connection, "cut_connection".into());
+    }
+
+    fn cut(&self, connection: u64, why: String) {
+        {
+            let mut st = self.lock();
+            let conn = st.connections.entry(connection).or_default();
+            if conn.cut {
+                return;
+            }
+            conn.cut = true;
+            st.cuts.push(Cut { connection, why });
+        }
+        self.bump();
+    }
+
+    // ---- Answers in the server's place ----
+
+    /// Answers each picked request with STATUS `code` (any value, above 8 too) without
+    /// passing it on.
+    pub(crate) fn refuse(&self, pick: Pick, code: u32) {
+        self.rule(pick, Action::Refuse(code));
+    }
+
+    /// Shortens the DATA answers of the picked READs (pick READs: other answers are left as
+    /// they are).
+    pub(crate) fn short_reads(&self, pick: Pick, shorten: Shorten) {
+        self.rule(pick, Action::Shorten(shorten));
+    }
+
+    /// Drops each picked request without an answer (the connection goes on).
+    pub(crate) fn swallow(&self, pick: Pick) {
+        self.rule(pick, Action::Swallow);
+    }
+
+    /// A disk that fills up: WRITEs pass while their data adds up to at most `budget` bytes
+    /// (from now); a WRITE that does not fit is answered with STATUS `code` (OpenSSH sends
+    /// `FAILURE` 4 for ENOSPC; 14 is `SSH_FX_NO_SPACE_ON_FILESYSTEM` of later drafts) and not
+    /// passed on. With `creates`, an OPEN with CREAT and a MKDIR are refused too once the
+    /// budget is used up (the layer does not know whether the file exists already).
+    pub(crate) fn fill_disk_after(&self, budget: u64, code: u32, creates: bool) {
+        self.lock().disk = Some(Disk {
+            budget,
+            used: 0,
+            code,
+            creates,
+        });
+    }
+
+    /// Bytes of WRITE data passed since [`FaultPlan::fill_disk_after`].
+    pub(crate) fn disk_used(&self) -> u64 {
+        self.lock().disk.as_ref().map_or(0, |d| d.used)
+    }
+
+    /// Room on the disk again: no more refusals.
+    pub(crate) fn free_disk(&self) {
+        self.lock().disk = None;
+    }
+
+    // ---- Shaping answers ----
+
+    /// Delays answers from now on.
+    pub(crate) fn delay_replies(&self, delay: Delay) {
+        let mut st = self.lock();
+        if let Delay::Random { seed, .. } = delay {
+            st.rng = seed;
+        }
+        st.delay = delay;
+    }
+
+    /// Releases the answers of `channels` in groups of `group`, each group in reverse order
+    /// (a group not full after [`REORDER_WINDOW`] goes as it is, reversed). Replaces an
+    /// earlier reorder.
+    pub(crate) fn reorder_replies(&self, channels: Channels, group: usize) {
+        self.lock().reorder = Some((channels, group.max(2)));
+        self.bump();
+    }
+
+    /// Answers go in the order the server sent them again.
+    pub(crate) fn in_order(&self) {
+        self.lock().reorder = None;
+        self.bump();
+    }
+
+    /// Holds every answer of `channels` (requests still reach the server) until
+    /// [`FaultPlan::release_replies`].
+    pub(crate) fn hold_replies(&self, channels: Channels) {
+        self.lock().held.push(channels);
+        self.bump();
+    }
+
+    /// Lets every held answer go, in order.
+    pub(crate) fn release_replies(&self) {
+        self.lock().held.clear();
+        self.bump();
+    }
+
+    // ---- A server that stops answering ----
+
+    /// The server stops answering and the connection stays: every request (INIT too) and
+    /// every answer is dropped from now until [`FaultPlan::resume`] or a cut.
+    pub(crate) fn stall(&self) {
+        self.lock().stalled = true;
+        self.bump();
+    }
+
+    /// The server answers again (what it dropped stays dropped).
+    pub(crate) fn resume(&self) {
+        self.lock().stalled = false;
+        self.bump();
+    }
+
+    /// No faults any more (cuts done stay done; the record stays).
+    pub(crate) fn clear(&self) {
+        {
+            let mut st = self.lock();
+            st.rules.clear();
+            st.delay = Delay::None;
+            st.reorder = None;
+            st.held.clear();
+            st.stalled = false;
+            st.disk = None;
+        }
+        self.bump();
+    }
+
+    // ---- The record ----
+
+    /// Every request so far, in the order they reached the layer.
+    pub(crate) fn requests(&self) -> Vec<Seen> {
+        self.lock().requests.clone()
+    }
+
+    /// Every answer so far, in the order they were delivered or dropped.
+    pub(crate) fn answers(&self) -> Vec<Answered> {
+        self.lock().answers.clone()
+    }
+
+    /// How many requests named `name` ("write", "fsync@openssh.com") reached the server.
+    pub(crate) fn forwarded(&self, name: &str) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|s| s.name == name && reached_server(s.fate))
+            .count()
+    }
+
+    /// Requests numbered so far (the next one gets this plus 1).
+    pub(crate) fn numbered(&self) -> u64 {
+        self.lock().numbered
+    }
+
+    /// The connections cut so far.
+    pub(crate) fn cuts(&self) -> Vec<Cut> {
+        self.lock().cuts.clone()
+    }
+
+    /// Sessions of `connection` being served now.
+    pub(crate) fn sessions_open(&self, connection: u64) -> usize {
+        self.lock()
+            .connections
+            .get(&connection)
+            .map_or(0, |c| c.sessions)
+    }
+
+    /// Waits until a request `pred` accepts was recorded (at most `within`); returns it.
+    pub(crate) async fn until_seen(
+        &self,
+        within: Duration,
+        pred: impl Fn(&Seen) -> bool,
+    ) -> Option<Seen> {
+        let mut rx = self.recorded.subscribe();
+        let wait = async {
+            loop {
+                rx.borrow_and_update();
+                if let Some(s) = self.lock().requests.iter().find(|s| pred(s)) {
+                    return Some(s.clone());
+                }
+                rx.changed().await.ok()?;
+            }
+        };
+        tokio::time::timeout(within, wait).await.ok().flatten()
+    }
+
+    // ---- For the sessions ----
+
+    /// A session of `connection` starts: `false` if the connection is cut.
+    fn session_opened(&self, connection: u64) -> bool {
+        let mut st = self.lock();
+        let conn = st.connections.entry(connection).or_default();
+        if conn.cut {
+            return false;
+        }
+        conn.sessions += 1;
+        true
+    }
+
+    pub(super) fn session_closed(&self, connection: u64) {
+        if let Some(c) = self.lock().connections.get_mut(&connection) {
+            c.sessions = c.sessions.saturating_sub(1);
+        }
+    }
+
+    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub(super) fn is_cut(&self, connection: u64) -> bool {
+        self.lock()
+            .connections
+            .get(&connection)
+            .is_some_and(|c| c.cut)
+    }
+
+    pub(super) fn is_held(&self, connection: u64, channel: usize) -> bool {
+        self.lock()
+            .held
+            .iter()
+            .any(|c| c.contains(connection, channel))
+    }
+
+    pub(super) fn is_stalled(&self) -> bool {
+        self.lock().stalled
+    }
+
+    /// The reorder group size for this channel, if its answers are reordered.
+    pub(super) fn reorder_group(&self, connection: u64, channel: usize) -> Option<usize> {
+        match self.lock().reorder {
+            Some((channels, group)) if channels.contains(connection, channel) => Some(group),
+            _ => None,
+        }
+    }
+
+    /// The delay for the next answer.
+    pub(super) fn next_delay(&self) -> Duration {
+        let mut st = self.lock();
+        match st.delay {
+            Delay::None => Duration::ZERO,
+            Delay::Fixed(d) => d,
+            Delay::Random { min, max, .. } => {
+                let span = max.saturating_sub(min).as_micros() as u64;
+                let r = splitmix64(&mut st.rng);
+                min + Duration::from_micros(if span == 0 { 0 } else { r % (span + 1) })
+            }
+        }
+    }
+
+    /// INIT arrived: `false` if it is to be dropped (stalled).
+    pub(super) fn on_init(&self) -> bool {
+        !self.is_stalled()
+    }
+
+    /// A request arrived on `channel` of `connection`: numbers it, decides its fate, records
+    /// it.
+    pub(super) fn on_request(&self, connection: u64, channel: usize, body: &[u8]) -> Decision {
+        let (decision, cut) = {
+            let mut st = self.lock();
+            st.numbered += 1;
+            let request = Request {
+                number: st.numbered,
+                connection,
+                channel,
+                kind: wire::kind(body),
+                id: wire::id(body).unwrap_or(0),
+                body,
+            };
+            let (fate, decision, cut) = st.decide(&request);
+            st.requests.push(Seen {
+                number: request.number,
+                connection,
+                channel,
+                kind: request.kind,
+                name: request.name(),
+                id: request.id,
+                fate,
+            });
+            (decision, cut)
+        };
+        self.recorded.send_modify(|n| *n += 1);
+        if let Some(why) = cut {
+            self.cut(connection, why);
+        }
+        decision
+    }
+
+    /// The connection is cut after the request numbered `number` was answered.
+    pub(super) fn cut_after_answer(&self, connection: u64, number: u64, name: &str) {
+        self.cut(connection, format!("after request {number} ({name})"));
+    }
+
+    pub(super) fn record_answer(&self, answered: Answered) {
+        self.lock().answers.push(answered);
+    }
+}
+
+impl State {
+    /// The fate of `r`, what the session does, and whether to cut the connection (why).
+    fn decide(&mut self, r: &Request<'_>) -> (Fate, Decision, Option<String>) {
+        if self.connections.get(&r.connection).is_some_and(|c| c.cut) {
+            return (Fate::AfterCut, Decision::Drop, None);
+        }
+        if self.stalled {
+            return (Fate::Stalled, Decision::Drop, None);
+        }
+        let mut action = None;
+        for rule in &mut self.rules {
+            if !(rule.pick.pred)(r) {
+                continue;
+            }
+            rule.matched += 1;
+            let due = rule.matched > rule.pick.skip && rule.pick.times.is_none_or(|t| rule.hit < t);
+            if due && action.is_none() {
+                rule.hit += 1;
+                action = Some(rule.action);
+            }
+        }
+        let name = r.name();
+        match action {
+            Some(Action::CutBefore) => {
+                let why = format!("before request {} ({name})", r.number);
+                return (Fate::CutBefore, Decision::CutBefore, Some(why));
+            }
+            Some(Action::CutAfter) => {
+                return (
+                    Fate::CutAfter,
+                    Decision::Forward(Some(Mark::CutAfter(r.number))),
+                    None,
+                );
+            }
+            Some(Action::Refuse(code)) => {
+                let answer = wire::status(r.id, code, "refused by the fault plan");
+                return (Fate::Refused(code), Decision::Answer(answer), None);
+            }
+            Some(Action::Swallow) => return (Fate::Swallowed, Decision::Drop, None),
+            Some(Action::Shorten(s)) if r.kind == wire::READ => {
+                return (
+                    Fate::ShortRead,
+                    Decision::Forward(Some(Mark::Shorten(s))),
+                    None,
+                );
+            }
+            Some(Action::Shorten(_)) | None => {}
+        }
+        if let Some(disk) = &mut self.disk {
+            let refuse = match wire::write_len(r.body) {
+                Some(len) if disk.used + len as u64 > disk.budget => true,
+                Some(len) => {
+                    disk.used += len as u64;
+                    false
+                }
+                None => {
+                    let creates = r.kind == wire::MKDIR
+                        || wire::open_pflags(r.body).is_some_and(|f| f & wire::PFLAG_CREAT != 0);
+                    disk.creates && creates && disk.used >= disk.budget
+                }
+            };
+            if refuse {
+                let answer = wire::status(r.id, disk.code, "no space left on device");
+                return (Fate::DiskFull(disk.code), Decision::Answer(answer), None);
+            }
+        }
+        (Fate::Forwarded, Decision::Forward(None), None)
+    }
+}
+
+/// Whether a request of this fate reached the server.
+fn reached_server(fate: Fate) -> bool {
+    matches!(fate, Fate::Forwarded | Fate::CutAfter | Fate::ShortRead)
+}
+
+/// SplitMix64: a tiny seeded generator, enough for test delays.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
