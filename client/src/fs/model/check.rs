@@ -184,7 +184,7 @@ pub fn tree_differences(
     for (path, want) in model {
         match server.get(path) {
             None => out.push(format!("{path}: missing on the server")),
-            Some(got) if got != want => out.push(format!(
+            Some(got) if !want.same(got) => out.push(format!(
                 "{path}: model {} / server {}",
                 show_entry(want),
                 show_entry(got)
@@ -204,11 +204,13 @@ pub fn tree_differences(
 }
 
 fn show_entry(e: &Entry) -> String {
-    match e {
-        Entry::File(d) => format!("file of {} bytes ({:08x})", d.len(), digest(d)),
-        Entry::Dir => "directory".to_owned(),
-        Entry::Link(t) => format!("symlink to {t:?}"),
-    }
+    let what = match (&e.data, &e.target) {
+        (Some(d), _) => format!("{:?} of {} bytes ({:08x})", e.kind, d.len(), digest(d)),
+        (_, Some(t)) => format!("{:?} to {t:?}", e.kind),
+        _ => format!("{:?}", e.kind),
+    };
+    let perm = e.perm.map(|p| format!("{p:o}"));
+    format!("{what}, mode {perm:?}, nlink {:?}", e.nlink)
 }
 
 /// Where two byte strings first differ, for messages.

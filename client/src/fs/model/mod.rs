@@ -16,7 +16,8 @@
 //! - `cargo test -p sshfs-client model` runs every property with its default case count;
 //!   `MODEL_CASES=N` changes it (for each property), `MODEL_SEED=S` fixes the seed (each
 //!   property prints its seed when it fails; without `MODEL_SEED` it is drawn at random).
-//!   `MODEL_LOG=1` prints every case's steps and what the program saw.
+//!   `MODEL_LOG=1` prints every case's steps and what the program saw; `MODEL_STRICT=1` stops
+//!   steering clear of the known bugs ([`KNOWN_BUGS`]).
 //! - A failure prints the shrunk sequence as Rust: paste it into [`regressions`] as a named
 //!   `#[test]` calling [`replay`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -40,7 +41,7 @@ use crate::remote::testing::{StreamConnector, quick_reconnect};
 use check::{Expect, Outcome, first_difference, tree_differences};
 use driver::Driver;
 use ops::{At, Mix, OFlags, Op, Step};
-use posix::{Model, Plan, Planned};
+use posix::{FdId, Model, Plan, Planned};
 use server::{Harness, ROOT};
 
 /// Runs one case on a server made by `make` and compares; the error says where and how the
@@ -73,25 +74,63 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step]) -> Result<(), String> {
     let mut log: Vec<String> = Vec::new();
     let fail = |log: &[String], what: String| {
         let tail = log.len().saturating_sub(40);
-        Err(format!("{}\n{what}", log[tail..].join("\n")))
+        let trace = harness.trace();
+        let trace = if trace.is_empty() || trace.len() > 6000 {
+            String::new()
+        } else {
+            format!("\nthe server received:{trace}")
+        };
+        Err(format!("{}\n{what}{trace}", log[tail..].join("\n")))
     };
     for (i, step) in steps.iter().enumerate() {
+        if harness.fired() {
+            // Made by a packet that left after its step ended (a write's).
+            model.link_cut();
+            log.push("(the link was cut between steps)".to_owned());
+        }
         let planned = model.plan(&step.op);
-        let nameless_before = nameless_fds(&model, &planned);
         if let Some(cut) = step.cut.filter(|_| !matches!(planned, Planned::Skip)) {
+            if known_bugs().size_after_reconnect {
+                // Nothing of earlier steps in flight: the cut hits this step's requests.
+                settle().await;
+                if harness.fired() {
+                    model.link_cut();
+                    log.push("(the link was cut between steps)".to_owned());
+                }
+            }
             harness.cut_at(u64::from(cut.at), cut.after);
         }
+        let doubtful = per_op(&model, &planned, |m, fd| m.doubtful(fd));
+        let nameless_before = per_op(&model, &planned, |m, fd| m.nameless(fd));
+        // To take the operation back if it failed as a doubtful handle may.
+        let before = nameless_before.contains(&true).then(|| model.clone());
         let seen = driver.run(&planned).await;
-        let cut = step.cut.is_some() && harness.disarm();
+        if step.cut.is_some() && known_bugs().size_after_reconnect {
+            // The cut and the recovery from it are over before the next step.
+            settle().await;
+        }
+        // A cut asked for waits for its request, which may come in a later step (a write's
+        // packets leave after write() returned).
+        let cut = harness.fired();
         let mut expect = model.apply(&planned);
+        let nameless_after = per_op(&model, &planned, |m, fd| m.nameless(fd));
+        let may_fail: Vec<bool> = (0..doubtful.len())
+            .map(|i| doubtful[i] || cut && (nameless_before[i] || nameless_after[i]))
+            .collect();
+        let strict = expect.clone();
+        expect = may_lose(expect, &may_fail);
+        if let (Some(before), Planned::One(_)) = (before, &planned)
+            && seen == Outcome::Err(libc::EIO)
+            && !strict.allows(&seen)
+        {
+            // The handle could not be reopened: the operation did not happen.
+            model = before;
+        }
         if cut {
-            let nameless: Vec<bool> = nameless_fds(&model, &planned)
-                .iter()
-                .zip(&nameless_before)
-                .map(|(a, b)| *a || *b)
-                .collect();
-            expect = may_lose(expect, &nameless);
             model.link_cut();
+        }
+        if let Planned::One(plan) = &planned {
+            used_handle(&mut model, plan, &seen);
         }
         let cut_note = if cut { " [link cut]" } else { "" };
         log.push(format!("step {i}: {:?}{cut_note} -> {seen:?}", step.op));
@@ -106,15 +145,49 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step]) -> Result<(), String> {
         return fail(&log, e);
     }
     if std::env::var_os("MODEL_LOG").is_some() {
-        eprintln!("{}\n", log.join("\n"));
+        eprintln!(
+            "{}\nthe server received:{}\n",
+            log.join("\n"),
+            harness.trace()
+        );
     }
     Ok(())
 }
 
-/// For each operation of a planned step: whether it names an open file whose inode has no
-/// name left.
-fn nameless_fds(model: &Model, planned: &Planned) -> Vec<bool> {
-    let one = |p: &Plan| p.fds.iter().any(|f| model.nameless(*f));
+/// Known client bugs the strategies steer clear of, so that a run keeps finding others. Each
+/// has a named regression case marked `#[ignore]`; `MODEL_STRICT=1` turns every steering off
+/// (to see a fix work).
+#[derive(Clone, Copy, Debug)]
+pub struct KnownBugs {
+    /// Issue 18: after a cut, the LSTAT behind a stat overtakes the writes resent on the new
+    /// connection and shows an older size. Steered clear of by letting nothing of other steps
+    /// be in flight when a cut is made, nor the recovery from it when the next step starts.
+    pub size_after_reconnect: bool,
+}
+
+/// The known bugs to steer clear of (see [`KnownBugs`]).
+pub const KNOWN_BUGS: KnownBugs = KnownBugs {
+    size_after_reconnect: true,
+};
+
+fn known_bugs() -> KnownBugs {
+    if std::env::var_os("MODEL_STRICT").is_some() {
+        KnownBugs {
+            size_after_reconnect: false,
+        }
+    } else {
+        KNOWN_BUGS
+    }
+}
+
+/// Lets everything in flight finish (virtual time passes only when nothing else can run).
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// For each operation of a planned step: whether `test` holds for an open file it names.
+fn per_op(model: &Model, planned: &Planned, test: impl Fn(&Model, FdId) -> bool) -> Vec<bool> {
+    let one = |p: &Plan| p.fds.iter().any(|f| test(model, *f));
     match planned {
         Planned::Skip => vec![false],
         Planned::One(p) => vec![one(p)],
@@ -122,8 +195,24 @@ fn nameless_fds(model: &Model, planned: &Planned) -> Vec<bool> {
     }
 }
 
-/// A cut during an operation on a file with no name left may make it fail with EIO
-/// (SEMANTICS.md: such a file cannot be reopened).
+/// Operations that succeed only through the file's server handle: it is open on the
+/// current connection since.
+fn used_handle(model: &mut Model, plan: &Plan, seen: &Outcome) {
+    let through_handle = match &plan.op {
+        Op::SeekEnd { .. } | Op::Fsync { .. } | Op::Ftruncate { .. } => true,
+        Op::Read { direct, len, .. } => *direct && *len > 0,
+        _ => false,
+    };
+    if through_handle
+        && !matches!(seen, Outcome::Err(_))
+        && let Some(fd) = plan.fds.first()
+    {
+        model.handle_used(*fd);
+    }
+}
+
+/// An operation on a file with no name left whose server handle a cut may have closed may
+/// fail with EIO (SEMANTICS.md: such a file cannot be reopened).
 fn may_lose(expect: Expect, nameless: &[bool]) -> Expect {
     match expect {
         Expect::Join(all) => Expect::Join(
@@ -162,6 +251,11 @@ async fn final_check(
     model: &mut Model,
     log: &mut Vec<String>,
 ) -> Result<(), String> {
+    if harness.fired() {
+        model.link_cut();
+        log.push("(the link was cut after the last step)".to_owned());
+    }
+    harness.disarm();
     let open: Vec<_> = model.fds().keys().copied().collect();
     for fd in open {
         let plan = Planned::One(Plan {
@@ -170,8 +264,9 @@ async fn final_check(
             new_fd: 0,
             range: (0, 0),
         });
+        let doubtful = model.doubtful(fd);
         let seen = driver.run(&plan).await;
-        let expect = model.apply(&plan);
+        let expect = may_lose(model.apply(&plan), &[doubtful]);
         log.push(format!("end: close fd {fd} -> {seen:?}"));
         if !expect.allows(&seen) {
             return Err(format!("end: close: the model expects {expect:?}"));
@@ -332,6 +427,36 @@ fn model_fake_server_with_cuts() {
     property(
         "model_fake_server_with_cuts",
         server::Fake::new,
+        Mix {
+            steps: (10, 40),
+            cut_one_in: 5,
+            join_one_in: 8,
+        },
+        500,
+    );
+}
+
+/// Over the in-memory OpenSSH-like server: directories, links, setattr; no cuts.
+#[test]
+fn model_memory_server() {
+    property(
+        "model_memory_server",
+        server::Memory::jittery,
+        Mix {
+            steps: (10, 40),
+            cut_one_in: 0,
+            join_one_in: 8,
+        },
+        500,
+    );
+}
+
+/// Over the in-memory server, with the link cut during one step in five.
+#[test]
+fn model_memory_server_with_cuts() {
+    property(
+        "model_memory_server_with_cuts",
+        server::Memory::jittery,
         Mix {
             steps: (10, 40),
             cut_one_in: 5,

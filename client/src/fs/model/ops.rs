@@ -195,8 +195,10 @@ impl std::fmt::Debug for Ops {
     }
 }
 
-/// The link dies when the server receives the step's `at`-th request (counted from 1 over all
-/// channels): before carrying it out, or after (`after`: only its answer is lost).
+/// The link dies when the server receives the `at`-th request from the start of the step
+/// (counted from 1 over all channels; it may come in a later step: a write's packets leave
+/// after write() returned): before carrying it out, or after (`after`: only its answer is
+/// lost). A later step's cut replaces one not made yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cut {
     /// Which request of the step.
@@ -366,14 +368,21 @@ fn name_op(caps: Caps) -> impl Strategy<Value = Op> + Clone {
     ]
 }
 
-/// Operations on directories and links.
-fn tree_op(caps: Caps) -> impl Strategy<Value = Op> + Clone {
+/// Operations on directories.
+fn dir_op(caps: Caps) -> impl Strategy<Value = Op> + Clone {
     let p = path(caps);
     prop_oneof![
         3 => (p.clone(), prop::sample::select(&[0o755u32, 0o700][..]))
             .prop_map(|(path, mode)| Op::Mkdir { path, mode }),
         2 => p.clone().prop_map(|path| Op::Rmdir { path }),
         2 => p.clone().prop_map(|path| Op::Readdir { path }),
+    ]
+}
+
+/// Operations on symlinks and hard links.
+fn link_op(caps: Caps) -> impl Strategy<Value = Op> + Clone {
+    let p = path(caps);
+    prop_oneof![
         2 => (prop::sample::select(TARGETS), p.clone())
             .prop_map(|(target, path)| Op::Symlink { target, path }),
         1 => p.clone().prop_map(|path| Op::Readlink { path }),
@@ -389,7 +398,10 @@ pub fn op(caps: Caps) -> BoxedStrategy<Op> {
         all.push((3, setattr_op(caps).boxed()));
     }
     if caps.dirs {
-        all.push((3, tree_op(caps).boxed()));
+        all.push((2, dir_op(caps).boxed()));
+    }
+    if caps.links {
+        all.push((2, link_op(caps).boxed()));
     }
     prop::strategy::Union::new_weighted(all).boxed()
 }

@@ -9,7 +9,9 @@
 //!
 //! Where SFTP cannot do what a local filesystem does, [`Caps`] says so and the expectation
 //! follows the documented behaviour (docs/SEMANTICS.md): no link counts of directories, no
-//! times but those a program set, an open file whose name is gone is lost at a reconnect.
+//! times but those a program set. An open file whose server handle died with a cut and was not
+//! reopened since, and whose file has no name left, cannot be reopened (SEMANTICS.md: `EIO`):
+//! the model calls it [`Model::doubtful`], and the test lets its operations fail with EIO.
 
 use std::collections::BTreeMap;
 
@@ -65,9 +67,9 @@ pub struct Fd {
     pub append: bool,
     /// The file position.
     pub pos: u64,
-    /// Its file lost its last name and then the link was cut: the server closed the file
-    /// with the old connection and no name reopens it (SEMANTICS.md: `EIO`).
-    pub lost: bool,
+    /// The link was cut while it was open, and no operation since certainly reopened its
+    /// server handle (see [`Model::doubtful`]).
+    pub stale: bool,
 }
 
 /// A path walked to its end.
@@ -356,6 +358,9 @@ impl Model {
     /// The inodes an operation of a join touches, and whether it changes them; `None`: it
     /// may not run in a join.
     fn footprint(&self, plan: &Plan) -> Option<(Vec<Ino>, bool)> {
+        if plan.fds.iter().any(|f| self.doubtful(*f)) {
+            return None;
+        }
         let ino_of = |i: usize| plan.fds.get(i).and_then(|f| self.fds.get(f)).map(|f| f.ino);
         match &plan.op {
             Op::Read { .. } | Op::SeekEnd { .. } | Op::Fstat { .. } | Op::Fsync { .. } => {
@@ -399,7 +404,7 @@ impl Model {
                 let id = self.pick(*p, *fd)?;
                 let f = self.fds.get(&id)?;
                 // PROT_WRITE on a shared mapping needs O_RDWR; stores past the end fault.
-                if !(f.read && f.write) || f.append || f.lost {
+                if !(f.read && f.write) || f.append {
                     return None;
                 }
                 let size = self.data(f.ino).len() as u64;
@@ -472,24 +477,23 @@ impl Model {
         }
     }
 
-    /// The link was cut during the step just applied: every open file whose inode has no
-    /// name left is lost (the server closed it, no path reopens it).
+    /// The link was cut during the step just applied: every open file's server handle died
+    /// with it.
     pub fn link_cut(&mut self) {
-        let nameless: Vec<Ino> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.nlink == 0)
-            .map(|(i, _)| *i)
-            .collect();
         for f in self.fds.values_mut() {
-            if nameless.contains(&f.ino) {
-                f.lost = true;
-            }
+            f.stale = true;
         }
     }
 
-    /// Whether `fd` is open on a file with no name left (an operation on it may fail with EIO
-    /// when the link is cut during it).
+    /// An operation that certainly went through `fd`'s server handle succeeded: it is open on
+    /// the current connection.
+    pub fn handle_used(&mut self, fd: FdId) {
+        if let Some(f) = self.fds.get_mut(&fd) {
+            f.stale = false;
+        }
+    }
+
+    /// Whether `fd` is open on a file with no name left.
     pub fn nameless(&self, fd: FdId) -> bool {
         self.fds
             .get(&fd)
@@ -497,25 +501,16 @@ impl Model {
             .is_some_and(|n| n.nlink == 0)
     }
 
+    /// Whether `fd`'s handle may be one that no name can reopen: its file has no name left and
+    /// the link was cut since it was last known open on the server.
+    pub fn doubtful(&self, fd: FdId) -> bool {
+        self.nameless(fd) && self.fds.get(&fd).is_some_and(|f| f.stale)
+    }
+
     fn apply_one(&mut self, plan: &Plan) -> Expect {
         let fd = plan.fds.first().copied().unwrap_or(0);
         let is = Expect::Is;
         let err = |e| Expect::Is(Outcome::Err(e));
-        // Operations on a lost file fail (its last close may report it or not).
-        if let Some(f) = self.fds.get(&fd).filter(|f| f.lost)
-            && !matches!(plan.op, Op::Copy { .. })
-        {
-            let ino = f.ino;
-            return match plan.op {
-                Op::Close { .. } => {
-                    self.fds.remove(&fd);
-                    self.collect(ino);
-                    Expect::OneOf(vec![Outcome::Done, Outcome::Err(libc::EIO)])
-                }
-                Op::Fsync { .. } => Expect::OneOf(vec![Outcome::Done, Outcome::Err(libc::EIO)]),
-                _ => err(libc::EIO),
-            };
-        }
         match plan.op.clone() {
             Op::Open {
                 p,
@@ -564,7 +559,7 @@ impl Model {
                         write: flags.acc != Acc::R,
                         append: flags.append,
                         pos: 0,
-                        lost: false,
+                        stale: false,
                     },
                 );
                 self.next_fd = plan.new_fd + 1;
@@ -772,6 +767,7 @@ impl Model {
                 if let Some(e) = self.entries_mut(parent) {
                     e.insert(name, ino);
                 }
+                self.dir_changed(parent);
                 if let Some(n) = self.nodes.get_mut(&ino) {
                     n.nlink += 1;
                 }
@@ -809,9 +805,6 @@ impl Model {
         };
         if !i.read || !o.write || o.append {
             return Expect::Is(Outcome::Err(libc::EBADF));
-        }
-        if i.lost || o.lost {
-            return Expect::Is(Outcome::Err(libc::EIO));
         }
         let size = self.data(i.ino).len() as u64;
         let count = len.min(size.saturating_sub(off_in));
@@ -876,6 +869,8 @@ impl Model {
         if let Some(e) = self.entries_mut(tparent) {
             e.insert(tname, ino);
         }
+        self.dir_changed(fparent);
+        self.dir_changed(tparent);
         if from_dir {
             if let Some(n) = self.nodes.get_mut(&ino) {
                 n.parent = tparent;
@@ -919,16 +914,25 @@ impl Model {
         if let Some(e) = self.entries_mut(parent) {
             e.insert(name.to_owned(), ino);
         }
+        self.dir_changed(parent);
         if dir && let Some(n) = self.nodes.get_mut(&parent) {
             n.nlink += 1;
         }
         ino
     }
 
+    /// A directory's entries changed: its time is the server's now.
+    fn dir_changed(&mut self, dir: Ino) {
+        if let Some(n) = self.nodes.get_mut(&dir) {
+            n.mtime = None;
+        }
+    }
+
     fn remove_name(&mut self, parent: Ino, name: &str, ino: Ino) {
         if let Some(e) = self.entries_mut(parent) {
             e.remove(name);
         }
+        self.dir_changed(parent);
         let dir = self.kind(ino) == Some(Kind::Dir);
         if dir {
             if let Some(n) = self.nodes.get_mut(&parent) {
@@ -1002,14 +1006,21 @@ impl Model {
     pub fn tree(&self) -> BTreeMap<String, Entry> {
         self.paths()
             .into_iter()
-            .map(|(path, ino)| {
-                let entry = match self.node(ino).map(|n| &n.body) {
-                    Some(Body::File(d)) => Entry::File(d.clone()),
-                    Some(Body::Dir(_)) => Entry::Dir,
-                    Some(Body::Link(t)) => Entry::Link(t.clone()),
-                    None => Entry::Dir,
+            .filter_map(|(path, ino)| {
+                let n = self.node(ino)?;
+                let (kind, data, target) = match &n.body {
+                    Body::File(d) => (Kind::File, Some(d.clone()), None),
+                    Body::Dir(_) => (Kind::Dir, None, None),
+                    Body::Link(t) => (Kind::Symlink, None, Some(t.clone())),
                 };
-                (path, entry)
+                let entry = Entry {
+                    kind,
+                    data,
+                    target,
+                    perm: (self.caps.modes && kind != Kind::Symlink).then_some(n.perm),
+                    nlink: Some(n.nlink),
+                };
+                Some((path, entry))
             })
             .collect()
     }

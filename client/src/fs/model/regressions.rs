@@ -4,7 +4,7 @@
 
 use super::ops::*;
 use super::replay;
-use super::server::Fake;
+use super::server::{Fake, Memory};
 
 fn must_pass(result: Result<(), String>) {
     if let Err(e) = result {
@@ -58,4 +58,223 @@ fn timing_probe() {
         must_pass(replay(Fake::new, &[Step::new(Op::DropCaches)]));
     }
     eprintln!("empty case: {:?}", t.elapsed() / 200);
+}
+
+fn rw_create() -> OFlags {
+    OFlags {
+        acc: Acc::RW,
+        creat: true,
+        excl: false,
+        trunc: false,
+        append: false,
+    }
+}
+
+/// Issue 18's fsx failure, as the model found it: a truncate, then a write that extends the
+/// file, whose packet the cut loses; the write is resent after the file is reopened on the new
+/// connection, but the LSTAT behind fstat overtakes it and shows the truncate's size.
+#[test]
+#[ignore = "issue 18: size after reconnect (fstat shows the truncate's size); fixed on h-bugs"]
+fn regression_size_after_cut_truncate_then_extend() {
+    must_pass(replay(
+        Memory::jittery,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "a",
+                flags: rw_create(),
+                mode: 0o644,
+            }),
+            Step::new(Op::Write {
+                p: 0,
+                fd: 0,
+                at: At::Pos,
+                len: 5000,
+                tag: 1,
+            }),
+            Step::new(Op::Ftruncate {
+                p: 0,
+                fd: 0,
+                size: 100,
+            }),
+            Step::cut(
+                Op::Write {
+                    p: 0,
+                    fd: 0,
+                    at: At::Off(60000),
+                    len: 9000,
+                    tag: 2,
+                },
+                1,
+                false,
+            ),
+            Step::new(Op::Fstat { p: 0, fd: 0 }),
+        ],
+    ));
+}
+
+/// The same race seen through a name: the lookup of a directory entry after the cut sends an
+/// LSTAT of the file ahead of its resent write, the answer (size 0) is cached, and a stat after
+/// the close still shows it.
+#[test]
+#[ignore = "issue 18: size after reconnect (a lookup caches the size before the resent write); fixed on h-bugs"]
+fn regression_size_after_cut_write_then_lookup() {
+    let w = OFlags {
+        acc: Acc::W,
+        ..rw_create()
+    };
+    must_pass(replay(
+        Memory::jittery,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "d0",
+                flags: w,
+                mode: 0o644,
+            }),
+            Step::cut(
+                Op::Write {
+                    p: 0,
+                    fd: 0,
+                    at: At::Pos,
+                    len: 1,
+                    tag: 0,
+                },
+                1,
+                false,
+            ),
+            Step::new(Op::Open {
+                p: 0,
+                path: "d0/d1",
+                flags: OFlags {
+                    acc: Acc::R,
+                    creat: false,
+                    ..w
+                },
+                mode: 0o644,
+            }),
+            Step::new(Op::Close { p: 0, fd: 0 }),
+            Step::new(Op::Stat {
+                path: "d0",
+                follow: false,
+            }),
+        ],
+    ));
+}
+
+/// After link(b, a) and link(a, c), every name shows three links: the count cached for the
+/// first name was left at two (found by the model with symlinks hard-linked; fixed in
+/// `SshFs::link`).
+#[test]
+fn regression_nlink_of_every_name_after_a_second_link() {
+    must_pass(replay(
+        Memory::new,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "b",
+                flags: rw_create(),
+                mode: 0o644,
+            }),
+            Step::new(Op::Close { p: 0, fd: 0 }),
+            Step::new(Op::Link { from: "b", to: "a" }),
+            Step::new(Op::Link { from: "a", to: "c" }),
+            Step::new(Op::Stat {
+                path: "a",
+                follow: false,
+            }),
+            Step::new(Op::Stat {
+                path: "b",
+                follow: false,
+            }),
+            Step::new(Op::Stat {
+                path: "c",
+                follow: false,
+            }),
+        ],
+    ));
+}
+
+/// A truncate by path of a file this mount created and holds open: a chmod through the open
+/// file is answered from that handle's attributes, which kept the size from before the
+/// truncate (fixed: a size change reaches every open file of the inode).
+#[test]
+fn regression_fchmod_after_truncate_by_path_shows_the_new_size() {
+    let excl = OFlags {
+        acc: Acc::W,
+        excl: true,
+        ..rw_create()
+    };
+    must_pass(replay(
+        Memory::new,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "d1",
+                flags: excl,
+                mode: 0o644,
+            }),
+            Step::new(Op::Write {
+                p: 0,
+                fd: 0,
+                at: At::Pos,
+                len: 1,
+                tag: 0,
+            }),
+            Step::new(Op::Truncate {
+                path: "d1",
+                size: 0,
+            }),
+            Step::new(Op::Fchmod {
+                p: 0,
+                fd: 0,
+                mode: 0o644,
+            }),
+        ],
+    ));
+}
+
+/// The same through a second open file: a write through it extends the file, and the chmod
+/// answered from the creating handle's attributes must show the new size.
+#[test]
+fn regression_fchmod_after_a_write_through_another_descriptor() {
+    let excl = OFlags {
+        acc: Acc::W,
+        excl: true,
+        ..rw_create()
+    };
+    let w = OFlags {
+        acc: Acc::W,
+        creat: false,
+        ..rw_create()
+    };
+    must_pass(replay(
+        Memory::new,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "a",
+                flags: excl,
+                mode: 0o644,
+            }),
+            Step::new(Op::Open {
+                p: 1,
+                path: "a",
+                flags: w,
+                mode: 0o644,
+            }),
+            Step::new(Op::Write {
+                p: 1,
+                fd: 0,
+                at: At::Off(5000),
+                len: 100,
+                tag: 3,
+            }),
+            Step::new(Op::Fchmod {
+                p: 0,
+                fd: 0,
+                mode: 0o600,
+            }),
+        ],
+    ));
 }
