@@ -49,6 +49,9 @@ struct Kernel {
     kind: HashMap<u64, Kind>,
     /// LOOKUP references held, by inode.
     refs: HashMap<u64, u64>,
+    /// FUSE's `attr_version`: a clock, and when each inode last changed by it.
+    clock: u64,
+    changed: HashMap<u64, u64>,
     /// The filesystem answered ENOSYS to a copy: the kernel never asks again.
     no_copy: bool,
 }
@@ -138,18 +141,30 @@ impl Driver {
         }
     }
 
-    /// The attributes of an answer: the kernel keeps the size and type.
-    fn saw(&self, attr: &FileAttr) {
+    /// The kernel's attribute clock now: a request's answer is newer than the changes made
+    /// before it was sent (FUSE's `attr_version`).
+    fn now(&self) -> u64 {
+        self.k().clock
+    }
+
+    /// The attributes of an answer to a request sent at `asked`: the kernel keeps the size and
+    /// type, unless the file changed through it after the request was sent (then the answer
+    /// may predate the change, and FUSE drops its size).
+    fn saw(&self, attr: &FileAttr, asked: u64) {
         let mut k = self.k();
         k.kind.insert(attr.ino, kind(attr));
-        if attr.kind == FileType::RegularFile {
+        let changed = k.changed.get(&attr.ino).copied().unwrap_or(0);
+        if attr.kind == FileType::RegularFile && changed <= asked {
             k.size.insert(attr.ino, attr.size);
+            k.clock += 1;
+            let now = k.clock;
+            k.changed.insert(attr.ino, now);
         }
     }
 
     /// An answer that took a LOOKUP reference.
-    fn referenced(&self, attr: &FileAttr) {
-        self.saw(attr);
+    fn referenced(&self, attr: &FileAttr, asked: u64) {
+        self.saw(attr, asked);
         *self.k().refs.entry(attr.ino).or_default() += 1;
     }
 
@@ -169,15 +184,28 @@ impl Driver {
         self.k().size.get(&ino).copied().unwrap_or(0)
     }
 
+    /// The kernel changes the size it knows itself (O_TRUNC, a short read).
+    fn set_size(&self, ino: u64, size: u64) {
+        let mut k = self.k();
+        k.size.insert(ino, size);
+        k.clock += 1;
+        let now = k.clock;
+        k.changed.insert(ino, now);
+    }
+
     fn grew(&self, ino: u64, end: u64) {
         let mut k = self.k();
         let size = k.size.entry(ino).or_default();
         *size = (*size).max(end);
+        k.clock += 1;
+        let now = k.clock;
+        k.changed.insert(ino, now);
     }
 
     async fn lookup(&self, parent: u64, name: &str) -> Result<FileAttr, FsError> {
+        let asked = self.now();
         let attr = self.fs.lookup(parent, OsStr::new(name)).await?;
-        self.referenced(&attr);
+        self.referenced(&attr, asked);
         Ok(attr)
     }
 
@@ -275,8 +303,9 @@ impl Driver {
     }
 
     async fn setattr(&self, ino: u64, fh: Option<u64>, set: SetAttr) -> R<FileAttr> {
+        let asked = self.now();
         let reply = self.fs.setattr(ino, fh, &set).await.map_err(errno)?;
-        self.saw(&reply.attr);
+        self.saw(&reply.attr, asked);
         Ok(reply.attr)
     }
 
@@ -298,7 +327,7 @@ impl Driver {
         let got_end = start + data.len() as u64;
         let end = if got_end < end {
             // fuse_short_read: the file ends where the answer did.
-            self.k().size.insert(f.ino, got_end);
+            self.set_size(f.ino, got_end);
             got_end
         } else {
             end
@@ -335,7 +364,7 @@ impl Driver {
                         let (fh, _keep) =
                             self.fs.open(attr.ino, bits as u32).await.map_err(errno)?;
                         if flags.trunc {
-                            self.k().size.insert(attr.ino, 0);
+                            self.set_size(attr.ino, 0);
                         }
                         (fh, attr.ino)
                     }
@@ -343,12 +372,13 @@ impl Driver {
                     KWalk::Missing { chain, name } => {
                         let parent = chain.last().copied().unwrap_or(ROOT);
                         let mode = libc::S_IFREG | (mode & 0o7777 & !UMASK);
+                        let asked = self.now();
                         let (attr, fh) = self
                             .fs
                             .create(parent, OsStr::new(&name), mode, bits as u32)
                             .await
                             .map_err(errno)?;
-                        self.referenced(&attr);
+                        self.referenced(&attr, asked);
                         (fh, attr.ino)
                     }
                 };
@@ -437,15 +467,17 @@ impl Driver {
             }
             Op::SeekEnd { .. } => {
                 let f = self.file(plan, 0)?;
+                let asked = self.now();
                 let attr = self.fs.getattr(f.ino, Some(f.fh)).await.map_err(errno)?;
-                self.saw(&attr);
+                self.saw(&attr, asked);
                 self.set_pos(plan, attr.size);
                 Ok(Outcome::Count(attr.size))
             }
             Op::Fstat { .. } => {
                 let f = self.file(plan, 0)?;
+                let asked = self.now();
                 let attr = self.fs.getattr(f.ino, None).await.map_err(errno)?;
-                self.saw(&attr);
+                self.saw(&attr, asked);
                 Ok(Outcome::Attr(view(&attr)))
             }
             Op::Ftruncate { size, .. } => {
@@ -482,8 +514,9 @@ impl Driver {
             } => self.copy(plan, off_in, off_out, len).await,
             Op::Stat { path, follow } => {
                 let (_, _, attr) = self.found(path, follow).await?;
+                let asked = self.now();
                 let got = self.fs.getattr(attr.ino, None).await.map_err(errno)?;
-                self.saw(&got);
+                self.saw(&got, asked);
                 Ok(Outcome::Stat(view(&attr), view(&got)))
             }
             Op::Truncate { path, size } => {
@@ -549,22 +582,24 @@ impl Driver {
             Op::Mkdir { path, mode } => {
                 let (parent, name) = self.absent(path).await?;
                 let mode = libc::S_IFDIR | (mode & 0o7777 & !UMASK);
+                let asked = self.now();
                 let attr = self
                     .fs
                     .mkdir(parent, OsStr::new(&name), mode)
                     .await
                     .map_err(errno)?;
-                self.referenced(&attr);
+                self.referenced(&attr, asked);
                 Ok(Outcome::Done)
             }
             Op::Symlink { target, path } => {
                 let (parent, name) = self.absent(path).await?;
+                let asked = self.now();
                 let attr = self
                     .fs
                     .symlink(parent, OsStr::new(&name), OsStr::new(target))
                     .await
                     .map_err(errno)?;
-                self.referenced(&attr);
+                self.referenced(&attr, asked);
                 Ok(Outcome::Done)
             }
             Op::Readlink { path } => {
@@ -583,12 +618,13 @@ impl Driver {
                 if kind(&attr) == Kind::Dir {
                     return Err(libc::EPERM);
                 }
+                let asked = self.now();
                 let new = self
                     .fs
                     .link(attr.ino, parent, OsStr::new(&name))
                     .await
                     .map_err(errno)?;
-                self.referenced(&new);
+                self.referenced(&new, asked);
                 Ok(Outcome::Done)
             }
             Op::Rename {
@@ -705,6 +741,7 @@ impl Driver {
         let mut offset = 0;
         let listed: R<()> = async {
             loop {
+                let asked = self.now();
                 let items = self.fs.readdir(fh, offset).await.map_err(errno)?;
                 let Some(last) = items.last() else {
                     return Ok(());
@@ -716,7 +753,7 @@ impl Driver {
                     }
                     // READDIRPLUS: every entry's attributes, with a reference.
                     let attr = self.fs.dir_entry(ino, item).map_err(errno)?;
-                    self.referenced(&attr);
+                    self.referenced(&attr, asked);
                     names.push((item.name.clone(), view(&attr)));
                 }
             }

@@ -125,6 +125,10 @@ pub struct Model {
     fds: BTreeMap<FdId, Fd>,
     next_ino: Ino,
     next_fd: FdId,
+    /// The kernel forgot its inodes ([`Op::DropCaches`]): SEMANTICS.md, "Hard links": the
+    /// names of a file with several links are then looked up apart, and a plain STAT carries
+    /// no link count, so each may show 1 until a listing tells the count again.
+    links_forgotten: bool,
 }
 
 impl Model {
@@ -143,6 +147,7 @@ impl Model {
             fds: BTreeMap::new(),
             next_ino: ROOT_INO + 1,
             next_fd: 1,
+            links_forgotten: false,
         }
     }
 
@@ -278,11 +283,16 @@ impl Model {
             };
         };
         let kind = self.kind(ino).unwrap_or(Kind::File);
+        let shown_nlink = if n.nlink > 1 && self.links_forgotten {
+            None
+        } else {
+            Some(n.nlink)
+        };
         let (size, nlink) = match &n.body {
-            Body::File(d) => (Some(d.len() as u64), Some(n.nlink)),
+            Body::File(d) => (Some(d.len() as u64), shown_nlink),
             Body::Link(t) => (
                 self.caps.symlink_size.then_some(t.len() as u64),
-                Some(n.nlink),
+                shown_nlink,
             ),
             Body::Dir(_) => (None, None),
         };
@@ -791,7 +801,10 @@ impl Model {
                     )),
                 },
             },
-            Op::DropCaches => is(Outcome::Done),
+            Op::DropCaches => {
+                self.links_forgotten = true;
+                is(Outcome::Done)
+            }
             Op::Join(_) => is(Outcome::Skipped),
         }
     }
