@@ -163,7 +163,8 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step], known: KnownBugs) -> Res
         if cut {
             model.link_cut();
         }
-        if let Planned::One(plan) = &planned {
+        if let (Planned::One(plan), false) = (&planned, cut) {
+            // (A cut during the step may have come after the handle was used.)
             used_handle(&mut model, plan, &seen);
         }
         let cut_note = if cut { " [link cut]" } else { "" };

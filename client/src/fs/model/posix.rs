@@ -545,10 +545,8 @@ impl Model {
                             }
                             return is(Outcome::DirOpened);
                         }
-                        if flags.trunc
-                            && let Some(d) = self.data_mut(ino)
-                        {
-                            d.clear();
+                        if flags.trunc {
+                            self.resize(ino, 0);
                         }
                         ino
                     }

@@ -278,3 +278,43 @@ fn regression_fchmod_after_a_write_through_another_descriptor() {
         ],
     ));
 }
+
+/// A utimens of a file this mount created with O_EXCL and holds open is sent behind its writes
+/// (`setattr_behind`) and not waited for; the cut loses its FSETSTAT, which is resent on the
+/// new connection after the reopen, and the LSTAT of an fstat overtakes it: the time shown is
+/// the server's, not the one set. (Seen with h-bugs's fix of the size-after-reconnect bug
+/// applied too: its ordering covers resent WRITEs, not the FSETSTATs queued behind them.)
+#[test]
+#[ignore = "issue 18: an FSETSTAT queued behind the writes and lost with a cut is overtaken by a stat"]
+fn regression_utimens_behind_the_writes_then_cut_then_fstat() {
+    let excl = OFlags {
+        acc: Acc::W,
+        excl: true,
+        ..rw_create()
+    };
+    must_pass(replay(
+        Memory::jittery,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "a",
+                flags: excl,
+                mode: 0o644,
+            }),
+            Step::new(Op::Mkdir {
+                path: "a",
+                mode: 0o755,
+            }),
+            Step::cut(
+                Op::Utimens {
+                    path: "a",
+                    atime: 0,
+                    mtime: 0,
+                },
+                1,
+                false,
+            ),
+            Step::new(Op::Fstat { p: 0, fd: 0 }),
+        ],
+    ));
+}
