@@ -25,15 +25,6 @@ impl Open {
             Open::Dir(d) => d.ino,
         }
     }
-
-    /// The path it was opened with (OpenSSH keeps it: copy-data compares them, READDIR
-    /// builds its entries' paths from it).
-    pub(super) fn path(&self) -> &[u8] {
-        match self {
-            Open::File(f) => &f.path,
-            Open::Dir(d) => &d.path,
-        }
-    }
 }
 
 /// A file handle.
