@@ -249,6 +249,26 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The (first) path the request names, if it names one.
+    pub(super) fn path(&self) -> Option<&[u8]> {
+        match self {
+            Request::Open { path, .. }
+            | Request::Lstat { path }
+            | Request::Stat { path }
+            | Request::Setstat { path, .. }
+            | Request::Opendir { path }
+            | Request::Remove { path }
+            | Request::Mkdir { path, .. }
+            | Request::Rmdir { path }
+            | Request::Realpath { path }
+            | Request::Readlink { path } => Some(path),
+            Request::Rename { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+}
+
 /// A packet from the client.
 #[derive(Debug, Clone)]
 pub(super) enum Incoming {

@@ -87,6 +87,9 @@ fn step(w: &mut World, session: u64, body: &[u8], initialised: &mut bool) -> Ste
         Incoming::Unknown(_) => Step::Silent,
         Incoming::Request(id, request) => {
             w.count(&request.name());
+            if let Some(path) = request.path() {
+                w.count_path(&request.name(), path);
+            }
             match answer(w, session, request) {
                 Ok(reply) => Step::Answer(packets::encode(id, &reply)),
                 Err(_) => Step::End,
@@ -266,6 +269,7 @@ fn open(
                 read: how.read,
                 write: how.write,
                 append: how.append,
+                next_write: 0,
             });
             w.insert_handle(session, open)
         }
@@ -330,13 +334,20 @@ fn write(
     if !f.write {
         return failed(w, Errno(libc::EBADF));
     }
-    let size = w.ns.size_of(f.ino).unwrap_or(0);
-    let at = if f.append { size } else { offset };
-    if w.personality.writes_in_order && at != size {
+    let at = match f.append {
+        true => w.ns.size_of(f.ino).unwrap_or(0),
+        false => offset,
+    };
+    if w.personality.writes_in_order && !f.append && at != f.next_write {
         return status(FX_FAILURE);
     }
     match w.ns.write(cred, f.ino, at, data) {
-        Ok(n) if n == data.len() => status(FX_OK),
+        Ok(n) if n == data.len() => {
+            if let Some(Open::File(f)) = w.handles_mut(session).and_then(|h| h.get_mut(handle)) {
+                f.next_write = at + n as u64;
+            }
+            status(FX_OK)
+        }
         // Part of it landed: OpenSSH says FAILURE ("nothing at all written").
         Ok(_) if w.personality.status_codes_above_8 => status(FX_NO_SPACE_ON_FILESYSTEM),
         Ok(_) => status(FX_FAILURE),

@@ -90,7 +90,7 @@ async fn a_removed_open_file_stays_or_vanishes() {
     }
 }
 
-/// rclone takes a WRITE only at the file's current end.
+/// rclone takes each handle's WRITEs only in order, from 0.
 #[tokio::test]
 async fn writes_in_order_only() {
     let server = MemoryServer::with_personality(Personality::rclone());
@@ -110,7 +110,18 @@ async fn writes_in_order_only() {
         code(raw.write(h.clone(), 0, b"x".to_vec()).await),
         FX_FAILURE
     );
+    let again = raw
+        .open("/f", OpenFlags::WRITE, no_attrs())
+        .await
+        .unwrap()
+        .handle;
+    assert_eq!(
+        code(raw.write(again.clone(), 6, b"x".to_vec()).await),
+        FX_FAILURE,
+        "a new handle starts at 0"
+    );
     raw.close(h).await.unwrap();
+    raw.close(again).await.unwrap();
     assert_eq!(server.read_file("/f").unwrap(), b"abcdef");
 }
 
