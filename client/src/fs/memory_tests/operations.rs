@@ -432,7 +432,7 @@ async fn copy_file_range_copies_on_the_server() {
     expected.extend_from_slice(&data[250_000..]);
     assert_eq!(
         m.server.snapshot()[&m.path("dst")].content,
-        Some(Data(expected))
+        Some(Data::from(expected))
     );
     m.assert_clean().await;
 }

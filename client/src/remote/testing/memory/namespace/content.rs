@@ -84,6 +84,16 @@ impl Content {
         gone.len() as u64
     }
 
+    /// The allocated blocks: (index, its 4 KiB).
+    pub(crate) fn allocated(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.blocks.iter().map(|(i, b)| (*i, &b[..]))
+    }
+
+    /// The bytes of block `index` (`None`: a hole, zeros).
+    pub(crate) fn block(&self, index: u64) -> Option<&[u8]> {
+        self.blocks.get(&index).map(|b| &b[..])
+    }
+
     /// The whole content.
     pub(crate) fn bytes(&self) -> Vec<u8> {
         self.read(0, usize::try_from(self.size).unwrap_or(usize::MAX))

@@ -277,7 +277,7 @@ async fn the_snapshot_shows_the_tree() {
         gid: 6,
         size: 5,
         nlink: 2,
-        content: Some(Data(b"abc\0\0".to_vec())),
+        content: Some(Data::new(b"abc\0\0")),
         target: None,
     };
     assert_eq!(snap["/d/f"], file);
@@ -306,4 +306,37 @@ async fn requests_are_counted() {
     assert_eq!(server.requests("stat"), 1);
     assert_eq!(server.total_requests(), 4);
     assert_eq!(server.request_counts().len(), 3);
+}
+
+/// A snapshot holds contents sparse: a file with a terabyte hole costs what its data costs,
+/// and compares equal to the same bytes written out.
+#[tokio::test]
+async fn a_snapshot_of_a_sparse_file_stays_small() {
+    let server = MemoryServer::new();
+    server.put_file("/big", b"").unwrap();
+    server.write_at("/big", 1 << 40, b"end").unwrap();
+    let snap = server.snapshot();
+    let data = snap["/big"].content.clone().unwrap();
+    assert_eq!(data.len(), (1 << 40) + 3);
+    assert!(!data.is_empty());
+    assert_eq!(server.snapshot()["/"].content, None);
+    server.put_file("/small", &[0, 0, 7]).unwrap();
+    server.truncate("/small", 2).unwrap();
+    server.truncate("/small", 3).unwrap();
+    assert_eq!(
+        server.snapshot()["/small"].content,
+        Some(Data::new(&[0, 0, 0]))
+    );
+    assert_ne!(
+        server.snapshot()["/small"].content,
+        Some(Data::new(&[0, 0, 7]))
+    );
+    assert_eq!(
+        server.snapshot()["/small"]
+            .content
+            .as_ref()
+            .unwrap()
+            .to_vec(),
+        [0, 0, 0]
+    );
 }
