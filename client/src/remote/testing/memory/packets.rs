@@ -144,7 +144,8 @@ pub(super) struct Attrs {
     pub(super) times: Option<(u32, u32)>,
 }
 
-/// One request (the request id is kept apart).
+/// One request (the request id is kept apart), named after its packet (`SSH_FXP_OPEN`...),
+/// with its fields as the draft lists them.
 #[derive(Debug, Clone)]
 pub(super) enum Request {
     Open {
@@ -367,10 +368,15 @@ pub(super) struct NameEntry {
 /// An answer to one request.
 #[derive(Debug, Clone)]
 pub(super) enum Reply {
+    /// `SSH_FXP_STATUS`: the code and its message.
     Status(u32, String),
+    /// `SSH_FXP_HANDLE`.
     Handle(Vec<u8>),
+    /// `SSH_FXP_DATA`.
     Data(Vec<u8>),
+    /// `SSH_FXP_NAME`.
     Name(Vec<NameEntry>),
+    /// `SSH_FXP_ATTRS`.
     Attrs(Attrs),
     /// The body of an `SSH_FXP_EXTENDED_REPLY` after the id.
     Extended(Vec<u8>),
