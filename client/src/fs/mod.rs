@@ -342,6 +342,8 @@ impl SshFs {
 #[cfg(test)]
 mod handle_tests;
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod model;
 #[cfg(test)]
 mod recovery_tests;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::namespace::content::{BLOCK, Content};
 use super::namespace::{Kind, Namespace};
 
 /// Every path of the tree (`/` included), in path order.
@@ -40,20 +41,73 @@ pub(crate) struct Node {
     pub(crate) target: Option<String>,
 }
 
-/// File content, compared byte for byte but shown short (length, first bytes, a checksum).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Data(pub(crate) Vec<u8>);
+/// File content, held sparse as the server holds it (a snapshot of a file with a terabyte hole
+/// costs what its data costs), compared byte for byte (a hole equals written zeros), shown
+/// short: its size, first bytes and a checksum of its non-zero blocks.
+#[derive(Clone)]
+pub(crate) struct Data(Content);
+
+impl Data {
+    /// Content holding `bytes`.
+    pub(crate) fn new(bytes: &[u8]) -> Self {
+        let mut c = Content::default();
+        let mut unlimited = u64::MAX;
+        c.write(0, bytes, &mut unlimited);
+        Self(c)
+    }
+
+    /// The size.
+    pub(crate) fn len(&self) -> u64 {
+        self.0.size()
+    }
+
+    /// Whether it is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.size() == 0
+    }
+
+    /// All the bytes (holes as zeros).
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.0.bytes()
+    }
+}
+
+impl From<Vec<u8>> for Data {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::new(&bytes)
+    }
+}
+
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        const ZEROS: [u8; BLOCK as usize] = [0; BLOCK as usize];
+        let (a, b) = (&self.0, &other.0);
+        let same = |i: u64| a.block(i).unwrap_or(&ZEROS) == b.block(i).unwrap_or(&ZEROS);
+        a.size() == b.size()
+            && a.allocated().all(|(i, _)| same(i))
+            && b.allocated().all(|(i, _)| same(i))
+    }
+}
+
+impl Eq for Data {}
 
 impl std::fmt::Debug for Data {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sum = self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        let head = &self.0[..self.0.len().min(16)];
+        let mut sum = 0xcbf2_9ce4_8422_2325u64;
+        for (i, block) in self
+            .0
+            .allocated()
+            .filter(|(_, b)| b.iter().any(|&x| x != 0))
+        {
+            for &x in i.to_be_bytes().iter().chain(block) {
+                sum = (sum ^ u64::from(x)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        let head = self.0.read(0, 16);
         write!(
             f,
             "Data({} bytes, {head:02x?}.., fnv {sum:016x})",
-            self.0.len()
+            self.0.size()
         )
     }
 }
@@ -65,7 +119,7 @@ pub(super) fn take(ns: &Namespace) -> Snapshot {
         .filter_map(|(path, ino)| {
             let i = ns.inode(ino).ok()?;
             let (kind, content, target) = match &i.kind {
-                Kind::File(c) => (NodeKind::File, Some(Data(c.bytes())), None),
+                Kind::File(c) => (NodeKind::File, Some(Data(c.clone())), None),
                 Kind::Dir(_) => (NodeKind::Dir, None, None),
                 Kind::Symlink(t) => (
                     NodeKind::Symlink,
