@@ -24,6 +24,7 @@ use super::link::{ChannelOpener, ConnectFailure, Connected, Connector, Reconnect
 use super::sftp::Sftp;
 
 pub(crate) mod faults;
+pub(crate) mod memory;
 pub(crate) mod process;
 pub(crate) mod wire;
 
