@@ -17,6 +17,7 @@ use crate::fs::{FsResult, SshFs};
 use crate::remote::fake_server::FakeServer;
 use crate::remote::link::Connector;
 use crate::remote::sftp::{FX_FAILURE, FX_PERMISSION_DENIED, Sftp, SftpError};
+use crate::remote::testing::memory::MemoryServer;
 use crate::remote::testing::process::SftpServerProcess;
 use crate::remote::testing::wire::{LSTAT, OPEN, READ, WRITE};
 use crate::remote::testing::{ServeSftp, StreamConnector, quick_reconnect};
@@ -33,6 +34,8 @@ trait Backend: Send + Sync {
     fn put(&self, name: &str, data: &[u8]);
     /// Every regular file under the root (names relative to it) and its contents.
     fn files(&self) -> BTreeMap<String, Vec<u8>>;
+    /// A new, empty server of the same kind.
+    fn fresh(&self) -> Box<dyn Backend>;
 }
 
 struct Fake(FakeServer);
@@ -53,6 +56,36 @@ impl Backend for Fake {
             .into_iter()
             .filter_map(|(k, v)| Some((k.strip_prefix("/r/")?.to_owned(), v)))
             .collect()
+    }
+    fn fresh(&self) -> Box<dyn Backend> {
+        fake().unwrap()
+    }
+}
+
+struct Memory(MemoryServer);
+
+impl Backend for Memory {
+    fn server(&self) -> Arc<dyn ServeSftp> {
+        Arc::new(self.0.clone())
+    }
+    fn root(&self) -> String {
+        "/m".into()
+    }
+    fn put(&self, name: &str, data: &[u8]) {
+        self.0.put_file(&format!("/m/{name}"), data).unwrap();
+    }
+    fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.0
+            .snapshot()
+            .into_iter()
+            .filter_map(|(path, node)| {
+                let name = path.strip_prefix("/m/")?;
+                Some((name.to_owned(), node.content?.0))
+            })
+            .collect()
+    }
+    fn fresh(&self) -> Box<dyn Backend> {
+        memory().unwrap()
     }
 }
 
@@ -82,10 +115,19 @@ impl Backend for Process {
         }
         files
     }
+    fn fresh(&self) -> Box<dyn Backend> {
+        process().unwrap()
+    }
 }
 
 fn fake() -> Option<Box<dyn Backend>> {
     Some(Box::new(Fake(FakeServer::new(1))))
+}
+
+fn memory() -> Option<Box<dyn Backend>> {
+    let server = MemoryServer::new();
+    server.mkdir_all("/m").unwrap();
+    Some(Box::new(Memory(server)))
 }
 
 fn process() -> Option<Box<dyn Backend>> {
@@ -95,7 +137,7 @@ fn process() -> Option<Box<dyn Backend>> {
 }
 
 /// Instantiates each scenario `name(backend)` once per server: `over_fake::name`,
-/// `over_process::name`.
+/// `over_memory::name`, `over_process::name`.
 macro_rules! over_each_server {
     ($($name:ident),* $(,)?) => {
         mod over_fake {
@@ -103,6 +145,16 @@ macro_rules! over_each_server {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     if let Some(backend) = super::fake() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+        mod over_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = super::memory() {
                         super::$name(backend).await;
                     }
                 }
@@ -260,7 +312,7 @@ async fn a_cut_before_or_after_any_request_is_survived(backend: Box<dyn Backend>
     assert!(first.plan.cuts().is_empty());
     for n in 1..=requests {
         for after in [false, true] {
-            let rig = Rig::new(backend_like(&*first.backend)).await;
+            let rig = Rig::new(first.backend.fresh()).await;
             let when = if after { "after" } else { "before" };
             let pick = Pick::next(n);
             match after {
@@ -290,7 +342,7 @@ async fn a_cut_before_or_after_any_request_is_survived(backend: Box<dyn Backend>
 /// cut after it, the server has it and the engine's resend does no harm.
 async fn the_third_write_cut_before_and_after(backend: Box<dyn Backend>) {
     for after in [false, true] {
-        let rig = Rig::new(backend_like(&*backend)).await;
+        let rig = Rig::new(backend.fresh()).await;
         let fs = rig.fs();
         let data = pattern(300_000, 7);
         let pick = Pick::kind(WRITE).nth(3);
@@ -326,14 +378,6 @@ async fn the_third_write_cut_before_and_after(backend: Box<dyn Backend>) {
             "resent on the new one"
         );
         assert_eq!(rig.connector.connections(), 2);
-    }
-}
-
-/// A fresh backend of the same kind as `b`.
-fn backend_like(b: &dyn Backend) -> Box<dyn Backend> {
-    match b.root().as_str() {
-        "/r" => fake().unwrap(),
-        _ => process().unwrap(),
     }
 }
 
