@@ -14,11 +14,13 @@
 //!   the server never sees it), after the server answered it ([`FaultPlan::cut_after`]: the
 //!   change is made, the answer is lost), or now ([`FaultPlan::cut_now`]). A cut ends every
 //!   channel of that connection in both directions, as a dead TCP connection does, and any
-//!   channel opened on it later is dead at once. Which request: a [`Pick`] ("request number
+//!   channel opened on it later is dead at once. The server first finishes what it was sent
+//!   on that connection (its answers are dropped), so nothing sent before the cut lands after
+//!   the client reconnected: a cut is one moment, and a run replays the same way. Which request: a [`Pick`] ("request number
 //!   12", "the 3rd WRITE from now", any predicate on the packet).
 //! * **Shape answers**: delay them ([`Delay`], fixed or seeded random, each channel's answers
 //!   staying in order), reorder them (groups released in reverse order), hold every answer of
-//!   some channels until released.
+//!   some channels, or the answers to some requests, until released.
 //! * **Answer in the server's place**: refuse with any status code, codes above 8 included
 //!   ([`FaultPlan::refuse`]); a full disk ([`FaultPlan::fill_disk_after`]); short reads
 //!   ([`FaultPlan::short_reads`]: DATA answers cut shorter, which is valid SFTP).
@@ -281,6 +283,8 @@ pub(crate) enum Fate {
     CutAfter,
     /// Passed to the server; its DATA answer is shortened.
     ShortRead,
+    /// Passed to the server; its answer waits for [`FaultPlan::release_replies`].
+    AnswerHeld,
     /// Answered by the fault layer with this status, not passed on.
     Refused(u32),
     /// A WRITE (or a create) refused with this status because the disk budget is used up.
@@ -328,6 +332,8 @@ pub(crate) enum Delivery {
     Stalled,
     /// Dropped: it answered the request a cut was to follow.
     CutAfter,
+    /// Dropped: it came while its connection settled after a cut.
+    AfterCut,
 }
 
 /// An answer that reached the fault layer (the server's, or one the layer made).
@@ -384,6 +390,8 @@ struct State {
     rng: u64,
     reorder: Option<(Channels, usize)>,
     held: Vec<Channels>,
+    /// Answers to requests picked by [`FaultPlan::hold_answers`] wait.
+    holding_answers: bool,
     stalled: bool,
     disk: Option<Disk>,
     connections: BTreeMap<u64, Connection>,
@@ -396,6 +404,8 @@ struct State {
 struct Connection {
     cut: bool,
     sessions: usize,
+    /// Sessions that finished settling after the cut.
+    settled: usize,
 }
 
 struct Rule {
@@ -412,6 +422,7 @@ enum Action {
     Refuse(u32),
     Shorten(Shorten),
     Swallow,
+    Hold,
 }
 
 struct Disk {
@@ -438,6 +449,7 @@ pub(super) enum Decision {
 pub(super) enum Mark {
     CutAfter(u64),
     Shorten(Shorten),
+    Hold,
 }
 
 /// How long a partial group of reordered answers waits for the rest.
@@ -587,9 +599,22 @@ impl FaultPlan {
         self.bump();
     }
 
-    /// Lets every held answer go, in order.
+    /// Holds the answers to the picked requests (the other answers go on, overtaking them)
+    /// until [`FaultPlan::release_replies`].
+    pub(crate) fn hold_answers(&self, pick: Pick) {
+        self.lock().holding_answers = true;
+        self.rule(pick, Action::Hold);
+    }
+
+    /// Lets every held answer go, in order, and holds no more (the faults of
+    /// [`FaultPlan::hold_replies`] and [`FaultPlan::hold_answers`] end).
     pub(crate) fn release_replies(&self) {
-        self.lock().held.clear();
+        {
+            let mut st = self.lock();
+            st.held.clear();
+            st.holding_answers = false;
+            st.rules.retain(|r| !matches!(r.action, Action::Hold));
+        }
         self.bump();
     }
 
@@ -616,6 +641,7 @@ impl FaultPlan {
             st.delay = Delay::None;
             st.reorder = None;
             st.held.clear();
+            st.holding_answers = false;
             st.stalled = false;
             st.disk = None;
         }
@@ -699,6 +725,22 @@ impl FaultPlan {
         }
     }
 
+    /// A session of the cut `connection` has settled.
+    pub(super) fn session_settled(&self, connection: u64) {
+        if let Some(c) = self.lock().connections.get_mut(&connection) {
+            c.settled += 1;
+        }
+        self.bump();
+    }
+
+    /// Whether every session of the cut `connection` has settled.
+    pub(super) fn all_settled(&self, connection: u64) -> bool {
+        self.lock()
+            .connections
+            .get(&connection)
+            .is_none_or(|c| c.settled >= c.sessions)
+    }
+
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -715,6 +757,11 @@ impl FaultPlan {
             .held
             .iter()
             .any(|c| c.contains(connection, channel))
+    }
+
+    /// Whether answers picked by [`FaultPlan::hold_answers`] wait.
+    pub(super) fn holding_answers(&self) -> bool {
+        self.lock().holding_answers
     }
 
     pub(super) fn is_stalled(&self) -> bool {
@@ -830,6 +877,9 @@ impl State {
                 return (Fate::Refused(code), Decision::Answer(answer), None);
             }
             Some(Action::Swallow) => return (Fate::Swallowed, Decision::Drop, None),
+            Some(Action::Hold) => {
+                return (Fate::AnswerHeld, Decision::Forward(Some(Mark::Hold)), None);
+            }
             Some(Action::Shorten(s)) if r.kind == wire::READ => {
                 return (
                     Fate::ShortRead,
@@ -863,7 +913,10 @@ impl State {
 
 /// Whether a request of this fate reached the server.
 fn reached_server(fate: Fate) -> bool {
-    matches!(fate, Fate::Forwarded | Fate::CutAfter | Fate::ShortRead)
+    matches!(
+        fate,
+        Fate::Forwarded | Fate::CutAfter | Fate::ShortRead | Fate::AnswerHeld
+    )
 }
 
 /// SplitMix64: a tiny seeded generator, enough for test delays.

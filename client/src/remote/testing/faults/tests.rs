@@ -186,6 +186,7 @@ over_each_server!(
     delayed_answers_keep_their_order_and_their_data,
     reordered_answers_still_read_and_write_right,
     held_answers_wait_for_the_release,
+    answers_to_picked_requests_wait_while_others_pass,
     the_record_names_each_request,
 );
 
@@ -313,6 +314,7 @@ async fn a_cut_before_or_after_any_request_is_survived(backend: Box<dyn Backend>
     for n in 1..=requests {
         for after in [false, true] {
             let rig = Rig::new(first.backend.fresh()).await;
+            let start = rig.plan.numbered();
             let when = if after { "after" } else { "before" };
             let pick = Pick::next(n);
             match after {
@@ -323,9 +325,19 @@ async fn a_cut_before_or_after_any_request_is_survived(backend: Box<dyn Backend>
                 panic!("cut {when} request {n}: {} (errno {})", e.message, e.errno);
             }
             let cuts = rig.plan.cuts();
+            if cuts.is_empty() && rig.plan.numbered() - start < n {
+                // This run sent fewer requests (a lookup answered from the cache): nothing
+                // to cut.
+                continue;
+            }
             assert_eq!(cuts.len(), 1, "cut {when} request {n}: {cuts:?}");
             assert!(cuts[0].why.starts_with(when), "{cuts:?}");
-            assert_eq!(rig.connector.connections(), 2, "cut {when} request {n}");
+            // A cut the scenario did not wait for (after a CLOSE) reconnects in the background.
+            eventually(
+                &format!("reconnected after the cut {when} request {n}"),
+                || rig.connector.connections() == 2,
+            )
+            .await;
             // Closes of abandoned handles may still be on their way.
             tokio::time::sleep(Duration::from_millis(20)).await;
             assert_eq!(
@@ -440,23 +452,32 @@ async fn a_cut_ends_every_channel_of_the_connection(backend: Box<dyn Backend>) {
     assert_eq!(rig.backend.files()["big"], data);
 }
 
-/// A refusal is the request's answer: the status reaches the fs layer as its errno, and the
-/// request never reached the server.
+/// A refusal is the request's answer: the status reaches the engine and the fs layer as its
+/// errno, and the request never reached the server. (Creates, not lookups, at the fs layer:
+/// a lookup may be answered by a listing fetched ahead, without an LSTAT.)
 async fn refusals_come_back_as_their_errno(backend: Box<dyn Backend>) {
     let rig = Rig::new(backend).await;
     rig.backend.put("f", b"data");
-    let fs = rig.fs();
+    let path = rig.path("f");
     rig.plan
         .refuse(Pick::kind(LSTAT).nth(1), FX_PERMISSION_DENIED);
-    let err = fs.lookup(ROOT, OsStr::new("f")).await.unwrap_err();
-    assert_eq!(err.errno, libc::EACCES, "{}", err.message);
+    let err = rig.sftp.lstat(&path).await.unwrap_err();
+    assert_eq!(err.status(), Some(FX_PERMISSION_DENIED), "{err:?}");
     // Only the first LSTAT was refused.
-    assert!(fs.lookup(ROOT, OsStr::new("f")).await.is_ok());
+    assert_eq!(rig.sftp.lstat(&path).await.unwrap().size, Some(4));
 
-    rig.plan.refuse(Pick::kind(OPEN), 8);
-    let attr = fs.lookup(ROOT, OsStr::new("f")).await.unwrap();
-    let err = fs.open(attr.ino, libc::O_RDONLY as u32).await.unwrap_err();
-    assert_eq!(err.errno, libc::EOPNOTSUPP, "{}", err.message);
+    let fs = rig.fs();
+    rig.plan
+        .refuse(Pick::kind(OPEN).nth(1), FX_PERMISSION_DENIED);
+    rig.plan.refuse(Pick::kind(OPEN).nth(2), 8);
+    for errno in [libc::EACCES, libc::EOPNOTSUPP] {
+        let err = fs
+            .create(ROOT, OsStr::new("new"), 0o644, excl())
+            .await
+            .unwrap_err();
+        assert_eq!(err.errno, errno, "{}", err.message);
+    }
+    assert!(!rig.backend.files().contains_key("new"));
 
     let refused: Vec<_> = rig
         .plan
@@ -464,10 +485,10 @@ async fn refusals_come_back_as_their_errno(backend: Box<dyn Backend>) {
         .into_iter()
         .filter(|s| matches!(s.fate, Fate::Refused(_)))
         .collect();
-    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused.len(), 3, "{refused:?}");
     assert_eq!(rig.plan.forwarded("open"), 0);
     let made_here = rig.plan.answers().iter().filter(|a| a.by_layer).count();
-    assert_eq!(made_here, 2);
+    assert_eq!(made_here, 3);
     assert!(rig.plan.cuts().is_empty());
 }
 
@@ -728,6 +749,45 @@ async fn held_answers_wait_for_the_release(backend: Box<dyn Backend>) {
     rig.sftp.close(&handle).await.unwrap();
 }
 
+/// The answers to READs held (as `FakeServer::hold_reads` does): an LSTAT sent after the
+/// READ is answered meanwhile, and the read finishes once they are released.
+async fn answers_to_picked_requests_wait_while_others_pass(backend: Box<dyn Backend>) {
+    let rig = Rig::new(backend).await;
+    let data = pattern(100_000, 6);
+    rig.backend.put("f", &data);
+    let handle = rig
+        .sftp
+        .open(
+            &rig.path("f"),
+            russh_sftp::protocol::OpenFlags::READ,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    rig.plan.hold_answers(Pick::kind(READ));
+    let sftp = Arc::clone(&rig.sftp);
+    let mut read = tokio::spawn(async move {
+        let back = sftp.read_at(&handle, 0, 100_000, None).await;
+        (back, handle)
+    });
+    rig.plan
+        .until_seen(Duration::from_secs(5), |s| s.fate == Fate::AnswerHeld)
+        .await
+        .unwrap();
+    let path = rig.path("f");
+    let attrs = tokio::time::timeout(Duration::from_secs(5), rig.sftp.lstat(&path));
+    assert_eq!(attrs.await.unwrap().unwrap().size, Some(100_000));
+    let early = tokio::time::timeout(Duration::from_millis(100), &mut read).await;
+    assert!(
+        early.is_err(),
+        "the read finished while its answers were held"
+    );
+    rig.plan.release_replies();
+    let (back, handle) = read.await.unwrap();
+    assert!(back.unwrap() == data);
+    rig.sftp.close(&handle).await.unwrap();
+}
+
 /// The record names each request with its kind, id, channel and connection, in order.
 async fn the_record_names_each_request(backend: Box<dyn Backend>) {
     let rig = Rig::new(backend).await;
@@ -955,4 +1015,29 @@ async fn a_cut_connection_stays_dead() {
     other.init().await.unwrap();
     assert!(other.lstat("/nothing").await.is_err());
     assert_eq!(faulty.plan().requests().last().unwrap().connection, 2);
+}
+
+/// The example of docs/architecture.md ("Tests without a network"), as written there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_of_the_architecture_doc_runs() -> FsResult<()> {
+    use crate::remote::testing::wire;
+    let flags = excl();
+    let server = MemoryServer::new();
+    let faulty = Faulty::new(Arc::new(server.clone()));
+    let plan = Arc::clone(faulty.plan());
+    let sftp = StreamConnector::new(faulty)
+        .connect_sftp(quick_reconnect())
+        .await;
+    let fs = Arc::new(SshFs::new(sftp, "/".into(), CacheConfig::default()));
+    plan.cut_after(Pick::kind(wire::WRITE).nth(3)); // the server has it, the answer is lost
+    let (_, fh) = fs.create(ROOT, OsStr::new("f"), 0o644, flags).await?;
+    for i in 0..5 {
+        fs.write(fh, i * 4096, &[i as u8; 4096]).await?; // 4 KiB each: one WRITE each
+    }
+    fs.release(fh).await?; // close() succeeds: every byte is on the server
+    assert_eq!(plan.cuts()[0].why, "after request 6 (write)"); // limits, OPEN, LSTAT, 3 WRITEs
+
+    let expected: Vec<u8> = (0..5u8).flat_map(|i| [i; 4096]).collect();
+    assert_eq!(server.read_file("/f"), Some(expected));
+    Ok(())
 }
