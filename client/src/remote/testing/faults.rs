@@ -719,6 +719,7 @@ impl FaultPlan {
         true
     }
 
+    /// A session of `connection` ended.
     pub(super) fn session_closed(&self, connection: u64) {
         if let Some(c) = self.lock().connections.get_mut(&connection) {
             c.sessions = c.sessions.saturating_sub(1);
@@ -741,10 +742,12 @@ impl FaultPlan {
             .is_none_or(|c| c.settled >= c.sessions)
     }
 
+    /// Changes sessions must look at (a cut, a release, a resume).
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
 
+    /// Whether `connection` was cut.
     pub(super) fn is_cut(&self, connection: u64) -> bool {
         self.lock()
             .connections
@@ -752,6 +755,7 @@ impl FaultPlan {
             .is_some_and(|c| c.cut)
     }
 
+    /// Whether every answer of this channel waits ([`FaultPlan::hold_replies`]).
     pub(super) fn is_held(&self, connection: u64, channel: usize) -> bool {
         self.lock()
             .held
@@ -764,6 +768,7 @@ impl FaultPlan {
         self.lock().holding_answers
     }
 
+    /// Whether the server is stalled ([`FaultPlan::stall`]).
     pub(super) fn is_stalled(&self) -> bool {
         self.lock().stalled
     }
@@ -833,6 +838,7 @@ impl FaultPlan {
         self.cut(connection, format!("after request {number} ({name})"));
     }
 
+    /// Records what became of an answer.
     pub(super) fn record_answer(&self, answered: Answered) {
         self.lock().answers.push(answered);
     }

@@ -579,6 +579,9 @@ async fn a_full_disk_fails_the_write_with_eio(backend: Box<dyn Backend>) {
         .await
         .unwrap_err();
     assert_eq!(err.errno, libc::EIO, "{}", err.message);
+    let err = fs.mkdir(ROOT, OsStr::new("dir"), 0o755).await.unwrap_err();
+    assert_eq!(err.errno, libc::EIO, "{}", err.message);
+    assert_eq!(rig.plan.forwarded("mkdir"), 0);
     rig.plan.free_disk();
     let (_, fh) = fs
         .create(ROOT, OsStr::new("new"), 0o644, excl())
@@ -1040,4 +1043,46 @@ async fn the_example_of_the_architecture_doc_runs() -> FsResult<()> {
     let expected: Vec<u8> = (0..5u8).flat_map(|i| [i; 4096]).collect();
     assert_eq!(server.read_file("/f"), Some(expected));
     Ok(())
+}
+
+/// A fault layer over a fault layer: the inner one refuses the first LSTAT, the outer one
+/// cuts before the first WRITE; both happen, and the outer one records the inner refusal as
+/// an answer from its server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_layers_compose() {
+    let server = MemoryServer::new();
+    let inner = Faulty::new(Arc::new(server.clone()));
+    let outer = Faulty::new(inner.clone());
+    inner
+        .plan()
+        .refuse(Pick::kind(LSTAT).nth(1), FX_PERMISSION_DENIED);
+    outer.plan().cut_before(Pick::kind(WRITE).nth(1));
+    let connector = StreamConnector::new(outer.clone());
+    let sftp = connector.connect_sftp(quick_reconnect()).await;
+    let err = sftp.lstat("/").await.unwrap_err();
+    assert_eq!(err.status(), Some(FX_PERMISSION_DENIED));
+    let fs = Arc::new(SshFs::new(sftp, "/".into(), CacheConfig::default()));
+    let (_, fh) = fs
+        .create(ROOT, OsStr::new("f"), 0o644, excl())
+        .await
+        .unwrap();
+    fs.write(fh, 0, b"both").await.unwrap();
+    fs.release(fh).await.unwrap();
+    assert_eq!(server.read_file("/f").as_deref(), Some(&b"both"[..]));
+    assert_eq!(outer.plan().cuts().len(), 1);
+    assert!(
+        inner.plan().cuts().is_empty(),
+        "the inner layer saw its sessions end"
+    );
+    let refusal = outer
+        .plan()
+        .answers()
+        .into_iter()
+        .find(|a| a.kind == crate::remote::testing::wire::STATUS)
+        .unwrap();
+    assert!(
+        !refusal.by_layer,
+        "for the outer layer, the server answered"
+    );
+    assert_eq!(connector.connections(), 2);
 }
