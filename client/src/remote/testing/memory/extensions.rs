@@ -83,7 +83,7 @@ pub(super) fn answer(
                 .u64(u64::from(MAX_READ_LENGTH))
                 .u64(u64::from(MAX_MSG_LENGTH - 1024))
                 .u64(w.personality.max_open_handles);
-            Reply::ExtendedReply(out.into_bytes())
+            Reply::Extended(out.into_bytes())
         }
         b"expand-path@openssh.com" => {
             let path = r.string()?;
@@ -126,7 +126,7 @@ fn statvfs(w: &World) -> Reply {
         .u64(0x5eed)
         .u64(0)
         .u64(st.namemax);
-    Reply::ExtendedReply(out.into_bytes())
+    Reply::Extended(out.into_bytes())
 }
 
 /// lsetstat: as SETSTAT without following a final symlink; a size is BAD_MESSAGE, and a mode
@@ -300,5 +300,5 @@ fn users_groups(w: &World, uids: &[u8], gids: &[u8]) -> Result<Reply, Malformed>
     };
     let mut out = Writer::default();
     out.string(&names(uids, true)?).string(&names(gids, false)?);
-    Ok(Reply::ExtendedReply(out.into_bytes()))
+    Ok(Reply::Extended(out.into_bytes()))
 }

@@ -25,15 +25,6 @@ impl Open {
             Open::Dir(d) => d.ino,
         }
     }
-
-    /// The path it was opened with (OpenSSH keeps it: copy-data compares them, READDIR
-    /// builds its entries' paths from it).
-    pub(super) fn path(&self) -> &[u8] {
-        match self {
-            Open::File(f) => &f.path,
-            Open::Dir(d) => &d.path,
-        }
-    }
 }
 
 /// A file handle.
@@ -49,6 +40,9 @@ pub(super) struct OpenFile {
     pub(super) write: bool,
     /// O_APPEND: every write goes to the end.
     pub(super) append: bool,
+    /// Where this handle's writes have got to (for
+    /// [`super::Personality::writes_in_order`]).
+    pub(super) next_write: u64,
 }
 
 /// A directory handle and how far READDIR got.
@@ -142,6 +136,7 @@ mod tests {
             read: true,
             write: false,
             append: false,
+            next_write: 0,
         })
     }
 

@@ -71,6 +71,8 @@ pub(super) struct World {
     sessions: BTreeMap<u64, SessionState>,
     sessions_opened: u64,
     counts: BTreeMap<String, u64>,
+    /// Requests naming a path, by (kind, path).
+    path_counts: BTreeMap<(String, Vec<u8>), u64>,
     bad_handles: Vec<BadHandle>,
 }
 
@@ -85,6 +87,13 @@ impl World {
 
     fn count(&mut self, op: &str) {
         *self.counts.entry(op.to_owned()).or_default() += 1;
+    }
+
+    fn count_path(&mut self, op: &str, path: &[u8]) {
+        *self
+            .path_counts
+            .entry((op.to_owned(), path.to_vec()))
+            .or_default() += 1;
     }
 
     fn handles(&self, session: u64) -> Option<&Handles> {
@@ -193,6 +202,7 @@ impl MemoryServer {
             sessions: BTreeMap::new(),
             sessions_opened: 0,
             counts: BTreeMap::new(),
+            path_counts: BTreeMap::new(),
             bad_handles: Vec::new(),
         };
         world
@@ -365,6 +375,13 @@ impl MemoryServer {
     /// "readlink", "symlink"), or an extension's name ("posix-rename@openssh.com"...).
     pub(crate) fn requests(&self, op: &str) -> u64 {
         self.world().counts.get(op).copied().unwrap_or(0)
+    }
+
+    /// How many requests of kind `op` named `path` (as sent: OPEN, the stats, SETSTAT,
+    /// OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, READLINK; RENAME by its source).
+    pub(crate) fn requests_on(&self, op: &str, path: &str) -> u64 {
+        let key = (op.to_owned(), path.as_bytes().to_vec());
+        self.world().path_counts.get(&key).copied().unwrap_or(0)
     }
 
     /// Every request kind seen and how many of each.

@@ -249,11 +249,31 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The (first) path the request names, if it names one.
+    pub(super) fn path(&self) -> Option<&[u8]> {
+        match self {
+            Request::Open { path, .. }
+            | Request::Lstat { path }
+            | Request::Stat { path }
+            | Request::Setstat { path, .. }
+            | Request::Opendir { path }
+            | Request::Remove { path }
+            | Request::Mkdir { path, .. }
+            | Request::Rmdir { path }
+            | Request::Realpath { path }
+            | Request::Readlink { path } => Some(path),
+            Request::Rename { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+}
+
 /// A packet from the client.
 #[derive(Debug, Clone)]
 pub(super) enum Incoming {
-    /// `SSH_FXP_INIT` with the client's version.
-    Init(u32),
+    /// `SSH_FXP_INIT` (OpenSSH answers version 3 whatever the client's is).
+    Init,
     /// A request and its id.
     Request(u32, Request),
     /// A packet type the server does not know (OpenSSH logs it and answers nothing).
@@ -265,7 +285,8 @@ pub(super) fn decode(body: &[u8]) -> Result<Incoming, Malformed> {
     let mut r = Reader::new(body);
     let kind = r.u8()?;
     if kind == INIT {
-        return Ok(Incoming::Init(r.u32()?));
+        r.u32()?;
+        return Ok(Incoming::Init);
     }
     let known = matches!(kind, OPEN..=SYMLINK | EXTENDED);
     if !known {
@@ -352,7 +373,7 @@ pub(super) enum Reply {
     Name(Vec<NameEntry>),
     Attrs(Attrs),
     /// The body of an `SSH_FXP_EXTENDED_REPLY` after the id.
-    ExtendedReply(Vec<u8>),
+    Extended(Vec<u8>),
 }
 
 /// Builds the bytes of one packet.
@@ -443,7 +464,7 @@ pub(super) fn encode(id: u32, reply: &Reply) -> Vec<u8> {
         Reply::Attrs(a) => {
             w.u8(ATTRS).u32(id).attrs(a);
         }
-        Reply::ExtendedReply(body) => {
+        Reply::Extended(body) => {
             w.u8(EXTENDED_REPLY).u32(id);
             w.out.extend_from_slice(body);
         }

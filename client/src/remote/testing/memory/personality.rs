@@ -50,8 +50,9 @@ pub(crate) struct Personality {
     /// copy-data on its handles fail with NO_SUCH_FILE (as rclone's server). Off: Linux's
     /// semantics, the content stays usable through the handles until the last CLOSE.
     pub unlinked_files_vanish: bool,
-    /// A WRITE must start at the file's current end (rclone's server streams uploads): any
-    /// other offset fails with FAILURE and writes nothing.
+    /// Each handle's WRITEs must follow one another from offset 0 (rclone's server streams
+    /// an upload per handle): a WRITE anywhere else fails with FAILURE and writes nothing.
+    /// O_APPEND handles are not concerned.
     pub writes_in_order: bool,
     /// Status codes of newer drafts where they are more precise than OpenSSH's 0..=8:
     /// FILE_ALREADY_EXISTS (11), NO_SPACE_ON_FILESYSTEM (14), DIR_NOT_EMPTY (18),

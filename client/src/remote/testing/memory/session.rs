@@ -46,10 +46,7 @@ enum Step {
 pub(super) async fn serve(world: Arc<Mutex<World>>, session: u64, stream: DuplexStream) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut initialised = false;
-    loop {
-        let Ok(len) = rd.read_u32().await else {
-            break;
-        };
+    while let Ok(len) = rd.read_u32().await {
         if len > MAX_MSG_LENGTH {
             break;
         }
@@ -81,7 +78,7 @@ fn step(w: &mut World, session: u64, body: &[u8], initialised: &mut bool) -> Ste
         Err(_) => return Step::End,
     };
     match incoming {
-        Incoming::Init(_) => {
+        Incoming::Init => {
             w.count("init");
             *initialised = true;
             Step::Answer(packets::version(&extensions::announced(&w.personality)))
@@ -90,6 +87,9 @@ fn step(w: &mut World, session: u64, body: &[u8], initialised: &mut bool) -> Ste
         Incoming::Unknown(_) => Step::Silent,
         Incoming::Request(id, request) => {
             w.count(&request.name());
+            if let Some(path) = request.path() {
+                w.count_path(&request.name(), path);
+            }
             match answer(w, session, request) {
                 Ok(reply) => Step::Answer(packets::encode(id, &reply)),
                 Err(_) => Step::End,
@@ -269,6 +269,7 @@ fn open(
                 read: how.read,
                 write: how.write,
                 append: how.append,
+                next_write: 0,
             });
             w.insert_handle(session, open)
         }
@@ -333,13 +334,20 @@ fn write(
     if !f.write {
         return failed(w, Errno(libc::EBADF));
     }
-    let size = w.ns.size_of(f.ino).unwrap_or(0);
-    let at = if f.append { size } else { offset };
-    if w.personality.writes_in_order && at != size {
+    let at = match f.append {
+        true => w.ns.size_of(f.ino).unwrap_or(0),
+        false => offset,
+    };
+    if w.personality.writes_in_order && !f.append && at != f.next_write {
         return status(FX_FAILURE);
     }
     match w.ns.write(cred, f.ino, at, data) {
-        Ok(n) if n == data.len() => status(FX_OK),
+        Ok(n) if n == data.len() => {
+            if let Some(Open::File(f)) = w.handles_mut(session).and_then(|h| h.get_mut(handle)) {
+                f.next_write = at + n as u64;
+            }
+            status(FX_OK)
+        }
         // Part of it landed: OpenSSH says FAILURE ("nothing at all written").
         Ok(_) if w.personality.status_codes_above_8 => status(FX_NO_SPACE_ON_FILESYSTEM),
         Ok(_) => status(FX_FAILURE),
@@ -512,16 +520,20 @@ fn readdir(w: &mut World, session: u64, cred: &Cred, handle: &[u8]) -> Reply {
 }
 
 /// OpenSSH's RENAME: a regular file is linked to the new name and unlinked from the old one
-/// (so an existing target is never replaced: link's EEXIST is FAILURE); anything else is
-/// renamed only if `stat` of the target fails.
+/// (so an existing target is never replaced: link's EEXIST is FAILURE); anything else, or a
+/// file link(2) refuses with EPERM, is renamed only if `stat` of the target fails.
 fn rename(w: &mut World, cred: &Cred, from: &[u8], to: &[u8]) -> Reply {
     let st = match w.ns.stat(cred, from, false) {
         Ok(st) => st,
         Err(e) => return failed(w, e),
     };
     if st.mode & libc::S_IFMT == libc::S_IFREG {
-        if let Err(e) = w.ns.link(cred, from, to) {
-            return failed(w, e);
+        match w.ns.link(cred, from, to) {
+            // LINK_OPNOTSUPP_ERRNO is EPERM on Linux (a filesystem without hard links; here
+            // also protected_hardlinks): stat, then rename(2).
+            Err(Errno(libc::EPERM)) => return rename_if_free(w, cred, from, to),
+            Err(e) => return failed(w, e),
+            Ok(()) => {}
         }
         if let Err(e) = w.ns.unlink(cred, from) {
             // Clean the spare link.
@@ -530,6 +542,12 @@ fn rename(w: &mut World, cred: &Cred, from: &[u8], to: &[u8]) -> Reply {
         }
         return status(FX_OK);
     }
+    rename_if_free(w, cred, from, to)
+}
+
+/// rename(2) if `stat` of the target fails (it may still be a dangling symlink, which is
+/// replaced), else FAILURE.
+fn rename_if_free(w: &mut World, cred: &Cred, from: &[u8], to: &[u8]) -> Reply {
     if w.ns.stat(cred, to, true).is_ok() {
         return status(FX_FAILURE);
     }

@@ -54,17 +54,15 @@ impl Content {
             let index = at / BLOCK;
             let within = (at % BLOCK) as usize;
             let n = (BLOCK as usize - within).min(data.len() - written);
-            if !self.blocks.contains_key(&index) {
-                if *budget == 0 {
-                    break;
+            let block = match self.blocks.entry(index) {
+                std::collections::btree_map::Entry::Occupied(b) => b.into_mut(),
+                std::collections::btree_map::Entry::Vacant(_) if *budget == 0 => break,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    *budget -= 1;
+                    v.insert(vec![0; BLOCK as usize].into_boxed_slice())
                 }
-                *budget -= 1;
-                self.blocks
-                    .insert(index, vec![0; BLOCK as usize].into_boxed_slice());
-            }
-            if let Some(block) = self.blocks.get_mut(&index) {
-                block[within..within + n].copy_from_slice(&data[written..written + n]);
-            }
+            };
+            block[within..within + n].copy_from_slice(&data[written..written + n]);
             written += n;
         }
         self.size = self.size.max(offset + written as u64);
@@ -77,7 +75,7 @@ impl Content {
     pub(crate) fn truncate(&mut self, size: u64) -> u64 {
         let keep = size.div_ceil(BLOCK);
         let gone = self.blocks.split_off(&keep);
-        if size % BLOCK != 0
+        if !size.is_multiple_of(BLOCK)
             && let Some(block) = self.blocks.get_mut(&(size / BLOCK))
         {
             block[(size % BLOCK) as usize..].fill(0);

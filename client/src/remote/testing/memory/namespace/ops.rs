@@ -85,10 +85,12 @@ impl Namespace {
             let Last::Name(name) = parent.last.clone() else {
                 return Err(Errno(libc::EISDIR));
             };
+            // Linux's open_last_lookups: O_CREAT with a trailing slash is EISDIR, whatever is
+            // there.
+            if parent.trailing_slash {
+                return Err(Errno(libc::EISDIR));
+            }
             let Some(ino) = self.lookup(parent.dir, &name) else {
-                if parent.trailing_slash {
-                    return Err(Errno(libc::EISDIR));
-                }
                 return self
                     .create(
                         cred,
@@ -104,12 +106,7 @@ impl Namespace {
             }
             let target = match &self.inode(ino)?.kind {
                 Kind::Symlink(t) => t.clone(),
-                _ => {
-                    if parent.trailing_slash && !self.inode(ino)?.is_dir() {
-                        return Err(Errno(libc::ENOTDIR));
-                    }
-                    return Ok((ino, false));
-                }
+                _ => return Ok((ino, false)),
             };
             links += 1;
             if links > MAX_SYMLINKS {

@@ -1,7 +1,12 @@
 //! Tests of the in-memory server itself, driven through russh-sftp's `RawSftpSession` over
 //! [`ServeSftp::open_session`], as our engine drives a real server.
 
+mod extensions;
 mod files;
+mod handles;
+mod namespace;
+mod openssh;
+mod personalities;
 
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as RawError;
