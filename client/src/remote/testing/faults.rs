@@ -32,12 +32,16 @@
 //! held or reordered: a session always starts (only a stall swallows INIT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod pick;
+mod record;
 mod session;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use pick::{Channels, Pick, Request};
+pub(crate) use record::{Answered, Cut, Delivery, Fate, Seen};
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -84,153 +88,6 @@ impl ServeSftp for Faulty {
     }
 }
 
-/// One request as a [`Pick`] sees it.
-#[derive(Debug)]
-pub(crate) struct Request<'a> {
-    /// Its number over all sessions and connections since the plan was made (from 1).
-    pub number: u64,
-    /// The connection it came on (from 1).
-    pub connection: u64,
-    /// Its channel in the connection (0 first).
-    pub channel: usize,
-    /// The packet type (`wire::WRITE`...).
-    pub kind: u8,
-    /// The request id.
-    pub id: u32,
-    /// The whole packet, without its length.
-    pub body: &'a [u8],
-}
-
-impl Request<'_> {
-    /// The extension name of an EXTENDED request, else the type's name ("write").
-    pub(crate) fn name(&self) -> String {
-        wire::request_name(self.body)
-    }
-}
-
-type Predicate = Arc<dyn Fn(&Request<'_>) -> bool + Send + Sync>;
-
-/// Which requests a fault hits: those a predicate accepts, and of them the `nth` (counted
-/// from when the fault was added), or the first few, or all.
-#[derive(Clone)]
-pub(crate) struct Pick {
-    pred: Predicate,
-    /// Matching requests let through before the first hit.
-    skip: u64,
-    /// How many are hit (`None`: all from then on).
-    times: Option<u64>,
-}
-
-impl Pick {
-    /// Every request.
-    pub(crate) fn any() -> Pick {
-        Pick::when(|_| true)
-    }
-
-    /// The `n`-th request from now, of any kind (1: the next one).
-    pub(crate) fn next(n: u64) -> Pick {
-        Pick::any().nth(n)
-    }
-
-    /// The request numbered `n` ([`Request::number`], counted since the plan was made).
-    pub(crate) fn number(n: u64) -> Pick {
-        Pick::when(move |r| r.number == n)
-    }
-
-    /// Every request of type `kind` (`wire::WRITE`...).
-    pub(crate) fn kind(kind: u8) -> Pick {
-        Pick::when(move |r| r.kind == kind)
-    }
-
-    /// Every EXTENDED request for extension `name` (`"fsync@openssh.com"`...).
-    pub(crate) fn extension(name: &'static str) -> Pick {
-        Pick::when(move |r| wire::extension(r.body).as_deref() == Some(name))
-    }
-
-    /// Every request `pred` accepts.
-    pub(crate) fn when(pred: impl Fn(&Request<'_>) -> bool + Send + Sync + 'static) -> Pick {
-        Pick {
-            pred: Arc::new(pred),
-            skip: 0,
-            times: None,
-        }
-    }
-
-    /// Of these, only those on `channels`.
-    pub(crate) fn on(self, channels: Channels) -> Pick {
-        let pred = self.pred;
-        Pick {
-            pred: Arc::new(move |r| channels.contains(r.connection, r.channel) && pred(r)),
-            ..self
-        }
-    }
-
-    /// Of these, only the `n`-th (1: the first), counted from when the fault is added.
-    pub(crate) fn nth(self, n: u64) -> Pick {
-        Pick {
-            skip: n.saturating_sub(1),
-            times: Some(1),
-            ..self
-        }
-    }
-
-    /// Of these, only the first `k` (after any skipped by [`Pick::nth`]).
-    pub(crate) fn times(self, k: u64) -> Pick {
-        Pick {
-            times: Some(k),
-            ..self
-        }
-    }
-}
-
-impl fmt::Debug for Pick {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pick {{ skip: {}, times: {:?} }}", self.skip, self.times)
-    }
-}
-
-/// Some channels: of any connection or one, any channel or one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Channels {
-    connection: Option<u64>,
-    channel: Option<usize>,
-}
-
-impl Channels {
-    /// Every channel of every connection.
-    pub(crate) fn all() -> Channels {
-        Channels::default()
-    }
-
-    /// Every channel of connection `connection`.
-    pub(crate) fn of(connection: u64) -> Channels {
-        Channels {
-            connection: Some(connection),
-            channel: None,
-        }
-    }
-
-    /// Channel `channel` of every connection.
-    pub(crate) fn numbered(channel: usize) -> Channels {
-        Channels {
-            connection: None,
-            channel: Some(channel),
-        }
-    }
-
-    /// Channel `channel` of connection `connection`.
-    pub(crate) fn one(connection: u64, channel: usize) -> Channels {
-        Channels {
-            connection: Some(connection),
-            channel: Some(channel),
-        }
-    }
-
-    fn contains(&self, connection: u64, channel: usize) -> bool {
-        self.connection.is_none_or(|c| c == connection) && self.channel.is_none_or(|c| c == channel)
-    }
-}
-
 /// How long answers wait before they reach the client. Each channel's answers stay in the
 /// order the server sent them (an answer waits for the one before it); reordering is
 /// [`FaultPlan::reorder_replies`].
@@ -270,96 +127,6 @@ impl Shorten {
         };
         keep.max(1)
     }
-}
-
-/// What became of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// Passed to the server.
-    Forwarded,
-    /// Never reached the server: its connection was cut instead.
-    CutBefore,
-    /// Passed to the server; its connection is cut when the answer comes (which is dropped).
-    CutAfter,
-    /// Passed to the server; its DATA answer is shortened.
-    ShortRead,
-    /// Passed to the server; its answer waits for [`FaultPlan::release_replies`].
-    AnswerHeld,
-    /// Answered by the fault layer with this status, not passed on.
-    Refused(u32),
-    /// A WRITE (or a create) refused with this status because the disk budget is used up.
-    DiskFull(u32),
-    /// Dropped without an answer: picked by [`FaultPlan::swallow`].
-    Swallowed,
-    /// Dropped without an answer: the server is stalled ([`FaultPlan::stall`]).
-    Stalled,
-    /// Dropped: its connection was already cut.
-    AfterCut,
-}
-
-/// A request that reached the fault layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Seen {
-    /// Its number ([`Request::number`]).
-    pub number: u64,
-    /// Its connection.
-    pub connection: u64,
-    /// Its channel.
-    pub channel: usize,
-    /// Its packet type.
-    pub kind: u8,
-    /// Its name: the extension's for EXTENDED, else the type's ("write").
-    pub name: String,
-    /// Its request id.
-    pub id: u32,
-    /// What became of it.
-    pub fate: Fate,
-}
-
-/// What became of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
-    /// Written to the client as it was.
-    Delivered,
-    /// Written to the client with its data cut from `from` bytes to `to`.
-    Shortened {
-        /// Bytes the server sent.
-        from: usize,
-        /// Bytes the client got.
-        to: usize,
-    },
-    /// Dropped: the server is stalled.
-    Stalled,
-    /// Dropped: it answered the request a cut was to follow.
-    CutAfter,
-    /// Dropped: it came while its connection settled after a cut.
-    AfterCut,
-}
-
-/// An answer that reached the fault layer (the server's, or one the layer made).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Answered {
-    /// Its connection.
-    pub connection: u64,
-    /// Its channel.
-    pub channel: usize,
-    /// Its packet type.
-    pub kind: u8,
-    /// The request it answers.
-    pub id: u32,
-    /// Made by the fault layer (a refusal), not the server.
-    pub by_layer: bool,
-    /// What became of it.
-    pub delivery: Delivery,
-}
-
-/// A connection that was cut, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Cut {
-    /// The connection.
-    pub connection: u64,
-    /// "before request 12 (write)", "after request 3 (open)", "cut_now".
-    pub why: String,
 }
 
 /// The faults to inject, and the record of what passed. Shared by every session of a
@@ -665,7 +432,7 @@ impl FaultPlan {
         self.lock()
             .requests
             .iter()
-            .filter(|s| s.name == name && reached_server(s.fate))
+            .filter(|s| s.name == name && record::reached_server(s.fate))
             .count()
     }
 
@@ -915,14 +682,6 @@ impl State {
         }
         (Fate::Forwarded, Decision::Forward(None), None)
     }
-}
-
-/// Whether a request of this fate reached the server.
-fn reached_server(fate: Fate) -> bool {
-    matches!(
-        fate,
-        Fate::Forwarded | Fate::CutAfter | Fate::ShortRead | Fate::AnswerHeld
-    )
 }
 
 /// SplitMix64: a tiny seeded generator, enough for test delays.
