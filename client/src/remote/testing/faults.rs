@@ -14,11 +14,13 @@
 //!   the server never sees it), after the server answered it ([`FaultPlan::cut_after`]: the
 //!   change is made, the answer is lost), or now ([`FaultPlan::cut_now`]). A cut ends every
 //!   channel of that connection in both directions, as a dead TCP connection does, and any
-//!   channel opened on it later is dead at once. Which request: a [`Pick`] ("request number
+//!   channel opened on it later is dead at once. The server first finishes what it was sent
+//!   on that connection (its answers are dropped), so nothing sent before the cut lands after
+//!   the client reconnected: a cut is one moment, and a run replays the same way. Which request: a [`Pick`] ("request number
 //!   12", "the 3rd WRITE from now", any predicate on the packet).
 //! * **Shape answers**: delay them ([`Delay`], fixed or seeded random, each channel's answers
 //!   staying in order), reorder them (groups released in reverse order), hold every answer of
-//!   some channels until released.
+//!   some channels, or the answers to some requests, until released.
 //! * **Answer in the server's place**: refuse with any status code, codes above 8 included
 //!   ([`FaultPlan::refuse`]); a full disk ([`FaultPlan::fill_disk_after`]); short reads
 //!   ([`FaultPlan::short_reads`]: DATA answers cut shorter, which is valid SFTP).
@@ -30,12 +32,16 @@
 //! held or reordered: a session always starts (only a stall swallows INIT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod pick;
+mod record;
 mod session;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use pick::{Channels, Pick, Request};
+pub(crate) use record::{Answered, Cut, Delivery, Fate, Seen};
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -82,153 +88,6 @@ impl ServeSftp for Faulty {
     }
 }
 
-/// One request as a [`Pick`] sees it.
-#[derive(Debug)]
-pub(crate) struct Request<'a> {
-    /// Its number over all sessions and connections since the plan was made (from 1).
-    pub number: u64,
-    /// The connection it came on (from 1).
-    pub connection: u64,
-    /// Its channel in the connection (0 first).
-    pub channel: usize,
-    /// The packet type (`wire::WRITE`...).
-    pub kind: u8,
-    /// The request id.
-    pub id: u32,
-    /// The whole packet, without its length.
-    pub body: &'a [u8],
-}
-
-impl Request<'_> {
-    /// The extension name of an EXTENDED request, else the type's name ("write").
-    pub(crate) fn name(&self) -> String {
-        wire::request_name(self.body)
-    }
-}
-
-type Predicate = Arc<dyn Fn(&Request<'_>) -> bool + Send + Sync>;
-
-/// Which requests a fault hits: those a predicate accepts, and of them the `nth` (counted
-/// from when the fault was added), or the first few, or all.
-#[derive(Clone)]
-pub(crate) struct Pick {
-    pred: Predicate,
-    /// Matching requests let through before the first hit.
-    skip: u64,
-    /// How many are hit (`None`: all from then on).
-    times: Option<u64>,
-}
-
-impl Pick {
-    /// Every request.
-    pub(crate) fn any() -> Pick {
-        Pick::when(|_| true)
-    }
-
-    /// The `n`-th request from now, of any kind (1: the next one).
-    pub(crate) fn next(n: u64) -> Pick {
-        Pick::any().nth(n)
-    }
-
-    /// The request numbered `n` ([`Request::number`], counted since the plan was made).
-    pub(crate) fn number(n: u64) -> Pick {
-        Pick::when(move |r| r.number == n)
-    }
-
-    /// Every request of type `kind` (`wire::WRITE`...).
-    pub(crate) fn kind(kind: u8) -> Pick {
-        Pick::when(move |r| r.kind == kind)
-    }
-
-    /// Every EXTENDED request for extension `name` (`"fsync@openssh.com"`...).
-    pub(crate) fn extension(name: &'static str) -> Pick {
-        Pick::when(move |r| wire::extension(r.body).as_deref() == Some(name))
-    }
-
-    /// Every request `pred` accepts.
-    pub(crate) fn when(pred: impl Fn(&Request<'_>) -> bool + Send + Sync + 'static) -> Pick {
-        Pick {
-            pred: Arc::new(pred),
-            skip: 0,
-            times: None,
-        }
-    }
-
-    /// Of these, only those on `channels`.
-    pub(crate) fn on(self, channels: Channels) -> Pick {
-        let pred = self.pred;
-        Pick {
-            pred: Arc::new(move |r| channels.contains(r.connection, r.channel) && pred(r)),
-            ..self
-        }
-    }
-
-    /// Of these, only the `n`-th (1: the first), counted from when the fault is added.
-    pub(crate) fn nth(self, n: u64) -> Pick {
-        Pick {
-            skip: n.saturating_sub(1),
-            times: Some(1),
-            ..self
-        }
-    }
-
-    /// Of these, only the first `k` (after any skipped by [`Pick::nth`]).
-    pub(crate) fn times(self, k: u64) -> Pick {
-        Pick {
-            times: Some(k),
-            ..self
-        }
-    }
-}
-
-impl fmt::Debug for Pick {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pick {{ skip: {}, times: {:?} }}", self.skip, self.times)
-    }
-}
-
-/// Some channels: of any connection or one, any channel or one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Channels {
-    connection: Option<u64>,
-    channel: Option<usize>,
-}
-
-impl Channels {
-    /// Every channel of every connection.
-    pub(crate) fn all() -> Channels {
-        Channels::default()
-    }
-
-    /// Every channel of connection `connection`.
-    pub(crate) fn of(connection: u64) -> Channels {
-        Channels {
-            connection: Some(connection),
-            channel: None,
-        }
-    }
-
-    /// Channel `channel` of every connection.
-    pub(crate) fn numbered(channel: usize) -> Channels {
-        Channels {
-            connection: None,
-            channel: Some(channel),
-        }
-    }
-
-    /// Channel `channel` of connection `connection`.
-    pub(crate) fn one(connection: u64, channel: usize) -> Channels {
-        Channels {
-            connection: Some(connection),
-            channel: Some(channel),
-        }
-    }
-
-    fn contains(&self, connection: u64, channel: usize) -> bool {
-        self.connection.is_none_or(|c| c == connection) && self.channel.is_none_or(|c| c == channel)
-    }
-}
-
 /// How long answers wait before they reach the client. Each channel's answers stay in the
 /// order the server sent them (an answer waits for the one before it); reordering is
 /// [`FaultPlan::reorder_replies`].
@@ -270,92 +129,6 @@ impl Shorten {
     }
 }
 
-/// What became of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// Passed to the server.
-    Forwarded,
-    /// Never reached the server: its connection was cut instead.
-    CutBefore,
-    /// Passed to the server; its connection is cut when the answer comes (which is dropped).
-    CutAfter,
-    /// Passed to the server; its DATA answer is shortened.
-    ShortRead,
-    /// Answered by the fault layer with this status, not passed on.
-    Refused(u32),
-    /// A WRITE (or a create) refused with this status because the disk budget is used up.
-    DiskFull(u32),
-    /// Dropped without an answer: picked by [`FaultPlan::swallow`].
-    Swallowed,
-    /// Dropped without an answer: the server is stalled ([`FaultPlan::stall`]).
-    Stalled,
-    /// Dropped: its connection was already cut.
-    AfterCut,
-}
-
-/// A request that reached the fault layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Seen {
-    /// Its number ([`Request::number`]).
-    pub number: u64,
-    /// Its connection.
-    pub connection: u64,
-    /// Its channel.
-    pub channel: usize,
-    /// Its packet type.
-    pub kind: u8,
-    /// Its name: the extension's for EXTENDED, else the type's ("write").
-    pub name: String,
-    /// Its request id.
-    pub id: u32,
-    /// What became of it.
-    pub fate: Fate,
-}
-
-/// What became of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
-    /// Written to the client as it was.
-    Delivered,
-    /// Written to the client with its data cut from `from` bytes to `to`.
-    Shortened {
-        /// Bytes the server sent.
-        from: usize,
-        /// Bytes the client got.
-        to: usize,
-    },
-    /// Dropped: the server is stalled.
-    Stalled,
-    /// Dropped: it answered the request a cut was to follow.
-    CutAfter,
-}
-
-/// An answer that reached the fault layer (the server's, or one the layer made).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Answered {
-    /// Its connection.
-    pub connection: u64,
-    /// Its channel.
-    pub channel: usize,
-    /// Its packet type.
-    pub kind: u8,
-    /// The request it answers.
-    pub id: u32,
-    /// Made by the fault layer (a refusal), not the server.
-    pub by_layer: bool,
-    /// What became of it.
-    pub delivery: Delivery,
-}
-
-/// A connection that was cut, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Cut {
-    /// The connection.
-    pub connection: u64,
-    /// "before request 12 (write)", "after request 3 (open)", "cut_now".
-    pub why: String,
-}
-
 /// The faults to inject, and the record of what passed. Shared by every session of a
 /// [`Faulty`] server; a test changes it at any time.
 pub(crate) struct FaultPlan {
@@ -384,6 +157,8 @@ struct State {
     rng: u64,
     reorder: Option<(Channels, usize)>,
     held: Vec<Channels>,
+    /// Answers to requests picked by [`FaultPlan::hold_answers`] wait.
+    holding_answers: bool,
     stalled: bool,
     disk: Option<Disk>,
     connections: BTreeMap<u64, Connection>,
@@ -396,6 +171,8 @@ struct State {
 struct Connection {
     cut: bool,
     sessions: usize,
+    /// Sessions that finished settling after the cut.
+    settled: usize,
 }
 
 struct Rule {
@@ -412,6 +189,7 @@ enum Action {
     Refuse(u32),
     Shorten(Shorten),
     Swallow,
+    Hold,
 }
 
 struct Disk {
@@ -438,6 +216,7 @@ pub(super) enum Decision {
 pub(super) enum Mark {
     CutAfter(u64),
     Shorten(Shorten),
+    Hold,
 }
 
 /// How long a partial group of reordered answers waits for the rest.
@@ -587,9 +366,22 @@ impl FaultPlan {
         self.bump();
     }
 
-    /// Lets every held answer go, in order.
+    /// Holds the answers to the picked requests (the other answers go on, overtaking them)
+    /// until [`FaultPlan::release_replies`].
+    pub(crate) fn hold_answers(&self, pick: Pick) {
+        self.lock().holding_answers = true;
+        self.rule(pick, Action::Hold);
+    }
+
+    /// Lets every held answer go, in order, and holds no more (the faults of
+    /// [`FaultPlan::hold_replies`] and [`FaultPlan::hold_answers`] end).
     pub(crate) fn release_replies(&self) {
-        self.lock().held.clear();
+        {
+            let mut st = self.lock();
+            st.held.clear();
+            st.holding_answers = false;
+            st.rules.retain(|r| !matches!(r.action, Action::Hold));
+        }
         self.bump();
     }
 
@@ -616,6 +408,7 @@ impl FaultPlan {
             st.delay = Delay::None;
             st.reorder = None;
             st.held.clear();
+            st.holding_answers = false;
             st.stalled = false;
             st.disk = None;
         }
@@ -639,7 +432,7 @@ impl FaultPlan {
         self.lock()
             .requests
             .iter()
-            .filter(|s| s.name == name && reached_server(s.fate))
+            .filter(|s| s.name == name && record::reached_server(s.fate))
             .count()
     }
 
@@ -693,16 +486,35 @@ impl FaultPlan {
         true
     }
 
+    /// A session of `connection` ended.
     pub(super) fn session_closed(&self, connection: u64) {
         if let Some(c) = self.lock().connections.get_mut(&connection) {
             c.sessions = c.sessions.saturating_sub(1);
         }
     }
 
+    /// A session of the cut `connection` has settled.
+    pub(super) fn session_settled(&self, connection: u64) {
+        if let Some(c) = self.lock().connections.get_mut(&connection) {
+            c.settled += 1;
+        }
+        self.bump();
+    }
+
+    /// Whether every session of the cut `connection` has settled.
+    pub(super) fn all_settled(&self, connection: u64) -> bool {
+        self.lock()
+            .connections
+            .get(&connection)
+            .is_none_or(|c| c.settled >= c.sessions)
+    }
+
+    /// Changes sessions must look at (a cut, a release, a resume).
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
 
+    /// Whether `connection` was cut.
     pub(super) fn is_cut(&self, connection: u64) -> bool {
         self.lock()
             .connections
@@ -710,6 +522,7 @@ impl FaultPlan {
             .is_some_and(|c| c.cut)
     }
 
+    /// Whether every answer of this channel waits ([`FaultPlan::hold_replies`]).
     pub(super) fn is_held(&self, connection: u64, channel: usize) -> bool {
         self.lock()
             .held
@@ -717,6 +530,12 @@ impl FaultPlan {
             .any(|c| c.contains(connection, channel))
     }
 
+    /// Whether answers picked by [`FaultPlan::hold_answers`] wait.
+    pub(super) fn holding_answers(&self) -> bool {
+        self.lock().holding_answers
+    }
+
+    /// Whether the server is stalled ([`FaultPlan::stall`]).
     pub(super) fn is_stalled(&self) -> bool {
         self.lock().stalled
     }
@@ -786,6 +605,7 @@ impl FaultPlan {
         self.cut(connection, format!("after request {number} ({name})"));
     }
 
+    /// Records what became of an answer.
     pub(super) fn record_answer(&self, answered: Answered) {
         self.lock().answers.push(answered);
     }
@@ -830,6 +650,9 @@ impl State {
                 return (Fate::Refused(code), Decision::Answer(answer), None);
             }
             Some(Action::Swallow) => return (Fate::Swallowed, Decision::Drop, None),
+            Some(Action::Hold) => {
+                return (Fate::AnswerHeld, Decision::Forward(Some(Mark::Hold)), None);
+            }
             Some(Action::Shorten(s)) if r.kind == wire::READ => {
                 return (
                     Fate::ShortRead,
@@ -859,11 +682,6 @@ impl State {
         }
         (Fate::Forwarded, Decision::Forward(None), None)
     }
-}
-
-/// Whether a request of this fate reached the server.
-fn reached_server(fate: Fate) -> bool {
-    matches!(fate, Fate::Forwarded | Fate::CutAfter | Fate::ShortRead)
 }
 
 /// SplitMix64: a tiny seeded generator, enough for test delays.

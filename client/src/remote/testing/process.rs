@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(Path::new(&cwd), dir.path().canonicalize().unwrap());
         let path = format!("{cwd}/f");
         assert_eq!(sftp.lstat(&path).await.unwrap().size, Some(5));
-        assert_eq!(server.running(), 1);
+        assert_eq!((server.running(), server.started()), (1, 1));
         drop(sftp);
         for _ in 0..200 {
             if server.running() == 0 {

@@ -2,13 +2,16 @@
 //! one loop asks the plan about each request, forwards it (or answers, drops, cuts), and
 //! delivers the answers through an [`Outbox`] that delays, reorders and holds them.
 //!
+//! A cut settles before it shows ([`settle`]): the server finishes what it was sent, so a cut
+//! is one moment and not a window in which old requests may still land.
+//!
 //! The readers feed unbounded queues so neither peer ever blocks on us, and the loop only
 //! waits on things that can be dropped safely (`select!` on queues, the plan's change signal
 //! and a timer). When the session ends for any reason, the readers are aborted and both
 //! streams dropped: the client and the inner server each read the end of their stream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,14 +48,18 @@ pub(super) async fn pump(
         channel,
         client: client_wr,
         queue: VecDeque::new(),
+        held: Vec::new(),
         group: Vec::new(),
         group_since: None,
         last_due: Instant::now(),
     };
     // Forwarded requests whose answer gets special treatment, by request id.
     let mut marks: HashMap<u32, (Mark, String)> = HashMap::new();
+    // Forwarded requests the server has not answered yet.
+    let mut outstanding: HashSet<u32> = HashSet::new();
     loop {
         if plan.is_cut(connection) {
+            settle(&plan, &mut out, &mut answers, &mut outstanding).await;
             break;
         }
         if out.deliver_due().await.is_err() {
@@ -78,13 +85,16 @@ pub(super) async fn pump(
                 }
                 match plan.on_request(connection, channel, &body) {
                     Decision::Forward(mark) => {
-                        if let (Some(mark), Some(id)) = (mark, wire::id(&body)) {
-                            marks.insert(id, (mark, wire::request_name(&body)));
+                        if let Some(id) = wire::id(&body) {
+                            outstanding.insert(id);
+                            if let Some(mark) = mark {
+                                marks.insert(id, (mark, wire::request_name(&body)));
+                            }
                         }
                         // A server that is gone shows as the end of its answers.
                         let _ = wire::write_packet(&mut server_wr, &body).await;
                     }
-                    Decision::CutBefore => break,
+                    Decision::CutBefore => continue, // The loop settles and ends.
                     Decision::Answer(answer) => out.push(answer, true),
                     Decision::Drop => {}
                 }
@@ -103,6 +113,7 @@ pub(super) async fn pump(
                     continue;
                 }
                 let id = wire::id(&body).unwrap_or(0);
+                outstanding.remove(&id);
                 if plan.is_stalled() {
                     out.record(&body, false, Delivery::Stalled);
                     continue;
@@ -111,7 +122,7 @@ pub(super) async fn pump(
                     Some((Mark::CutAfter(number), name)) => {
                         out.record(&body, false, Delivery::CutAfter);
                         plan.cut_after_answer(connection, number, &name);
-                        break;
+                        continue; // The loop settles and ends.
                     }
                     Some((Mark::Shorten(shorten), _)) => {
                         let from = wire::data_len(&body).unwrap_or(0);
@@ -123,6 +134,7 @@ pub(super) async fn pump(
                             _ => out.push(body, false),
                         }
                     }
+                    Some((Mark::Hold, _)) => out.hold(body),
                     None => out.push(body, false),
                 }
             }
@@ -130,6 +142,46 @@ pub(super) async fn pump(
         }
     }
     plan.session_closed(connection);
+}
+
+/// How long a cut waits for the server to finish what it was sent.
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// The connection is cut: before the client sees the end, the server finishes every request
+/// it was sent on this session (their answers are dropped), and every other session of the
+/// connection has done the same (each at most [`SETTLE_LIMIT`]). So nothing sent before a cut
+/// reaches the server after the client has reconnected: a cut is one moment, and a run with
+/// the same faults does the same thing each time.
+async fn settle(
+    plan: &FaultPlan,
+    out: &mut Outbox,
+    answers: &mut mpsc::UnboundedReceiver<Bytes>,
+    outstanding: &mut HashSet<u32>,
+) {
+    let drain = async {
+        while !outstanding.is_empty() {
+            let Some(body) = answers.recv().await else {
+                return;
+            };
+            if let Some(id) = wire::id(&body) {
+                outstanding.remove(&id);
+            }
+            out.record(&body, false, Delivery::AfterCut);
+        }
+    };
+    let _ = tokio::time::timeout(SETTLE_LIMIT, drain).await;
+    let connection = out.connection;
+    plan.session_settled(connection);
+    let mut changed = plan.subscribe();
+    let others = async {
+        loop {
+            changed.borrow_and_update();
+            if plan.all_settled(connection) || changed.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SETTLE_LIMIT, others).await;
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -176,6 +228,8 @@ struct Outbox {
     channel: usize,
     client: WriteHalf<DuplexStream>,
     queue: VecDeque<Out>,
+    /// Answers to requests picked by `hold_answers`, in arrival order.
+    held: Vec<Out>,
     /// Answers collected for reordering.
     group: Vec<Out>,
     group_since: Option<Instant>,
@@ -210,6 +264,17 @@ impl Outbox {
                 self.enqueue(out);
             }
         }
+    }
+
+    /// An answer to a request picked by `hold_answers`: it waits for the release.
+    fn hold(&mut self, body: Bytes) {
+        self.held.push(Out {
+            body,
+            by_layer: false,
+            delivery: Delivery::Delivered,
+            delay: self.plan.next_delay(),
+            due: Instant::now(),
+        });
     }
 
     fn enqueue(&mut self, mut out: Out) {
@@ -247,6 +312,11 @@ impl Outbox {
         if self.group_since.is_some_and(|t| now >= t + REORDER_WINDOW) || reordered.is_none() {
             self.release_group();
         }
+        if !self.held.is_empty() && !self.plan.holding_answers() {
+            for out in std::mem::take(&mut self.held) {
+                self.enqueue(out);
+            }
+        }
         if self.plan.is_held(self.connection, self.channel) {
             return Ok(());
         }
@@ -262,6 +332,9 @@ impl Outbox {
     /// Writes every answer now, whatever their delay or hold.
     async fn deliver_all(&mut self) -> std::io::Result<()> {
         self.release_group();
+        for out in std::mem::take(&mut self.held) {
+            self.enqueue(out);
+        }
         while let Some(out) = self.queue.pop_front() {
             self.deliver(out).await?;
         }
