@@ -320,7 +320,7 @@ impl Harness for Memory {
                 };
                 let entry = Entry {
                     kind,
-                    data: node.content.map(|d| d.0),
+                    data: node.content.map(|d| d.to_vec()),
                     target: node.target,
                     perm: (kind != Kind::Symlink).then_some(node.mode & 0o7777),
                     nlink: Some(node.nlink),

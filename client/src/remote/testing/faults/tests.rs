@@ -80,7 +80,7 @@ impl Backend for Memory {
             .into_iter()
             .filter_map(|(path, node)| {
                 let name = path.strip_prefix("/m/")?;
-                Some((name.to_owned(), node.content?.0))
+                Some((name.to_owned(), node.content?.to_vec()))
             })
             .collect()
     }
