@@ -50,16 +50,6 @@ fn regression_smoke_write_then_read_back() {
     ));
 }
 
-#[test]
-#[ignore]
-fn timing_probe() {
-    let t = std::time::Instant::now();
-    for _ in 0..200 {
-        must_pass(replay(Fake::new, &[Step::new(Op::DropCaches)]));
-    }
-    eprintln!("empty case: {:?}", t.elapsed() / 200);
-}
-
 fn rw_create() -> OFlags {
     OFlags {
         acc: Acc::RW,
