@@ -410,8 +410,11 @@ pub fn op(caps: Caps) -> BoxedStrategy<Op> {
 pub fn step(caps: Caps, mix: Mix) -> BoxedStrategy<Step> {
     let single = op(caps);
     let join = prop::collection::vec(
-        prop_oneof![4 => fd_op(), 1 => (path(caps), any::<bool>())
-            .prop_map(|(path, follow)| Op::Stat { path, follow })],
+        prop_oneof![
+            4 => fd_op(),
+            1 => (path(caps), any::<bool>()).prop_map(|(path, follow)| Op::Stat { path, follow }),
+            2 => op(caps),
+        ],
         2..=4,
     )
     .prop_map(|ops| Op::Join(Ops(ops)));

@@ -316,20 +316,104 @@ fn regression_utimens_behind_the_writes_then_cut_then_fstat() {
 #[test]
 #[ignore = "issue 18: FSETSTATs queued behind the writes are resent out of order after a cut"]
 fn regression_chmods_behind_the_writes_resent_out_of_order() {
-    let excl = OFlags { excl: true, ..rw_create() };
+    let excl = OFlags {
+        excl: true,
+        ..rw_create()
+    };
     must_pass(replay(
         Memory::jittery,
         &[
-            Step::new(Op::Stat { path: "d1", follow: true }),
-            Step::new(Op::Chmod { path: "c", mode: 0o755 }),
-            Step::new(Op::Open { p: 2, path: "d0", flags: excl, mode: 0o600 }),
-            Step::cut(Op::Mkdir { path: "d0/a", mode: 0o700 }, 1, true),
-            Step::new(Op::Ftruncate { p: 0, fd: 0, size: 12288 }),
-            Step::cut(Op::Fchmod { p: 2, fd: 1, mode: 0o755 }, 3, false),
-            Step::new(Op::Fchmod { p: 1, fd: 2, mode: 0o644 }),
-            Step::new(Op::Read { p: 0, fd: 1, at: At::Off(46262), len: 312, direct: false }),
+            Step::new(Op::Stat {
+                path: "d1",
+                follow: true,
+            }),
+            Step::new(Op::Chmod {
+                path: "c",
+                mode: 0o755,
+            }),
+            Step::new(Op::Open {
+                p: 2,
+                path: "d0",
+                flags: excl,
+                mode: 0o600,
+            }),
+            Step::cut(
+                Op::Mkdir {
+                    path: "d0/a",
+                    mode: 0o700,
+                },
+                1,
+                true,
+            ),
+            Step::new(Op::Ftruncate {
+                p: 0,
+                fd: 0,
+                size: 12288,
+            }),
+            Step::cut(
+                Op::Fchmod {
+                    p: 2,
+                    fd: 1,
+                    mode: 0o755,
+                },
+                3,
+                false,
+            ),
+            Step::new(Op::Fchmod {
+                p: 1,
+                fd: 2,
+                mode: 0o644,
+            }),
+            Step::new(Op::Read {
+                p: 0,
+                fd: 1,
+                at: At::Off(46262),
+                len: 312,
+                direct: false,
+            }),
             Step::new(Op::Fstat { p: 1, fd: 1 }),
             Step::new(Op::Unlink { path: "d0/d1" }),
+        ],
+    ));
+}
+
+/// c and d0 are two names of one file; the kernel forgets its inodes, so each name is its own
+/// inode to the mount; then c is removed. SEMANTICS.md promises "never reporting more links
+/// than exist", but d0 shows 2 links: the inode table kept the count a lookup saw, and only
+/// the cache's counts are forgotten when a name of a multi-link file goes. (Lowering every
+/// multi-link inode's count to the names known would report too few and let the kernel keep
+/// pages of a file changed through another name: not a clear fix.)
+#[test]
+#[ignore = "issue 18: a link count stays too high after the kernel forgot the inodes and a name was removed"]
+fn regression_nlink_after_drop_caches_and_unlink_of_the_other_name() {
+    let r = OFlags {
+        acc: Acc::R,
+        ..rw_create()
+    };
+    must_pass(replay(
+        Memory::jittery,
+        &[
+            Step::new(Op::Open {
+                p: 0,
+                path: "c",
+                flags: r,
+                mode: 0o644,
+            }),
+            Step::new(Op::Link {
+                from: "c",
+                to: "d0",
+            }),
+            Step::new(Op::Close { p: 0, fd: 0 }),
+            Step::new(Op::DropCaches),
+            Step::new(Op::Stat {
+                path: "d0/a",
+                follow: false,
+            }),
+            Step::new(Op::Unlink { path: "c" }),
+            Step::new(Op::Stat {
+                path: "d0",
+                follow: false,
+            }),
         ],
     ));
 }

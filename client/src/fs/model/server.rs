@@ -206,6 +206,19 @@ impl Memory {
         })
     }
 
+    /// Like [`Memory::jittery`], answering every READ short (at most half of what was asked,
+    /// which SFTP allows anywhere in a file).
+    pub fn short_reads() -> Memory {
+        let mut memory = Memory::jittery();
+        memory.server.set_personality(|p| p.short_reads = true);
+        memory.delay = Delay::Random {
+            min: Duration::ZERO,
+            max: Duration::from_millis(3),
+            seed: 7,
+        };
+        memory
+    }
+
     fn with_delay(delay: Delay) -> Memory {
         let server = MemoryServer::new();
         if let Err(e) = server.mkdir(ROOT) {
