@@ -401,7 +401,7 @@ impl Model {
             ..Footprint::default()
         };
         // A path's directories are read; its directory and its target are changed (`change`).
-        let mut path = |fp: &mut Footprint, path: &str, follow: bool, change: bool| {
+        let path = |fp: &mut Footprint, path: &str, follow: bool, change: bool| {
             let (dirs, target) = self.path_dirs(path, follow)?;
             if change {
                 fp.writes.extend(dirs.last().copied());
