@@ -52,6 +52,8 @@ struct Kernel {
     /// FUSE's `attr_version`: a clock, and when each inode last changed by it.
     clock: u64,
     changed: HashMap<u64, u64>,
+    /// Size changes (SETATTR) on their way, by inode.
+    unstable: HashMap<u64, u32>,
     /// The filesystem answered ENOSYS to a copy: the kernel never asks again.
     no_copy: bool,
 }
@@ -154,7 +156,8 @@ impl Driver {
         let mut k = self.k();
         k.kind.insert(attr.ino, kind(attr));
         let changed = k.changed.get(&attr.ino).copied().unwrap_or(0);
-        if attr.kind == FileType::RegularFile && changed <= asked {
+        let unstable = k.unstable.get(&attr.ino).is_some_and(|n| *n > 0);
+        if attr.kind == FileType::RegularFile && changed <= asked && !unstable {
             k.size.insert(attr.ino, attr.size);
             k.clock += 1;
             let now = k.clock;
@@ -302,10 +305,20 @@ impl Driver {
         }
     }
 
+    /// SETATTR. FUSE takes its answer's size whatever happened meanwhile, and while a size
+    /// change is on its way ignores the size in other answers (FUSE_I_SIZE_UNSTABLE).
     async fn setattr(&self, ino: u64, fh: Option<u64>, set: SetAttr) -> R<FileAttr> {
-        let asked = self.now();
-        let reply = self.fs.setattr(ino, fh, &set).await.map_err(errno)?;
-        self.saw(&reply.attr, asked);
+        let sizing = set.size.is_some();
+        if sizing {
+            *self.k().unstable.entry(ino).or_default() += 1;
+        }
+        let reply = self.fs.setattr(ino, fh, &set).await;
+        if sizing && let Some(n) = self.k().unstable.get_mut(&ino) {
+            *n -= 1;
+        }
+        let reply = reply.map_err(errno)?;
+        let now = self.now();
+        self.saw(&reply.attr, now);
         Ok(reply.attr)
     }
 

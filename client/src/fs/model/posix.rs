@@ -593,6 +593,16 @@ impl Model {
             .is_some_and(|n| n.nlink == 0)
     }
 
+    /// Whether some open file of `fd`'s inode is [`Model::doubtful`].
+    pub fn sibling_doubtful(&self, fd: FdId) -> bool {
+        let Some(ino) = self.fds.get(&fd).map(|f| f.ino) else {
+            return false;
+        };
+        self.fds
+            .iter()
+            .any(|(id, f)| f.ino == ino && self.doubtful(*id))
+    }
+
     /// Whether `fd`'s handle may be one that no name can reopen: its file has no name left and
     /// the link was cut since it was last known open on the server.
     pub fn doubtful(&self, fd: FdId) -> bool {
@@ -851,7 +861,8 @@ impl Model {
                     Ok(Walked::Found { .. }) => return err(libc::EEXIST),
                     Ok(Walked::Missing { parent, name }) => (parent, name),
                 };
-                if self.kind(ino) == Some(Kind::Dir) {
+                if self.kind(ino) == Some(Kind::Dir) || !self.caps.hardlink {
+                    // Without hardlink@openssh.com: EPERM (SEMANTICS.md).
                     return err(libc::EPERM);
                 }
                 if let Some(e) = self.entries_mut(parent) {

@@ -34,8 +34,10 @@ pub struct Caps {
     pub unlink_open: bool,
     /// A symlink's size is its target's length.
     pub symlink_size: bool,
-    /// Symlinks (SYMLINK, READLINK) and hard links (`hardlink@openssh.com`).
+    /// Symlinks (SYMLINK, READLINK) and hard links.
     pub links: bool,
+    /// `hardlink@openssh.com` (without it, link() is EPERM).
+    pub hardlink: bool,
 }
 
 /// A server under test.
@@ -119,6 +121,7 @@ impl Harness for Fake {
             unlink_open: false,
             symlink_size: false,
             links: false,
+            hardlink: false,
         }
     }
 
@@ -188,6 +191,7 @@ pub struct Memory {
     faulty: Arc<Faulty>,
     cuts_before: std::sync::Mutex<Option<usize>>,
     delay: Delay,
+    extensions: bool,
 }
 
 impl Memory {
@@ -219,6 +223,15 @@ impl Memory {
         memory
     }
 
+    /// Like [`Memory::jittery`], a server that announces no extension (no posix-rename,
+    /// hardlink, fsync, copy-data...), as some servers that are not OpenSSH.
+    pub fn no_extensions() -> Memory {
+        let mut memory = Memory::jittery();
+        memory.server.set_personality(|p| p.extensions = false);
+        memory.extensions = false;
+        memory
+    }
+
     fn with_delay(delay: Delay) -> Memory {
         let server = MemoryServer::new();
         if let Err(e) = server.mkdir(ROOT) {
@@ -231,6 +244,7 @@ impl Memory {
             faulty,
             cuts_before: std::sync::Mutex::new(None),
             delay,
+            extensions: true,
         }
     }
 
@@ -251,13 +265,14 @@ impl Harness for Memory {
     fn caps(&self) -> Caps {
         Caps {
             dirs: true,
-            posix_rename: true,
+            posix_rename: self.extensions,
             setstat: true,
             modes: true,
             times: true,
             unlink_open: true,
             symlink_size: true,
             links: true,
+            hardlink: self.extensions,
         }
     }
 
