@@ -12,6 +12,14 @@ fn must_pass(result: Result<(), String>) {
     }
 }
 
+/// Replays `steps` `times` times: which of several open files or handles the fs layer picks
+/// can vary from run to run (hash maps), so a race may show in only some runs.
+fn must_pass_every_time(make: fn() -> Memory, steps: &[Step], times: usize) {
+    for _ in 0..times {
+        must_pass(replay(make, steps));
+    }
+}
+
 /// A create, a write, a close, a read back: the smallest case the model knows.
 #[test]
 fn regression_smoke_write_then_read_back() {
@@ -320,7 +328,7 @@ fn regression_chmods_behind_the_writes_resent_out_of_order() {
         excl: true,
         ..rw_create()
     };
-    must_pass(replay(
+    must_pass_every_time(
         Memory::jittery,
         &[
             Step::new(Op::Stat {
@@ -374,7 +382,8 @@ fn regression_chmods_behind_the_writes_resent_out_of_order() {
             Step::new(Op::Fstat { p: 1, fd: 1 }),
             Step::new(Op::Unlink { path: "d0/d1" }),
         ],
-    ));
+        20,
+    );
 }
 
 /// c and d0 are two names of one file; the kernel forgets its inodes, so each name is its own
@@ -471,5 +480,68 @@ fn regression_fstat_of_an_unlinked_file_through_a_dead_handle() {
         Step::new(Op::Unlink { path: "a" }),
         Step::new(Op::Fstat { p: 1, fd: 0 }),
     ]);
-    must_pass(replay(Memory::new, &steps));
+    must_pass_every_time(Memory::new, &steps, 20);
+}
+
+/// Two descriptors of one file; a write through the first is carried out by the server but
+/// its answer is still on its way when the link is cut at the packet of a later write through
+/// the second (`Memory::jittery` delays answers). On the new connection each handle is
+/// reopened and its unanswered writes sent again, but not in the order the program made them
+/// across the two handles: the first write is sent again after the second and its old bytes
+/// land over the newer ones. Data on the server is not what the program wrote last.
+#[test]
+#[ignore = "issue 18: writes resent after a cut through two handles of one file land out of program order"]
+fn regression_writes_through_two_handles_resent_out_of_order() {
+    let excl = OFlags {
+        acc: Acc::W,
+        excl: true,
+        ..rw_create()
+    };
+    let w = OFlags {
+        acc: Acc::W,
+        creat: false,
+        ..rw_create()
+    };
+    let steps = [
+        Step::new(Op::Open {
+            p: 0,
+            path: "c",
+            flags: excl,
+            mode: 0o644,
+        }),
+        Step::new(Op::Open {
+            p: 1,
+            path: "c",
+            flags: w,
+            mode: 0o644,
+        }),
+        Step::cut(
+            Op::Write {
+                p: 0,
+                fd: 0,
+                at: At::Off(0),
+                len: 16384,
+                tag: 1,
+            },
+            3,
+            false,
+        ),
+        Step::new(Op::Write {
+            p: 0,
+            fd: 0,
+            at: At::Off(16384),
+            len: 8192,
+            tag: 2,
+        }),
+        Step::new(Op::Write {
+            p: 1,
+            fd: 0,
+            at: At::Off(0),
+            len: 16384,
+            tag: 3,
+        }),
+        // Waits for the server: the packets queued by the writes leave meanwhile.
+        Step::new(Op::Fstat { p: 0, fd: 0 }),
+    ];
+    must_pass_every_time(Memory::jittery, &steps, 20);
 }
