@@ -222,7 +222,9 @@ pub struct KnownBugs {
     /// Issue 18: after a cut, the LSTAT behind a stat (or a listing) overtakes the writes
     /// resent on the new connection and shows an older size. Steered clear of by letting
     /// nothing of other steps be in flight when a cut is made, nor the recovery from it when
-    /// the next step starts, and by making no cut during a join.
+    /// the next step starts, and by making no cut during a join. That also keeps clear of the
+    /// other resend-order bugs of `regressions.rs` (FSETSTATs queued behind the writes, writes
+    /// through two handles of one file).
     pub size_after_reconnect: bool,
     /// After the kernel forgot its inodes, a name of a file that had several names may show
     /// a link count above the true one once another name is removed (SEMANTICS.md promises
