@@ -642,7 +642,7 @@ const DEFS: &[Def] = &[
             o.auto_unmount = true;
             Ok(())
         }),
-        "unmount when sshfs-rs dies, even by SIGKILL (a small watcher process detaches the mount)",
+        "unmount when sshfs-rs dies, even by SIGKILL (a watcher process of its own, `sshfs-rs --auto-unmount-watcher PID`, detaches the mount)",
     ),
     def(
         "default_permissions",
