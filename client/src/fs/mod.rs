@@ -342,4 +342,6 @@ impl SshFs {
 #[cfg(test)]
 mod handle_tests;
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod recovery_tests;

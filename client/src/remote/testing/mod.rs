@@ -23,6 +23,8 @@ use tokio::io::DuplexStream;
 use super::link::{ChannelOpener, ConnectFailure, Connected, Connector, ReconnectPolicy};
 use super::sftp::Sftp;
 
+pub(crate) mod memory;
+
 /// Bytes buffered in each direction of an in-process pipe.
 pub(crate) const PIPE_BUFFER: usize = 1 << 20;
 
