@@ -80,16 +80,25 @@ impl SshFs {
         let Child { name, rel, path } = self.child(parent, name)?;
         if let Err(e) = self.sftp.rmdir(&path).await {
             let e: FsError = e.into();
-            self.cache().invalidate(&rel);
             if e.is_generic_failure() {
                 return Err(match self.is_dir(&path).await {
                     Some(false) => {
+                        self.cache().invalidate(&rel);
                         FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
                     }
-                    Some(true) => FsError::new(libc::ENOTEMPTY, format!("{path} is not empty")),
-                    None => e,
+                    Some(true) => {
+                        // Our listing of it may have said empty (a directory we made, filled
+                        // on the server): it is read again before the caller hears "not empty".
+                        self.relist_refused(&rel).await;
+                        FsError::new(libc::ENOTEMPTY, format!("{path} is not empty"))
+                    }
+                    None => {
+                        self.cache().invalidate(&rel);
+                        e
+                    }
                 });
             }
+            self.cache().invalidate(&rel);
             return Err(e);
         }
         self.name_removed(parent, name, &rel);
@@ -259,6 +268,11 @@ impl SshFs {
                 cache.created(rel, stat.clone());
             }
             cache.forget_attr(metadata::split_rel(rel).0);
+        }
+        if stat.is_dir() {
+            // Known empty, so a LOOKUP of a new name in it costs nothing; re-checked like a
+            // listed directory, so what the server puts in it shows all the same.
+            self.recheck.used(rel, false);
         }
         self.entry(parent, name, &stat)
     }
