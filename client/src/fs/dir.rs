@@ -219,12 +219,11 @@ impl SshFs {
         self.invalidate_changes(changes);
     }
 
-    /// `rmdir` of the directory `rel` was refused as not empty: whatever we cached of it is
-    /// doubted, and its listing fetched again at once, so the names the server has show (and
+    /// `rmdir` of the directory `rel` was refused as not empty (what we cached of it was
+    /// doubted): its listing is fetched again at once, so the names the server has show (and
     /// the kernel forgets what it held of them) before the caller can list it again. A
     /// "not empty" never stands beside an empty listing.
     pub(super) async fn relist_refused(&self, rel: &str) {
-        self.cache().doubt(rel);
         self.negatives_doubted(rel);
         if let Some(ino) = self.inodes().find(rel) {
             self.invalidator.inode(ino);

@@ -80,10 +80,11 @@ impl SshFs {
         let Child { name, rel, path } = self.child(parent, name)?;
         if let Err(e) = self.sftp.rmdir(&path).await {
             let e: FsError = e.into();
+            // What we cached of it is wrong somewhere; its listing stays only as a baseline.
+            self.cache().doubt(&rel);
             if e.is_generic_failure() {
                 return Err(match self.is_dir(&path).await {
                     Some(false) => {
-                        self.cache().invalidate(&rel);
                         FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
                     }
                     Some(true) => {
@@ -92,13 +93,9 @@ impl SshFs {
                         self.relist_refused(&rel).await;
                         FsError::new(libc::ENOTEMPTY, format!("{path} is not empty"))
                     }
-                    None => {
-                        self.cache().invalidate(&rel);
-                        e
-                    }
+                    None => e,
                 });
             }
-            self.cache().invalidate(&rel);
             return Err(e);
         }
         self.name_removed(parent, name, &rel);
