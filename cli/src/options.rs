@@ -1230,7 +1230,7 @@ const DEFS: &[Def] = &[
             o.recheck = Some(parse_secs(v)?);
             Ok(())
         }),
-        "re-check directories programs use (open, or listed in the last 3 minutes) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
+        "re-check directories programs use (open, listed in the last 3 minutes, or made through the mount) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
     ),
     def(
         "cache_max_size",

@@ -116,6 +116,8 @@ async fn serve(
             .with_owners(owners)
             .with_link_options(config.links),
     );
+    // Before the first stat is answered: every one shows the same estimate of st_blocks.
+    fs.learn_block_unit().await;
     tokio::spawn(fs.clone().revalidate_after_reconnects());
     fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {

@@ -219,6 +219,28 @@ impl SshFs {
         self.invalidate_changes(changes);
     }
 
+    /// `rmdir` of the directory `rel` was refused as not empty (what we cached of it was
+    /// doubted): its listing is fetched again at once, so the names the server has show (and
+    /// the kernel forgets what it held of them) before the caller can list it again. A
+    /// "not empty" never stands beside an empty listing.
+    pub(super) async fn relist_refused(&self, rel: &str) {
+        self.negatives_doubted(rel);
+        if let Some(ino) = self.inodes().find(rel) {
+            self.invalidator.inode(ino);
+        }
+        if let Err(e) = self.fetch_listing(rel, Why::Walk).await {
+            tracing::debug!(dir = rel, "listing again after rmdir failed: {}", e.message);
+        }
+    }
+
+    /// The negative entries we gave the kernel for names in the directory `rel` go (its
+    /// listing was doubted: those names may exist).
+    fn negatives_doubted(&self, rel: &str) {
+        if let Some(ino) = self.inodes().find(rel) {
+            self.invalidator.negatives_in(ino);
+        }
+    }
+
     /// Starts fetching the listings of `rel`'s subdirectories that the cache lacks (bounded).
     fn prefetch_subdirs<'a>(
         self: &Arc<Self>,
@@ -302,7 +324,12 @@ impl SshFs {
         let complete = listed?;
         closed?;
         if !complete {
+            // What was cached of it (a listing of long ago, or the empty one of a directory we
+            // made) must not be answered any longer: the server has more than that.
             tracing::debug!(dir = rel, "too large to list ahead");
+            if self.cache().doubt_listing(rel) {
+                self.negatives_doubted(rel);
+            }
             return Ok(());
         }
         let changes = match why {

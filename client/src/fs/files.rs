@@ -215,8 +215,12 @@ impl SshFs {
     }
 
     /// FLUSH (every close()): waits until the server acknowledged every write of this file.
+    /// From now on a change by path is not sent through this handle
+    /// ([`OpenFile::note_close`]).
     pub async fn flush(&self, fh: u64) -> FsResult<()> {
-        self.file(fh)?.writes.drain().await
+        let file = self.file(fh)?;
+        file.note_close();
+        file.writes.drain().await
     }
 
     /// FSYNC: every write acknowledged, then `fsync@openssh.com`.

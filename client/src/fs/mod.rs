@@ -8,6 +8,7 @@
 //! Locks (inode table, cache, handle tables) are never held across an await, nor nested.
 
 pub mod attr;
+pub mod blocks;
 pub mod copy;
 pub mod detached;
 pub mod dir;
@@ -91,6 +92,8 @@ pub struct SshFs {
     links: symlinks::LinkOptions,
     /// How owners and modes are shown ([`idmap`]).
     owners: idmap::Owners,
+    /// The allocation unit `st_blocks` is estimated in ([`blocks`]).
+    block_unit: std::sync::atomic::AtomicU32,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -131,6 +134,7 @@ impl SshFs {
             recheck: recheck::Recheck::default(),
             links: symlinks::LinkOptions::default(),
             owners: idmap::Owners::default(),
+            block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
         }
     }
 
@@ -237,7 +241,7 @@ impl SshFs {
                 })
             }
         };
-        let mut attr = attr::file_attr(ino, &stat.attrs, nlink);
+        let mut attr = attr::file_attr(ino, &stat.attrs, nlink, self.block_unit());
         self.owners.show(&mut attr)?;
         Ok(attr)
     }

@@ -80,13 +80,19 @@ impl SshFs {
         let Child { name, rel, path } = self.child(parent, name)?;
         if let Err(e) = self.sftp.rmdir(&path).await {
             let e: FsError = e.into();
-            self.cache().invalidate(&rel);
+            // What we cached of it is wrong somewhere; its listing stays only as a baseline.
+            self.cache().doubt(&rel);
             if e.is_generic_failure() {
                 return Err(match self.is_dir(&path).await {
                     Some(false) => {
                         FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
                     }
-                    Some(true) => FsError::new(libc::ENOTEMPTY, format!("{path} is not empty")),
+                    Some(true) => {
+                        // Our listing of it may have said empty (a directory we made, filled
+                        // on the server): it is read again before the caller hears "not empty".
+                        self.relist_refused(&rel).await;
+                        FsError::new(libc::ENOTEMPTY, format!("{path} is not empty"))
+                    }
                     None => e,
                 });
             }
@@ -259,6 +265,11 @@ impl SshFs {
                 cache.created(rel, stat.clone());
             }
             cache.forget_attr(metadata::split_rel(rel).0);
+        }
+        if stat.is_dir() {
+            // Known empty, so a LOOKUP of a new name in it costs nothing; re-checked like a
+            // listed directory, so what the server puts in it shows all the same.
+            self.recheck.used(rel, false);
         }
         self.entry(parent, name, &stat)
     }
