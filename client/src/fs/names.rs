@@ -82,18 +82,21 @@ impl SshFs {
             let e: FsError = e.into();
             // What we cached of it is wrong somewhere; its listing stays only as a baseline.
             self.cache().doubt(&rel);
-            if e.is_generic_failure() {
+            // OpenSSH sends rmdir(2)'s ENOTDIR as NO_SUCH_FILE: a name that is there but is
+            // not a directory is ENOTDIR, as a local filesystem says.
+            let missing = e.errno == libc::ENOENT;
+            if e.is_generic_failure() || missing {
                 return Err(match self.is_dir(&path).await {
                     Some(false) => {
                         FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
                     }
-                    Some(true) => {
+                    Some(true) if !missing => {
                         // Our listing of it may have said empty (a directory we made, filled
                         // on the server): it is read again before the caller hears "not empty".
                         self.relist_refused(&rel).await;
                         FsError::new(libc::ENOTEMPTY, format!("{path} is not empty"))
                     }
-                    None => e,
+                    Some(true) | None => e,
                 });
             }
             return Err(e);
@@ -139,7 +142,8 @@ impl SshFs {
                 cache.invalidate(&from_rel);
                 cache.invalidate(&to_rel);
             }
-            if !e.is_generic_failure() {
+            // OpenSSH sends rename(2)'s ENOTDIR (a directory onto a file) as NO_SUCH_FILE.
+            if !e.is_generic_failure() && e.errno != libc::ENOENT {
                 return Err(e);
             }
             return Err(self.explain_rename_failure(&from, &to, noreplace, e).await);
@@ -182,6 +186,15 @@ impl SshFs {
         e: FsError,
     ) -> FsError {
         let (src, dst) = tokio::join!(self.is_dir(from), self.is_dir(to));
+        if e.errno == libc::ENOENT {
+            // NO_SUCH_FILE: only a directory moved onto a file is something else (ENOTDIR).
+            return match (src, dst) {
+                (Some(true), Some(false)) => {
+                    FsError::new(libc::ENOTDIR, format!("{to} is not a directory"))
+                }
+                _ => e,
+            };
+        }
         match (src, dst) {
             (_, Some(_)) if noreplace => FsError::new(libc::EEXIST, format!("{to} exists")),
             (Some(true), Some(false)) => {
