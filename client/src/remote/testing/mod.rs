@@ -23,7 +23,10 @@ use tokio::io::DuplexStream;
 use super::link::{ChannelOpener, ConnectFailure, Connected, Connector, ReconnectPolicy};
 use super::sftp::Sftp;
 
+pub(crate) mod faults;
 pub(crate) mod memory;
+pub(crate) mod process;
+pub(crate) mod wire;
 
 /// Bytes buffered in each direction of an in-process pipe.
 pub(crate) const PIPE_BUFFER: usize = 1 << 20;
