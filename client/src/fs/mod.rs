@@ -343,3 +343,5 @@ impl SshFs {
 mod handle_tests;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod status_tests;

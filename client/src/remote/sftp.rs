@@ -97,7 +97,7 @@ impl SftpError {
     fn from_raw(err: RawError) -> Self {
         match err {
             RawError::Status(s) => SftpError::Status {
-                code: s.status_code as u32,
+                code: u32::from(s.status_code),
                 message: s.error_message,
             },
             RawError::Timeout => SftpError::Transport("request timed out in the SFTP layer".into()),
@@ -1287,7 +1287,7 @@ fn expect_ok(packet: Packet) -> SftpResult<()> {
     match packet {
         Packet::Status(s) if s.status_code == StatusCode::Ok => Ok(()),
         Packet::Status(s) => Err(SftpError::Status {
-            code: s.status_code as u32,
+            code: u32::from(s.status_code),
             message: s.error_message,
         }),
         _ => Err(SftpError::Protocol(
