@@ -141,11 +141,15 @@ pub fn errno_for_status(code: u32) -> i32 {
 impl From<SftpError> for FsError {
     fn from(e: SftpError) -> Self {
         let errno = match &e {
-            SftpError::Status { code, message } => known_errno_for_status(*code)
-                .unwrap_or_else(|| {
-                    tracing::warn!(code, "the server answered an unknown SFTP status: {message}");
+            SftpError::Status { code, message } => {
+                known_errno_for_status(*code).unwrap_or_else(|| {
+                    tracing::warn!(
+                        code,
+                        "the server answered an unknown SFTP status: {message}"
+                    );
                     libc::EIO
-                }),
+                })
+            }
             SftpError::Timeout(_) | SftpError::Transport(_) => libc::EIO,
             // The file was closed (released) while this request waited: as for a closed fd.
             SftpError::HandleClosed => libc::EBADF,

@@ -43,7 +43,10 @@ async fn a_full_disk_reported_as_status_14_is_enospc_and_the_session_goes_on() {
     // the latest at the flush.
     let written = fs.write(fh, 0, b"data").await;
     let flushed = fs.flush(fh).await;
-    let err = written.err().or(flushed.err()).expect("the full disk was reported");
+    let err = written
+        .err()
+        .or(flushed.err())
+        .expect("the full disk was reported");
     assert_eq!(err.errno, libc::ENOSPC, "{}", err.message);
     assert_eq!(err.sftp_status, Some(14));
     server.answer_with("write", None);
