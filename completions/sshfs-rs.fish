@@ -110,7 +110,7 @@ no_check_root\t'no effect: the remote directory is always checked before mountin
 password_stdin\t'read the password from stdin (one line) before going to the background; kept in memory only, for reconnects'
 keyring=\t'where passwords and key passphrases stored with --store-password / --store-passphrase are looked up: auto (default: the Secret Service when one answers on the session bus, else the kernel keyring), secret-service, keyutils, or no (never look)'
 max_conns=\t'SFTP channels of the one SSH connection a file\'s writes may be spread over, at most 4 (1: one channel, writes in order). Default: 4 for OpenSSH\'s sftp-server, 1 for other servers, which may take writes only in order or mix up concurrent ones'
-symlink_order=\t'the order of SYMLINK\'s paths: openssh (target first, what OpenSSH\'s sftp-server reads) or draft (link first, the SFTP draft\'s, what other servers read). Default: decided from the server\'s banner'
+symlink_order=\t'the order of SYMLINK\'s paths: openssh (target first, as OpenSSH\'s clients send them and most servers read them) or draft (link first, the SFTP draft\'s order). Default: draft for asyncssh, openssh for every other server'
 timeout=\t'fail an SFTP request with EIO when the server has not answered after this long (default 60)'
 reconnect_timeout=\t'while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back'
 attr_timeout=\t'how long the kernel caches attributes (default 1)'

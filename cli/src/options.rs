@@ -1107,7 +1107,7 @@ const DEFS: &[Def] = &[
             o.server.symlink_order = Some(SymlinkOrder::parse(v)?);
             Ok(())
         }),
-        "the order of SYMLINK's paths: openssh (target first, what OpenSSH's sftp-server reads) or draft (link first, the SFTP draft's, what other servers read). Default: decided from the server's banner",
+        "the order of SYMLINK's paths: openssh (target first, as OpenSSH's clients send them and most servers read them) or draft (link first, the SFTP draft's order). Default: draft for asyncssh, openssh for every other server",
     ),
     def(
         "timeout",

@@ -10,6 +10,11 @@
 //! on each) are used only where the server is known to be OpenSSH's; elsewhere one channel,
 //! in order. Each choice can be forced (`-o max_conns=N`, `-o symlink_order=openssh|draft`).
 //!
+//! SYMLINK's order is another matter: OpenSSH's swapped order is what most servers read, since
+//! OpenSSH's clients send it (ProFTPD's mod_sftp reads it so from any client, and so does Go's
+//! pkg/sftp, rclone's). Only servers known to follow the draft get the draft's order: asyncssh
+//! (which reads the draft's order from any client whose banner is not OpenSSH's or paramiko's).
+//!
 //! What counts as OpenSSH: the SSH version banner (`SSH-2.0-OpenSSH_...`; Dropbear with an
 //! `sftp-server` that announces OpenSSH's extensions), or, where the banner is not known (the
 //! SFTP session runs over an external ssh program), the extensions only OpenSSH's server
@@ -110,9 +115,15 @@ impl ServerProfile {
             None if openssh_extensions => Family::OpenSsh,
             None => Family::Other,
         };
-        let (symlink_order, channels) = match family {
-            Family::OpenSsh => (SymlinkOrder::OpenSsh, CHANNELS),
-            Family::Other => (SymlinkOrder::Draft, 1),
+        let channels = match family {
+            Family::OpenSsh => CHANNELS,
+            Family::Other => 1,
+        };
+        let draft = banner.is_some_and(|b| b.to_ascii_lowercase().contains("asyncssh"));
+        let symlink_order = if draft {
+            SymlinkOrder::Draft
+        } else {
+            SymlinkOrder::OpenSsh
         };
         ServerProfile {
             banner: banner.map(str::to_owned),
@@ -191,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn other_servers_get_one_channel_and_the_drafts_order() {
+    fn other_servers_get_one_channel() {
         let none = ServerOverrides::default();
         // ProFTPD announces some of OpenSSH's extensions, but its banner says what it is.
         let proftpd = ext(&[
@@ -203,8 +214,11 @@ mod tests {
             let p = ServerProfile::decide(banner, &proftpd, none);
             assert_eq!(p.family, Family::Other, "{banner:?}");
             assert_eq!(p.channels, 1);
-            assert_eq!(p.symlink_order, SymlinkOrder::Draft);
+            // Both read SYMLINK in OpenSSH's order.
+            assert_eq!(p.symlink_order, SymlinkOrder::OpenSsh);
         }
+        let p = ServerProfile::decide(Some("SSH-2.0-AsyncSSH_2.10.1"), &[], none);
+        assert_eq!((p.channels, p.symlink_order), (1, SymlinkOrder::Draft));
     }
 
     #[test]
