@@ -38,6 +38,7 @@ const LSTAT: u8 = 7;
 const FSTAT: u8 = 8;
 const REMOVE: u8 = 13;
 const RENAME: u8 = 18;
+const SYMLINK: u8 = 20;
 const STATUS: u8 = 101;
 const HANDLE: u8 = 102;
 const DATA: u8 = 103;
@@ -70,6 +71,8 @@ struct State {
     die_at: Option<(u64, bool)>,
     /// Requests of these kinds get this answer instead of being carried out.
     faults: HashMap<&'static str, Fault>,
+    /// The two paths of each SYMLINK, in the order they came.
+    symlinks: Vec<(String, String)>,
 }
 
 /// An answer [`FakeServer::answer_with`] gives instead of carrying a request out.
@@ -143,6 +146,12 @@ impl FakeServer {
             Some(fault) => st.faults.insert(op, fault),
             None => st.faults.remove(op),
         };
+    }
+
+    /// The two paths of each SYMLINK received, in the order they came (the server makes
+    /// nothing: it only answers OK).
+    pub fn symlinks(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().symlinks.clone()
     }
 
     /// Sessions started so far (1 until a reconnect).
@@ -421,6 +430,16 @@ impl FakeServer {
                     None => Reply::Now(status(id, 2)),
                 }
             }
+            SYMLINK => {
+                let first = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                let second = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                st.seen.push(Seen {
+                    op: "symlink",
+                    handle: None,
+                });
+                st.symlinks.push((first, second));
+                Reply::Now(status(id, 0))
+            }
             REMOVE => {
                 let path = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
                 st.seen.push(Seen {
@@ -474,6 +493,7 @@ fn op_name(kind: u8) -> &'static str {
         FSTAT => "fstat",
         REMOVE => "remove",
         RENAME => "rename",
+        SYMLINK => "symlink",
         _ => "other",
     }
 }

@@ -244,6 +244,27 @@ mod tests {
         assert!(SymlinkOrder::parse("swapped").is_err());
     }
 
+    #[tokio::test]
+    async fn symlink_goes_out_in_the_order_decided() {
+        let server = crate::remote::fake_server::FakeServer::new(1);
+        let sftp = server.connect().await;
+        sftp.symlink("/r/link", "target").await.unwrap();
+        let draft = ServerProfile::decide(
+            Some("SSH-2.0-AsyncSSH_2.10"),
+            &[],
+            ServerOverrides::default(),
+        );
+        sftp.set_server(draft);
+        sftp.symlink("/r/link2", "target2").await.unwrap();
+        assert_eq!(
+            server.symlinks(),
+            [
+                ("target".to_string(), "/r/link".to_string()),
+                ("/r/link2".to_string(), "target2".to_string())
+            ]
+        );
+    }
+
     #[test]
     fn missing_features_are_named_once_each() {
         assert_eq!(missing_features(&ext(&["hardlink@openssh.com"])).len(), 3);
