@@ -46,7 +46,8 @@ fn assert_on_disk(path: &Path, want: &[u8]) {
     );
 }
 
-fn everyday_operations(server: &OtherServer, symlinks: bool) {
+/// `lacks`: the warnings expected at mount ("fsync" for "the server has no fsync: ...").
+fn everyday_operations(server: &OtherServer, symlinks: bool, lacks: &[&str]) {
     let started = Instant::now();
     let data = server.data();
     let mount = server.mount(&[]);
@@ -105,6 +106,13 @@ fn everyday_operations(server: &OtherServer, symlinks: bool) {
         let e = made.expect_err("the server has no symlinks, yet ln -s succeeded");
         assert_ne!(e.raw_os_error(), Some(libc::EIO), "ln -s: {e}");
     }
+    let stderr = mount.stderr();
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split("the server has no ").nth(1))
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
+    assert_eq!(warned, lacks, "warnings at mount:\n{stderr}");
     drop(mount);
     eprintln!(
         "{:?}: {:?}",
@@ -119,7 +127,7 @@ fn proftpd_mod_sftp_everyday_operations() {
         return;
     }
     let server = OtherServer::start(Kind::Proftpd);
-    everyday_operations(&server, true);
+    everyday_operations(&server, true, &[]);
 }
 
 #[test]
@@ -128,7 +136,7 @@ fn rclone_everyday_operations() {
         return;
     }
     let server = OtherServer::start(Kind::Rclone);
-    everyday_operations(&server, false);
+    everyday_operations(&server, false, &["fsync"]);
 }
 
 #[test]
@@ -137,5 +145,5 @@ fn rclone_with_its_write_cache_everyday_operations() {
         return;
     }
     let server = OtherServer::start(Kind::RcloneWrites);
-    everyday_operations(&server, false);
+    everyday_operations(&server, false, &["fsync"]);
 }
