@@ -16,6 +16,7 @@ use sshfs_client::fs::idmap::NoMap;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
 use sshfs_client::remote::algorithms::{self, ListKind};
+use sshfs_client::remote::server::{ServerOverrides, SymlinkOrder};
 use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
 
 /// What an option's value looks like.
@@ -1092,8 +1093,21 @@ const DEFS: &[Def] = &[
         "max_conns",
         Required("N"),
         Sshfs,
-        Nothing(|v| parse_size(v).map(drop)),
-        "no effect: one SSH connection carries many requests at once",
+        Set(|o, v| {
+            o.server.max_conns = Some(usize::try_from(parse_size(v)?).unwrap_or(usize::MAX));
+            Ok(())
+        }),
+        "SFTP channels of the one SSH connection a file's writes may be spread over, at most 4 (1: one channel, writes in order). Default: 4 for OpenSSH's sftp-server, 1 for other servers, which may take writes only in order or mix up concurrent ones",
+    ),
+    def(
+        "symlink_order",
+        Required("openssh|draft"),
+        Own,
+        Set(|o, v| {
+            o.server.symlink_order = Some(SymlinkOrder::parse(v)?);
+            Ok(())
+        }),
+        "the order of SYMLINK's paths: openssh (target first, as OpenSSH's clients send them and most servers read them) or draft (link first, the SFTP draft's order). Default: draft for asyncssh, openssh for every other server",
     ),
     def(
         "timeout",
@@ -1510,6 +1524,8 @@ pub struct MountOpts {
     pub ssh_unused: Vec<String>,
     /// ssh options given with -o that mean nothing for a mount (named with -v).
     pub ssh_irrelevant: Vec<String>,
+    /// max_conns, symlink_order.
+    pub server: ServerOverrides,
 }
 
 /// OpenSSH's `LogLevel`.

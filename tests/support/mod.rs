@@ -6,6 +6,8 @@
 //! * [`login`]: a local user with a password, and an sshd that takes passwords.
 //! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
 //! * [`TestUser`] / [`DevFuseOpen`]: throwaway local users, and /dev/fuse open to them.
+//! * [`other_servers`]: ProFTPD's mod_sftp and rclone's SFTP server, for tests against servers
+//!   that are not OpenSSH's.
 //! * [`SftpPort`]: `sftp-server` on a plain TCP port, without SSH (`-o directport`).
 //! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
 //! * [`needs`]: what a test needs from the machine, checked first (`skipped: ...` otherwise).
@@ -21,6 +23,7 @@
 pub mod login;
 mod mount;
 pub mod needs;
+pub mod other_servers;
 mod process;
 mod proxy;
 mod rng;

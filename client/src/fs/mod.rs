@@ -349,3 +349,5 @@ mod handle_tests;
 mod memory_tests;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod status_tests;

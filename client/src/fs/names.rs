@@ -20,7 +20,8 @@ impl SshFs {
         if let Err(e) = self.sftp.symlink(&path, target).await {
             return Err(self.exists_or(&path, e.into()).await);
         }
-        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
+        let attrs = symlink_attrs(self.sftp.lstat(&path).await?, target);
+        self.created(parent, name, &rel, attrs)
     }
 
     /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
@@ -348,4 +349,15 @@ pub(super) fn perm_attrs(mode: u32) -> FileAttributes {
         permissions: Some(mode & 0o7777),
         ..FileAttributes::empty()
     }
+}
+
+/// The attributes of a symlink just made. ProFTPD answers the LSTAT that follows its SYMLINK
+/// with the target's attributes; the kernel refuses a new symlink of another type (EIO).
+fn symlink_attrs(mut attrs: FileAttributes, target: &str) -> FileAttributes {
+    let link = libc::S_IFLNK;
+    if attrs.permissions.is_none_or(|p| p & libc::S_IFMT != link) {
+        attrs.permissions = Some(link | 0o777);
+        attrs.size = Some(target.len() as u64);
+    }
+    attrs
 }

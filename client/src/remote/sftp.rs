@@ -24,6 +24,7 @@ use futures_util::future::BoxFuture;
 
 use super::handle::{Closed, Handle, HandleRegistry, Lease, Reopen};
 use super::link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy, Session};
+use super::server::{ServerProfile, SymlinkOrder};
 
 /// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
 const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
@@ -97,7 +98,7 @@ impl SftpError {
     fn from_raw(err: RawError) -> Self {
         match err {
             RawError::Status(s) => SftpError::Status {
-                code: s.status_code as u32,
+                code: u32::from(s.status_code),
                 message: s.error_message,
             },
             RawError::Timeout => SftpError::Transport("request timed out in the SFTP layer".into()),
@@ -151,6 +152,8 @@ pub struct Sftp {
     reopen_failed: std::sync::atomic::AtomicU64,
     /// Requests sent and not answered yet.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Which server this is and what it allows (OpenSSH's until [`Sftp::set_server`]).
+    server: std::sync::RwLock<ServerProfile>,
 }
 
 impl Sftp {
@@ -182,6 +185,7 @@ impl Sftp {
             reopened: Default::default(),
             reopen_failed: Default::default(),
             in_flight: Default::default(),
+            server: std::sync::RwLock::new(ServerProfile::openssh()),
         })
     }
 
@@ -192,9 +196,39 @@ impl Sftp {
     }
 
     /// How many channels the current connection has, opening the others first if that was
-    /// not tried yet on it (at most [`CHANNELS`]).
+    /// not tried yet on it (at most [`CHANNELS`], and what the server allows).
     pub async fn channels(&self) -> SftpResult<usize> {
-        Ok(self.link.up().await?.open_channels(CHANNELS).await)
+        Ok(self
+            .link
+            .up()
+            .await?
+            .open_channels(self.max_channels())
+            .await)
+    }
+
+    /// Sets what was decided about the server (before any file is opened).
+    pub fn set_server(&self, profile: ServerProfile) {
+        if let Ok(mut p) = self.server.write() {
+            *p = profile;
+        }
+    }
+
+    /// What was decided about the server.
+    pub fn server(&self) -> ServerProfile {
+        self.server
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|_| ServerProfile::openssh())
+    }
+
+    /// Channels the server may be sent requests on at once.
+    fn max_channels(&self) -> usize {
+        self.server.read().map_or(1, |p| p.channels)
+    }
+
+    /// The extensions the server announced in its VERSION packet.
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
     }
 
     /// The session (channel) of the current connection that `handle` lives on.
@@ -202,7 +236,7 @@ impl Sftp {
         let session = self.link.up().await?;
         if handle.channel() > 0 {
             // Channel k is the same one for the whole epoch only once they were opened.
-            session.open_channels(CHANNELS).await;
+            session.open_channels(self.max_channels()).await;
         }
         Ok(session.channel(handle.channel()))
     }
@@ -220,7 +254,7 @@ impl Sftp {
         let p = path.to_owned();
         loop {
             let first = self.link.up().await?;
-            first.open_channels(CHANNELS).await;
+            first.open_channels(self.max_channels()).await;
             let session = first.channel(channel);
             let sent = session.raw.open(p.clone(), flags, FileAttributes::empty());
             match self.attempt(Op::Open, &session, sent).await {
@@ -1119,12 +1153,18 @@ impl Sftp {
     /// that target counts as made.
     ///
     /// OpenSSH's server reads the two paths in the opposite order from the draft standard (and
-    /// every client, the C sshfs included, sends them that way), so the target goes first.
+    /// its clients, the C sshfs included, send them that way, so the target goes first, and
+    /// most servers read them so); servers known to read the draft's order get that
+    /// ([`ServerProfile::symlink_order`]).
     pub async fn symlink(&self, link: &str, target: &str) -> SftpResult<()> {
         let (l, t) = (link.to_owned(), target.to_owned());
+        let (first, second) = match self.server().symlink_order {
+            SymlinkOrder::OpenSsh => (t, l),
+            SymlinkOrder::Draft => (l, t),
+        };
         self.call_checked(
             Op::Symlink,
-            |raw| Box::pin(raw.symlink(t.clone(), l.clone()).map_ok(drop)),
+            |raw| Box::pin(raw.symlink(first.clone(), second.clone()).map_ok(drop)),
             || Box::pin(async move { Ok(self.readlink(link).await.is_ok_and(|t| t == target)) }),
         )
         .await
@@ -1287,7 +1327,7 @@ fn expect_ok(packet: Packet) -> SftpResult<()> {
     match packet {
         Packet::Status(s) if s.status_code == StatusCode::Ok => Ok(()),
         Packet::Status(s) => Err(SftpError::Status {
-            code: s.status_code as u32,
+            code: u32::from(s.status_code),
             message: s.error_message,
         }),
         _ => Err(SftpError::Protocol(
