@@ -111,7 +111,6 @@ async fn a_large_write_on_an_in_order_server_succeeds() {
 /// the write again, which kills the new session too: the write never fails, it loops (until
 /// the reconnect policy gives up, if ever). A full disk should be ENOSPC, at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 20: russh-sftp cannot decode a status above 8"]
 async fn a_full_disk_on_a_server_with_newer_status_codes_fails_the_write() {
     let m = mount_as(Personality {
         status_codes_above_8: true,
