@@ -2,7 +2,7 @@
 //! a status code above 8.
 
 use russh_sftp::client::error::Error as RawError;
-use russh_sftp::protocol::{OpenFlags, Packet};
+use russh_sftp::protocol::OpenFlags;
 
 use super::{code, create_flags, no_attrs, session};
 use crate::remote::testing::memory::personality::*;
