@@ -22,7 +22,7 @@ use super::counters::{Counters, Op};
 use futures_util::TryFutureExt;
 use futures_util::future::BoxFuture;
 
-use super::handle::{Closed, Handle, HandleRegistry, Lease, Reopen};
+use super::handle::{Closed, Handle, HandleRegistry, Lease, PendingWrites, Reopen};
 use super::link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy, Session};
 use super::server::{ServerProfile, SymlinkOrder};
 
@@ -143,6 +143,9 @@ pub struct Sftp {
     /// Itself, for the handles it hands out (a handle dropped open is closed through it).
     me: Weak<Sftp>,
     handles: HandleRegistry,
+    /// The writes of every handle not acknowledged yet: after a reconnect, requests wait until
+    /// those lost with the old session were sent again ([`Sftp::up_in_order`]).
+    pending_writes: Arc<PendingWrites>,
     deadline: Duration,
     read_len: u32,
     write_len: u32,
@@ -177,6 +180,7 @@ impl Sftp {
             link: Arc::new(Link::new(raw)),
             me: me.clone(),
             handles: HandleRegistry::default(),
+            pending_writes: Arc::default(),
             deadline,
             read_len,
             write_len,
@@ -231,9 +235,23 @@ impl Sftp {
         &self.extensions
     }
 
-    /// The session (channel) of the current connection that `handle` lives on.
-    async fn channel_of(&self, handle: &Handle) -> SftpResult<Arc<Session>> {
+    /// A session to send a request on once the link is up and every write lost with an
+    /// earlier session was sent again (see [`PendingWrites`]): the server then applies them
+    /// before this request, in the order the program made them.
+    async fn up_in_order(&self) -> SftpResult<Arc<Session>> {
         let session = self.link.up().await?;
+        self.pending_writes.sent_again_on(session.epoch).await;
+        Ok(session)
+    }
+
+    /// The session (channel) of the current connection that `handle` lives on, for request
+    /// `seq` ([`u64::MAX`], or a write being sent again, which does not wait for the others:
+    /// they may be waiting for it).
+    async fn channel_of(&self, handle: &Handle, seq: u64) -> SftpResult<Arc<Session>> {
+        let session = match seq {
+            u64::MAX => self.up_in_order().await?,
+            _ => self.link.up().await?,
+        };
         if handle.channel() > 0 {
             // Channel k is the same one for the whole epoch only once they were opened.
             session.open_channels(self.max_channels()).await;
@@ -253,7 +271,7 @@ impl Sftp {
         let flags = flags & !(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE);
         let p = path.to_owned();
         loop {
-            let first = self.link.up().await?;
+            let first = self.up_in_order().await?;
             first.open_channels(self.max_channels()).await;
             let session = first.channel(channel);
             let sent = session.raw.open(p.clone(), flags, FileAttributes::empty());
@@ -393,7 +411,7 @@ impl Sftp {
         req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, T>,
     ) -> SftpResult<(T, Arc<Session>)> {
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             match self.attempt(op, &session, req(&session.raw)).await {
                 Err(SftpError::Transport(_)) => continue,
                 other => return Ok((other?, session)),
@@ -424,7 +442,7 @@ impl Sftp {
     ) -> SftpResult<Option<SftpResult<FileAttributes>>> {
         let mut lost = false;
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             if lost && done().await? {
                 tracing::info!("{} had happened before the connection was lost", op.name());
                 return Ok(match lstat {
@@ -498,7 +516,7 @@ impl Sftp {
         seq: u64,
     ) -> SftpResult<(Arc<Session>, Lease<'h>)> {
         loop {
-            let session = self.channel_of(handle).await?;
+            let session = self.channel_of(handle, seq).await?;
             match self.lease_on(op, handle, &session, seq).await {
                 // That session died too, or the handle was reopened on a later one.
                 Err(SftpError::Transport(_)) => continue,
@@ -588,7 +606,14 @@ impl Sftp {
     /// Wraps a handle string the server just gave us on `session`.
     fn opened(&self, session: &Session, raw: String, reopen: Reopen) -> Handle {
         self.handles.opened(session.epoch, session.channel, &raw);
-        Handle::new(raw, session.epoch, session.channel, reopen, self.me.clone())
+        Handle::new(
+            raw,
+            session.epoch,
+            session.channel,
+            reopen,
+            self.me.clone(),
+            Arc::clone(&self.pending_writes),
+        )
     }
 
     /// LSTAT: attributes of `path` without following a final symlink.
@@ -635,7 +660,7 @@ impl Sftp {
     ) -> SftpResult<SftpResult<FileAttributes>> {
         let p = path.to_owned();
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             let sent = session.raw.setstat(p.clone(), attrs.clone()).map_ok(drop);
             let sent = self.attempt(Op::Setstat, &session, sent);
             match self.then_lstat(&session, sent, path).await {
@@ -737,7 +762,7 @@ impl Sftp {
         let p = path.to_owned();
         let mut flags_now = flags;
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             let sent = self.attempt(
                 Op::Open,
                 &session,
@@ -948,7 +973,7 @@ impl Sftp {
             .enumerate()
             .map(|(i, piece)| {
                 let at = offset + (i * len) as u64;
-                let seq = handle.write_queued(session.epoch);
+                let queued_write = handle.write_queued(session.epoch);
                 let (sftp, session, handle, piece, raw) = (
                     Arc::clone(self),
                     Arc::clone(&session),
@@ -961,11 +986,12 @@ impl Sftp {
                     let first = session.raw.write(raw, at, piece.clone());
                     let result = match sftp.attempt(Op::Write, &session, first).await {
                         Err(SftpError::Transport(_)) => {
-                            sftp.write_again(&handle, seq, at, piece).await
+                            sftp.write_again(&handle, queued_write.seq(), at, piece)
+                                .await
                         }
                         other => other.map(drop),
                     };
-                    handle.write_done(seq);
+                    drop(queued_write);
                     result
                 }))
             })
