@@ -434,6 +434,14 @@ fn victim() {
     let (op, path) = spec
         .split_once(':')
         .unwrap_or_else(|| panic!("{VICTIM_ENV}={spec}: want op:path"));
+    // A test run started in the background of a non-interactive shell inherits SIGINT and
+    // SIGQUIT ignored: the victim takes the default dispositions, as a program run from a
+    // terminal has them, so a plain SIGINT kills it.
+    for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: SIG_DFL installs no handler; the victim is single-threaded here.
+        unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) }
+            .expect("reset a signal's disposition");
+    }
     if let Ok(name) = std::env::var(HANDLER_ENV) {
         let sig = match name.as_str() {
             "INT" => Signal::SIGINT,
