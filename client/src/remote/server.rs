@@ -15,6 +15,10 @@
 //! pkg/sftp, rclone's). Only servers known to follow the draft get the draft's order: asyncssh
 //! (which reads the draft's order from any client whose banner is not OpenSSH's or paramiko's).
 //!
+//! A removed open file: OpenSSH's server on Linux keeps it usable through its handles; the
+//! others drop it with its name, so there a file unlinked while open through the mount is
+//! hidden until its last close instead (`fs::hidden`; `-o hard_remove` forces either way).
+//!
 //! What counts as OpenSSH: the SSH version banner (`SSH-2.0-OpenSSH_...`; Dropbear with an
 //! `sftp-server` that announces OpenSSH's extensions), or, where the banner is not known (the
 //! SFTP session runs over an external ssh program), the extensions only OpenSSH's server

@@ -278,3 +278,32 @@ async fn a_full_disk_on_a_server_with_newer_status_codes_fails_the_write() {
     };
     assert_eq!(errno, Err(libc::ENOSPC));
 }
+
+/// On one channel, writes leave in the order the program made them, whatever their size
+/// (split into several WRITEs, or many small ones behind each other): an in-order server
+/// takes them even where it looks like OpenSSH's, with `-o max_conns=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_channel_sends_writes_in_order_whatever_their_size() {
+    let one = ServerOverrides {
+        max_conns: Some(1),
+        ..ServerOverrides::default()
+    };
+    let in_order = Personality {
+        writes_in_order: true,
+        ..Personality::openssh()
+    };
+    let m = mount_with(in_order, one).await;
+    let fs = &m.fs;
+    let rw = flags(libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC);
+    let data: Vec<u8> = (0..9u32 << 20).map(|i| (i % 253) as u8).collect();
+    for (file, chunk_len) in [("big", 1 << 20), ("small", 32 * 1024), ("odd", 200_001)] {
+        let (_, fh) = fs.create(ROOT, name(file), 0o644, rw).await.unwrap();
+        for (i, chunk) in data.chunks(chunk_len).enumerate() {
+            fs.write(fh, (i * chunk_len) as u64, chunk).await.unwrap();
+        }
+        fs.flush(fh).await.unwrap();
+        fs.release(fh).await.unwrap();
+        assert!(m.content(file).unwrap() == data, "{file}");
+    }
+    m.assert_clean().await;
+}
