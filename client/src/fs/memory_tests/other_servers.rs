@@ -307,3 +307,40 @@ async fn one_channel_sends_writes_in_order_whatever_their_size() {
     }
     m.assert_clean().await;
 }
+
+/// A hidden file has a name: after a reconnect, its handle is reopened by it, and the file
+/// still reads (on OpenSSH's server a removed open file cannot be reopened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_file_is_reopened_by_its_hidden_name_after_a_reconnect() {
+    use crate::remote::server::ServerProfile;
+    use crate::remote::testing::faults::Faulty;
+    use crate::remote::testing::memory::MemoryServer;
+    use crate::remote::testing::{StreamConnector, quick_reconnect};
+
+    let personality = Personality {
+        unlinked_files_vanish: true,
+        ..Personality::unknown()
+    };
+    let banner = personality.banner.clone();
+    let server = MemoryServer::with_personality(personality);
+    server.mkdir(super::DIR).unwrap();
+    let faulty = Faulty::new(std::sync::Arc::new(server.clone()));
+    let connector = StreamConnector::new(faulty.clone());
+    let sftp = connector.connect_sftp(quick_reconnect()).await;
+    let profile = ServerProfile::decide(banner.as_deref(), sftp.extensions(), Default::default());
+    sftp.set_server(profile);
+    let fs = std::sync::Arc::new(crate::fs::SshFs::new(
+        sftp,
+        super::DIR.into(),
+        sshfs_cache::CacheConfig::default(),
+    ));
+    server.put_file("/m/f", b"content").unwrap();
+    let f = fs.lookup(ROOT, name("f")).await.unwrap();
+    let (fh, _) = fs.open(f.ino, flags(libc::O_RDONLY)).await.unwrap();
+    fs.unlink(ROOT, name("f")).await.unwrap();
+    assert_eq!(faulty.plan().cut_now(), vec![1]);
+    assert_eq!(fs.read(fh, 0, 100).await.unwrap(), b"content");
+    assert_eq!(connector.connections(), 2);
+    fs.release(fh).await.unwrap();
+    assert_eq!(server.snapshot().len(), 2, "only / and /m left");
+}
