@@ -59,6 +59,11 @@ impl Hidden {
         }
     }
 
+    /// `ino`'s directory and hidden name, while it is hidden.
+    fn get(&self, ino: u64) -> Option<(u64, String)> {
+        self.files.lock().ok()?.get(&ino).cloned()
+    }
+
     /// Takes `ino`'s hidden name out of the table: whoever gets it removes the file.
     fn take(&self, ino: u64) -> Option<(u64, String)> {
         self.files.lock().ok()?.remove(&ino)
@@ -92,9 +97,9 @@ impl SshFs {
         (self.is_open(ino) && !self.has_several_names(parent, name, rel)).then_some(ino)
     }
 
-    /// Renames `name` in `parent` (inode `ino`, at server path `path`) to a free hidden name
-    /// and moves the inode there, so its handles' reopens after a reconnect find it. If the
-    /// file was closed meanwhile, it is removed at once.
+    /// Renames `name` in `parent` (inode `ino`, at server path `path`) to a free hidden name,
+    /// which becomes the inode's path (its handles' reopens after a reconnect find it by it).
+    /// If the file was closed meanwhile, it is removed at once.
     pub(super) async fn hide(&self, parent: u64, name: &str, ino: u64, path: &str) -> FsResult<()> {
         let mut last = None;
         for _ in 0..TRIES {
@@ -105,8 +110,10 @@ impl SshFs {
             }
             match self.sftp.rename_noreplace(path, &to).await {
                 Ok(()) => {
-                    self.inodes().rename(parent, name, parent, &hidden);
+                    // The inode loses its name as after any unlink (st_nlink 0); its path is
+                    // the hidden one from now on ([`SshFs::hidden_rel`]).
                     self.hidden.insert(ino, parent, hidden);
+                    self.inodes().unlink(parent, name);
                     tracing::debug!(path, to, "unlink of an open file: hidden");
                     // Released while we renamed it: nobody will release it again.
                     if !self.is_open(ino) {
@@ -123,6 +130,13 @@ impl SshFs {
                 format!("{path} is open and no free hidden name was found to keep it"),
             )
         }))
+    }
+
+    /// The path relative to the mount root of `ino` if it is hidden (it has no name in the
+    /// inode table: the kernel was told it is gone).
+    pub(super) fn hidden_rel(&self, ino: u64) -> Option<String> {
+        let (parent, name) = self.hidden.get(ino)?;
+        self.inodes().child_path(parent, &name)
     }
 
     /// At a release: if `ino` is hidden and no longer open through the mount, REMOVE it.
@@ -146,7 +160,6 @@ impl SshFs {
             Err(e) => tracing::warn!("{path}: removing a hidden removed file failed: {e}"),
         }
         self.cache().removed(&rel);
-        self.inodes().unlink(parent, &hidden);
     }
 }
 

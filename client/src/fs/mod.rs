@@ -177,8 +177,8 @@ impl SshFs {
 
     /// Path of `ino` relative to the mount root ("" is the root): the cache's key.
     fn rel_of(&self, ino: u64) -> FsResult<String> {
-        self.inodes()
-            .path(ino)
+        let path = self.inodes().path(ino);
+        path.or_else(|| self.hidden_rel(ino))
             .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} has no path")))
     }
 

@@ -117,7 +117,12 @@ async fn a_removed_open_file_stays_readable_on_a_server_that_drops_it() {
     assert_eq!(read.map_err(|e| e.errno), Ok(b"content".to_vec()));
     m.fs.write(fh, 7, b"+more").await.unwrap();
     m.fs.flush(fh).await.unwrap();
-    assert_eq!(m.fs.getattr(f.ino, Some(fh)).await.unwrap().size, 12);
+    let attr = m.fs.getattr(f.ino, Some(fh)).await.unwrap();
+    assert_eq!(
+        (attr.size, attr.nlink),
+        (12, 0),
+        "as fstat of a removed file"
+    );
 
     // On the server: under a hidden name in the same directory; not in our listing.
     let hidden: Vec<String> = m
