@@ -101,35 +101,34 @@ impl SshFs {
     /// which becomes the inode's path (its handles' reopens after a reconnect find it by it).
     /// If the file was closed meanwhile, it is removed at once.
     pub(super) async fn hide(&self, parent: u64, name: &str, ino: u64, path: &str) -> FsResult<()> {
-        let mut last = None;
+        // A free name first (libfuse checks with getattr): leftovers of an earlier mount may
+        // hold the same inode number and counter.
+        let mut free = None;
         for _ in 0..TRIES {
             let hidden = self.hidden.next_name(ino);
             let to = self.remote(&self.rel_child(parent, &hidden)?);
-            if self.sftp.lstat(&to).await.is_ok() {
-                continue;
-            }
-            match self.sftp.rename_noreplace(path, &to).await {
-                Ok(()) => {
-                    // The inode loses its name as after any unlink (st_nlink 0); its path is
-                    // the hidden one from now on ([`SshFs::hidden_rel`]).
-                    self.hidden.insert(ino, parent, hidden);
-                    self.inodes().unlink(parent, name);
-                    tracing::debug!(path, to, "unlink of an open file: hidden");
-                    // Released while we renamed it: nobody will release it again.
-                    if !self.is_open(ino) {
-                        self.remove_hidden(ino).await;
-                    }
-                    return Ok(());
-                }
-                Err(e) => last = Some(FsError::from(e)),
+            if self.sftp.lstat(&to).await.is_err() {
+                free = Some((hidden, to));
+                break;
             }
         }
-        Err(last.unwrap_or_else(|| {
-            FsError::new(
+        let Some((hidden, to)) = free else {
+            return Err(FsError::new(
                 libc::EBUSY,
                 format!("{path} is open and no free hidden name was found to keep it"),
-            )
-        }))
+            ));
+        };
+        self.sftp.rename_noreplace(path, &to).await?;
+        // The inode loses its name as after any unlink (st_nlink 0); its path is the hidden
+        // one from now on ([`SshFs::hidden_rel`]).
+        self.hidden.insert(ino, parent, hidden);
+        self.inodes().unlink(parent, name);
+        tracing::debug!(path, to, "unlink of an open file: hidden");
+        // Released while we renamed it: nobody will release it again.
+        if !self.is_open(ino) {
+            self.remove_hidden(ino).await;
+        }
+        Ok(())
     }
 
     /// The path relative to the mount root of `ino` if it is hidden (it has no name in the

@@ -1,11 +1,16 @@
 //! The fs layer over servers that are not OpenSSH's (the memory server's personalities), each
 //! known as the real mount knows it: by its banner and the extensions it announces (issue 20).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ROOT, flags, mount, mount_as, mount_with, name};
-use crate::remote::server::{ServerOverrides, SymlinkOrder};
-use crate::remote::testing::memory::{NodeKind, Personality};
+use crate::remote::server::{ServerOverrides, ServerProfile, SymlinkOrder};
+use crate::remote::testing::faults::{Faulty, Pick};
+use crate::remote::testing::memory::personality::FX_PERMISSION_DENIED;
+use crate::remote::testing::memory::{MemoryServer, NodeKind, Personality};
+use crate::remote::testing::wire::RENAME;
+use crate::remote::testing::{StreamConnector, quick_reconnect};
 
 /// Without any extension: the basics work; statfs is ENOSYS, link EPERM, copy_file_range
 /// ENOSYS (the kernel copies), fsync has nothing to send.
@@ -313,32 +318,41 @@ async fn one_channel_sends_writes_in_order_whatever_their_size() {
     m.assert_clean().await;
 }
 
-/// A hidden file has a name: after a reconnect, its handle is reopened by it, and the file
-/// still reads (on OpenSSH's server a removed open file cannot be reopened).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hidden_file_is_reopened_by_its_hidden_name_after_a_reconnect() {
-    use crate::remote::server::ServerProfile;
-    use crate::remote::testing::faults::Faulty;
-    use crate::remote::testing::memory::MemoryServer;
-    use crate::remote::testing::{StreamConnector, quick_reconnect};
-
-    let personality = Personality {
-        unlinked_files_vanish: true,
-        ..Personality::unknown()
-    };
+/// A mount over `personality` behind a fault injector: the server, the injector, the connector
+/// (to count reconnects) and the filesystem.
+async fn mount_faulty(
+    personality: Personality,
+) -> (
+    MemoryServer,
+    Arc<Faulty>,
+    Arc<StreamConnector>,
+    Arc<crate::fs::SshFs>,
+) {
     let banner = personality.banner.clone();
     let server = MemoryServer::with_personality(personality);
     server.mkdir(super::DIR).unwrap();
-    let faulty = Faulty::new(std::sync::Arc::new(server.clone()));
+    let faulty = Faulty::new(Arc::new(server.clone()));
     let connector = StreamConnector::new(faulty.clone());
     let sftp = connector.connect_sftp(quick_reconnect()).await;
     let profile = ServerProfile::decide(banner.as_deref(), sftp.extensions(), Default::default());
     sftp.set_server(profile);
-    let fs = std::sync::Arc::new(crate::fs::SshFs::new(
+    let fs = Arc::new(crate::fs::SshFs::new(
         sftp,
         super::DIR.into(),
         sshfs_cache::CacheConfig::default(),
     ));
+    (server, faulty, connector, fs)
+}
+
+/// A hidden file has a name: after a reconnect, its handle is reopened by it, and the file
+/// still reads (on OpenSSH's server a removed open file cannot be reopened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_file_is_reopened_by_its_hidden_name_after_a_reconnect() {
+    let (server, faulty, connector, fs) = mount_faulty(Personality {
+        unlinked_files_vanish: true,
+        ..Personality::unknown()
+    })
+    .await;
     server.put_file("/m/f", b"content").unwrap();
     let f = fs.lookup(ROOT, name("f")).await.unwrap();
     let (fh, _) = fs.open(f.ino, flags(libc::O_RDONLY)).await.unwrap();
@@ -348,4 +362,46 @@ async fn a_hidden_file_is_reopened_by_its_hidden_name_after_a_reconnect() {
     assert_eq!(connector.connections(), 2);
     fs.release(fh).await.unwrap();
     assert_eq!(server.snapshot().len(), 2, "only / and /m left");
+}
+
+/// A server that refuses to rename an open file: `rm` still works (the file is removed at
+/// once, as without hiding), and so does a rename over it (posix-rename, not refused here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm_of_an_open_file_works_when_the_server_refuses_to_hide_it() {
+    let (server, faulty, _, fs) = mount_faulty(Personality {
+        unlinked_files_vanish: true,
+        extensions: true,
+        ..Personality::unknown()
+    })
+    .await;
+    faulty
+        .plan()
+        .refuse(Pick::kind(RENAME).nth(1), FX_PERMISSION_DENIED);
+    server.put_file("/m/f", b"content").unwrap();
+    server.put_file("/m/g", b"g").unwrap();
+    let f = fs.lookup(ROOT, name("f")).await.unwrap();
+    let (fh, _) = fs.open(f.ino, flags(libc::O_RDONLY)).await.unwrap();
+    fs.unlink(ROOT, name("f")).await.unwrap();
+    assert!(server.read_file("/m/f").is_none());
+    fs.release(fh).await.unwrap();
+    assert_eq!(
+        server.requests("rename"),
+        0,
+        "refused before the server saw it"
+    );
+    assert_eq!(server.requests("remove"), 1);
+    // Over an open file: the hiding RENAME is refused, the rename itself goes through.
+    faulty
+        .plan()
+        .refuse(Pick::kind(RENAME).nth(1), FX_PERMISSION_DENIED);
+    server.put_file("/m/new", b"new").unwrap();
+    fs.lookup(ROOT, name("new")).await.unwrap();
+    let g = fs.lookup(ROOT, name("g")).await.unwrap();
+    let (gh, _) = fs.open(g.ino, flags(libc::O_RDONLY)).await.unwrap();
+    fs.rename(ROOT, name("new"), ROOT, name("g"), 0)
+        .await
+        .unwrap();
+    assert_eq!(server.read_file("/m/g").unwrap(), b"new");
+    fs.release(gh).await.unwrap();
+    assert_eq!(server.snapshot().len(), 3, "/, /m and /m/g");
 }
