@@ -11,9 +11,12 @@
 //! what libfuse does without `hard_remove` (lib/fuse.c: `hide_node`, `is_open`): the unlink
 //! of a file that is open through this mount is a RENAME to a hidden name in the same
 //! directory, `.fuse_hidden<inode hex><counter hex>` (libfuse's format), checked free first
-//! with an LSTAT; the file is then REMOVEd at its last release. Hidden names are left out of
-//! every listing we give ([`is_hidden_name`]). OpenSSH's path is unchanged: a plain REMOVE,
-//! with no extra round trip.
+//! with an LSTAT; the file is then REMOVEd at its last release. A rename over such a file
+//! hides it first the same way. Hidden names are left out of every listing we give
+//! ([`is_hidden_name`]); the inode loses its name as after any unlink (`st_nlink` 0) and is
+//! reached by its hidden path, also when its handles are reopened after a reconnect. Where the
+//! server refuses the RENAME, the file is removed as without hiding: `rm` always works.
+//! OpenSSH's path is unchanged: a plain REMOVE, with no extra round trip.
 //!
 //! A mount that dies with hidden files open leaves them on the server. They are **not**
 //! removed at the next mount: another client (another mount of the same directory) may be
@@ -28,7 +31,7 @@ use super::{FsError, FsResult, SshFs};
 
 /// The prefix of hidden names (libfuse's).
 const PREFIX: &str = ".fuse_hidden";
-/// Names tried before an unlink of an open file gives up (libfuse tries 10).
+/// Hidden names tried for a free one before an unlink of an open file gives up (libfuse: 10).
 const TRIES: usize = 10;
 
 /// Whether `name` is one libfuse or we would give a hidden file: [`PREFIX`] and at least 16
