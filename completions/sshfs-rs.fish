@@ -111,6 +111,7 @@ password_stdin\t'read the password from stdin (one line) before going to the bac
 keyring=\t'where passwords and key passphrases stored with --store-password / --store-passphrase are looked up: auto (default: the Secret Service when one answers on the session bus, else the kernel keyring), secret-service, keyutils, or no (never look)'
 max_conns=\t'SFTP channels of the one SSH connection a file\'s writes may be spread over, at most 4 (1: one channel, writes in order). Default: 4 for OpenSSH\'s sftp-server, 1 for other servers, which may take writes only in order or mix up concurrent ones'
 symlink_order=\t'the order of SYMLINK\'s paths: openssh (target first, as OpenSSH\'s clients send them and most servers read them) or draft (link first, the SFTP draft\'s order). Default: draft for asyncssh, openssh for every other server'
+hard_remove\t'unlink (or rename over) a file open through the mount removes it at once, as libfuse\'s hard_remove. Default: yes for OpenSSH\'s sftp-server, which keeps a removed open file readable; no for other servers: the file is renamed to .fuse_hidden* in its directory, left out of listings, and removed at its last close'
 timeout=\t'fail an SFTP request with EIO when the server has not answered after this long (default 60)'
 reconnect_timeout=\t'while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back'
 attr_timeout=\t'how long the kernel caches attributes (default 1)'

@@ -2,7 +2,8 @@
 //! (issue 20): ProFTPD's mod_sftp and `rclone serve sftp` (both its default mode and
 //! `--vfs-cache-mode writes`), each started by the test on a free loopback port. Writes past
 //! 8 MiB (`dd` of 20 MiB, `cp`), read back, symlink and readlink where the server has them,
-//! rename, mkdir and rmdir, each compared with the server's directory on disk. These servers
+//! rename, mkdir and rmdir, a file read after its removal while open, each compared with the
+//! server's directory on disk. These servers
 //! once hung or lost data under the writes sshfs-rs striped over several channels; each gets
 //! one channel, and `--stats` says so. A server missing from the machine is a `skipped:` line.
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
@@ -10,6 +11,8 @@
 mod support;
 
 use std::fs;
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,6 +87,35 @@ fn everyday_operations(server: &OtherServer, symlinks: bool, lacks: &[&str]) {
     assert!(
         wait_until(Duration::from_secs(10), || !data.join("dir").exists()),
         "rmdir did not reach the server"
+    );
+
+    // A file removed while open stays readable until its last close (hidden on servers that
+    // drop a removed file), is gone from the listing at once, and leaves nothing behind.
+    fs::write(mnt.join("open"), b"still here").unwrap();
+    assert_on_disk(&data.join("open"), b"still here");
+    let mut open = fs::File::open(mnt.join("open")).unwrap();
+    // The read below must reach the server, not the pages the write left in the kernel.
+    // SAFETY: a valid open descriptor; fadvise only drops clean cached pages.
+    unsafe { libc::posix_fadvise(open.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    fs::remove_file(mnt.join("open")).unwrap();
+    assert!(!mnt.join("open").exists(), "the name is still there");
+    let hidden_in = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".fuse_hidden"))
+            .collect()
+    };
+    assert_eq!(hidden_in(&mnt), Vec::<String>::new(), "hidden names listed");
+    let mut back = Vec::new();
+    open.read_to_end(&mut back)
+        .unwrap_or_else(|e| panic!("read after rm: {e}\n{}", server.log()));
+    assert_eq!(back, b"still here");
+    drop(open);
+    assert!(
+        wait_until(Duration::from_secs(10), || hidden_in(&data).is_empty()),
+        "hidden files left on the server: {:?}",
+        hidden_in(&data)
     );
 
     // A symlink, made in the order this server reads.

@@ -136,7 +136,7 @@ pub struct Config {
     pub recheck: Duration,
     /// How symlinks and hard links are shown and made (`follow_symlinks`, ...).
     pub links: LinkOptions,
-    /// What `max_conns` and `symlink_order` force about the server.
+    /// What `max_conns`, `symlink_order` and `hard_remove` force about the server.
     pub server: ServerOverrides,
     /// Stay in the foreground.
     pub foreground: bool,

@@ -1110,6 +1110,16 @@ const DEFS: &[Def] = &[
         "the order of SYMLINK's paths: openssh (target first, as OpenSSH's clients send them and most servers read them) or draft (link first, the SFTP draft's order). Default: draft for asyncssh, openssh for every other server",
     ),
     def(
+        "hard_remove",
+        Optional("yes|no"),
+        Fuse,
+        Set(|o, v| {
+            o.server.hard_remove = Some(v.is_empty() || parse_yes_no(v)?);
+            Ok(())
+        }),
+        "unlink (or rename over) a file open through the mount removes it at once, as libfuse's hard_remove. Default: yes for OpenSSH's sftp-server, which keeps a removed open file readable; no for other servers: the file is renamed to .fuse_hidden* in its directory, left out of listings, and removed at its last close",
+    ),
+    def(
         "timeout",
         Required("SECONDS"),
         Own,
@@ -1524,7 +1534,7 @@ pub struct MountOpts {
     pub ssh_unused: Vec<String>,
     /// ssh options given with -o that mean nothing for a mount (named with -v).
     pub ssh_irrelevant: Vec<String>,
-    /// max_conns, symlink_order.
+    /// max_conns, symlink_order, hard_remove.
     pub server: ServerOverrides,
 }
 
@@ -2046,6 +2056,20 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<MountOpts, String> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn server_overrides_are_parsed() {
+        let o = p(&["max_conns=1,symlink_order=draft,hard_remove"]).unwrap();
+        assert_eq!(o.server.max_conns, Some(1));
+        assert_eq!(o.server.symlink_order, Some(SymlinkOrder::Draft));
+        assert_eq!(o.server.hard_remove, Some(true));
+        assert_eq!(
+            p(&["hard_remove=no"]).unwrap().server.hard_remove,
+            Some(false)
+        );
+        assert_eq!(p(&["ro"]).unwrap().server.hard_remove, None);
+        assert!(p(&["hard_remove=maybe"]).is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
 
 use super::handles::OpenDir;
+use super::hidden;
 use super::stat::{self, Stat};
 use super::{DirItem, FsError, FsResult, SshFs};
 use crate::remote::sftp::DirEntry;
@@ -99,7 +100,10 @@ impl SshFs {
         let mut dir = dir.lock().await;
         self.recheck.used(&dir.rel, false);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        while dir.entries.len() <= start && !dir.eof {
+        // Hidden removed files (`.fuse_hidden*`, [`super::hidden`]) are never shown: fetch on
+        // until there is a visible entry from `start` on, or the end.
+        let visible = |e: &DirEntry| !hidden::is_hidden_name(&e.name);
+        while !dir.eof && !dir.entries.iter().skip(start).any(visible) {
             let Some(handle) = dir.handle.clone() else {
                 break;
             };
@@ -138,6 +142,7 @@ impl SshFs {
             .iter()
             .enumerate()
             .skip(start)
+            .filter(|(_, e)| visible(e))
             .take(DIR_BATCH)
             .map(|(i, e)| DirItem {
                 name: e.name.clone(),

@@ -239,7 +239,9 @@ impl SshFs {
                 file.readahead.clear();
                 let written = file.writes.drain().await;
                 self.close_stripes(&file).await;
-                self.sftp.close(&file.handle).await?;
+                let closed = self.sftp.close(&file.handle).await;
+                self.released(file.ino).await;
+                closed?;
                 written
             }
             None => Ok(()),

@@ -15,6 +15,7 @@ pub mod dir;
 pub mod errno;
 pub mod files;
 pub mod handles;
+pub mod hidden;
 pub mod idmap;
 pub mod invalidate;
 pub mod metadata;
@@ -94,6 +95,9 @@ pub struct SshFs {
     owners: idmap::Owners,
     /// The allocation unit `st_blocks` is estimated in ([`blocks`]).
     block_unit: std::sync::atomic::AtomicU32,
+    /// Files unlinked while open, kept under a hidden name until their last release, on
+    /// servers that drop a removed file ([`hidden`]).
+    hidden: hidden::Hidden,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -135,6 +139,7 @@ impl SshFs {
             links: symlinks::LinkOptions::default(),
             owners: idmap::Owners::default(),
             block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
+            hidden: hidden::Hidden::default(),
         }
     }
 
@@ -172,8 +177,8 @@ impl SshFs {
 
     /// Path of `ino` relative to the mount root ("" is the root): the cache's key.
     fn rel_of(&self, ino: u64) -> FsResult<String> {
-        self.inodes()
-            .path(ino)
+        let path = self.inodes().path(ino);
+        path.or_else(|| self.hidden_rel(ino))
             .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} has no path")))
     }
 

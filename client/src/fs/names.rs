@@ -58,10 +58,21 @@ impl SshFs {
         self.created(parent, name, &rel, attrs)
     }
 
-    /// UNLINK: REMOVE.
+    /// UNLINK: REMOVE; on a server that drops a removed file, a file open through the mount is
+    /// hidden instead until its last release ([`super::hidden`]).
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
+        if let Some(ino) = self.to_hide(parent, name, &rel) {
+            match self.hide(parent, name, ino, &path).await {
+                Ok(()) => {
+                    self.name_removed(parent, name, &rel);
+                    return Ok(());
+                }
+                // rm must still work: removed at once, as on a server that keeps the file.
+                Err(e) => tracing::info!("{path}: open file not hidden ({}); removed", e.message),
+            }
+        }
         if let Err(e) = self.sftp.remove(&path).await {
             let e: FsError = e.into();
             self.cache().invalidate(&rel);
@@ -130,6 +141,15 @@ impl SshFs {
                 libc::EINVAL,
                 "rename flags not supported over SFTP",
             ));
+        }
+        // A target open through the mount, on a server that would drop it: hidden first, as
+        // libfuse does (the name is then free for a moment; SFTP has no atomic way).
+        if !noreplace
+            && let Some(ino) = self.to_hide(new_parent, new_name, &to_rel)
+            && let Err(e) = self.hide(new_parent, new_name, ino, &to).await
+        {
+            // The rename must still work: the open file is replaced, as without hiding.
+            tracing::info!("{to}: open file not hidden ({}); replaced", e.message);
         }
         let result = if noreplace {
             self.sftp.rename_noreplace(&from, &to).await

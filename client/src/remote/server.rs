@@ -15,6 +15,10 @@
 //! pkg/sftp, rclone's). Only servers known to follow the draft get the draft's order: asyncssh
 //! (which reads the draft's order from any client whose banner is not OpenSSH's or paramiko's).
 //!
+//! A removed open file: OpenSSH's server on Linux keeps it usable through its handles; the
+//! others drop it with its name, so there a file unlinked while open through the mount is
+//! hidden until its last close instead (`fs::hidden`; `-o hard_remove` forces either way).
+//!
 //! What counts as OpenSSH: the SSH version banner (`SSH-2.0-OpenSSH_...`; Dropbear with an
 //! `sftp-server` that announces OpenSSH's extensions), or, where the banner is not known (the
 //! SFTP session runs over an external ssh program), the extensions only OpenSSH's server
@@ -61,6 +65,10 @@ pub struct ServerOverrides {
     pub max_conns: Option<usize>,
     /// `-o symlink_order=`.
     pub symlink_order: Option<SymlinkOrder>,
+    /// `-o hard_remove` (libfuse's name): `Some(true)` removes a file open through the mount
+    /// at once, as on OpenSSH's server; `Some(false)` (`hard_remove=no`) hides it until its
+    /// last close, whatever the server.
+    pub hard_remove: Option<bool>,
 }
 
 /// The server family, as far as it matters here.
@@ -83,8 +91,12 @@ pub struct ServerProfile {
     pub symlink_order: SymlinkOrder,
     /// SFTP channels at most (1: writes on one channel, in order; no file opened twice).
     pub channels: usize,
-    /// Whether each choice was forced by an option (symlink order, channels).
-    forced: (bool, bool),
+    /// Whether a file unlinked while open through the mount is renamed to a hidden name and
+    /// removed at its last close (libfuse's answer, for servers that drop a removed open file
+    /// with its name), rather than removed at once (OpenSSH's server keeps it readable).
+    pub hide_removed_open: bool,
+    /// Whether each choice was forced by an option (symlink order, channels, hard_remove).
+    forced: (bool, bool, bool),
 }
 
 /// Extensions only OpenSSH's `sftp-server` announces (8.0 and later).
@@ -119,6 +131,9 @@ impl ServerProfile {
             Family::OpenSsh => CHANNELS,
             Family::Other => 1,
         };
+        // OpenSSH's server on Linux keeps a removed open file usable through its handles;
+        // rclone's, Windows' and others drop it with its name.
+        let hide_removed_open = family == Family::Other;
         let draft = banner.is_some_and(|b| b.to_ascii_lowercase().contains("asyncssh"));
         let symlink_order = if draft {
             SymlinkOrder::Draft
@@ -130,9 +145,13 @@ impl ServerProfile {
             family,
             symlink_order: overrides.symlink_order.unwrap_or(symlink_order),
             channels: overrides.max_conns.unwrap_or(channels).clamp(1, CHANNELS),
+            hide_removed_open: overrides
+                .hard_remove
+                .map_or(hide_removed_open, |hard| !hard),
             forced: (
                 overrides.symlink_order.is_some(),
                 overrides.max_conns.is_some(),
+                overrides.hard_remove.is_some(),
             ),
         }
     }
@@ -144,7 +163,7 @@ impl ServerProfile {
     }
 
     /// One line for `-v` and `--stats`, e.g. `OpenSSH sftp-server (SSH-2.0-OpenSSH_9.2p1):
-    /// channels=4 symlink-order=openssh`.
+    /// channels=4 symlink-order=openssh removed-open=remove`.
     pub fn summary(&self) -> String {
         let family = match self.family {
             Family::OpenSsh => "OpenSSH sftp-server",
@@ -152,12 +171,18 @@ impl ServerProfile {
         };
         let banner = self.banner.as_deref().unwrap_or("banner unknown");
         let forced = |f: bool| if f { " (forced)" } else { "" };
+        let removed_open = if self.hide_removed_open {
+            "hide"
+        } else {
+            "remove"
+        };
         format!(
-            "{family} ({banner}): channels={}{} symlink-order={}{}",
+            "{family} ({banner}): channels={}{} symlink-order={}{} removed-open={removed_open}{}",
             self.channels,
             forced(self.forced.1),
             self.symlink_order,
-            forced(self.forced.0)
+            forced(self.forced.0),
+            forced(self.forced.2)
         )
     }
 }
@@ -194,6 +219,7 @@ mod tests {
         let p = ServerProfile::decide(Some("SSH-2.0-OpenSSH_7.4"), &[], none);
         assert_eq!((p.family, p.channels), (Family::OpenSsh, CHANNELS));
         assert_eq!(p.symlink_order, SymlinkOrder::OpenSsh);
+        assert!(!p.hide_removed_open, "OpenSSH keeps a removed open file");
         let dropbear = ext(&["posix-rename@openssh.com", "fsync@openssh.com"]);
         let p = ServerProfile::decide(Some("SSH-2.0-dropbear_2022.83"), &dropbear, none);
         assert_eq!(p.family, Family::OpenSsh);
@@ -214,6 +240,7 @@ mod tests {
             let p = ServerProfile::decide(banner, &proftpd, none);
             assert_eq!(p.family, Family::Other, "{banner:?}");
             assert_eq!(p.channels, 1);
+            assert!(p.hide_removed_open);
             // Both read SYMLINK in OpenSSH's order.
             assert_eq!(p.symlink_order, SymlinkOrder::OpenSsh);
         }
@@ -226,20 +253,29 @@ mod tests {
         let o = ServerOverrides {
             max_conns: Some(2),
             symlink_order: Some(SymlinkOrder::OpenSsh),
+            hard_remove: Some(true),
         };
         let p = ServerProfile::decide(Some("SSH-2.0-AsyncSSH_2.10"), &[], o);
         assert_eq!((p.channels, p.symlink_order), (2, SymlinkOrder::OpenSsh));
+        assert!(!p.hide_removed_open);
         assert!(
             p.summary().contains("channels=2 (forced)"),
+            "{}",
+            p.summary()
+        );
+        assert!(
+            p.summary().contains("removed-open=remove (forced)"),
             "{}",
             p.summary()
         );
         let many = ServerOverrides {
             max_conns: Some(99),
             symlink_order: None,
+            hard_remove: Some(false),
         };
         let p = ServerProfile::decide(Some("SSH-2.0-OpenSSH_9.2"), &[], many);
         assert_eq!(p.channels, CHANNELS);
+        assert!(p.hide_removed_open, "hard_remove=no hides even on OpenSSH");
         assert_eq!(SymlinkOrder::parse("draft"), Ok(SymlinkOrder::Draft));
         assert!(SymlinkOrder::parse("swapped").is_err());
     }
