@@ -18,8 +18,8 @@ use std::thread::{self, sleep};
 use std::time::{Duration, Instant, SystemTime};
 
 use support::{
-    FaultProxy, Mount, Rng, Sshd, abort_fuse_connection, fuse_connection_of, fuse_waiting,
-    run_command, sshfs_rs_bin, wait_until,
+    FaultProxy, Mount, Rng, Sshd, abort_fuse_connection, fuse_connection_of, fuse_waiting, lacking,
+    needs, run_command, skip_note, sshfs_rs_bin, wait_until,
 };
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -144,6 +144,9 @@ fn names_a_listing_shows_changed_are_invalidated() {
 /// the kernel's attributes have 600 s to live.
 #[test]
 fn flush_reaches_a_mapping() {
+    if lacking(needs::python3()) {
+        return;
+    }
     let sshd = Sshd::start();
     let file = sshd.root_dir().join("f");
     fs::write(&file, b"0123456789").unwrap();
@@ -304,9 +307,12 @@ fn lookup_storm_during_invalidations_never_deadlocks() {
     );
     assert!(reads > 10 * secs, "only {reads} READs reached the server");
     assert!(lookups > 100 * secs, "only {lookups} lookups");
-    assert!(
-        wait_until(Duration::from_secs(5), || fuse_waiting(&mnt) == Some(0)),
-        "requests still waiting: {:?}",
-        fuse_waiting(&mnt)
-    );
+    match needs::fusectl() {
+        Ok(()) => assert!(
+            wait_until(Duration::from_secs(5), || fuse_waiting(&mnt) == Some(0)),
+            "requests still waiting: {:?}",
+            fuse_waiting(&mnt)
+        ),
+        Err(why) => skip_note(&format!("the check that no request waits: {why}")),
+    }
 }

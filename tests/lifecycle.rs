@@ -2,7 +2,8 @@
 //!
 //! * `-o auto_unmount`: after `kill -9` of the daemon the mount goes away (root's mount, and a
 //!   user's mount through fusermount3, with a throwaway user and /dev/fuse opened to it while
-//!   the test runs).
+//!   the test runs); the watcher that does it has a command line of its own, so `pgrep -f` of
+//!   the mount's command line finds the daemon alone.
 //! * `-d`: one line per FUSE request with its result and time, no colour codes in a file.
 //! * A daemonized mount logs to the system log (here a socket of the test's own, named by
 //!   `SSHFS_RS_SYSLOG_SOCKET`).
@@ -26,8 +27,9 @@ use tempfile::TempDir;
 
 use support::login::Mountpoint;
 use support::{
-    DevFuseOpen, Mount, Sshd, TestUser, assert_sshfs_rs_gone, fuse_max_background, is_mounted,
-    run_command, run_to_eof, sshfs_rs_bin, sshfs_rs_processes_of, unmount_and_stop, wait_until,
+    DevFuseOpen, Mount, Sshd, TestUser, assert_sshfs_rs_gone, auto_unmount_watchers_of,
+    fuse_max_background, holds_dev_fuse, is_mounted, lacking, needs, run_command, run_to_eof,
+    skip_note, sshfs_rs_bin, sshfs_rs_processes_of, unmount_and_stop, wait_until,
 };
 
 /// How long the mount may take to go away after its daemon was killed.
@@ -47,16 +49,22 @@ fn auto_unmount_takes_the_mount_down_after_kill_9() {
         fs::read_to_string(sshd.root_dir().join("a.txt")).unwrap(),
         "through the mount\n"
     );
-    let watchers = sshfs_rs_processes_of(m.path()).len();
-    assert_eq!(watchers, 2, "the daemon and its watcher");
+    let daemon = m.pid() as i32;
+    assert_eq!(
+        sshfs_rs_processes_of(m.path()),
+        [daemon],
+        "the daemon alone"
+    );
+    assert_eq!(auto_unmount_watchers_of(daemon).len(), 1, "its watcher");
 
-    kill(Pid::from_raw(m.pid() as i32), Signal::SIGKILL).unwrap();
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
     assert!(
         wait_until(GONE_TIMEOUT, || !is_mounted(m.path())),
         "{} is still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon",
         m.path().display()
     );
     assert_sshfs_rs_gone(m.path(), GONE_TIMEOUT);
+    assert_watcher_gone(daemon);
     // The mountpoint is an ordinary empty directory again.
     assert_eq!(fs::read_dir(m.path()).unwrap().count(), 0);
 }
@@ -67,9 +75,21 @@ fn auto_unmount_leaves_a_clean_unmount_alone() {
     let sshd = Sshd::start();
     let m = Mount::start(&sshd, &["-o", "auto_unmount"]);
     let mnt = m.path().to_path_buf();
+    let daemon = m.pid() as i32;
+    assert_eq!(auto_unmount_watchers_of(daemon).len(), 1, "a watcher");
     let status = m.unmount();
     assert!(status.success(), "{status}");
     assert_sshfs_rs_gone(&mnt, GONE_TIMEOUT);
+    assert_watcher_gone(daemon);
+}
+
+/// Waits (bounded) for the `-o auto_unmount` watcher of `daemon` to end.
+fn assert_watcher_gone(daemon: i32) {
+    assert!(
+        wait_until(GONE_TIMEOUT, || auto_unmount_watchers_of(daemon).is_empty()),
+        "the watcher of {daemon} is still there {GONE_TIMEOUT:?} after it: {:?}",
+        auto_unmount_watchers_of(daemon)
+    );
 }
 
 /// `-o auto_unmount` on a mount that goes to the background, run as autofs runs helpers (its
@@ -85,20 +105,99 @@ fn auto_unmount_of_a_daemonized_mount() {
     assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let pids = sshfs_rs_processes_of(&mnt);
-    assert_eq!(pids.len(), 2, "the daemon and its watcher: {pids:?}");
-    let daemon = pids
-        .iter()
-        .copied()
-        .find(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshfs-rs")
-        })
-        .unwrap();
+    assert_eq!(pids.len(), 1, "the daemon alone: {pids:?}");
+    let daemon = pids[0];
+    assert_eq!(auto_unmount_watchers_of(daemon).len(), 1, "its watcher");
     kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
     assert!(
         wait_until(GONE_TIMEOUT, || !is_mounted(&mnt)),
         "still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon"
     );
     assert_sshfs_rs_gone(&mnt, GONE_TIMEOUT);
+    assert_watcher_gone(daemon);
+}
+
+/// `-o auto_unmount` gives the mount a watcher with a command line of its own (`sshfs-rs
+/// --auto-unmount-watcher PID`, as libfuse's fusermount3 is a process of its own), so a script
+/// that finds the daemon by the mount's command line finds it alone: `pgrep -f` of the exact
+/// command line, and `pgrep -f 'sshfs-rs.*MOUNTPOINT'`, each name one pid, the process that
+/// holds /dev/fuse (the one serving the mount). The watcher is there (found by its own command
+/// line, without /dev/fuse), and `kill -9` of the pid pgrep found still takes the mount down.
+#[test]
+fn pgrep_of_the_mount_command_line_finds_the_daemon_alone() {
+    let sshd = Sshd::start();
+    let mountpoint = Mountpoint::new();
+    let mnt = mountpoint.path().to_path_buf();
+    let _cleanup = Daemon { mnt: mnt.clone() };
+    let mut cmd = mount_command(&sshd, &mnt);
+    cmd.args(["-o", "auto_unmount"]);
+    let typed: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let out = run_to_eof(&mut cmd);
+    assert!(out.status.success(), "{out:?}");
+    assert!(is_mounted(&mnt));
+
+    let exact = pgrep(&["-f", "-x", &regex_quote(&typed.join(" "))]);
+    assert_eq!(exact.len(), 1, "pgrep -f of {typed:?}: {exact:?}");
+    let daemon = exact[0];
+    let loose = pgrep(&[
+        "-f",
+        &format!("sshfs-rs.*{}", regex_quote(&mnt.to_string_lossy())),
+    ]);
+    assert_eq!(loose, [daemon], "pgrep -f 'sshfs-rs.*MOUNTPOINT'");
+    assert!(holds_dev_fuse(daemon), "{daemon} does not serve the mount");
+    assert_eq!(sshfs_rs_processes_of(&mnt), [daemon]);
+
+    let watchers = pgrep(&[
+        "-f",
+        "-x",
+        &format!("sshfs-rs --auto-unmount-watcher {daemon}"),
+    ]);
+    assert_eq!(watchers.len(), 1, "the watcher of {daemon}: {watchers:?}");
+    assert_eq!(watchers, auto_unmount_watchers_of(daemon));
+    assert_ne!(watchers[0], daemon);
+    assert!(!holds_dev_fuse(watchers[0]));
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{}/comm", watchers[0]))
+            .unwrap()
+            .trim(),
+        "sshfs-rs-watch"
+    );
+
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
+    assert!(
+        wait_until(GONE_TIMEOUT, || !is_mounted(&mnt)),
+        "still mounted {GONE_TIMEOUT:?} after kill -9 of the daemon"
+    );
+    assert_watcher_gone(daemon);
+    assert!(pgrep(&["-f", "-x", &regex_quote(&typed.join(" "))]).is_empty());
+}
+
+/// `pgrep ARGS`: the pids it prints (none when it finds none).
+fn pgrep(args: &[&str]) -> Vec<i32> {
+    let out = run_command(Command::new("pgrep").args(args), RUN_TIMEOUT);
+    // pgrep: 0 = found, 1 = none; anything else is an error.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "pgrep {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// `text` as an extended regular expression that matches it literally.
+fn regex_quote(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.[]{}()*+?^$|".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 /// `sshfs-rs root@127.0.0.1:ROOT MNT -p PORT -o <key, known_hosts, batch mode>`, HOME at the
@@ -176,6 +275,9 @@ impl Drop for UserMount {
 /// of the daemon takes the mount down, unmounted by the watcher running as that user.
 #[test]
 fn auto_unmount_of_a_users_mount() {
+    if lacking(needs::local_users()) {
+        return;
+    }
     let sshd = Sshd::start();
     let user = TestUser::create("lc");
     let _open = DevFuseOpen::new();
@@ -189,13 +291,26 @@ fn auto_unmount_of_a_users_mount() {
         line.contains(&format!("user_id={}", user.uid)),
         "not the user's mount: {line}"
     );
-    kill(Pid::from_raw(m.child.id() as i32), Signal::SIGKILL).unwrap();
+    let daemon = m.child.id() as i32;
+    assert_eq!(sshfs_rs_processes_of(&m.mnt), [daemon], "the daemon alone");
+    let watchers = auto_unmount_watchers_of(daemon);
+    assert_eq!(watchers.len(), 1, "its watcher: {watchers:?}");
+    let status = fs::read_to_string(format!("/proc/{}/status", watchers[0])).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:")
+                && l.split_whitespace().nth(1) == Some(&user.uid.to_string())),
+        "the watcher runs as the user: {status}"
+    );
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
     assert!(
         wait_until(GONE_TIMEOUT, || !is_mounted(&m.mnt)),
         "the user's mount is still there {GONE_TIMEOUT:?} after kill -9; stderr: {}",
         fs::read_to_string(&m.stderr).unwrap_or_default()
     );
     assert_sshfs_rs_gone(&m.mnt, GONE_TIMEOUT);
+    assert_watcher_gone(daemon);
 }
 
 /// `-d` logs one line per request, once answered: its number, the operation, the path, the
@@ -239,8 +354,14 @@ fn max_write_and_max_background_reach_the_kernel() {
     let m = Mount::start(&sshd, &["-d", "-o", "max_write=65536,max_background=40"]);
     let data: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
     fs::write(m.path().join("big"), &data).unwrap();
+    let fusectl = needs::fusectl();
+    if let Err(why) = &fusectl {
+        skip_note(&format!("the max_background checks (fusectl): {why}"));
+    }
     // Read once a request was answered: the mount shows before the kernel's INIT is done.
-    assert_eq!(fuse_max_background(m.path()), Some(40));
+    if fusectl.is_ok() {
+        assert_eq!(fuse_max_background(m.path()), Some(40));
+    }
     assert_eq!(fs::read(sshd.root_dir().join("big")).unwrap(), data);
     let sizes: Vec<u64> = m
         .stderr()
@@ -261,7 +382,9 @@ fn max_write_and_max_background_reach_the_kernel() {
     // Without them: the kernel's default of 12, and writes up to 1 MiB.
     let m = Mount::start(&sshd, &["-d"]);
     fs::write(m.path().join("big2"), &data).unwrap();
-    assert_eq!(fuse_max_background(m.path()), Some(12));
+    if fusectl.is_ok() {
+        assert_eq!(fuse_max_background(m.path()), Some(12));
+    }
     assert!(
         m.stderr().lines().any(|l| l
             .split_once("] write /big2 -> ")

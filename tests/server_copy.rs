@@ -111,6 +111,9 @@ fn a_copy_survives_a_cut_connection() {
 /// what was written, and the destination's size shows through the mount at once.
 #[test]
 fn copy_waits_for_the_writes_in_flight() {
+    if support::lacking(support::needs::python3()) {
+        return;
+    }
     let sshd = Sshd::start();
     let m = Mount::start(&sshd, &["-o", "cache_timeout=600"]);
     let script = r#"
@@ -162,6 +165,9 @@ fn without_copy_data_cp_gets_a_normal_copy() {
 /// asking, and the kernel copies the range itself.
 #[test]
 fn a_copy_within_one_file_is_done_by_the_kernel() {
+    if support::lacking(support::needs::python3()) {
+        return;
+    }
     let sshd = Sshd::start();
     let root = sshd.root_dir();
     let first = data(3 * MIB, 3);

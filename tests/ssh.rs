@@ -19,13 +19,18 @@ use support::login::{
     MOUNT_TIMEOUT, Mountpoint, TestUser, UserDir, files_go_both_ways_and_after_a_cut,
     key_with_passphrase, logins, password_sshd, sshfs_rs, sshfs_rs_without_terminal,
 };
-use support::{FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, sshfs_rs_bin, wait_until};
+use support::{
+    FaultProxy, MountStats, Sshd, SshdOptions, is_mounted, lacking, needs, sshfs_rs_bin, wait_until,
+};
 
 /// `-o password_stdin`: the password is read before the program goes to the background, the
 /// mount works as the user, and a reconnect (the connection cut) logs in again with the same
 /// password without asking anyone.
 #[test]
 fn password_stdin_mounts_and_reconnects_without_asking() {
+    if lacking(needs::local_users()) {
+        return;
+    }
     let user = TestUser::with_password("pw", "s3cret pass");
     let sshd = password_sshd();
     let dir = UserDir::new(&user);
@@ -74,6 +79,9 @@ fn password_stdin_mounts_and_reconnects_without_asking() {
 /// helper runs) the password from stdin is still used.
 #[test]
 fn password_stdin_wrong_password_is_one_clear_line() {
+    if lacking(needs::local_users()) {
+        return;
+    }
     let user = TestUser::with_password("bad", "right one");
     let sshd = password_sshd();
     let dir = UserDir::new(&user);

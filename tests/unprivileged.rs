@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
-use support::{DevFuseOpen, Mount, Sshd, TestUser, is_mounted, sshfs_rs_bin, wait_until};
+use support::{
+    DevFuseOpen, Mount, Sshd, TestUser, is_mounted, lacking, needs, skip_note, sshfs_rs_bin,
+    wait_until,
+};
 use tempfile::TempDir;
 
 /// Bound on a command run through the mount.
@@ -131,18 +134,22 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(tag: &str) -> Setup {
+    /// `None`, after the `skipped:` line, where throwaway users cannot be made.
+    fn new(tag: &str) -> Option<Setup> {
+        if lacking(needs::local_users()) {
+            return None;
+        }
         let dev_fuse = DevFuseOpen::new();
         let local = TestUser::create(&format!("{tag}l"));
         let remote = TestUser::create(&format!("{tag}r"));
         let sshd = Sshd::start();
         sshd.let_users_log_in();
-        Setup {
+        Some(Setup {
             sshd,
             local,
             remote,
             _dev_fuse: dev_fuse,
-        }
+        })
     }
 
     /// A file in the remote user's home, owned by `uid`:`gid` with `mode`.
@@ -206,7 +213,9 @@ fn proc_mounts_line(mnt: &Path) -> String {
 /// unmounts and the program exits 0.
 #[test]
 fn a_user_mounts_and_unmounts_with_fusermount3() {
-    let s = Setup::new("a");
+    let Some(s) = Setup::new("a") else {
+        return;
+    };
     s.remote_file("theirs", s.remote.uid, s.remote.gid, 0o644);
     let mut m = s.mount(&[]);
     let line = proc_mounts_line(m.path());
@@ -244,7 +253,9 @@ fn a_user_mounts_and_unmounts_with_fusermount3() {
 /// `sshfs-rs --stats` reaches the daemon, and `fusermount3 -u` ends it.
 #[test]
 fn a_user_mount_goes_to_the_background() {
-    let s = Setup::new("b");
+    let Some(s) = Setup::new("b") else {
+        return;
+    };
     let m = UserMount::start(&s.sshd, &s.local, &s.remote, &["-o", "idmap=user"]);
     let out = s.local.sh(
         &format!(
@@ -283,7 +294,9 @@ fn a_user_mount_goes_to_the_background() {
 /// `default_permissions` the kernel lets you read your (mapped) private file, as sshfs.
 #[test]
 fn idmap_user_shows_the_login_user_as_you() {
-    let s = Setup::new("u");
+    let Some(s) = Setup::new("u") else {
+        return;
+    };
     s.remote_file("theirs", s.remote.uid, s.remote.gid, 0o600);
     s.remote_file("roots", 0, 0, 0o644);
     let mut m = s.mount(&["-o", "idmap=user,default_permissions"]);
@@ -348,10 +361,12 @@ fn idmap_user_shows_the_login_user_as_you() {
 fn allow_other_without_user_allow_other_is_one_clear_line() {
     let conf = fs::read_to_string("/etc/fuse.conf").unwrap_or_default();
     if conf.lines().any(|l| l.trim() == "user_allow_other") {
-        eprintln!("skipped: /etc/fuse.conf has user_allow_other");
+        skip_note("/etc/fuse.conf has user_allow_other (this test needs it without)");
         return;
     }
-    let s = Setup::new("o");
+    let Some(s) = Setup::new("o") else {
+        return;
+    };
     for option in ["allow_other", "allow_root"] {
         let (status, stderr) = UserMount::try_start(&s.sshd, &s.local, &s.remote, &["-o", option])
             .map(|m| panic!("mounted on {}", m.path().display()))
@@ -372,7 +387,9 @@ fn allow_other_without_user_allow_other_is_one_clear_line() {
 /// naming the flag, instead of fusermount3's "unknown option"; nothing mounted.
 #[test]
 fn root_only_flags_are_one_clear_line_for_a_user() {
-    let s = Setup::new("f");
+    let Some(s) = Setup::new("f") else {
+        return;
+    };
     for option in ["strictatime", "nodiratime"] {
         let (status, stderr) =
             UserMount::try_start(&s.sshd, &s.local, &s.remote, &["-f", "-o", option])
@@ -391,6 +408,9 @@ fn root_only_flags_are_one_clear_line_for_a_user() {
 /// EACCES, while with `allow_other` (alone) that user gets in.
 #[test]
 fn allow_root_lets_only_root_and_the_owner_in() {
+    if lacking(needs::local_users()) {
+        return;
+    }
     let user = TestUser::create("r");
     let sshd = Sshd::start();
     fs::write(sshd.root_dir().join("f"), "f\n").unwrap();

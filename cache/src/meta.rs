@@ -919,6 +919,36 @@ impl<A: Clone + Revision> MetaCache<A> {
         });
     }
 
+    /// Doubts what is cached of the directory `path`: the server contradicted it (`rmdir`
+    /// refused as not empty while its listing said empty), or its listing could not be read
+    /// whole. Its attributes and link go, as with [`invalidate`](Self::invalidate); its
+    /// listing is no longer answered but kept as the baseline the next one is compared with, so
+    /// every name that appeared since is reported [`Change::Added`] then. Answers to requests
+    /// sent before are not stored.
+    pub fn doubt(&mut self, path: &str) {
+        self.doubt_listing(path);
+        let stamp = self.generation;
+        self.store.update(path, |e| {
+            e.attr = None;
+            e.link = None;
+            e.names_changed_by_us = false;
+            e.own = stamp;
+        });
+    }
+
+    /// Doubts only the listing of `dir` (see [`doubt`](Self::doubt)); its attributes stay.
+    /// Returns whether there was one.
+    pub fn doubt_listing(&mut self, dir: &str) -> bool {
+        let stamp = self.next_generation();
+        self.store.update(dir, |e| {
+            e.names = stamp;
+            e.listing
+                .as_mut()
+                .map(|listing| listing.stale = true)
+                .is_some()
+        })
+    }
+
     /// Forgets only the attributes of `path` (its listing, link and what is below stay), for a
     /// directory whose mtime and size our own create, remove or rename in it just changed on the
     /// server. Answers to requests sent before are not stored.

@@ -2,24 +2,42 @@
 //!
 //! libfuse keeps fusermount3 running on its socket for this, but fusermount3 3.14 (Debian 12)
 //! does it only together with `allow_other`, and root's mounts do not go through it at all. So
-//! sshfs-rs forks a watcher of its own, before any thread starts: a small process that holds the
-//! read end of a pipe whose write end only the serving process holds (close-on-exec, so no
-//! program it starts, such as a ProxyCommand, keeps the pipe open). Once the mount is made, the
-//! serving process writes the mount's id (from /proc/self/mountinfo) into the pipe. When the pipe
-//! closes, however the serving process ended, the watcher looks for that mount and, if it is
-//! still there, detaches it (`umount2(MNT_DETACH)` for root, `fusermount3 -u -z` for a user),
-//! then exits. After a clean unmount it finds nothing to do. If the serving process died
-//! between mounting and sending the id, a dead FUSE mount on the mountpoint (ENOTCONN) is
-//! taken down.
+//! sshfs-rs starts a watcher of its own, before any thread starts: a small process that holds
+//! the read end of a pipe whose write end only the serving process holds (close-on-exec, so no
+//! program it starts, such as a ProxyCommand, keeps the pipe open).
+//!
+//! The watcher is a process of its own, as fusermount3 is: forked twice (nobody's child, never
+//! a zombie), in a session of its own, it executes the binary again as
+//! `sshfs-rs --auto-unmount-watcher PID` (PID: the serving process), with the pipe as its
+//! stdin and nothing else open. So its command line is not the mount's, and a script that
+//! looks for the daemon by its command line (`pgrep -f 'sshfs-rs.*MOUNTPOINT'`) finds the
+//! daemon alone; `ps` shows whose watcher it is.
+//!
+//! What the watcher needs goes through the pipe: before forking, the serving process writes
+//! the mountpoint and whether the mount is a user's ([`Told`]); once the mount is made, the
+//! mount's id (from /proc/self/mountinfo). When the pipe closes, however the serving process
+//! ended, the watcher looks for that mount and, if it is still there, detaches it
+//! (`umount2(MNT_DETACH)` for root, `fusermount3 -u -z` for a user), then exits. After a clean
+//! unmount it finds nothing to do. If the serving process died between mounting and sending
+//! the id, a dead FUSE mount on the mountpoint (ENOTCONN) is taken down.
 
+use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork, pipe2, setsid};
+
+/// The first argument that makes the program the watcher of a mount: `sshfs-rs
+/// --auto-unmount-watcher PID`, started by [`start`], never by hand.
+pub const WATCHER_FLAG: &str = "--auto-unmount-watcher";
+
+/// The name the watcher has in `ps -e` and /proc/PID/comm.
+const WATCHER_NAME: &std::ffi::CStr = c"sshfs-rs-watch";
 
 /// The serving process's end of the watcher's pipe; the watcher acts once it is closed.
 pub struct Watch {
@@ -31,27 +49,49 @@ pub struct Watch {
 pub fn start(mountpoint: &Path, unprivileged: bool) -> Result<Watch, String> {
     let fail = |e: nix::Error| format!("-o auto_unmount: cannot start the watcher process: {e}");
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(fail)?;
+    let mut pipe = File::from(write_end);
+    // In the pipe before the watcher exists, so it knows the mountpoint however early this
+    // process dies.
+    let told = Told {
+        mountpoint: mountpoint.to_path_buf(),
+        unprivileged,
+        mount_id: None,
+    };
+    pipe.write_all(&told.header())
+        .map_err(|e| format!("-o auto_unmount: cannot write to the watcher's pipe: {e}"))?;
+    // Made before forking: the forked processes only execute.
+    let argv = watcher_argv(std::process::id());
     // Forked twice, so the watcher is nobody's child here and never waits as a zombie.
     // SAFETY: called from main before any thread (tokio, logging) is started.
     match unsafe { fork() }.map_err(fail)? {
         ForkResult::Parent { child } => {
             drop(read_end);
             let _ = waitpid(child, None);
-            Ok(Watch {
-                pipe: File::from(write_end),
-            })
+            Ok(Watch { pipe })
         }
         ForkResult::Child => {
-            drop(write_end);
+            drop(pipe);
             // SAFETY: still single-threaded (a child of a single-threaded process).
             if let Ok(ForkResult::Child) = unsafe { fork() } {
-                watch(read_end, mountpoint.to_path_buf(), unprivileged);
+                become_watcher(read_end, &argv, told);
             }
             // SAFETY: _exit ends the intermediate process without running anything of the
             // parent's (no atexit handlers, no buffered output flushed twice).
             unsafe { libc::_exit(0) }
         }
     }
+}
+
+/// `sshfs-rs --auto-unmount-watcher PID`: the watcher's command line.
+fn watcher_argv(serving: u32) -> Vec<CString> {
+    [
+        "sshfs-rs".to_owned(),
+        WATCHER_FLAG.to_owned(),
+        serving.to_string(),
+    ]
+    .into_iter()
+    .filter_map(|a| CString::new(a).ok())
+    .collect()
 }
 
 impl Watch {
@@ -75,49 +115,133 @@ impl Watch {
     }
 }
 
-/// The watcher: waits for the pipe to close, then takes the mount down if it is still there.
-fn watch(pipe: OwnedFd, mountpoint: PathBuf, unprivileged: bool) -> ! {
-    let _ = setsid();
-    let _ = std::env::set_current_dir("/");
-    close_all_but(pipe.as_raw_fd());
-    let _ = nix::sys::prctl::set_name(c"sshfs-rs-watch");
-    let mut said = Vec::new();
-    // Returns at EOF: every copy of the write end is closed, so the serving process is gone.
-    let _ = File::from(pipe).read_to_end(&mut said);
-    let id = String::from_utf8_lossy(&said)
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse::<u64>().ok());
-    let ours = match id {
-        Some(id) => std::fs::read_to_string("/proc/self/mountinfo")
-            .is_ok_and(|info| mounts(&info).any(|m| m.id == id && m.point == mountpoint)),
-        // Killed after mounting but before saying which mount is ours: a FUSE mount whose
-        // server is gone answers ENOTCONN, and that is the only kind taken down then.
-        None => {
-            std::fs::metadata(&mountpoint).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN))
-        }
-    };
-    if ours {
-        detach(&mountpoint, unprivileged);
-    }
-    std::process::exit(0)
+/// What the serving process tells its watcher through the pipe: `r` (root's mount) or `u` (a
+/// user's, through fusermount3), the mountpoint's bytes and a NUL, written before the watcher
+/// starts; then, once the mount is made, its id in /proc/self/mountinfo and a newline.
+#[derive(Debug, PartialEq)]
+struct Told {
+    mountpoint: PathBuf,
+    unprivileged: bool,
+    mount_id: Option<u64>,
 }
 
-/// Closes every file descriptor but `keep` (the serving process's files, its terminal, the
-/// pipe a parent waits on for `-f`-less mounts) and points stdio at /dev/null, so the watcher
-/// holds nothing open that anyone waits on.
-fn close_all_but(keep: i32) {
+impl Told {
+    /// The part written before the watcher starts.
+    fn header(&self) -> Vec<u8> {
+        let mut bytes = vec![if self.unprivileged { b'u' } else { b'r' }];
+        bytes.extend_from_slice(self.mountpoint.as_os_str().as_bytes());
+        bytes.push(0);
+        bytes
+    }
+
+    /// Reads everything the pipe carried; `None` if it is not what [`start`] writes.
+    fn parse(said: &[u8]) -> Option<Told> {
+        let (&kind, rest) = said.split_first()?;
+        let unprivileged = match kind {
+            b'u' => true,
+            b'r' => false,
+            _ => return None,
+        };
+        let nul = rest.iter().position(|b| *b == 0)?;
+        let (point, after) = rest.split_at(nul);
+        let mountpoint = PathBuf::from(OsStr::from_bytes(point));
+        if !mountpoint.is_absolute() {
+            return None;
+        }
+        let mount_id = after
+            .get(1..)
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .and_then(|id| id.lines().next())
+            .and_then(|l| l.trim().parse::<u64>().ok());
+        Some(Told {
+            mountpoint,
+            unprivileged,
+            mount_id,
+        })
+    }
+}
+
+/// In the watcher's process (the grandchild): leaves the session, keeps only the pipe (as
+/// stdin), and executes the binary again as the watcher.
+fn become_watcher(pipe: OwnedFd, argv: &[CString], told: Told) -> ! {
+    let _ = setsid();
+    let _ = std::env::set_current_dir("/");
+    // dup2 leaves the new descriptor without close-on-exec: the pipe survives the exec.
+    if nix::unistd::dup2_stdin(&pipe).is_ok() {
+        drop(pipe);
+        keep_only_stdin();
+        let _ = nix::unistd::execv(c"/proc/self/exe", argv);
+        // No exec (no /proc?): watch from this process, under the serving process's command
+        // line, rather than not at all.
+        std::process::exit(watch_stdin(Some(told)));
+    }
+    // Without the watcher the pipe has no reader: arming fails, and the mount with it.
+    // SAFETY: _exit ends this forked process without running anything of the parent's.
+    unsafe { libc::_exit(1) }
+}
+
+/// `sshfs-rs --auto-unmount-watcher PID`: waits for the pipe on stdin to close, then takes
+/// the mount down if it is still there. Returns the exit code.
+pub fn run_watcher() -> i32 {
+    if std::io::stdin().is_terminal() {
+        eprintln!("sshfs-rs: {WATCHER_FLAG} is started by sshfs-rs itself for -o auto_unmount");
+        return 2;
+    }
+    watch_stdin(None)
+}
+
+/// Reads the pipe on stdin until it closes, then acts on what it said (or on `fallback` if
+/// it said nothing usable). Returns the exit code.
+fn watch_stdin(fallback: Option<Told>) -> i32 {
+    let _ = nix::sys::prctl::set_name(WATCHER_NAME);
+    let mut said = Vec::new();
+    // Returns at EOF: every copy of the write end is closed, so the serving process is gone.
+    let _ = std::io::stdin().lock().read_to_end(&mut said);
+    match Told::parse(&said).or(fallback) {
+        Some(told) => {
+            act(told);
+            0
+        }
+        None => {
+            eprintln!("sshfs-rs: {WATCHER_FLAG}: stdin is not a watcher's pipe");
+            2
+        }
+    }
+}
+
+/// Takes the mount the watcher was told of down, if it is still there.
+fn act(told: Told) {
+    let ours = match told.mount_id {
+        Some(id) => std::fs::read_to_string("/proc/self/mountinfo")
+            .is_ok_and(|info| mounts(&info).any(|m| m.id == id && m.point == told.mountpoint)),
+        // Killed after mounting but before saying which mount is ours: a FUSE mount whose
+        // server is gone answers ENOTCONN, and that is the only kind taken down then.
+        None => std::fs::metadata(&told.mountpoint)
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN)),
+    };
+    if ours {
+        detach(&told.mountpoint, told.unprivileged);
+    }
+}
+
+/// Closes every file descriptor but stdin (the serving process's files, its terminal, the pipe
+/// a parent waits on for `-f`-less mounts) and points stdout and stderr at /dev/null, so the
+/// watcher holds nothing open that anyone waits on.
+fn keep_only_stdin() {
     let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map(|dir| {
             dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                 .collect()
         })
         .unwrap_or_default();
-    for fd in open.into_iter().filter(|fd| *fd != keep && *fd > 2) {
+    for fd in open.into_iter().filter(|fd| *fd > 2) {
         // SAFETY: nothing else in this process uses these descriptors any more.
         unsafe { libc::close(fd) };
     }
-    crate::daemon::stdio_to_dev_null();
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
 }
 
 /// Detaches the mount: lazily, since programs may still be inside it.
@@ -163,5 +287,41 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].id, 97);
         assert_eq!(m[1].point, PathBuf::from("/tmp/a b"));
+    }
+
+    #[test]
+    fn what_the_pipe_carries() {
+        let told = Told {
+            mountpoint: PathBuf::from("/mnt/a b\nc"),
+            unprivileged: true,
+            mount_id: None,
+        };
+        let mut said = told.header();
+        // The serving process died before the mount was made: the header alone.
+        assert_eq!(Told::parse(&said), Some(told));
+        said.extend_from_slice(b"97\n");
+        let told = Told::parse(&said).unwrap();
+        assert_eq!(told.mount_id, Some(97));
+        assert!(told.unprivileged);
+        assert_eq!(told.mountpoint, PathBuf::from("/mnt/a b\nc"));
+        let root = Told {
+            mountpoint: PathBuf::from("/m"),
+            unprivileged: false,
+            mount_id: None,
+        };
+        assert!(!Told::parse(&root.header()).unwrap().unprivileged);
+        // Anything else (a terminal's line, /dev/null, a relative path) is not a watcher's pipe.
+        for junk in [&b""[..], b"hello\n", b"x/m\0", b"rm\0", b"r/m"] {
+            assert_eq!(Told::parse(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn the_watchers_command_line_is_its_own() {
+        let argv: Vec<String> = watcher_argv(4242)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(argv, ["sshfs-rs", "--auto-unmount-watcher", "4242"]);
     }
 }

@@ -13,6 +13,7 @@ use sshfs_client::remote::algorithms::{self, Algorithms, ListKind};
 use sshfs_client::remote::external::ExternalOptions;
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::proxy::{self, Via};
+use sshfs_client::remote::server::ServerOverrides;
 use sshfs_client::remote::{
     AddressFamily, AuthMethod, AuthOptions, ConnectOptions, IdentityAgent, Secret,
     StrictHostKeyChecking,
@@ -135,6 +136,8 @@ pub struct Config {
     pub recheck: Duration,
     /// How symlinks and hard links are shown and made (`follow_symlinks`, ...).
     pub links: LinkOptions,
+    /// What `max_conns`, `symlink_order` and `hard_remove` force about the server.
+    pub server: ServerOverrides,
     /// Stay in the foreground.
     pub foreground: bool,
     /// Log every request.
@@ -433,6 +436,7 @@ pub fn build(args: Args) -> Result<Config, String> {
         cache: cache_config(&o),
         recheck: recheck_interval(&o),
         links: o.links,
+        server: o.server,
         // As sshfs: -o passive keeps stdin and stdout, so it cannot go to the background.
         foreground: args.foreground || debug || o.passive,
         debug,

@@ -24,6 +24,10 @@ mod ssh_docs;
 mod target;
 
 fn main() {
+    // The -o auto_unmount watcher, executed by a mount (see auto_unmount.rs).
+    if std::env::args_os().nth(1).as_deref() == Some(auto_unmount::WATCHER_FLAG.as_ref()) {
+        std::process::exit(auto_unmount::run_watcher());
+    }
     let mut argv = std::env::args_os();
     let args = match argv.next() {
         Some(argv0) if helper::invoked_as_helper(&argv0) => {

@@ -16,6 +16,7 @@ use sshfs_client::fs::idmap::NoMap;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
 use sshfs_client::remote::algorithms::{self, ListKind};
+use sshfs_client::remote::server::{ServerOverrides, SymlinkOrder};
 use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
 
 /// What an option's value looks like.
@@ -642,7 +643,7 @@ const DEFS: &[Def] = &[
             o.auto_unmount = true;
             Ok(())
         }),
-        "unmount when sshfs-rs dies, even by SIGKILL (a small watcher process detaches the mount)",
+        "unmount when sshfs-rs dies, even by SIGKILL (a watcher process of its own, `sshfs-rs --auto-unmount-watcher PID`, detaches the mount)",
     ),
     def(
         "default_permissions",
@@ -1092,8 +1093,31 @@ const DEFS: &[Def] = &[
         "max_conns",
         Required("N"),
         Sshfs,
-        Nothing(|v| parse_size(v).map(drop)),
-        "no effect: one SSH connection carries many requests at once",
+        Set(|o, v| {
+            o.server.max_conns = Some(usize::try_from(parse_size(v)?).unwrap_or(usize::MAX));
+            Ok(())
+        }),
+        "SFTP channels of the one SSH connection a file's writes may be spread over, at most 4 (1: one channel, writes in order). Default: 4 for OpenSSH's sftp-server, 1 for other servers, which may take writes only in order or mix up concurrent ones",
+    ),
+    def(
+        "symlink_order",
+        Required("openssh|draft"),
+        Own,
+        Set(|o, v| {
+            o.server.symlink_order = Some(SymlinkOrder::parse(v)?);
+            Ok(())
+        }),
+        "the order of SYMLINK's paths: openssh (target first, as OpenSSH's clients send them and most servers read them) or draft (link first, the SFTP draft's order). Default: draft for asyncssh, openssh for every other server",
+    ),
+    def(
+        "hard_remove",
+        Optional("yes|no"),
+        Fuse,
+        Set(|o, v| {
+            o.server.hard_remove = Some(v.is_empty() || parse_yes_no(v)?);
+            Ok(())
+        }),
+        "unlink (or rename over) a file open through the mount removes it at once, as libfuse's hard_remove. Default: yes for OpenSSH's sftp-server, which keeps a removed open file readable; no for other servers: the file is renamed to .fuse_hidden* in its directory, left out of listings, and removed at its last close",
     ),
     def(
         "timeout",
@@ -1230,7 +1254,7 @@ const DEFS: &[Def] = &[
             o.recheck = Some(parse_secs(v)?);
             Ok(())
         }),
-        "re-check directories programs use (open, or listed in the last 3 minutes) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
+        "re-check directories programs use (open, listed in the last 3 minutes, or made through the mount) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
     ),
     def(
         "cache_max_size",
@@ -1510,6 +1534,8 @@ pub struct MountOpts {
     pub ssh_unused: Vec<String>,
     /// ssh options given with -o that mean nothing for a mount (named with -v).
     pub ssh_irrelevant: Vec<String>,
+    /// max_conns, symlink_order, hard_remove.
+    pub server: ServerOverrides,
 }
 
 /// OpenSSH's `LogLevel`.
@@ -2030,6 +2056,20 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<MountOpts, String> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn server_overrides_are_parsed() {
+        let o = p(&["max_conns=1,symlink_order=draft,hard_remove"]).unwrap();
+        assert_eq!(o.server.max_conns, Some(1));
+        assert_eq!(o.server.symlink_order, Some(SymlinkOrder::Draft));
+        assert_eq!(o.server.hard_remove, Some(true));
+        assert_eq!(
+            p(&["hard_remove=no"]).unwrap().server.hard_remove,
+            Some(false)
+        );
+        assert_eq!(p(&["ro"]).unwrap().server.hard_remove, None);
+        assert!(p(&["hard_remove=maybe"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sshfs_client::fs::SshFs;
 use sshfs_client::fuse::{self, Atime, MountConfig};
+use sshfs_client::remote::server::{ServerOverrides, ServerProfile, missing_features};
 use sshfs_client::remote::{self, Prompter, Sftp};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -81,7 +82,7 @@ async fn serve(
     mut watch: Option<Watch>,
 ) -> Result<(), String> {
     // Our own SSH connection (kept to say goodbye at the end), or an external one.
-    let (sftp, reconnector, ssh) = match &config.external {
+    let (sftp, reconnector, ssh, banner) = match &config.external {
         None => {
             let prompter: Arc<dyn Prompter> = Arc::new(KeyringAnswers {
                 inner: TtyPrompt,
@@ -94,14 +95,16 @@ async fn serve(
                 "connected to {}@{} port {}",
                 config.connect.user, config.connect.host, config.connect.port
             );
-            (conn.sftp.clone(), conn.reconnector(), Some(conn))
+            let banner = conn.banner.clone();
+            (conn.sftp.clone(), conn.reconnector(), Some(conn), banner)
         }
         Some(external) => {
             let conn = remote::external::connect(external).await?;
             info!("connected to {} through {}", external.host, external.how);
-            (conn.sftp.clone(), conn.reconnector(), None)
+            (conn.sftp.clone(), conn.reconnector(), None, None)
         }
     };
+    know_the_server(&sftp, banner.as_deref(), config.server);
     if let Some(policy) = &config.reconnect {
         sftp.reconnect_with(reconnector, policy.clone());
     }
@@ -116,6 +119,8 @@ async fn serve(
             .with_owners(owners)
             .with_link_options(config.links),
     );
+    // Before the first stat is answered: every one shows the same estimate of st_blocks.
+    fs.learn_block_unit().await;
     tokio::spawn(fs.clone().revalidate_after_reconnects());
     fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {
@@ -244,6 +249,18 @@ fn lazy_unmount(mountpoint: &Path, unprivileged: bool) {
 
 /// The absolute remote directory to mount: REALPATH of the given path ("." = home), which must
 /// exist and be a directory.
+/// Decides what the server allows (channels, SYMLINK's order; see
+/// `sshfs_client::remote::server`), says so at -v, and warns once about what a user of this
+/// server will notice missing.
+fn know_the_server(sftp: &Sftp, banner: Option<&str>, overrides: ServerOverrides) {
+    let profile = ServerProfile::decide(banner, sftp.extensions(), overrides);
+    info!("server: {}", profile.summary());
+    sftp.set_server(profile);
+    for missing in missing_features(sftp.extensions()) {
+        warn!("{missing}");
+    }
+}
+
 async fn remote_root(sftp: &Sftp, config: &Config) -> Result<String, String> {
     let given = if config.remote_path.is_empty() {
         "."

@@ -420,7 +420,7 @@ impl Filesystem for FuseFs {
                 self.fs.gave_negative(parent, name);
                 Ok(ReplyEntry {
                     ttl: self.ttls.negative,
-                    attr: attr::file_attr(0, &Default::default(), None),
+                    attr: attr::file_attr(0, &Default::default(), None, self.fs.block_unit()),
                     generation: 0,
                 })
             }
@@ -866,7 +866,12 @@ impl Stream for PlusEntries<'_> {
         let dot = item.name == "." || item.name == "..";
         let attr = if dot {
             let ino = self.fuse.fs.ino_hint(self.parent, &item.name);
-            Ok(attr::file_attr(ino, &item.entry.attrs, item.entry.nlink))
+            Ok(attr::file_attr(
+                ino,
+                &item.entry.attrs,
+                item.entry.nlink,
+                self.fuse.fs.block_unit(),
+            ))
         } else {
             self.fuse.fs.dir_entry(self.parent, &item)
         };

@@ -6,8 +6,11 @@
 //! * [`login`]: a local user with a password, and an sshd that takes passwords.
 //! * [`FaultProxy`]: a TCP proxy that can add latency, freeze and cut connections.
 //! * [`TestUser`] / [`DevFuseOpen`]: throwaway local users, and /dev/fuse open to them.
+//! * [`other_servers`]: ProFTPD's mod_sftp and rclone's SFTP server, for tests against servers
+//!   that are not OpenSSH's.
 //! * [`SftpPort`]: `sftp-server` on a plain TCP port, without SSH (`-o directport`).
 //! * Small `/proc` and `/sys` helpers ([`is_mounted`], [`fuse_waiting`], ...).
+//! * [`needs`]: what a test needs from the machine, checked first (`skipped: ...` otherwise).
 //!
 //! Everything is per instance (own ports, temp dirs, mountpoints), so tests may
 //! run in parallel. Every wait is bounded, failures panic with the captured
@@ -19,6 +22,8 @@
 
 pub mod login;
 mod mount;
+pub mod needs;
+pub mod other_servers;
 mod process;
 mod proxy;
 mod rng;
@@ -30,6 +35,7 @@ pub use mount::{
     DEFAULT_RUN_TIMEOUT, Mount, MountStats, SshfsC, no_config_args, run_plain, run_sshfs_rs,
     sshfs_rs_bin,
 };
+pub use needs::{lacking, skip_note};
 pub use proxy::FaultProxy;
 pub use rng::Rng;
 pub use sftp_port::SftpPort;
@@ -42,7 +48,6 @@ use std::io::{Read, Seek};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Once;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -201,18 +206,10 @@ fn normalize(path: &Path) -> PathBuf {
     }
 }
 
-/// Mounts `fusectl` on /sys/fs/fuse/connections once, if it is not mounted yet.
+/// Mounts `fusectl` on /sys/fs/fuse/connections once, if it is not mounted yet (a test that
+/// needs it checks [`needs::fusectl`] first).
 fn ensure_fusectl() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if !is_mounted(Path::new(FUSECTL_DIR)) {
-            run_bounded(
-                "mount",
-                &["-t", "fusectl", "fusectl", FUSECTL_DIR],
-                Duration::from_secs(5),
-            );
-        }
-    });
+    let _ = needs::fusectl();
 }
 
 /// Aborts FUSE connection `conn`, failing all its pending and future requests.
@@ -221,8 +218,9 @@ pub fn abort_fuse_connection(conn: u32) {
     let _ = std::fs::write(format!("{FUSECTL_DIR}/{conn}/abort"), "1");
 }
 
-/// Pids of the sshfs-rs processes (daemons, `mount.fuse.sshfs-rs` helpers and `-o auto_unmount`
-/// watchers) that have `mnt` among their arguments.
+/// Pids of the sshfs-rs processes (daemons and `mount.fuse.sshfs-rs` helpers) that have `mnt`
+/// among their arguments. An `-o auto_unmount` watcher is not one of them: its command line is
+/// its own (see [`auto_unmount_watchers_of`]).
 pub fn sshfs_rs_processes_of(mnt: &Path) -> Vec<i32> {
     let wanted = mnt.as_os_str().as_encoded_bytes();
     let mut pids = Vec::new();
@@ -247,6 +245,41 @@ pub fn sshfs_rs_processes_of(mnt: &Path) -> Vec<i32> {
         }
     }
     pids
+}
+
+/// Pids of the `-o auto_unmount` watchers of the sshfs-rs process `daemon`: the processes whose
+/// command line is `sshfs-rs --auto-unmount-watcher DAEMON` (still there after the daemon died,
+/// until they have done their work).
+pub fn auto_unmount_watchers_of(daemon: i32) -> Vec<i32> {
+    let wanted = format!("sshfs-rs\0--auto-unmount-watcher\0{daemon}\0");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("list /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, s)| s.starts_with('Z'));
+        if !zombie
+            && std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether process `pid` has /dev/fuse open: the process that serves a FUSE mount does.
+pub fn holds_dev_fuse(pid: i32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == Path::new("/dev/fuse")))
+    })
 }
 
 /// Runs `cmd` with stdout and stderr on pipes and waits until both reach EOF, as autofs does

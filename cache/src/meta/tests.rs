@@ -1409,6 +1409,66 @@ fn the_new_mtime_of_our_own_change_keeps_the_listing() {
     );
 }
 
+/// A directory we made is known empty until the server's listing of it comes: then every name
+/// the server put in it meanwhile is reported added (the kernel may hold a negative entry for
+/// it from our "known empty" answers).
+#[test]
+fn the_server_s_names_in_a_directory_we_made_are_reported_added() {
+    let (mut c, _clock) = cache();
+    c.created_dir("new", at(1));
+    c.created("new/ours", at(2));
+    let t = c.ticket();
+    let changes = c.put_listing(t, "new", entries(&[("ours", 2), ("x", 3), ("y", 3)]));
+    assert_eq!(changes, vec![added("new", "x"), added("new", "y")]);
+    assert_eq!(
+        names(c.listing("new")),
+        Some(vec!["ours".to_owned(), "x".to_owned(), "y".to_owned()])
+    );
+    assert!(!c.absent_from_listing("new", "x"));
+}
+
+/// `doubt`: the server contradicted the listing (rmdir said "not empty" while it was empty, or
+/// the listing was too large to read whole). It is no longer answered, nor the directory's
+/// attributes, but it stays the baseline: the next listing reports what appeared. A listing
+/// asked for before the doubt is not stored.
+#[test]
+fn a_doubted_listing_is_not_answered_but_is_the_baseline() {
+    let (mut c, _clock) = cache();
+    c.created_dir("d", at(1));
+    assert!(c.absent_from_listing("d", "x"));
+    let before = c.ticket();
+    c.doubt("d");
+    assert!(
+        !c.absent_from_listing("d", "x"),
+        "no longer answers absence"
+    );
+    assert_eq!(c.listing("d"), None);
+    assert!(!c.knows_names("d"));
+    assert_eq!(c.attr("d"), Lookup::Unknown, "the attributes go too");
+    assert_eq!(
+        c.put_listing(before, "d", vec![]),
+        vec![],
+        "an older listing is not stored"
+    );
+    assert_eq!(c.listing("d"), None);
+    let t = c.ticket();
+    assert_eq!(
+        c.put_listing(t, "d", entries(&[("x", 1)])),
+        vec![added("d", "x")]
+    );
+    assert_eq!(names(c.listing("d")), Some(vec!["x".to_owned()]));
+    c.doubt("never-listed");
+    assert_eq!(c.listing("never-listed"), None);
+
+    // Only the listing: the attributes stay.
+    c.put_attr(c.ticket(), "e", at(1));
+    c.created_dir("e/sub", at(1));
+    assert!(c.doubt_listing("e/sub"));
+    assert!(!c.knows_names("e/sub"));
+    assert_eq!(c.attr("e/sub"), Lookup::Found(at(1)));
+    assert!(!c.doubt_listing("e"), "e was never listed");
+}
+
 #[test]
 fn a_fresh_listing_answers_absent_names() {
     let (mut c, clock) = cache();

@@ -1,12 +1,14 @@
 //! SFTP attributes -> kernel attributes.
 //!
 //! SFTP v3 carries size, uid/gid, mode and whole-second atime/mtime. There is no ctime (we report
-//! mtime), no link count (taken from directory listings when known, else 1), no device numbers
-//! and no sub-second times.
+//! mtime), no link count (taken from directory listings when known, else 1), no block count
+//! (estimated: [`super::blocks`]), no device numbers and no sub-second times.
 
 use fuse3::raw::reply::FileAttr;
 use fuse3::{FileType, Timestamp};
 use russh_sftp::protocol::FileAttributes;
+
+use super::blocks::blocks_for;
 
 /// Block size reported in `st_blksize`: a hint for the I/O size programs choose.
 const BLKSIZE: u32 = 128 * 1024;
@@ -24,8 +26,9 @@ pub fn kind_of(mode: u32) -> FileType {
     }
 }
 
-/// Kernel attributes for inode `ino` from SFTP attributes.
-pub fn file_attr(ino: u64, a: &FileAttributes, nlink: Option<u32>) -> FileAttr {
+/// Kernel attributes for inode `ino` from SFTP attributes; `st_blocks` estimated in
+/// allocation units of `block_unit` bytes ([`super::blocks`]).
+pub fn file_attr(ino: u64, a: &FileAttributes, nlink: Option<u32>, block_unit: u32) -> FileAttr {
     let mode = a.permissions.unwrap_or(0o644 | libc::S_IFREG);
     let size = a.size.unwrap_or(0);
     let mtime = Timestamp::new(i64::from(a.mtime.unwrap_or(0)), 0);
@@ -33,7 +36,7 @@ pub fn file_attr(ino: u64, a: &FileAttributes, nlink: Option<u32>) -> FileAttr {
     FileAttr {
         ino,
         size,
-        blocks: size.div_ceil(512),
+        blocks: blocks_for(size, block_unit),
         atime,
         mtime,
         ctime: mtime,
@@ -62,10 +65,11 @@ mod tests {
             gid: Some(20),
             ..FileAttributes::empty()
         };
-        let f = file_attr(9, &a, Some(2));
+        let f = file_attr(9, &a, Some(2), 4096);
         assert_eq!(f.kind, FileType::RegularFile);
         assert_eq!(f.perm, 0o4755);
-        assert_eq!(f.blocks, 2);
+        assert_eq!(f.blocks, 8, "1000 bytes take a 4 KiB block");
+        assert_eq!(file_attr(9, &a, Some(2), 512).blocks, 2);
         assert_eq!(f.nlink, 2);
         assert_eq!(f.ctime.sec, 7);
         assert_eq!((f.uid, f.gid), (10, 20));

@@ -27,6 +27,7 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
 
 use super::handles::OpenDir;
+use super::hidden;
 use super::stat::{self, Stat};
 use super::{DirItem, FsError, FsResult, SshFs};
 use crate::remote::sftp::DirEntry;
@@ -99,7 +100,10 @@ impl SshFs {
         let mut dir = dir.lock().await;
         self.recheck.used(&dir.rel, false);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        while dir.entries.len() <= start && !dir.eof {
+        // Hidden removed files (`.fuse_hidden*`, [`super::hidden`]) are never shown: fetch on
+        // until there is a visible entry from `start` on, or the end.
+        let visible = |e: &DirEntry| !hidden::is_hidden_name(&e.name);
+        while !dir.eof && !dir.entries.iter().skip(start).any(visible) {
             let Some(handle) = dir.handle.clone() else {
                 break;
             };
@@ -138,6 +142,7 @@ impl SshFs {
             .iter()
             .enumerate()
             .skip(start)
+            .filter(|(_, e)| visible(e))
             .take(DIR_BATCH)
             .map(|(i, e)| DirItem {
                 name: e.name.clone(),
@@ -217,6 +222,28 @@ impl SshFs {
             .collect();
         let changes = self.cache().put_listing(ticket, rel, children);
         self.invalidate_changes(changes);
+    }
+
+    /// `rmdir` of the directory `rel` was refused as not empty (what we cached of it was
+    /// doubted): its listing is fetched again at once, so the names the server has show (and
+    /// the kernel forgets what it held of them) before the caller can list it again. A
+    /// "not empty" never stands beside an empty listing.
+    pub(super) async fn relist_refused(&self, rel: &str) {
+        self.negatives_doubted(rel);
+        if let Some(ino) = self.inodes().find(rel) {
+            self.invalidator.inode(ino);
+        }
+        if let Err(e) = self.fetch_listing(rel, Why::Walk).await {
+            tracing::debug!(dir = rel, "listing again after rmdir failed: {}", e.message);
+        }
+    }
+
+    /// The negative entries we gave the kernel for names in the directory `rel` go (its
+    /// listing was doubted: those names may exist).
+    fn negatives_doubted(&self, rel: &str) {
+        if let Some(ino) = self.inodes().find(rel) {
+            self.invalidator.negatives_in(ino);
+        }
     }
 
     /// Starts fetching the listings of `rel`'s subdirectories that the cache lacks (bounded).
@@ -302,7 +329,12 @@ impl SshFs {
         let complete = listed?;
         closed?;
         if !complete {
+            // What was cached of it (a listing of long ago, or the empty one of a directory we
+            // made) must not be answered any longer: the server has more than that.
             tracing::debug!(dir = rel, "too large to list ahead");
+            if self.cache().doubt_listing(rel) {
+                self.negatives_doubted(rel);
+            }
             return Ok(());
         }
         let changes = match why {

@@ -216,8 +216,12 @@ impl SshFs {
     }
 
     /// FLUSH (every close()): waits until the server acknowledged every write of this file.
+    /// From now on a change by path is not sent through this handle
+    /// ([`OpenFile::note_close`]).
     pub async fn flush(&self, fh: u64) -> FsResult<()> {
-        self.file(fh)?.writes.drain().await
+        let file = self.file(fh)?;
+        file.note_close();
+        file.writes.drain().await
     }
 
     /// FSYNC: every write acknowledged, then `fsync@openssh.com`.
@@ -236,7 +240,9 @@ impl SshFs {
                 file.readahead.clear();
                 let written = file.writes.drain().await;
                 self.close_stripes(&file).await;
-                self.sftp.close(&file.handle).await?;
+                let closed = self.sftp.close(&file.handle).await;
+                self.released(file.ino).await;
+                closed?;
                 written
             }
             None => Ok(()),

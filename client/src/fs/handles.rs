@@ -4,7 +4,7 @@
 //! later reopen the server handle underneath without the kernel noticing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use russh_sftp::protocol::FileAttributes;
@@ -41,6 +41,10 @@ pub struct OpenFile {
     /// is [`OpenFile::known_size`]). A chmod, chown or utimens of it is then answered from
     /// them and sent behind the writes ([`super::setattr`]).
     own_attrs: Mutex<Option<FileAttributes>>,
+    /// A close() of it was seen (FLUSH): the program may hold no descriptor of it any more, and
+    /// its RELEASE may come at any moment. A change made by path is then never sent through
+    /// this handle ([`OpenFile::takes_changes_behind`]).
+    flushed: AtomicBool,
 }
 
 impl OpenFile {
@@ -57,7 +61,33 @@ impl OpenFile {
             readahead: ReadAhead::default(),
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),
             own_attrs: Mutex::new(None),
+            flushed: AtomicBool::new(false),
         }
+    }
+
+    /// Records a close() of the file (FLUSH). For good: a later write through another
+    /// descriptor of it does not undo it, the rule only costs a round trip then.
+    pub fn note_close(&self) {
+        self.flushed.store(true, Ordering::Release);
+    }
+
+    /// Whether a close() of the file was seen ([`OpenFile::note_close`]).
+    pub fn close_seen(&self) -> bool {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    /// Whether a chmod, chown or utimens of `ino` may ride behind this handle's writes
+    /// ([`super::setattr`]): the handle created the file, is open for writing, and the program
+    /// never closed a descriptor of it. After a close() the change may come by path from a
+    /// program that holds no descriptor (`git` does `close`, then `utime(path)`) while the
+    /// RELEASE of this handle is under way: it must go by path then, and a failure of it must
+    /// be the call's, not left for a close that already happened.
+    pub fn takes_changes_behind(&self, ino: u64) -> bool {
+        self.ino == ino
+            && self.writable
+            && !self.close_seen()
+            && !self.handle.is_closed()
+            && self.own_attrs.lock().is_ok_and(|own| own.is_some())
     }
 
     /// Records the attributes of the file this handle just created (see `own_attrs`).

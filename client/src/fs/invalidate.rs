@@ -137,6 +137,26 @@ impl Invalidator {
         }
     }
 
+    /// Queues the invalidation of the negative entries remembered for names in the directory
+    /// `parent`, and forgets them.
+    pub fn negatives_in(&self, parent: u64) {
+        let names: Vec<String> = match self.negatives.lock() {
+            Ok(mut n) => {
+                let names = n
+                    .iter()
+                    .filter(|(p, _)| *p == parent)
+                    .map(|(_, name)| name.clone())
+                    .collect();
+                n.retain(|(p, _)| *p != parent);
+                names
+            }
+            Err(_) => return,
+        };
+        for name in names {
+            self.send(Invalidation::Entry { parent, name });
+        }
+    }
+
     /// Queues the invalidation of every negative entry remembered, and forgets them.
     fn negatives_dropped(&self) {
         let all: Vec<(u64, String)> = match self.negatives.lock() {

@@ -131,7 +131,7 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}; kernel-invalidations: {}; recheck: {}",
+            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}; kernel-invalidations: {}; recheck: {}; server: {}",
             self.sftp.counters().summary(),
             self.sftp.link_summary(),
             self.sftp.handles().len(),
@@ -144,7 +144,8 @@ impl SshFs {
             self.striped_files
                 .load(std::sync::atomic::Ordering::Relaxed),
             self.invalidation_summary(),
-            self.recheck.summary()
+            self.recheck.summary(),
+            self.sftp.server().summary()
         )
     }
 }

@@ -8,12 +8,14 @@
 //! Locks (inode table, cache, handle tables) are never held across an await, nor nested.
 
 pub mod attr;
+pub mod blocks;
 pub mod copy;
 pub mod detached;
 pub mod dir;
 pub mod errno;
 pub mod files;
 pub mod handles;
+pub mod hidden;
 pub mod idmap;
 pub mod invalidate;
 pub mod metadata;
@@ -91,6 +93,11 @@ pub struct SshFs {
     links: symlinks::LinkOptions,
     /// How owners and modes are shown ([`idmap`]).
     owners: idmap::Owners,
+    /// The allocation unit `st_blocks` is estimated in ([`blocks`]).
+    block_unit: std::sync::atomic::AtomicU32,
+    /// Files unlinked while open, kept under a hidden name until their last release, on
+    /// servers that drop a removed file ([`hidden`]).
+    hidden: hidden::Hidden,
 }
 
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
@@ -131,6 +138,8 @@ impl SshFs {
             recheck: recheck::Recheck::default(),
             links: symlinks::LinkOptions::default(),
             owners: idmap::Owners::default(),
+            block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
+            hidden: hidden::Hidden::default(),
         }
     }
 
@@ -168,8 +177,8 @@ impl SshFs {
 
     /// Path of `ino` relative to the mount root ("" is the root): the cache's key.
     fn rel_of(&self, ino: u64) -> FsResult<String> {
-        self.inodes()
-            .path(ino)
+        let path = self.inodes().path(ino);
+        path.or_else(|| self.hidden_rel(ino))
             .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} has no path")))
     }
 
@@ -237,7 +246,7 @@ impl SshFs {
                 })
             }
         };
-        let mut attr = attr::file_attr(ino, &stat.attrs, nlink);
+        let mut attr = attr::file_attr(ino, &stat.attrs, nlink, self.block_unit());
         self.owners.show(&mut attr)?;
         Ok(attr)
     }
@@ -347,3 +356,5 @@ mod memory_tests;
 mod model;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod status_tests;

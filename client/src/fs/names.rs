@@ -20,7 +20,8 @@ impl SshFs {
         if let Err(e) = self.sftp.symlink(&path, target).await {
             return Err(self.exists_or(&path, e.into()).await);
         }
-        self.created(parent, name, &rel, self.sftp.lstat(&path).await?)
+        let attrs = symlink_attrs(self.sftp.lstat(&path).await?, target);
+        self.created(parent, name, &rel, attrs)
     }
 
     /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
@@ -57,10 +58,21 @@ impl SshFs {
         self.created(parent, name, &rel, attrs)
     }
 
-    /// UNLINK: REMOVE.
+    /// UNLINK: REMOVE; on a server that drops a removed file, a file open through the mount is
+    /// hidden instead until its last release ([`super::hidden`]).
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
+        if let Some(ino) = self.to_hide(parent, name, &rel) {
+            match self.hide(parent, name, ino, &path).await {
+                Ok(()) => {
+                    self.name_removed(parent, name, &rel);
+                    return Ok(());
+                }
+                // rm must still work: removed at once, as on a server that keeps the file.
+                Err(e) => tracing::info!("{path}: open file not hidden ({}); removed", e.message),
+            }
+        }
         if let Err(e) = self.sftp.remove(&path).await {
             let e: FsError = e.into();
             self.cache().invalidate(&rel);
@@ -80,14 +92,23 @@ impl SshFs {
         let Child { name, rel, path } = self.child(parent, name)?;
         if let Err(e) = self.sftp.rmdir(&path).await {
             let e: FsError = e.into();
-            self.cache().invalidate(&rel);
-            if e.is_generic_failure() {
+            // What we cached of it is wrong somewhere; its listing stays only as a baseline.
+            self.cache().doubt(&rel);
+            // OpenSSH sends rmdir(2)'s ENOTDIR as NO_SUCH_FILE: a name that is there but is
+            // not a directory is ENOTDIR, as a local filesystem says.
+            let missing = e.errno == libc::ENOENT;
+            if e.is_generic_failure() || missing {
                 return Err(match self.is_dir(&path).await {
                     Some(false) => {
                         FsError::new(libc::ENOTDIR, format!("{path} is not a directory"))
                     }
-                    Some(true) => FsError::new(libc::ENOTEMPTY, format!("{path} is not empty")),
-                    None => e,
+                    Some(true) if !missing => {
+                        // Our listing of it may have said empty (a directory we made, filled
+                        // on the server): it is read again before the caller hears "not empty".
+                        self.relist_refused(&rel).await;
+                        FsError::new(libc::ENOTEMPTY, format!("{path} is not empty"))
+                    }
+                    Some(true) | None => e,
                 });
             }
             return Err(e);
@@ -121,6 +142,15 @@ impl SshFs {
                 "rename flags not supported over SFTP",
             ));
         }
+        // A target open through the mount, on a server that would drop it: hidden first, as
+        // libfuse does (the name is then free for a moment; SFTP has no atomic way).
+        if !noreplace
+            && let Some(ino) = self.to_hide(new_parent, new_name, &to_rel)
+            && let Err(e) = self.hide(new_parent, new_name, ino, &to).await
+        {
+            // The rename must still work: the open file is replaced, as without hiding.
+            tracing::info!("{to}: open file not hidden ({}); replaced", e.message);
+        }
         let result = if noreplace {
             self.sftp.rename_noreplace(&from, &to).await
         } else {
@@ -133,7 +163,8 @@ impl SshFs {
                 cache.invalidate(&from_rel);
                 cache.invalidate(&to_rel);
             }
-            if !e.is_generic_failure() {
+            // OpenSSH sends rename(2)'s ENOTDIR (a directory onto a file) as NO_SUCH_FILE.
+            if !e.is_generic_failure() && e.errno != libc::ENOENT {
                 return Err(e);
             }
             return Err(self.explain_rename_failure(&from, &to, noreplace, e).await);
@@ -176,6 +207,15 @@ impl SshFs {
         e: FsError,
     ) -> FsError {
         let (src, dst) = tokio::join!(self.is_dir(from), self.is_dir(to));
+        if e.errno == libc::ENOENT {
+            // NO_SUCH_FILE: only a directory moved onto a file is something else (ENOTDIR).
+            return match (src, dst) {
+                (Some(true), Some(false)) => {
+                    FsError::new(libc::ENOTDIR, format!("{to} is not a directory"))
+                }
+                _ => e,
+            };
+        }
         match (src, dst) {
             (_, Some(_)) if noreplace => FsError::new(libc::EEXIST, format!("{to} exists")),
             (Some(true), Some(false)) => {
@@ -266,6 +306,11 @@ impl SshFs {
             }
             cache.forget_attr(metadata::split_rel(rel).0);
         }
+        if stat.is_dir() {
+            // Known empty, so a LOOKUP of a new name in it costs nothing; re-checked like a
+            // listed directory, so what the server puts in it shows all the same.
+            self.recheck.used(rel, false);
+        }
         self.entry(parent, name, &stat)
     }
 
@@ -330,4 +375,15 @@ pub(super) fn perm_attrs(mode: u32) -> FileAttributes {
         permissions: Some(mode & 0o7777),
         ..FileAttributes::empty()
     }
+}
+
+/// The attributes of a symlink just made. ProFTPD answers the LSTAT that follows its SYMLINK
+/// with the target's attributes; the kernel refuses a new symlink of another type (EIO).
+fn symlink_attrs(mut attrs: FileAttributes, target: &str) -> FileAttributes {
+    let link = libc::S_IFLNK;
+    if attrs.permissions.is_none_or(|p| p & libc::S_IFMT != link) {
+        attrs.permissions = Some(link | 0o777);
+        attrs.size = Some(target.len() as u64);
+    }
+    attrs
 }

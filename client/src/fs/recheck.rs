@@ -3,8 +3,14 @@
 //!
 //! **Which directories.** One a program opened (`opendir`) is tracked while it holds it open and
 //! for [`TRACK_FOR`] after its last use; at most [`MAX_TRACKED`] at once (the least recently used
-//! one goes first). Listings fetched ahead by the mount itself are not tracked: nobody looks at
-//! them yet.
+//! one goes first). So is one made through the mount (`mkdir`), from then on: it is known to be
+//! empty, which spares a tree being unpacked a LOOKUP per new name, and that knowledge must not
+//! hide what the server puts in it. Listings fetched ahead by the mount itself are not
+//! tracked: nobody looks at them yet.
+//!
+//! A listing too large to be fetched in the background (more than a quarter of the cache's
+//! entries) is not stored; what was cached of the directory is then no longer answered (the
+//! next `opendir` reads it from the server).
 //!
 //! **What a check costs.** One LSTAT of the directory, every `interval` (`-o recheck`, default
 //! 2 s) per directory. Only when its mtime or size differs from the last check is the listing

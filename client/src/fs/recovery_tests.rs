@@ -100,3 +100,52 @@ async fn the_link_dies_at_every_request_in_turn() {
         }
     }
 }
+
+/// Issue 18 (fsx with the link cut every 3 s): a write that extends a file is queued, the link
+/// dies before the server has all its packets, and `fstat` asks for the size right after the
+/// reconnect. The lost packets are sent again only once the file is reopened on the new
+/// session (one round trip); the LSTAT behind `fstat` must not overtake them, or the program
+/// is shown the size of an earlier moment (the truncate's, or part of the way through the
+/// write). The reopen is held here until the LSTAT had every chance to go first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_after_reconnect_follows_the_last_extending_write() {
+    const LEN: usize = 100_000; // four WRITE packets of the fake server's 32 KiB
+    for piece in 1..=4 {
+        for done in [false, true] {
+            let server = FakeServer::new(1);
+            let sftp = server.connect_reconnecting().await;
+            let fs = Arc::new(SshFs::new(sftp, "/r".into(), CacheConfig::default()));
+            let rw = (libc::O_RDWR | libc::O_CREAT) as u32;
+            let (attr, fh) = fs.create(ROOT, OsStr::new("f"), 0o644, rw).await.unwrap();
+            let opens = server.count("open");
+            server.hold_opens(true);
+            server.die_at(piece, done);
+            fs.write(fh, 0, &[5; LEN]).await.unwrap();
+            let size = tokio::spawn({
+                let fs = Arc::clone(&fs);
+                async move { fs.getattr(attr.ino, None).await.map(|a| a.size) }
+            });
+            // The file is being reopened on the new session; its answer is held.
+            let reopening = async {
+                while server.count("open") == opens {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(5), reopening)
+                .await
+                .expect("the file is reopened after the reconnect");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            server.hold_opens(false);
+            let when = if done { "after" } else { "before" };
+            let size = size.await.unwrap().unwrap();
+            assert_eq!(
+                size,
+                LEN as u64,
+                "link died {when} WRITE packet {piece}: {:?}",
+                server.seen()
+            );
+            fs.release(fh).await.unwrap();
+            assert_eq!(server.get("/r/f").unwrap().len(), LEN);
+        }
+    }
+}

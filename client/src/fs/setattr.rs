@@ -2,6 +2,7 @@
 //! truncate, utimens) in one SETSTAT, and what our own change to a file makes stale.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use fuse3::SetAttr;
 use fuse3::raw::reply::FileAttr;
@@ -71,6 +72,13 @@ impl SshFs {
     /// (the kernel does not cache it: the mtime after a write is the server's). A chown is
     /// taken this way only when the server cannot refuse it: to the owner the file has, or on a
     /// server running as root (the file was created owned by uid 0). `None`: not such a change.
+    ///
+    /// Never through a handle whose file the program closed ([`OpenFile::takes_changes_behind`]):
+    /// SETATTR carries no handle (only ftruncate's does), so `close`, then `utime(path)` (git)
+    /// looks the same as `futimens`, but arrives while the RELEASE of the handle may be under
+    /// way; it goes by path. Should the handle be closed between the pick and the queueing
+    /// (another thread's close), the change goes by path too: an operation on a path never
+    /// fails because some handle of its file was closed.
     async fn setattr_behind(
         &self,
         ino: u64,
@@ -82,8 +90,8 @@ impl SshFs {
         }
         let file = fh
             .and_then(|fh| self.files.get(fh))
-            .filter(|f| f.ino == ino && f.writable && !f.handle.is_closed())
-            .or_else(|| self.open_file_of(ino, true))?;
+            .filter(|f| f.takes_changes_behind(ino))
+            .or_else(|| self.files.find(|f| f.takes_changes_behind(ino)))?;
         let own = file.own_attrs()?;
         let a = requested(set, Some(&own));
         let pairs_known = (a.uid.is_some() && a.gid.is_some()
@@ -96,13 +104,8 @@ impl SshFs {
         }
         let after = applied(&own, &a);
         let _changing = self.changing();
-        let queued = file
-            .writes
-            .write(0, || async {
-                let acked = self.sftp.send_fsetstat(&file.handle, a).await?;
-                Ok(async move { acked.await.map_err(FsError::from) })
-            })
-            .await;
+        // Closed meanwhile: nothing was sent, the change goes by path.
+        let queued = self.send_behind(&file, a).await?;
         // The server's attributes change behind the writes: ask it for them from now on.
         let rel = self.rel_of(ino).ok();
         self.changed_content(ino, rel.as_deref());
@@ -112,6 +115,36 @@ impl SshFs {
         file.set_own_attrs(after.clone());
         let stat = Stat::new(after);
         Some(self.attr_for(&mut self.inodes(), ino, &stat))
+    }
+
+    /// Queues FSETSTAT `a` behind the writes of `file`. `None`: its handle was closed before
+    /// the packet could be queued (the program closed the file on another thread, and its
+    /// RELEASE came): nothing was sent, and the file's writes are untouched.
+    async fn send_behind(&self, file: &OpenFile, a: FileAttributes) -> Option<FsResult<()>> {
+        let released = AtomicBool::new(false);
+        let queued = file
+            .writes
+            .write(0, || async {
+                let acked = self
+                    .sftp
+                    .send_fsetstat(&file.handle, a)
+                    .await
+                    .map_err(|e| {
+                        released.store(matches!(e, SftpError::HandleClosed), Ordering::Relaxed);
+                        FsError::from(e)
+                    })?;
+                Ok(async move { acked.await.map_err(FsError::from) })
+            })
+            .await;
+        if released.load(Ordering::Relaxed) {
+            return None;
+        }
+        // A close() on another thread may have drained the writes just before this change was
+        // queued: nobody would hear of its failure then, so it is waited for here.
+        if queued.is_ok() && file.close_seen() {
+            return Some(file.writes.drain().await);
+        }
+        Some(queued)
     }
 
     pub(super) async fn setattr_via(
@@ -256,10 +289,17 @@ impl SshFs {
     }
 
     /// Any open file of `ino` (for operations on an inode whose name is gone) that is not
-    /// being closed, and open for writing if `for_writing`.
+    /// being closed, and open for writing if `for_writing`; one the program has not closed
+    /// (whose RELEASE cannot be under way) if there is one. A RELEASE takes its file out of the
+    /// table before anything else, so a file being released is never offered; one picked just
+    /// before may still be closed under the caller, who then answers as if it had not been
+    /// open (see [`SshFs::fstat_any`]).
     pub(super) fn open_file_of(&self, ino: u64, for_writing: bool) -> Option<Arc<OpenFile>> {
+        let usable =
+            |f: &OpenFile| f.ino == ino && !f.handle.is_closed() && (f.writable || !for_writing);
         self.files
-            .find(|f| f.ino == ino && !f.handle.is_closed() && (f.writable || !for_writing))
+            .find(|f| usable(f) && !f.close_seen())
+            .or_else(|| self.files.find(usable))
     }
 
     /// FSTAT through any handle open on `ino`; `otherwise` if there is none.
@@ -335,6 +375,7 @@ mod tests {
     use sshfs_cache::CacheConfig;
 
     use super::*;
+    use crate::remote::counters::Op;
     use crate::remote::fake_server::FakeServer;
 
     const ROOT: u64 = 1;
@@ -389,6 +430,87 @@ mod tests {
         assert!(refused.is_err(), "the server's refusal is the chmod's");
         fs.flush(fh).await.unwrap();
         fs.release(fh).await.unwrap();
+    }
+
+    /// git: create, write, close, then `utime(path)`, which arrives while the RELEASE of the
+    /// handle may be under way. The change goes by path and its answer is the call's (the
+    /// in-memory server refuses SETSTAT: the chmod fails with that, not with EBADF), never
+    /// through the handle of the closed file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_after_the_close_goes_by_path() {
+        let (server, fs) = mounted().await;
+        let excl = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u32;
+        for i in 0..50 {
+            let name = format!("obj{i}");
+            let (attr, fh) = fs
+                .create(ROOT, OsStr::new(&name), 0o444, excl)
+                .await
+                .unwrap();
+            fs.write(fh, 0, b"blob").await.unwrap();
+            fs.flush(fh).await.unwrap();
+            let release = {
+                let fs = Arc::clone(&fs);
+                tokio::spawn(async move { fs.release(fh).await })
+            };
+            let refused = fs.setattr(attr.ino, None, &chmod(0o444)).await.unwrap_err();
+            assert_eq!(refused.errno, libc::EOPNOTSUPP, "{}", refused.message);
+            release.await.unwrap().unwrap();
+        }
+        let counters = fs.sftp().counters();
+        assert_eq!(counters.get(Op::Fsetstat), 0, "{}", counters.summary());
+        assert_eq!(counters.get(Op::Setstat), 50, "{}", counters.summary());
+        assert!(
+            server.bad_handle_requests().is_empty(),
+            "{:?}",
+            server.seen()
+        );
+    }
+
+    /// The handle of a file is closed between the pick and the queueing of a change (another
+    /// thread closed the file and its RELEASE ran): nothing is sent on it, the file's writes
+    /// are not failed by it, and the change goes by path.
+    #[tokio::test]
+    async fn a_handle_closed_under_a_change_falls_back_to_the_path() {
+        let (server, fs) = mounted().await;
+        let excl = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u32;
+        let (attr, fh) = fs.create(ROOT, OsStr::new("t"), 0o600, excl).await.unwrap();
+        fs.write(fh, 0, b"data").await.unwrap();
+        let file = fs.files.get(fh).unwrap();
+        assert!(
+            file.takes_changes_behind(attr.ino),
+            "open, created, not closed"
+        );
+        fs.sftp().close(&file.handle).await.unwrap();
+        assert!(
+            !file.takes_changes_behind(attr.ino),
+            "a closed handle is not offered"
+        );
+        let change = FileAttributes {
+            permissions: Some(0o644),
+            ..FileAttributes::empty()
+        };
+        assert!(
+            fs.send_behind(&file, change).await.is_none(),
+            "nothing queued"
+        );
+        assert!(
+            file.writes.failed().is_ok(),
+            "the file's writes are not failed by it"
+        );
+        let refused = fs.setattr(attr.ino, None, &chmod(0o644)).await.unwrap_err();
+        assert_eq!(
+            refused.errno,
+            libc::EOPNOTSUPP,
+            "by path: {}",
+            refused.message
+        );
+        assert_eq!(fs.sftp().counters().get(Op::Fsetstat), 0);
+        fs.release(fh).await.unwrap();
+        assert!(
+            server.bad_handle_requests().is_empty(),
+            "{:?}",
+            server.seen()
+        );
     }
 
     /// A chown to another owner on a server that is not running as root may be refused: it is

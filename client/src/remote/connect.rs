@@ -199,6 +199,8 @@ pub struct Connection {
     again: SshConnector,
     /// The jump hosts' connections carrying this one (`ProxyJump`), kept open with it.
     _hops: Vec<Arc<client::Handle<HostKeyCheck>>>,
+    /// The server's SSH version banner (`SSH-2.0-OpenSSH_9.2p1 Debian-2`), as it sent it.
+    pub banner: Option<String>,
 }
 
 impl Connection {
@@ -366,6 +368,8 @@ pub struct HostKeyCheck {
     pinned: Option<PublicKey>,
     /// The key the server showed.
     seen: Arc<Mutex<Option<PublicKey>>>,
+    /// The server's version banner, kept at the end of the key exchange.
+    banner: Arc<Mutex<Option<String>>>,
 }
 
 impl HostKeyCheck {
@@ -500,6 +504,19 @@ impl client::Handler for HostKeyCheck {
         }
     }
 
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        _names: &russh::Names,
+        session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        if let Ok(mut b) = self.banner.lock() {
+            let id = String::from_utf8_lossy(session.remote_sshid());
+            *b = Some(id.trim_end().to_owned());
+        }
+        Ok(())
+    }
+
     async fn auth_banner(
         &mut self,
         banner: &str,
@@ -568,6 +585,7 @@ pub async fn connect(
             secrets,
         },
         _hops: o.hops,
+        banner: o.banner,
     })
 }
 
@@ -581,6 +599,8 @@ struct Opened {
     /// The jump hosts' connections, first hop first.
     hops: Vec<Arc<client::Handle<HostKeyCheck>>>,
     hop_keys: Vec<Option<PublicKey>>,
+    /// The server's version banner.
+    banner: Option<String>,
 }
 
 /// Connects (directly, through the ProxyCommand, or through the jump hosts), checks the host
@@ -605,7 +625,7 @@ async fn open(
                     }
                 };
                 let pinned = pins.hops.get(i).cloned().flatten();
-                let (ssh, key) = login(hop, stream, Arc::clone(&prompter), pinned).await?;
+                let (ssh, key, _) = login(hop, stream, Arc::clone(&prompter), pinned).await?;
                 hops.push(Arc::new(ssh));
                 hop_keys.push(key);
                 prev = hops.last().map(|h| (h.as_ref(), hop));
@@ -618,7 +638,7 @@ async fn open(
             }
         }
     };
-    let (ssh, host_key) = login(opts, stream, prompter, pins.target.clone()).await?;
+    let (ssh, host_key, banner) = login(opts, stream, prompter, pins.target.clone()).await?;
     let (raw, limits, extensions) = start_sftp(&ssh, opts).await?;
     Ok(Opened {
         ssh: Arc::new(ssh),
@@ -628,6 +648,7 @@ async fn open(
         host_key,
         hops,
         hop_keys,
+        banner,
     })
 }
 
@@ -689,15 +710,24 @@ async fn login(
     stream: Box<dyn Transport>,
     prompter: Arc<dyn Prompter>,
     pinned: Option<PublicKey>,
-) -> Result<(client::Handle<HostKeyCheck>, Option<PublicKey>), ConnectError> {
+) -> Result<
+    (
+        client::Handle<HostKeyCheck>,
+        Option<PublicKey>,
+        Option<String>,
+    ),
+    ConnectError,
+> {
     let refusal = Arc::new(Mutex::new(None));
     let seen = Arc::new(Mutex::new(None));
+    let banner = Arc::new(Mutex::new(None));
     let handler = HostKeyCheck {
         opts: opts.clone(),
         prompter: prompter.clone(),
         refusal: refusal.clone(),
         pinned,
         seen: Arc::clone(&seen),
+        banner: Arc::clone(&banner),
     };
     let handshake = async {
         client::connect_stream(Arc::new(ssh_config(opts)), stream, handler)
@@ -717,7 +747,8 @@ async fn login(
     let mut ssh = bounded(opts, handshake).await?;
     auth::authenticate(&mut ssh, opts, prompter.as_ref()).await?;
     let host_key = seen.lock().ok().and_then(|mut k| k.take());
-    Ok((ssh, host_key))
+    let banner = banner.lock().ok().and_then(|mut b| b.take());
+    Ok((ssh, host_key, banner))
 }
 
 /// OpenSSH's words for a failed negotiation: which kind of algorithm, and what each side

@@ -9,7 +9,9 @@
 //! Faults: [`FakeServer::die_at`] ends the session at its n-th request (counted over all
 //! sessions), before or after carrying it out, as a link that dies does; the handles of a
 //! session that ends are closed, as OpenSSH's are. [`FakeServer::connector`] opens new
-//! sessions to the same files, for the reconnect logic.
+//! sessions to the same files, for the reconnect logic. [`FakeServer::answer_with`] answers
+//! every request of one kind with a status code of its choice (any `u32`, as servers speaking
+//! later drafts send) or with a reply that does not decode.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -36,6 +38,7 @@ const LSTAT: u8 = 7;
 const FSTAT: u8 = 8;
 const REMOVE: u8 = 13;
 const RENAME: u8 = 18;
+const SYMLINK: u8 = 20;
 const STATUS: u8 = 101;
 const HANDLE: u8 = 102;
 const DATA: u8 = 103;
@@ -66,6 +69,19 @@ struct State {
     requests: u64,
     /// End the session at this request number; `true`: after carrying it out.
     die_at: Option<(u64, bool)>,
+    /// Requests of these kinds get this answer instead of being carried out.
+    faults: HashMap<&'static str, Fault>,
+    /// The two paths of each SYMLINK, in the order they came.
+    symlinks: Vec<(String, String)>,
+}
+
+/// An answer [`FakeServer::answer_with`] gives instead of carrying a request out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A STATUS with this code (and the message "fault").
+    Status(u32),
+    /// A STATUS cut short after the request id: a reply that does not decode.
+    Malformed,
 }
 
 /// The server side of a test session.
@@ -120,6 +136,27 @@ impl FakeServer {
     /// A connector opening new sessions to this server (for reconnecting).
     pub fn connector(&self) -> Arc<dyn Connector> {
         Arc::new(self.clone())
+    }
+
+    /// Answers every request of kind `op` ("open", "read", "write"...) with `fault` (`None`:
+    /// carries them out again).
+    pub fn answer_with(&self, op: &'static str, fault: Option<Fault>) {
+        let mut st = self.state.lock().unwrap();
+        match fault {
+            Some(fault) => st.faults.insert(op, fault),
+            None => st.faults.remove(op),
+        };
+    }
+
+    /// The two paths of each SYMLINK received, in the order they came (the server makes
+    /// nothing: it only answers OK).
+    pub fn symlinks(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().symlinks.clone()
+    }
+
+    /// Sessions started so far (1 until a reconnect).
+    pub fn sessions(&self) -> u64 {
+        self.state.lock().unwrap().sessions
     }
 
     /// Answers every READ with at most half the bytes asked for (true).
@@ -272,6 +309,24 @@ impl FakeServer {
 
     fn answer(&self, session: u64, kind: u8, id: u32, mut p: Bytes) -> Reply {
         let mut st = self.state.lock().unwrap();
+        match st.faults.get(op_name(kind)) {
+            Some(Fault::Status(code)) => {
+                let mut out = BytesMut::new();
+                out.put_u8(STATUS);
+                out.put_u32(id);
+                out.put_u32(*code);
+                put_string(&mut out, b"fault");
+                put_string(&mut out, b"");
+                return Reply::Now(out);
+            }
+            Some(Fault::Malformed) => {
+                let mut out = BytesMut::new();
+                out.put_u8(STATUS);
+                out.put_u32(id);
+                return Reply::Now(out);
+            }
+            None => {}
+        }
         let handle_of = |p: &mut Bytes, st: &mut State, op: &'static str| {
             let raw = get_string(p);
             let number = <[u8; 4]>::try_from(raw.as_slice())
@@ -375,6 +430,16 @@ impl FakeServer {
                     None => Reply::Now(status(id, 2)),
                 }
             }
+            SYMLINK => {
+                let first = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                let second = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
+                st.seen.push(Seen {
+                    op: "symlink",
+                    handle: None,
+                });
+                st.symlinks.push((first, second));
+                Reply::Now(status(id, 0))
+            }
             REMOVE => {
                 let path = String::from_utf8_lossy(&get_string(&mut p)).into_owned();
                 st.seen.push(Seen {
@@ -415,6 +480,22 @@ enum Reply {
     AfterReads(BytesMut),
     /// An OPEN's handle: held while [`FakeServer::hold_opens`] says so.
     AfterOpens(BytesMut),
+}
+
+/// The name [`Seen::op`] and [`FakeServer::answer_with`] use for a request kind.
+fn op_name(kind: u8) -> &'static str {
+    match kind {
+        OPEN => "open",
+        CLOSE => "close",
+        READ => "read",
+        WRITE => "write",
+        LSTAT => "lstat",
+        FSTAT => "fstat",
+        REMOVE => "remove",
+        RENAME => "rename",
+        SYMLINK => "symlink",
+        _ => "other",
+    }
 }
 
 async fn send(wr: &tokio::sync::Mutex<tokio::io::WriteHalf<DuplexStream>>, body: BytesMut) {

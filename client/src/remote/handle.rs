@@ -53,6 +53,8 @@ struct Inner {
     /// A write resent after a reconnect waits until every earlier one was resent first.
     writes: Mutex<WriteOrder>,
     write_turn: Notify,
+    /// The same writes, counted with those of every other handle of the session.
+    pending: Arc<PendingWrites>,
     /// The session that closes the handle if it is dropped open.
     sftp: Weak<Sftp>,
 }
@@ -141,6 +143,7 @@ impl Handle {
         channel: usize,
         reopen: Reopen,
         sftp: Weak<Sftp>,
+        pending: Arc<PendingWrites>,
     ) -> Handle {
         Handle(Arc::new(Inner {
             at: Mutex::new(At { epoch, raw }),
@@ -151,6 +154,7 @@ impl Handle {
             closing: AtomicBool::new(false),
             writes: Mutex::new(WriteOrder::default()),
             write_turn: Notify::new(),
+            pending,
             sftp,
         }))
     }
@@ -224,21 +228,31 @@ impl Handle {
         self.0.closing.load(Ordering::Acquire)
     }
 
-    /// Numbers a write about to be queued on the session of `epoch`.
-    pub(super) fn write_queued(&self, epoch: u64) -> u64 {
-        let Ok(mut w) = self.0.writes.lock() else {
-            return 0;
+    /// Numbers a write about to be queued on the session of `epoch`; it counts as
+    /// unacknowledged until the returned record is dropped.
+    pub(super) fn write_queued(&self, epoch: u64) -> QueuedWrite {
+        let seq = match self.0.writes.lock() {
+            Ok(mut w) => {
+                let seq = w.next;
+                w.next += 1;
+                w.unacked.insert(seq, epoch);
+                self.0.pending.sent(epoch);
+                seq
+            }
+            Err(_) => 0,
         };
-        let seq = w.next;
-        w.next += 1;
-        w.unacked.insert(seq, epoch);
-        seq
+        QueuedWrite {
+            handle: self.clone(),
+            seq,
+        }
     }
 
-    /// Write `seq` was acknowledged (or failed for good).
-    pub(super) fn write_done(&self, seq: u64) {
-        if let Ok(mut w) = self.0.writes.lock() {
-            w.unacked.remove(&seq);
+    /// Write `seq` was acknowledged, failed for good, or was given up.
+    fn write_done(&self, seq: u64) {
+        if let Ok(mut w) = self.0.writes.lock()
+            && let Some(epoch) = w.unacked.remove(&seq)
+        {
+            self.0.pending.done(epoch);
         }
         self.0.write_turn.notify_waiters();
     }
@@ -265,9 +279,85 @@ impl Handle {
         if let Ok(mut w) = self.0.writes.lock()
             && let Some(e) = w.unacked.get_mut(&seq)
         {
+            self.0.pending.done(*e);
+            self.0.pending.sent(epoch);
             *e = epoch;
         }
         self.0.write_turn.notify_waiters();
+    }
+}
+
+/// A write of a handle from the moment its packet is queued until it is acknowledged, fails
+/// for good, or is given up (its future dropped): dropping it ends the write's turn, so no
+/// request waits for it any more.
+pub(super) struct QueuedWrite {
+    handle: Handle,
+    seq: u64,
+}
+
+impl QueuedWrite {
+    /// Its place in the handle's writes.
+    pub(super) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Drop for QueuedWrite {
+    fn drop(&mut self) {
+        self.handle.write_done(self.seq);
+    }
+}
+
+/// The unacknowledged writes of every handle of one [`Sftp`], counted by the epoch of the
+/// session they were last sent on.
+///
+/// A write returns once its packets are queued, so the server applies them before any
+/// request the program makes afterwards: on one session the server answers in order. When the
+/// session dies, its unacknowledged writes are sent again on the next one, but only once
+/// their file is reopened there (a round trip). A request sent on the new session meanwhile
+/// would overtake them: an LSTAT would show the size of an earlier moment, a SETSTAT or an
+/// OPEN that truncates would be undone by writes landing after it. So every request first
+/// waits until no write is left on an earlier session ([`PendingWrites::sent_again_on`]);
+/// only the writes being sent again do not wait, each behind the earlier ones of its handle.
+#[derive(Debug, Default)]
+pub(super) struct PendingWrites {
+    by_epoch: Mutex<BTreeMap<u64, usize>>,
+    changed: Notify,
+}
+
+impl PendingWrites {
+    fn sent(&self, epoch: u64) {
+        if let Ok(mut by_epoch) = self.by_epoch.lock() {
+            *by_epoch.entry(epoch).or_default() += 1;
+        }
+    }
+
+    fn done(&self, epoch: u64) {
+        if let Ok(mut by_epoch) = self.by_epoch.lock()
+            && let Some(n) = by_epoch.get_mut(&epoch)
+        {
+            *n -= 1;
+            if *n == 0 {
+                by_epoch.remove(&epoch);
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until every write sent on a session before `epoch` and not acknowledged there
+    /// was sent again on a later one (or ended).
+    pub(super) async fn sent_again_on(&self, epoch: u64) {
+        loop {
+            let changed = self.changed.notified();
+            let left = self
+                .by_epoch
+                .lock()
+                .is_ok_and(|by_epoch| by_epoch.range(..epoch).next().is_some());
+            if !left {
+                return;
+            }
+            changed.await;
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod handle;
 pub mod known_hosts;
 pub mod link;
 pub mod proxy;
+pub mod server;
 pub mod sftp;
 #[cfg(test)]
 pub(crate) mod testing;

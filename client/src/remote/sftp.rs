@@ -22,8 +22,9 @@ use super::counters::{Counters, Op};
 use futures_util::TryFutureExt;
 use futures_util::future::BoxFuture;
 
-use super::handle::{Closed, Handle, HandleRegistry, Lease, Reopen};
+use super::handle::{Closed, Handle, HandleRegistry, Lease, PendingWrites, Reopen};
 use super::link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy, Session};
+use super::server::{ServerProfile, SymlinkOrder};
 
 /// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
 const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
@@ -97,7 +98,7 @@ impl SftpError {
     fn from_raw(err: RawError) -> Self {
         match err {
             RawError::Status(s) => SftpError::Status {
-                code: s.status_code as u32,
+                code: u32::from(s.status_code),
                 message: s.error_message,
             },
             RawError::Timeout => SftpError::Transport("request timed out in the SFTP layer".into()),
@@ -142,6 +143,9 @@ pub struct Sftp {
     /// Itself, for the handles it hands out (a handle dropped open is closed through it).
     me: Weak<Sftp>,
     handles: HandleRegistry,
+    /// The writes of every handle not acknowledged yet: after a reconnect, requests wait until
+    /// those lost with the old session were sent again ([`Sftp::up_in_order`]).
+    pending_writes: Arc<PendingWrites>,
     deadline: Duration,
     read_len: u32,
     write_len: u32,
@@ -151,6 +155,8 @@ pub struct Sftp {
     reopen_failed: std::sync::atomic::AtomicU64,
     /// Requests sent and not answered yet.
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Which server this is and what it allows (OpenSSH's until [`Sftp::set_server`]).
+    server: std::sync::RwLock<ServerProfile>,
 }
 
 impl Sftp {
@@ -174,6 +180,7 @@ impl Sftp {
             link: Arc::new(Link::new(raw)),
             me: me.clone(),
             handles: HandleRegistry::default(),
+            pending_writes: Arc::default(),
             deadline,
             read_len,
             write_len,
@@ -182,6 +189,7 @@ impl Sftp {
             reopened: Default::default(),
             reopen_failed: Default::default(),
             in_flight: Default::default(),
+            server: std::sync::RwLock::new(ServerProfile::openssh()),
         })
     }
 
@@ -192,17 +200,61 @@ impl Sftp {
     }
 
     /// How many channels the current connection has, opening the others first if that was
-    /// not tried yet on it (at most [`CHANNELS`]).
+    /// not tried yet on it (at most [`CHANNELS`], and what the server allows).
     pub async fn channels(&self) -> SftpResult<usize> {
-        Ok(self.link.up().await?.open_channels(CHANNELS).await)
+        Ok(self
+            .link
+            .up()
+            .await?
+            .open_channels(self.max_channels())
+            .await)
     }
 
-    /// The session (channel) of the current connection that `handle` lives on.
-    async fn channel_of(&self, handle: &Handle) -> SftpResult<Arc<Session>> {
+    /// Sets what was decided about the server (before any file is opened).
+    pub fn set_server(&self, profile: ServerProfile) {
+        if let Ok(mut p) = self.server.write() {
+            *p = profile;
+        }
+    }
+
+    /// What was decided about the server.
+    pub fn server(&self) -> ServerProfile {
+        self.server
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|_| ServerProfile::openssh())
+    }
+
+    /// Channels the server may be sent requests on at once.
+    fn max_channels(&self) -> usize {
+        self.server.read().map_or(1, |p| p.channels)
+    }
+
+    /// The extensions the server announced in its VERSION packet.
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
+    }
+
+    /// A session to send a request on once the link is up and every write lost with an
+    /// earlier session was sent again (see [`PendingWrites`]): the server then applies them
+    /// before this request, in the order the program made them.
+    async fn up_in_order(&self) -> SftpResult<Arc<Session>> {
         let session = self.link.up().await?;
+        self.pending_writes.sent_again_on(session.epoch).await;
+        Ok(session)
+    }
+
+    /// The session (channel) of the current connection that `handle` lives on, for request
+    /// `seq` ([`u64::MAX`], or a write being sent again, which does not wait for the others:
+    /// they may be waiting for it).
+    async fn channel_of(&self, handle: &Handle, seq: u64) -> SftpResult<Arc<Session>> {
+        let session = match seq {
+            u64::MAX => self.up_in_order().await?,
+            _ => self.link.up().await?,
+        };
         if handle.channel() > 0 {
             // Channel k is the same one for the whole epoch only once they were opened.
-            session.open_channels(CHANNELS).await;
+            session.open_channels(self.max_channels()).await;
         }
         Ok(session.channel(handle.channel()))
     }
@@ -219,8 +271,8 @@ impl Sftp {
         let flags = flags & !(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE);
         let p = path.to_owned();
         loop {
-            let first = self.link.up().await?;
-            first.open_channels(CHANNELS).await;
+            let first = self.up_in_order().await?;
+            first.open_channels(self.max_channels()).await;
             let session = first.channel(channel);
             let sent = session.raw.open(p.clone(), flags, FileAttributes::empty());
             match self.attempt(Op::Open, &session, sent).await {
@@ -359,7 +411,7 @@ impl Sftp {
         req: impl for<'s> Fn(&'s RawSftpSession) -> Attempt<'s, T>,
     ) -> SftpResult<(T, Arc<Session>)> {
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             match self.attempt(op, &session, req(&session.raw)).await {
                 Err(SftpError::Transport(_)) => continue,
                 other => return Ok((other?, session)),
@@ -390,7 +442,7 @@ impl Sftp {
     ) -> SftpResult<Option<SftpResult<FileAttributes>>> {
         let mut lost = false;
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             if lost && done().await? {
                 tracing::info!("{} had happened before the connection was lost", op.name());
                 return Ok(match lstat {
@@ -464,7 +516,7 @@ impl Sftp {
         seq: u64,
     ) -> SftpResult<(Arc<Session>, Lease<'h>)> {
         loop {
-            let session = self.channel_of(handle).await?;
+            let session = self.channel_of(handle, seq).await?;
             match self.lease_on(op, handle, &session, seq).await {
                 // That session died too, or the handle was reopened on a later one.
                 Err(SftpError::Transport(_)) => continue,
@@ -554,7 +606,14 @@ impl Sftp {
     /// Wraps a handle string the server just gave us on `session`.
     fn opened(&self, session: &Session, raw: String, reopen: Reopen) -> Handle {
         self.handles.opened(session.epoch, session.channel, &raw);
-        Handle::new(raw, session.epoch, session.channel, reopen, self.me.clone())
+        Handle::new(
+            raw,
+            session.epoch,
+            session.channel,
+            reopen,
+            self.me.clone(),
+            Arc::clone(&self.pending_writes),
+        )
     }
 
     /// LSTAT: attributes of `path` without following a final symlink.
@@ -601,7 +660,7 @@ impl Sftp {
     ) -> SftpResult<SftpResult<FileAttributes>> {
         let p = path.to_owned();
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             let sent = session.raw.setstat(p.clone(), attrs.clone()).map_ok(drop);
             let sent = self.attempt(Op::Setstat, &session, sent);
             match self.then_lstat(&session, sent, path).await {
@@ -703,7 +762,7 @@ impl Sftp {
         let p = path.to_owned();
         let mut flags_now = flags;
         loop {
-            let session = self.link.up().await?;
+            let session = self.up_in_order().await?;
             let sent = self.attempt(
                 Op::Open,
                 &session,
@@ -914,7 +973,7 @@ impl Sftp {
             .enumerate()
             .map(|(i, piece)| {
                 let at = offset + (i * len) as u64;
-                let seq = handle.write_queued(session.epoch);
+                let queued_write = handle.write_queued(session.epoch);
                 let (sftp, session, handle, piece, raw) = (
                     Arc::clone(self),
                     Arc::clone(&session),
@@ -927,11 +986,12 @@ impl Sftp {
                     let first = session.raw.write(raw, at, piece.clone());
                     let result = match sftp.attempt(Op::Write, &session, first).await {
                         Err(SftpError::Transport(_)) => {
-                            sftp.write_again(&handle, seq, at, piece).await
+                            sftp.write_again(&handle, queued_write.seq(), at, piece)
+                                .await
                         }
                         other => other.map(drop),
                     };
-                    handle.write_done(seq);
+                    drop(queued_write);
                     result
                 }))
             })
@@ -1119,12 +1179,18 @@ impl Sftp {
     /// that target counts as made.
     ///
     /// OpenSSH's server reads the two paths in the opposite order from the draft standard (and
-    /// every client, the C sshfs included, sends them that way), so the target goes first.
+    /// its clients, the C sshfs included, send them that way, so the target goes first, and
+    /// most servers read them so); servers known to read the draft's order get that
+    /// ([`ServerProfile::symlink_order`]).
     pub async fn symlink(&self, link: &str, target: &str) -> SftpResult<()> {
         let (l, t) = (link.to_owned(), target.to_owned());
+        let (first, second) = match self.server().symlink_order {
+            SymlinkOrder::OpenSsh => (t, l),
+            SymlinkOrder::Draft => (l, t),
+        };
         self.call_checked(
             Op::Symlink,
-            |raw| Box::pin(raw.symlink(t.clone(), l.clone()).map_ok(drop)),
+            |raw| Box::pin(raw.symlink(first.clone(), second.clone()).map_ok(drop)),
             || Box::pin(async move { Ok(self.readlink(link).await.is_ok_and(|t| t == target)) }),
         )
         .await
@@ -1287,7 +1353,7 @@ fn expect_ok(packet: Packet) -> SftpResult<()> {
     match packet {
         Packet::Status(s) if s.status_code == StatusCode::Ok => Ok(()),
         Packet::Status(s) => Err(SftpError::Status {
-            code: s.status_code as u32,
+            code: u32::from(s.status_code),
             message: s.error_message,
         }),
         _ => Err(SftpError::Protocol(

@@ -117,12 +117,10 @@ async fn refusals_of_an_ordinary_user_are_eacces() {
 }
 
 /// rmdir(2) of a file, and rename(2) of a directory onto a file, fail with ENOTDIR on Linux.
-/// OpenSSH's server turns ENOTDIR into NO_SUCH_FILE (`errno_to_portable`), which the fs layer
-/// passes on as ENOENT: the refinements in `names.rs` only look at FAILURE (and for rmdir,
-/// its ENOTDIR branch is never reached with OpenSSH). A program (or a conformance suite) sees
-/// ENOENT for a name that exists.
+/// OpenSSH's server turns ENOTDIR into NO_SUCH_FILE (`errno_to_portable`): the fs layer looks at
+/// what the names are before passing ENOENT on. Found with the memory server (the refinements
+/// in `names.rs` looked only at FAILURE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "found with the memory server: ENOTDIR from OpenSSH arrives as NO_SUCH_FILE and is shown as ENOENT"]
 async fn not_a_directory_is_enotdir() {
     let m = mount().await;
     let fs = &m.fs;

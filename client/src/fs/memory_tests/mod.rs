@@ -18,6 +18,7 @@ use std::time::Duration;
 use sshfs_cache::CacheConfig;
 
 use super::SshFs;
+use crate::remote::server::{ServerOverrides, ServerProfile};
 use crate::remote::testing::memory::{MemoryServer, Personality};
 use crate::remote::testing::{StreamConnector, quick_reconnect};
 
@@ -39,10 +40,20 @@ async fn mount() -> Mounted {
 
 /// A mount of [`DIR`] on a new memory server behaving as `personality`.
 async fn mount_as(personality: Personality) -> Mounted {
+    mount_with(personality, ServerOverrides::default()).await
+}
+
+/// A mount of [`DIR`] on a new memory server behaving as `personality`, with the `-o` options
+/// that force what is decided about the server. The server is known as the real mount knows
+/// it: from its banner and the extensions it announced.
+async fn mount_with(personality: Personality, overrides: ServerOverrides) -> Mounted {
+    let banner = personality.banner.clone();
     let server = MemoryServer::with_personality(personality);
     server.mkdir(DIR).unwrap();
     let connector = StreamConnector::new(Arc::new(server.clone()));
     let sftp = connector.connect_sftp(quick_reconnect()).await;
+    let profile = ServerProfile::decide(banner.as_deref(), sftp.extensions(), overrides);
+    sftp.set_server(profile);
     let fs = Arc::new(SshFs::new(sftp, DIR.into(), CacheConfig::default()));
     Mounted { server, fs }
 }

@@ -17,7 +17,11 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{error::Error, protocol::Packet, utils::read_packet};
+use crate::{
+    error::Error,
+    protocol::{Packet, Status, StatusCode},
+    utils::read_packet,
+};
 
 macro_rules! into_wrap {
     ($handler:expr) => {
@@ -54,11 +58,11 @@ impl Default for Config {
     }
 }
 
-async fn execute_handler<H>(bytes: &mut Bytes, handler: &mut H) -> Result<(), error::Error>
+async fn execute_handler<H>(packet: Packet, handler: &mut H) -> Result<(), error::Error>
 where
     H: Handler + Send,
 {
-    match Packet::try_from(bytes)? {
+    match packet {
         Packet::Version(p) => into_wrap!(handler.version(p)),
         Packet::Status(p) => into_wrap!(handler.status(p)),
         Packet::Handle(p) => into_wrap!(handler.handle(p)),
@@ -78,7 +82,36 @@ where
     H: Handler + Send,
 {
     let mut bytes = read_packet(stream, cfg.max_packet_len).await?;
-    Ok(execute_handler(&mut bytes, handler).await?)
+    let whole = bytes.clone();
+    match Packet::try_from(&mut bytes) {
+        Ok(packet) => Ok(execute_handler(packet, handler).await?),
+        // The packet was framed (its length read in full), so the stream is still in step: a
+        // reply that does not decode fails its own request, not the session.
+        Err(err) => match malformed_reply_id(&whole) {
+            Some(id) => {
+                warn!("malformed reply to request {}: {}", id, err);
+                let status = Status {
+                    id,
+                    status_code: StatusCode::Failure,
+                    error_message: format!("malformed reply from the server: {}", err),
+                    language_tag: "en-US".to_owned(),
+                };
+                Ok(into_wrap!(handler.status(status))?)
+            }
+            None => Err(err),
+        },
+    }
+}
+
+/// The request id of a reply packet (type byte, then id), if it is a reply that carries one.
+fn malformed_reply_id(bytes: &Bytes) -> Option<u32> {
+    let r#type = *bytes.first()?;
+    // SSH_FXP_STATUS (101) ..= SSH_FXP_EXTENDED_REPLY (201) replies carry an id; VERSION has none.
+    if !(101..=201).contains(&r#type) {
+        return None;
+    }
+    let id = bytes.get(1..5)?;
+    Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]]))
 }
 
 /// Run processing stream as SFTP client. Is a simple handler of incoming

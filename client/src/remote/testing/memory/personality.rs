@@ -39,6 +39,10 @@ pub(crate) const FX_FILE_IS_A_DIRECTORY: u32 = 24;
 /// How the server behaves where SFTP servers differ. `Personality::default()` is OpenSSH's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Personality {
+    /// The SSH version banner of the server imitated (what the client's SSH layer would see;
+    /// there is no SSH here, so a test mount hands it to `ServerProfile::decide` as the real
+    /// mount does). `None`: unknown, as when the SFTP session runs over an external ssh.
+    pub banner: Option<String>,
     /// Announce and answer OpenSSH's extensions (posix-rename, statvfs, fstatvfs, hardlink,
     /// fsync, lsetstat, limits, expand-path, copy-data, home-directory, users-groups-by-id).
     /// Off: VERSION names none, and every EXTENDED request is OP_UNSUPPORTED.
@@ -94,6 +98,7 @@ impl Personality {
     /// OpenSSH 9.2's `sftp-server` run by root, home `/`, umask 022.
     pub(crate) fn openssh() -> Self {
         Self {
+            banner: Some("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3".into()),
             extensions: true,
             symlink_draft_order: false,
             unlinked_files_vanish: false,
@@ -123,14 +128,36 @@ impl Personality {
         }
     }
 
-    /// rclone's `serve sftp` as far as it differs where our client cares: a removed open file
-    /// is gone, uploads are written in order only, no OpenSSH extensions, draft SYMLINK order.
+    /// rclone's `serve sftp` as far as it differs where our client cares: Go's SSH banner, a
+    /// removed open file is gone, uploads are written in order only, none of OpenSSH's
+    /// extensions that matter here. SYMLINK in OpenSSH's order, as Go's pkg/sftp reads it.
     pub(crate) fn rclone() -> Self {
         Self {
+            banner: Some("SSH-2.0-Go".into()),
             extensions: false,
-            symlink_draft_order: true,
             unlinked_files_vanish: true,
             writes_in_order: true,
+            ..Self::openssh()
+        }
+    }
+
+    /// asyncssh's SFTP server: its banner, and SYMLINK's arguments in the draft's order (it
+    /// reads OpenSSH's order only from clients whose banner is OpenSSH's or paramiko's).
+    pub(crate) fn asyncssh() -> Self {
+        Self {
+            banner: Some("SSH-2.0-AsyncSSH_2.10.1".into()),
+            extensions: false,
+            symlink_draft_order: true,
+            ..Self::openssh()
+        }
+    }
+
+    /// A server nobody here knows (an appliance's, a managed service's): a banner that is not
+    /// OpenSSH's and none of OpenSSH's extensions; otherwise as OpenSSH's.
+    pub(crate) fn unknown() -> Self {
+        Self {
+            banner: Some("SSH-2.0-SomeNAS_1.0".into()),
+            extensions: false,
             ..Self::openssh()
         }
     }

@@ -15,7 +15,7 @@ fn ssh_string(s: &[u8]) -> Vec<u8> {
 
 fn status(p: Result<Packet, russh_sftp::client::error::Error>) -> u32 {
     match p {
-        Ok(Packet::Status(s)) => s.status_code as u32,
+        Ok(Packet::Status(s)) => u32::from(s.status_code),
         other => panic!("expected a status, got {other:?}"),
     }
 }

@@ -25,7 +25,7 @@ pub(super) async fn session(server: &MemoryServer) -> RawSftpSession {
 /// The status code of a failed request (panics on anything but a status answer).
 pub(super) fn code<T: std::fmt::Debug>(result: Result<T, RawError>) -> u32 {
     match result {
-        Err(RawError::Status(s)) => s.status_code as u32,
+        Err(RawError::Status(s)) => u32::from(s.status_code),
         other => panic!("expected a status answer, got {other:?}"),
     }
 }

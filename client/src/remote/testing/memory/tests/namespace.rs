@@ -146,7 +146,7 @@ async fn renames_of_directories() {
         raw.extended("posix-rename@openssh.com", data)
     };
     let status = |r: Result<russh_sftp::protocol::Packet, _>| match r {
-        Ok(russh_sftp::protocol::Packet::Status(s)) => s.status_code as u32,
+        Ok(russh_sftp::protocol::Packet::Status(s)) => u32::from(s.status_code),
         other => panic!("{other:?}"),
     };
     assert_eq!(status(posix("/a", "/full").await), FX_FAILURE);

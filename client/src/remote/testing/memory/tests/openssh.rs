@@ -174,7 +174,7 @@ fn ssh_string(s: &str) -> Vec<u8> {
 
 fn status_of(e: RawError) -> String {
     match e {
-        RawError::Status(s) => format!("status {}", s.status_code as u32),
+        RawError::Status(s) => format!("status {}", u32::from(s.status_code)),
         other => format!("error {other}"),
     }
 }
@@ -195,7 +195,7 @@ fn shown(a: &FileAttributes) -> String {
 
 fn extended_status(r: Result<Packet, RawError>) -> String {
     match r {
-        Ok(Packet::Status(s)) => format!("status {}", s.status_code as u32),
+        Ok(Packet::Status(s)) => format!("status {}", u32::from(s.status_code)),
         Ok(Packet::ExtendedReply(_)) => "reply".into(),
         Ok(Packet::Name(n)) => format!("name {:?}", n.files.first().map(|f| &f.filename)),
         Ok(other) => format!("packet {other:?}"),

@@ -1,0 +1,184 @@
+//! Unlink of a file that is open through the mount, on a server that drops a removed file
+//! with its name.
+//!
+//! On Linux a removed file stays readable and writable through the descriptors still open on
+//! it, and programs rely on that (editors' swap files, `tmpfile`-style scratch files, a
+//! download moved over an open one). OpenSSH's `sftp-server` on Linux gives it for free: its
+//! handles are file descriptors. rclone's server, Windows servers and others drop the file
+//! with its name, and every READ or WRITE on it fails afterwards.
+//!
+//! So on those servers ([`crate::remote::server::ServerProfile::hide_removed_open`]) we do
+//! what libfuse does without `hard_remove` (lib/fuse.c: `hide_node`, `is_open`): the unlink
+//! of a file that is open through this mount is a RENAME to a hidden name in the same
+//! directory, `.fuse_hidden<inode hex><counter hex>` (libfuse's format), checked free first
+//! with an LSTAT; the file is then REMOVEd at its last release. A rename over such a file
+//! hides it first the same way. Hidden names are left out of every listing we give
+//! ([`is_hidden_name`]); the inode loses its name as after any unlink (`st_nlink` 0) and is
+//! reached by its hidden path, also when its handles are reopened after a reconnect. Where the
+//! server refuses the RENAME, the file is removed as without hiding: `rm` always works.
+//! OpenSSH's path is unchanged: a plain REMOVE, with no extra round trip.
+//!
+//! A mount that dies with hidden files open leaves them on the server. They are **not**
+//! removed at the next mount: another client (another mount of the same directory) may be
+//! holding them open, and nothing on the server says whose they are. They stay invisible in
+//! our listings; `find DIR -name '.fuse_hidden*'` on the server finds them (docs/SEMANTICS.md).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{FsError, FsResult, SshFs};
+
+/// The prefix of hidden names (libfuse's).
+const PREFIX: &str = ".fuse_hidden";
+/// Hidden names tried for a free one before an unlink of an open file gives up (libfuse: 10).
+const TRIES: usize = 10;
+
+/// Whether `name` is one libfuse or we would give a hidden file: [`PREFIX`] and at least 16
+/// hex digits (libfuse: the inode as `%08x`, then a counter as `%08x`).
+pub fn is_hidden_name(name: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .is_some_and(|hex| hex.len() >= 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The files hidden by this mount, by inode, until their last release.
+#[derive(Default)]
+pub struct Hidden {
+    /// libfuse's `hidectr`: makes each hidden name new.
+    counter: AtomicU32,
+    /// Inode -> (its directory's inode, its hidden name).
+    files: Mutex<HashMap<u64, (u64, String)>>,
+}
+
+impl Hidden {
+    fn next_name(&self, ino: u64) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        format!("{PREFIX}{ino:08x}{n:08x}")
+    }
+
+    fn insert(&self, ino: u64, parent: u64, name: String) {
+        if let Ok(mut files) = self.files.lock() {
+            files.insert(ino, (parent, name));
+        }
+    }
+
+    /// `ino`'s directory and hidden name, while it is hidden.
+    fn get(&self, ino: u64) -> Option<(u64, String)> {
+        self.files.lock().ok()?.get(&ino).cloned()
+    }
+
+    /// Takes `ino`'s hidden name out of the table: whoever gets it removes the file.
+    fn take(&self, ino: u64) -> Option<(u64, String)> {
+        self.files.lock().ok()?.remove(&ino)
+    }
+
+    /// How many files this mount holds hidden now.
+    pub fn len(&self) -> usize {
+        self.files.lock().map_or(0, |f| f.len())
+    }
+
+    /// Whether no file is hidden now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SshFs {
+    /// Whether `ino` is open through the mount (libfuse's `is_open`).
+    fn is_open(&self, ino: u64) -> bool {
+        self.files.find(|f| f.ino == ino).is_some()
+    }
+
+    /// For an unlink of `name` in `parent`: whether it must be hidden rather than removed,
+    /// and the inode to hide. Only where the server drops removed files, only for a file open
+    /// through the mount with one name (another name keeps it on any server).
+    pub(super) fn to_hide(&self, parent: u64, name: &str, rel: &str) -> Option<u64> {
+        if !self.sftp.server().hide_removed_open {
+            return None;
+        }
+        let ino = self.inodes().peek(parent, name)?;
+        (self.is_open(ino) && !self.has_several_names(parent, name, rel)).then_some(ino)
+    }
+
+    /// Renames `name` in `parent` (inode `ino`, at server path `path`) to a free hidden name,
+    /// which becomes the inode's path (its handles' reopens after a reconnect find it by it).
+    /// If the file was closed meanwhile, it is removed at once.
+    pub(super) async fn hide(&self, parent: u64, name: &str, ino: u64, path: &str) -> FsResult<()> {
+        // A free name first (libfuse checks with getattr): leftovers of an earlier mount may
+        // hold the same inode number and counter.
+        let mut free = None;
+        for _ in 0..TRIES {
+            let hidden = self.hidden.next_name(ino);
+            let to = self.remote(&self.rel_child(parent, &hidden)?);
+            if self.sftp.lstat(&to).await.is_err() {
+                free = Some((hidden, to));
+                break;
+            }
+        }
+        let Some((hidden, to)) = free else {
+            return Err(FsError::new(
+                libc::EBUSY,
+                format!("{path} is open and no free hidden name was found to keep it"),
+            ));
+        };
+        self.sftp.rename_noreplace(path, &to).await?;
+        // The inode loses its name as after any unlink (st_nlink 0); its path is the hidden
+        // one from now on ([`SshFs::hidden_rel`]).
+        self.hidden.insert(ino, parent, hidden);
+        self.inodes().unlink(parent, name);
+        tracing::debug!(path, to, "unlink of an open file: hidden");
+        // Released while we renamed it: nobody will release it again.
+        if !self.is_open(ino) {
+            self.remove_hidden(ino).await;
+        }
+        Ok(())
+    }
+
+    /// The path relative to the mount root of `ino` if it is hidden (it has no name in the
+    /// inode table: the kernel was told it is gone).
+    pub(super) fn hidden_rel(&self, ino: u64) -> Option<String> {
+        let (parent, name) = self.hidden.get(ino)?;
+        self.inodes().child_path(parent, &name)
+    }
+
+    /// At a release: if `ino` is hidden and no longer open through the mount, REMOVE it.
+    pub(super) async fn released(&self, ino: u64) {
+        if !self.hidden.is_empty() && !self.is_open(ino) {
+            self.remove_hidden(ino).await;
+        }
+    }
+
+    async fn remove_hidden(&self, ino: u64) {
+        let Some((parent, hidden)) = self.hidden.take(ino) else {
+            return;
+        };
+        let Ok(rel) = self.rel_child(parent, &hidden) else {
+            tracing::warn!("{hidden}: its directory is no longer known; left on the server");
+            return;
+        };
+        let path = self.remote(&rel);
+        match self.sftp.remove(&path).await {
+            Ok(()) => tracing::debug!(path, "hidden file removed at its last close"),
+            Err(e) => tracing::warn!("{path}: removing a hidden removed file failed: {e}"),
+        }
+        self.cache().removed(&rel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_names_are_libfuse_s() {
+        let h = Hidden::default();
+        let name = h.next_name(0x2a);
+        assert_eq!(name, ".fuse_hidden0000002a00000001");
+        assert!(is_hidden_name(&name));
+        assert!(is_hidden_name(".fuse_hidden123456789abcdef0123"));
+        assert!(!is_hidden_name(".fuse_hidden"));
+        assert!(!is_hidden_name(".fuse_hiddenfoo"));
+        assert!(!is_hidden_name("fuse_hidden0000002a00000001"));
+        assert!(!is_hidden_name(".fuse_hidden0000002a0000000g"));
+    }
+}
