@@ -219,12 +219,12 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step], known: KnownBugs) -> Res
 /// (to see a fix work).
 #[derive(Clone, Copy, Debug)]
 pub struct KnownBugs {
-    /// Issue 18: after a cut, the LSTAT behind a stat (or a listing) overtakes the writes
-    /// resent on the new connection and shows an older size. Steered clear of by letting
+    /// Issue 18: after a cut, requests resent on the new connection land out of program
+    /// order: the LSTAT behind a stat overtook the resent writes and showed an older size
+    /// (fixed: `regression_size_after_cut_*`); FSETSTATs queued behind the writes, and writes
+    /// through two handles of one file, are still resent out of order. Steered clear of by letting
     /// nothing of other steps be in flight when a cut is made, nor the recovery from it when
-    /// the next step starts, and by making no cut during a join. That also keeps clear of the
-    /// other resend-order bugs of `regressions.rs` (FSETSTATs queued behind the writes, writes
-    /// through two handles of one file).
+    /// the next step starts, and by making no cut during a join.
     pub size_after_reconnect: bool,
     /// After the kernel forgot its inodes, a name of a file that had several names may show
     /// a link count above the true one once another name is removed (SEMANTICS.md promises

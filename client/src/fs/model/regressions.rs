@@ -70,9 +70,9 @@ fn rw_create() -> OFlags {
 
 /// Issue 18's fsx failure, as the model found it: a truncate, then a write that extends the
 /// file, whose packet the cut loses; the write is resent after the file is reopened on the new
-/// connection, but the LSTAT behind fstat overtakes it and shows the truncate's size.
+/// connection, but the LSTAT behind fstat overtook it and showed the truncate's size (fixed by
+/// h-bugs: no request overtakes the writes lost with the old session).
 #[test]
-#[ignore = "issue 18: size after reconnect (fstat shows the truncate's size); fixed on h-bugs"]
 fn regression_size_after_cut_truncate_then_extend() {
     must_pass(replay(
         Memory::jittery,
@@ -115,7 +115,6 @@ fn regression_size_after_cut_truncate_then_extend() {
 /// LSTAT of the file ahead of its resent write, the answer (size 0) is cached, and a stat after
 /// the close still shows it.
 #[test]
-#[ignore = "issue 18: size after reconnect (a lookup caches the size before the resent write); fixed on h-bugs"]
 fn regression_size_after_cut_write_then_lookup() {
     let w = OFlags {
         acc: Acc::W,
