@@ -85,7 +85,7 @@ impl SshFs {
             .await;
         // Even a failed copy may have written part of the range.
         if copied.is_ok() {
-            dst.wrote_to(off_out + n);
+            self.files_of(dst.ino, |f| f.wrote_to(off_out + n));
         }
         let rel = self.rel_of(dst.ino).ok();
         self.changed_content(dst.ino, rel.as_deref());

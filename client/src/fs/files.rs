@@ -78,6 +78,7 @@ impl SshFs {
         };
         if truncated {
             self.drop_read_ahead(ino);
+            self.files_of(ino, |f| f.set_size(0));
         }
         self.follow_renames(&handle, ino);
         let file = OpenFile::new(handle, ino, flags, size);
@@ -205,7 +206,7 @@ impl SshFs {
             file.writes
                 .write(piece.len(), || async {
                     let acked = self.sftp.send_write(&handle, at, piece).await?;
-                    file.wrote_to(at + piece.len() as u64);
+                    self.files_of(file.ino, |f| f.wrote_to(at + piece.len() as u64));
                     self.changed_content(file.ino, rel.as_deref());
                     Ok(async move { acked.await.map_err(FsError::from) })
                 })
@@ -254,6 +255,15 @@ impl SshFs {
         if let Err(e) = self.release(fh).await {
             tracing::debug!(fh, "closing an abandoned handle failed: {}", e.message);
         }
+    }
+
+    /// Calls `f` on every open file of `ino` (quick: the table is locked meanwhile).
+    pub(super) fn files_of(&self, ino: u64, f: impl Fn(&OpenFile)) {
+        self.files.for_each(|file| {
+            if file.ino == ino {
+                f(file)
+            }
+        });
     }
 
     /// Makes a reopen of `handle` after a reconnect use where the file `ino` is then (it may

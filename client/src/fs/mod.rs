@@ -353,6 +353,8 @@ mod handle_tests;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
+mod model;
+#[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
 mod status_tests;

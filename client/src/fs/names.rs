@@ -264,10 +264,16 @@ impl SshFs {
             attrs,
             nlink: Some(before + 1),
         };
+        // Every name of the file counts the new link, not only the one linked from (a LOOKUP
+        // of another name would take the count from its cached attributes).
+        let names = self.inodes().paths(ino);
         {
             let mut cache = self.cache();
             cache.created(&to_rel, stat.clone());
             cache.set_attr(&from_rel, stat.clone());
+            for rel in names.iter().filter(|rel| **rel != from_rel) {
+                cache.set_attr(rel, stat.clone());
+            }
             cache.forget_attr(metadata::split_rel(&to_rel).0);
         }
         // The new name is one more name of the same inode: the kernel then keeps one set of

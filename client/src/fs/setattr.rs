@@ -228,8 +228,10 @@ impl SshFs {
         // Whatever happened on the server, what we had cached may be wrong now.
         self.changed_content(ino, rel.as_deref());
         let after = result?;
-        if let (Some(size), Target::Handle(f)) = (set.size, &target) {
-            f.set_size(size);
+        if let Some(size) = set.size {
+            // The size is the file's: every handle of it knows it now (a truncate by path
+            // too), or a chmod answered from a handle's attributes would show the old one.
+            self.files_of(ino, |f| f.set_size(size));
         }
         match after {
             Ok(attrs) => {
