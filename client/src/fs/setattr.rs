@@ -302,17 +302,24 @@ impl SshFs {
             .or_else(|| self.files.find(usable))
     }
 
-    /// FSTAT through any handle open on `ino`; `otherwise` if there is none.
+    /// FSTAT through a handle open on `ino`; `otherwise` if there is none. Each open file is
+    /// tried in turn (those the program has not closed first): one whose handle died with a
+    /// connection (its name gone, it cannot be reopened) must not hide another that lives.
     pub(super) async fn fstat_any(&self, ino: u64, otherwise: FsError) -> FsResult<Stat> {
-        let Some(file) = self.open_file_of(ino, false) else {
-            return Err(otherwise);
-        };
-        match self.sftp.fstat(&file.handle).await {
-            Ok(attrs) => Ok(Stat::new(attrs)),
-            // Released meanwhile: as if it had not been open.
-            Err(SftpError::HandleClosed) => Err(otherwise),
-            Err(e) => Err(e.into()),
+        let mut files = self
+            .files
+            .all_where(|f| f.ino == ino && !f.handle.is_closed());
+        files.sort_by_key(|f| f.close_seen());
+        let mut failure = None;
+        for file in files {
+            match self.sftp.fstat(&file.handle).await {
+                Ok(attrs) => return Ok(Stat::new(attrs)),
+                // Released meanwhile: as if it had not been open.
+                Err(SftpError::HandleClosed) => {}
+                Err(e) => failure = failure.or(Some(e)),
+            }
         }
+        Err(failure.map_or(otherwise, FsError::from))
     }
 }
 

@@ -231,10 +231,11 @@ pub struct KnownBugs {
     /// never more links than exist). Steered clear of by not comparing the link count of such
     /// a file after a [`ops::Op::DropCaches`].
     pub nlink_after_forget: bool,
-    /// fstat (or fchmod) of a file with no name left goes through any open file of it, also
-    /// one whose handle died with a cut and cannot be reopened, though another holds a live
-    /// handle: EIO. Steered clear of by letting such an fstat or fchmod fail with EIO while
-    /// some open file of the inode is in doubt.
+    /// fchmod of a file with no name left goes through any one open file of it, also one whose
+    /// handle died with a cut and cannot be reopened, though another holds a live handle: EIO.
+    /// (fstat tries every open file since `SshFs::fstat_any` was mended.) Steered clear of by
+    /// letting such an fstat or fchmod fail with EIO while some open file of the inode is in
+    /// doubt.
     pub fstat_through_dead_handle: bool,
 }
 
