@@ -424,7 +424,16 @@ impl Model {
             Op::Copy { .. } => fp.writes.extend([ino_of(0)?, ino_of(1)?]),
             Op::Stat { path: p, follow } => path(&mut fp, p, *follow, false)?,
             Op::Readlink { path: p } => path(&mut fp, p, false, false)?,
-            Op::Readdir { path: p } => path(&mut fp, p, true, false)?,
+            Op::Readdir { path: p } => {
+                path(&mut fp, p, true, false)?;
+                // Its answer carries every entry's attributes: a write to one of them at the
+                // same moment may show in them or not.
+                if let Some(&dir) = fp.reads.first()
+                    && let Ok(entries) = self.entries(dir)
+                {
+                    fp.reads.extend(entries.values().copied());
+                }
+            }
             Op::Open { path: p, flags, .. } => {
                 path(&mut fp, p, !(flags.creat && flags.excl), true)?
             }
