@@ -502,11 +502,7 @@ fn model_fake_server() {
     property(
         "model_fake_server",
         server::Fake::new,
-        Mix {
-            steps: (10, 40),
-            cut_one_in: 0,
-            join_one_in: 8,
-        },
+        Mix::with_cuts(0),
         1000,
     );
 }
@@ -517,11 +513,7 @@ fn model_fake_server_with_cuts() {
     property(
         "model_fake_server_with_cuts",
         server::Fake::new,
-        Mix {
-            steps: (10, 40),
-            cut_one_in: 5,
-            join_one_in: 8,
-        },
+        Mix::with_cuts(5),
         1000,
     );
 }
@@ -532,11 +524,7 @@ fn model_memory_server() {
     property(
         "model_memory_server",
         server::Memory::jittery,
-        Mix {
-            steps: (10, 40),
-            cut_one_in: 0,
-            join_one_in: 8,
-        },
+        Mix::with_cuts(0),
         2500,
     );
 }
@@ -547,11 +535,7 @@ fn model_memory_server_with_cuts() {
     property(
         "model_memory_server_with_cuts",
         server::Memory::jittery,
-        Mix {
-            steps: (10, 40),
-            cut_one_in: 5,
-            join_one_in: 8,
-        },
+        Mix::with_cuts(5),
         4000,
     );
 }
@@ -562,11 +546,7 @@ fn model_memory_server_short_reads() {
     property(
         "model_memory_server_short_reads",
         server::Memory::short_reads,
-        Mix {
-            steps: (10, 40),
-            cut_one_in: 5,
-            join_one_in: 8,
-        },
+        Mix::with_cuts(5),
         1000,
     );
 }
@@ -577,11 +557,7 @@ fn model_memory_server_no_extensions() {
     property(
         "model_memory_server_no_extensions",
         server::Memory::no_extensions,
-        Mix {
-            steps: (10, 40),
-            cut_one_in: 5,
-            join_one_in: 8,
-        },
+        Mix::with_cuts(5),
         500,
     );
 }

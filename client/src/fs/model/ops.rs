@@ -260,6 +260,18 @@ pub struct Mix {
     pub join_one_in: u32,
 }
 
+impl Mix {
+    /// 10 to 40 steps, one in eight a join, and a cut during one step in `cut_one_in` (0: none):
+    /// what every property of the model runs.
+    pub const fn with_cuts(cut_one_in: u32) -> Mix {
+        Mix {
+            steps: (10, 40),
+            cut_one_in,
+            join_one_in: 8,
+        }
+    }
+}
+
 fn paths(caps: Caps) -> &'static [&'static str] {
     if caps.dirs { PATHS } else { FLAT_PATHS }
 }
