@@ -289,17 +289,21 @@ impl SshFs {
     }
 
     /// Any open file of `ino` (for operations on an inode whose name is gone) that is not
-    /// being closed, and open for writing if `for_writing`; one the program has not closed
-    /// (whose RELEASE cannot be under way) if there is one. A RELEASE takes its file out of the
-    /// table before anything else, so a file being released is never offered; one picked just
-    /// before may still be closed under the caller, who then answers as if it had not been
-    /// open (see [`SshFs::fstat_any`]).
+    /// being closed, and open for writing if `for_writing`; preferably one whose handle can
+    /// still reach the file (see [`crate::remote::Sftp::may_reach`]: one that died with a
+    /// connection cannot be reopened without a name), then one the program has not closed
+    /// (whose RELEASE cannot be under way). A RELEASE takes its file out of the table before
+    /// anything else, so a file being released is never offered; one picked just before may
+    /// still be closed under the caller, who then answers as if it had not been open (see
+    /// [`SshFs::fstat_any`]).
     pub(super) fn open_file_of(&self, ino: u64, for_writing: bool) -> Option<Arc<OpenFile>> {
         let usable =
             |f: &OpenFile| f.ino == ino && !f.handle.is_closed() && (f.writable || !for_writing);
-        self.files
-            .find(|f| usable(f) && !f.close_seen())
-            .or_else(|| self.files.find(usable))
+        // Asked outside the table's lock: reaching asks the inode table for a name.
+        let files = self.files.all_where(usable);
+        files
+            .into_iter()
+            .min_by_key(|f| (!self.sftp.may_reach(&f.handle), f.close_seen()))
     }
 
     /// FSTAT through a handle open on `ino`; `otherwise` if there is none. Each open file is
@@ -309,7 +313,7 @@ impl SshFs {
         let mut files = self
             .files
             .all_where(|f| f.ino == ino && !f.handle.is_closed());
-        files.sort_by_key(|f| f.close_seen());
+        files.sort_by_key(|f| (!self.sftp.may_reach(&f.handle), f.close_seen()));
         let mut failure = None;
         for file in files {
             match self.sftp.fstat(&file.handle).await {

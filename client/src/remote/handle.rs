@@ -49,11 +49,8 @@ struct Inner {
     open: RwLock<bool>,
     /// Set when the close begins: no lease is given out after it.
     closing: AtomicBool,
-    /// Writes queued and not yet acknowledged: sequence number -> the epoch they were sent in.
-    /// A write resent after a reconnect waits until every earlier one was resent first.
-    writes: Mutex<WriteOrder>,
-    write_turn: Notify,
-    /// The same writes, counted with those of every other handle of the session.
+    /// The writes (and FSETSTATs queued behind them) of every handle of the session, in the
+    /// order the program made them.
     pending: Arc<PendingWrites>,
     /// The session that closes the handle if it is dropped open.
     sftp: Weak<Sftp>,
@@ -63,12 +60,6 @@ struct Inner {
 struct At {
     epoch: u64,
     raw: String,
-}
-
-#[derive(Default)]
-struct WriteOrder {
-    next: u64,
-    unacked: BTreeMap<u64, u64>,
 }
 
 /// Where a handle's file is now, for reopening it.
@@ -152,8 +143,6 @@ impl Handle {
             reopening: tokio::sync::Mutex::new(()),
             open: RwLock::new(true),
             closing: AtomicBool::new(false),
-            writes: Mutex::new(WriteOrder::default()),
-            write_turn: Notify::new(),
             pending,
             sftp,
         }))
@@ -228,75 +217,35 @@ impl Handle {
         self.0.closing.load(Ordering::Acquire)
     }
 
-    /// Numbers a write about to be queued on the session of `epoch`; it counts as
-    /// unacknowledged until the returned record is dropped.
+    /// Numbers a write (or an FSETSTAT queued behind the writes) about to be queued on the
+    /// session of `epoch`; it counts as unacknowledged until the returned record is dropped.
     pub(super) fn write_queued(&self, epoch: u64) -> QueuedWrite {
-        let seq = match self.0.writes.lock() {
-            Ok(mut w) => {
-                let seq = w.next;
-                w.next += 1;
-                w.unacked.insert(seq, epoch);
-                self.0.pending.sent(epoch);
-                seq
-            }
-            Err(_) => 0,
-        };
-        QueuedWrite {
-            handle: self.clone(),
-            seq,
-        }
+        self.0.pending.queued(epoch)
     }
 
-    /// Write `seq` was acknowledged, failed for good, or was given up.
-    fn write_done(&self, seq: u64) {
-        if let Ok(mut w) = self.0.writes.lock()
-            && let Some(epoch) = w.unacked.remove(&seq)
-        {
-            self.0.pending.done(epoch);
-        }
-        self.0.write_turn.notify_waiters();
-    }
-
-    /// Waits until every write queued before `seq` and not yet acknowledged was sent again on
-    /// the session of `epoch` (writes are resent in the order the program made them).
+    /// Waits until every write queued before `seq` (through any handle) and not yet
+    /// acknowledged was sent again on the session of `epoch`: writes are resent in the order
+    /// the program made them, whichever descriptor they went through.
     pub(super) async fn write_turn(&self, seq: u64, epoch: u64) {
-        loop {
-            let turn = self.0.write_turn.notified();
-            let ready = self
-                .0
-                .writes
-                .lock()
-                .map_or(true, |w| w.unacked.range(..seq).all(|(_, e)| *e >= epoch));
-            if ready {
-                return;
-            }
-            turn.await;
-        }
+        self.0.pending.turn(seq, epoch).await;
     }
 
     /// Write `seq` was sent again on the session of `epoch`.
     pub(super) fn write_resent(&self, seq: u64, epoch: u64) {
-        if let Ok(mut w) = self.0.writes.lock()
-            && let Some(e) = w.unacked.get_mut(&seq)
-        {
-            self.0.pending.done(*e);
-            self.0.pending.sent(epoch);
-            *e = epoch;
-        }
-        self.0.write_turn.notify_waiters();
+        self.0.pending.resent(seq, epoch);
     }
 }
 
-/// A write of a handle from the moment its packet is queued until it is acknowledged, fails
-/// for good, or is given up (its future dropped): dropping it ends the write's turn, so no
-/// request waits for it any more.
+/// A write from the moment its packet is queued until it is acknowledged, fails for good, or
+/// is given up (its future dropped): dropping it ends the write's turn, so no request waits
+/// for it any more.
 pub(super) struct QueuedWrite {
-    handle: Handle,
+    pending: Arc<PendingWrites>,
     seq: u64,
 }
 
 impl QueuedWrite {
-    /// Its place in the handle's writes.
+    /// Its place among the session's writes.
     pub(super) fn seq(&self) -> u64 {
         self.seq
     }
@@ -304,12 +253,13 @@ impl QueuedWrite {
 
 impl Drop for QueuedWrite {
     fn drop(&mut self) {
-        self.handle.write_done(self.seq);
+        self.pending.done(self.seq);
     }
 }
 
-/// The unacknowledged writes of every handle of one [`Sftp`], counted by the epoch of the
-/// session they were last sent on.
+/// The unacknowledged writes of every handle of one [`Sftp`] (and the FSETSTATs queued behind
+/// them), numbered in the order the program made them, each with the epoch of the session it
+/// was last sent on.
 ///
 /// A write returns once its packets are queued, so the server applies them before any
 /// request the program makes afterwards: on one session the server answers in order. When the
@@ -318,42 +268,97 @@ impl Drop for QueuedWrite {
 /// would overtake them: an LSTAT would show the size of an earlier moment, a SETSTAT or an
 /// OPEN that truncates would be undone by writes landing after it. So every request first
 /// waits until no write is left on an earlier session ([`PendingWrites::sent_again_on`]);
-/// only the writes being sent again do not wait, each behind the earlier ones of its handle.
+/// only the writes being sent again do not wait, each behind every earlier one of the
+/// session, whichever handle it went through ([`PendingWrites::turn`]): two descriptors of
+/// one file writing the same bytes leave the program's last bytes on the server.
 #[derive(Debug, Default)]
 pub(super) struct PendingWrites {
-    by_epoch: Mutex<BTreeMap<u64, usize>>,
+    order: Mutex<WriteOrder>,
     changed: Notify,
 }
 
+#[derive(Debug, Default)]
+struct WriteOrder {
+    next: u64,
+    /// Sequence number -> the epoch it was last sent on.
+    unacked: BTreeMap<u64, u64>,
+    /// How many of them were last sent on each epoch.
+    by_epoch: BTreeMap<u64, usize>,
+}
+
+impl WriteOrder {
+    fn count(&mut self, epoch: u64) {
+        *self.by_epoch.entry(epoch).or_default() += 1;
+    }
+
+    fn uncount(&mut self, epoch: u64) {
+        if let Some(n) = self.by_epoch.get_mut(&epoch) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_epoch.remove(&epoch);
+            }
+        }
+    }
+}
+
 impl PendingWrites {
-    fn sent(&self, epoch: u64) {
-        if let Ok(mut by_epoch) = self.by_epoch.lock() {
-            *by_epoch.entry(epoch).or_default() += 1;
+    fn queued(self: &Arc<Self>, epoch: u64) -> QueuedWrite {
+        let seq = match self.order.lock() {
+            Ok(mut order) => {
+                let seq = order.next;
+                order.next += 1;
+                order.unacked.insert(seq, epoch);
+                order.count(epoch);
+                seq
+            }
+            Err(_) => u64::MAX,
+        };
+        QueuedWrite {
+            pending: Arc::clone(self),
+            seq,
         }
     }
 
-    fn done(&self, epoch: u64) {
-        if let Ok(mut by_epoch) = self.by_epoch.lock()
-            && let Some(n) = by_epoch.get_mut(&epoch)
+    fn done(&self, seq: u64) {
+        if let Ok(mut order) = self.order.lock()
+            && let Some(epoch) = order.unacked.remove(&seq)
         {
-            *n -= 1;
-            if *n == 0 {
-                by_epoch.remove(&epoch);
-            }
+            order.uncount(epoch);
         }
         self.changed.notify_waiters();
+    }
+
+    fn resent(&self, seq: u64, epoch: u64) {
+        if let Ok(mut order) = self.order.lock()
+            && let Some(old) = order
+                .unacked
+                .get_mut(&seq)
+                .map(|e| std::mem::replace(e, epoch))
+        {
+            order.uncount(old);
+            order.count(epoch);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until every write before `seq` was sent again on the session of `epoch` (or a
+    /// later one), or ended.
+    async fn turn(&self, seq: u64, epoch: u64) {
+        self.wait_until(|order| order.unacked.range(..seq).all(|(_, e)| *e >= epoch))
+            .await;
     }
 
     /// Waits until every write sent on a session before `epoch` and not acknowledged there
     /// was sent again on a later one (or ended).
     pub(super) async fn sent_again_on(&self, epoch: u64) {
+        self.wait_until(|order| order.by_epoch.range(..epoch).next().is_none())
+            .await;
+    }
+
+    async fn wait_until(&self, ready: impl Fn(&WriteOrder) -> bool) {
         loop {
             let changed = self.changed.notified();
-            let left = self
-                .by_epoch
-                .lock()
-                .is_ok_and(|by_epoch| by_epoch.range(..epoch).next().is_some());
-            if !left {
+            if self.order.lock().map_or(true, |order| ready(&order)) {
                 return;
             }
             changed.await;

@@ -244,6 +244,13 @@ impl Sftp {
         Ok(session)
     }
 
+    /// Whether a request on `handle` can still reach its file: it lives on the current
+    /// session, or it can be reopened there by a name. A handle of a file whose names are all
+    /// gone dies with its session.
+    pub fn may_reach(&self, handle: &Handle) -> bool {
+        handle.epoch() >= self.link.state().0 || handle.reopen_info().path().is_some()
+    }
+
     /// The session (channel) of the current connection that `handle` lives on, for request
     /// `seq` ([`u64::MAX`], or a write being sent again, which does not wait for the others:
     /// they may be waiting for it).
@@ -1005,21 +1012,31 @@ impl Sftp {
 
     /// Sends FSETSTAT on `handle`, queued on the session before this returns (so it reaches
     /// the server after the writes queued before it and before any request made afterwards);
-    /// the returned future resolves with the server's answer. Sent again on the new session
-    /// (after the handle's lost writes) if its own died.
+    /// the returned future resolves with the server's answer. It counts among the session's
+    /// pending writes: if its session dies it is sent again in its place among them, and
+    /// nothing made after it overtakes it (see [`PendingWrites`]).
     pub async fn send_fsetstat(
         self: &Arc<Self>,
         handle: &Handle,
         attrs: FileAttributes,
     ) -> SftpResult<impl Future<Output = SftpResult<()>> + Send + 'static> {
         let (session, lease) = self.leased(Op::Fsetstat, handle, u64::MAX).await?;
+        let queued_change = handle.write_queued(session.epoch);
         let (sftp, handle, raw) = (Arc::clone(self), handle.clone(), lease.raw().to_owned());
         let sent = queued(Box::pin(async move {
             let first = session.raw.fsetstat(raw, attrs.clone()).map_ok(drop);
-            match sftp.attempt(Op::Fsetstat, &session, first).await {
-                Err(SftpError::Transport(_)) => sftp.fsetstat(&handle, attrs).await,
+            let result = match sftp.attempt(Op::Fsetstat, &session, first).await {
+                Err(SftpError::Transport(_)) => {
+                    let seq = queued_change.seq();
+                    sftp.send_again(Op::Fsetstat, &handle, seq, |raw, h| {
+                        Box::pin(raw.fsetstat(h, attrs.clone()).map_ok(drop))
+                    })
+                    .await
+                }
                 other => other,
-            }
+            };
+            drop(queued_change);
+            result
         }));
         drop(lease);
         Ok(sent)
@@ -1033,15 +1050,34 @@ impl Sftp {
         at: u64,
         piece: Vec<u8>,
     ) -> SftpResult<()> {
+        self.send_again(Op::Write, handle, seq, |raw, h| {
+            Box::pin(raw.write(h, at, piece.clone()).map_ok(drop))
+        })
+        .await
+    }
+
+    /// Sends the ordered request `seq` on `handle` (a write, or an FSETSTAT queued behind the
+    /// writes) again after its session died: on the new session, once every earlier one was
+    /// sent again there (see [`PendingWrites`]).
+    async fn send_again(
+        &self,
+        op: Op,
+        handle: &Handle,
+        seq: u64,
+        req: impl for<'s> Fn(&'s RawSftpSession, String) -> Attempt<'s, ()>,
+    ) -> SftpResult<()> {
         loop {
-            let (session, lease) = self.leased(Op::Write, handle, seq).await?;
-            let fut = session.raw.write(lease.raw().to_owned(), at, piece.clone());
-            let sent = queued(Box::pin(self.attempt(Op::Write, &session, fut)));
+            let (session, lease) = self.leased(op, handle, seq).await?;
+            let sent = queued(Box::pin(self.attempt(
+                op,
+                &session,
+                req(&session.raw, lease.raw().to_owned()),
+            )));
             handle.write_resent(seq, session.epoch);
             drop(lease);
             match sent.await {
                 Err(SftpError::Transport(_)) => continue,
-                other => return other.map(drop),
+                other => return other,
             }
         }
     }

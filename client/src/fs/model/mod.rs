@@ -123,53 +123,20 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step], known: KnownBugs) -> Res
         if appending {
             harness.disarm();
         }
-        let steer = known.size_after_reconnect && matches!(planned, Planned::Join(_));
         if let Some(cut) = step
             .cut
-            .filter(|_| !matches!(planned, Planned::Skip) && !appending && !steer)
+            .filter(|_| !matches!(planned, Planned::Skip) && !appending)
         {
-            if known.size_after_reconnect {
-                // Nothing of earlier steps in flight: the cut hits this step's requests.
-                settle().await;
-                if harness.fired() {
-                    model.link_cut();
-                    log.push("(the link was cut between steps)".to_owned());
-                }
-            }
             harness.cut_at(u64::from(cut.at), cut.after);
         }
         let doubtful = per_op(&model, &planned, |m, fd| m.doubtful(fd));
-        // fstat and fchmod of a nameless file go through any open file of it.
-        let through_any = |p: &Plan| matches!(p.op, Op::Fstat { .. } | Op::Fchmod { .. });
-        let sibling: Vec<bool> = match &planned {
-            Planned::One(p) => vec![through_any(p)],
-            Planned::Join(ps) => ps.iter().map(through_any).collect(),
-            Planned::Skip => vec![false],
-        }
-        .into_iter()
-        .zip(per_op(&model, &planned, |m, fd| m.sibling_doubtful(fd)))
-        .map(|(any, sib)| any && sib && known.fstat_through_dead_handle)
-        .collect();
-        let doubtful: Vec<bool> = doubtful
-            .iter()
-            .zip(&sibling)
-            .map(|(a, b)| *a || *b)
-            .collect();
         let nameless_before = per_op(&model, &planned, |m, fd| m.nameless(fd));
         // To take the operation back if it failed as a doubtful handle may.
         let before = nameless_before.contains(&true).then(|| model.clone());
         let seen = driver.run(&planned).await;
-        let settled = step.cut.is_some() && known.size_after_reconnect;
-        if settled {
-            // The cut and the recovery from it are over before the next step.
-            settle().await;
-        }
         // A cut asked for waits for its request, which may come in a later step (a write's
-        // packets leave after write() returned); not when steering clear of the known bug.
+        // packets leave after write() returned).
         let cut = harness.fired();
-        if settled && !cut {
-            harness.disarm();
-        }
         let mut expect = model.apply(&planned);
         let nameless_after = per_op(&model, &planned, |m, fd| m.nameless(fd));
         let may_fail: Vec<bool> = (0..doubtful.len())
@@ -221,39 +188,22 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step], known: KnownBugs) -> Res
 /// (to see a fix work).
 #[derive(Clone, Copy, Debug)]
 pub struct KnownBugs {
-    /// Issue 18: after a cut, requests resent on the new connection land out of program
-    /// order: the LSTAT behind a stat overtook the resent writes and showed an older size
-    /// (fixed: `regression_size_after_cut_*`); FSETSTATs queued behind the writes, and writes
-    /// through two handles of one file, are still resent out of order. Steered clear of by letting
-    /// nothing of other steps be in flight when a cut is made, nor the recovery from it when
-    /// the next step starts, and by making no cut during a join.
-    pub size_after_reconnect: bool,
     /// After the kernel forgot its inodes, a name of a file that had several names may show
     /// a link count above the true one once another name is removed (SEMANTICS.md promises
     /// never more links than exist). Steered clear of by not comparing the link count of such
     /// a file after a [`ops::Op::DropCaches`].
     pub nlink_after_forget: bool,
-    /// fchmod of a file with no name left goes through any one open file of it, also one whose
-    /// handle died with a cut and cannot be reopened, though another holds a live handle: EIO.
-    /// (fstat tries every open file since `SshFs::fstat_any` was mended.) Steered clear of by
-    /// letting such an fstat or fchmod fail with EIO while some open file of the inode is in
-    /// doubt.
-    pub fstat_through_dead_handle: bool,
 }
 
 /// The known bugs to steer clear of (see [`KnownBugs`]).
 pub const KNOWN_BUGS: KnownBugs = KnownBugs {
-    size_after_reconnect: true,
     nlink_after_forget: true,
-    fstat_through_dead_handle: true,
 };
 
 impl KnownBugs {
     /// None: every case runs as generated.
     pub const NONE: KnownBugs = KnownBugs {
-        size_after_reconnect: false,
         nlink_after_forget: false,
-        fstat_through_dead_handle: false,
     };
 }
 
@@ -263,11 +213,6 @@ fn known_bugs() -> KnownBugs {
     } else {
         KNOWN_BUGS
     }
-}
-
-/// Lets everything in flight finish (virtual time passes only when nothing else can run).
-async fn settle() {
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// For each operation of a planned step: whether `test` holds for an open file it names.

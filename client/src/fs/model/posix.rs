@@ -602,16 +602,6 @@ impl Model {
             .is_some_and(|n| n.nlink == 0)
     }
 
-    /// Whether some open file of `fd`'s inode is [`Model::doubtful`].
-    pub fn sibling_doubtful(&self, fd: FdId) -> bool {
-        let Some(ino) = self.fds.get(&fd).map(|f| f.ino) else {
-            return false;
-        };
-        self.fds
-            .iter()
-            .any(|(id, f)| f.ino == ino && self.doubtful(*id))
-    }
-
     /// Whether `fd`'s handle may be one that no name can reopen: its file has no name left and
     /// the link was cut since it was last known open on the server.
     pub fn doubtful(&self, fd: FdId) -> bool {
@@ -972,8 +962,15 @@ impl Model {
                 return err(libc::ENOTEMPTY);
             }
             if !self.caps.posix_rename {
-                // Plain SFTP RENAME never replaces: SSH_FX_FAILURE (SEMANTICS.md).
-                return err(libc::EIO);
+                // Plain SFTP RENAME as OpenSSH's sftp-server does it (SEMANTICS.md): a regular
+                // file is linked to the new name, which fails if the name exists; anything else
+                // is renamed unless stat(2) of the target succeeds, so a dangling symlink is
+                // replaced. Refused: SSH_FX_FAILURE.
+                let regular = self.kind(ino) == Some(Kind::File);
+                let resolves = matches!(self.walk(to, true), Ok(Walked::Found { .. }));
+                if regular || resolves {
+                    return err(libc::EIO);
+                }
             }
             self.remove_name(tparent, &tname, t);
         }

@@ -282,7 +282,6 @@ fn regression_fchmod_after_a_write_through_another_descriptor() {
 /// the server's, not the one set. (Seen with h-bugs's fix of the size-after-reconnect bug
 /// applied too: its ordering covers resent WRITEs, not the FSETSTATs queued behind them.)
 #[test]
-#[ignore = "issue 18: an FSETSTAT queued behind the writes and lost with a cut is overtaken by a stat"]
 fn regression_utimens_behind_the_writes_then_cut_then_fstat() {
     let excl = OFlags {
         acc: Acc::W,
@@ -321,7 +320,6 @@ fn regression_utimens_behind_the_writes_then_cut_then_fstat() {
 /// and on the new connection they are sent again in the wrong order: the server keeps the
 /// first mode, not the last (the model's final comparison of the server's tree shows it).
 #[test]
-#[ignore = "issue 18: FSETSTATs queued behind the writes are resent out of order after a cut"]
 fn regression_chmods_behind_the_writes_resent_out_of_order() {
     let excl = OFlags {
         excl: true,
@@ -482,6 +480,65 @@ fn regression_fstat_of_an_unlinked_file_through_a_dead_handle() {
     must_pass_every_time(Memory::new, &steps, 20);
 }
 
+/// As [`regression_fstat_of_an_unlinked_file_through_a_dead_handle`], with fchmod: the
+/// kernel sends it without a handle for a file with no name left, and the change must go
+/// through the open file whose handle lives (reopened after the cut while the file still had
+/// a name), not through one that died with the connection (EIO).
+#[test]
+fn regression_fchmod_of_an_unlinked_file_through_a_dead_handle() {
+    let rw = rw_create();
+    let r = OFlags {
+        acc: Acc::R,
+        creat: false,
+        ..rw
+    };
+    let mut steps = vec![Step::new(Op::Open {
+        p: 0,
+        path: "a",
+        flags: rw,
+        mode: 0o644,
+    })];
+    for _ in 0..3 {
+        steps.push(Step::new(Op::Open {
+            p: 0,
+            path: "a",
+            flags: r,
+            mode: 0o644,
+        }));
+    }
+    steps.extend([
+        Step::cut(
+            Op::Mkdir {
+                path: "d0",
+                mode: 0o755,
+            },
+            1,
+            false,
+        ),
+        Step::new(Op::Open {
+            p: 1,
+            path: "a",
+            flags: r,
+            mode: 0o644,
+        }),
+        Step::new(Op::Read {
+            p: 1,
+            fd: 0,
+            at: At::Off(0),
+            len: 10,
+            direct: true,
+        }),
+        Step::new(Op::Unlink { path: "a" }),
+        Step::new(Op::Fchmod {
+            p: 1,
+            fd: 0,
+            mode: 0o600,
+        }),
+        Step::new(Op::Fstat { p: 1, fd: 0 }),
+    ]);
+    must_pass_every_time(Memory::new, &steps, 20);
+}
+
 /// Two descriptors of one file; a write through the first is carried out by the server but
 /// its answer is still on its way when the link is cut at the packet of a later write through
 /// the second (`Memory::jittery` delays answers). On the new connection each handle is
@@ -489,7 +546,6 @@ fn regression_fstat_of_an_unlinked_file_through_a_dead_handle() {
 /// across the two handles: the first write is sent again after the second and its old bytes
 /// land over the newer ones. Data on the server is not what the program wrote last.
 #[test]
-#[ignore = "issue 18: writes resent after a cut through two handles of one file land out of program order"]
 fn regression_writes_through_two_handles_resent_out_of_order() {
     let excl = OFlags {
         acc: Acc::W,
@@ -608,13 +664,12 @@ fn regression_chmod_through_one_name_after_drop_caches_seen_through_the_other() 
 }
 
 /// On a server without posix-rename@openssh.com, a rename of a symlink over another symlink
-/// succeeds through the mount, where the model (following docs/SEMANTICS.md: a plain RENAME
-/// refuses an existing target) expects EIO. Found by a random run
-/// (`MODEL_SEED=1796618969342061271`, model_memory_server_no_extensions). Which one is right
-/// is not settled: a rename over a name that works is what a program wants, but then the
-/// document and the model must say when it does (the same rename of a regular file fails).
+/// succeeded through the mount where the model expected EIO. Found by a random run
+/// (`MODEL_SEED=1796618969342061271`, model_memory_server_no_extensions). The mount was right:
+/// OpenSSH's plain RENAME renames anything but a regular file with rename(2) when stat(2) of
+/// the target fails, and a dangling symlink fails it, so it is replaced. The model (and
+/// docs/SEMANTICS.md) now say so.
 #[test]
-#[ignore = "issue 18/20: rename over an existing symlink without posix-rename succeeds where the documented behaviour is EIO"]
 fn regression_rename_of_a_symlink_over_a_symlink_without_posix_rename() {
     must_pass(replay(
         Memory::no_extensions,
