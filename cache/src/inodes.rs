@@ -265,6 +265,13 @@ impl InodeTable {
         self.nodes.get(&ino).and_then(|n| n.nlink)
     }
 
+    /// Forgets the link count last seen for `ino` (it may be too high now).
+    pub fn forget_nlink(&mut self, ino: u64) {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.nlink = None;
+        }
+    }
+
     /// Records the link count last seen for `ino` (from a listing or our own `link`).
     pub fn set_nlink(&mut self, ino: u64, nlink: u32) {
         if let Some(node) = self.nodes.get_mut(&ino) {

@@ -56,6 +56,10 @@ use crate::clock::Clock;
 pub trait Revision {
     /// True if `self` and `other` are the same version of the file.
     fn same_revision(&self, other: &Self) -> bool;
+
+    /// Takes from `older` (the previous snapshot of the same path) what this snapshot does not
+    /// carry but is still true of the file (the link count a STAT lacks). Nothing by default.
+    fn keep_from(&mut self, _older: &Self) {}
 }
 
 /// Lifetimes and size of the cache.
@@ -964,9 +968,11 @@ impl<A: Clone + Revision> MetaCache<A> {
     /// Forgets the attributes of every path whose cached attributes satisfy `pred` (their
     /// listings stay); answers to requests sent before are not stored for them. For facts SFTP
     /// cannot tie to one path, like the link count shared by a hard-linked file's names.
-    pub fn forget_attrs_where(&mut self, pred: impl Fn(&A) -> bool) {
+    /// Returns the paths whose attributes went.
+    pub fn forget_attrs_where(&mut self, pred: impl Fn(&A) -> bool) -> Vec<String> {
         let stamp = self.next_generation();
-        for (_, e) in self.store.lru.iter_mut() {
+        let mut forgotten = Vec::new();
+        for (path, e) in self.store.lru.iter_mut() {
             if let Some(Timed {
                 value: Known::Present(a),
                 ..
@@ -975,8 +981,10 @@ impl<A: Clone + Revision> MetaCache<A> {
             {
                 e.attr = None;
                 e.own = stamp;
+                forgotten.push(path.to_string());
             }
         }
+        forgotten
     }
 
     /// Drops everything (a user's "flush now"); answers to requests sent before are not stored.
@@ -1040,8 +1048,11 @@ impl<A: Clone + Revision> MetaCache<A> {
     }
 
     /// Stores attributes learned from the server and reports what changed.
-    fn store_attr(&mut self, path: &str, attr: A, at: Instant) -> Option<Change> {
+    fn store_attr(&mut self, path: &str, mut attr: A, at: Instant) -> Option<Change> {
         let change = self.store.update(path, |e| {
+            if let Some(Known::Present(old)) = e.attr.as_ref().map(|t| &t.value) {
+                attr.keep_from(old);
+            }
             let (change, same) = match e.attr.as_ref().map(|t| &t.value) {
                 Some(Known::Present(old)) if old.same_revision(&attr) => (None, true),
                 Some(Known::Present(_)) => (

@@ -6,7 +6,6 @@ use std::ffi::OsStr;
 
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
-use sshfs_cache::MetaCache;
 
 use super::stat::{self, Stat};
 use super::{Child, FsError, FsResult, SshFs, metadata, name_str};
@@ -186,14 +185,15 @@ impl SshFs {
             return Ok(());
         }
         let replaced_shared = self.has_several_names(new_parent, new_name, &to_rel);
+        let replaced = self.inodes().peek(new_parent, new_name);
         {
             let mut cache = self.cache();
             cache.renamed(&from_rel, &to_rel);
-            if replaced_shared {
-                forget_link_counts(&mut cache);
-            }
             cache.forget_attr(metadata::split_rel(&from_rel).0);
             cache.forget_attr(metadata::split_rel(&to_rel).0);
+        }
+        if replaced_shared {
+            self.other_names_changed(replaced, true);
         }
         self.inodes().rename(parent, name, new_parent, new_name);
         Ok(())
@@ -318,11 +318,45 @@ impl SshFs {
     /// attributes of the directory holding it (its mtime and size changed on the server).
     pub(super) fn name_removed(&self, parent: u64, name: &str, rel: &str) {
         let shared = self.has_several_names(parent, name, rel);
-        let mut cache = self.cache();
-        cache.removed(rel);
-        cache.forget_attr(metadata::split_rel(rel).0);
+        let removed = self.inodes().peek(parent, name);
+        {
+            let mut cache = self.cache();
+            cache.removed(rel);
+            cache.forget_attr(metadata::split_rel(rel).0);
+        }
         if shared {
-            forget_link_counts(&mut cache);
+            self.other_names_changed(removed, true);
+        }
+    }
+
+    /// A file with several names changed through one of them (inode `except`, if the kernel
+    /// knows it), and SFTP cannot say which names are its others: every name cached with a
+    /// link count above one forgets its attributes, and the kernel is told to drop what it
+    /// holds of each inode known to have several links. `counts`: a name of it went, so the
+    /// link counts those inodes remember may be one too high; they are forgotten too (a count
+    /// then reads as the names we know until a listing gives it again: never more links than
+    /// exist). A scan of the cache: only done for files with several links.
+    pub(super) fn other_names_changed(&self, except: Option<u64>, counts: bool) {
+        let paths = self
+            .cache()
+            .forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
+        let others: std::collections::BTreeSet<u64> = {
+            let mut inodes = self.inodes();
+            let others: std::collections::BTreeSet<u64> = inodes
+                .multi_link_files()
+                .into_iter()
+                .chain(paths.iter().filter_map(|p| inodes.find(p)))
+                .filter(|o| Some(*o) != except)
+                .collect();
+            if counts {
+                for other in &others {
+                    inodes.forget_nlink(*other);
+                }
+            }
+            others
+        };
+        for other in others {
+            self.invalidator.inode(other);
         }
     }
 
@@ -361,13 +395,6 @@ impl SshFs {
         }
         e
     }
-}
-
-/// After one name of a file with several links went away, the count cached for its other names
-/// is one too high, and SFTP cannot say which names they are: forget every cached count above
-/// one (a scan of the cache, so only done when a multi-link name was removed).
-fn forget_link_counts(cache: &mut MetaCache<Stat>) {
-    cache.forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
 }
 
 pub(super) fn perm_attrs(mode: u32) -> FileAttributes {

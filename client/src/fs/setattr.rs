@@ -255,27 +255,25 @@ impl SshFs {
     pub(super) fn changed_content(&self, ino: u64, rel: Option<&str>) {
         self.drop_read_ahead(ino);
         self.forget_all_ahead();
-        let (paths, unknown_names, shared) = {
+        // The link count a listing gave the name may be newer than the inode's (the kernel
+        // forgot the inode and looked the name up again with a STAT, which carries none).
+        let listed = rel
+            .and_then(|rel| self.cache().last_attr(rel))
+            .and_then(|s| s.nlink);
+        let (paths, unknown_names) = {
             let inodes = self.inodes();
             let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
-            let unknown = inodes.nlink(ino).is_some_and(|n| n > names);
-            let shared = if unknown {
-                inodes.multi_link_files()
-            } else {
-                Vec::new()
-            };
-            (inodes.paths(ino), unknown, shared)
+            let unknown = inodes.nlink(ino).max(listed).is_some_and(|n| n > names);
+            (inodes.paths(ino), unknown)
         };
-        let mut cache = self.cache();
-        for path in paths.iter().map(String::as_str).chain(rel) {
-            cache.invalidate(path);
+        {
+            let mut cache = self.cache();
+            for path in paths.iter().map(String::as_str).chain(rel) {
+                cache.invalidate(path);
+            }
         }
         if unknown_names {
-            cache.forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
-            drop(cache);
-            for other in shared.into_iter().filter(|o| *o != ino) {
-                self.invalidator.inode(other);
-            }
+            self.other_names_changed(Some(ino), false);
         }
     }
 

@@ -60,6 +60,16 @@ impl Revision for Stat {
             && self.attrs.size == other.attrs.size
             && self.attrs.mtime == other.attrs.mtime
     }
+
+    /// A STAT carries no link count: the last one known (a listing's, our own link's) stays,
+    /// for a file of the same type. Our own unlink forgets it first (`forget_link_counts`), so
+    /// it never outlives a name we removed; one removed on the server shows at the next
+    /// listing.
+    fn keep_from(&mut self, older: &Self) {
+        if self.nlink.is_none() && !self.is_dir() && self.file_type() == older.file_type() {
+            self.nlink = older.nlink;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ pub struct KnownBugs {
 
 /// The known bugs to steer clear of (see [`KnownBugs`]).
 pub const KNOWN_BUGS: KnownBugs = KnownBugs {
-    nlink_after_forget: true,
+    nlink_after_forget: false,
 };
 
 impl KnownBugs {
