@@ -55,7 +55,7 @@ const NOT_A_MOUNT: [&str; 6] = [
 )]
 pub struct Args {
     /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
-    #[arg(required_unless_present_any = NOT_A_MOUNT)]
+    #[arg(required_unless_present_any = NOT_A_MOUNT, value_parser = source_parser())]
     pub source: Option<String>,
     /// Local directory to mount on
     #[arg(required_unless_present_any = NOT_A_MOUNT, value_hint = ValueHint::DirPath)]
@@ -195,6 +195,14 @@ struct Notes {
     verbose: Vec<String>,
     /// The mounted host's LogLevel from ssh_config.
     log_level: Option<LogLevel>,
+}
+
+/// The remote directory's argument as bytes: a path that is not UTF-8 is kept in the escape
+/// the client keeps names in (`sshfs_client::kernel_names`), so it reaches the server unchanged.
+fn source_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new()
+        .map(|s: std::ffi::OsString| sshfs_client::kernel_names::name_from_kernel(&s).into_owned())
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
