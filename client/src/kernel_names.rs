@@ -117,7 +117,7 @@ mod tests {
         // 255 bytes that are not UTF-8: 1020 bytes inside the process, 255 on the wire.
         let escaped = name_from_kernel(OsStr::from_bytes(&[0xe9; 255]));
         assert!(!too_long_for_the_server(&format!("/r/{escaped}")));
-        let deep = vec![name(200); 20].join("/");
+        let deep = vec![name(200); 25].join("/");
         assert!(!too_long_for_the_server(&deep[..4095]));
         assert!(too_long_for_the_server(&deep[..4096]));
     }
