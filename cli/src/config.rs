@@ -1105,6 +1105,18 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_path_that_is_not_utf8_reaches_the_server_as_its_bytes() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let source = OsStr::from_bytes(b"me@h:/srv/caf\xe9");
+        let argv = ["sshfs-rs", "-F", "/dev/null"].map(OsStr::new);
+        let argv = argv.into_iter().chain([source, OsStr::new("/mnt")]);
+        let c = build(Args::try_parse_from(argv).unwrap()).unwrap();
+        let sent = sshfs_client::kernel_names::bytes_to_kernel(&c.remote_path);
+        assert_eq!(sent, b"/srv/caf\xe9");
+    }
+
+    #[test]
     fn options_after_positionals_and_precedence() {
         let c = build(args(&[
             "me@h:/srv",
