@@ -5,7 +5,8 @@
 //! rename, mkdir and rmdir, a file read after its removal while open, each compared with the
 //! server's directory on disk. These servers
 //! once hung or lost data under the writes sshfs-rs striped over several channels; each gets
-//! one channel, and `--stats` says so. A server missing from the machine is a `skipped:` line.
+//! one channel, and `--stats` says so. File names that are not UTF-8 go both ways byte for
+//! byte on each ([`non_utf8_names`]). A server missing from the machine is a `skipped:` line.
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
 mod support;
