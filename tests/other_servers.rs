@@ -5,14 +5,18 @@
 //! rename, mkdir and rmdir, a file read after its removal while open, each compared with the
 //! server's directory on disk. These servers
 //! once hung or lost data under the writes sshfs-rs striped over several channels; each gets
-//! one channel, and `--stats` says so. A server missing from the machine is a `skipped:` line.
+//! one channel, and `--stats` says so. File names that are not UTF-8 go both ways byte for
+//! byte on each ([`non_utf8_names`]). A server missing from the machine is a `skipped:` line.
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
 mod support;
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -153,12 +157,81 @@ fn everyday_operations(server: &OtherServer, symlinks: bool, lacks: &[&str]) {
     );
 }
 
+/// The names in `dir`, as bytes.
+fn names_in(dir: &Path) -> BTreeSet<Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_vec())
+        .collect()
+}
+
+/// Names that are not UTF-8 (issue 20) through a mount of `server`: names on its disk are
+/// listed and read byte for byte, and names a program creates, makes a directory of, renames
+/// to and (`symlinks`) links with reach its disk byte for byte.
+fn non_utf8_names(server: &OtherServer, symlinks: bool) {
+    let os = OsStr::from_bytes;
+    let data = server.data();
+    // Before anything listed the server's directory: rclone keeps the listings it made
+    // (`--dir-cache-time`), so a name added to one it listed before would not show.
+    let on_disk = data.join(os(b"from\xe9server"));
+    fs::create_dir(&on_disk).unwrap();
+    fs::write(on_disk.join(os(b"bad\xff\xfe.txt")), b"server").unwrap();
+    fs::write(on_disk.join(os("real\u{10FF41}".as_bytes())), b"real").unwrap();
+    let mount = server.mount(&["-o", "attr_timeout=0,entry_timeout=0"]);
+    let mnt = mount.path().to_path_buf();
+
+    let shown = mnt.join(os(b"from\xe9server"));
+    let listed = names_in(&shown);
+    for name in [&b"bad\xff\xfe.txt"[..], "real\u{10FF41}".as_bytes()] {
+        assert!(
+            listed.contains(name),
+            "{name:02x?} not listed: {listed:02x?}"
+        );
+    }
+    assert_eq!(
+        fs::read(shown.join(os(b"bad\xff\xfe.txt"))).unwrap(),
+        b"server"
+    );
+    assert_eq!(
+        fs::read(shown.join(os("real\u{10FF41}".as_bytes()))).unwrap(),
+        b"real"
+    );
+
+    fs::write(mnt.join(os(b"new\xe9.txt")), b"created").unwrap();
+    assert_on_disk(&data.join(os(b"new\xe9.txt")), b"created");
+    fs::create_dir(mnt.join(os(b"dir\xff"))).unwrap();
+    assert!(data.join(os(b"dir\xff")).is_dir());
+    fs::write(mnt.join(os(b"dir\xff")).join(os(b"in\xc3")), b"inner").unwrap();
+    assert_on_disk(&data.join(os(b"dir\xff")).join(os(b"in\xc3")), b"inner");
+    fs::rename(mnt.join(os(b"new\xe9.txt")), mnt.join(os(b"ren\xfe"))).unwrap();
+    assert_on_disk(&data.join(os(b"ren\xfe")), b"created");
+    assert!(!data.join(os(b"new\xe9.txt")).exists());
+    if symlinks {
+        symlink(os(b"ren\xfe"), mnt.join(os(b"sym\xe9"))).unwrap();
+        let target = fs::read_link(data.join(os(b"sym\xe9"))).unwrap();
+        assert_eq!(target.as_os_str().as_bytes(), b"ren\xfe");
+        assert_eq!(fs::read(mnt.join(os(b"sym\xe9"))).unwrap(), b"created");
+    }
+    let listed = names_in(&mnt);
+    for name in [&b"ren\xfe"[..], b"dir\xff"] {
+        assert!(
+            listed.contains(name),
+            "{name:02x?} not listed: {listed:02x?}"
+        );
+    }
+    fs::remove_file(mnt.join(os(b"dir\xff")).join(os(b"in\xc3"))).unwrap();
+    fs::remove_dir(mnt.join(os(b"dir\xff"))).unwrap();
+    assert!(!data.join(os(b"dir\xff")).exists());
+    drop(mount);
+}
+
 #[test]
 fn proftpd_mod_sftp_everyday_operations() {
     if lacking(Kind::Proftpd.available()) {
         return;
     }
     let server = OtherServer::start(Kind::Proftpd);
+    non_utf8_names(&server, true);
     everyday_operations(&server, true, &[]);
 }
 
@@ -168,6 +241,7 @@ fn rclone_everyday_operations() {
         return;
     }
     let server = OtherServer::start(Kind::Rclone);
+    non_utf8_names(&server, false);
     everyday_operations(&server, false, &["fsync"]);
 }
 
@@ -177,5 +251,6 @@ fn rclone_with_its_write_cache_everyday_operations() {
         return;
     }
     let server = OtherServer::start(Kind::RcloneWrites);
+    non_utf8_names(&server, false);
     everyday_operations(&server, false, &["fsync"]);
 }

@@ -55,7 +55,7 @@ const NOT_A_MOUNT: [&str; 6] = [
 )]
 pub struct Args {
     /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
-    #[arg(required_unless_present_any = NOT_A_MOUNT)]
+    #[arg(required_unless_present_any = NOT_A_MOUNT, value_parser = source_parser())]
     pub source: Option<String>,
     /// Local directory to mount on
     #[arg(required_unless_present_any = NOT_A_MOUNT, value_hint = ValueHint::DirPath)]
@@ -195,6 +195,14 @@ struct Notes {
     verbose: Vec<String>,
     /// The mounted host's LogLevel from ssh_config.
     log_level: Option<LogLevel>,
+}
+
+/// The remote directory's argument as bytes: a path that is not UTF-8 is kept in the escape
+/// the client keeps names in (`sshfs_client::kernel_names`), so it reaches the server unchanged.
+fn source_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new()
+        .map(|s: std::ffi::OsString| sshfs_client::kernel_names::name_from_kernel(&s).into_owned())
 }
 
 /// The whole command line, `-o` options included (for `--help` and the man page).
@@ -1094,6 +1102,18 @@ mod tests {
 
     fn args(v: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("sshfs-rs").chain(v.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn a_remote_path_that_is_not_utf8_reaches_the_server_as_its_bytes() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let source = OsStr::from_bytes(b"me@h:/srv/caf\xe9");
+        let argv = ["sshfs-rs", "-F", "/dev/null"].map(OsStr::new);
+        let argv = argv.into_iter().chain([source, OsStr::new("/mnt")]);
+        let c = build(Args::try_parse_from(argv).unwrap()).unwrap();
+        let sent = sshfs_client::kernel_names::bytes_to_kernel(&c.remote_path);
+        assert_eq!(sent, b"/srv/caf\xe9");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! turned into an errno.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -25,6 +25,7 @@ use tracing::{Instrument, debug, debug_span};
 
 use crate::fs::invalidate::Invalidation;
 use crate::fs::{DirItem, FsError, SshFs, attr, detached};
+use crate::kernel_names::name_to_kernel;
 use crate::request_log::{self, Summary};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
@@ -311,6 +312,10 @@ impl FuseFs {
             }
             OnInterrupt::Finish => mapped.instrument(span).await,
         };
+        let result = match name {
+            Some(name) => result.map_err(|e| self.too_long_or(e, ino, name)),
+            None => result,
+        };
         self.log(req, op, ino, name, &result, started);
         result
     }
@@ -360,6 +365,16 @@ impl FuseFs {
         }
     }
 
+    /// `e`, or ENAMETOOLONG when `e` is EINVAL and `name` in `parent` is longer than the
+    /// server takes (OpenSSH sends its ENAMETOOLONG as BAD_MESSAGE, which reads EINVAL).
+    fn too_long_or(&self, e: Errno, parent: u64, name: &OsStr) -> Errno {
+        if e == Errno::from(libc::EINVAL) && self.fs.too_long_for_the_server(parent, name) {
+            Errno::from(libc::ENAMETOOLONG)
+        } else {
+            e
+        }
+    }
+
     fn entry(&self, attr: FileAttr) -> ReplyEntry {
         ReplyEntry {
             ttl: self.ttls.entry,
@@ -393,7 +408,10 @@ impl Filesystem for FuseFs {
                             notify.clone().invalid_inode(ino, 0, 0).await
                         }
                         Invalidation::Entry { parent, name } => {
-                            notify.clone().invalid_entry(parent, name.into()).await
+                            notify
+                                .clone()
+                                .invalid_entry(parent, name_to_kernel(&name))
+                                .await
                         }
                     }
                 }
@@ -582,6 +600,7 @@ impl Filesystem for FuseFs {
             self.fs.rename(parent, name, new_parent, new_name, 0),
         )
         .await
+        .map_err(|e| self.too_long_or(e, new_parent, new_name))
     }
 
     async fn rename2(
@@ -601,6 +620,7 @@ impl Filesystem for FuseFs {
             self.fs.rename(parent, name, new_parent, new_name, flags),
         )
         .await
+        .map_err(|e| self.too_long_or(e, new_parent, new_name))
     }
 
     async fn link(
@@ -617,7 +637,8 @@ impl Filesystem for FuseFs {
                 inode,
                 self.fs.link(inode, new_parent, new_name),
             )
-            .await?;
+            .await
+            .map_err(|e| self.too_long_or(e, new_parent, new_name))?;
         Ok(self.entry(attr))
     }
 
@@ -765,7 +786,7 @@ impl Filesystem for FuseFs {
                     inode: self.fs.ino_hint(parent, &item.name),
                     kind: attr::kind_of(item.entry.attrs.permissions.unwrap_or(0)),
                     offset: i64::try_from(item.next_offset).unwrap_or(i64::MAX),
-                    name: OsString::from(item.name),
+                    name: name_to_kernel(&item.name),
                 })
             })
             .collect();
@@ -886,7 +907,7 @@ impl Stream for PlusEntries<'_> {
             inode: attr.ino,
             generation: 0,
             kind: attr.kind,
-            name: OsString::from(item.name),
+            name: name_to_kernel(&item.name),
             offset: i64::try_from(item.next_offset).unwrap_or(i64::MAX),
             attr,
             entry_ttl: ttls.entry,

@@ -4,5 +4,6 @@
 
 pub mod fs;
 pub mod fuse;
+pub mod kernel_names;
 pub mod remote;
 pub mod request_log;

@@ -142,6 +142,7 @@ impl SshFs {
     ) -> FsResult<(FileAttr, u64)> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
+        let name = &*name;
         let pflags = open_flags(flags) | OpenFlags::CREATE;
         let (handle, after) = match self.sftp.open_lstat(&path, pflags, perm_attrs(mode)).await {
             Ok(opened) => opened,

@@ -177,9 +177,8 @@ impl SshFs {
 
     /// The kernel was given a negative entry for `name` in `parent` (`negative_timeout`).
     pub fn gave_negative(&self, parent: u64, name: &std::ffi::OsStr) {
-        if let Some(name) = name.to_str() {
-            self.invalidator.gave_negative(parent, name);
-        }
+        let name = super::name_str(name);
+        self.invalidator.gave_negative(parent, &name);
     }
 
     /// Queues the kernel invalidations for `changes`: a modified file's attributes (and its

@@ -29,6 +29,7 @@ pub mod stripes;
 pub mod symlinks;
 pub mod write_behind;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,8 +59,8 @@ pub struct DirItem {
 
 /// A name in a directory, resolved for a request about it.
 struct Child<'a> {
-    /// The name, as text (SFTP carries names as strings).
-    name: &'a str,
+    /// The name, in the escape the process keeps names in ([`crate::kernel_names`]).
+    name: Cow<'a, str>,
     /// Its path relative to the mount root: the cache's key.
     rel: String,
     /// Its path on the server.
@@ -100,13 +101,9 @@ pub struct SshFs {
     hidden: hidden::Hidden,
 }
 
-pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
-    name.to_str().ok_or_else(|| {
-        FsError::new(
-            libc::EINVAL,
-            "file names that are not UTF-8 cannot be sent over this SFTP client",
-        )
-    })
+/// A name the kernel gave, as the process keeps it ([`crate::kernel_names`]).
+pub(super) fn name_str(name: &OsStr) -> Cow<'_, str> {
+    crate::kernel_names::name_from_kernel(name)
 }
 
 impl SshFs {
@@ -191,8 +188,8 @@ impl SshFs {
 
     /// `name` in directory `parent`, resolved (see [`Child`]).
     fn child<'a>(&self, parent: u64, name: &'a OsStr) -> FsResult<Child<'a>> {
-        let name = name_str(name)?;
-        let rel = self.rel_child(parent, name)?;
+        let name = name_str(name);
+        let rel = self.rel_child(parent, &name)?;
         let path = self.remote(&rel);
         Ok(Child { name, rel, path })
     }
@@ -261,9 +258,8 @@ impl SshFs {
     /// ENOENT), else LSTAT while the parent's listing is fetched ahead for the names looked up
     /// next ([`dir`]); takes a kernel reference.
     pub async fn lookup(self: &Arc<Self>, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
-        let name = name
-            .to_str()
-            .ok_or_else(|| FsError::new(libc::ENOENT, "name is not UTF-8"))?;
+        let name = name_str(name);
+        let name = &*name;
         let rel = self.rel_child(parent, name)?;
         let unknown = matches!(self.cache().peek_attr(&rel), sshfs_cache::Lookup::Unknown);
         if unknown && let Ok(dir) = self.rel_of(parent) {
@@ -280,6 +276,14 @@ impl SshFs {
         }
         let stat = self.stat_rel(&rel, known, true).await?;
         self.entry(parent, name, &stat)
+    }
+
+    /// Whether the server path of `name` in `parent` is longer than a POSIX server takes
+    /// ([`crate::kernel_names::too_long_for_the_server`]): a refusal of it that reads EINVAL
+    /// was ENAMETOOLONG.
+    pub fn too_long_for_the_server(&self, parent: u64, name: &OsStr) -> bool {
+        self.rel_child(parent, &name_str(name))
+            .is_ok_and(|rel| crate::kernel_names::too_long_for_the_server(&self.remote(&rel)))
     }
 
     /// `ino` as a path in the mount (`/` is its root), or `inode N` when it has none: for the
@@ -333,7 +337,9 @@ impl SshFs {
                 target
             }
         };
-        Ok(self.shown_target(&rel, target)?.into_bytes())
+        Ok(crate::kernel_names::bytes_to_kernel(
+            &self.shown_target(&rel, target)?,
+        ))
     }
 
     /// STATFS: `statvfs@openssh.com` on the root.

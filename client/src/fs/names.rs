@@ -15,7 +15,9 @@ impl SshFs {
     pub async fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr) -> FsResult<FileAttr> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
-        let target = name_str(target)?;
+        let name = &*name;
+        let target = name_str(target);
+        let target = &*target;
         if let Err(e) = self.sftp.symlink(&path, target).await {
             return Err(self.exists_or(&path, e.into()).await);
         }
@@ -34,6 +36,7 @@ impl SshFs {
             ));
         }
         let Child { name, rel, path } = self.child(parent, name)?;
+        let name = &*name;
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
         let handle = match self.sftp.open(&path, flags, perm_attrs(mode)).await {
             Ok(h) => h,
@@ -50,6 +53,7 @@ impl SshFs {
     pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
+        let name = &*name;
         let attrs = match self.sftp.mkdir_lstat(&path, mode & 0o7777).await {
             Ok(attrs) => attrs?,
             Err(e) => return Err(self.exists_or(&path, e.into()).await),
@@ -62,6 +66,7 @@ impl SshFs {
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
+        let name = &*name;
         if let Some(ino) = self.to_hide(parent, name, &rel) {
             match self.hide(parent, name, ino, &path).await {
                 Ok(()) => {
@@ -89,6 +94,7 @@ impl SshFs {
     pub async fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
         let _changing = self.changing();
         let Child { name, rel, path } = self.child(parent, name)?;
+        let name = &*name;
         if let Err(e) = self.sftp.rmdir(&path).await {
             let e: FsError = e.into();
             // What we cached of it is wrong somewhere; its listing stays only as a baseline.
@@ -128,7 +134,8 @@ impl SshFs {
         flags: u32,
     ) -> FsResult<()> {
         let _changing = self.changing();
-        let (name, new_name) = (name_str(name)?, name_str(new_name)?);
+        let (name, new_name) = (name_str(name), name_str(new_name));
+        let (name, new_name) = (&*name, &*new_name);
         let (from_rel, to_rel) = (
             self.rel_child(parent, name)?,
             self.rel_child(new_parent, new_name)?,
@@ -233,7 +240,8 @@ impl SshFs {
     /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
         let _changing = self.changing();
-        let new_name = name_str(new_name)?;
+        let new_name = name_str(new_name);
+        let new_name = &*new_name;
         let from = self.path_of(ino)?;
         let to_rel = self.rel_child(new_parent, new_name)?;
         let to = self.remote(&to_rel);

@@ -22,6 +22,8 @@ extern crate bitflags;
 extern crate serde;
 
 mod buf;
+// sshfs-rs patch: the lossless string escape, for names that cross into the process.
+pub use buf::{decode_lossless, encode_lossless};
 /// Client side
 pub mod client;
 pub mod de;
