@@ -6,7 +6,7 @@
 //! |-----------------------|--------------|------|
 //! | NO_SUCH_FILE          | ENOENT       | OpenSSH also sends it for ENOTDIR and ELOOP |
 //! | PERMISSION_DENIED     | EACCES       | |
-//! | FAILURE               | EIO, refined | refined per operation by looking at the paths: EEXIST, ENOTEMPTY, EISDIR, ENOTDIR |
+//! | FAILURE               | EIO, refined | refined per operation by looking at the paths: EEXIST, ENOTEMPTY, EISDIR, ENOTDIR; ENOSPC where statvfs shows a full disk ([`super::full`]) |
 //! | BAD_MESSAGE           | EINVAL       | OpenSSH: EINVAL, ENAMETOOLONG |
 //! | NO_CONNECTION         | ENOTCONN     | |
 //! | CONNECTION_LOST       | ECONNABORTED | |
