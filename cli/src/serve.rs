@@ -123,7 +123,9 @@ async fn serve(
     fs.learn_block_unit().await;
     tokio::spawn(fs.clone().revalidate_after_reconnects());
     let leftovers = fs.clone();
-    tokio::spawn(async move { leftovers.note_hidden_leftovers().await });
+    tokio::spawn(async move {
+        leftovers.note_hidden_leftovers().await;
+    });
     fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {
         format!(

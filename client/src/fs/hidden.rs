@@ -153,15 +153,19 @@ impl SshFs {
 
     /// At mount, where removed open files are hidden: lists (at `-v`, in one line) the hidden
     /// files in the mount's root that an earlier mount left, without removing them (see the
-    /// module doc). One listing of the root, in the background of the mount.
-    pub async fn note_hidden_leftovers(&self) {
-        if !self.sftp.server().hide_removed_open {
-            return;
-        }
+    /// module doc), and returns their names. One listing of the root, in the background of the
+    /// mount.
+    pub async fn note_hidden_leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
+        if !self.sftp.server().hide_removed_open {
+            return found;
+        }
         let handle = match self.sftp.opendir(&self.root).await {
             Ok(h) => h,
-            Err(e) => return tracing::debug!("listing the root for hidden leftovers: {e}"),
+            Err(e) => {
+                tracing::debug!("listing the root for hidden leftovers: {e}");
+                return found;
+            }
         };
         while let Ok((Some(page), _)) = self.sftp.readdir(&handle).await {
             found.extend(
@@ -181,6 +185,7 @@ impl SshFs {
                 found.join(" ")
             );
         }
+        found
     }
 
     async fn remove_hidden(&self, ino: u64) {

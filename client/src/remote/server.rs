@@ -8,7 +8,9 @@
 //! writes only in order and loses data when a file is opened again while open, and asyncssh
 //! expects SYMLINK in the draft's order. So the fast patterns (several channels, a file reopened
 //! on each) are used only where the server is known to be OpenSSH's; elsewhere one channel,
-//! in order. Each choice can be forced (`-o max_conns=N`, `-o symlink_order=openssh|draft`).
+//! in order. Each choice can be forced (`-o max_conns=N`, `-o symlink_order=openssh|draft`);
+//! several channels forced on such a server are given up once its session breaks under them
+//! ([`ServerProfile::fall_back_after_crash`]).
 //!
 //! SYMLINK's order is another matter: OpenSSH's swapped order is what most servers read, since
 //! OpenSSH's clients send it (ProFTPD's mod_sftp reads it so from any client, and so does Go's
