@@ -6,8 +6,8 @@
 # tests/unprivileged.rs make throwaway users and look for their processes), dbus, gnome-keyring
 # and libsecret-tools (the keyring tests run a Secret Service of their own under dbus-run-session
 # and read it with secret-tool), python3 (tests that make copy_file_range and mmap calls in a
-# process of their own), ProFTPD with mod_sftp and rclone (tests/other_servers.rs mounts SFTP
-# servers that are not OpenSSH's). What a package cannot give (a kernel with autofs, fusectl, the kernel
+# process of their own), ProFTPD with mod_sftp, rclone and python3-asyncssh (tests/other_servers.rs
+# mounts SFTP servers that are not OpenSSH's). What a package cannot give (a kernel with autofs, fusectl, the kernel
 # keyring...) makes a test print `skipped: ...` instead: docs/testing.md lists them.
 set -euo pipefail
 need=()
@@ -26,6 +26,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v /usr/sbin/proftpd >/dev/null || need+=(proftpd-core)
 [ -e /usr/lib/proftpd/mod_sftp.so ] || need+=(proftpd-mod-crypto)
 command -v rclone >/dev/null || need+=(rclone)
+[ -e /usr/lib/python3/dist-packages/asyncssh ] || need+=(python3-asyncssh)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO=sudo

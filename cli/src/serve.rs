@@ -122,6 +122,10 @@ async fn serve(
     // Before the first stat is answered: every one shows the same estimate of st_blocks.
     fs.learn_block_unit().await;
     tokio::spawn(fs.clone().revalidate_after_reconnects());
+    let leftovers = fs.clone();
+    tokio::spawn(async move {
+        leftovers.note_hidden_leftovers().await;
+    });
     fs.start_recheck(config.recheck);
     let cannot = |e: std::io::Error| {
         format!(

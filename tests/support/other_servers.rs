@@ -3,7 +3,9 @@
 //! * ProFTPD's mod_sftp (Debian: proftpd-core, proftpd-mod-crypto), standalone in the
 //!   foreground (`proftpd -n`), logging in `root` with a public key;
 //! * `rclone serve sftp` (Debian: rclone), in its default mode or with
-//!   `--vfs-cache-mode writes`.
+//!   `--vfs-cache-mode writes`;
+//! * an asyncssh SFTP server (Debian: python3-asyncssh), a script of a few lines written to the
+//!   server's directory and run by the system's `/usr/bin/python3`.
 //!
 //! [`OtherServer::mount`] mounts the server's directory with the sshfs-rs binary under test.
 
@@ -21,6 +23,21 @@ use super::process::terminate;
 
 const PROFTPD: &str = "/usr/sbin/proftpd";
 const MOD_SFTP: &str = "/usr/lib/proftpd/mod_sftp.so";
+/// Debian's python3-asyncssh is for the system's interpreter (not one earlier on PATH).
+const PYTHON: &str = "/usr/bin/python3";
+/// The asyncssh server: `server.py PORT HOSTKEY AUTHORIZED_KEYS`, SFTP only, logins by key.
+const ASYNCSSH_SERVER: &str = "\
+import asyncio, sys
+import asyncssh
+
+async def main(port, host_key, authorized_keys):
+    await asyncssh.listen('127.0.0.1', port, server_host_keys=[host_key],
+                          authorized_client_keys=authorized_keys,
+                          sftp_factory=True, allow_scp=False)
+    await asyncio.Event().wait()
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+";
 /// Tries with a new port when another process took the chosen one first.
 const START_ATTEMPTS: usize = 3;
 
@@ -33,6 +50,8 @@ pub enum Kind {
     Rclone,
     /// `rclone serve sftp --vfs-cache-mode writes` (files uploaded to the directory after close).
     RcloneWrites,
+    /// An asyncssh SFTP server (reads SYMLINK in the draft's order).
+    Asyncssh,
 }
 
 impl Kind {
@@ -45,9 +64,22 @@ impl Kind {
             Kind::Rclone | Kind::RcloneWrites if !on_path("rclone") => {
                 Err("no rclone (apt-get install rclone, or scripts/install-deps.sh)".into())
             }
+            Kind::Asyncssh if !has_asyncssh() => Err(
+                "no python3-asyncssh (apt-get install python3-asyncssh, or scripts/install-deps.sh)"
+                    .into(),
+            ),
             _ => Ok(()),
         }
     }
+}
+
+fn has_asyncssh() -> bool {
+    Command::new(PYTHON)
+        .args(["-c", "import asyncssh"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn on_path(program: &str) -> bool {
@@ -80,6 +112,7 @@ impl OtherServer {
             let child = match kind {
                 Kind::Proftpd => spawn_proftpd(dir, port),
                 Kind::Rclone | Kind::RcloneWrites => spawn_rclone(dir, port, kind),
+                Kind::Asyncssh => spawn_asyncssh(dir, port),
             };
             let mut server = OtherServer {
                 kind,
@@ -125,7 +158,7 @@ impl OtherServer {
     pub fn mount(&self, extra: &[&str]) -> Mount {
         let dir = self.base.path();
         let remote = match self.kind {
-            Kind::Proftpd => self.data().to_string_lossy().into_owned(),
+            Kind::Proftpd | Kind::Asyncssh => self.data().to_string_lossy().into_owned(),
             // rclone serves its directory as the root.
             Kind::Rclone | Kind::RcloneWrites => "/".into(),
         };
@@ -275,4 +308,22 @@ fn spawn_rclone(dir: &Path, port: u16, kind: Kind) -> Child {
         .stderr(log)
         .spawn()
         .expect("start rclone")
+}
+
+fn spawn_asyncssh(dir: &Path, port: u16) -> Child {
+    fs::copy(dir.join("userkey.pub"), dir.join("authorized_keys")).unwrap();
+    fs::write(dir.join("server.py"), ASYNCSSH_SERVER).unwrap();
+    let log = log_file(dir);
+    Command::new(PYTHON)
+        .args(["-W", "ignore"])
+        .arg(dir.join("server.py"))
+        .arg(port.to_string())
+        .arg(dir.join("hostkey"))
+        .arg(dir.join("authorized_keys"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start the asyncssh server")
 }

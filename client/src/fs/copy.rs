@@ -26,8 +26,9 @@
 
 use std::sync::Arc;
 
+use super::full::Need;
 use super::{FsError, FsResult, SshFs};
-use crate::remote::sftp::{FX_OP_UNSUPPORTED, SftpError};
+use crate::remote::sftp::{FX_FAILURE, FX_OP_UNSUPPORTED, SftpError};
 
 /// The most one COPY_FILE_RANGE asks the server to copy: 64 MiB takes the server well under a
 /// second on a disk, and leaves it far inside the request deadline on a slow one.
@@ -91,6 +92,19 @@ impl SshFs {
         self.changed_content(dst.ino, rel.as_deref());
         match copied {
             Ok(()) => Ok(n),
+            // A full disk is ENOSPC ([`super::full`]); any other refusal, the kernel copies.
+            Err(
+                e @ SftpError::Status {
+                    code: FX_FAILURE, ..
+                },
+            ) => {
+                let e = self.full_or_file(dst.ino, Need::Blocks, e.into()).await;
+                if e.errno == libc::ENOSPC {
+                    return Err(e);
+                }
+                tracing::debug!("copy-data refused ({}): the kernel copies", e.message);
+                Err(FsError::new(libc::EOPNOTSUPP, e.message))
+            }
             Err(SftpError::Status { code, message }) => {
                 tracing::debug!("copy-data refused ({message}): the kernel copies");
                 let errno = match code {

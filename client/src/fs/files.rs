@@ -8,6 +8,7 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sshfs_cache::Ticket;
 
+use super::full::Need;
 use super::handles::OpenFile;
 use super::names::perm_attrs;
 use super::stat::Stat;
@@ -209,7 +210,13 @@ impl SshFs {
                     let acked = self.sftp.send_write(&handle, at, piece).await?;
                     self.files_of(file.ino, |f| f.wrote_to(at + piece.len() as u64));
                     self.changed_content(file.ino, rel.as_deref());
-                    Ok(async move { acked.await.map_err(FsError::from) })
+                    let (fs, ino) = (Arc::clone(self), file.ino);
+                    Ok(async move {
+                        match acked.await {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(fs.full_or_file(ino, Need::Blocks, e.into()).await),
+                        }
+                    })
                 })
                 .await?;
         }
@@ -229,7 +236,10 @@ impl SshFs {
     pub async fn fsync(&self, fh: u64) -> FsResult<()> {
         let file = self.file(fh)?;
         file.writes.drain().await?;
-        Ok(self.sftp.fsync(&file.handle).await?)
+        match self.sftp.fsync(&file.handle).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.full_or_file(file.ino, Need::Blocks, e.into()).await),
+        }
     }
 
     /// RELEASE: drops the file's read-ahead (its READs in flight end or are cancelled), waits
@@ -241,7 +251,10 @@ impl SshFs {
                 file.readahead.clear();
                 let written = file.writes.drain().await;
                 self.close_stripes(&file).await;
-                let closed = self.sftp.close(&file.handle).await;
+                let closed = match self.sftp.close(&file.handle).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(self.full_or_file(file.ino, Need::Blocks, e.into()).await),
+                };
                 self.released(file.ino).await;
                 closed?;
                 written

@@ -20,8 +20,11 @@
 //!
 //! A mount that dies with hidden files open leaves them on the server. They are **not**
 //! removed at the next mount: another client (another mount of the same directory) may be
-//! holding them open, and nothing on the server says whose they are. They stay invisible in
-//! our listings; `find DIR -name '.fuse_hidden*'` on the server finds them (docs/SEMANTICS.md).
+//! holding them open, and nothing on the server says whose they are (the name carries an inode
+//! number of the mount that made it, not the mount; its age says nothing either: a process
+//! may hold a removed log file open for weeks). They stay invisible in our listings; a mount
+//! that hides lists those in its root at `-v` ([`SshFs::note_hidden_leftovers`]), and
+//! `find DIR -name '.fuse_hidden*'` on the server finds them all (docs/SEMANTICS.md).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -146,6 +149,43 @@ impl SshFs {
         if !self.hidden.is_empty() && !self.is_open(ino) {
             self.remove_hidden(ino).await;
         }
+    }
+
+    /// At mount, where removed open files are hidden: lists (at `-v`, in one line) the hidden
+    /// files in the mount's root that an earlier mount left, without removing them (see the
+    /// module doc), and returns their names. One listing of the root, in the background of the
+    /// mount.
+    pub async fn note_hidden_leftovers(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if !self.sftp.server().hide_removed_open {
+            return found;
+        }
+        let handle = match self.sftp.opendir(&self.root).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!("listing the root for hidden leftovers: {e}");
+                return found;
+            }
+        };
+        while let Ok((Some(page), _)) = self.sftp.readdir(&handle).await {
+            found.extend(
+                page.into_iter()
+                    .map(|e| e.name)
+                    .filter(|n| is_hidden_name(n)),
+            );
+        }
+        let _ = self.sftp.close(&handle).await;
+        if !found.is_empty() {
+            found.sort();
+            tracing::info!(
+                "{} hidden file(s) in {} were left by a mount that ended while they were open \
+                 (not removed: another client may hold them open): {}",
+                found.len(),
+                self.root,
+                found.join(" ")
+            );
+        }
+        found
     }
 
     async fn remove_hidden(&self, ino: u64) {

@@ -14,6 +14,7 @@ pub mod detached;
 pub mod dir;
 pub mod errno;
 pub mod files;
+pub mod full;
 pub mod handles;
 pub mod hidden;
 pub mod idmap;
@@ -99,6 +100,8 @@ pub struct SshFs {
     /// Files unlinked while open, kept under a hidden name until their last release, on
     /// servers that drop a removed file ([`hidden`]).
     hidden: hidden::Hidden,
+    /// What the last statvfs after a FAILURE said ([`full`]).
+    full: full::FullDisk,
 }
 
 /// A name the kernel gave, as the process keeps it ([`crate::kernel_names`]).
@@ -137,6 +140,7 @@ impl SshFs {
             owners: idmap::Owners::default(),
             block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
             hidden: hidden::Hidden::default(),
+            full: full::FullDisk::default(),
         }
     }
 

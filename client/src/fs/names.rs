@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
+use super::full::Need;
 use super::stat::{self, Stat};
 use super::{Child, FsError, FsResult, SshFs, metadata, name_str};
 
@@ -396,12 +397,13 @@ impl SshFs {
         Some(stat::is_dir(&self.sftp.lstat(path).await.ok()?))
     }
 
-    /// Turns a generic FAILURE into EEXIST when `path` exists (OpenSSH's answer for EEXIST).
+    /// Turns a generic FAILURE into EEXIST when `path` exists (OpenSSH's answer for EEXIST),
+    /// else into ENOSPC when its filesystem is full ([`super::full`]).
     pub(super) async fn exists_or(&self, path: &str, e: FsError) -> FsError {
         if e.is_generic_failure() && self.sftp.lstat(path).await.is_ok() {
             return FsError::new(libc::EEXIST, format!("{path} exists"));
         }
-        e
+        self.full_or(path, Need::Entry, e).await
     }
 }
 

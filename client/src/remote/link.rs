@@ -120,6 +120,21 @@ impl Session {
         }
     }
 
+    /// Whether requests of this connection went over more than one channel (this is not
+    /// channel 0, or channel 0 opened others).
+    pub(crate) fn several_channels(&self) -> bool {
+        self.channel > 0 || self.extra.get().is_some_and(|extra| !extra.is_empty())
+    }
+
+    /// Ends every channel of this connection (channel 0 and those it opened): requests waiting
+    /// on any of them fail at once, as after a cut, instead of at their deadline.
+    fn end_all_channels(&self) {
+        let _ = self.raw.close_session();
+        for extra in self.extra.get().into_iter().flatten() {
+            let _ = extra.raw.close_session();
+        }
+    }
+
     /// Opens up to `want - 1` more channels on this connection (once; later calls return what
     /// the first got) and returns how many channels there are.
     pub(crate) async fn open_channels(&self, want: usize) -> usize {
@@ -276,6 +291,15 @@ impl Link {
                     )));
                 }
             }
+        }
+    }
+
+    /// Ends every channel of `epoch`'s connection if it is still the current one (a server
+    /// that crashed one channel may leave the others open and silent).
+    pub(crate) fn end_channels_of(&self, epoch: u64) {
+        let session = self.session();
+        if session.epoch == epoch {
+            session.end_all_channels();
         }
     }
 

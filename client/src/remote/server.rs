@@ -8,7 +8,9 @@
 //! writes only in order and loses data when a file is opened again while open, and asyncssh
 //! expects SYMLINK in the draft's order. So the fast patterns (several channels, a file reopened
 //! on each) are used only where the server is known to be OpenSSH's; elsewhere one channel,
-//! in order. Each choice can be forced (`-o max_conns=N`, `-o symlink_order=openssh|draft`).
+//! in order. Each choice can be forced (`-o max_conns=N`, `-o symlink_order=openssh|draft`);
+//! several channels forced on such a server are given up once its session breaks under them
+//! ([`ServerProfile::fall_back_after_crash`]).
 //!
 //! SYMLINK's order is another matter: OpenSSH's swapped order is what most servers read, since
 //! OpenSSH's clients send it (ProFTPD's mod_sftp reads it so from any client, and so does Go's
@@ -97,6 +99,9 @@ pub struct ServerProfile {
     pub hide_removed_open: bool,
     /// Whether each choice was forced by an option (symlink order, channels, hard_remove).
     forced: (bool, bool, bool),
+    /// The session died while several channels were in use on a server not known to take
+    /// them: one channel from then on ([`ServerProfile::fall_back_after_crash`]).
+    fell_back: bool,
 }
 
 /// Extensions only OpenSSH's `sftp-server` announces (8.0 and later).
@@ -153,7 +158,22 @@ impl ServerProfile {
                 overrides.max_conns.is_some(),
                 overrides.hard_remove.is_some(),
             ),
+            fell_back: false,
         }
+    }
+
+    /// The session died while several channels were in use: on a server not known to take
+    /// them (not OpenSSH's, several channels forced by `-o max_conns`), the pattern may be what
+    /// crashed it (ProFTPD's mod_sftp reassembles packets of all channels in one buffer), so
+    /// the next connection gets the safe one: one channel, writes in order, no file opened
+    /// twice. `true` when this changed something (the caller says so, once).
+    pub fn fall_back_after_crash(&mut self) -> bool {
+        if self.family == Family::OpenSsh || self.channels <= 1 {
+            return false;
+        }
+        self.channels = 1;
+        self.fell_back = true;
+        true
     }
 
     /// What sshfs-rs assumed before it knew servers differ, and what tests of our own
@@ -171,6 +191,11 @@ impl ServerProfile {
         };
         let banner = self.banner.as_deref().unwrap_or("banner unknown");
         let forced = |f: bool| if f { " (forced)" } else { "" };
+        let channels_why = if self.fell_back {
+            " (after a crash)"
+        } else {
+            forced(self.forced.1)
+        };
         let removed_open = if self.hide_removed_open {
             "hide"
         } else {
@@ -179,7 +204,7 @@ impl ServerProfile {
         format!(
             "{family} ({banner}): channels={}{} symlink-order={}{} removed-open={removed_open}{}",
             self.channels,
-            forced(self.forced.1),
+            channels_why,
             self.symlink_order,
             forced(self.forced.0),
             forced(self.forced.2)
@@ -278,6 +303,27 @@ mod tests {
         assert!(p.hide_removed_open, "hard_remove=no hides even on OpenSSH");
         assert_eq!(SymlinkOrder::parse("draft"), Ok(SymlinkOrder::Draft));
         assert!(SymlinkOrder::parse("swapped").is_err());
+    }
+
+    #[test]
+    fn a_crash_with_several_channels_falls_back_to_one_on_other_servers_only() {
+        let four = ServerOverrides {
+            max_conns: Some(4),
+            ..ServerOverrides::default()
+        };
+        let mut p = ServerProfile::decide(Some("SSH-2.0-mod_sftp"), &[], four);
+        assert_eq!(p.channels, 4);
+        assert!(p.fall_back_after_crash());
+        assert_eq!(p.channels, 1);
+        assert!(!p.fall_back_after_crash(), "said once");
+        assert!(
+            p.summary().contains("channels=1 (after a crash)"),
+            "{}",
+            p.summary()
+        );
+        let mut p = ServerProfile::decide(Some("SSH-2.0-OpenSSH_9.2"), &[], four);
+        assert!(!p.fall_back_after_crash(), "OpenSSH takes several channels");
+        assert_eq!(p.channels, 4);
     }
 
     #[tokio::test]

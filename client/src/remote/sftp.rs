@@ -24,7 +24,8 @@ use futures_util::future::BoxFuture;
 
 use super::handle::{Closed, Handle, HandleRegistry, Lease, PendingWrites, Reopen};
 use super::link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy, Session};
-use super::server::{ServerProfile, SymlinkOrder};
+use super::server::{Family, ServerProfile, SymlinkOrder};
+use crate::fs::errno::FX_INVALID_HANDLE;
 
 /// Smallest read/write size every SFTP server must accept (draft-ietf-secsh-filexfer-02).
 const SFTP_MIN_IO_LEN: u32 = 32 * 1024;
@@ -395,10 +396,62 @@ impl Sftp {
             Ok(r) => r.map_err(SftpError::from_raw),
             Err(_) => Err(SftpError::Timeout(self.deadline)),
         };
+        let result = match result {
+            // Where several channels are forced on a server not known to take them, a handle
+            // it forgets is its session breaking (ProFTPD answers so once the packets of the
+            // channels got mixed up): taken as a loss of the connection, so the request goes
+            // again on the next one, with one channel.
+            Err(SftpError::Status {
+                code: FX_INVALID_HANDLE,
+                message,
+            }) if session.several_channels() && self.channels_at_risk() => {
+                Err(SftpError::Transport(format!(
+                    "the server lost a handle while several channels were in use ({message})"
+                )))
+            }
+            other => other,
+        };
         if let Err(SftpError::Transport(why)) = &result {
+            if session.several_channels() {
+                self.fall_back_after_crash(session.epoch, why);
+            }
             self.link.lost(session.epoch, why);
         }
         result
+    }
+
+    /// Whether several channels are in use on a server not known to take them (forced by
+    /// `-o max_conns`, not fallen back yet).
+    fn channels_at_risk(&self) -> bool {
+        self.server
+            .read()
+            .is_ok_and(|p| p.family != Family::OpenSsh && p.channels > 1)
+    }
+
+    /// The session died while several channels were in use: on a server not known to take
+    /// them, every channel of that connection is ended (the server may leave the others open
+    /// but silent: their requests would wait for their deadline, the mount busy meanwhile), and
+    /// the next connection gets one channel ([`ServerProfile::fall_back_after_crash`]), said
+    /// once.
+    fn fall_back_after_crash(&self, epoch: u64, why: &str) {
+        let (other, fell_back, channels) = match self.server.write() {
+            Ok(mut profile) => {
+                let channels = profile.channels;
+                let other = profile.family != Family::OpenSsh;
+                (other, profile.fall_back_after_crash(), channels)
+            }
+            Err(_) => return,
+        };
+        if !other {
+            return;
+        }
+        self.link.end_channels_of(epoch);
+        if fell_back {
+            tracing::warn!(
+                "the SFTP session died ({why}) while {channels} channels were in use on a \
+                 server not known to take them: reconnecting with one channel, writes in order"
+            );
+        }
     }
 
     /// A request without a handle that may be sent again as it is (reads of the namespace,

@@ -136,3 +136,31 @@ async fn not_a_directory_is_enotdir() {
     let wrong: Vec<_> = got.iter().filter(|(_, got, want)| got != want).collect();
     assert!(wrong.is_empty(), "(operation, errno, expected): {wrong:#?}");
 }
+
+/// A full disk (the memory server's quota): OpenSSH's answer to a WRITE that does not fit is
+/// FAILURE, which the statvfs after it makes ENOSPC, at flush and at close; the server keeps
+/// what fitted. With room again, writes work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_enospc_not_eio() {
+    let m = mount_as(Personality {
+        quota: Some(4 * 4096),
+        ..Personality::openssh()
+    })
+    .await;
+    let fs = &m.fs;
+    let rw = flags(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL);
+    let (_, fh) = fs.create(ROOT, name("f"), 0o644, rw).await.unwrap();
+    let written = fs.write(fh, 0, &[7; 64 * 1024]).await;
+    let flushed = fs.flush(fh).await.map_err(|e| e.errno);
+    let closed = fs.release(fh).await.map_err(|e| e.errno);
+    assert!(written.is_ok(), "the write returns before its answer");
+    assert_eq!((flushed, closed), (Err(libc::ENOSPC), Err(libc::ENOSPC)));
+    assert_eq!(m.content("f").unwrap(), vec![7; 4 * 4096], "what fitted");
+
+    m.server.set_personality(|p| p.quota = Some(64 * 4096));
+    let (_, fh) = fs.create(ROOT, name("g"), 0o644, rw).await.unwrap();
+    fs.write(fh, 0, b"fits").await.unwrap();
+    fs.flush(fh).await.unwrap();
+    fs.release(fh).await.unwrap();
+    assert_eq!(m.content("g").unwrap(), b"fits");
+}

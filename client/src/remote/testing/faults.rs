@@ -197,6 +197,14 @@ struct Disk {
     used: u64,
     code: u32,
     creates: bool,
+    /// A WRITE was refused: the disk is full even if a smaller one would fit.
+    refused: bool,
+}
+
+impl Disk {
+    fn full(&self) -> bool {
+        self.refused || self.used >= self.budget
+    }
 }
 
 /// What the session does with a request.
@@ -314,13 +322,17 @@ impl FaultPlan {
     /// (from now); a WRITE that does not fit is answered with STATUS `code` (OpenSSH sends
     /// `FAILURE` 4 for ENOSPC; 14 is `SSH_FX_NO_SPACE_ON_FILESYSTEM` of later drafts) and not
     /// passed on. With `creates`, an OPEN with CREAT and a MKDIR are refused too once the
-    /// budget is used up (the layer does not know whether the file exists already).
+    /// budget is used up (the layer does not know whether the file exists already). Once the
+    /// budget is used up (or a WRITE was refused), `statvfs@openssh.com` and
+    /// `fstatvfs@openssh.com` are answered by the layer: no block available, and with
+    /// `creates` no inode either, as statvfs(2) shows a full disk.
     pub(crate) fn fill_disk_after(&self, budget: u64, code: u32, creates: bool) {
         self.lock().disk = Some(Disk {
             budget,
             used: 0,
             code,
             creates,
+            refused: false,
         });
     }
 
@@ -675,7 +687,16 @@ impl State {
                     disk.creates && creates && disk.used >= disk.budget
                 }
             };
+            let statvfs = wire::extension(r.body)
+                .is_some_and(|e| e == "statvfs@openssh.com" || e == "fstatvfs@openssh.com");
+            if statvfs && disk.full() {
+                let blocks = disk.budget.div_ceil(4096).max(1);
+                let inodes_avail = if disk.creates { 0 } else { 1000 };
+                let answer = wire::statvfs_reply(r.id, blocks, 0, 1000, inodes_avail);
+                return (Fate::FullStatvfs, Decision::Answer(answer), None);
+            }
             if refuse {
+                disk.refused |= wire::write_len(r.body).is_some();
                 let answer = wire::status(r.id, disk.code, "no space left on device");
                 return (Fate::DiskFull(disk.code), Decision::Answer(answer), None);
             }

@@ -211,6 +211,37 @@ pub(crate) fn status(id: u32, code: u32, message: &str) -> Bytes {
     out.freeze()
 }
 
+/// An EXTENDED_REPLY to `statvfs@openssh.com` (eleven u64s, in OpenSSH's order): 4 KiB
+/// blocks, `blocks` of them of which `blocks_avail` free, `inodes` of which `inodes_avail`
+/// free, 255-byte names.
+pub(crate) fn statvfs_reply(
+    id: u32,
+    blocks: u64,
+    blocks_avail: u64,
+    inodes: u64,
+    inodes_avail: u64,
+) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_u8(EXTENDED_REPLY);
+    out.put_u32(id);
+    for v in [
+        4096,
+        4096,
+        blocks,
+        blocks_avail,
+        blocks_avail,
+        inodes,
+        inodes_avail,
+        inodes_avail,
+        0,
+        0,
+        255,
+    ] {
+        out.put_u64(v);
+    }
+    out.freeze()
+}
+
 /// A STATUS packet's code.
 pub(crate) fn status_code(body: &[u8]) -> Option<u32> {
     match kind(body) {

@@ -21,6 +21,9 @@ pub(crate) enum Fate {
     Refused(u32),
     /// A WRITE (or a create) refused with this status because the disk budget is used up.
     DiskFull(u32),
+    /// A statvfs answered by the fault layer: the disk of [`FaultPlan::fill_disk_after`],
+    /// full.
+    FullStatvfs,
     /// Dropped without an answer: picked by [`FaultPlan::swallow`].
     Swallowed,
     /// Dropped without an answer: the server is stalled ([`FaultPlan::stall`]).
