@@ -100,6 +100,29 @@ pub struct SshFs {
     hidden: hidden::Hidden,
 }
 
+/// Linux's `NAME_MAX`: the longest name (in bytes) a directory entry may have.
+pub(super) const NAME_MAX: usize = 255;
+
+/// ENAMETOOLONG for a name longer than [`NAME_MAX`], as a local filesystem answers before it
+/// looks (the server would answer with a status that means something else: FAILURE, or
+/// BAD_MESSAGE where OpenSSH sees ENAMETOOLONG).
+pub(super) fn check_name_len(name: &OsStr) -> FsResult<()> {
+    if name.len() > NAME_MAX {
+        return Err(FsError::new(
+            libc::ENAMETOOLONG,
+            format!("a name of {} bytes (at most {NAME_MAX})", name.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `name` as one path component: [`check_name_len`], then [`name_str`].
+pub(super) fn component(name: &OsStr) -> FsResult<&str> {
+    check_name_len(name)?;
+    name_str(name)
+}
+
+/// `name` as UTF-8 (EINVAL otherwise: SFTP paths are sent as UTF-8 here).
 pub(super) fn name_str(name: &OsStr) -> FsResult<&str> {
     name.to_str().ok_or_else(|| {
         FsError::new(
@@ -191,7 +214,7 @@ impl SshFs {
 
     /// `name` in directory `parent`, resolved (see [`Child`]).
     fn child<'a>(&self, parent: u64, name: &'a OsStr) -> FsResult<Child<'a>> {
-        let name = name_str(name)?;
+        let name = component(name)?;
         let rel = self.rel_child(parent, name)?;
         let path = self.remote(&rel);
         Ok(Child { name, rel, path })
@@ -261,6 +284,7 @@ impl SshFs {
     /// ENOENT), else LSTAT while the parent's listing is fetched ahead for the names looked up
     /// next ([`dir`]); takes a kernel reference.
     pub async fn lookup(self: &Arc<Self>, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
+        check_name_len(name)?;
         let name = name
             .to_str()
             .ok_or_else(|| FsError::new(libc::ENOENT, "name is not UTF-8"))?;

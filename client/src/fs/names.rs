@@ -9,7 +9,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sshfs_cache::MetaCache;
 
 use super::stat::{self, Stat};
-use super::{Child, FsError, FsResult, SshFs, metadata, name_str};
+use super::{Child, FsError, FsResult, SshFs, component, metadata, name_str};
 
 impl SshFs {
     /// SYMLINK, then LSTAT of the new link.
@@ -129,7 +129,7 @@ impl SshFs {
         flags: u32,
     ) -> FsResult<()> {
         let _changing = self.changing();
-        let (name, new_name) = (name_str(name)?, name_str(new_name)?);
+        let (name, new_name) = (component(name)?, component(new_name)?);
         let (from_rel, to_rel) = (
             self.rel_child(parent, name)?,
             self.rel_child(new_parent, new_name)?,
@@ -233,7 +233,7 @@ impl SshFs {
     /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
         let _changing = self.changing();
-        let new_name = name_str(new_name)?;
+        let new_name = component(new_name)?;
         let from = self.path_of(ino)?;
         let to_rel = self.rel_child(new_parent, new_name)?;
         let to = self.remote(&to_rel);
