@@ -104,6 +104,28 @@ pub struct SshFs {
     full: full::FullDisk,
 }
 
+/// Linux's `NAME_MAX`: the longest name (in bytes) a directory entry may have.
+pub(super) const NAME_MAX: usize = 255;
+
+/// ENAMETOOLONG for a name longer than [`NAME_MAX`] bytes (as the kernel gave it), as a local
+/// filesystem answers before it looks (the server would answer with a status that means
+/// something else: FAILURE, or BAD_MESSAGE where OpenSSH sees ENAMETOOLONG).
+pub(super) fn check_name_len(name: &OsStr) -> FsResult<()> {
+    if name.len() > NAME_MAX {
+        return Err(FsError::new(
+            libc::ENAMETOOLONG,
+            format!("a name of {} bytes (at most {NAME_MAX})", name.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `name` as one path component: [`check_name_len`], then [`name_str`].
+pub(super) fn component(name: &OsStr) -> FsResult<Cow<'_, str>> {
+    check_name_len(name)?;
+    Ok(name_str(name))
+}
+
 /// A name the kernel gave, as the process keeps it ([`crate::kernel_names`]).
 pub(super) fn name_str(name: &OsStr) -> Cow<'_, str> {
     crate::kernel_names::name_from_kernel(name)
@@ -192,7 +214,7 @@ impl SshFs {
 
     /// `name` in directory `parent`, resolved (see [`Child`]).
     fn child<'a>(&self, parent: u64, name: &'a OsStr) -> FsResult<Child<'a>> {
-        let name = name_str(name);
+        let name = component(name)?;
         let rel = self.rel_child(parent, &name)?;
         let path = self.remote(&rel);
         Ok(Child { name, rel, path })
@@ -262,7 +284,7 @@ impl SshFs {
     /// ENOENT), else LSTAT while the parent's listing is fetched ahead for the names looked up
     /// next ([`dir`]); takes a kernel reference.
     pub async fn lookup(self: &Arc<Self>, parent: u64, name: &OsStr) -> FsResult<FileAttr> {
-        let name = name_str(name);
+        let name = component(name)?;
         let name = &*name;
         let rel = self.rel_child(parent, name)?;
         let unknown = matches!(self.cache().peek_attr(&rel), sshfs_cache::Lookup::Unknown);

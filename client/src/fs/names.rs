@@ -9,7 +9,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
 use super::full::Need;
 use super::stat::{self, Stat};
-use super::{Child, FsError, FsResult, SshFs, metadata, name_str};
+use super::{Child, FsError, FsResult, SshFs, component, metadata, name_str};
 
 impl SshFs {
     /// SYMLINK, then LSTAT of the new link.
@@ -135,7 +135,7 @@ impl SshFs {
         flags: u32,
     ) -> FsResult<()> {
         let _changing = self.changing();
-        let (name, new_name) = (name_str(name), name_str(new_name));
+        let (name, new_name) = (component(name)?, component(new_name)?);
         let (name, new_name) = (&*name, &*new_name);
         let (from_rel, to_rel) = (
             self.rel_child(parent, name)?,
@@ -241,7 +241,7 @@ impl SshFs {
     /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
         let _changing = self.changing();
-        let new_name = name_str(new_name);
+        let new_name = component(new_name)?;
         let new_name = &*new_name;
         let from = self.path_of(ino)?;
         let to_rel = self.rel_child(new_parent, new_name)?;

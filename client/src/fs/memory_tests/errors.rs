@@ -77,6 +77,37 @@ async fn failures_give_the_local_errno() {
     check!(got, fs.open(dir, flags(libc::O_WRONLY)).await, libc::EISDIR);
     check!(got, fs.readlink(file).await, libc::EINVAL);
     check!(got, fs.link(dir, ROOT, name("dirlink")).await, libc::EACCES);
+    // A name longer than NAME_MAX (pjdfstest */02.t): ENAMETOOLONG, as a local filesystem says,
+    // not what the server's status would map to (EINVAL, or ENOENT for a lookup).
+    let long = "x".repeat(256);
+    check!(got, fs.lookup(ROOT, name(&long)).await, libc::ENAMETOOLONG);
+    check!(
+        got,
+        fs.mkdir(ROOT, name(&long), 0o755).await,
+        libc::ENAMETOOLONG
+    );
+    check!(
+        got,
+        fs.create(ROOT, name(&long), 0o644, excl).await,
+        libc::ENAMETOOLONG
+    );
+    check!(
+        got,
+        fs.symlink(ROOT, name(&long), name("t")).await,
+        libc::ENAMETOOLONG
+    );
+    check!(
+        got,
+        fs.link(file, ROOT, name(&long)).await,
+        libc::ENAMETOOLONG
+    );
+    check!(
+        got,
+        fs.rename(ROOT, name("file"), ROOT, name(&long), 0).await,
+        libc::ENAMETOOLONG
+    );
+    check!(got, fs.unlink(ROOT, name(&long)).await, libc::ENAMETOOLONG);
+
     let wrong: Vec<_> = got.iter().filter(|(_, got, want)| got != want).collect();
     assert!(wrong.is_empty(), "(operation, errno, expected): {wrong:#?}");
     // Nothing changed on the server.
@@ -85,6 +116,13 @@ async fn failures_give_the_local_errno() {
         paths,
         ["/", DIR, "/m/empty", "/m/file", "/m/full", "/m/full/x"]
     );
+    // NAME_MAX bytes is allowed, and a symlink's target may be longer.
+    let longest = "y".repeat(255);
+    let made = fs.mkdir(ROOT, name(&longest), 0o755).await.unwrap().ino;
+    assert_eq!(fs.lookup(ROOT, name(&longest)).await.unwrap().ino, made);
+    fs.rmdir(ROOT, name(&longest)).await.unwrap();
+    fs.symlink(ROOT, name("t"), name(&long)).await.unwrap();
+    fs.unlink(ROOT, name("t")).await.unwrap();
     m.assert_clean().await;
 }
 
