@@ -74,8 +74,16 @@ const RECOVER_TIMEOUT: Duration = Duration::from_secs(15);
 /// traffic flows stay valid, so the frozen system call waits on the request meant.
 const LONG_TTLS: &[&str] = &["-o", "entry_timeout=60,attr_timeout=60"];
 
-/// Length of the interrupt storm.
-const STORM_DURATION: Duration = Duration::from_secs(30);
+/// Length of the interrupt storm: 15 s (a new seed each run), `SSHFS_RS_INTERRUPT_STORM_SECS`
+/// for a longer one.
+fn storm_duration() -> Duration {
+    let secs = std::env::var("SSHFS_RS_INTERRUPT_STORM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    Duration::from_secs(secs)
+}
+
 /// Reader processes kept running during the storm.
 const STORM_READERS: usize = 8;
 /// Files the storm readers read (`o/00` ..., linked as `s/rN/00` ... for reader process N).
@@ -227,7 +235,8 @@ fn interrupt_storm() {
     let mut frozen = false;
     let mut next_toggle = start + rng.millis(300, 1000);
     let mut next_signal = start + rng.millis(50, 150);
-    while start.elapsed() < STORM_DURATION {
+    let duration = storm_duration();
+    while start.elapsed() < duration {
         let now = Instant::now();
         if now >= next_toggle {
             frozen = !frozen;
@@ -347,7 +356,7 @@ fn interrupt_storm() {
     eprintln!(
         "interrupt storm (seed {seed}): {:?}, {} readers, {} freezes, {} SIGUSR1 (handled), \
          {} fatal signals ({} readers started)",
-        STORM_DURATION,
+        duration,
         STORM_READERS,
         stats.freezes,
         stats.handled,

@@ -133,7 +133,7 @@ const OPS_PER_SEED: usize = 200;
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Soft bound on each of the `model_kernel_cache_*` tests (they run in parallel): no operation
 /// starts after it (what ran still counts, a note says how far it got). Normally they take
-/// 5-20 s each on 2 cores.
+/// 2-10 s each on 2 cores.
 const TEST_BUDGET: Duration = Duration::from_secs(45);
 
 /// The pool of names: small, so that operations hit existing names often (a space and a
@@ -1599,19 +1599,25 @@ fn budget() -> Option<Instant> {
     Some(Instant::now() + TEST_BUDGET)
 }
 
+// One seed per kernel cache mode: what these runs prove that the model of the fs layer
+// (client/src/fs/model/, 10,000 cases without a kernel) cannot is the glue: the real kernel's
+// VFS and caches at each timeout, fuse.rs, OpenSSH's sftp-server and a real disk. The logic of
+// random sequences (names, contents, sizes, modes, links, open files, errnos) is the model's;
+// more seeds here: `SSHFS_MODEL_SEEDS` below.
+
 #[test]
 fn model_kernel_cache_on() {
-    run_seeds(&[1, 2, 3], OPS_PER_SEED, Cache::On, budget());
+    run_seeds(&[1], OPS_PER_SEED, Cache::On, budget());
 }
 
 #[test]
 fn model_kernel_cache_off() {
-    run_seeds(&[4, 5, 6], OPS_PER_SEED, Cache::Off, budget());
+    run_seeds(&[4], OPS_PER_SEED, Cache::Off, budget());
 }
 
 #[test]
 fn model_kernel_cache_long() {
-    run_seeds(&[7, 8, 9], OPS_PER_SEED, Cache::Long, budget());
+    run_seeds(&[7], OPS_PER_SEED, Cache::Long, budget());
 }
 
 /// Seeds from `SSHFS_MODEL_SEEDS` ("7", "1,5,9" or "100-140"), `SSHFS_MODEL_OPS` operations

@@ -18,6 +18,10 @@ const MIB: usize = 1024 * 1024;
 /// `got` is `want`: the same length, the same bytes (without printing megabytes of them).
 fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
+    if got == want {
+        // (A slice comparison: the byte-by-byte search below is slow unoptimized.)
+        return;
+    }
     let first = got.iter().zip(want).position(|(a, b)| a != b);
     assert!(
         first.is_none(),
@@ -147,8 +151,10 @@ fn a_write_through_one_fd_survives_cuts_and_fsync_means_on_the_server() {
     assert_eq!(stats.get("handle-misuse="), 0);
 }
 
-/// Positional writes, reads and truncates on one fd for 60 s, the connection cut every 3 s,
-/// checked against a local copy made by the same operations.
+/// Positional writes, reads and truncates on one fd for 24 s, the connection cut every 3 s,
+/// checked against a local copy made by the same operations. (The glue: reconnects through a
+/// real proxy and sshd under a busy fd. The logic, every cut point among writes, truncates and
+/// reads, is the model's: `model_memory_server_with_cuts` in client/src/fs/model/.)
 #[test]
 fn random_io_with_cuts_matches_a_local_file() {
     let sshd = Sshd::start();
@@ -169,7 +175,7 @@ fn random_io_with_cuts_matches_a_local_file() {
         };
         let (local, remote) = (open(&local_path), open(&remote_path));
         let mut rng = Rng::new(77);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(24);
         while Instant::now() < deadline {
             let at = rng.below(4 * MIB as u64);
             match rng.below(4) {
@@ -198,7 +204,7 @@ fn random_io_with_cuts_matches_a_local_file() {
         remote.sync_all().expect("fsync");
         fs::read(local_path).unwrap()
     });
-    cut_every(&proxy, &m, Duration::from_secs(3), 18, false, &mut || {
+    cut_every(&proxy, &m, Duration::from_secs(3), 8, false, &mut || {
         !worker.is_finished()
     });
     let want = worker
@@ -208,7 +214,7 @@ fn random_io_with_cuts_matches_a_local_file() {
     assert_same_bytes(&got, &want, "the server's file");
     let stats = MountStats::of(m.path());
     assert!(
-        stats.get("reconnects=") >= 10,
+        stats.get("reconnects=") >= 4,
         "too few reconnects: {stats:?}"
     );
 }

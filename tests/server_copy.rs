@@ -35,7 +35,13 @@ fn count(stats: &MountStats, name: &str) -> u64 {
 /// shows).
 fn data(len: usize, seed: u64) -> Vec<u8> {
     let block = Rng::new(seed).bytes(MIB + 13);
-    block.iter().copied().cycle().take(len).collect()
+    // Whole blocks at a time: a byte-at-a-time iterator takes seconds per 100 MB unoptimized.
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let take = block.len().min(len - out.len());
+        out.extend_from_slice(&block[..take]);
+    }
+    out
 }
 
 fn assert_same(a: &Path, b: &Path) {

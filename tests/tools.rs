@@ -62,6 +62,7 @@ fn git_clone_into_the_mount_20_times_and_fsck() {
     assert!(objects >= 250, "only {objects} loose objects in the source");
 
     let m = Mount::start(&sshd, &[]);
+    let started = Instant::now();
     for n in 0..20 {
         let dst = m.path().join(format!("clone{n}"));
         let out = run_command(
@@ -94,7 +95,10 @@ fn git_clone_into_the_mount_20_times_and_fsck() {
         let commits = sh(&dst, "git rev-list --count HEAD");
         assert_eq!(commits.trim(), "6", "clone {n}");
     }
-    eprintln!("20 clones of {objects} objects each passed git fsck");
+    eprintln!(
+        "20 clones of {objects} objects each passed git fsck, in {:?}",
+        started.elapsed()
+    );
 }
 
 /// One change by path, right after a file was created (O_EXCL), written and closed.
