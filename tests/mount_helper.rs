@@ -119,7 +119,19 @@ impl Scene {
 
     /// `umount MNT`, then waits for the daemon to go.
     fn umount(&self) {
-        let out = run_command(Command::new("umount").arg(&self.mnt), RUN_TIMEOUT);
+        // Something else on the machine walking /tmp (a find, an indexer) can hold the mount
+        // for a moment: "target is busy" is asked again for a few seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let out = loop {
+            let out = run_command(Command::new("umount").arg(&self.mnt), RUN_TIMEOUT);
+            if out.status.success()
+                || !text(&out.stderr).contains("busy")
+                || std::time::Instant::now() > deadline
+            {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         assert!(out.status.success(), "umount: {}", text(&out.stderr));
         assert!(!is_mounted(&self.mnt));
         assert_sshfs_rs_gone(&self.mnt, SETTLE_TIMEOUT);
