@@ -192,16 +192,7 @@ fn name_max_names_and_long_paths() {
     assert!(srv.join(&file).is_file());
     // One byte more does not fit on the server: ENAMETOOLONG (as the server's own system call
     // said), not EINVAL.
-    let longer = OsString::from(format!("{}g", file.to_str().unwrap()));
-    let dir = fs::File::open(mnt).unwrap();
-    let e = openat(
-        dir.as_fd(),
-        longer.as_os_str(),
-        OFlag::O_CREAT | OFlag::O_WRONLY,
-        Mode::from_bits_truncate(0o644),
-    )
-    .unwrap_err();
-    assert_eq!(e, nix::Error::ENAMETOOLONG);
+    assert_eq!(create_one_byte_longer(mnt, &file), nix::Error::ENAMETOOLONG);
     drop(m);
 }
 
@@ -217,15 +208,20 @@ fn c_sshfs_takes_no_longer_paths_than_sshfs_rs() {
     let room = 4095 - srv.as_os_str().len() - 1;
     let (dirs, file) = long_path(room);
     make_long(c.path(), &dirs, &file).unwrap_or_else(|e| panic!("C sshfs, {room} bytes: {e}"));
+    let e = create_one_byte_longer(c.path(), &file);
+    eprintln!("C sshfs, a path one byte too long for the server: {e}");
+    drop(c);
+}
+
+/// The error of creating `file` with one byte more, below `mnt` (it must fail).
+fn create_one_byte_longer(mnt: &Path, file: &std::ffi::OsStr) -> nix::Error {
     let longer = OsString::from(format!("{}g", file.to_str().unwrap()));
-    let dir = fs::File::open(c.path()).unwrap();
-    let e = openat(
+    let dir = fs::File::open(mnt).unwrap();
+    openat(
         dir.as_fd(),
         longer.as_os_str(),
         OFlag::O_CREAT | OFlag::O_WRONLY,
         Mode::from_bits_truncate(0o644),
     )
-    .unwrap_err();
-    eprintln!("C sshfs, a path one byte too long for the server: {e}");
-    drop(c);
+    .unwrap_err()
 }
