@@ -1080,14 +1080,7 @@ pub fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// "No such file or directory" rather than "... (os error 2)".
-pub fn os_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
-}
+pub use sshfs_client::os_message::os_message;
 
 #[cfg(test)]
 mod tests {

@@ -5,5 +5,6 @@
 pub mod fs;
 pub mod fuse;
 pub mod kernel_names;
+pub mod os_message;
 pub mod remote;
 pub mod request_log;

@@ -2,6 +2,7 @@
 //! as ssh finds it), and the public halves of the identity files (what `IdentitiesOnly` lets
 //! the agent offer).
 
+use crate::os_message::os_message;
 use std::path::{Path, PathBuf};
 
 use russh::keys::{Certificate, PublicKey};
@@ -83,13 +84,4 @@ fn public_key_of(path: &Path) -> Option<PublicKey> {
                 .ok()
                 .map(|k| k.public_key().clone())
         })
-}
-
-/// "No such file or directory" rather than "... (os error 2)".
-fn os_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
 }

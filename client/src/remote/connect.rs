@@ -1,6 +1,7 @@
 //! Opening the SSH connection and the SFTP session, like OpenSSH does: resolve, connect (with
 //! `ConnectTimeout`), check the host key, authenticate, start the `sftp` subsystem.
 
+use crate::os_message::os_message;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -842,15 +843,6 @@ async fn tcp_connect_once(
         port,
         reason: last.map_or_else(|| "no address".to_owned(), |e| os_message(&e)),
     })
-}
-
-/// "Connection refused" rather than "Connection refused (os error 111)".
-fn os_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
 }
 
 fn resolver_message(e: &std::io::Error) -> String {

@@ -15,6 +15,7 @@
 //! SSH the extra channels only lift sshd's per-channel window, which a plain TCP port does not
 //! have).
 
+use crate::os_message::os_message;
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::process::{ExitStatus, Stdio};
@@ -456,14 +457,5 @@ fn describe(status: ExitStatus) -> String {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         (None, None) => status.to_string(),
-    }
-}
-
-/// "Connection refused" rather than "Connection refused (os error 111)".
-fn os_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
     }
 }
