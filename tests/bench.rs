@@ -17,6 +17,7 @@
 //!   since mounting, by the warm run alone. The goals beside the figures: warm under 150 ms,
 //!   cold at most half the C sshfs's time.
 //! * `workloads`: `tar -x` of 1000 small files, 300 small writes, `rm -rf`, `find`, `ls -lR`,
+//!   `ls -f` and `ls -l` of one directory of 50,000 entries,
 //!   warm stat and `git status` over 5000 files, 1000 random 4 KiB reads, sequential read and
 //!   write (with fsync) of `--size-mb` MiB: times, ratio sshfs-rs / C against the goal,
 //!   requests per file or MiB, peak RSS and CPU (see `bench/workloads.rs`). `--only` picks

@@ -23,6 +23,8 @@ const TREE_DIRS: usize = 50;
 const TREE_FILES: usize = 5000;
 const SMALL_WRITES: usize = 300;
 const RANDOM_READS: usize = 1000;
+/// Entries in the one big directory (`ls -f`, `ls -l`): where one READDIR per round trip shows.
+const BIG_DIR_FILES: usize = 50_000;
 /// A little longer than both clients' kernel attribute and entry timeouts (1 s by default).
 const KERNEL_TTL: Duration = Duration::from_millis(1500);
 
@@ -319,6 +321,17 @@ fn all(big_mib: usize) -> Vec<Workload> {
                 "find tree -type f -print0 | xargs -0 stat -c %s | wc -l",
             )
         }),
+        big_dir("ls -f 50000 entries", |_, mnt| {
+            // `-f`: unsorted, no stat: the listing alone (with `.` and `..`).
+            let n: usize = in_mount(mnt, "ls -f bigdir | wc -l")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            n.saturating_sub(2).to_string()
+        }),
+        big_dir("ls -l 50000 entries", |_, mnt| {
+            in_mount(mnt, "ls -l bigdir | grep -c '^-'")
+        }),
         Workload {
             name: "git status 5000 files",
             unit: "file",
@@ -420,6 +433,30 @@ fn tree_walk(
         warm_up,
         run,
         check: |_, out| assert_eq!(out.trim(), TREE_FILES.to_string(), "files seen"),
+    }
+}
+
+/// A listing of one directory of [`BIG_DIR_FILES`] entries (made once, kept between runs)
+/// whose output is the number of files it saw. Goal: no slower than the C sshfs at either RTT.
+fn big_dir(name: &'static str, run: fn(&Bench, &Path) -> String) -> Workload {
+    Workload {
+        name,
+        unit: "entry",
+        units: BIG_DIR_FILES as f64,
+        goal: (1.0, 1.0),
+        prepare: |b| {
+            let dir = b.server.join("bigdir");
+            if !dir.join(format!("f{:05}", BIG_DIR_FILES - 1)).exists() {
+                fs::create_dir_all(&dir).expect("create the big directory on the server");
+                for f in 0..BIG_DIR_FILES {
+                    fs::write(dir.join(format!("f{f:05}")), b"x")
+                        .expect("write a file of the big directory");
+                }
+            }
+        },
+        warm_up: false,
+        run,
+        check: |_, out| assert_eq!(out.trim(), BIG_DIR_FILES.to_string(), "entries seen"),
     }
 }
 
