@@ -2,7 +2,7 @@
 //! sshfs-rs does with it, made from [`KEYWORDS`] and [`NOTES`] and checked by a test, so the
 //! document cannot drift from the parser.
 
-use crate::ssh_config::{KEYWORDS, Kind};
+use crate::options::ssh_keywords::{KEYWORDS, Kind};
 
 /// docs/ssh.md's keyword table: each keyword of [`KEYWORDS`] as OpenSSH spells it, with what
 /// sshfs-rs does with it (the table's third column; the second comes from its [`Kind`]).

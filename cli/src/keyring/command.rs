@@ -7,9 +7,11 @@ use std::path::Path;
 
 use sshfs_client::remote::{Prompter, Secret};
 
-use crate::config::{self, Args};
-use crate::keyring::{self, Choice};
-use crate::prompt::TtyPrompt;
+use crate::config;
+use crate::keyring::prompt::TtyPrompt;
+use crate::keyring::store as keyring;
+use crate::options::args::Args;
+use crate::options::mount_opts::KeyringChoice as Choice;
 
 /// Runs the keyring command `args` names, if it names one: `None` for a mount. The `Ok` text is
 /// the line to print.

@@ -1,0 +1,35 @@
+//! The `-o` options and the login of a command that is not a mount (`--store-password`, ...).
+
+use crate::options::args::Args;
+use crate::options::mount_opts::MountOpts;
+use crate::options::parse::parse_with;
+use crate::ssh::target;
+
+use super::ssh::{DEFAULT_REQUEST_TIMEOUT, Notes, SshGiven, port_given, resolve, ssh_sources};
+
+/// The `-o` options of a command that is not a mount (`--store-password` ...).
+pub fn command_options(args: &Args) -> Result<MountOpts, String> {
+    parse_with(&args.options, false)
+}
+
+/// The login a password is stored under for `[user@]host[:port]`: user, host and port as a
+/// mount of that host would use them (the login's own user and port, `-p`, `-o User=`/`Port=`,
+/// then ssh_config's `User`, `HostName` and `Port`, then the local user and 22).
+pub fn login_of(spec: &str, args: &Args, o: &MountOpts) -> Result<(String, String, u16), String> {
+    let login = target::parse_login(spec)?;
+    let given = SshGiven {
+        user: login.user.or(o.user.clone()),
+        port: login.port.or(port_given(args, o)?),
+        request_deadline: DEFAULT_REQUEST_TIMEOUT,
+        ..SshGiven::default()
+    };
+    // As a jump host (depth 1): the config's unused keywords are not reported again.
+    let c = resolve(
+        &login.host,
+        &given,
+        &ssh_sources(args),
+        1,
+        &mut Notes::default(),
+    )?;
+    Ok((c.user, c.host, c.port))
+}

@@ -1,0 +1,7 @@
+//! The documents made from the tables, each checked by a test that writes it anew on request:
+//! the man page ([`man`]), shell completions ([`completions`]) and docs/ssh.md ([`ssh_page`]).
+
+mod completions;
+mod man;
+mod options_page;
+mod ssh_page;

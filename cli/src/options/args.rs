@@ -1,0 +1,129 @@
+//! The command line as clap reads it ([`Args`]): the flags and the two positional arguments;
+//! the `-o` options are in the option table ([`super::table`]) and appended to `--help` from it.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
+
+use super::help;
+
+/// The flags that make the program do something else than mount (no source, no mountpoint).
+const NOT_A_MOUNT: [&str; 6] = [
+    "flush",
+    "stats",
+    "store_password",
+    "forget_password",
+    "store_passphrase",
+    "forget_passphrase",
+];
+
+/// sshfs-rs: mount a remote directory over SSH.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sshfs-rs",
+    version,
+    about = "Mount a remote directory over SSH (SFTP)",
+    group(clap::ArgGroup::new("keyring_command").multiple(false))
+)]
+pub struct Args {
+    /// Remote directory: [user@]host:[path] (empty path: the remote home; IPv6 in brackets)
+    #[arg(required_unless_present_any = NOT_A_MOUNT, value_parser = source_parser())]
+    pub source: Option<String>,
+    /// Local directory to mount on
+    #[arg(required_unless_present_any = NOT_A_MOUNT, value_hint = ValueHint::DirPath)]
+    pub mountpoint: Option<PathBuf>,
+    /// Drop every cache of the sshfs-rs mount on MOUNTPOINT now (after changes made directly on
+    /// the server), then exit
+    #[arg(long, value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath, conflicts_with_all = ["source", "stats"])]
+    pub flush: Option<PathBuf>,
+    /// Print the SFTP request and cache counters of the sshfs-rs mount on MOUNTPOINT, then exit
+    #[arg(long, value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath, conflicts_with = "source")]
+    pub stats: Option<PathBuf>,
+    /// Ask for the password of [USER@]HOST[:PORT] (on the terminal, or one line from stdin
+    /// with -o password_stdin) and store it in the OS keyring for later mounts, then exit
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub store_password: Option<String>,
+    /// Remove the password of [USER@]HOST[:PORT] from the OS keyring, then exit
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub forget_password: Option<String>,
+    /// Ask for the passphrase of the private key KEYFILE (checked against the key) and store it
+    /// in the OS keyring for later mounts, then exit
+    #[arg(long, value_name = "KEYFILE", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub store_passphrase: Option<PathBuf>,
+    /// Remove the passphrase of KEYFILE from the OS keyring, then exit
+    #[arg(long, value_name = "KEYFILE", conflicts_with_all = ["source", "flush", "stats"], group = "keyring_command")]
+    pub forget_passphrase: Option<PathBuf>,
+    /// Remote SSH port
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<String>,
+    /// ssh_config file to read instead of ~/.ssh/config
+    #[arg(short = 'F', value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub ssh_config: Option<PathBuf>,
+    /// Stay in the foreground
+    #[arg(short = 'f')]
+    pub foreground: bool,
+    /// Debug: stay in the foreground and log every request (also -o debug)
+    #[arg(short = 'd', long = "debug")]
+    pub debug: bool,
+    /// Log the steps of connecting and authenticating on stderr
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Compress the connection (same as -o Compression=yes)
+    #[arg(short = 'C')]
+    pub compression: bool,
+    /// Same as -o ssh_protocol=1, which is refused (SSH protocol 1 is not supported)
+    #[arg(short = '1')]
+    pub protocol_1: bool,
+    /// Single-threaded (accepted for sshfs compatibility; no effect)
+    #[arg(short = 's')]
+    pub single_threaded: bool,
+    /// Mount options, see below (repeatable, comma-separated)
+    #[arg(short = 'o', value_name = "OPT[,OPT...]")]
+    pub options: Vec<String>,
+    /// Run as the mount helper mount.fuse.sshfs-rs: never prompt.
+    #[arg(skip)]
+    pub helper: bool,
+    /// mount's `-s` (sloppy): skip unknown options instead of refusing them.
+    #[arg(skip)]
+    pub sloppy: bool,
+    /// mount's `-f` (fake): check everything that needs no network, then exit without mounting.
+    #[arg(skip)]
+    pub fake: bool,
+}
+
+/// The remote directory's argument as bytes: a path that is not UTF-8 is kept in the escape
+/// the client keeps names in (`sshfs_client::kernel_names`), so it reaches the server unchanged.
+fn source_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new()
+        .map(|s: std::ffi::OsString| sshfs_client::kernel_names::name_from_kernel(&s).into_owned())
+}
+
+/// The whole command line, `-o` options included (for `--help` and the man page).
+pub fn command() -> clap::Command {
+    Args::command().after_help(help::help_text())
+}
+
+/// Parses the process arguments (clap prints help, version and missing-argument errors and
+/// exits itself; an unknown flag is one line, without clap's "use '-- -X'" tip).
+pub fn parse_args() -> Args {
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => usage_error(e),
+    };
+    match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => usage_error(e),
+    }
+}
+
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if let (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) =
+        (e.kind(), e.get(ContextKind::InvalidArg))
+    {
+        eprintln!("sshfs-rs: unknown option '{arg}' (see sshfs-rs --help)");
+        std::process::exit(2);
+    }
+    e.exit()
+}
