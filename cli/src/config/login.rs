@@ -5,7 +5,8 @@ use crate::options::mount_opts::MountOpts;
 use crate::options::parse::parse_with;
 use crate::ssh::target;
 
-use super::ssh::{DEFAULT_REQUEST_TIMEOUT, Notes, SshGiven, port_given, resolve, ssh_sources};
+use super::notes::Notes;
+use super::ssh::{DEFAULT_REQUEST_TIMEOUT, SshGiven, port_given, resolve, ssh_sources};
 
 /// The `-o` options of a command that is not a mount (`--store-password` ...).
 pub fn command_options(args: &Args) -> Result<MountOpts, String> {
@@ -32,4 +33,37 @@ pub fn login_of(spec: &str, args: &Args, o: &MountOpts) -> Result<(String, Strin
         &mut Notes::default(),
     )?;
     Ok((c.user, c.host, c.port))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn args(v: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("sshfs-rs").chain(v.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn stored_password_login_is_resolved_like_a_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(
+            &cfg,
+            "Host work\n  HostName srv.example\n  Port 2222\n  User alice\n",
+        )
+        .unwrap();
+        let cfg = cfg.display().to_string();
+        let a = args(&["--store-password", "work", "-F", &cfg]);
+        let o = command_options(&a).unwrap();
+        let login = |spec: &str| login_of(spec, &a, &o).unwrap();
+        assert_eq!(login("work"), ("alice".into(), "srv.example".into(), 2222));
+        assert_eq!(
+            login("bob@work:22"),
+            ("bob".into(), "srv.example".into(), 22)
+        );
+        let a = args(&["--store-password", "work", "-F", &cfg, "-p", "23"]);
+        assert_eq!(login_of("work", &a, &o).unwrap().2, 23);
+    }
 }

@@ -2,8 +2,9 @@
 //! Precedence is OpenSSH's: command line, then ssh_config, then defaults.
 
 mod log;
-mod login;
+pub mod login;
 mod mount;
+mod notes;
 pub mod owners;
 pub mod password;
 mod ssh;
@@ -14,9 +15,9 @@ use std::time::Duration;
 use sshfs_cache::CacheConfig;
 use sshfs_client::fs::idmap::Owners;
 use sshfs_client::fs::symlinks::LinkOptions;
-use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
+use sshfs_client::fuse::MountConfig;
 use sshfs_client::remote::ConnectOptions;
-use sshfs_client::remote::external::ExternalOptions;
+use sshfs_client::remote::external::{External, ExternalOptions};
 use sshfs_client::remote::link::ReconnectPolicy;
 use sshfs_client::remote::server::ServerOverrides;
 
@@ -24,17 +25,12 @@ use crate::options::args::Args;
 use crate::options::mount_opts::{KeyringChoice, LogLevel, MountOpts};
 use crate::options::{parse, values};
 use crate::ssh::ssh_command;
-use crate::ssh::ssh_config;
 use crate::ssh::target::{self, Target};
 
 use log::log_filter;
-pub use login::{command_options, login_of};
-use mount::{DEFAULT_KERNEL_TTL, cache_config, recheck_interval, user_allow_other};
-pub use password::read_password_stdin;
-use ssh::{
-    DEFAULT_REQUEST_TIMEOUT, Notes, SshGiven, home_dir, local_user, port_given, resolve,
-    ssh_sources,
-};
+use notes::Notes;
+use password::read_password_stdin;
+use ssh::{SshGiven, resolve};
 
 /// How long a request waits for a lost connection to come back (`-o reconnect_timeout`).
 const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -82,149 +78,47 @@ pub struct Config {
     pub external: Option<ExternalOptions>,
 }
 
-/// Builds the configuration; the error is one line for the user.
+/// Builds the configuration; the error is one line for the user. The steps run in this order
+/// (so the first of several problems is the one named): the source, the `-o` options, what a
+/// user's mount may ask for, owners, the transport, the SSH options (warnings printed), the
+/// password from stdin, the kernel flags a user's mount cannot have.
 pub fn build(args: Args) -> Result<Config, String> {
     let (Some(source), Some(mountpoint)) = (args.source.as_deref(), args.mountpoint.clone()) else {
         return Err("a source ([user@]host:[path]) and a mountpoint are needed".to_owned());
     };
     let target: Target = target::parse(source)?;
-    let mut given = args.options.clone();
-    if args.compression {
-        given.push("Compression=yes".to_owned());
-    }
-    if args.protocol_1 {
-        given.push("ssh_protocol=1".to_owned());
-    }
-    let o: MountOpts = parse::parse_with(&given, args.sloppy)?;
+    let o = mount_options(&args)?;
     let unprivileged = !nix::unistd::geteuid().is_root();
-    for (given, name) in [(o.allow_other, "allow_other"), (o.allow_root, "allow_root")] {
-        if given && unprivileged && !user_allow_other() {
-            return Err(format!(
-                "option '-o {name}' needs 'user_allow_other' in /etc/fuse.conf for a user's mount (ask root to add that line, or mount without it)"
-            ));
-        }
+    if unprivileged {
+        mount::check_allow_other(&o)?;
     }
     let (owners, idmap_user) = owners::build(&o)?;
-    let port_flag = match &args.port {
-        Some(p) => Some(values::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
-        None => None,
-    };
-    let external = ssh_command::external(
-        &o,
-        &ssh_command::SshArgs {
-            config_file: args.ssh_config.clone(),
-            port: port_flag,
-            user: target.user.clone(),
-            batch_mode: args.helper,
-            options: o.ssh_options.clone(),
-            host: target.host.clone(),
-        },
-    )?;
-    let sources = match external {
-        // The external ssh reads its config itself.
-        Some(_) => ssh_config::Sources {
-            user_file: PathBuf::from("/dev/null"),
-            system_file: None,
-            home: home_dir(),
-            local_user: local_user(),
-        },
-        None => ssh_sources(&args),
-    };
-    let given = SshGiven {
-        user: target.user.clone().or(o.user.clone()),
-        port: port_given(&args, &o)?,
-        identity_files: o.identity_files.clone(),
-        user_known_hosts: o.user_known_hosts.clone(),
-        strict_host_key_checking: o.strict_host_key_checking,
-        // A mount helper has no one to ask (mount(8), fstab at boot, autofs).
-        batch_mode: if args.helper {
-            Some(true)
-        } else {
-            o.batch_mode
-        },
-        connect_timeout: o.connect_timeout,
-        server_alive_interval: o.server_alive_interval,
-        proxy_jump: o.proxy_jump.clone(),
-        proxy_command: o.proxy_command.clone(),
-        request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-        ciphers: o.ciphers.clone(),
-        kex_algorithms: o.kex_algorithms.clone(),
-        macs: o.macs.clone(),
-        host_key_algorithms: o.host_key_algorithms.clone(),
-        pubkey_accepted_algorithms: o.pubkey_accepted_algorithms.clone(),
-        compression: o.compression,
-        identities_only: o.identities_only,
-        identity_agent: o.identity_agent.clone(),
-        certificate_files: o.certificate_files.clone(),
-        address_family: o.address_family,
-        host_key_alias: o.host_key_alias.clone(),
-        global_known_hosts: o.global_known_hosts.clone(),
-        connection_attempts: o.connection_attempts,
-        preferred_authentications: o.preferred_authentications.clone(),
-        pubkey_authentication: o.pubkey_authentication,
-        password_authentication: o.password_authentication,
-        kbd_interactive_authentication: o.kbd_interactive_authentication,
-        server_alive_count_max: o.server_alive_count_max,
-    };
+    let external = external_transport(&args, &o, &target)?;
+    let sources = ssh::mount_sources(&args, external.is_some());
+    let given = SshGiven::for_mount(&args, &o, &target)?;
     let mut notes = Notes::default();
     let mut connect = resolve(&target.host, &given, &sources, 0, &mut notes)?;
     let log_level = o.log_level.or(notes.log_level);
     let verbose = args.verbose || log_level >= Some(LogLevel::Verbose);
-    if !o.ssh_unused.is_empty() {
-        notes.warnings.push(format!(
-            "-o {}: sshfs-rs does not act on {} (see docs/ssh.md)",
-            o.ssh_unused.join(", -o "),
-            if o.ssh_unused.len() == 1 {
-                "it"
-            } else {
-                "them"
-            }
-        ));
-    }
-    if !o.ssh_irrelevant.is_empty() {
-        notes.verbose.push(format!(
-            "ssh options with no effect on this mount: {}",
-            o.ssh_irrelevant.join(", ")
-        ));
-    }
-    // LogLevel QUIET, FATAL and ERROR drop warnings, as in ssh.
-    if log_level.is_none_or(|l| l > LogLevel::Error) || args.verbose {
-        for w in &notes.warnings {
-            eprintln!("sshfs-rs: warning: {w}");
-        }
-    }
-    if verbose {
-        for v in &notes.verbose {
-            eprintln!("sshfs-rs: {v}");
-        }
-    }
-    let user = connect.user.clone();
+    notes.add_options(&o);
+    notes.print(log_level, args.verbose, verbose);
 
     // Read now, before going to the background (stdin is /dev/null afterwards); not for a
     // fake mount (mount -f), which connects nowhere.
-    let password = if o.password_stdin && !args.fake {
+    connect.password = if o.password_stdin && !args.fake {
         Some(read_password_stdin()?)
     } else {
         None
     };
-
     if unprivileged {
-        let asked = MountFlags {
-            atime: o.atime,
-            nodiratime: o.nodiratime,
-            ..MountFlags::default()
-        };
-        if let Some(flag) = asked.user_mount_lacks() {
-            return Err(format!(
-                "option '-o {flag}' is only available to root: fusermount3 cannot set it on a user's mount"
-            ));
-        }
+        mount::check_user_flags(&o)?;
     }
+    connect.sftp_server = o.sftp_server.clone();
     let debug = args.debug || o.debug;
     let fs_name = o.fsname.clone().unwrap_or_else(|| match &external {
         // As sshfs: the source as given (the external ssh picks the user).
         Some(_) => source.to_owned(),
-        None => format!("{user}@{}:{}", target.host, target.path),
+        None => format!("{}@{}:{}", connect.user, target.host, target.path),
     });
     let external = external.map(|how| ExternalOptions {
         how,
@@ -233,44 +127,12 @@ pub fn build(args: Args) -> Result<Config, String> {
         connect_timeout: connect.connect_timeout,
     });
     Ok(Config {
-        connect: {
-            connect.password = password;
-            connect.sftp_server = o.sftp_server.clone();
-            connect
-        },
+        connect,
         remote_path: target.path,
         mountpoint,
-        mount: MountConfig {
-            fs_name,
-            subtype: o.subtype.clone().unwrap_or_else(|| "sshfs-rs".to_owned()),
-            allow_other: o.allow_other,
-            allow_root: o.allow_root.then(|| nix::unistd::getuid().as_raw()),
-            default_permissions: o.default_permissions,
-            read_only: o.read_only,
-            // fusermount3 makes a user's mount nosuid,nodev whatever is asked.
-            flags: MountFlags {
-                nosuid: !o.suid || unprivileged,
-                nodev: !o.dev || unprivileged,
-                noexec: o.noexec,
-                atime: o.atime,
-                nodiratime: o.nodiratime,
-                sync: o.sync,
-                dirsync: o.dirsync,
-            },
-            max_read: o.max_read,
-            sync_read: !o.async_read,
-            unprivileged,
-            direct_io: o.direct_io,
-            max_write: o.max_write,
-            max_background: o.max_background,
-            ttls: KernelTtls {
-                attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
-                entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
-                negative: o.negative_timeout.unwrap_or(Duration::ZERO),
-            },
-        },
-        cache: cache_config(&o),
-        recheck: recheck_interval(&o),
+        mount: mount::mount_config(&o, fs_name, unprivileged),
+        cache: mount::cache_config(&o),
+        recheck: mount::recheck_interval(&o),
         links: o.links,
         server: o.server,
         // As sshfs: -o passive keeps stdin and stdout, so it cannot go to the background.
@@ -278,16 +140,56 @@ pub fn build(args: Args) -> Result<Config, String> {
         debug,
         log_filter: log_filter(debug, args.verbose, log_level),
         skipped_options: o.skipped_unknown.clone(),
-        // -o passive has nothing to reconnect to: the mount ends with its stdin.
-        reconnect: (o.reconnect != Some(false) && !o.passive).then(|| ReconnectPolicy {
-            wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
-            ..ReconnectPolicy::default()
-        }),
+        reconnect: reconnect_policy(&o),
         owners,
         idmap_user,
         keyring: o.keyring,
         auto_unmount: o.auto_unmount,
         external,
+    })
+}
+
+/// The `-o` options, with what `-C` and `-1` stand for.
+fn mount_options(args: &Args) -> Result<MountOpts, String> {
+    let mut given = args.options.clone();
+    if args.compression {
+        given.push("Compression=yes".to_owned());
+    }
+    if args.protocol_1 {
+        given.push("ssh_protocol=1".to_owned());
+    }
+    parse::parse_with(&given, args.sloppy)
+}
+
+/// The external transport `-o ssh_command`, `directport` or `passive` asks for, if any.
+fn external_transport(
+    args: &Args,
+    o: &MountOpts,
+    target: &Target,
+) -> Result<Option<External>, String> {
+    let port = match &args.port {
+        Some(p) => Some(values::parse_port(p).map_err(|e| format!("bad -p: {e}"))?),
+        None => None,
+    };
+    ssh_command::external(
+        o,
+        &ssh_command::SshArgs {
+            config_file: args.ssh_config.clone(),
+            port,
+            user: target.user.clone(),
+            batch_mode: args.helper,
+            options: o.ssh_options.clone(),
+            host: target.host.clone(),
+        },
+    )
+}
+
+/// Reconnecting after a dropped connection, unless `-o reconnect=no`; `-o passive` has nothing
+/// to reconnect to (the mount ends with its stdin).
+fn reconnect_policy(o: &MountOpts) -> Option<ReconnectPolicy> {
+    (o.reconnect != Some(false) && !o.passive).then(|| ReconnectPolicy {
+        wait: o.reconnect_timeout.unwrap_or(DEFAULT_RECONNECT_WAIT),
+        ..ReconnectPolicy::default()
     })
 }
 
@@ -476,28 +378,6 @@ mod tests {
         );
         assert_eq!(log_filter(false, true, Some(LogLevel::Debug3)), "debug");
         assert_eq!(log_filter(false, false, Some(LogLevel::Debug1)), LOG_DEBUG);
-    }
-
-    #[test]
-    fn stored_password_login_is_resolved_like_a_mount() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("config");
-        std::fs::write(
-            &cfg,
-            "Host work\n  HostName srv.example\n  Port 2222\n  User alice\n",
-        )
-        .unwrap();
-        let cfg = cfg.display().to_string();
-        let a = args(&["--store-password", "work", "-F", &cfg]);
-        let o = command_options(&a).unwrap();
-        let login = |spec: &str| login_of(spec, &a, &o).unwrap();
-        assert_eq!(login("work"), ("alice".into(), "srv.example".into(), 2222));
-        assert_eq!(
-            login("bob@work:22"),
-            ("bob".into(), "srv.example".into(), 22)
-        );
-        let a = args(&["--store-password", "work", "-F", &cfg, "-p", "23"]);
-        assert_eq!(login_of("work", &a, &o).unwrap().2, 23);
     }
 
     #[test]

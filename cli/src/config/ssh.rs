@@ -11,7 +11,10 @@ use sshfs_client::remote::{
 };
 
 use crate::options::args::Args;
-use crate::options::mount_opts::{LogLevel, MountOpts};
+use crate::options::mount_opts::MountOpts;
+use crate::ssh::target::Target;
+
+use super::notes::Notes;
 use crate::options::values;
 use crate::ssh::ssh_config::{self, Tokens, expand_path};
 
@@ -21,17 +24,6 @@ pub(super) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub(super) const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Default `ServerAliveCountMax` (OpenSSH's).
 pub(super) const DEFAULT_KEEPALIVE_MAX: usize = 3;
-
-/// What working out the SSH options found to tell the user.
-#[derive(Debug, Default)]
-pub(super) struct Notes {
-    /// Warnings (one line each).
-    pub(super) warnings: Vec<String>,
-    /// Shown with -v only.
-    pub(super) verbose: Vec<String>,
-    /// The mounted host's LogLevel from ssh_config.
-    pub(super) log_level: Option<LogLevel>,
-}
 
 /// The user's home directory.
 pub fn home_dir() -> PathBuf {
@@ -67,6 +59,19 @@ pub(super) fn ssh_sources(args: &Args) -> ssh_config::Sources {
             .is_none()
             .then(|| PathBuf::from("/etc/ssh/ssh_config")),
         home,
+        local_user: local_user(),
+    }
+}
+
+/// The ssh_config files to read for this mount: none when an external ssh reads its own.
+pub(super) fn mount_sources(args: &Args, external: bool) -> ssh_config::Sources {
+    if !external {
+        return ssh_sources(args);
+    }
+    ssh_config::Sources {
+        user_file: PathBuf::from("/dev/null"),
+        system_file: None,
+        home: home_dir(),
         local_user: local_user(),
     }
 }
@@ -116,6 +121,52 @@ pub(super) struct SshGiven {
     pub(super) server_alive_count_max: Option<usize>,
 }
 
+impl SshGiven {
+    /// What the mount's command line says: the source's `user@`, `-p`, `-o` (a mount helper
+    /// never prompts: mount(8), fstab at boot and autofs have no one to ask).
+    pub(super) fn for_mount(
+        args: &Args,
+        o: &MountOpts,
+        target: &Target,
+    ) -> Result<SshGiven, String> {
+        Ok(SshGiven {
+            user: target.user.clone().or(o.user.clone()),
+            port: port_given(args, o)?,
+            identity_files: o.identity_files.clone(),
+            user_known_hosts: o.user_known_hosts.clone(),
+            strict_host_key_checking: o.strict_host_key_checking,
+            batch_mode: if args.helper {
+                Some(true)
+            } else {
+                o.batch_mode
+            },
+            connect_timeout: o.connect_timeout,
+            server_alive_interval: o.server_alive_interval,
+            proxy_jump: o.proxy_jump.clone(),
+            proxy_command: o.proxy_command.clone(),
+            request_deadline: o.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            ciphers: o.ciphers.clone(),
+            kex_algorithms: o.kex_algorithms.clone(),
+            macs: o.macs.clone(),
+            host_key_algorithms: o.host_key_algorithms.clone(),
+            pubkey_accepted_algorithms: o.pubkey_accepted_algorithms.clone(),
+            compression: o.compression,
+            identities_only: o.identities_only,
+            identity_agent: o.identity_agent.clone(),
+            certificate_files: o.certificate_files.clone(),
+            address_family: o.address_family,
+            host_key_alias: o.host_key_alias.clone(),
+            global_known_hosts: o.global_known_hosts.clone(),
+            connection_attempts: o.connection_attempts,
+            preferred_authentications: o.preferred_authentications.clone(),
+            pubkey_authentication: o.pubkey_authentication,
+            password_authentication: o.password_authentication,
+            kbd_interactive_authentication: o.kbd_interactive_authentication,
+            server_alive_count_max: o.server_alive_count_max,
+        })
+    }
+}
+
 /// How deep jump hosts may name jump hosts of their own.
 pub(super) const MAX_JUMP_DEPTH: usize = 8;
 
@@ -128,23 +179,12 @@ pub(super) fn resolve(
     depth: usize,
     notes: &mut Notes,
 ) -> Result<ConnectOptions, String> {
-    let config_path = &sources.user_file;
-    let home = &sources.home;
-    let sc = ssh_config::load(sources, name)?;
-    if depth == 0 {
-        report_unused(&sc, config_path, notes);
-        if let Some(v) = &sc.log_level {
-            notes.log_level = Some(
-                values::parse_log_level(v)
-                    .map_err(|e| format!("bad LogLevel in {}: {e}", config_path.display()))?,
-            );
-        }
-    }
-    let config_err = |k: &str, e: String| format!("bad {k} in {}: {e}", config_path.display());
+    let sc = host_config(name, sources, depth, notes)?;
     let host = sc.host_name.clone().unwrap_or_else(|| name.to_owned());
     let port = match (given.port, &sc.port) {
         (Some(p), _) => p,
-        (None, Some(p)) => values::parse_port(p).map_err(|e| config_err("Port", e))?,
+        (None, Some(p)) => values::parse_port(p)
+            .map_err(|e| format!("bad Port in {}: {e}", sources.user_file.display()))?,
         (None, None) => 22,
     };
     let user = given
@@ -153,189 +193,71 @@ pub(super) fn resolve(
         .or(sc.user.clone())
         .unwrap_or_else(|| sources.local_user.clone());
     let port_text = port.to_string();
-    let tokens = Tokens {
-        host: &host,
-        original_host: name,
-        port: &port_text,
-        remote_user: &user,
-        local_user: &sources.local_user,
-        home,
+    let home = &sources.home;
+    let at = HostLookup {
+        sc: &sc,
+        config_path: &sources.user_file,
+        tokens: Tokens {
+            host: &host,
+            original_host: name,
+            port: &port_text,
+            remote_user: &user,
+            local_user: &sources.local_user,
+            home,
+        },
     };
-    let expand = |p: &str| expand_path(p, &tokens);
-
-    let mut identity_files: Vec<PathBuf> = given
-        .identity_files
-        .iter()
-        .map(|p| expand(&p.to_string_lossy()))
-        .collect();
-    identity_files.extend(sc.identity_files.iter().map(|p| expand(p)));
-    let identity_files_explicit = !identity_files.is_empty();
-    if identity_files.is_empty() {
-        identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|f| home.join(".ssh").join(f))
-            .collect();
-    }
-    let user_known_hosts = match (&given.user_known_hosts, &sc.user_known_hosts) {
-        (Some(files), _) => files.iter().map(|p| expand(&p.to_string_lossy())).collect(),
-        (None, Some(list)) => list.split_ascii_whitespace().map(expand).collect(),
-        (None, None) => vec![
+    let (identity_files, identity_files_explicit) = at.identity_files(given, home);
+    let user_known_hosts = at.file_list(
+        &given.user_known_hosts,
+        &sc.user_known_hosts,
+        vec![
             home.join(".ssh/known_hosts"),
             home.join(".ssh/known_hosts2"),
         ],
-    };
-    let strict = match (given.strict_host_key_checking, &sc.strict_host_key_checking) {
-        (Some(s), _) => s,
-        (None, Some(v)) => {
-            values::parse_strict(v).map_err(|e| config_err("StrictHostKeyChecking", e))?
-        }
-        (None, None) => StrictHostKeyChecking::Ask,
-    };
-    let batch_mode = match (given.batch_mode, &sc.batch_mode) {
-        (Some(b), _) => b,
-        (None, Some(v)) => values::parse_yes_no(v).map_err(|e| config_err("BatchMode", e))?,
-        (None, None) => false,
-    };
-    let connect_timeout = match (given.connect_timeout, &sc.connect_timeout) {
-        (Some(t), _) => Some(t),
-        (None, Some(v)) => {
-            Some(values::parse_secs(v).map_err(|e| config_err("ConnectTimeout", e))?)
-        }
-        (None, None) => None,
-    };
-    let keepalive = match (given.server_alive_interval, &sc.server_alive_interval) {
-        (Some(t), _) => t,
-        (None, Some(v)) => {
-            values::parse_secs(v).map_err(|e| config_err("ServerAliveInterval", e))?
-        }
-        (None, None) => DEFAULT_KEEPALIVE,
-    };
-    // The command line's value, else the config's parsed with `parse`, else `default`.
-    fn pick<T: Clone>(
-        given: &Option<T>,
-        config: &Option<String>,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-        config_err: &dyn Fn(&str, String) -> String,
-    ) -> Result<Option<T>, String> {
-        match (given, config) {
-            (Some(v), _) => Ok(Some(v.clone())),
-            (None, Some(v)) => parse(v).map(Some).map_err(|e| config_err(key, e)),
-            (None, None) => Ok(None),
-        }
-    }
-    let mut list = |kind: ListKind, given: &Option<String>, config: &Option<String>| {
-        let key = kind.keyword();
-        let (spec, from_config) = match (given, config) {
-            (Some(v), _) => (v, false),
-            (None, Some(v)) => (v, true),
-            (None, None) => return Ok(None),
-        };
-        let r = algorithms::resolve(kind, spec).map_err(|e| {
-            if from_config {
-                config_err(key, e)
-            } else {
-                format!("bad value in '-o {key}={spec}': {e}")
-            }
-        })?;
-        notes.warnings.extend(r.warning);
-        Ok::<_, String>(Some(r.names))
-    };
-    let algorithms = Algorithms {
-        ciphers: list(ListKind::Cipher, &given.ciphers, &sc.ciphers)?,
-        kex: list(ListKind::Kex, &given.kex_algorithms, &sc.kex_algorithms)?,
-        macs: list(ListKind::Mac, &given.macs, &sc.macs)?,
-        host_keys: list(
-            ListKind::HostKey,
-            &given.host_key_algorithms,
-            &sc.host_key_algorithms,
-        )?,
-        pubkey: list(
-            ListKind::Pubkey,
-            &given.pubkey_accepted_algorithms,
-            &sc.pubkey_accepted_algorithms,
-        )?,
-        compression: pick(
-            &given.compression,
-            &sc.compression,
-            "Compression",
+    );
+    let strict = at
+        .pick(
+            &given.strict_host_key_checking,
+            &sc.strict_host_key_checking,
+            "StrictHostKeyChecking",
+            values::parse_strict,
+        )?
+        .unwrap_or(StrictHostKeyChecking::Ask);
+    let batch_mode = at
+        .pick(
+            &given.batch_mode,
+            &sc.batch_mode,
+            "BatchMode",
             values::parse_yes_no,
-            &config_err,
         )?
-        .unwrap_or(false),
-    };
-    let yes_no = values::parse_yes_no;
-    let mut disabled = Vec::new();
-    for (method, given_v, config_v, key, parse) in [
-        (
-            AuthMethod::PublicKey,
-            given.pubkey_authentication,
-            &sc.pubkey_authentication,
-            "PubkeyAuthentication",
-            values::parse_pubkey_auth as fn(&str) -> Result<bool, String>,
-        ),
-        (
-            AuthMethod::Password,
-            given.password_authentication,
-            &sc.password_authentication,
-            "PasswordAuthentication",
-            yes_no,
-        ),
-        (
-            AuthMethod::KeyboardInteractive,
-            given.kbd_interactive_authentication,
-            &sc.kbd_interactive_authentication,
-            "KbdInteractiveAuthentication",
-            yes_no,
-        ),
-    ] {
-        if pick(&given_v, config_v, key, parse, &config_err)? == Some(false) {
-            disabled.push(method);
-        }
-    }
-    let agent = match (&given.identity_agent, &sc.identity_agent) {
-        (Some(v), _) | (None, Some(v)) => {
-            identity_agent(v, &tokens).map_err(|e| format!("bad IdentityAgent: {e}"))?
-        }
-        (None, None) => IdentityAgent::Env,
-    };
-    let mut certificate_files: Vec<PathBuf> = given
-        .certificate_files
-        .iter()
-        .map(|p| expand(&p.to_string_lossy()))
-        .collect();
-    certificate_files.extend(sc.certificate_files.iter().map(|p| expand(p)));
-    let auth = AuthOptions {
-        preferred: pick(
-            &given.preferred_authentications,
-            &sc.preferred_authentications,
-            "PreferredAuthentications",
-            values::parse_preferred_auth,
-            &config_err,
-        )?,
-        disabled,
-        identities_only: pick(
-            &given.identities_only,
-            &sc.identities_only,
-            "IdentitiesOnly",
-            yes_no,
-            &config_err,
+        .unwrap_or(false);
+    let connect_timeout = at.pick(
+        &given.connect_timeout,
+        &sc.connect_timeout,
+        "ConnectTimeout",
+        values::parse_secs,
+    )?;
+    let keepalive = at
+        .pick(
+            &given.server_alive_interval,
+            &sc.server_alive_interval,
+            "ServerAliveInterval",
+            values::parse_secs,
         )?
-        .unwrap_or(false),
-        agent,
-        certificate_files,
-    };
+        .unwrap_or(DEFAULT_KEEPALIVE);
+    let algorithms = at.algorithms(given, notes)?;
+    let auth = at.auth_options(given)?;
     if let Some(v) = &sc.check_host_ip {
-        yes_no(v).map_err(|e| config_err("CheckHostIP", e))?;
+        values::parse_yes_no(v).map_err(|e| at.config_err("CheckHostIP", e))?;
     }
-    let global_known_hosts = match (&given.global_known_hosts, &sc.global_known_hosts) {
-        (Some(files), _) => files.iter().map(|p| expand(&p.to_string_lossy())).collect(),
-        (None, Some(list)) => list.split_ascii_whitespace().map(expand).collect(),
-        (None, None) => vec![
+    let global_known_hosts = at.file_list(
+        &given.global_known_hosts,
+        &sc.global_known_hosts,
+        vec![
             PathBuf::from("/etc/ssh/ssh_known_hosts"),
             PathBuf::from("/etc/ssh/ssh_known_hosts2"),
         ],
-    };
+    );
     let mut opts = ConnectOptions {
         host: host.clone(),
         port,
@@ -353,52 +275,280 @@ pub(super) fn resolve(
         via: Via::Direct,
         algorithms,
         host_key_alias: given.host_key_alias.clone().or(sc.host_key_alias.clone()),
-        address_family: pick(
-            &given.address_family,
-            &sc.address_family,
-            "AddressFamily",
-            values::parse_address_family,
-            &config_err,
-        )?
-        .unwrap_or_default(),
-        connection_attempts: pick(
-            &given.connection_attempts,
-            &sc.connection_attempts,
-            "ConnectionAttempts",
-            values::parse_size,
-            &config_err,
-        )?
-        .unwrap_or(1),
-        keepalive_max: pick(
-            &given.server_alive_count_max,
-            &sc.server_alive_count_max,
-            "ServerAliveCountMax",
-            values::parse_count,
-            &config_err,
-        )?
-        .unwrap_or(DEFAULT_KEEPALIVE_MAX)
-        // OpenSSH's 0 gives up at the first unanswered keepalive; russh's 0 never does.
-        .max(1),
+        address_family: at
+            .pick(
+                &given.address_family,
+                &sc.address_family,
+                "AddressFamily",
+                values::parse_address_family,
+            )?
+            .unwrap_or_default(),
+        connection_attempts: at
+            .pick(
+                &given.connection_attempts,
+                &sc.connection_attempts,
+                "ConnectionAttempts",
+                values::parse_size,
+            )?
+            .unwrap_or(1),
+        keepalive_max: at
+            .pick(
+                &given.server_alive_count_max,
+                &sc.server_alive_count_max,
+                "ServerAliveCountMax",
+                values::parse_count,
+            )?
+            .unwrap_or(DEFAULT_KEEPALIVE_MAX)
+            // OpenSSH's 0 gives up at the first unanswered keepalive; russh's 0 never does.
+            .max(1),
         auth,
         sftp_server: None,
     };
-    // The command line's ProxyJump or ProxyCommand, else the config's (which keeps the first
-    // of the two it meets, as ssh).
-    let (jump, command) = match (&given.proxy_jump, &given.proxy_command) {
-        (Some(j), _) => (Some(j.clone()), None),
-        (None, Some(c)) => (None, Some(c.clone())),
-        (None, None) => (sc.proxy_jump.clone(), sc.proxy_command.clone()),
-    };
-    if let Some(command) = command.filter(|c| !c.eq_ignore_ascii_case("none")) {
-        opts.via = Via::Command(ssh_config::expand_tokens(&command, &tokens));
-    } else if let Some(jump) = jump {
-        let Some(specs) = proxy::parse_jumps(&jump).map_err(|e| config_err("ProxyJump", e))? else {
-            return Ok(opts);
+    opts.via = at.route(given, &opts, sources, depth, notes)?;
+    Ok(opts)
+}
+
+/// Reads ssh_config for `name`; for the mounted host (depth 0) also notes the keywords it sets
+/// that sshfs-rs does not act on, and its `LogLevel`.
+fn host_config(
+    name: &str,
+    sources: &ssh_config::Sources,
+    depth: usize,
+    notes: &mut Notes,
+) -> Result<ssh_config::HostConfig, String> {
+    let config_path = &sources.user_file;
+    let sc = ssh_config::load(sources, name)?;
+    if depth == 0 {
+        report_unused(&sc, config_path, notes);
+        if let Some(v) = &sc.log_level {
+            notes.log_level = Some(
+                values::parse_log_level(v)
+                    .map_err(|e| format!("bad LogLevel in {}: {e}", config_path.display()))?,
+            );
+        }
+    }
+    Ok(sc)
+}
+
+/// One host's ssh_config, with what its values need: the `%` tokens paths expand with, and
+/// the file errors name.
+struct HostLookup<'a> {
+    sc: &'a ssh_config::HostConfig,
+    config_path: &'a Path,
+    tokens: Tokens<'a>,
+}
+
+impl HostLookup<'_> {
+    /// "bad KEY in FILE: ERROR".
+    fn config_err(&self, key: &str, e: String) -> String {
+        format!("bad {key} in {}: {e}", self.config_path.display())
+    }
+
+    /// A path with `~` and `%` tokens expanded.
+    fn expand(&self, p: &str) -> PathBuf {
+        expand_path(p, &self.tokens)
+    }
+
+    /// The command line's value, else the config's parsed with `parse`, else `None`.
+    fn pick<T: Clone>(
+        &self,
+        given: &Option<T>,
+        config: &Option<String>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
+        match (given, config) {
+            (Some(v), _) => Ok(Some(v.clone())),
+            (None, Some(v)) => parse(v).map(Some).map_err(|e| self.config_err(key, e)),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A list of files: the command line's, else the config's (space-separated), else
+    /// `default`; expanded.
+    fn file_list(
+        &self,
+        given: &Option<Vec<PathBuf>>,
+        config: &Option<String>,
+        default: Vec<PathBuf>,
+    ) -> Vec<PathBuf> {
+        match (given, config) {
+            (Some(files), _) => files
+                .iter()
+                .map(|p| self.expand(&p.to_string_lossy()))
+                .collect(),
+            (None, Some(list)) => list
+                .split_ascii_whitespace()
+                .map(|p| self.expand(p))
+                .collect(),
+            (None, None) => default,
+        }
+    }
+
+    /// The identity files: the command line's then the config's, else the default keys; and
+    /// whether any was named.
+    fn identity_files(&self, given: &SshGiven, home: &Path) -> (Vec<PathBuf>, bool) {
+        let mut files: Vec<PathBuf> = given
+            .identity_files
+            .iter()
+            .map(|p| self.expand(&p.to_string_lossy()))
+            .collect();
+        files.extend(self.sc.identity_files.iter().map(|p| self.expand(p)));
+        if !files.is_empty() {
+            return (files, true);
+        }
+        let defaults = ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|f| home.join(".ssh").join(f))
+            .collect();
+        (defaults, false)
+    }
+
+    /// The algorithm lists (Ciphers, KexAlgorithms, MACs, HostKeyAlgorithms,
+    /// PubkeyAcceptedAlgorithms) and Compression; a list's warning goes to `notes`.
+    fn algorithms(&self, given: &SshGiven, notes: &mut Notes) -> Result<Algorithms, String> {
+        let sc = self.sc;
+        let mut list = |kind: ListKind, given: &Option<String>, config: &Option<String>| {
+            let key = kind.keyword();
+            let (spec, from_config) = match (given, config) {
+                (Some(v), _) => (v, false),
+                (None, Some(v)) => (v, true),
+                (None, None) => return Ok(None),
+            };
+            let r = algorithms::resolve(kind, spec).map_err(|e| {
+                if from_config {
+                    self.config_err(key, e)
+                } else {
+                    format!("bad value in '-o {key}={spec}': {e}")
+                }
+            })?;
+            notes.warnings.extend(r.warning);
+            Ok::<_, String>(Some(r.names))
+        };
+        Ok(Algorithms {
+            ciphers: list(ListKind::Cipher, &given.ciphers, &sc.ciphers)?,
+            kex: list(ListKind::Kex, &given.kex_algorithms, &sc.kex_algorithms)?,
+            macs: list(ListKind::Mac, &given.macs, &sc.macs)?,
+            host_keys: list(
+                ListKind::HostKey,
+                &given.host_key_algorithms,
+                &sc.host_key_algorithms,
+            )?,
+            pubkey: list(
+                ListKind::Pubkey,
+                &given.pubkey_accepted_algorithms,
+                &sc.pubkey_accepted_algorithms,
+            )?,
+            compression: self
+                .pick(
+                    &given.compression,
+                    &sc.compression,
+                    "Compression",
+                    values::parse_yes_no,
+                )?
+                .unwrap_or(false),
+        })
+    }
+
+    /// How to authenticate: the methods turned off, the agent, certificates, the preferred
+    /// order and IdentitiesOnly.
+    fn auth_options(&self, given: &SshGiven) -> Result<AuthOptions, String> {
+        let sc = self.sc;
+        let yes_no = values::parse_yes_no;
+        let mut disabled = Vec::new();
+        for (method, given_v, config_v, key, parse) in [
+            (
+                AuthMethod::PublicKey,
+                given.pubkey_authentication,
+                &sc.pubkey_authentication,
+                "PubkeyAuthentication",
+                values::parse_pubkey_auth as fn(&str) -> Result<bool, String>,
+            ),
+            (
+                AuthMethod::Password,
+                given.password_authentication,
+                &sc.password_authentication,
+                "PasswordAuthentication",
+                yes_no,
+            ),
+            (
+                AuthMethod::KeyboardInteractive,
+                given.kbd_interactive_authentication,
+                &sc.kbd_interactive_authentication,
+                "KbdInteractiveAuthentication",
+                yes_no,
+            ),
+        ] {
+            if self.pick(&given_v, config_v, key, parse)? == Some(false) {
+                disabled.push(method);
+            }
+        }
+        let agent = match (&given.identity_agent, &sc.identity_agent) {
+            (Some(v), _) | (None, Some(v)) => {
+                identity_agent(v, &self.tokens).map_err(|e| format!("bad IdentityAgent: {e}"))?
+            }
+            (None, None) => IdentityAgent::Env,
+        };
+        let mut certificate_files: Vec<PathBuf> = given
+            .certificate_files
+            .iter()
+            .map(|p| self.expand(&p.to_string_lossy()))
+            .collect();
+        certificate_files.extend(sc.certificate_files.iter().map(|p| self.expand(p)));
+        Ok(AuthOptions {
+            preferred: self.pick(
+                &given.preferred_authentications,
+                &sc.preferred_authentications,
+                "PreferredAuthentications",
+                values::parse_preferred_auth,
+            )?,
+            disabled,
+            identities_only: self
+                .pick(
+                    &given.identities_only,
+                    &sc.identities_only,
+                    "IdentitiesOnly",
+                    yes_no,
+                )?
+                .unwrap_or(false),
+            agent,
+            certificate_files,
+        })
+    }
+
+    /// The way to the host: the command line's ProxyJump or ProxyCommand, else the config's
+    /// (which keeps the first of the two it meets, as ssh); each jump host resolved in turn
+    /// (with the prompting rules and timeout of `opts`, the host it leads to).
+    fn route(
+        &self,
+        given: &SshGiven,
+        opts: &ConnectOptions,
+        sources: &ssh_config::Sources,
+        depth: usize,
+        notes: &mut Notes,
+    ) -> Result<Via, String> {
+        let (jump, command) = match (&given.proxy_jump, &given.proxy_command) {
+            (Some(j), _) => (Some(j.clone()), None),
+            (None, Some(c)) => (None, Some(c.clone())),
+            (None, None) => (self.sc.proxy_jump.clone(), self.sc.proxy_command.clone()),
+        };
+        if let Some(command) = command.filter(|c| !c.eq_ignore_ascii_case("none")) {
+            return Ok(Via::Command(ssh_config::expand_tokens(
+                &command,
+                &self.tokens,
+            )));
+        }
+        let Some(jump) = jump else {
+            return Ok(Via::Direct);
+        };
+        let Some(specs) = proxy::parse_jumps(&jump).map_err(|e| self.config_err("ProxyJump", e))?
+        else {
+            return Ok(Via::Direct);
         };
         if depth >= MAX_JUMP_DEPTH {
             return Err(format!(
                 "ProxyJump: jump hosts nested more than {MAX_JUMP_DEPTH} deep (a loop in {}?)",
-                config_path.display()
+                self.config_path.display()
             ));
         }
         let mut hops = Vec::new();
@@ -421,9 +571,8 @@ pub(super) fn resolve(
             }
             hops.push(hop);
         }
-        opts.via = Via::Jump(hops);
+        Ok(Via::Jump(hops))
     }
-    Ok(opts)
 }
 
 /// Names the ssh_config keywords in effect for this host that sshfs-rs does not act on: those

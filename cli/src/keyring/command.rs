@@ -41,8 +41,8 @@ fn choice(choice: Choice) -> Result<Choice, String> {
 /// The account a `--*-password` command names, the keyring, and whether the secret comes from
 /// stdin.
 fn password_account(spec: &str, args: &Args) -> Result<(String, Choice, bool), String> {
-    let o = config::command_options(args)?;
-    let (user, host, port) = config::login_of(spec, args, &o)?;
+    let o = config::login::command_options(args)?;
+    let (user, host, port) = config::login::login_of(spec, args, &o)?;
     Ok((
         keyring::password_account(&user, &host, port),
         choice(o.keyring)?,
@@ -53,7 +53,7 @@ fn password_account(spec: &str, args: &Args) -> Result<(String, Choice, bool), S
 /// Reads the secret: one line of stdin, or asked without echo on the terminal.
 fn read_secret(from_stdin: bool, prompt: &str) -> Result<Secret, String> {
     if from_stdin {
-        return config::read_password_stdin();
+        return config::password::read_password_stdin();
     }
     let secret = TtyPrompt
         .secret(prompt)
@@ -85,7 +85,7 @@ fn forget_password(args: &Args) -> Result<String, String> {
 
 fn store_passphrase(args: &Args) -> Result<String, String> {
     let key = args.store_passphrase.as_deref().unwrap_or(Path::new(""));
-    let o = config::command_options(args)?;
+    let o = config::login::command_options(args)?;
     let choice = choice(o.keyring)?;
     let account = keyring::passphrase_account(key)?;
     match russh::keys::load_secret_key(key, None) {
@@ -114,7 +114,7 @@ fn store_passphrase(args: &Args) -> Result<String, String> {
 
 fn forget_passphrase(args: &Args) -> Result<String, String> {
     let key = args.forget_passphrase.as_deref().unwrap_or(Path::new(""));
-    let o = config::command_options(args)?;
+    let o = config::login::command_options(args)?;
     let choice = choice(o.keyring)?;
     // A key file removed since: its entry is still named by the absolute path.
     let account = keyring::passphrase_account(key).or_else(|_| absolute(key))?;
