@@ -99,6 +99,16 @@ fn source_parser() -> impl clap::builder::TypedValueParser<Value = String> {
         .map(|s: std::ffi::OsString| sshfs_client::kernel_names::name_from_kernel(&s).into_owned())
 }
 
+/// The flags that stand for an option of the `-o` table: (short flag, option name). The two
+/// say so in their help, and a test holds clap's arguments and the table to this list.
+#[cfg(test)]
+pub const SAME_AS_OPTION: [(char, &str); 4] = [
+    ('p', "Port"),
+    ('C', "Compression"),
+    ('d', "debug"),
+    ('1', "ssh_protocol"),
+];
+
 /// The whole command line, `-o` options included (for `--help` and the man page).
 pub fn command() -> clap::Command {
     Args::command().after_help(help::help_text())
@@ -126,4 +136,80 @@ fn usage_error(e: clap::Error) -> ! {
         std::process::exit(2);
     }
     e.exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::table::DEFS;
+    use super::*;
+
+    fn def_help(name: &str) -> Option<&'static str> {
+        DEFS.iter().find(|d| d.name == name).map(|d| d.help)
+    }
+
+    /// clap's flags and the `-o` table are two lists with no name in common, except the flags
+    /// of [`SAME_AS_OPTION`]: the option's help names each of those flags (the flag's help, when it
+    /// names an option, names that one), and every `-o NAME` a flag's help names is in the table.
+    #[test]
+    fn flags_and_the_option_table_agree() {
+        let cmd = command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(!help.is_empty(), "argument {id} has no help");
+            let alias = arg
+                .get_short()
+                .and_then(|c| SAME_AS_OPTION.iter().find(|(s, _)| *s == c));
+            if let Some(long) = arg.get_long() {
+                let same_name = DEFS.iter().any(|d| d.name.eq_ignore_ascii_case(long));
+                assert!(
+                    !same_name || alias.is_some_and(|(_, o)| o.eq_ignore_ascii_case(long)),
+                    "--{long} is also an -o option: list it in SAME_AS_OPTION"
+                );
+            }
+            if let Some((short, option)) = alias
+                && help.contains("-o ")
+            {
+                assert!(
+                    help.contains(&format!("-o {option}")),
+                    "-{short}'s help names another option than -o {option}: {help}"
+                );
+            }
+            for (at, _) in help.match_indices("-o ") {
+                let named: String = help[at + 3..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    named == "OPT" || def_help(&named).is_some(),
+                    "{id}'s help names -o {named}, which the table does not have"
+                );
+            }
+        }
+        for (short, option) in SAME_AS_OPTION {
+            let help = def_help(option).unwrap_or_else(|| panic!("no -o {option} in the table"));
+            assert!(
+                help.contains(&format!("-{short})")) || help.contains(&format!("-{short} ")),
+                "-o {option}'s help does not name -{short}: {help}"
+            );
+            assert!(
+                cmd.get_arguments().any(|a| a.get_short() == Some(short)),
+                "no flag -{short}"
+            );
+        }
+        for d in DEFS {
+            for marker in ["same as -", "also -"] {
+                if let Some(at) = d.help.find(marker) {
+                    let flag = d.help[at + marker.len()..].chars().next();
+                    assert!(
+                        SAME_AS_OPTION
+                            .iter()
+                            .any(|(s, o)| Some(*s) == flag && *o == d.name),
+                        "-o {}'s help names a flag not in SAME_AS_OPTION",
+                        d.name
+                    );
+                }
+            }
+        }
+    }
 }
