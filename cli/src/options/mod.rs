@@ -10,5 +10,5 @@ pub mod help;
 pub mod mount_opts;
 pub mod parse;
 pub mod ssh_keywords;
-mod table;
+pub mod table;
 pub mod values;

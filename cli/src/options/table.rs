@@ -20,7 +20,7 @@ use super::values::*;
 
 /// What an option's value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Value {
+pub enum Value {
     /// A bare flag (`-o ro`).
     Flag,
     /// `name=value`.
@@ -41,7 +41,7 @@ pub(super) type Check = fn(&str) -> Result<(), String>;
 
 /// What an option does.
 #[derive(Clone, Copy)]
-pub(super) enum Does {
+pub enum Does {
     /// Implemented.
     Set(Setter),
     /// Accepted with no effect (the value is still checked); the reason is in the help.
@@ -54,7 +54,7 @@ pub(super) enum Does {
 
 /// Where an option's name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Origin {
+pub enum Origin {
     /// An OpenSSH option (ssh_config(5)), matched case-insensitively as OpenSSH does.
     Ssh,
     /// An option of the C sshfs (`sshfs -h`, `man sshfs`).
@@ -70,13 +70,19 @@ pub(super) enum Origin {
 }
 
 /// One `-o` option.
-pub(super) struct Def {
+pub struct Def {
     /// The name; one ending in `*` matches every name with that prefix.
-    pub(super) name: &'static str,
-    pub(super) value: Value,
-    pub(super) origin: Origin,
-    pub(super) does: Does,
-    pub(super) help: &'static str,
+    pub name: &'static str,
+    pub value: Value,
+    pub origin: Origin,
+    pub does: Does,
+    pub help: &'static str,
+    /// The default, for docs/options.md (Markdown; empty: none to name).
+    #[cfg_attr(not(test), allow(dead_code))] // read by the docs/options.md test only
+    pub default: &'static str,
+    /// What docs/options.md says the option does (Markdown), when it says more than `help`.
+    #[cfg_attr(not(test), allow(dead_code))] // read by the docs/options.md test only
+    pub doc: &'static str,
 }
 
 pub(super) const fn def(
@@ -92,6 +98,20 @@ pub(super) const fn def(
         origin,
         does,
         help,
+        default: "",
+        doc: "",
+    }
+}
+
+impl Def {
+    /// The same definition with its default named in docs/options.md.
+    const fn default_is(self, default: &'static str) -> Def {
+        Def { default, ..self }
+    }
+
+    /// The same definition with a longer description for docs/options.md.
+    const fn doc(self, doc: &'static str) -> Def {
+        Def { doc, ..self }
     }
 }
 
@@ -103,7 +123,7 @@ pub(super) use Value::{Any, Flag, List, Optional, Required};
 pub(super) const NO_MODULES: &str = "libfuse modules are not available (sshfs-rs does not use libfuse); mount host:/dir/sub instead of subdir";
 
 /// Every `-o` option we know.
-pub(super) const DEFS: &[Def] = &[
+pub const DEFS: &[Def] = &[
     // SSH options, named as in OpenSSH.
     def(
         "IdentityFile",
@@ -114,7 +134,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "private key to authenticate with (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
-    ),
+    )
+    .default_is("`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`")
+    .doc("private key to try (repeatable); `~`, `%d`, `%u`, `%h`, `%r` are expanded. Encrypted keys ask for their passphrase on the terminal."),
     def(
         "User",
         Required("NAME"),
@@ -124,7 +146,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "remote user name",
-    ),
+    )
+    .default_is("the local user")
+    .doc("remote user (a `user@` in the source wins)"),
     def(
         "Port",
         Required("PORT"),
@@ -134,7 +158,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "remote SSH port (same as -p)",
-    ),
+    )
+    .default_is("22")
+    .doc("SSH port"),
     def(
         "UserKnownHostsFile",
         Required("FILE"),
@@ -144,7 +170,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "known_hosts file(s), space separated (default ~/.ssh/known_hosts)",
-    ),
+    )
+    .default_is("`~/.ssh/known_hosts ~/.ssh/known_hosts2`")
+    .doc("space-separated; new keys go to the first"),
     def(
         "StrictHostKeyChecking",
         Required("yes|accept-new|no|ask"),
@@ -154,7 +182,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "what to do with an unknown host key (default ask); a changed key is always refused",
-    ),
+    )
+    .default_is("`ask`")
+    .doc("unknown host keys: refuse / record / record / ask on the terminal. A changed key is always refused, naming the file and line. `/etc/ssh/ssh_known_hosts` is read too."),
     def(
         "BatchMode",
         Required("yes|no"),
@@ -164,7 +194,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "never prompt for passwords, passphrases or host keys",
-    ),
+    )
+    .default_is("`no`")
+    .doc("never prompt (passwords, passphrases, host keys)"),
     def(
         "ConnectTimeout",
         Required("SECONDS"),
@@ -174,7 +206,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "give up connecting after this long",
-    ),
+    )
+    .default_is("none")
+    .doc("limit on resolving, TCP connect and SSH handshake"),
     def(
         "ServerAliveInterval",
         Required("SECONDS"),
@@ -184,7 +218,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "send a keepalive after this much silence (default 15; 0 = never)",
-    ),
+    )
+    .default_is("15")
+    .doc("SSH keepalive after this much silence; 3 missed answers end the connection (0 = off)"),
     def(
         "ProxyJump",
         Required("HOST|none"),
@@ -195,7 +231,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "connect through jump hosts: [user@]host[:port], several separated by \\, (each looked up in ssh_config); none: directly",
-    ),
+    )
+    .default_is("none")
+    .doc("connect through these jump hosts (each a full SSH connection, looked up in ssh_config); write the comma between hops as `\\,`. See [ssh.md](ssh.md)"),
     def(
         "ProxyCommand",
         Required("COMMAND|none"),
@@ -205,7 +243,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "run COMMAND (%h %p %r %n expanded) and speak SSH over its stdin and stdout; none: connect directly",
-    ),
+    )
+    .default_is("none")
+    .doc("speak SSH over the stdin/stdout of COMMAND (`%h %p %r %n` expanded), e.g. `ssh -W %h:%p bastion`; run again at each reconnect"),
     def(
         "Compression",
         Required("yes|no"),
@@ -433,7 +473,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "mount read-only",
-    ),
+    )
+    .default_is("`rw`")
+    .doc("read-only mount"),
     def(
         "rw",
         Flag,
@@ -453,7 +495,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "ignore set-user-ID and set-group-ID bits (the default)",
-    ),
+    )
+    .default_is("`nosuid`")
+    .doc("set-user-ID bits ignored; `suid` only for root (a user's mount is always `nosuid`)"),
     def(
         "suid",
         Flag,
@@ -473,7 +517,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "do not open device files (the default)",
-    ),
+    )
+    .default_is("`nodev`")
+    .doc("device files cannot be opened; `dev` only for root (a user's mount is always `nodev`)"),
     def(
         "dev",
         Flag,
@@ -493,7 +539,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "do not run programs from the mount",
-    ),
+    )
+    .default_is("`exec`")
+    .doc("programs on the mount cannot be run"),
     def(
         "exec",
         Flag,
@@ -513,7 +561,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "update access times only when older than the modification time (the default)",
-    ),
+    )
+    .default_is("`relatime`")
+    .doc("the kernel's access-time flags"),
     def(
         "noatime",
         Flag,
@@ -573,7 +623,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "the kernel's synchronous-writes flag (each write(2) then waits for the server)",
-    ),
+    )
+    .default_is("`async`")
+    .doc("the kernel's synchronous-write flags (`sync`: each write(2) waits for the server)"),
     def(
         "async",
         Flag,
@@ -603,7 +655,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "the mount's source in /proc/mounts (default user@host:path)",
-    ),
+    )
+    .default_is("`user@host:path`")
+    .doc("the source shown in /proc/mounts"),
     def(
         "subtype",
         Required("NAME"),
@@ -613,7 +667,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "the mount's type in /proc/mounts is fuse.NAME (default sshfs-rs)",
-    ),
+    )
+    .default_is("`sshfs-rs`")
+    .doc("the type shown in /proc/mounts is `fuse.NAME`"),
     def(
         "allow_other",
         Flag,
@@ -623,7 +679,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "let other users access the mount (non-root: needs user_allow_other in /etc/fuse.conf)",
-    ),
+    )
+    .default_is("off")
+    .doc("other users may use the mount (non-root: needs `user_allow_other` in `/etc/fuse.conf`)"),
     def(
         "allow_root",
         Flag,
@@ -633,7 +691,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "let root use the mount besides its owner (others get EACCES; non-root: needs user_allow_other in /etc/fuse.conf)",
-    ),
+    )
+    .default_is("off")
+    .doc("root's own mount: no effect (root owns it); a user's mount: refused (use `allow_other`)"),
     def(
         "auto_unmount",
         Flag,
@@ -653,7 +713,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "let the kernel check access from the file modes",
-    ),
+    )
+    .default_is("off")
+    .doc("the kernel checks access against the file modes (otherwise the server decides)"),
     def(
         "max_read",
         Required("BYTES"),
@@ -663,7 +725,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "largest read request the kernel sends (default: the kernel's, 1 MiB)",
-    ),
+    )
+    .default_is("the kernel's (1 MiB)")
+    .doc("largest read request the kernel sends"),
     def(
         "max_write",
         Required("BYTES"),
@@ -702,7 +766,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "the kernel reads one request at a time; any signal interrupts a blocked read() (default; we read ahead ourselves)",
-    ),
+    )
+    .default_is("on")
+    .doc("the kernel sends READs from the reading process, so any signal interrupts a read() blocked on the network; sshfs-rs reads ahead itself (see [interrupts.md](interrupts.md))"),
     def(
         "async_read",
         Flag,
@@ -712,7 +778,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "the kernel sends its readahead in the background; only SIGKILL-like signals interrupt a blocked read()",
-    ),
+    )
+    .default_is("off")
+    .doc("the kernel's own background readahead instead; a blocked read() then yields only to fatal signals (SIGKILL, or SIGINT/SIGTERM without a handler)"),
     def(
         "kernel_cache",
         Flag,
@@ -862,7 +930,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "stay in the foreground and log every request (same as -d)",
-    ),
+    )
+    .default_is("off")
+    .doc("same as `-d`"),
     // sshfs's own options.
     def(
         "reconnect",
@@ -873,7 +943,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "when the connection drops, connect again and carry on with the open files (default yes); no: unmount and exit",
-    ),
+    )
+    .default_is("yes")
+    .doc("when the connection drops, connect again (same host key, no prompt) and carry on: open files are reopened underneath, lost writes resent ([SEMANTICS.md](SEMANTICS.md#connection-loss-and-reconnect)); `no`: unmount and exit"),
     def(
         "delay_connect",
         Flag,
@@ -967,7 +1039,8 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "speak SFTP over the stdin and stdout of CMD (e.g. ssh, with words of its own; '\\ ' is a space) instead of our own SSH, run as sshfs runs it: CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp, the SSH options given with -o passed on (with it, any option ssh takes, e.g. ControlMaster=auto); ssh checks host keys, logs in and keeps the link alive; run again on reconnect",
-    ),
+    )
+    .doc("run CMD (normally `ssh`, with words of its own) as sshfs does: `CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp`, every SSH option given with `-o` passed on; SFTP goes over its stdin and stdout. ssh checks the host key, logs in (asking on the terminal itself; `password_stdin` is refused) and keeps the link alive (give `-o ServerAliveInterval=15`, ours cannot see the link); its stderr goes to the log and its last line is the error when the first connect fails; a reconnect runs it again"),
     def(
         "ssh_protocol",
         Required("2"),
@@ -990,7 +1063,8 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "the SSH subsystem to ask for (default sftp), or with a '/' the command to run on the server instead (e.g. '/usr/bin/sudo /usr/lib/openssh/sftp-server'); also with ssh_command",
-    ),
+    )
+    .doc("the subsystem to ask for instead of `sftp`, or with a `/` the command the server runs instead (e.g. `/usr/bin/sudo /usr/lib/openssh/sftp-server`); over our own SSH and with `ssh_command`"),
     def(
         "directport",
         Required("PORT"),
@@ -1000,7 +1074,8 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "speak SFTP straight to TCP port PORT of the host, without SSH: nothing is encrypted or authenticated, anyone who can reach the port has the server's access (loopback or a trusted network only); SSH options have no effect",
-    ),
+    )
+    .doc("SFTP straight to TCP port PORT of the host, no SSH: **nothing is encrypted or authenticated**, anyone who can reach the port has the server's access (loopback or a trusted network only); SSH options have no effect"),
     def(
         "passive",
         Flag,
@@ -1010,7 +1085,8 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "speak SFTP over our own stdin and stdout, connected to an SFTP server by whoever runs us (no SSH, no reconnect: the mount ends when they close); stays in the foreground",
-    ),
+    )
+    .doc("SFTP over our own stdin and stdout, connected to an SFTP server by whoever runs us; stays in the foreground; no reconnect (the mount ends when the other end closes)"),
     def(
         "disable_hardlink",
         Flag,
@@ -1127,7 +1203,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "fail an SFTP request with EIO when the server has not answered after this long (default 60)",
-    ),
+    )
+    .default_is("60")
+    .doc("an SFTP request not answered after this long fails with `EIO`"),
     def(
         "reconnect_timeout",
         Required("SECONDS"),
@@ -1137,7 +1215,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back",
-    ),
+    )
+    .default_is("60")
+    .doc("while reconnecting, a request waits this long (counted from the moment the link went down) before failing with `EIO`; later ones fail at once until the link is back"),
     def(
         "attr_timeout",
         Required("SECONDS"),
@@ -1147,7 +1227,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "how long the kernel caches attributes (default 1)",
-    ),
+    )
+    .default_is("1")
+    .doc("how long the kernel keeps attributes"),
     def(
         "entry_timeout",
         Required("SECONDS"),
@@ -1157,7 +1239,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "how long the kernel caches names (default 1)",
-    ),
+    )
+    .default_is("1")
+    .doc("how long the kernel keeps names"),
     def(
         "negative_timeout",
         Required("SECONDS"),
@@ -1167,7 +1251,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "how long the kernel caches 'no such file' (default 0: our own cache answers it)",
-    ),
+    )
+    .default_is("0")
+    .doc("how long the kernel keeps \"no such file\" (our own cache answers it meanwhile; a kernel negative entry hides a name created on the server until it expires)"),
     // The metadata cache, under sshfs 2's names (cache_*) and sshfs 3's (dcache_*).
     def(
         "cache",
@@ -1178,7 +1264,9 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "cache attributes, names and listings (default yes; no = ask the server every time)",
-    ),
+    )
+    .default_is("yes")
+    .doc("`no`: every operation asks the server"),
     def(
         "dir_cache",
         Required("yes|no"),
@@ -1188,14 +1276,17 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "cache directory listings (default yes)",
-    ),
+    )
+    .default_is("yes")
+    .doc("cache directory listings"),
     def(
         "cache_timeout",
         Required("SECONDS"),
         Sshfs,
         Set(set_cache_timeout),
         "sets the three cache_*_timeout options below",
-    ),
+    )
+    .doc("sets `cache_stat_timeout`, `cache_dir_timeout` and `cache_link_timeout`"),
     def(
         "dcache_timeout",
         Required("SECONDS"),
@@ -1209,7 +1300,9 @@ pub(super) const DEFS: &[Def] = &[
         Sshfs,
         Set(set_stat_timeout),
         "how long cached attributes (and 'no such file') are used (default 20)",
-    ),
+    )
+    .default_is("20")
+    .doc("attributes and \"no such file\""),
     def(
         "dcache_stat_timeout",
         Required("SECONDS"),
@@ -1223,7 +1316,9 @@ pub(super) const DEFS: &[Def] = &[
         Sshfs,
         Set(set_dir_timeout),
         "how long cached directory listings are used (default 20)",
-    ),
+    )
+    .default_is("20")
+    .doc("directory listings"),
     def(
         "dcache_dir_timeout",
         Required("SECONDS"),
@@ -1237,7 +1332,9 @@ pub(super) const DEFS: &[Def] = &[
         Sshfs,
         Set(set_link_timeout),
         "how long cached symlink targets are used (default 20)",
-    ),
+    )
+    .default_is("20")
+    .doc("symlink targets"),
     def(
         "dcache_link_timeout",
         Required("SECONDS"),
@@ -1254,14 +1351,18 @@ pub(super) const DEFS: &[Def] = &[
             Ok(())
         }),
         "re-check directories programs use (open, listed in the last 3 minutes, or made through the mount) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
-    ),
+    )
+    .default_is("2")
+    .doc("re-check directories programs use (open, listed in the last 3 minutes, or made through the mount; at most 64) this often while the mount is idle: one LSTAT each, the listing again when it changed, at most 10 a second; a change made on the server shows there within about 2 s ([cache.md](cache.md)); 0 = off"),
     def(
         "cache_max_size",
         Required("N"),
         Sshfs,
         Set(set_cache_max_size),
         "most paths the cache holds; the least recently used go first (default 10000)",
-    ),
+    )
+    .default_is("10000")
+    .doc("most paths cached; least recently used go first"),
     def(
         "dcache_max_size",
         Required("N"),
@@ -1358,7 +1459,7 @@ pub(super) const DEFS: &[Def] = &[
 
 impl Def {
     /// The option as users write it: `name`, `name=VALUE` or `name[=VALUE]`.
-    pub(super) fn shown(&self) -> String {
+    pub fn shown(&self) -> String {
         match self.value {
             Flag => self.name.to_owned(),
             Required(v) => format!("{}={v}", self.name),
