@@ -1,7 +1,9 @@
 //! Text made from the option table: the `-o` part of `--help`, the words of the man page and
 //! the shell completions, and the "sshfs option -> sshfs-rs" table of docs/options.md.
 
-use super::table::*;
+#[cfg(test)]
+use super::table::{Any, Flag, List, Optional, Own, Required};
+use super::table::{DEFS, Does, Ignore, Nothing, Refuse, Set};
 
 /// Every `-o` option as users see it (`name` or `name=VALUE`) and what it does (for the man
 /// page, which a test makes).

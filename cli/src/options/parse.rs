@@ -2,7 +2,9 @@
 //! ssh's comma lists, case-insensitive ssh keywords, mount's sloppy mode. No I/O.
 
 use super::mount_opts::MountOpts;
-use super::table::*;
+use super::table::{
+    Any, Flag, Ignore, List, Nothing, Optional, Refuse, Required, Set, Ssh, lookup,
+};
 
 /// Parses a list of `-o` arguments (each may hold several comma-separated options).
 #[cfg(test)]
@@ -168,6 +170,7 @@ mod tests {
 
     use super::*;
     use crate::options::mount_opts::{IdMapping, LogLevel};
+    use crate::options::table::{DEFS, Def};
 
     fn p(args: &[&str]) -> Result<MountOpts, String> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
