@@ -5,8 +5,10 @@ use crate::options::mount_opts::MountOpts;
 use crate::options::parse::parse_with;
 use crate::ssh::target;
 
+use super::given::{DEFAULT_REQUEST_TIMEOUT, SshGiven, port_given};
 use super::notes::Notes;
-use super::ssh::{DEFAULT_REQUEST_TIMEOUT, SshGiven, port_given, resolve, ssh_sources};
+use super::resolve::resolve;
+use super::sources::ssh_sources;
 
 /// The `-o` options of a command that is not a mount (`--store-password` ...).
 pub fn command_options(args: &Args) -> Result<MountOpts, String> {

@@ -1,13 +1,15 @@
 //! Turning the parsed command line into everything a mount needs ([`Config`]), validated.
 //! Precedence is OpenSSH's: command line, then ssh_config, then defaults.
 
+mod given;
 mod log;
 pub mod login;
 mod mount;
 mod notes;
 pub mod owners;
 pub mod password;
-mod ssh;
+mod resolve;
+mod sources;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,10 +29,11 @@ use crate::options::{parse, values};
 use crate::ssh::ssh_command;
 use crate::ssh::target::{self, Target};
 
+use given::SshGiven;
 use log::log_filter;
 use notes::Notes;
 use password::read_password_stdin;
-use ssh::{SshGiven, resolve};
+use resolve::resolve;
 
 /// How long a request waits for a lost connection to come back (`-o reconnect_timeout`).
 const DEFAULT_RECONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -94,7 +97,7 @@ pub fn build(args: Args) -> Result<Config, String> {
     }
     let (owners, idmap_user) = owners::build(&o)?;
     let external = external_transport(&args, &o, &target)?;
-    let sources = ssh::mount_sources(&args, external.is_some());
+    let sources = sources::mount_sources(&args, external.is_some());
     let given = SshGiven::for_mount(&args, &o, &target)?;
     let mut notes = Notes::default();
     let mut connect = resolve(&target.host, &given, &sources, 0, &mut notes)?;
@@ -202,7 +205,7 @@ mod tests {
     use sshfs_client::remote::{AuthMethod, IdentityAgent};
 
     use super::log::{LOG_DEBUG, LOG_DEFAULT, LOG_VERBOSE};
-    use super::ssh::DEFAULT_KEEPALIVE_MAX;
+    use super::resolve::DEFAULT_KEEPALIVE_MAX;
     use super::*;
 
     fn args(v: &[&str]) -> Args {
