@@ -1,27 +1,23 @@
 //! `sshfs-rs [user@]host:[path] mountpoint [options]`: mount a remote directory over SSH.
 //! Started as `mount.fuse.sshfs-rs`, it takes mount(8)'s helper call form instead.
+//!
+//! The modules, from the top down (each imports only those below it): [`daemon`] serves a
+//! mount, [`keyring`] stores and finds secrets, [`config`] turns the parsed options into the
+//! client's configuration, [`mount`] and [`ssh`] read the mountpoint, mount(8)'s call form and
+//! ssh_config, and [`options`] holds what the user can say, with no I/O. [`docs`] (tests only)
+//! makes the man page, completions and docs from the tables.
 
-mod auto_unmount;
-#[cfg(test)]
-mod completions;
 mod config;
-mod control;
 mod daemon;
-mod helper;
+#[cfg(test)]
+mod docs;
 mod keyring;
-mod keyring_cmd;
-mod logging;
-#[cfg(test)]
-mod man;
+mod mount;
 mod options;
-mod owners;
-mod prompt;
-mod serve;
-mod ssh_command;
-mod ssh_config;
-#[cfg(test)]
-mod ssh_docs;
-mod target;
+mod ssh;
+
+use daemon::auto_unmount;
+use mount::helper;
 
 fn main() {
     // The -o auto_unmount watcher, executed by a mount (see auto_unmount.rs).
@@ -43,7 +39,7 @@ fn main() {
                 }
             }
         }
-        _ => config::parse_args(),
+        _ => options::args::parse_args(),
     };
-    std::process::exit(serve::run(args));
+    std::process::exit(daemon::serve::run(args));
 }

@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::config::Args;
+use crate::options::args::Args;
 
 /// The name the helper link has.
 pub const NAME: &str = "mount.fuse.sshfs-rs";

@@ -10,10 +10,11 @@ use std::path::Path;
 
 use nix::unistd::{Gid, Group, Uid, User};
 use sshfs_client::fs::idmap::{IdMap, IdTable, Owners, parse_map_line};
+use sshfs_client::os_message::os_message;
 use sshfs_client::remote::Sftp;
 use tracing::debug;
 
-use crate::options::{IdMapping, MountOpts};
+use crate::options::mount_opts::{IdMapping, MountOpts};
 
 /// The mapping the options ask for, and whether `idmap=user` still needs the login user's
 /// remote ids (learned once connected: [`user_map`]).
@@ -92,7 +93,7 @@ fn read_map(
 ) -> Result<IdTable, String> {
     let shown = path.display();
     let fail = |why: String| format!("{what} {shown}: {why}");
-    let meta = fs::metadata(path).map_err(|e| fail(crate::config::os_message(&e)))?;
+    let meta = fs::metadata(path).map_err(|e| fail(os_message(&e)))?;
     let me = Uid::current().as_raw();
     if meta.uid() != me {
         return Err(fail(format!(
@@ -104,7 +105,7 @@ fn read_map(
             "writable by other users (chmod go-w it first)".to_owned(),
         ));
     }
-    let text = fs::read_to_string(path).map_err(|e| fail(crate::config::os_message(&e)))?;
+    let text = fs::read_to_string(path).map_err(|e| fail(os_message(&e)))?;
     let mut table = IdTable::default();
     for (n, line) in text.lines().enumerate() {
         let Some(parsed) = parse_map_line(line) else {
@@ -142,7 +143,7 @@ mod tests {
     use sshfs_client::fs::idmap::NoMap;
 
     use super::*;
-    use crate::options::parse;
+    use crate::options::parse::parse;
 
     fn opts(s: &str) -> MountOpts {
         parse(&[s.to_owned()]).unwrap()

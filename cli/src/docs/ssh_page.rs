@@ -2,7 +2,7 @@
 //! sshfs-rs does with it, made from [`KEYWORDS`] and [`NOTES`] and checked by a test, so the
 //! document cannot drift from the parser.
 
-use crate::ssh_config::{KEYWORDS, Kind};
+use crate::options::ssh_keywords::{KEYWORDS, Kind};
 
 /// docs/ssh.md's keyword table: each keyword of [`KEYWORDS`] as OpenSSH spells it, with what
 /// sshfs-rs does with it (the table's third column; the second comes from its [`Kind`]).
@@ -423,7 +423,7 @@ mod tests {
     /// `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs ssh_table` writes it anew.
     #[test]
     fn ssh_table_in_docs_is_current() {
-        const BEGIN: &str = "<!-- BEGIN ssh-keywords: made by `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs ssh_table` from cli/src/ssh_config.rs and cli/src/ssh_docs.rs -->\n";
+        const BEGIN: &str = "<!-- BEGIN ssh-keywords: made by `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs ssh_table` from cli/src/options/ssh_keywords.rs and cli/src/docs/ssh_page.rs -->\n";
         const END: &str = "<!-- END ssh-keywords -->\n";
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ssh.md");
         let doc = std::fs::read_to_string(&path).unwrap();

@@ -1,7 +1,6 @@
-//! The `-o name[=value]` options: one definition per option ([`DEFS`]: name, value, where the
-//! name comes from, what it does, help), from which parsing, `--help`, the man page and the
-//! "sshfs option -> sshfs-rs" table of docs/options.md are all made. Parsing checks values but
-//! does no I/O.
+//! The one table of `-o name[=value]` options ([`DEFS`]: name, value, where the name comes
+//! from, what it does, help), from which parsing, `--help`, the man page, the shell completions
+//! and docs/options.md are all made.
 //!
 //! Every option the C sshfs lists (`sshfs -h`, `man sshfs`), every kernel mount flag mount(8)
 //! passes on, and the fstab words meant for mount(8) itself has an entry here with one of three
@@ -10,18 +9,18 @@
 //! ([`Does::Refuse`]).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use sshfs_client::fs::idmap::NoMap;
-use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
 use sshfs_client::remote::algorithms::{self, ListKind};
-use sshfs_client::remote::server::{ServerOverrides, SymlinkOrder};
-use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
+use sshfs_client::remote::server::SymlinkOrder;
+
+use super::mount_opts::{IdMapping, KeyringChoice, MountOpts};
+use super::values::*;
 
 /// What an option's value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
+pub enum Value {
     /// A bare flag (`-o ro`).
     Flag,
     /// `name=value`.
@@ -36,13 +35,13 @@ enum Value {
 }
 
 /// Sets what an option means in [`MountOpts`] from its value ("" for a flag).
-type Setter = fn(&mut MountOpts, &str) -> Result<(), String>;
+pub(super) type Setter = fn(&mut MountOpts, &str) -> Result<(), String>;
 /// Checks the value of an option that has no effect.
-type Check = fn(&str) -> Result<(), String>;
+pub(super) type Check = fn(&str) -> Result<(), String>;
 
 /// What an option does.
 #[derive(Clone, Copy)]
-enum Does {
+pub enum Does {
     /// Implemented.
     Set(Setter),
     /// Accepted with no effect (the value is still checked); the reason is in the help.
@@ -55,7 +54,7 @@ enum Does {
 
 /// Where an option's name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
+pub enum Origin {
     /// An OpenSSH option (ssh_config(5)), matched case-insensitively as OpenSSH does.
     Ssh,
     /// An option of the C sshfs (`sshfs -h`, `man sshfs`).
@@ -71,16 +70,22 @@ enum Origin {
 }
 
 /// One `-o` option.
-struct Def {
+pub struct Def {
     /// The name; one ending in `*` matches every name with that prefix.
-    name: &'static str,
-    value: Value,
-    origin: Origin,
-    does: Does,
-    help: &'static str,
+    pub name: &'static str,
+    pub value: Value,
+    pub origin: Origin,
+    pub does: Does,
+    pub help: &'static str,
+    /// The default, for docs/options.md (Markdown; empty: none to name).
+    #[cfg_attr(not(test), allow(dead_code))] // read by the docs/options.md test only
+    pub default: &'static str,
+    /// What docs/options.md says the option does (Markdown), when it says more than `help`.
+    #[cfg_attr(not(test), allow(dead_code))] // read by the docs/options.md test only
+    pub doc: &'static str,
 }
 
-const fn def(
+pub(super) const fn def(
     name: &'static str,
     value: Value,
     origin: Origin,
@@ -93,18 +98,32 @@ const fn def(
         origin,
         does,
         help,
+        default: "",
+        doc: "",
     }
 }
 
-use Does::{Ignore, Nothing, Refuse, Set};
-use Origin::{Fuse, Kernel, Mount, Own, Ssh, Sshfs};
-use Value::{Any, Flag, List, Optional, Required};
+impl Def {
+    /// The same definition with its default named in docs/options.md.
+    const fn default_is(self, default: &'static str) -> Def {
+        Def { default, ..self }
+    }
+
+    /// The same definition with a longer description for docs/options.md.
+    const fn doc(self, doc: &'static str) -> Def {
+        Def { doc, ..self }
+    }
+}
+
+pub(super) use Does::{Ignore, Nothing, Refuse, Set};
+pub(super) use Origin::{Fuse, Kernel, Mount, Own, Ssh, Sshfs};
+pub(super) use Value::{Any, Flag, List, Optional, Required};
 
 /// Why the libfuse modules are refused.
-const NO_MODULES: &str = "libfuse modules are not available (sshfs-rs does not use libfuse); mount host:/dir/sub instead of subdir";
+pub(super) const NO_MODULES: &str = "libfuse modules are not available (sshfs-rs does not use libfuse); mount host:/dir/sub instead of subdir";
 
 /// Every `-o` option we know.
-const DEFS: &[Def] = &[
+pub const DEFS: &[Def] = &[
     // SSH options, named as in OpenSSH.
     def(
         "IdentityFile",
@@ -115,7 +134,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "private key to authenticate with (repeatable; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
-    ),
+    )
+    .default_is("`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`")
+    .doc("private key to try (repeatable); `~`, `%d`, `%u`, `%h`, `%r` are expanded. Encrypted keys ask for their passphrase on the terminal."),
     def(
         "User",
         Required("NAME"),
@@ -125,7 +146,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "remote user name",
-    ),
+    )
+    .default_is("the local user")
+    .doc("remote user (a `user@` in the source wins)"),
     def(
         "Port",
         Required("PORT"),
@@ -135,7 +158,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "remote SSH port (same as -p)",
-    ),
+    )
+    .default_is("22")
+    .doc("SSH port"),
     def(
         "UserKnownHostsFile",
         Required("FILE"),
@@ -145,7 +170,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "known_hosts file(s), space separated (default ~/.ssh/known_hosts)",
-    ),
+    )
+    .default_is("`~/.ssh/known_hosts ~/.ssh/known_hosts2`")
+    .doc("space-separated; new keys go to the first"),
     def(
         "StrictHostKeyChecking",
         Required("yes|accept-new|no|ask"),
@@ -155,7 +182,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "what to do with an unknown host key (default ask); a changed key is always refused",
-    ),
+    )
+    .default_is("`ask`")
+    .doc("unknown host keys: refuse / record / record / ask on the terminal. A changed key is always refused, naming the file and line. `/etc/ssh/ssh_known_hosts` is read too."),
     def(
         "BatchMode",
         Required("yes|no"),
@@ -165,7 +194,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "never prompt for passwords, passphrases or host keys",
-    ),
+    )
+    .default_is("`no`")
+    .doc("never prompt (passwords, passphrases, host keys)"),
     def(
         "ConnectTimeout",
         Required("SECONDS"),
@@ -175,7 +206,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "give up connecting after this long",
-    ),
+    )
+    .default_is("none")
+    .doc("limit on resolving, TCP connect and SSH handshake"),
     def(
         "ServerAliveInterval",
         Required("SECONDS"),
@@ -185,7 +218,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "send a keepalive after this much silence (default 15; 0 = never)",
-    ),
+    )
+    .default_is("15")
+    .doc("SSH keepalive after this much silence; 3 missed answers end the connection (0 = off)"),
     def(
         "ProxyJump",
         Required("HOST|none"),
@@ -196,7 +231,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "connect through jump hosts: [user@]host[:port], several separated by \\, (each looked up in ssh_config); none: directly",
-    ),
+    )
+    .default_is("none")
+    .doc("connect through these jump hosts (each a full SSH connection, looked up in ssh_config); write the comma between hops as `\\,`. See [ssh.md](ssh.md)"),
     def(
         "ProxyCommand",
         Required("COMMAND|none"),
@@ -206,7 +243,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "run COMMAND (%h %p %r %n expanded) and speak SSH over its stdin and stdout; none: connect directly",
-    ),
+    )
+    .default_is("none")
+    .doc("speak SSH over the stdin/stdout of COMMAND (`%h %p %r %n` expanded), e.g. `ssh -W %h:%p bastion`; run again at each reconnect"),
     def(
         "Compression",
         Required("yes|no"),
@@ -434,7 +473,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "mount read-only",
-    ),
+    )
+    .default_is("`rw`")
+    .doc("read-only mount"),
     def(
         "rw",
         Flag,
@@ -454,7 +495,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "ignore set-user-ID and set-group-ID bits (the default)",
-    ),
+    )
+    .default_is("`nosuid`")
+    .doc("set-user-ID bits ignored; `suid` only for root (a user's mount is always `nosuid`)"),
     def(
         "suid",
         Flag,
@@ -474,7 +517,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "do not open device files (the default)",
-    ),
+    )
+    .default_is("`nodev`")
+    .doc("device files cannot be opened; `dev` only for root (a user's mount is always `nodev`)"),
     def(
         "dev",
         Flag,
@@ -494,7 +539,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "do not run programs from the mount",
-    ),
+    )
+    .default_is("`exec`")
+    .doc("programs on the mount cannot be run"),
     def(
         "exec",
         Flag,
@@ -514,7 +561,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "update access times only when older than the modification time (the default)",
-    ),
+    )
+    .default_is("`relatime`")
+    .doc("the kernel's access-time flags"),
     def(
         "noatime",
         Flag,
@@ -574,7 +623,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "the kernel's synchronous-writes flag (each write(2) then waits for the server)",
-    ),
+    )
+    .default_is("`async`")
+    .doc("the kernel's synchronous-write flags (`sync`: each write(2) waits for the server)"),
     def(
         "async",
         Flag,
@@ -604,7 +655,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "the mount's source in /proc/mounts (default user@host:path)",
-    ),
+    )
+    .default_is("`user@host:path`")
+    .doc("the source shown in /proc/mounts"),
     def(
         "subtype",
         Required("NAME"),
@@ -614,7 +667,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "the mount's type in /proc/mounts is fuse.NAME (default sshfs-rs)",
-    ),
+    )
+    .default_is("`sshfs-rs`")
+    .doc("the type shown in /proc/mounts is `fuse.NAME`"),
     def(
         "allow_other",
         Flag,
@@ -624,7 +679,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "let other users access the mount (non-root: needs user_allow_other in /etc/fuse.conf)",
-    ),
+    )
+    .default_is("off")
+    .doc("other users may use the mount (non-root: needs `user_allow_other` in `/etc/fuse.conf`)"),
     def(
         "allow_root",
         Flag,
@@ -634,7 +691,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "let root use the mount besides its owner (others get EACCES; non-root: needs user_allow_other in /etc/fuse.conf)",
-    ),
+    )
+    .default_is("off")
+    .doc("root's own mount: no effect (root owns it); a user's mount: refused (use `allow_other`)"),
     def(
         "auto_unmount",
         Flag,
@@ -654,7 +713,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "let the kernel check access from the file modes",
-    ),
+    )
+    .default_is("off")
+    .doc("the kernel checks access against the file modes (otherwise the server decides)"),
     def(
         "max_read",
         Required("BYTES"),
@@ -664,7 +725,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "largest read request the kernel sends (default: the kernel's, 1 MiB)",
-    ),
+    )
+    .default_is("the kernel's (1 MiB)")
+    .doc("largest read request the kernel sends"),
     def(
         "max_write",
         Required("BYTES"),
@@ -703,7 +766,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "the kernel reads one request at a time; any signal interrupts a blocked read() (default; we read ahead ourselves)",
-    ),
+    )
+    .default_is("on")
+    .doc("the kernel sends READs from the reading process, so any signal interrupts a read() blocked on the network; sshfs-rs reads ahead itself (see [interrupts.md](interrupts.md))"),
     def(
         "async_read",
         Flag,
@@ -713,7 +778,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "the kernel sends its readahead in the background; only SIGKILL-like signals interrupt a blocked read()",
-    ),
+    )
+    .default_is("off")
+    .doc("the kernel's own background readahead instead; a blocked read() then yields only to fatal signals (SIGKILL, or SIGINT/SIGTERM without a handler)"),
     def(
         "kernel_cache",
         Flag,
@@ -863,7 +930,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "stay in the foreground and log every request (same as -d)",
-    ),
+    )
+    .default_is("off")
+    .doc("same as `-d`"),
     // sshfs's own options.
     def(
         "reconnect",
@@ -874,7 +943,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "when the connection drops, connect again and carry on with the open files (default yes); no: unmount and exit",
-    ),
+    )
+    .default_is("yes")
+    .doc("when the connection drops, connect again (same host key, no prompt) and carry on: open files are reopened underneath, lost writes resent ([SEMANTICS.md](SEMANTICS.md#connection-loss-and-reconnect)); `no`: unmount and exit"),
     def(
         "delay_connect",
         Flag,
@@ -968,7 +1039,8 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "speak SFTP over the stdin and stdout of CMD (e.g. ssh, with words of its own; '\\ ' is a space) instead of our own SSH, run as sshfs runs it: CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp, the SSH options given with -o passed on (with it, any option ssh takes, e.g. ControlMaster=auto); ssh checks host keys, logs in and keeps the link alive; run again on reconnect",
-    ),
+    )
+    .doc("run CMD (normally `ssh`, with words of its own) as sshfs does: `CMD -x -a -oClearAllForwardings=yes [-F FILE] [-p PORT] [-l USER] [-oNAME=VALUE...] -s -- HOST sftp`, every SSH option given with `-o` passed on; SFTP goes over its stdin and stdout. ssh checks the host key, logs in (asking on the terminal itself; `password_stdin` is refused) and keeps the link alive (give `-o ServerAliveInterval=15`, ours cannot see the link); its stderr goes to the log and its last line is the error when the first connect fails; a reconnect runs it again"),
     def(
         "ssh_protocol",
         Required("2"),
@@ -991,7 +1063,8 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "the SSH subsystem to ask for (default sftp), or with a '/' the command to run on the server instead (e.g. '/usr/bin/sudo /usr/lib/openssh/sftp-server'); also with ssh_command",
-    ),
+    )
+    .doc("the subsystem to ask for instead of `sftp`, or with a `/` the command the server runs instead (e.g. `/usr/bin/sudo /usr/lib/openssh/sftp-server`); over our own SSH and with `ssh_command`"),
     def(
         "directport",
         Required("PORT"),
@@ -1001,7 +1074,8 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "speak SFTP straight to TCP port PORT of the host, without SSH: nothing is encrypted or authenticated, anyone who can reach the port has the server's access (loopback or a trusted network only); SSH options have no effect",
-    ),
+    )
+    .doc("SFTP straight to TCP port PORT of the host, no SSH: **nothing is encrypted or authenticated**, anyone who can reach the port has the server's access (loopback or a trusted network only); SSH options have no effect"),
     def(
         "passive",
         Flag,
@@ -1011,7 +1085,8 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "speak SFTP over our own stdin and stdout, connected to an SFTP server by whoever runs us (no SSH, no reconnect: the mount ends when they close); stays in the foreground",
-    ),
+    )
+    .doc("SFTP over our own stdin and stdout, connected to an SFTP server by whoever runs us; stays in the foreground; no reconnect (the mount ends when the other end closes)"),
     def(
         "disable_hardlink",
         Flag,
@@ -1084,7 +1159,7 @@ const DEFS: &[Def] = &[
         Required("auto|secret-service|keyutils|no"),
         Own,
         Set(|o, v| {
-            o.keyring = crate::keyring::Choice::parse(v)?;
+            o.keyring = KeyringChoice::parse(v)?;
             Ok(())
         }),
         "where passwords and key passphrases stored with --store-password / --store-passphrase are looked up: auto (default: the Secret Service when one answers on the session bus, else the kernel keyring), secret-service, keyutils, or no (never look)",
@@ -1128,7 +1203,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "fail an SFTP request with EIO when the server has not answered after this long (default 60)",
-    ),
+    )
+    .default_is("60")
+    .doc("an SFTP request not answered after this long fails with `EIO`"),
     def(
         "reconnect_timeout",
         Required("SECONDS"),
@@ -1138,7 +1215,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back",
-    ),
+    )
+    .default_is("60")
+    .doc("while reconnecting, a request waits this long (counted from the moment the link went down) before failing with `EIO`; later ones fail at once until the link is back"),
     def(
         "attr_timeout",
         Required("SECONDS"),
@@ -1148,7 +1227,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "how long the kernel caches attributes (default 1)",
-    ),
+    )
+    .default_is("1")
+    .doc("how long the kernel keeps attributes"),
     def(
         "entry_timeout",
         Required("SECONDS"),
@@ -1158,7 +1239,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "how long the kernel caches names (default 1)",
-    ),
+    )
+    .default_is("1")
+    .doc("how long the kernel keeps names"),
     def(
         "negative_timeout",
         Required("SECONDS"),
@@ -1168,7 +1251,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "how long the kernel caches 'no such file' (default 0: our own cache answers it)",
-    ),
+    )
+    .default_is("0")
+    .doc("how long the kernel keeps \"no such file\" (our own cache answers it meanwhile; a kernel negative entry hides a name created on the server until it expires)"),
     // The metadata cache, under sshfs 2's names (cache_*) and sshfs 3's (dcache_*).
     def(
         "cache",
@@ -1179,7 +1264,9 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "cache attributes, names and listings (default yes; no = ask the server every time)",
-    ),
+    )
+    .default_is("yes")
+    .doc("`no`: every operation asks the server"),
     def(
         "dir_cache",
         Required("yes|no"),
@@ -1189,14 +1276,17 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "cache directory listings (default yes)",
-    ),
+    )
+    .default_is("yes")
+    .doc("cache directory listings"),
     def(
         "cache_timeout",
         Required("SECONDS"),
         Sshfs,
         Set(set_cache_timeout),
         "sets the three cache_*_timeout options below",
-    ),
+    )
+    .doc("sets `cache_stat_timeout`, `cache_dir_timeout` and `cache_link_timeout`"),
     def(
         "dcache_timeout",
         Required("SECONDS"),
@@ -1210,7 +1300,9 @@ const DEFS: &[Def] = &[
         Sshfs,
         Set(set_stat_timeout),
         "how long cached attributes (and 'no such file') are used (default 20)",
-    ),
+    )
+    .default_is("20")
+    .doc("attributes and \"no such file\""),
     def(
         "dcache_stat_timeout",
         Required("SECONDS"),
@@ -1224,7 +1316,9 @@ const DEFS: &[Def] = &[
         Sshfs,
         Set(set_dir_timeout),
         "how long cached directory listings are used (default 20)",
-    ),
+    )
+    .default_is("20")
+    .doc("directory listings"),
     def(
         "dcache_dir_timeout",
         Required("SECONDS"),
@@ -1238,7 +1332,9 @@ const DEFS: &[Def] = &[
         Sshfs,
         Set(set_link_timeout),
         "how long cached symlink targets are used (default 20)",
-    ),
+    )
+    .default_is("20")
+    .doc("symlink targets"),
     def(
         "dcache_link_timeout",
         Required("SECONDS"),
@@ -1255,14 +1351,18 @@ const DEFS: &[Def] = &[
             Ok(())
         }),
         "re-check directories programs use (open, listed in the last 3 minutes, or made through the mount) this often while the mount is idle: an LSTAT each, the listing again when it changed (default 2; 0 = off)",
-    ),
+    )
+    .default_is("2")
+    .doc("re-check directories programs use (open, listed in the last 3 minutes, or made through the mount; at most 64) this often while the mount is idle: one LSTAT each, the listing again when it changed, at most 10 a second; a change made on the server shows there within about 2 s ([cache.md](cache.md)); 0 = off"),
     def(
         "cache_max_size",
         Required("N"),
         Sshfs,
         Set(set_cache_max_size),
         "most paths the cache holds; the least recently used go first (default 10000)",
-    ),
+    )
+    .default_is("10000")
+    .doc("most paths cached; least recently used go first"),
     def(
         "dcache_max_size",
         Required("N"),
@@ -1357,211 +1457,9 @@ const DEFS: &[Def] = &[
     ),
 ];
 
-/// `-o idmap=`: how remote owners are shown.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum IdMapping {
-    /// As the server has them (the default, as sshfs's).
-    #[default]
-    None,
-    /// The login user's remote ids shown as the local user's.
-    User,
-    /// The ids of `uidfile` and `gidfile`.
-    File,
-}
-
-/// Settings collected from `-o` options. `None` means "not given" (ssh_config or the default
-/// applies).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct MountOpts {
-    /// IdentityFile, in order.
-    pub identity_files: Vec<PathBuf>,
-    /// User.
-    pub user: Option<String>,
-    /// Port.
-    pub port: Option<u16>,
-    /// UserKnownHostsFile.
-    pub user_known_hosts: Option<Vec<PathBuf>>,
-    /// StrictHostKeyChecking.
-    pub strict_host_key_checking: Option<StrictHostKeyChecking>,
-    /// BatchMode.
-    pub batch_mode: Option<bool>,
-    /// ConnectTimeout.
-    pub connect_timeout: Option<Duration>,
-    /// ServerAliveInterval (zero = off).
-    pub server_alive_interval: Option<Duration>,
-    /// password_stdin: read the password from stdin.
-    pub password_stdin: bool,
-    /// keyring: where stored secrets are looked up.
-    pub keyring: crate::keyring::Choice,
-    /// ProxyJump (as given).
-    pub proxy_jump: Option<String>,
-    /// ProxyCommand (as given).
-    pub proxy_command: Option<String>,
-    /// Every SSH option given (origin ssh_config(5)), as `Name=value`, in order: passed on to
-    /// the program of `ssh_command`.
-    pub ssh_options: Vec<String>,
-    /// ssh_command (as given).
-    pub ssh_command: Option<String>,
-    /// sftp_server (as given).
-    pub sftp_server: Option<String>,
-    /// directport.
-    pub directport: Option<u16>,
-    /// passive.
-    pub passive: bool,
-    /// ro.
-    pub read_only: bool,
-    /// suid (default nosuid).
-    pub suid: bool,
-    /// dev (default nodev).
-    pub dev: bool,
-    /// noexec.
-    pub noexec: bool,
-    /// atime, noatime, relatime.
-    pub atime: Atime,
-    /// nodiratime.
-    pub nodiratime: bool,
-    /// sync.
-    pub sync: bool,
-    /// dirsync.
-    pub dirsync: bool,
-    /// fsname.
-    pub fsname: Option<String>,
-    /// subtype.
-    pub subtype: Option<String>,
-    /// max_read.
-    pub max_read: Option<u32>,
-    /// allow_other.
-    pub allow_other: bool,
-    /// allow_root.
-    pub allow_root: bool,
-    /// auto_unmount.
-    pub auto_unmount: bool,
-    /// direct_io.
-    pub direct_io: bool,
-    /// default_permissions.
-    pub default_permissions: bool,
-    /// idmap.
-    pub idmap: IdMapping,
-    /// uidfile.
-    pub uid_file: Option<PathBuf>,
-    /// gidfile.
-    pub gid_file: Option<PathBuf>,
-    /// nomap.
-    pub nomap: Option<NoMap>,
-    /// uid.
-    pub uid: Option<u32>,
-    /// gid.
-    pub gid: Option<u32>,
-    /// umask.
-    pub umask: Option<u32>,
-    /// async_read (sync_read clears it).
-    pub async_read: bool,
-    /// debug.
-    pub debug: bool,
-    /// timeout.
-    pub request_timeout: Option<Duration>,
-    /// reconnect.
-    pub reconnect: Option<bool>,
-    /// reconnect_timeout.
-    pub reconnect_timeout: Option<Duration>,
-    /// attr_timeout.
-    pub attr_timeout: Option<Duration>,
-    /// entry_timeout.
-    pub entry_timeout: Option<Duration>,
-    /// negative_timeout.
-    pub negative_timeout: Option<Duration>,
-    /// cache (false = no caching at all).
-    pub cache: Option<bool>,
-    /// dir_cache.
-    pub dir_cache: Option<bool>,
-    /// cache_stat_timeout (or cache_timeout).
-    pub cache_stat_timeout: Option<Duration>,
-    /// cache_dir_timeout (or cache_timeout).
-    pub cache_dir_timeout: Option<Duration>,
-    /// cache_link_timeout (or cache_timeout).
-    pub cache_link_timeout: Option<Duration>,
-    /// cache_max_size.
-    pub cache_max_size: Option<usize>,
-    /// recheck (zero: off).
-    pub recheck: Option<Duration>,
-    /// Options not known, skipped because of mount's sloppy flag (`-s` of a mount helper).
-    pub skipped_unknown: Vec<String>,
-    /// follow_symlinks, transform_symlinks, contain_symlinks, disable_hardlink.
-    pub links: LinkOptions,
-    /// max_write.
-    pub max_write: Option<u32>,
-    /// max_background.
-    pub max_background: Option<u16>,
-    /// Ciphers (checked, as given).
-    pub ciphers: Option<String>,
-    /// KexAlgorithms (checked, as given).
-    pub kex_algorithms: Option<String>,
-    /// MACs (checked, as given).
-    pub macs: Option<String>,
-    /// HostKeyAlgorithms (checked, as given).
-    pub host_key_algorithms: Option<String>,
-    /// PubkeyAcceptedAlgorithms (checked, as given).
-    pub pubkey_accepted_algorithms: Option<String>,
-    /// Compression (and -C).
-    pub compression: Option<bool>,
-    /// IdentitiesOnly.
-    pub identities_only: Option<bool>,
-    /// IdentityAgent (as given; expanded later).
-    pub identity_agent: Option<String>,
-    /// CertificateFile, in order.
-    pub certificate_files: Vec<PathBuf>,
-    /// AddressFamily.
-    pub address_family: Option<AddressFamily>,
-    /// HostKeyAlias.
-    pub host_key_alias: Option<String>,
-    /// GlobalKnownHostsFile.
-    pub global_known_hosts: Option<Vec<PathBuf>>,
-    /// ConnectionAttempts.
-    pub connection_attempts: Option<u32>,
-    /// PreferredAuthentications (the methods sshfs-rs implements, in order).
-    pub preferred_authentications: Option<Vec<AuthMethod>>,
-    /// PubkeyAuthentication.
-    pub pubkey_authentication: Option<bool>,
-    /// PasswordAuthentication.
-    pub password_authentication: Option<bool>,
-    /// KbdInteractiveAuthentication (ChallengeResponseAuthentication).
-    pub kbd_interactive_authentication: Option<bool>,
-    /// LogLevel.
-    pub log_level: Option<LogLevel>,
-    /// ServerAliveCountMax.
-    pub server_alive_count_max: Option<usize>,
-    /// ssh options given with -o that sshfs-rs knows but does not act on (named in a warning).
-    pub ssh_unused: Vec<String>,
-    /// ssh options given with -o that mean nothing for a mount (named with -v).
-    pub ssh_irrelevant: Vec<String>,
-    /// max_conns, symlink_order, hard_remove.
-    pub server: ServerOverrides,
-}
-
-/// OpenSSH's `LogLevel`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Nothing.
-    Quiet,
-    /// Fatal errors only.
-    Fatal,
-    /// Errors.
-    Error,
-    /// The default: errors and warnings.
-    Info,
-    /// What `-v` shows.
-    Verbose,
-    /// DEBUG, DEBUG1: every request.
-    Debug1,
-    /// DEBUG2.
-    Debug2,
-    /// DEBUG3: everything, the SSH library's too.
-    Debug3,
-}
-
 impl Def {
     /// The option as users write it: `name`, `name=VALUE` or `name[=VALUE]`.
-    fn shown(&self) -> String {
+    pub fn shown(&self) -> String {
         match self.value {
             Flag => self.name.to_owned(),
             Required(v) => format!("{}={v}", self.name),
@@ -1574,7 +1472,7 @@ impl Def {
 
     /// Whether `name` is this option: case-insensitively, as OpenSSH matches its options,
     /// except mount(8)'s own words (bare `user` is fstab's, `User=NAME` is ssh's).
-    fn matches(&self, name: &str) -> bool {
+    pub(super) fn matches(&self, name: &str) -> bool {
         match self.name.strip_suffix('*') {
             Some(prefix) => name.starts_with(prefix),
             None if self.origin == Mount => self.name == name,
@@ -1583,7 +1481,7 @@ impl Def {
     }
 
     /// Whether the option takes what was given (`has_value`: `name=...`).
-    fn fits(&self, has_value: bool) -> bool {
+    pub(super) fn fits(&self, has_value: bool) -> bool {
         match self.value {
             Flag => !has_value,
             Required(_) | List(_) => has_value,
@@ -1593,7 +1491,7 @@ impl Def {
 
     /// The answer of the "sshfs option -> sshfs-rs" table.
     #[cfg(test)]
-    fn verdict(&self) -> &'static str {
+    pub(super) fn verdict(&self) -> &'static str {
         match self.does {
             Set(_) => "implemented",
             Nothing(_) | Ignore => "accepted, no effect",
@@ -1602,313 +1500,9 @@ impl Def {
     }
 }
 
-/// Every `-o` option as users see it (`name` or `name=VALUE`) and what it does (for the man
-/// page, which a test makes).
-#[cfg(test)]
-pub fn documented() -> impl Iterator<Item = (String, &'static str)> {
-    DEFS.iter().map(|d| (d.shown(), d.help))
-}
-
-/// The `-o` options for shell completion: `name=` for those that take a value, `name` for the
-/// others, with their help (the `x-*` family has no single name to offer).
-#[cfg(test)]
-pub fn completion_words() -> impl Iterator<Item = (String, &'static str)> {
-    DEFS.iter()
-        .filter(|d| !d.name.ends_with('*'))
-        .map(|d| match d.value {
-            Required(_) | List(_) => (format!("{}=", d.name), d.help),
-            Flag | Optional(_) | Any => (d.name.to_owned(), d.help),
-        })
-}
-
-/// The `-o` part of `--help`, made from the definitions: what works in full, then the names
-/// that are only accepted, and those refused.
-pub fn help_text() -> String {
-    let mut s = String::from("Mount options (-o name[=value][,name[=value]...]; repeatable):\n");
-    for d in DEFS.iter().filter(|d| matches!(d.does, Set(_))) {
-        s.push_str(&format!("  {:<42} {}\n", d.shown(), d.help));
-    }
-    let names = |pick: fn(&Does) -> bool| {
-        DEFS.iter()
-            .filter(|d| pick(&d.does))
-            .map(|d| d.name)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    s.push_str(&wrap(
-        "Accepted for sshfs and mount(8) compatibility, with no effect (see the man page):",
-        &names(|d| matches!(d, Nothing(_) | Ignore)),
-    ));
-    s.push_str(&wrap(
-        "Refused, each with the reason:",
-        &names(|d| matches!(d, Refuse(_))),
-    ));
-    s
-}
-
-/// `head` followed by the words of `list`, wrapped at 100 columns and indented.
-fn wrap(head: &str, list: &str) -> String {
-    let mut out = format!("\n{head}\n ");
-    let mut col = 1;
-    for word in list.split(' ') {
-        if col + word.len() + 1 > 100 {
-            out.push_str("\n ");
-            col = 1;
-        }
-        out.push(' ');
-        out.push_str(word);
-        col += word.len() + 1;
-    }
-    out.push('\n');
-    out
-}
-
-/// The "sshfs option -> sshfs-rs" table of docs/options.md (Markdown): every option of the C
-/// sshfs, libfuse and mount(8) with its answer (written and checked by a test).
-#[cfg(test)]
-pub fn sshfs_table() -> String {
-    let mut s = String::from("| sshfs option | sshfs-rs | |\n|---|---|---|\n");
-    for d in DEFS.iter().filter(|d| d.origin != Own) {
-        let why = match d.does {
-            Refuse(why) => why,
-            _ => d.help,
-        };
-        s.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            d.shown().replace('|', "\\|"),
-            d.verdict(),
-            why.replace('|', "\\|")
-        ));
-    }
-    s
-}
-
-/// Parses a list of `-o` arguments (each may hold several comma-separated options).
-#[cfg(test)]
-pub fn parse(args: &[String]) -> Result<MountOpts, String> {
-    parse_with(args, false)
-}
-
-/// Splits an `-o` argument at its commas; `\,` is a comma inside a value (as libfuse's option
-/// parser, and so the C sshfs, take it).
-fn split_options(arg: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut chars = arg.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&',') => {
-                chars.next();
-                if let Some(last) = out.last_mut() {
-                    last.push(',');
-                }
-            }
-            ',' => out.push(String::new()),
-            c => {
-                if let Some(last) = out.last_mut() {
-                    last.push(c);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Like [`parse`]; with `sloppy` (mount's `-s`), an unknown option is skipped (and listed in
-/// [`MountOpts::skipped_unknown`]) instead of refused.
-pub fn parse_with(args: &[String], sloppy: bool) -> Result<MountOpts, String> {
-    let mut o = MountOpts::default();
-    // ssh keywords we have no entry for: for the ssh of -o ssh_command, else warned about.
-    let mut ssh_keywords = Vec::new();
-    for arg in args {
-        for item in join_lists(split_options(arg)).iter() {
-            let item = item.as_str();
-            let (name, value) = match item.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (item, None),
-            };
-            let def = lookup(name, value.is_some());
-            let Some(def) = def else {
-                if let Some(kind) = crate::ssh_config::kind_of(&name.to_ascii_lowercase()) {
-                    // Passed on to the ssh of -o ssh_command; without one, named in a warning
-                    // as in ssh_config (checked below, once ssh_command is known).
-                    if let Some(v) = value.filter(|_| crate::ssh_config::is_ssh_option(name)) {
-                        o.ssh_options.push(format!("{name}={v}"));
-                    }
-                    ssh_keywords.push((name.to_owned(), value.map(str::to_owned), kind));
-                    continue;
-                }
-                if sloppy {
-                    o.skipped_unknown.push(item.to_owned());
-                    continue;
-                }
-                return Err(format!("unknown option '-o {name}' (see sshfs-rs --help)"));
-            };
-            let value = match (def.value, value) {
-                (Any, v) => v.unwrap_or(""),
-                (Flag, None) => "",
-                (Flag, Some(_)) => return Err(format!("option '-o {name}' takes no value")),
-                (Required(what), None) | (Required(what), Some("")) => {
-                    return Err(format!(
-                        "option '-o {name}' needs a value: -o {}={what}",
-                        def.name
-                    ));
-                }
-                (List(what), None) | (List(what), Some("")) => {
-                    return Err(format!(
-                        "option '-o {name}' needs a value: -o {}={what}",
-                        def.name
-                    ));
-                }
-                (Optional(_), v) | (Required(_), v) | (List(_), v) => v.unwrap_or(""),
-            };
-            let bad = |why: String| format!("bad value in '-o {item}': {why}");
-            match def.does {
-                Set(set) => set(&mut o, value).map_err(bad)?,
-                Nothing(check) => check(value).map_err(bad)?,
-                Ignore => {}
-                Refuse(why) => return Err(format!("option '-o {name}' is not supported: {why}")),
-            }
-            if def.origin == Ssh {
-                o.ssh_options.push(format!("{name}={value}"));
-            }
-        }
-    }
-    // With ssh_command they went to ssh above; the config language is never an -o option.
-    for (name, value, kind) in ssh_keywords {
-        if o.ssh_command.is_none() || kind == crate::ssh_config::Kind::Structure {
-            ssh_keyword(&mut o, &name, value.as_deref(), kind)?;
-        }
-    }
-    Ok(o)
-}
-
-/// An ssh option sshfs-rs has no `-o` definition for: one ssh_config knows but sshfs-rs does
-/// not act on is kept to be named in a warning (one meaningless for a mount, only with -v),
-/// as the same keyword in ssh_config is; the config language itself is refused.
-fn ssh_keyword(
-    o: &mut MountOpts,
-    name: &str,
-    value: Option<&str>,
-    kind: crate::ssh_config::Kind,
-) -> Result<(), String> {
-    use crate::ssh_config::Kind;
-    if value.is_none_or(str::is_empty) {
-        return Err(format!("option '-o {name}' needs a value: -o {name}=..."));
-    }
-    match kind {
-        Kind::Unsupported => o.ssh_unused.push(name.to_owned()),
-        Kind::Irrelevant => o.ssh_irrelevant.push(name.to_owned()),
-        Kind::Structure | Kind::Used => {
-            return Err(format!(
-                "option '-o {name}' is not supported with -o: set it in an ssh_config file (-F FILE)"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Joins to a list option (`Ciphers=a`) the words after it that are not options themselves
-/// (`b`, `c` of `-o Ciphers=a,b,c,ro`), as ssh reads `-o Ciphers=a,b,c`.
-fn join_lists(items: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items.into_iter().filter(|s| !s.is_empty()) {
-        let continues = !item.contains('=')
-            && lookup(&item, false).is_none()
-            && crate::ssh_config::kind_of(&item.to_ascii_lowercase()).is_none()
-            && out.last().is_some_and(|last| {
-                last.split_once('=')
-                    .and_then(|(n, _)| lookup(n, true))
-                    .is_some_and(|d| matches!(d.value, List(_)))
-            });
-        match out.last_mut() {
-            Some(last) if continues => {
-                last.push(',');
-                last.push_str(&item);
-            }
-            _ => out.push(item),
-        }
-    }
-    out
-}
-
-/// Checks an algorithm list (see [`algorithms::resolve`]); returns it as given.
-fn check_list(kind: ListKind, v: &str) -> Result<String, String> {
-    algorithms::resolve(kind, v)?;
-    Ok(v.to_owned())
-}
-
-/// OpenSSH's AddressFamily values.
-pub fn parse_address_family(v: &str) -> Result<AddressFamily, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "any" => Ok(AddressFamily::Any),
-        "inet" => Ok(AddressFamily::Inet),
-        "inet6" => Ok(AddressFamily::Inet6),
-        _ => Err(format!("'{v}' is not one of any, inet, inet6")),
-    }
-}
-
-/// PreferredAuthentications: the methods sshfs-rs implements, in the order given (the ones it
-/// does not, gssapi-with-mic and hostbased, are left out).
-pub fn parse_preferred_auth(v: &str) -> Result<Vec<AuthMethod>, String> {
-    let mut methods = Vec::new();
-    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let m = match name {
-            "publickey" => AuthMethod::PublicKey,
-            "keyboard-interactive" => AuthMethod::KeyboardInteractive,
-            "password" => AuthMethod::Password,
-            "gssapi-with-mic" | "gssapi-keyex" | "hostbased" => continue,
-            _ => return Err(format!("'{name}' is not an authentication method")),
-        };
-        if !methods.contains(&m) {
-            methods.push(m);
-        }
-    }
-    if methods.is_empty() {
-        return Err(format!(
-            "'{v}' names none of the methods sshfs-rs implements (publickey, keyboard-interactive, password)"
-        ));
-    }
-    Ok(methods)
-}
-
-/// PubkeyAuthentication: yes, no, and OpenSSH's unbound and host-bound (both yes here).
-pub fn parse_pubkey_auth(v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "unbound" | "host-bound" => Ok(true),
-        _ => {
-            parse_yes_no(v).map_err(|_| format!("'{v}' is not one of yes, no, unbound, host-bound"))
-        }
-    }
-}
-
-/// OpenSSH's LogLevel names.
-pub fn parse_log_level(v: &str) -> Result<LogLevel, String> {
-    Ok(match v.to_ascii_uppercase().as_str() {
-        "QUIET" => LogLevel::Quiet,
-        "FATAL" => LogLevel::Fatal,
-        "ERROR" => LogLevel::Error,
-        "INFO" => LogLevel::Info,
-        "VERBOSE" => LogLevel::Verbose,
-        "DEBUG" | "DEBUG1" => LogLevel::Debug1,
-        "DEBUG2" => LogLevel::Debug2,
-        "DEBUG3" => LogLevel::Debug3,
-        _ => {
-            return Err(format!(
-                "'{v}' is not one of QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG, DEBUG1, DEBUG2, DEBUG3"
-            ));
-        }
-    })
-}
-
-/// A count, 0 or more.
-pub fn parse_count(v: &str) -> Result<usize, String> {
-    v.parse::<usize>()
-        .map_err(|_| format!("'{v}' is not a number"))
-}
-
 /// The definition of `name`: of those it matches, one that takes what was given first, an exact
 /// spelling first.
-fn lookup(name: &str, has_value: bool) -> Option<&'static Def> {
+pub(super) fn lookup(name: &str, has_value: bool) -> Option<&'static Def> {
     let matching = || DEFS.iter().filter(|d| d.matches(name));
     matching()
         .filter(|d| d.fits(has_value))
@@ -1916,20 +1510,20 @@ fn lookup(name: &str, has_value: bool) -> Option<&'static Def> {
         .or_else(|| matching().next())
 }
 
-fn no_value(_: &str) -> Result<(), String> {
+pub(super) fn no_value(_: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_secs(v: &str) -> Result<(), String> {
+pub(super) fn check_secs(v: &str) -> Result<(), String> {
     parse_secs(v).map(drop)
 }
 
-fn check_secs_f(v: &str) -> Result<(), String> {
+pub(super) fn check_secs_f(v: &str) -> Result<(), String> {
     parse_secs_f(v).map(drop)
 }
 
 /// sshfs's `workaround=` list: colon-separated names, each optionally prefixed with `no`.
-fn check_workarounds(v: &str) -> Result<(), String> {
+pub(super) fn check_workarounds(v: &str) -> Result<(), String> {
     const KNOWN: &[&str] = &[
         "none",
         "all",
@@ -1953,7 +1547,7 @@ fn check_workarounds(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn set_cache_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+pub(super) fn set_cache_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
     let t = parse_secs_f(v)?;
     o.cache_stat_timeout = Some(t);
     o.cache_dir_timeout = Some(t);
@@ -1961,22 +1555,22 @@ fn set_cache_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn set_stat_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+pub(super) fn set_stat_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
     o.cache_stat_timeout = Some(parse_secs_f(v)?);
     Ok(())
 }
 
-fn set_dir_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+pub(super) fn set_dir_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
     o.cache_dir_timeout = Some(parse_secs_f(v)?);
     Ok(())
 }
 
-fn set_link_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
+pub(super) fn set_link_timeout(o: &mut MountOpts, v: &str) -> Result<(), String> {
     o.cache_link_timeout = Some(parse_secs_f(v)?);
     Ok(())
 }
 
-fn set_cache_max_size(o: &mut MountOpts, v: &str) -> Result<(), String> {
+pub(super) fn set_cache_max_size(o: &mut MountOpts, v: &str) -> Result<(), String> {
     match v.parse::<usize>() {
         Ok(n) if n > 0 => {
             o.cache_max_size = Some(n);
@@ -1986,385 +1580,8 @@ fn set_cache_max_size(o: &mut MountOpts, v: &str) -> Result<(), String> {
     }
 }
 
-/// A positive size or count that fits in 32 bits.
-pub fn parse_size(v: &str) -> Result<u32, String> {
-    match v.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{v}' is not a positive number")),
-    }
-}
-
-/// A user or group id.
-fn parse_id(v: &str) -> Result<u32, String> {
-    v.parse::<u32>()
-        .map_err(|_| format!("'{v}' is not a user or group id number"))
-}
-
-/// Permission bits to hide, in octal (`022`).
-fn parse_umask(v: &str) -> Result<u32, String> {
-    match u32::from_str_radix(v, 8) {
-        Ok(m) if m <= 0o7777 => Ok(m),
-        _ => Err(format!("'{v}' is not an octal mode mask such as 022")),
-    }
-}
-
-/// A TCP port number 1..=65535.
-pub fn parse_port(v: &str) -> Result<u16, String> {
-    match v.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("'{v}' is not a port number (1-65535)")),
-    }
-}
-
-/// OpenSSH's StrictHostKeyChecking values (`off` = no, `on` = yes, like OpenSSH).
-pub fn parse_strict(v: &str) -> Result<StrictHostKeyChecking, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "on" | "true" => Ok(StrictHostKeyChecking::Yes),
-        "accept-new" => Ok(StrictHostKeyChecking::AcceptNew),
-        "no" | "off" | "false" => Ok(StrictHostKeyChecking::No),
-        "ask" => Ok(StrictHostKeyChecking::Ask),
-        _ => Err(format!("'{v}' is not one of yes, accept-new, no, ask")),
-    }
-}
-
-/// yes/no.
-pub fn parse_yes_no(v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" => Ok(true),
-        "no" | "false" | "off" => Ok(false),
-        _ => Err(format!("'{v}' is not yes or no")),
-    }
-}
-
-/// Whole seconds.
-pub fn parse_secs(v: &str) -> Result<Duration, String> {
-    v.parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| format!("'{v}' is not a number of seconds"))
-}
-
-fn parse_secs_f(v: &str) -> Result<Duration, String> {
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("'{v}' is not a number of seconds")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(args: &[&str]) -> Result<MountOpts, String> {
-        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn server_overrides_are_parsed() {
-        let o = p(&["max_conns=1,symlink_order=draft,hard_remove"]).unwrap();
-        assert_eq!(o.server.max_conns, Some(1));
-        assert_eq!(o.server.symlink_order, Some(SymlinkOrder::Draft));
-        assert_eq!(o.server.hard_remove, Some(true));
-        assert_eq!(
-            p(&["hard_remove=no"]).unwrap().server.hard_remove,
-            Some(false)
-        );
-        assert_eq!(p(&["ro"]).unwrap().server.hard_remove, None);
-        assert!(p(&["hard_remove=maybe"]).is_err());
-    }
-
-    #[test]
-    fn ssh_options_case_insensitive_and_comma_lists() {
-        let o = p(&[
-            "identityfile=/k1,IdentityFile=/k2",
-            "port=2222,ro",
-            "stricthostkeychecking=accept-new",
-        ])
-        .unwrap();
-        assert_eq!(
-            o.identity_files,
-            vec![PathBuf::from("/k1"), PathBuf::from("/k2")]
-        );
-        assert_eq!(o.port, Some(2222));
-        assert!(o.read_only);
-        assert_eq!(
-            o.strict_host_key_checking,
-            Some(StrictHostKeyChecking::AcceptNew)
-        );
-    }
-
-    #[test]
-    fn ssh_lists_take_their_commas_and_other_ssh_keywords_are_kept() {
-        let o = p(&[
-            "Ciphers=aes128-ctr,aes256-ctr,ro,MACs=-hmac-sha1*,KexAlgorithms=^curve25519-sha256",
-        ])
-        .unwrap();
-        assert_eq!(o.ciphers.as_deref(), Some("aes128-ctr,aes256-ctr"));
-        assert!(o.read_only);
-        assert_eq!(o.macs.as_deref(), Some("-hmac-sha1*"));
-        assert!(
-            p(&["Ciphers=aes128-ctr,frob"])
-                .unwrap_err()
-                .contains("frob")
-        );
-        assert_eq!(
-            p(&["PreferredAuthentications=password,gssapi-with-mic,publickey"])
-                .unwrap()
-                .preferred_authentications,
-            Some(vec![AuthMethod::Password, AuthMethod::PublicKey])
-        );
-        let o =
-            p(&["ControlMaster=auto,SendEnv=LANG,ServerAliveCountMax=7,LogLevel=debug3"]).unwrap();
-        assert_eq!(o.ssh_unused, vec!["ControlMaster"]);
-        assert_eq!(o.ssh_irrelevant, vec!["SendEnv"]);
-        assert_eq!(o.server_alive_count_max, Some(7));
-        assert_eq!(o.log_level, Some(LogLevel::Debug3));
-        assert!(p(&["Host=x"]).unwrap_err().contains("ssh_config file"));
-        assert!(p(&["AddressFamily=ipx"]).is_err());
-    }
-
-    /// Every keyword ssh_config acts on can be given with -o too.
-    #[test]
-    fn every_used_ssh_keyword_is_an_option() {
-        for (key, kind) in crate::ssh_config::KEYWORDS {
-            // HostName and the old IdentityFile2 are read from ssh_config only.
-            if *kind == crate::ssh_config::Kind::Used
-                && !["hostname", "identityfile2"].contains(key)
-            {
-                assert!(
-                    DEFS.iter().any(|d| d.origin == Ssh && d.matches(key)),
-                    "ssh_config keyword {key} has no -o definition"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn unknown_option_is_named() {
-        let e = p(&["ro,frobnicate"]).unwrap_err();
-        assert!(e.contains("frobnicate"), "{e}");
-        let o = parse_with(&["ro,frobnicate=1".to_owned()], true).unwrap();
-        assert_eq!(o.skipped_unknown, vec!["frobnicate=1".to_owned()]);
-    }
-
-    /// An ssh option we have no entry for goes to the ssh of ssh_command; without one it is
-    /// named in a warning, as in ssh_config.
-    #[test]
-    fn other_ssh_options_go_to_ssh_command() {
-        let o = p(&["ro,ControlMaster=auto"]).unwrap();
-        assert_eq!(o.ssh_unused, ["ControlMaster"]);
-        let o = p(&["GSSAPIAuthentication=yes,ssh_command=ssh,IdentityFile=/k"]).unwrap();
-        assert_eq!(
-            o.ssh_options,
-            ["GSSAPIAuthentication=yes", "IdentityFile=/k"]
-        );
-        assert!(o.ssh_unused.is_empty(), "{:?}", o.ssh_unused);
-        assert!(
-            p(&["ssh_command=ssh,Frobnicate=1"]).is_err(),
-            "not an ssh option"
-        );
-        assert!(p(&["ssh_command=ssh,Host=x"]).is_err(), "config language");
-    }
-
-    #[test]
-    fn bad_values() {
-        assert!(p(&["Port=0"]).unwrap_err().contains("port"));
-        assert!(p(&["Port=x"]).is_err());
-        assert!(p(&["BatchMode=maybe"]).is_err());
-        assert!(p(&["StrictHostKeyChecking=sometimes"]).is_err());
-        assert!(p(&["ro=1"]).unwrap_err().contains("takes no value"));
-        assert!(p(&["User"]).unwrap_err().contains("needs a value"));
-        assert!(p(&["attr_timeout=-1"]).is_err());
-        assert!(p(&["workaround=rename:nofrob"]).is_err());
-        assert!(p(&["ssh_protocol=1"]).unwrap_err().contains("protocol 1"));
-        assert!(p(&["idmap=group"]).unwrap_err().contains("idmap=group"));
-        assert!(p(&["nomap=maybe"]).is_err());
-        assert!(p(&["uid=-1"]).is_err());
-        assert!(p(&["umask=8"]).is_err());
-        assert!(p(&["umask=77777"]).is_err());
-    }
-
-    #[test]
-    fn values() {
-        let o = p(&["BatchMode=yes,ConnectTimeout=5,timeout=7,attr_timeout=0.5,allow_other,default_permissions,UserKnownHostsFile=/a /b"]).unwrap();
-        assert_eq!(o.batch_mode, Some(true));
-        assert_eq!(o.connect_timeout, Some(Duration::from_secs(5)));
-        assert_eq!(o.request_timeout, Some(Duration::from_secs(7)));
-        assert_eq!(o.attr_timeout, Some(Duration::from_millis(500)));
-        assert!(o.allow_other && o.default_permissions);
-        assert_eq!(
-            o.user_known_hosts,
-            Some(vec![PathBuf::from("/a"), PathBuf::from("/b")])
-        );
-    }
-
-    #[test]
-    fn owner_options() {
-        let o = p(&["idmap=file,uidfile=/u,gidfile=/g,nomap=ignore,uid=1000,gid=100,umask=027"])
-            .unwrap();
-        assert_eq!(o.idmap, IdMapping::File);
-        assert_eq!(o.uid_file, Some(PathBuf::from("/u")));
-        assert_eq!(o.gid_file, Some(PathBuf::from("/g")));
-        assert_eq!(o.nomap, Some(NoMap::Ignore));
-        assert_eq!((o.uid, o.gid, o.umask), (Some(1000), Some(100), Some(0o27)));
-        assert_eq!(p(&["idmap=user"]).unwrap().idmap, IdMapping::User);
-        assert_eq!(
-            p(&["idmap=user,idmap=none"]).unwrap().idmap,
-            IdMapping::None
-        );
-    }
-
-    #[test]
-    fn cache_options() {
-        let o =
-            p(&["cache_timeout=5,cache_dir_timeout=2.5,dir_cache=no,cache_max_size=100"]).unwrap();
-        assert_eq!(o.cache_stat_timeout, Some(Duration::from_secs(5)));
-        assert_eq!(o.cache_link_timeout, Some(Duration::from_secs(5)));
-        assert_eq!(o.cache_dir_timeout, Some(Duration::from_millis(2500)));
-        assert_eq!(o.dir_cache, Some(false));
-        assert_eq!(o.cache_max_size, Some(100));
-        assert!(p(&["cache_max_size=0"]).is_err());
-        assert!(p(&["cache=maybe"]).is_err());
-        assert!(p(&["cache_clean_interval=60"]).is_ok());
-        let d = p(&["dcache_timeout=3,dcache_link_timeout=1,dcache_max_size=7"]).unwrap();
-        assert_eq!(d.cache_stat_timeout, Some(Duration::from_secs(3)));
-        assert_eq!(d.cache_link_timeout, Some(Duration::from_secs(1)));
-        assert_eq!(d.cache_max_size, Some(7));
-        assert_eq!(p(&["recheck=0"]).unwrap().recheck, Some(Duration::ZERO));
-        assert_eq!(
-            p(&["recheck=5"]).unwrap().recheck,
-            Some(Duration::from_secs(5))
-        );
-        assert!(p(&["recheck=soon"]).is_err());
-    }
-
-    /// What mount(8) and mount.fuse3 pass on: kernel flags and fstab words.
-    #[test]
-    fn kernel_flags_and_fstab_words() {
-        let o = p(&["rw,nosuid,nodev,noexec,noatime,_netdev,nofail,x-systemd.automount,comment=x,defaults,user,noauto"]).unwrap();
-        assert!(!o.suid && !o.dev && o.noexec && !o.read_only);
-        assert_eq!(o.atime, Atime::Never);
-        let o = p(&["dev,suid,relatime,sync,dirsync,nodiratime"]).unwrap();
-        assert!(o.suid && o.dev && o.sync && o.dirsync && o.nodiratime);
-        assert_eq!(o.atime, Atime::Relative);
-        let o = p(&[""]).unwrap();
-        assert!(!o.suid && !o.dev, "nosuid,nodev by default");
-        let o = p(&["fsname=me@x:/y,subtype=sshfs,max_read=65536,reconnect"]).unwrap();
-        assert_eq!(o.fsname.as_deref(), Some("me@x:/y"));
-        assert_eq!(o.subtype.as_deref(), Some("sshfs"));
-        assert_eq!(o.max_read, Some(65536));
-        assert_eq!(o.reconnect, Some(true), "a bare reconnect means yes");
-        assert_eq!(p(&["reconnect=no"]).unwrap().reconnect, Some(false));
-        // fstab's bare `user` is mount(8)'s; `user=NAME` is ssh's User, as ssh -o takes it.
-        assert_eq!(p(&["user"]).unwrap(), MountOpts::default());
-        assert_eq!(p(&["user=bob"]).unwrap().user.as_deref(), Some("bob"));
-        assert!(p(&["User"]).unwrap_err().contains("needs a value"));
-    }
-
-    /// A value each option accepts, from its description.
-    fn sample(d: &Def) -> Option<String> {
-        let v = match d.value {
-            Flag | Any | Optional(_) => return None,
-            List(_) => match d.name {
-                "Ciphers" => "aes128-ctr",
-                "KexAlgorithms" => "curve25519-sha256",
-                "MACs" => "hmac-sha2-256",
-                "PreferredAuthentications" => "publickey",
-                _ => "ssh-ed25519",
-            },
-            Required(what) => match what {
-                "SECONDS" | "N" | "BYTES" | "PORT" => "5",
-                "OCTAL" => "022",
-                "LIST" => "rename:nofstat",
-                _ => what.split('|').next().unwrap_or(what),
-            },
-        };
-        Some(v.to_owned())
-    }
-
-    /// The parser does what each definition says (and so what the docs table says): `Set` and
-    /// `Nothing` are accepted, `Ignore` too whatever the value, `Refuse` is refused with its
-    /// reason.
-    #[test]
-    fn every_definition_parses_as_its_answer() {
-        for d in DEFS {
-            let name = d.name.replace('*', "foo");
-            let item = match sample(d) {
-                Some(v) => format!("{name}={v}"),
-                None => name.clone(),
-            };
-            let got = p(&[&item]);
-            match d.does {
-                Set(_) | Nothing(_) | Ignore => {
-                    assert!(got.is_ok(), "{item}: {got:?}")
-                }
-                Refuse(why) => {
-                    let e = got.unwrap_err();
-                    assert!(e.contains(&name) && e.contains(why), "{item}: {e}");
-                }
-            }
-            if matches!(d.does, Nothing(_) | Ignore) && d.name != "x-*" {
-                let mut o = p(&[&item]).unwrap();
-                o.skipped_unknown.clear();
-                // SSH options are kept for an ssh_command whatever they do for us.
-                o.ssh_options.clear();
-                assert_eq!(o, MountOpts::default(), "{item} has no effect");
-            }
-        }
-    }
-
-    /// Every option the C sshfs 3.7 lists in `sshfs -h` and `man sshfs` (and the FUSE ones it
-    /// passes on) has a definition: no sshfs option is "unknown".
-    #[test]
-    fn every_sshfs_option_has_an_answer() {
-        let sshfs = "reconnect delay_connect sshfs_sync no_readahead sync_readdir dir_cache \
-            dcache_max_size dcache_timeout dcache_stat_timeout dcache_link_timeout \
-            dcache_dir_timeout dcache_clean_interval dcache_min_clean_interval direct_io \
-            workaround idmap uidfile gidfile nomap ssh_command ssh_protocol sftp_server \
-            directport passive disable_hardlink transform_symlinks contain_symlinks \
-            no_contain_symlinks follow_symlinks no_check_root password_stdin max_conns \
-            kernel_cache auto_cache noauto_cache no_rofd_flush umask uid gid entry_timeout \
-            negative_timeout attr_timeout ac_attr_timeout noforget remember modules \
-            allow_other allow_root auto_unmount subdir rellinks norellinks from_code to_code \
-            max_read large_read atime noatime relatime dev nodev suid nosuid exec noexec \
-            fsname subtype max_write max_background writeback_cache rw ro sync async dirsync \
-            default_permissions debug cache cache_timeout cache_max_size \
-            _netdev nofail auto noauto user users nouser defaults comment x-systemd.foo";
-        for name in sshfs.split_ascii_whitespace() {
-            assert!(
-                DEFS.iter().any(|d| d.matches(name)),
-                "sshfs option {name} has no definition"
-            );
-        }
-    }
-
-    #[test]
-    fn help_lists_every_option() {
-        let h = help_text();
-        for d in DEFS {
-            assert!(h.contains(d.name), "{} missing from help", d.name);
-        }
-    }
-
-    /// docs/options.md holds the table made by [`sshfs_table`] between two marker lines;
-    /// `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs options_table` writes it anew.
-    #[test]
-    fn options_table_in_docs_is_current() {
-        const BEGIN: &str = "<!-- BEGIN sshfs-options: made by `SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs options_table` from cli/src/options.rs -->\n";
-        const END: &str = "<!-- END sshfs-options -->\n";
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/options.md");
-        let doc = std::fs::read_to_string(&path).unwrap();
-        let (head, rest) = doc
-            .split_once(BEGIN)
-            .expect("BEGIN marker in docs/options.md");
-        let (old, tail) = rest.split_once(END).expect("END marker in docs/options.md");
-        let table = sshfs_table();
-        if std::env::var_os("SSHFS_RS_WRITE_DOCS").is_some() && old != table {
-            std::fs::write(&path, format!("{head}{BEGIN}{table}{END}{tail}")).unwrap();
-            return;
-        }
-        assert!(
-            old == table,
-            "the sshfs option table in docs/options.md is out of date: run SSHFS_RS_WRITE_DOCS=1 cargo test -p sshfs-rs options_table"
-        );
-    }
+/// Checks an algorithm list (see [`algorithms::resolve`]); returns it as given.
+pub(super) fn check_list(kind: ListKind, v: &str) -> Result<String, String> {
+    algorithms::resolve(kind, v)?;
+    Ok(v.to_owned())
 }

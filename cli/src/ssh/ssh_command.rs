@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sshfs_client::remote::external::External;
 
-use crate::options::MountOpts;
+use crate::options::mount_opts::MountOpts;
 
 /// What the command line says that goes on the external ssh's command line.
 #[derive(Debug, Default)]

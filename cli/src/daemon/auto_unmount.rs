@@ -270,7 +270,7 @@ fn mounts(info: &str) -> impl Iterator<Item = MountLine> + '_ {
         let point = f.nth(3)?;
         Some(MountLine {
             id,
-            point: PathBuf::from(crate::config::unescape_mountinfo(point)),
+            point: PathBuf::from(crate::mount::mountpoint::unescape_mountinfo(point)),
         })
     })
 }

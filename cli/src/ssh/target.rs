@@ -74,7 +74,7 @@ pub fn parse_login(s: &str) -> Result<Login, String> {
         return Err(usage());
     }
     let port = port
-        .map(|p| crate::options::parse_port(p).map_err(|e| format!("'{s}': {e}")))
+        .map(|p| crate::options::values::parse_port(p).map_err(|e| format!("'{s}': {e}")))
         .transpose()?;
     Ok(Login {
         user: user.map(str::to_owned),

@@ -9,8 +9,8 @@ use std::path::Path;
 use clap::CommandFactory;
 use roff::{Roff, bold, italic, roman};
 
-use crate::config::Args;
-use crate::options;
+use crate::options::args::Args;
+use crate::options::help;
 
 const DESCRIPTION: &str = "sshfs-rs mounts SOURCE, a directory [user@]host:[path] of an SSH server \
 (the remote home when path is empty), on MOUNTPOINT through FUSE, speaking SFTP to the server (any OpenSSH works). It takes the C sshfs's command \
@@ -136,7 +136,7 @@ fn synopsis() -> Roff {
         ]);
     }
     page.control("br", []).text([
-        bold(crate::helper::NAME),
+        bold(crate::mount::helper::NAME),
         roman(" "),
         italic("SOURCE"),
         roman(" "),
@@ -164,7 +164,7 @@ fn man_page() -> Vec<u8> {
     definitions(
         &mut page,
         "MOUNT OPTIONS",
-        options::documented().map(|(shown, help)| (format!("-o {shown}"), help.to_owned())),
+        help::documented().map(|(shown, help)| (format!("-o {shown}"), help.to_owned())),
     );
     definitions(&mut page, "SIGNALS", owned(SIGNALS));
     definitions(&mut page, "ENVIRONMENT", owned(ENVIRONMENT));

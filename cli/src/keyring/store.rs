@@ -12,7 +12,10 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry, Error};
+use sshfs_client::os_message::os_message;
 use sshfs_client::remote::{Prompter, Secret, SecretFor};
+
+use crate::options::mount_opts::KeyringChoice as Choice;
 
 /// The service name every entry is stored under.
 pub const SERVICE: &str = "sshfs-rs";
@@ -22,35 +25,6 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a `--store-*` / `--forget-*` command waits for the store (an unlock dialog the
 /// user may answer).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Which store to use (`-o keyring=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Choice {
-    /// The Secret Service when one answers on the session bus, else keyutils.
-    #[default]
-    Auto,
-    /// Only the Secret Service.
-    SecretService,
-    /// Only the kernel keyring.
-    Keyutils,
-    /// No keyring: nothing is looked up.
-    No,
-}
-
-impl Choice {
-    /// Parses `auto`, `secret-service`, `keyutils` or `no`.
-    pub fn parse(v: &str) -> Result<Choice, String> {
-        match v {
-            "" | "auto" | "yes" => Ok(Choice::Auto),
-            "secret-service" => Ok(Choice::SecretService),
-            "keyutils" => Ok(Choice::Keyutils),
-            "no" => Ok(Choice::No),
-            _ => Err(format!(
-                "'{v}' is not a keyring: use auto, secret-service, keyutils or no"
-            )),
-        }
-    }
-}
 
 /// Which store an entry is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +55,8 @@ pub fn password_account(user: &str, host: &str, port: u16) -> String {
 
 /// What a key file's passphrase is stored under: its absolute path, symlinks resolved.
 pub fn passphrase_account(key: &Path) -> Result<String, String> {
-    let abs: PathBuf = std::fs::canonicalize(key).map_err(|e| {
-        format!(
-            "key file {}: {}",
-            key.display(),
-            crate::config::os_message(&e)
-        )
-    })?;
+    let abs: PathBuf = std::fs::canonicalize(key)
+        .map_err(|e| format!("key file {}: {}", key.display(), os_message(&e)))?;
     abs.into_os_string()
         .into_string()
         .map_err(|p| format!("key file {}: the path is not UTF-8", p.to_string_lossy()))
@@ -315,17 +284,5 @@ mod tests {
         assert_eq!(password_account("me", "::1", 2222), "me@[::1]:2222");
         assert!(passphrase_account(Path::new("/no/such/key")).is_err());
         assert_eq!(passphrase_account(Path::new("/")).unwrap(), "/");
-    }
-
-    #[test]
-    fn choices() {
-        assert_eq!(Choice::parse("auto").unwrap(), Choice::Auto);
-        assert_eq!(Choice::parse("keyutils").unwrap(), Choice::Keyutils);
-        assert_eq!(
-            Choice::parse("secret-service").unwrap(),
-            Choice::SecretService
-        );
-        assert_eq!(Choice::parse("no").unwrap(), Choice::No);
-        assert!(Choice::parse("kwallet").is_err());
     }
 }

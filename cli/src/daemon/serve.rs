@@ -6,20 +6,23 @@ use std::sync::Arc;
 
 use sshfs_client::fs::SshFs;
 use sshfs_client::fuse::{self, Atime, MountConfig};
+use sshfs_client::os_message::os_message;
 use sshfs_client::remote::server::{ServerOverrides, ServerProfile, missing_features};
 use sshfs_client::remote::{self, Prompter, Sftp};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
-use crate::auto_unmount::{self, Watch};
-use crate::config::{self, Args, Config};
-use crate::control;
-use crate::daemon::{self, Detach};
-use crate::keyring::KeyringAnswers;
-use crate::keyring_cmd;
-use crate::logging;
-use crate::owners;
-use crate::prompt::TtyPrompt;
+use super::auto_unmount::{self, Watch};
+use super::control;
+use super::detach::{self, Detach};
+use super::logging;
+use crate::config::owners;
+use crate::config::{self, Config};
+use crate::keyring::command as keyring_cmd;
+use crate::keyring::prompt::TtyPrompt;
+use crate::keyring::store::KeyringAnswers;
+use crate::mount::mountpoint;
+use crate::options::args::Args;
 
 /// Runs the program; returns the exit code. Errors are printed as one line.
 pub fn run(args: Args) -> i32 {
@@ -50,14 +53,14 @@ fn run_inner(args: Args) -> Result<(), String> {
     for skipped in &config.skipped_options {
         eprintln!("sshfs-rs: ignoring unknown option '-o {skipped}' (sloppy mount)");
     }
-    let mountpoint = config::check_mountpoint(&config.mountpoint)?;
+    let mountpoint = mountpoint::check_mountpoint(&config.mountpoint)?;
     if fake {
         return Ok(());
     }
     let detach = if config.foreground {
         None
     } else {
-        Some(daemon::fork_and_wait()?)
+        Some(detach::fork_and_wait()?)
     };
     let watch = if config.auto_unmount {
         Some(auto_unmount::start(&mountpoint, config.mount.unprivileged)?)
@@ -131,7 +134,7 @@ async fn serve(
         format!(
             "cannot mount on {}: {}",
             mountpoint.display(),
-            config::os_message(&e)
+            os_message(&e)
         )
     };
     let mut handle = fuse::mount(fs.clone(), &mountpoint, &config.mount)

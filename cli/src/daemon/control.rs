@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sshfs_client::fs::SshFs;
+use sshfs_client::os_message::os_message;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
@@ -131,7 +132,7 @@ pub fn ask(mountpoint: &Path, request: Request) -> Result<String, String> {
         format!(
             "{shown}: no sshfs-rs mount of this user there ({}: {})",
             path.display(),
-            crate::config::os_message(&e)
+            os_message(&e)
         )
     })?;
     let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));

@@ -9,7 +9,7 @@ use std::path::Path;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap_complete::Shell;
 
-use crate::{config, options};
+use crate::options::{args, help};
 
 /// The shells, and the file each one's script is installed as.
 const SCRIPTS: &[(Shell, &str)] = &[
@@ -21,11 +21,11 @@ const SCRIPTS: &[(Shell, &str)] = &[
 /// The command as completion sees it: `-o` offers the option names. (Only here: the real
 /// parser takes any comma-separated list and checks it with the options table.)
 fn command() -> clap::Command {
-    let words: Vec<PossibleValue> = options::completion_words()
+    let words: Vec<PossibleValue> = help::completion_words()
         // clap keeps 'static strings; this runs once per test.
         .map(|(word, help)| PossibleValue::new(&*word.leak()).help(help))
         .collect();
-    config::command().mut_arg("options", |a| {
+    args::command().mut_arg("options", |a| {
         a.value_parser(PossibleValuesParser::new(words))
     })
 }

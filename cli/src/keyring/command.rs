@@ -7,9 +7,11 @@ use std::path::Path;
 
 use sshfs_client::remote::{Prompter, Secret};
 
-use crate::config::{self, Args};
-use crate::keyring::{self, Choice};
-use crate::prompt::TtyPrompt;
+use super::prompt::TtyPrompt;
+use super::store;
+use crate::config;
+use crate::options::args::Args;
+use crate::options::mount_opts::KeyringChoice as Choice;
 
 /// Runs the keyring command `args` names, if it names one: `None` for a mount. The `Ok` text is
 /// the line to print.
@@ -39,10 +41,10 @@ fn choice(choice: Choice) -> Result<Choice, String> {
 /// The account a `--*-password` command names, the keyring, and whether the secret comes from
 /// stdin.
 fn password_account(spec: &str, args: &Args) -> Result<(String, Choice, bool), String> {
-    let o = config::command_options(args)?;
-    let (user, host, port) = config::login_of(spec, args, &o)?;
+    let o = config::login::command_options(args)?;
+    let (user, host, port) = config::login::login_of(spec, args, &o)?;
     Ok((
-        keyring::password_account(&user, &host, port),
+        store::password_account(&user, &host, port),
         choice(o.keyring)?,
         o.password_stdin,
     ))
@@ -51,7 +53,7 @@ fn password_account(spec: &str, args: &Args) -> Result<(String, Choice, bool), S
 /// Reads the secret: one line of stdin, or asked without echo on the terminal.
 fn read_secret(from_stdin: bool, prompt: &str) -> Result<Secret, String> {
     if from_stdin {
-        return config::read_password_stdin();
+        return config::password::read_password_stdin();
     }
     let secret = TtyPrompt
         .secret(prompt)
@@ -66,14 +68,14 @@ fn store_password(args: &Args) -> Result<String, String> {
     if password.expose().is_empty() {
         return Err(format!("no password given for {account}: nothing stored"));
     }
-    let backend = keyring::store(choice, &account, password)?;
+    let backend = store::store(choice, &account, password)?;
     Ok(format!("stored the password for {account} in {backend}"))
 }
 
 fn forget_password(args: &Args) -> Result<String, String> {
     let spec = args.forget_password.as_deref().unwrap_or_default();
     let (account, choice, _) = password_account(spec, args)?;
-    match keyring::forget(choice, &account)? {
+    match store::forget(choice, &account)? {
         (true, backend) => Ok(format!("removed the password for {account} from {backend}")),
         (false, backend) => Err(format!(
             "no password for {account} in {backend}: nothing removed"
@@ -83,9 +85,9 @@ fn forget_password(args: &Args) -> Result<String, String> {
 
 fn store_passphrase(args: &Args) -> Result<String, String> {
     let key = args.store_passphrase.as_deref().unwrap_or(Path::new(""));
-    let o = config::command_options(args)?;
+    let o = config::login::command_options(args)?;
     let choice = choice(o.keyring)?;
-    let account = keyring::passphrase_account(key)?;
+    let account = store::passphrase_account(key)?;
     match russh::keys::load_secret_key(key, None) {
         Err(russh::keys::Error::KeyIsEncrypted) => {}
         Ok(_) => {
@@ -104,7 +106,7 @@ fn store_passphrase(args: &Args) -> Result<String, String> {
             "wrong passphrase for key {account}: nothing stored"
         ));
     }
-    let backend = keyring::store(choice, &account, passphrase)?;
+    let backend = store::store(choice, &account, passphrase)?;
     Ok(format!(
         "stored the passphrase of key {account} in {backend}"
     ))
@@ -112,11 +114,11 @@ fn store_passphrase(args: &Args) -> Result<String, String> {
 
 fn forget_passphrase(args: &Args) -> Result<String, String> {
     let key = args.forget_passphrase.as_deref().unwrap_or(Path::new(""));
-    let o = config::command_options(args)?;
+    let o = config::login::command_options(args)?;
     let choice = choice(o.keyring)?;
     // A key file removed since: its entry is still named by the absolute path.
-    let account = keyring::passphrase_account(key).or_else(|_| absolute(key))?;
-    match keyring::forget(choice, &account)? {
+    let account = store::passphrase_account(key).or_else(|_| absolute(key))?;
+    match store::forget(choice, &account)? {
         (true, backend) => Ok(format!(
             "removed the passphrase of key {account} from {backend}"
         )),
