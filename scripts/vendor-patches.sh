@@ -12,6 +12,10 @@ if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     echo "skipped: not a git checkout" >&2
     exit 0
 fi
+if [ "$(git rev-parse --is-shallow-repository)" = true ]; then
+    echo "skipped: a shallow clone has not the commits that added vendor/ (git fetch --unshallow)" >&2
+    exit 0
+fi
 status=0
 for dir in vendor/*/; do
     dir=${dir%/}
