@@ -1,20 +1,8 @@
 //! Filesystem errors and how SFTP status codes become the errno a local filesystem would give.
 //!
-//! The table (also in docs/errno.md):
-//!
-//! | SFTP status           | errno        | note |
-//! |-----------------------|--------------|------|
-//! | NO_SUCH_FILE          | ENOENT       | OpenSSH also sends it for ENOTDIR and ELOOP |
-//! | PERMISSION_DENIED     | EACCES       | |
-//! | FAILURE               | EIO, refined | refined per operation by looking at the paths: EEXIST, ENOTEMPTY, EISDIR, ENOTDIR; ENOSPC where statvfs shows a full disk ([`super::full`]) |
-//! | BAD_MESSAGE           | EINVAL       | OpenSSH: EINVAL, ENAMETOOLONG (a name too long for the server: ENAMETOOLONG, see `FuseFs::too_long_or`) |
-//! | NO_CONNECTION         | ENOTCONN     | |
-//! | CONNECTION_LOST       | ECONNABORTED | |
-//! | OP_UNSUPPORTED        | EOPNOTSUPP   | |
-//! | EOF (where not expected) | EIO       | |
-//! | later drafts' codes (9..=31), sent by servers that are not OpenSSH | see [`errno_for_status`] | e.g. NO_SPACE_ON_FILESYSTEM: ENOSPC |
-//! | any other code        | EIO          | the code and message are logged |
-//! | transport failure, deadline passed | EIO | the connection is gone or the server did not answer in time |
+//! The table of what each status and each other failure becomes is docs/errno.md's first
+//! table, which `client/tests/docs/main.rs` holds to [`errno_for_status`] and `From<SftpError>`
+//! here; where FAILURE is refined per operation is in that file too.
 //!
 //! SFTP v3 defines nine codes, but servers that speak later drafts too (ProFTPD's mod_sftp, for
 //! one) send theirs to v3 clients as well: a full disk is `NO_SPACE_ON_FILESYSTEM` (14) there,

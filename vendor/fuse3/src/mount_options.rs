@@ -44,6 +44,7 @@ pub struct MountOptions {
     pub(crate) handle_killpriv: bool,
     pub(crate) write_back: bool,
     pub(crate) force_readdir_plus: bool,
+    // sshfs-rs patch: sync_read, direct_io_allow_mmap.
     pub(crate) sync_read: bool,
     pub(crate) direct_io_allow_mmap: bool,
 
@@ -173,6 +174,7 @@ impl MountOptions {
         self
     }
 
+    // sshfs-rs patch: sync_read, direct_io_allow_mmap.
     /// decline `FUSE_ASYNC_READ`, so the kernel sends page-cache READs synchronously from the
     /// reading process (like libfuse's `-o sync_read`), default is disable.
     ///

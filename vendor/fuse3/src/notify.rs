@@ -1,5 +1,6 @@
 //! notify kernel.
 
+// sshfs-rs patch: OsStr, OsStrExt (names of notifications, `with_name`).
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
@@ -75,6 +76,7 @@ impl Notify {
                     namelen: name.len() as _,
                     _padding: 0,
                 };
+                // sshfs-rs patch: the name and its NUL follow the fixed part.
                 (
                     fuse_notify_code::FUSE_NOTIFY_DELETE,
                     with_name(out.as_bytes(), &name),
@@ -92,6 +94,7 @@ impl Notify {
                     size: data.len() as _,
                     _padding: 0,
                 };
+                // sshfs-rs patch: the data follows the fixed part.
                 let mut body = out.as_bytes().to_vec();
                 body.extend_from_slice(&data);
                 (fuse_notify_code::FUSE_NOTIFY_STORE, body)
@@ -103,6 +106,7 @@ impl Notify {
                 offset,
                 size,
             } => (
+                // sshfs-rs patch: built like the others, sent below.
                 fuse_notify_code::FUSE_NOTIFY_RETRIEVE,
                 fuse_notify_retrieve_out {
                     notify_unique,
@@ -183,7 +187,7 @@ impl Notify {
     }
 }
 
-/// `out` followed by `name` and the NUL the kernel expects after it.
+/// sshfs-rs patch: `out` followed by `name` and the NUL the kernel expects after it.
 fn with_name(out: &[u8], name: &OsStr) -> Vec<u8> {
     let mut body = Vec::with_capacity(out.len() + name.len() + 1);
     body.extend_from_slice(out);

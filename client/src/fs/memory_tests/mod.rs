@@ -2,7 +2,8 @@
 //! real client stack (russh-sftp's codec, our engine and its connector), with no network, no
 //! sshd and no FUSE: every operation the FUSE frontend calls ([`operations`]), the errnos a
 //! local filesystem gives ([`errors`]), the background re-check noticing changes made behind
-//! the mount ([`recheck`]), and servers that are not OpenSSH ([`other_servers`]). Results are
+//! the mount ([`recheck`]), servers that are not OpenSSH ([`other_servers`]), and the round trips
+//! each operation costs, as docs/SEMANTICS.md promises them ([`round_trips`]). Results are
 //! checked through `SshFs` and in the server's own tree.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,6 +11,7 @@ mod errors;
 mod operations;
 mod other_servers;
 mod recheck;
+mod round_trips;
 
 use std::ffi::OsStr;
 use std::sync::Arc;

@@ -161,6 +161,7 @@ pub const FUSE_EXPLICIT_INVAL_DATA: u32 = 1 << 25;
 /// map_alignment field is valid
 pub const FUSE_MAP_ALIGNMENT: u32 = 1 << 26;
 
+// sshfs-rs patch: FUSE_INIT_EXT, FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2.
 /// fuse_init_in and fuse_init_out carry flags2, the upper 32 bits of the 64-bit flags
 #[cfg(target_os = "linux")]
 pub const FUSE_INIT_EXT: u32 = 1 << 30;

@@ -191,9 +191,8 @@ impl ResponseSender {
         #[cfg(any(target_os = "linux", target_os = "freebsd"))]
         let written: Result<usize, IoError> = {
             let connection = self.connection.clone();
-            let write = move || {
-                nix::unistd::write(connection.as_fd(), &message).map_err(IoError::from)
-            };
+            let write =
+                move || nix::unistd::write(connection.as_fd(), &message).map_err(IoError::from);
             #[cfg(all(not(feature = "async-io-runtime"), feature = "tokio-runtime"))]
             let written = task::spawn_blocking(write)
                 .await
@@ -212,7 +211,10 @@ impl ResponseSender {
         match written {
             Ok(_) => {}
             Err(err) if err.kind() == ErrorKind::NotFound => {
-                debug!("notification for something the kernel no longer holds: {}", err)
+                debug!(
+                    "notification for something the kernel no longer holds: {}",
+                    err
+                )
             }
             Err(err) => warn!("notification refused by the kernel: {}", err),
         }
@@ -1124,6 +1126,7 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
         let mut reply_flags = 0;
 
         // TODO: most of these FUSE_* flags should be controllable by the consuming crate.
+        // sshfs-rs patch: `&& !self.mount_options.sync_read`.
         if init_in.flags & FUSE_ASYNC_READ > 0 && !self.mount_options.sync_read {
             debug!("enable FUSE_ASYNC_READ");
 
@@ -1306,7 +1309,7 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             reply_flags |= FUSE_XTIMES;
         }
 
-        // flags2, the upper half of the 64-bit flags, follows flags when the kernel sets
+        // sshfs-rs patch: flags2, the upper half of the 64-bit flags, follows flags when the kernel sets
         // FUSE_INIT_EXT; the reply's flags2 counts only with FUSE_INIT_EXT in its flags.
         #[allow(unused_mut)]
         let mut reply_flags2 = 0;
@@ -1366,7 +1369,7 @@ impl<FS: Filesystem + Send + Sync + 'static> Session<FS> {
             time_gran: DEFAULT_TIME_GRAN,
             max_pages: DEFAULT_MAX_PAGES,
             map_alignment: DEFAULT_MAP_ALIGNMENT,
-            // The first of these is flags2.
+            // sshfs-rs patch: the first of these is flags2.
             unused: [reply_flags2, 0, 0, 0, 0, 0, 0, 0],
         };
 

@@ -17,6 +17,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+// sshfs-rs patch: Status, StatusCode (a malformed reply fails its request).
 use crate::{
     error::Error,
     protocol::{Packet, Status, StatusCode},
@@ -58,6 +59,7 @@ impl Default for Config {
     }
 }
 
+// sshfs-rs patch: takes the decoded packet (its decoding moved to the caller).
 async fn execute_handler<H>(packet: Packet, handler: &mut H) -> Result<(), error::Error>
 where
     H: Handler + Send,
@@ -82,6 +84,7 @@ where
     H: Handler + Send,
 {
     let mut bytes = read_packet(stream, cfg.max_packet_len).await?;
+    // sshfs-rs patch: a reply that does not decode fails its own request (below).
     let whole = bytes.clone();
     match Packet::try_from(&mut bytes) {
         Ok(packet) => Ok(execute_handler(packet, handler).await?),
@@ -103,7 +106,7 @@ where
     }
 }
 
-/// The request id of a reply packet (type byte, then id), if it is a reply that carries one.
+/// sshfs-rs patch: the request id of a reply packet (type byte, then id), if it is a reply that carries one.
 fn malformed_reply_id(bytes: &Bytes) -> Option<u32> {
     let r#type = *bytes.first()?;
     // SSH_FXP_STATUS (101) ..= SSH_FXP_EXTENDED_REPLY (201) replies carry an id; VERSION has none.

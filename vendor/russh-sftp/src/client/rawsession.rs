@@ -4,6 +4,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
+        // sshfs-rs patch: AtomicBool (`closed`).
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         Arc,
     },
@@ -109,7 +110,7 @@ impl SessionInner {
 impl Drop for SessionInner {
     fn drop(&mut self) {
         // Wake pending requests when the transport stops.
-        self.closed.store(true, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst); // sshfs-rs patch
         self.requests.clear();
     }
 }
@@ -175,7 +176,7 @@ impl From<LimitsExtension> for Limits {
 pub struct RawSftpSession {
     tx: mpsc::UnboundedSender<Bytes>,
     requests: Arc<SharedRequests>,
-    closed: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>, // sshfs-rs patch
     next_req_id: AtomicU32,
     handles: AtomicU64,
     timeout: AtomicU64,
@@ -215,18 +216,18 @@ impl RawSftpSession {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let req_map = Arc::new(HashMap::new());
-        let closed = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new(AtomicBool::new(false)); // sshfs-rs patch
         let inner = SessionInner {
             version: None,
             requests: req_map.clone(),
-            closed: closed.clone(),
+            closed: closed.clone(), // sshfs-rs patch
         };
         let timeout = AtomicU64::new(cfg.request_timeout_secs);
 
         Self {
             tx: run_with_config(stream, inner, cfg),
             requests: req_map,
-            closed,
+            closed, // sshfs-rs patch
             next_req_id: AtomicU32::new(1),
             handles: AtomicU64::new(0),
             timeout,
@@ -271,7 +272,7 @@ impl RawSftpSession {
             completed: false,
         };
         self.requests.insert(id, tx);
-        // The transport may have stopped after the check above, but before the sender below is
+        // sshfs-rs patch: the transport may have stopped after the check above, but before the sender below is
         // closed: its pending requests were woken before this one was inserted (the flag is
         // set before they are), so this one would wait for its timeout.
         if self.closed.load(Ordering::SeqCst) {

@@ -4,7 +4,7 @@ use super::{impl_packet_for, impl_request_id, Packet, RequestId};
 
 /// Error Codes for SSH_FXP_STATUS
 ///
-/// Sent and received as the raw `u32`: codes beyond version 3's (servers speaking later drafts
+/// sshfs-rs patch: sent and received as the raw `u32`: codes beyond version 3's (servers speaking later drafts
 /// send them, e.g. ProFTPD's 9 `INVALID_HANDLE` or 14 `NO_SPACE_ON_FILESYSTEM`) are kept in
 /// [`StatusCode::Other`] instead of failing the packet's decoding.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
