@@ -495,7 +495,7 @@ impl Sftp {
     /// OpenSSH's server reads the two paths in the opposite order from the draft standard (and
     /// its clients, the C sshfs included, send them that way, so the target goes first, and
     /// most servers read them so); servers known to read the draft's order get that
-    /// ([`ServerProfile::symlink_order`]).
+    /// ([`ServerProfile::symlink_order`](super::server::ServerProfile::symlink_order)).
     pub async fn symlink(&self, link: &str, target: &str) -> SftpResult<()> {
         let (l, t) = (link.to_owned(), target.to_owned());
         let (first, second) = match self.server().symlink_order {
