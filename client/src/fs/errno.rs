@@ -10,8 +10,8 @@
 //! them instead of ending the session (russh-sftp upstream cannot decode a code above 8).
 
 use crate::remote::sftp::{
-    FX_BAD_MESSAGE, FX_CONNECTION_LOST, FX_EOF, FX_FAILURE, FX_NO_CONNECTION, FX_NO_SUCH_FILE,
-    FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, SftpError,
+    FX_BAD_MESSAGE, FX_CONNECTION_LOST, FX_EOF, FX_FAILURE, FX_INVALID_HANDLE, FX_NO_CONNECTION,
+    FX_NO_SUCH_FILE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, SftpError,
 };
 
 /// An error of a filesystem operation: the errno for the kernel and a message for the log.
@@ -44,8 +44,8 @@ impl FsError {
     }
 }
 
-/// `SSH_FX_INVALID_HANDLE` (draft 05 and later; the codes below are from the drafts up to 13).
-pub const FX_INVALID_HANDLE: u32 = 9;
+// `SSH_FX_INVALID_HANDLE` (9) comes from the SFTP engine; the codes below are from the drafts
+// after it, up to 13.
 /// `SSH_FX_NO_SUCH_PATH`.
 pub const FX_NO_SUCH_PATH: u32 = 10;
 /// `SSH_FX_FILE_ALREADY_EXISTS`.

@@ -14,7 +14,7 @@ use super::names::perm_attrs;
 use super::stat::Stat;
 use super::{Child, FsError, FsResult, SshFs, metadata, readahead};
 use crate::remote::Handle;
-use crate::remote::sftp::SftpResult;
+use crate::remote::sftp::{After, SftpResult};
 
 /// SFTP open flags for POSIX `open(2)` flags.
 pub fn open_flags(flags: u32) -> OpenFlags {
@@ -150,7 +150,7 @@ impl SshFs {
             Err(e) => return Err(self.exists_or(&path, e.into()).await),
         };
         let attrs = match after {
-            Ok(a)
+            After::Attrs(a)
                 if a.permissions
                     .is_some_and(|m| m & libc::S_IFMT == libc::S_IFREG) =>
             {

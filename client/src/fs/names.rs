@@ -10,6 +10,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use super::full::Need;
 use super::stat::{self, Stat};
 use super::{Child, FsError, FsResult, SshFs, component, metadata, name_str};
+use crate::remote::sftp::After;
 
 impl SshFs {
     /// SYMLINK, then LSTAT of the new link.
@@ -56,7 +57,10 @@ impl SshFs {
         let Child { name, rel, path } = self.child(parent, name)?;
         let name = &*name;
         let attrs = match self.sftp.mkdir_lstat(&path, mode & 0o7777).await {
-            Ok(attrs) => attrs?,
+            Ok(After::Attrs(attrs)) => attrs,
+            Ok(After::Failed(e)) => return Err(e.into()),
+            // Not sent: mkdir_lstat always asks.
+            Ok(After::NotAsked) => self.sftp.lstat(&path).await?,
             Err(e) => return Err(self.exists_or(&path, e.into()).await),
         };
         self.created(parent, name, &rel, attrs)

@@ -11,7 +11,7 @@ use russh_sftp::protocol::FileAttributes;
 use super::handles::OpenFile;
 use super::stat::Stat;
 use super::{FsError, FsResult, SshFs};
-use crate::remote::sftp::SftpError;
+use crate::remote::sftp::{After, SftpError};
 
 impl SshFs {
     /// SETATTR: one SETSTAT (FSETSTAT with a handle, `lsetstat@openssh.com` on a symlink) carrying
@@ -206,10 +206,7 @@ impl SshFs {
         let result = match &target {
             Target::Handle(f) => self.sftp.fsetstat_fstat(&f.handle, a).await,
             Target::Path(path) if is_symlink && self.sftp.has_extension("lsetstat@openssh.com") => {
-                self.sftp
-                    .lsetstat(path, a)
-                    .await
-                    .map(|()| Err(SftpError::HandleClosed))
+                self.sftp.lsetstat(path, a).await.map(|()| After::NotAsked)
             }
             Target::Path(_) if is_symlink => {
                 return Err(FsError::new(
@@ -218,11 +215,9 @@ impl SshFs {
                 ));
             }
             // The attributes after the change are the target's: asked for below.
-            Target::Path(path) if self.links.follow => self
-                .sftp
-                .setstat(path, a)
-                .await
-                .map(|()| Err(SftpError::HandleClosed)),
+            Target::Path(path) if self.links.follow => {
+                self.sftp.setstat(path, a).await.map(|()| After::NotAsked)
+            }
             Target::Path(path) => self.sftp.setstat_lstat(path, a).await,
         };
         // Whatever happened on the server, what we had cached may be wrong now.
@@ -234,7 +229,7 @@ impl SshFs {
             self.files_of(ino, |f| f.set_size(size));
         }
         match after {
-            Ok(attrs) => {
+            After::Attrs(attrs) => {
                 let stat = Stat { attrs, nlink };
                 // Through a handle the file may no longer be the one the name shows.
                 if let (Target::Path(_), Some(rel)) = (&target, &rel) {
@@ -243,7 +238,7 @@ impl SshFs {
                 self.attr_for(&mut self.inodes(), ino, &stat)
             }
             // Not asked (a symlink), or not answered: ask now.
-            Err(_) => self.getattr(ino, fh).await,
+            After::NotAsked | After::Failed(_) => self.getattr(ino, fh).await,
         }
     }
 

@@ -1,28 +1,24 @@
-//! Everything that talks to the server: the SSH connection, authentication, host key checking
-//! and the SFTP request engine; SFTP over an external ssh program or a plain port (`external`).
+//! Everything that talks to the server, in two parts: [`ssh`], the SSH connection
+//! (connecting, authentication, host keys, algorithms, proxies, external transports), and
+//! [`sftp`], the SFTP request engine over it (requests, retries and reconnects, handles,
+//! counters). `ssh` builds an [`Sftp`] over the connection it made; `sftp` knows nothing of SSH.
 
-pub mod algorithms;
-pub mod auth;
-pub mod auth_options;
-mod certificates;
-pub mod connect;
-pub mod counters;
-pub mod external;
 #[cfg(test)]
 pub(crate) mod fake_server;
-pub mod handle;
-pub mod known_hosts;
-pub mod link;
-pub mod proxy;
-pub mod server;
 pub mod sftp;
+pub mod ssh;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use auth::{AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret, SecretFor};
-pub use connect::{
+pub use sftp::{counters, handle, link, server};
+pub use ssh::{algorithms, auth, auth_options, connect, external, known_hosts, proxy};
+
+pub use sftp::counters::{Counters, Op};
+pub use sftp::handle::Handle;
+pub use sftp::{Sftp, SftpError};
+pub use ssh::auth::{
+    AuthMethod, AuthOptions, IdentityAgent, NoPrompt, Prompter, Secret, SecretFor,
+};
+pub use ssh::connect::{
     AddressFamily, ConnectError, ConnectOptions, Connection, StrictHostKeyChecking, connect,
 };
-pub use counters::{Counters, Op};
-pub use handle::Handle;
-pub use sftp::{Sftp, SftpError};

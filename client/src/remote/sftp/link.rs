@@ -24,7 +24,7 @@ use russh_sftp::client::RawSftpSession;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::sftp::SftpError;
+use super::error::SftpError;
 
 /// A new SFTP session, and what must live as long as it (the SSH connection).
 pub struct Connected {

@@ -10,25 +10,12 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+pub use super::options::Via;
+
 /// Any stream an SSH connection can run over.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
-
-/// How the SSH connection reaches the server.
-#[derive(Debug, Clone, Default)]
-pub enum Via {
-    /// A TCP connection to the host and port.
-    #[default]
-    Direct,
-    /// `ProxyCommand`: run through the shell (tokens already expanded); its stdin and stdout
-    /// carry the connection.
-    Command(String),
-    /// `ProxyJump`: each hop a full SSH connection (its own host key check and login), the next
-    /// one carried through a `direct-tcpip` channel of the previous one; the last one carries
-    /// the connection to the server.
-    Jump(Vec<super::ConnectOptions>),
-}
 
 /// A `ProxyCommand` child: reading reads its stdout, writing writes its stdin. Dropping it
 /// kills the child (the connection is over).

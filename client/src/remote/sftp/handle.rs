@@ -13,7 +13,8 @@
 //! * **Nothing after CLOSE.** A request holds a lease from before its packet is queued until its
 //!   answer (or its cancellation). The close waits for the leases in flight and refuses new
 //!   ones, so every request on the handle is on the wire before its CLOSE, and none after.
-//!   A lease asked for after the close fails locally ([`Closed`]): nothing is sent.
+//!   A lease asked for after the close fails locally ([`SftpError::HandleClosed`]): nothing
+//!   is sent.
 //!
 //! The session also keeps the set of handles it holds and refuses, loudly, any request naming
 //! one it does not ([`HandleRegistry`]): with the rules above that never happens, and the
@@ -26,7 +27,21 @@ use std::sync::{Arc, Mutex, Weak};
 use russh_sftp::protocol::OpenFlags;
 use tokio::sync::{Notify, RwLock, RwLockReadGuard};
 
-use super::sftp::Sftp;
+use futures_util::future::BoxFuture;
+
+use super::error::{SftpError, SftpResult};
+
+/// What closes a handle dropped open: the session that gave it out.
+pub(super) trait CloseDropped: Send + Sync {
+    /// Sends CLOSE for the handle string `raw` of the session `epoch`, channel `channel`,
+    /// whose close has begun.
+    fn close_raw<'a>(
+        &'a self,
+        epoch: u64,
+        channel: usize,
+        raw: &'a str,
+    ) -> BoxFuture<'a, SftpResult<()>>;
+}
 
 /// A handle the server gave us (OPEN, OPENDIR), shared by everything that uses it.
 ///
@@ -53,7 +68,7 @@ struct Inner {
     /// order the program made them.
     pending: Arc<PendingWrites>,
     /// The session that closes the handle if it is dropped open.
-    sftp: Weak<Sftp>,
+    sftp: Weak<dyn CloseDropped>,
 }
 
 #[derive(Clone)]
@@ -122,10 +137,6 @@ impl Lease<'_> {
     }
 }
 
-/// A request asked for a handle that was closed (or is being closed): nothing was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
-
 impl Handle {
     /// Wraps a handle string the server just gave `sftp` on the session of `epoch`.
     pub(super) fn new(
@@ -133,7 +144,7 @@ impl Handle {
         epoch: u64,
         channel: usize,
         reopen: Reopen,
-        sftp: Weak<Sftp>,
+        sftp: Weak<dyn CloseDropped>,
         pending: Arc<PendingWrites>,
     ) -> Handle {
         Handle(Arc::new(Inner {
@@ -187,10 +198,10 @@ impl Handle {
         }
     }
 
-    /// A lease for one request; [`Closed`] once the close has begun.
-    pub async fn lease(&self) -> Result<Lease<'_>, Closed> {
+    /// A lease for one request; [`SftpError::HandleClosed`] once the close has begun.
+    pub async fn lease(&self) -> SftpResult<Lease<'_>> {
         if self.is_closed() {
-            return Err(Closed);
+            return Err(SftpError::HandleClosed);
         }
         let open = self.0.open.read().await;
         if *open {
@@ -199,7 +210,7 @@ impl Handle {
                 _open: open,
             })
         } else {
-            Err(Closed)
+            Err(SftpError::HandleClosed)
         }
     }
 
@@ -484,9 +495,9 @@ mod tests {
 
     use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
-    use super::super::fake_server::FakeServer;
-    use super::super::sftp::{Sftp, SftpError};
+    use super::super::{Sftp, SftpError};
     use super::Handle;
+    use crate::remote::fake_server::FakeServer;
 
     async fn settle() {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -111,28 +111,46 @@ impl Op {
         }
     }
 
-    /// Whether sending the request again after a lost answer gives the same result. This is what
-    /// a reconnect may replay: reads, stats and positional writes yes; create-exclusive, rename,
-    /// remove, mkdir, rmdir, symlink and link no (the first attempt may have happened).
-    pub fn is_idempotent(self) -> bool {
-        matches!(
-            self,
+    /// What a reconnect does with this request when its session died before the answer:
+    /// reads, stats, SETSTATs, OPENDIR and positional writes are sent again as they are;
+    /// requests that change the namespace (OPEN, which may create exclusively, REMOVE, MKDIR,
+    /// RMDIR, RENAME, SYMLINK, link) are checked first on the new session, and sent again only
+    /// if they did not happen; a CLOSE is not sent again (the server closed the handle with
+    /// its session).
+    pub fn retry(self) -> Retry {
+        match self {
+            Op::Open | Op::Remove | Op::Mkdir | Op::Rmdir | Op::Rename | Op::Symlink | Op::Link => {
+                Retry::CheckFirst
+            }
+            Op::Close => Retry::Never,
             Op::Lstat
-                | Op::Stat
-                | Op::Fstat
-                | Op::Setstat
-                | Op::Fsetstat
-                | Op::Lsetstat
-                | Op::Readdir
-                | Op::Read
-                | Op::Write
-                | Op::Readlink
-                | Op::Fsync
-                | Op::Statfs
-                | Op::Realpath
-                | Op::CopyData
-        )
+            | Op::Stat
+            | Op::Fstat
+            | Op::Setstat
+            | Op::Fsetstat
+            | Op::Lsetstat
+            | Op::Opendir
+            | Op::Readdir
+            | Op::Read
+            | Op::Write
+            | Op::Readlink
+            | Op::Fsync
+            | Op::Statfs
+            | Op::Realpath
+            | Op::CopyData => Retry::Repeat,
+        }
     }
+}
+
+/// What a reconnect does with a request whose session died before its answer ([`Op::retry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Send it again on the new session: doing it twice is doing it once.
+    Repeat,
+    /// Look on the new session whether it happened; send it again only if not.
+    CheckFirst,
+    /// Never send it again.
+    Never,
 }
 
 /// Request counters, one per [`Op`].

@@ -28,8 +28,8 @@ use russh_sftp::client::RawSftpSession;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::process::{ChildStderr, Command};
 
-use super::link::{ConnectFailure, Connected, Connector};
-use super::sftp::Sftp;
+use crate::remote::sftp::Sftp;
+use crate::remote::sftp::link::{ConnectFailure, Connected, Connector};
 
 /// How the SFTP stream is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +329,7 @@ async fn start_sftp(
     let config = russh_sftp::client::Config {
         // Must hold a full READ answer; larger packets end the session.
         max_packet_len: 1024 * 1024,
-        // Our own deadline applies (Sftp::call); this one counts from enqueue.
+        // Our own deadline applies (Sftp::attempt); this one counts from enqueue.
         request_timeout_secs: 24 * 3600,
         ..Default::default()
     };
