@@ -7,7 +7,7 @@
 //! | NO_SUCH_FILE          | ENOENT       | OpenSSH also sends it for ENOTDIR and ELOOP |
 //! | PERMISSION_DENIED     | EACCES       | |
 //! | FAILURE               | EIO, refined | refined per operation by looking at the paths: EEXIST, ENOTEMPTY, EISDIR, ENOTDIR; ENOSPC where statvfs shows a full disk ([`super::full`]) |
-//! | BAD_MESSAGE           | EINVAL       | OpenSSH: EINVAL, ENAMETOOLONG (a name too long for the server: ENAMETOOLONG, see `FuseFs::too_long_or`) |
+//! | BAD_MESSAGE           | EINVAL       | OpenSSH: EINVAL, ENAMETOOLONG (a name too long for the server: ENAMETOOLONG, see `Runner::too_long_or` in fuse/request.rs) |
 //! | NO_CONNECTION         | ENOTCONN     | |
 //! | CONNECTION_LOST       | ECONNABORTED | |
 //! | OP_UNSUPPORTED        | EOPNOTSUPP   | |

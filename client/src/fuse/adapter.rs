@@ -10,10 +10,11 @@ use fuse3::Result as FuseResult;
 use fuse3::raw::prelude::*;
 use futures_util::stream::{self, Stream};
 
-use super::interrupts::{InFlight, OnInterrupt};
+use super::config::MountConfig;
+use super::interrupts::OnInterrupt;
+use super::notify;
 use super::reply::{self, Replies};
-use super::request::errno;
-use super::{MountConfig, notify};
+use super::request::{Runner, errno};
 use crate::fs::SshFs;
 use crate::fs::kernel::{KernelTerms, Op};
 
@@ -22,11 +23,11 @@ const MAX_WRITE: u32 = 1024 * 1024;
 
 /// The fuse3 filesystem: [`SshFs`] plus the FUSE-only concerns.
 pub struct FuseFs {
-    pub(super) fs: Arc<SshFs>,
+    fs: Arc<SshFs>,
+    run: Runner,
     replies: Replies,
     max_write: u32,
     max_background: Option<u16>,
-    pub(super) inflight: InFlight,
 }
 
 impl FuseFs {
@@ -39,6 +40,7 @@ impl FuseFs {
             negative_entries: !config.ttls.negative.is_zero(),
         });
         Self {
+            run: Runner::new(Arc::clone(&fs)),
             fs,
             replies: Replies {
                 ttls: config.ttls,
@@ -46,7 +48,6 @@ impl FuseFs {
             },
             max_write: config.max_write.map_or(MAX_WRITE, |w| w.min(MAX_WRITE)),
             max_background: config.max_background,
-            inflight: InFlight::default(),
         }
     }
 
@@ -59,9 +60,10 @@ impl FuseFs {
         flags: u32,
     ) -> FuseResult<()> {
         let rename = self.fs.rename(parent, name, new_parent, new_name, flags);
-        self.serve_named(&req, Op::Rename, parent, Some(name), rename)
+        self.run
+            .serve_named(&req, Op::Rename, parent, Some(name), rename)
             .await
-            .map_err(|e| self.too_long_or(e, new_parent, new_name))
+            .map_err(|e| self.run.too_long_or(e, new_parent, new_name))
     }
 }
 
@@ -82,6 +84,7 @@ impl Filesystem for FuseFs {
     async fn lookup(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<ReplyEntry> {
         let lookup = self.fs.lookup_entry(parent, name);
         let entry = self
+            .run
             .serve_named(&req, Op::Lookup, parent, Some(name), lookup)
             .await?;
         Ok(self.replies.lookup(entry, self.fs.block_unit()))
@@ -105,7 +108,7 @@ impl Filesystem for FuseFs {
         _flags: u32,
     ) -> FuseResult<ReplyAttr> {
         let getattr = self.fs.getattr(inode, fh);
-        let attr = self.serve(&req, Op::Getattr, inode, getattr).await?;
+        let attr = self.run.serve(&req, Op::Getattr, inode, getattr).await?;
         Ok(self.replies.attr(attr))
     }
 
@@ -117,13 +120,13 @@ impl Filesystem for FuseFs {
         set_attr: SetAttr,
     ) -> FuseResult<ReplyAttr> {
         let setattr = self.fs.setattr(inode, fh, &set_attr);
-        let reply = self.serve(&req, Op::Setattr, inode, setattr).await?;
+        let reply = self.run.serve(&req, Op::Setattr, inode, setattr).await?;
         Ok(self.replies.setattr(reply))
     }
 
     async fn readlink(&self, req: Request, inode: u64) -> FuseResult<ReplyData> {
         let readlink = self.fs.readlink(inode);
-        let target = self.serve(&req, Op::Readlink, inode, readlink).await?;
+        let target = self.run.serve(&req, Op::Readlink, inode, readlink).await?;
         Ok(reply::data(target))
     }
 
@@ -136,6 +139,7 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyEntry> {
         let symlink = self.fs.symlink(parent, name, link);
         let attr = self
+            .run
             .serve_named(&req, Op::Symlink, parent, Some(name), symlink)
             .await?;
         Ok(self.replies.entry(attr))
@@ -151,6 +155,7 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyEntry> {
         let mknod = self.fs.mknod(parent, name, mode);
         let attr = self
+            .run
             .serve_named(&req, Op::Mknod, parent, Some(name), mknod)
             .await?;
         Ok(self.replies.entry(attr))
@@ -166,6 +171,7 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyEntry> {
         let mkdir = self.fs.mkdir(parent, name, mode);
         let attr = self
+            .run
             .serve_named(&req, Op::Mkdir, parent, Some(name), mkdir)
             .await?;
         Ok(self.replies.entry(attr))
@@ -173,13 +179,15 @@ impl Filesystem for FuseFs {
 
     async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
         let unlink = self.fs.unlink(parent, name);
-        self.serve_named(&req, Op::Unlink, parent, Some(name), unlink)
+        self.run
+            .serve_named(&req, Op::Unlink, parent, Some(name), unlink)
             .await
     }
 
     async fn rmdir(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
         let rmdir = self.fs.rmdir(parent, name);
-        self.serve_named(&req, Op::Rmdir, parent, Some(name), rmdir)
+        self.run
+            .serve_named(&req, Op::Rmdir, parent, Some(name), rmdir)
             .await
     }
 
@@ -217,15 +225,16 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyEntry> {
         let link = self.fs.link(inode, new_parent, new_name);
         let attr = self
+            .run
             .serve(&req, Op::Link, inode, link)
             .await
-            .map_err(|e| self.too_long_or(e, new_parent, new_name))?;
+            .map_err(|e| self.run.too_long_or(e, new_parent, new_name))?;
         Ok(self.replies.entry(attr))
     }
 
     async fn open(&self, req: Request, inode: u64, flags: u32) -> FuseResult<ReplyOpen> {
         let open = self.fs.open_or_undo(inode, flags);
-        let opened = self.serve(&req, Op::Open, inode, open).await?;
+        let opened = self.run.serve(&req, Op::Open, inode, open).await?;
         Ok(self.replies.open(opened))
     }
 
@@ -239,6 +248,7 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyCreated> {
         let create = self.fs.create_or_undo(parent, name, mode, flags);
         let created = self
+            .run
             .serve_named(&req, Op::Create, parent, Some(name), create)
             .await?;
         Ok(self.replies.created(created))
@@ -253,7 +263,7 @@ impl Filesystem for FuseFs {
         size: u32,
     ) -> FuseResult<ReplyData> {
         let read = self.fs.read(fh, offset, size);
-        let data = self.serve(&req, Op::Read, inode, read).await?;
+        let data = self.run.serve(&req, Op::Read, inode, read).await?;
         Ok(reply::data(data))
     }
 
@@ -268,12 +278,13 @@ impl Filesystem for FuseFs {
         _flags: u32,
     ) -> FuseResult<ReplyWrite> {
         let write = self.fs.write(fh, offset, data);
-        let written = self.serve(&req, Op::Write, inode, write).await?;
+        let written = self.run.serve(&req, Op::Write, inode, write).await?;
         Ok(ReplyWrite { written })
     }
 
     async fn statfs(&self, req: Request, inode: u64) -> FuseResult<ReplyStatFs> {
         let s = self
+            .run
             .serve(&req, Op::Statfs, inode, self.fs.statfs())
             .await?;
         Ok(reply::statfs(s))
@@ -290,21 +301,26 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<()> {
         let release = self.fs.release(fh);
         let finish = OnInterrupt::Finish;
-        self.run_request(&req, Op::Release, inode, None, finish, release)
+        self.run
+            .run_request(&req, Op::Release, inode, None, finish, release)
             .await
     }
 
     async fn fsync(&self, req: Request, inode: u64, fh: u64, _datasync: bool) -> FuseResult<()> {
-        self.serve(&req, Op::Fsync, inode, self.fs.fsync(fh)).await
+        self.run
+            .serve(&req, Op::Fsync, inode, self.fs.fsync(fh))
+            .await
     }
 
     async fn flush(&self, req: Request, inode: u64, fh: u64, _lock_owner: u64) -> FuseResult<()> {
-        self.serve(&req, Op::Flush, inode, self.fs.flush(fh)).await
+        self.run
+            .serve(&req, Op::Flush, inode, self.fs.flush(fh))
+            .await
     }
 
     async fn opendir(&self, req: Request, inode: u64, _flags: u32) -> FuseResult<ReplyOpen> {
         let opendir = self.fs.opendir_or_undo(inode);
-        let fh = self.serve(&req, Op::Opendir, inode, opendir).await?;
+        let fh = self.run.serve(&req, Op::Opendir, inode, opendir).await?;
         Ok(reply::opendir(fh))
     }
 
@@ -318,7 +334,7 @@ impl Filesystem for FuseFs {
     {
         let offset = u64::try_from(offset).unwrap_or(0);
         let readdir = self.fs.readdir(fh, offset);
-        let items = self.serve(&req, Op::Readdir, parent, readdir).await?;
+        let items = self.run.serve(&req, Op::Readdir, parent, readdir).await?;
         let entries: Vec<FuseResult<DirectoryEntry>> = items
             .iter()
             .map(|item| Ok(reply::dir_entry(self.fs.ino_hint(parent, &item.name), item)))
@@ -339,7 +355,10 @@ impl Filesystem for FuseFs {
         ReplyDirectoryPlus<impl Stream<Item = FuseResult<DirectoryEntryPlus>> + Send + 'a>,
     > {
         let readdir = self.fs.readdir(fh, offset);
-        let items = self.serve(&req, Op::Readdirplus, parent, readdir).await?;
+        let items = self
+            .run
+            .serve(&req, Op::Readdirplus, parent, readdir)
+            .await?;
         // Pulled one at a time: the fs layer counts an entry's reference as delivered only
         // when the next one is pulled (see `crate::fs::kernel::plus`).
         let entries = self.fs.plus_entries(parent, items).map(|entry| {
@@ -355,7 +374,8 @@ impl Filesystem for FuseFs {
     async fn releasedir(&self, req: Request, inode: u64, fh: u64, _flags: u32) -> FuseResult<()> {
         let releasedir = self.fs.releasedir(fh);
         let finish = OnInterrupt::Finish;
-        self.run_request(&req, Op::Releasedir, inode, None, finish, releasedir)
+        self.run
+            .run_request(&req, Op::Releasedir, inode, None, finish, releasedir)
             .await
     }
 
@@ -374,11 +394,11 @@ impl Filesystem for FuseFs {
         _flags: u64,
     ) -> FuseResult<ReplyCopyFileRange> {
         let copy = self.fs.copy_range(fh_in, off_in, fh_out, off_out, length);
-        let copied = self.serve(&req, Op::CopyFileRange, inode, copy).await?;
+        let copied = self.run.serve(&req, Op::CopyFileRange, inode, copy).await?;
         Ok(ReplyCopyFileRange { copied })
     }
 
     async fn interrupt(&self, _req: Request, unique: u64) -> FuseResult<()> {
-        self.inflight.interrupt(unique).await
+        self.run.interrupt(unique).await
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use fuse3::MountOptions;
 use fuse3::raw::{MountHandle, Session};
 
-use super::{FuseFs, MountConfig};
+use super::adapter::FuseFs;
+use super::config::MountConfig;
 use crate::fs::SshFs;
 
 /// Mounts `fs` on `mountpoint`; the returned handle resolves when the filesystem is unmounted.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fuse3::raw::prelude::*;
 use russh_sftp::extensions::Statvfs;
 
-use super::KernelTtls;
+use super::config::KernelTtls;
 use crate::fs::kernel::Entry;
 use crate::fs::setattr::SetAttrReply;
 use crate::fs::{DirItem, attr};

@@ -4,16 +4,16 @@
 
 use std::ffi::OsStr;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use fuse3::raw::Request;
 use fuse3::{Errno, Result as FuseResult};
 use tracing::{Instrument, debug, debug_span};
 
-use super::FuseFs;
-use super::interrupts::OnInterrupt;
-use crate::fs::FsError;
+use super::interrupts::{InFlight, OnInterrupt};
 use crate::fs::kernel::Op;
+use crate::fs::{FsError, SshFs};
 use crate::request_log::{self, Summary};
 
 /// The errno the kernel is answered for `e`.
@@ -21,7 +21,26 @@ pub(super) fn errno(e: FsError) -> Errno {
     Errno::from(e.errno)
 }
 
-impl FuseFs {
+/// Runs the kernel's requests against the fs layer, and holds those in flight.
+pub(super) struct Runner {
+    fs: Arc<SshFs>,
+    inflight: InFlight,
+}
+
+impl Runner {
+    /// A runner of requests against `fs`.
+    pub(super) fn new(fs: Arc<SshFs>) -> Self {
+        Self {
+            fs,
+            inflight: InFlight::default(),
+        }
+    }
+
+    /// INTERRUPT of the request `unique` ([`InFlight::interrupt`]).
+    pub(super) async fn interrupt(&self, unique: u64) -> FuseResult<()> {
+        self.inflight.interrupt(unique).await
+    }
+
     /// Runs one request: traced, cancellable by INTERRUPT (EINTR), errors mapped to errno,
     /// logged with `-d`.
     pub(super) async fn serve<T: Summary>(
@@ -34,7 +53,7 @@ impl FuseFs {
         self.serve_named(req, op, ino, None, fut).await
     }
 
-    /// [`FuseFs::serve`] for a request about `name` in directory `ino` (named in the log).
+    /// [`Runner::serve`] for a request about `name` in directory `ino` (named in the log).
     pub(super) async fn serve_named<T: Summary>(
         &self,
         req: &Request,

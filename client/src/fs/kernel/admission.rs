@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use super::Op;
+use super::op::Op;
 use crate::fs::{FsError, FsResult, SshFs};
 
 /// The `allow_root` admission: whom the mount serves.
