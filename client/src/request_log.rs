@@ -17,6 +17,7 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::extensions::Statvfs;
 
 use crate::fs::DirItem;
+use crate::fs::kernel::Entry;
 use crate::fs::setattr::SetAttrReply;
 
 /// What a request's answer carried, in a few words.
@@ -34,6 +35,16 @@ impl Summary for () {
 impl Summary for FileAttr {
     fn summary(&self) -> String {
         format!("ino {}, {} bytes", self.ino, self.size)
+    }
+}
+
+/// A LOOKUP: the entry found, or a negative entry (the caller sees ENOENT, logged as such).
+impl Summary for Entry {
+    fn summary(&self) -> String {
+        match self {
+            Entry::Found(attr) => attr.summary(),
+            Entry::Negative => "ENOENT".to_owned(),
+        }
     }
 }
 

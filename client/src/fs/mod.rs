@@ -19,6 +19,7 @@ pub mod handles;
 pub mod hidden;
 pub mod idmap;
 pub mod invalidate;
+pub mod kernel;
 pub mod metadata;
 pub mod names;
 pub mod open_ahead;
@@ -102,6 +103,8 @@ pub struct SshFs {
     hidden: hidden::Hidden,
     /// What the last statvfs after a FAILURE said ([`full`]).
     full: full::FullDisk,
+    /// What the mount set about the kernel it serves ([`kernel`]).
+    kernel: kernel::Kernel,
 }
 
 /// Linux's `NAME_MAX`: the longest name (in bytes) a directory entry may have.
@@ -163,6 +166,7 @@ impl SshFs {
             block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
             hidden: hidden::Hidden::default(),
             full: full::FullDisk::default(),
+            kernel: kernel::Kernel::default(),
         }
     }
 

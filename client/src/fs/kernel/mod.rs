@@ -1,0 +1,45 @@
+//! What the fs layer decides about the kernel it answers, beside the operations themselves:
+//! who may use the mount ([`admission`]), when a missing name is answered as a negative entry
+//! the kernel keeps ([`negative`]), the lookup references READDIRPLUS entries take ([`plus`]),
+//! and the undo of an open whose handle never reaches the kernel ([`undo`]). The FUSE layer
+//! names each request's operation ([`Op`]), calls these, and only converts.
+
+pub mod admission;
+pub mod negative;
+pub mod op;
+pub mod plus;
+pub mod undo;
+
+pub use negative::Entry;
+pub use op::Op;
+pub use plus::PlusEntries;
+
+use super::SshFs;
+
+/// What the mount tells the fs layer about the kernel it serves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelTerms {
+    /// `allow_root`, with the uid of the mount's owner: only it and root are served.
+    pub allow_root: Option<u32>,
+    /// Whether a missing name is answered as a negative entry (the kernel's
+    /// `negative_timeout` is not zero).
+    pub negative_entries: bool,
+}
+
+/// The kernel-side state of [`SshFs`]: the terms set at mount.
+#[derive(Debug, Default)]
+pub struct Kernel {
+    admission: admission::Admission,
+    negative: negative::NegativeEntries,
+}
+
+impl SshFs {
+    /// Takes the mount's terms ([`KernelTerms`]); before this, everyone is served and a
+    /// missing name is an error.
+    pub fn set_kernel_terms(&self, terms: KernelTerms) {
+        if let Some(owner) = terms.allow_root {
+            self.kernel.admission.only_owner_and_root(owner);
+        }
+        self.kernel.negative.set(terms.negative_entries);
+    }
+}

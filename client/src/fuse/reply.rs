@@ -1,0 +1,151 @@
+//! fuse3 replies from the fs layer's results: the configured TTLs on entries and attributes,
+//! the FOPEN_* flags of an open, names in the kernel's bytes.
+
+use std::time::Duration;
+
+use fuse3::raw::prelude::*;
+use russh_sftp::extensions::Statvfs;
+
+use super::config::KernelTtls;
+use crate::fs::kernel::Entry;
+use crate::fs::setattr::SetAttrReply;
+use crate::fs::{DirItem, attr};
+use crate::kernel_names::name_to_kernel;
+
+/// `FOPEN_DIRECT_IO` (fuse_kernel.h): reads and writes of this open bypass the page cache.
+const FOPEN_DIRECT_IO: u32 = 1 << 0;
+/// `FOPEN_KEEP_CACHE` (fuse_kernel.h): the kernel keeps the file's pages across this open.
+const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+
+/// Builds replies with the mount's TTLs and page-cache setting.
+pub(super) struct Replies {
+    /// How long the kernel may keep what it is told.
+    pub(super) ttls: KernelTtls,
+    /// Every open is `FOPEN_DIRECT_IO` (`-o direct_io`).
+    pub(super) direct_io: bool,
+}
+
+impl Replies {
+    /// An entry for `attr` (a kernel reference was taken on it).
+    pub(super) fn entry(&self, attr: FileAttr) -> ReplyEntry {
+        ReplyEntry {
+            ttl: self.ttls.entry,
+            attr,
+            generation: 0,
+        }
+    }
+
+    /// A LOOKUP's answer. A reply with inode 0 is a negative entry the kernel keeps for its
+    /// TTL; `block_unit` is the fs layer's `st_blocks` unit.
+    pub(super) fn lookup(&self, entry: Entry, block_unit: u32) -> ReplyEntry {
+        match entry {
+            Entry::Found(attr) => self.entry(attr),
+            Entry::Negative => ReplyEntry {
+                ttl: self.ttls.negative,
+                attr: attr::file_attr(0, &Default::default(), None, block_unit),
+                generation: 0,
+            },
+        }
+    }
+
+    /// A GETATTR's answer.
+    pub(super) fn attr(&self, attr: FileAttr) -> ReplyAttr {
+        ReplyAttr {
+            ttl: self.ttls.attr,
+            attr,
+        }
+    }
+
+    /// A SETATTR's answer: attributes the server did not confirm are not kept (TTL 0).
+    pub(super) fn setattr(&self, reply: SetAttrReply) -> ReplyAttr {
+        ReplyAttr {
+            ttl: match reply.confirmed {
+                true => self.ttls.attr,
+                false => Duration::ZERO,
+            },
+            attr: reply.attr,
+        }
+    }
+
+    /// An OPEN's answer: the handle, and whether the kernel keeps the file's pages.
+    pub(super) fn open(&self, (fh, keep_cache): (u64, bool)) -> ReplyOpen {
+        ReplyOpen {
+            fh,
+            flags: self.open_flags(keep_cache),
+        }
+    }
+
+    /// A CREATE's answer: the new file's entry and its handle.
+    pub(super) fn created(&self, (attr, fh): (FileAttr, u64)) -> ReplyCreated {
+        ReplyCreated {
+            ttl: self.ttls.entry,
+            attr,
+            generation: 0,
+            fh,
+            flags: self.open_flags(false),
+        }
+    }
+
+    /// A READDIRPLUS entry with its attributes (referenced by the fs layer).
+    pub(super) fn plus_entry(&self, (item, attr): (DirItem, FileAttr)) -> DirectoryEntryPlus {
+        DirectoryEntryPlus {
+            inode: attr.ino,
+            generation: 0,
+            kind: attr.kind,
+            name: name_to_kernel(&item.name),
+            offset: next_offset(&item),
+            attr,
+            entry_ttl: self.ttls.entry,
+            attr_ttl: self.ttls.attr,
+        }
+    }
+
+    /// The FOPEN_* flags of an open or create reply.
+    fn open_flags(&self, keep_cache: bool) -> u32 {
+        match (self.direct_io, keep_cache) {
+            (true, _) => FOPEN_DIRECT_IO,
+            (false, true) => FOPEN_KEEP_CACHE,
+            (false, false) => 0,
+        }
+    }
+}
+
+/// An OPENDIR's answer.
+pub(super) fn opendir(fh: u64) -> ReplyOpen {
+    ReplyOpen { fh, flags: 0 }
+}
+
+/// Data read, or a symlink's target.
+pub(super) fn data(bytes: Vec<u8>) -> ReplyData {
+    ReplyData::from(bytes::Bytes::from(bytes))
+}
+
+/// A STATFS's answer (sizes beyond 32 bits clamped).
+pub(super) fn statfs(s: Statvfs) -> ReplyStatFs {
+    let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    ReplyStatFs {
+        blocks: s.blocks,
+        bfree: s.blocks_free,
+        bavail: s.blocks_avail,
+        files: s.inodes,
+        ffree: s.inodes_free,
+        bsize: clamp(s.block_size),
+        namelen: clamp(s.name_max),
+        frsize: clamp(s.fragment_size),
+    }
+}
+
+/// A READDIR entry; `inode` is a hint (no kernel reference).
+pub(super) fn dir_entry(inode: u64, item: &DirItem) -> DirectoryEntry {
+    DirectoryEntry {
+        inode,
+        kind: attr::kind_of(item.entry.attrs.permissions.unwrap_or(0)),
+        offset: next_offset(item),
+        name: name_to_kernel(&item.name),
+    }
+}
+
+/// The offset the kernel passes back to continue after `item`.
+fn next_offset(item: &DirItem) -> i64 {
+    i64::try_from(item.next_offset).unwrap_or(i64::MAX)
+}
