@@ -275,3 +275,28 @@ impl OpenFiles {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::remote::fake_server::FakeServer;
+
+    /// A directory's `fh` (the kernel may hand one where a file's goes: SETATTR with FATTR_FH
+    /// on an open directory) finds no open file: EBADF, never another file.
+    #[tokio::test]
+    async fn an_fh_that_is_no_open_file_is_ebadf() {
+        let server = FakeServer::new(1);
+        let numbers = FhNumbers::default();
+        let files = OpenFiles::new(server.connect().await, &numbers);
+        let dirs: HandleTable<()> = HandleTable::new(&numbers);
+        let fh = dirs.insert(());
+        let before = server.requests();
+        assert_eq!(files.get(fh).unwrap_err().errno, libc::EBADF);
+        assert!(files.on(Some(fh), 1).is_none());
+        assert!(!files.is_open(1));
+        assert!(files.release(fh).await.is_none(), "nothing to close");
+        assert_eq!(server.requests(), before, "nothing sent");
+    }
+}
