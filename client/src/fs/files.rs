@@ -12,34 +12,12 @@ use sshfs_cache::Ticket;
 
 use super::full::Need;
 use super::names::perm_attrs;
+use super::open_files::file::open_flags;
 use super::open_files::{Locate, OpenFile, Released, follow_renames};
 use super::stat::Stat;
-use super::{Child, FsError, FsResult, SshFs, metadata, readahead};
+use super::{Child, FsError, FsResult, SshFs, metadata};
 use crate::remote::Handle;
 use crate::remote::sftp::SftpResult;
-
-/// SFTP open flags for POSIX `open(2)` flags.
-pub fn open_flags(flags: u32) -> OpenFlags {
-    let flags = flags as i32;
-    let mut f = match flags & libc::O_ACCMODE {
-        libc::O_WRONLY => OpenFlags::WRITE,
-        libc::O_RDWR => OpenFlags::READ | OpenFlags::WRITE,
-        _ => OpenFlags::READ,
-    };
-    if flags & libc::O_APPEND != 0 {
-        f |= OpenFlags::APPEND;
-    }
-    if flags & libc::O_CREAT != 0 {
-        f |= OpenFlags::CREATE;
-    }
-    if flags & libc::O_EXCL != 0 {
-        f |= OpenFlags::EXCLUDE;
-    }
-    if flags & libc::O_TRUNC != 0 {
-        f |= OpenFlags::TRUNCATE;
-    }
-    f
-}
 
 impl SshFs {
     /// OPEN: SFTP OPEN with the matching flags (O_TRUNC included: the kernel leaves it to us),
@@ -177,24 +155,13 @@ impl SshFs {
         Ok((attr, fh))
     }
 
-    /// READ: from the file's read-ahead when the reader is sequential ([`readahead`]), else
-    /// parallel SFTP READs of the server's maximum size.
+    /// READ: from the file's read-ahead when the reader is sequential
+    /// ([`super::readahead`]), else parallel SFTP READs of the server's maximum size
+    /// ([`super::open_files::OpenFiles::read`]), within the mount's read-ahead budget.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        let file = self.files.get(fh)?;
-        self.files.settle(file.ino).await;
-        let eof_at = file.known_size();
-        let (sftp, handle) = (Arc::clone(&self.sftp), file.handle.clone());
-        let fetch: readahead::Fetcher = Arc::new(move |offset, len| {
-            let (sftp, handle) = (Arc::clone(&sftp), handle.clone());
-            Box::pin(async move { Ok(sftp.read_at(&handle, offset, len, eof_at).await?) })
-        });
-        let source = readahead::Source {
-            fetch: &fetch,
-            piece_len: self.sftp.read_len(),
-            eof_hint: eof_at,
-            budget: &self.readahead_budget,
-        };
-        file.readahead.read(offset, size, &source).await
+        self.files
+            .read(fh, offset, size, &self.readahead_budget)
+            .await
     }
 
     /// WRITE: split into SFTP WRITEs that are queued before this returns; their
@@ -329,21 +296,5 @@ mod tests {
         assert_eq!(server.count("lstat"), 1, "{:?}", server.seen());
         assert_eq!(server.count("fstat"), 0, "{:?}", server.seen());
         fs.release(fh).await.unwrap();
-    }
-
-    #[test]
-    pub(super) fn open_flag_mapping() {
-        let f = |x: i32| open_flags(x as u32);
-        assert_eq!(f(libc::O_RDONLY).bits(), OpenFlags::READ.bits());
-        assert_eq!(f(libc::O_WRONLY).bits(), OpenFlags::WRITE.bits());
-        assert_eq!(
-            f(libc::O_RDWR | libc::O_APPEND).bits(),
-            (OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND).bits()
-        );
-        assert_eq!(
-            f(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC).bits(),
-            (OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE)
-                .bits()
-        );
     }
 }

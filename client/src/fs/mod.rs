@@ -41,7 +41,6 @@ use tokio::sync::Semaphore;
 
 use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp};
 pub use errno::{FsError, FsResult};
-pub use files::open_flags;
 use handles::{FhNumbers, HandleTable, OpenDir};
 use invalidate::{Invalidations, Invalidator};
 use stat::Stat;

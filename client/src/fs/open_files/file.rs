@@ -5,13 +5,36 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use russh_sftp::protocol::FileAttributes;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
 use super::stripes::Stripes;
 use super::write_behind::WriteBehind;
 use crate::fs::errno::{FsError, FsResult};
 use crate::fs::readahead::ReadAhead;
 use crate::remote::{Handle, Sftp, SftpError};
+
+/// SFTP open flags for POSIX `open(2)` flags.
+pub fn open_flags(flags: u32) -> OpenFlags {
+    let flags = flags as i32;
+    let mut f = match flags & libc::O_ACCMODE {
+        libc::O_WRONLY => OpenFlags::WRITE,
+        libc::O_RDWR => OpenFlags::READ | OpenFlags::WRITE,
+        _ => OpenFlags::READ,
+    };
+    if flags & libc::O_APPEND != 0 {
+        f |= OpenFlags::APPEND;
+    }
+    if flags & libc::O_CREAT != 0 {
+        f |= OpenFlags::CREATE;
+    }
+    if flags & libc::O_EXCL != 0 {
+        f |= OpenFlags::EXCLUDE;
+    }
+    if flags & libc::O_TRUNC != 0 {
+        f |= OpenFlags::TRUNCATE;
+    }
+    f
+}
 
 /// An open file.
 #[derive(Debug)]
@@ -173,5 +196,26 @@ impl OpenFile {
             return Some(self.writes.drain().await);
         }
         Some(queued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flag_mapping() {
+        let f = |x: i32| open_flags(x as u32);
+        assert_eq!(f(libc::O_RDONLY).bits(), OpenFlags::READ.bits());
+        assert_eq!(f(libc::O_WRONLY).bits(), OpenFlags::WRITE.bits());
+        assert_eq!(
+            f(libc::O_RDWR | libc::O_APPEND).bits(),
+            (OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND).bits()
+        );
+        assert_eq!(
+            f(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC).bits(),
+            (OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE)
+                .bits()
+        );
     }
 }

@@ -23,6 +23,7 @@ use russh_sftp::protocol::FileAttributes;
 
 use crate::fs::errno::{FsError, FsResult};
 use crate::fs::handles::{FhNumbers, HandleTable};
+use crate::fs::readahead;
 use crate::fs::stat::Stat;
 use crate::remote::{Handle, Sftp, SftpError};
 pub use file::OpenFile;
@@ -172,6 +173,34 @@ impl OpenFiles {
     /// Queues FSETSTAT `a` behind the writes of `file` ([`OpenFile::send_behind`]).
     pub async fn send_behind(&self, file: &OpenFile, a: FileAttributes) -> Option<FsResult<()>> {
         file.send_behind(&self.sftp, a).await
+    }
+
+    /// READ of `size` bytes at `offset` of the open file `fh`, once the writes in flight on
+    /// its other channels landed: from its read-ahead when the reader is sequential
+    /// ([`ReadAhead`](crate::fs::readahead::ReadAhead)), else parallel SFTP READs of the
+    /// server's maximum size; what is fetched ahead counts against `budget`.
+    pub async fn read(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        budget: &readahead::Budget,
+    ) -> FsResult<Vec<u8>> {
+        let file = self.get(fh)?;
+        self.settle(file.ino).await;
+        let eof_at = file.known_size();
+        let (sftp, handle) = (Arc::clone(&self.sftp), file.handle.clone());
+        let fetch: readahead::Fetcher = Arc::new(move |offset, len| {
+            let (sftp, handle) = (Arc::clone(&sftp), handle.clone());
+            Box::pin(async move { Ok(sftp.read_at(&handle, offset, len, eof_at).await?) })
+        });
+        let source = readahead::Source {
+            fetch: &fetch,
+            piece_len: self.sftp.read_len(),
+            eof_hint: eof_at,
+            budget,
+        };
+        file.readahead.read(offset, size, &source).await
     }
 
     /// WRITE of `data` at `offset` of `file`: cut at stripe boundaries (striping starts when
