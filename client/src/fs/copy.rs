@@ -5,7 +5,7 @@
 //! What a copy costs and keeps:
 //! * **Ordered after the writes**: every write of either file still in flight is acknowledged
 //!   first (a failure is reported here, as by the next write), and so are the writes sent on
-//!   other channels ([`super::stripes`]), which another `sftp-server` process carries out.
+//!   other channels ([`super::open_files::stripes`]), which another `sftp-server` process carries out.
 //! * **A count that is true**: the extension's answer does not say how many bytes it copied
 //!   (it stops at the source's end), so an FSTAT of the source comes first and the range asked
 //!   for is cut to the bytes it has. Two round trips, whatever the size.
@@ -55,7 +55,7 @@ impl SshFs {
                 "the server has no copy-data extension: the kernel copies",
             ));
         }
-        let (src, dst) = (self.file(fh_in)?, self.file(fh_out)?);
+        let (src, dst) = (self.files.get(fh_in)?, self.files.get(fh_out)?);
         if src.ino == dst.ino {
             return Err(FsError::new(
                 libc::EOPNOTSUPP,
@@ -66,8 +66,8 @@ impl SshFs {
             return Ok(0);
         }
         let _changing = self.changing();
-        self.settle_stripes(src.ino).await;
-        self.settle_stripes(dst.ino).await;
+        self.files.settle(src.ino).await;
+        self.files.settle(dst.ino).await;
         src.writes.drain().await?;
         dst.writes.drain().await?;
         let size = self
@@ -86,7 +86,7 @@ impl SshFs {
             .await;
         // Even a failed copy may have written part of the range.
         if copied.is_ok() {
-            self.files_of(dst.ino, |f| f.wrote_to(off_out + n));
+            self.files.each_of(dst.ino, |f| f.wrote_to(off_out + n));
         }
         let rel = self.rel_of(dst.ino).ok();
         self.changed_content(dst.ino, rel.as_deref());

@@ -17,24 +17,28 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::{FsError, FsResult, SshFs};
+use super::errno::{FsError, FsResult};
 
-/// What releases a result that never reached the caller.
-type Undo<T> =
-    Box<dyn FnOnce(Arc<SshFs>, T) -> futures_util::future::BoxFuture<'static, ()> + Send>;
+/// What releases a result that never reached the caller, given the filesystem `S`.
+type Undo<S, T> = Box<dyn FnOnce(Arc<S>, T) -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
-/// Runs `work` on its own task; if its successful result does not reach the caller (the caller's
-/// future was dropped by an INTERRUPT), `undo` is run with it instead.
-pub async fn run<T, W, Fut, U, UFut>(fs: &Arc<SshFs>, work: W, undo: U) -> FsResult<T>
+/// The work's result, with what undoes it if it never reaches the caller.
+type Outcome<S, T> = (FsResult<T>, Undo<S, T>);
+
+/// Runs `work` on its own task with the filesystem `fs`; if its successful result does not
+/// reach the caller (the caller's future was dropped by an INTERRUPT), `undo` is run with it
+/// instead.
+pub async fn run<S, T, W, Fut, U, UFut>(fs: &Arc<S>, work: W, undo: U) -> FsResult<T>
 where
+    S: Send + Sync + 'static,
     T: Send + 'static,
-    W: FnOnce(Arc<SshFs>) -> Fut,
+    W: FnOnce(Arc<S>) -> Fut,
     Fut: Future<Output = FsResult<T>> + Send + 'static,
-    U: FnOnce(Arc<SshFs>, T) -> UFut + Send + 'static,
+    U: FnOnce(Arc<S>, T) -> UFut + Send + 'static,
     UFut: Future<Output = ()> + Send + 'static,
 {
-    let undo: Undo<T> = Box::new(move |fs, value| Box::pin(undo(fs, value)));
-    let (tx, rx) = oneshot::channel::<(FsResult<T>, Undo<T>)>();
+    let undo: Undo<S, T> = Box::new(move |fs, value| Box::pin(undo(fs, value)));
+    let (tx, rx) = oneshot::channel::<Outcome<S, T>>();
     let work = work(Arc::clone(fs));
     let task_fs = Arc::clone(fs);
     tokio::spawn(async move {
@@ -51,12 +55,12 @@ where
 }
 
 /// The caller's side of [`run`]: undoes a result left in the channel when dropped early.
-struct Pending<T: Send + 'static> {
-    rx: Option<oneshot::Receiver<(FsResult<T>, Undo<T>)>>,
-    fs: Arc<SshFs>,
+struct Pending<S: Send + Sync + 'static, T: Send + 'static> {
+    rx: Option<oneshot::Receiver<Outcome<S, T>>>,
+    fs: Arc<S>,
 }
 
-impl<T: Send + 'static> Pending<T> {
+impl<S: Send + Sync + 'static, T: Send + 'static> Pending<S, T> {
     async fn wait(&mut self) -> FsResult<T> {
         let Some(rx) = self.rx.as_mut() else {
             return Err(FsError::new(libc::EIO, "result already taken"));
@@ -70,7 +74,7 @@ impl<T: Send + 'static> Pending<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Pending<T> {
+impl<S: Send + Sync + 'static, T: Send + 'static> Drop for Pending<S, T> {
     fn drop(&mut self) {
         let Some(mut rx) = self.rx.take() else {
             return;

@@ -27,7 +27,7 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
 
 use super::handles::OpenDir;
-use super::hidden;
+use super::open_files::hidden;
 use super::stat::{self, Stat};
 use super::{DirItem, FsError, FsResult, SshFs};
 use crate::remote::sftp::DirEntry;
@@ -74,7 +74,7 @@ impl SshFs {
                 }
             }
             None => {
-                self.settle_all_stripes().await;
+                self.files.settle_all().await;
                 let ticket = self.cache().ticket();
                 let handle = self.sftp.opendir(&self.remote(&rel)).await?;
                 OpenDir {
@@ -108,7 +108,7 @@ impl SshFs {
                 break;
             };
             // A page carries attributes (readdirplus gives them to the kernel as they are).
-            self.settle_all_stripes().await;
+            self.files.settle_all().await;
             let (mut page, restarted) = self.sftp.readdir(&handle).await?;
             if let Some(page) = page.as_mut() {
                 self.follow_page(&dir.rel, page).await;
@@ -300,7 +300,7 @@ impl SshFs {
     /// more than a quarter of the cache's entries is given up on (it would push out the rest).
     pub(super) async fn fetch_listing(&self, rel: &str, why: Why) -> FsResult<()> {
         let most = self.cache().config().max_entries / 4;
-        self.settle_all_stripes().await;
+        self.files.settle_all().await;
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;
         let mut children = Vec::new();

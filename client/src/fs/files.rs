@@ -1,5 +1,7 @@
-//! Open files: OPEN (with the close-to-open LSTAT, or taken from what was opened ahead),
-//! CREATE, READ through read-ahead, WRITE behind, FLUSH, FSYNC and RELEASE.
+//! The kernel operations on open files: OPEN (with the close-to-open LSTAT, or taken from
+//! what was opened ahead), CREATE, READ through read-ahead, WRITE behind, FLUSH, FSYNC and
+//! RELEASE. Each routes to the open files ([`super::open_files`]) and says what else it
+//! changes (the cache, read-ahead, hidden files).
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -9,35 +11,13 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sshfs_cache::Ticket;
 
 use super::full::Need;
-use super::handles::OpenFile;
 use super::names::perm_attrs;
+use super::open_files::file::open_flags;
+use super::open_files::{Locate, OpenFile, Released, follow_renames};
 use super::stat::Stat;
-use super::{Child, FsError, FsResult, SshFs, metadata, readahead};
+use super::{Child, FsError, FsResult, SshFs, metadata};
 use crate::remote::Handle;
 use crate::remote::sftp::{After, SftpResult};
-
-/// SFTP open flags for POSIX `open(2)` flags.
-pub fn open_flags(flags: u32) -> OpenFlags {
-    let flags = flags as i32;
-    let mut f = match flags & libc::O_ACCMODE {
-        libc::O_WRONLY => OpenFlags::WRITE,
-        libc::O_RDWR => OpenFlags::READ | OpenFlags::WRITE,
-        _ => OpenFlags::READ,
-    };
-    if flags & libc::O_APPEND != 0 {
-        f |= OpenFlags::APPEND;
-    }
-    if flags & libc::O_CREAT != 0 {
-        f |= OpenFlags::CREATE;
-    }
-    if flags & libc::O_EXCL != 0 {
-        f |= OpenFlags::EXCLUDE;
-    }
-    if flags & libc::O_TRUNC != 0 {
-        f |= OpenFlags::TRUNCATE;
-    }
-    f
-}
 
 impl SshFs {
     /// OPEN: SFTP OPEN with the matching flags (O_TRUNC included: the kernel leaves it to us),
@@ -45,7 +25,7 @@ impl SshFs {
     /// consistency). Returns the handle number and whether the kernel may keep the file's pages:
     /// only when the cache knew the file and it has not changed since.
     pub async fn open(self: &Arc<Self>, ino: u64, flags: u32) -> FsResult<(u64, bool)> {
-        self.settle_stripes(ino).await;
+        self.files.settle(ino).await;
         let rel = self.rel_of(ino)?;
         let path = self.remote(&rel);
         let read_only = flags as i32 & (libc::O_ACCMODE | libc::O_TRUNC) == libc::O_RDONLY;
@@ -78,10 +58,10 @@ impl SshFs {
             Err(_) => None,
         };
         if truncated {
-            self.drop_read_ahead(ino);
-            self.files_of(ino, |f| f.set_size(0));
+            self.files.drop_read_ahead(ino);
+            self.files.each_of(ino, |f| f.set_size(0));
         }
-        self.follow_renames(&handle, ino);
+        follow_renames(&handle, ino, self);
         let file = OpenFile::new(handle, ino, flags, size);
         if let Some((asked, data, since)) = first_bytes {
             file.readahead.seed(asked, data, since);
@@ -165,7 +145,7 @@ impl SshFs {
             },
         };
         let attr = self.created(parent, name, &rel, attrs.clone())?;
-        self.follow_renames(&handle, attr.ino);
+        follow_renames(&handle, attr.ino, self);
         let file = OpenFile::new(handle, attr.ino, flags, Some(attr.size));
         if flags as i32 & libc::O_EXCL != 0 {
             // Certainly ours, and new: its attributes can answer a chmod, chown or utimens.
@@ -175,51 +155,37 @@ impl SshFs {
         Ok((attr, fh))
     }
 
-    /// READ: from the file's read-ahead when the reader is sequential ([`readahead`]), else
-    /// parallel SFTP READs of the server's maximum size.
+    /// READ: from the file's read-ahead when the reader is sequential
+    /// ([`super::readahead`]), else parallel SFTP READs of the server's maximum size
+    /// ([`super::open_files::OpenFiles::read`]), within the mount's read-ahead budget.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        let file = self.file(fh)?;
-        self.settle_stripes(file.ino).await;
-        let eof_at = file.known_size();
-        let (sftp, handle) = (Arc::clone(&self.sftp), file.handle.clone());
-        let fetch: readahead::Fetcher = Arc::new(move |offset, len| {
-            let (sftp, handle) = (Arc::clone(&sftp), handle.clone());
-            Box::pin(async move { Ok(sftp.read_at(&handle, offset, len, eof_at).await?) })
-        });
-        let source = readahead::Source {
-            fetch: &fetch,
-            piece_len: self.sftp.read_len(),
-            eof_hint: eof_at,
-            budget: &self.readahead_budget,
-        };
-        file.readahead.read(offset, size, &source).await
+        self.files
+            .read(fh, offset, size, &self.readahead_budget)
+            .await
     }
 
     /// WRITE: split into SFTP WRITEs that are queued before this returns; their
-    /// acknowledgements are awaited behind (see [`write_behind`]), and a failure is reported by
-    /// the next write, flush, fsync or close. The file's cached attributes are dropped once the
-    /// packets are queued, so the next STAT (answered after them) shows the new size.
+    /// acknowledgements are awaited behind (see [`super::open_files::write_behind`]), and a
+    /// failure is reported by the next write, flush, fsync or close (ENOSPC when the disk is
+    /// full, [`super::full`]). Once the packets are queued the file's content changed for
+    /// everyone ([`SshFs::changed_content`]): its cached attributes are dropped, so the next
+    /// STAT (answered after them) shows the new size.
     ///
-    /// A large file's writes go through several SFTP channels at once ([`super::stripes`]).
+    /// A large file's writes go through several SFTP channels at once
+    /// ([`super::open_files::stripes`]).
     pub async fn write(self: &Arc<Self>, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
-        let file = self.file(fh)?;
-        let rel = self.rel_of(file.ino).ok();
-        for (at, piece, handle) in self.striped_pieces(&file, offset, data).await {
-            file.writes
-                .write(piece.len(), || async {
-                    let acked = self.sftp.send_write(&handle, at, piece).await?;
-                    self.files_of(file.ino, |f| f.wrote_to(at + piece.len() as u64));
-                    self.changed_content(file.ino, rel.as_deref());
-                    let (fs, ino) = (Arc::clone(self), file.ino);
-                    Ok(async move {
-                        match acked.await {
-                            Ok(()) => Ok(()),
-                            Err(e) => Err(fs.full_or_file(ino, Need::Blocks, e.into()).await),
-                        }
-                    })
-                })
-                .await?;
-        }
+        let file = self.files.get(fh)?;
+        let ino = file.ino;
+        let rel = self.rel_of(ino).ok();
+        let fs = Arc::clone(self);
+        let changed = || self.changed_content(ino, rel.as_deref());
+        let refused = move |e| {
+            let fs = Arc::clone(&fs);
+            async move { fs.full_or_file(ino, Need::Blocks, e).await }
+        };
+        self.files
+            .write(&file, offset, data, self, changed, refused)
+            .await?;
         Ok(data.len() as u32)
     }
 
@@ -227,14 +193,12 @@ impl SshFs {
     /// From now on a change by path is not sent through this handle
     /// ([`OpenFile::note_close`]).
     pub async fn flush(&self, fh: u64) -> FsResult<()> {
-        let file = self.file(fh)?;
-        file.note_close();
-        file.writes.drain().await
+        self.files.get(fh)?.flush().await
     }
 
     /// FSYNC: every write acknowledged, then `fsync@openssh.com`.
     pub async fn fsync(&self, fh: u64) -> FsResult<()> {
-        let file = self.file(fh)?;
+        let file = self.files.get(fh)?;
         file.writes.drain().await?;
         match self.sftp.fsync(&file.handle).await {
             Ok(()) => Ok(()),
@@ -242,25 +206,26 @@ impl SshFs {
         }
     }
 
-    /// RELEASE: drops the file's read-ahead (its READs in flight end or are cancelled), waits
-    /// for its writes, then CLOSEs the server handle, which waits for any request still using
-    /// it. A write error was already reported at flush; the handle is closed either way.
+    /// RELEASE: the open file is closed ([`super::open_files::OpenFiles::release`]: its
+    /// read-ahead dropped, its writes waited for, its handles CLOSEd); a hidden file that was
+    /// open only through it is then removed ([`super::hidden`]). A write error was already
+    /// reported at flush; the handle is closed either way.
     pub async fn release(&self, fh: u64) -> FsResult<()> {
-        match self.files.remove(fh) {
-            Some(file) => {
-                file.readahead.clear();
-                let written = file.writes.drain().await;
-                self.close_stripes(&file).await;
-                let closed = match self.sftp.close(&file.handle).await {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(self.full_or_file(file.ino, Need::Blocks, e.into()).await),
-                };
-                self.released(file.ino).await;
-                closed?;
-                written
-            }
-            None => Ok(()),
-        }
+        let Some(Released {
+            ino,
+            written,
+            closed,
+        }) = self.files.release(fh).await
+        else {
+            return Ok(());
+        };
+        let closed = match closed {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.full_or_file(ino, Need::Blocks, e.into()).await),
+        };
+        self.released(ino).await;
+        closed?;
+        written
     }
 
     /// RELEASE for a handle the kernel never received (its OPEN was interrupted); a failure is
@@ -271,20 +236,42 @@ impl SshFs {
         }
     }
 
-    /// Calls `f` on every open file of `ino` (quick: the table is locked meanwhile).
-    pub(super) fn files_of(&self, ino: u64, f: impl Fn(&OpenFile)) {
-        self.files.for_each(|file| {
-            if file.ino == ino {
-                f(file)
+    /// Our own change to the file `ino` (named `rel`, if it still has a name): what was read
+    /// ahead of it and opened ahead anywhere is forgotten, and the cached attributes of each of
+    /// its names go. A file with more links than the names we know of it (links made on the
+    /// server, or its other names are kernel inodes of their own) changed under names we
+    /// cannot tell: every multi-link file's cached attributes go, in our cache and in the
+    /// kernel's.
+    pub(super) fn changed_content(&self, ino: u64, rel: Option<&str>) {
+        self.files.drop_read_ahead(ino);
+        self.forget_all_ahead();
+        // The link count a listing gave the name may be newer than the inode's (the kernel
+        // forgot the inode and looked the name up again with a STAT, which carries none).
+        let listed = rel
+            .and_then(|rel| self.cache().last_attr(rel))
+            .and_then(|s| s.nlink);
+        let (paths, unknown_names) = {
+            let inodes = self.inodes();
+            let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
+            let unknown = inodes.nlink(ino).max(listed).is_some_and(|n| n > names);
+            (inodes.paths(ino), unknown)
+        };
+        {
+            let mut cache = self.cache();
+            for path in paths.iter().map(String::as_str).chain(rel) {
+                cache.invalidate(path);
             }
-        });
+        }
+        if unknown_names {
+            self.other_names_changed(Some(ino), false);
+        }
     }
+}
 
-    /// Makes a reopen of `handle` after a reconnect use where the file `ino` is then (it may
-    /// have been renamed through the mount since it was opened).
-    pub(super) fn follow_renames(self: &Arc<Self>, handle: &Handle, ino: u64) {
-        let fs = Arc::downgrade(self);
-        handle.follow_path(move || fs.upgrade()?.path_of(ino).ok());
+/// Open files find where their file is now through the namespace (inode table and root).
+impl Locate for SshFs {
+    fn server_path(&self, ino: u64) -> Option<String> {
+        self.path_of(ino).ok()
     }
 }
 
@@ -309,21 +296,5 @@ mod tests {
         assert_eq!(server.count("lstat"), 1, "{:?}", server.seen());
         assert_eq!(server.count("fstat"), 0, "{:?}", server.seen());
         fs.release(fh).await.unwrap();
-    }
-
-    #[test]
-    pub(super) fn open_flag_mapping() {
-        let f = |x: i32| open_flags(x as u32);
-        assert_eq!(f(libc::O_RDONLY).bits(), OpenFlags::READ.bits());
-        assert_eq!(f(libc::O_WRONLY).bits(), OpenFlags::WRITE.bits());
-        assert_eq!(
-            f(libc::O_RDWR | libc::O_APPEND).bits(),
-            (OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND).bits()
-        );
-        assert_eq!(
-            f(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC).bits(),
-            (OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::TRUNCATE)
-                .bits()
-        );
     }
 }

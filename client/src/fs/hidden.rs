@@ -26,72 +26,10 @@
 //! that hides lists those in its root at `-v` ([`SshFs::note_hidden_leftovers`]), and
 //! `find DIR -name '.fuse_hidden*'` on the server finds them all (docs/SEMANTICS.md).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
-
+use super::open_files::hidden::{TRIES, is_hidden_name};
 use super::{FsError, FsResult, SshFs};
 
-/// The prefix of hidden names (libfuse's).
-const PREFIX: &str = ".fuse_hidden";
-/// Hidden names tried for a free one before an unlink of an open file gives up (libfuse: 10).
-const TRIES: usize = 10;
-
-/// Whether `name` is one libfuse or we would give a hidden file: [`PREFIX`] and at least 16
-/// hex digits (libfuse: the inode as `%08x`, then a counter as `%08x`).
-pub fn is_hidden_name(name: &str) -> bool {
-    name.strip_prefix(PREFIX)
-        .is_some_and(|hex| hex.len() >= 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// The files hidden by this mount, by inode, until their last release.
-#[derive(Default)]
-pub struct Hidden {
-    /// libfuse's `hidectr`: makes each hidden name new.
-    counter: AtomicU32,
-    /// Inode -> (its directory's inode, its hidden name).
-    files: Mutex<HashMap<u64, (u64, String)>>,
-}
-
-impl Hidden {
-    fn next_name(&self, ino: u64) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        format!("{PREFIX}{ino:08x}{n:08x}")
-    }
-
-    fn insert(&self, ino: u64, parent: u64, name: String) {
-        if let Ok(mut files) = self.files.lock() {
-            files.insert(ino, (parent, name));
-        }
-    }
-
-    /// `ino`'s directory and hidden name, while it is hidden.
-    fn get(&self, ino: u64) -> Option<(u64, String)> {
-        self.files.lock().ok()?.get(&ino).cloned()
-    }
-
-    /// Takes `ino`'s hidden name out of the table: whoever gets it removes the file.
-    fn take(&self, ino: u64) -> Option<(u64, String)> {
-        self.files.lock().ok()?.remove(&ino)
-    }
-
-    /// How many files this mount holds hidden now.
-    pub fn len(&self) -> usize {
-        self.files.lock().map_or(0, |f| f.len())
-    }
-
-    /// Whether no file is hidden now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 impl SshFs {
-    /// Whether `ino` is open through the mount (libfuse's `is_open`).
-    fn is_open(&self, ino: u64) -> bool {
-        self.files.find(|f| f.ino == ino).is_some()
-    }
-
     /// For an unlink of `name` in `parent`: whether it must be hidden rather than removed,
     /// and the inode to hide. Only where the server drops removed files, only for a file open
     /// through the mount with one name (another name keeps it on any server).
@@ -100,7 +38,7 @@ impl SshFs {
             return None;
         }
         let ino = self.inodes().peek(parent, name)?;
-        (self.is_open(ino) && !self.has_several_names(parent, name, rel)).then_some(ino)
+        (self.files.is_open(ino) && !self.has_several_names(parent, name, rel)).then_some(ino)
     }
 
     /// Renames `name` in `parent` (inode `ino`, at server path `path`) to a free hidden name,
@@ -111,7 +49,7 @@ impl SshFs {
         // hold the same inode number and counter.
         let mut free = None;
         for _ in 0..TRIES {
-            let hidden = self.hidden.next_name(ino);
+            let hidden = self.files.hidden().next_name(ino);
             let to = self.remote(&self.rel_child(parent, &hidden)?);
             if self.sftp.lstat(&to).await.is_err() {
                 free = Some((hidden, to));
@@ -127,11 +65,11 @@ impl SshFs {
         self.sftp.rename_noreplace(path, &to).await?;
         // The inode loses its name as after any unlink (st_nlink 0); its path is the hidden
         // one from now on ([`SshFs::hidden_rel`]).
-        self.hidden.insert(ino, parent, hidden);
+        self.files.hidden().insert(ino, parent, hidden);
         self.inodes().unlink(parent, name);
         tracing::debug!(path, to, "unlink of an open file: hidden");
         // Released while we renamed it: nobody will release it again.
-        if !self.is_open(ino) {
+        if !self.files.is_open(ino) {
             self.remove_hidden(ino).await;
         }
         Ok(())
@@ -140,13 +78,13 @@ impl SshFs {
     /// The path relative to the mount root of `ino` if it is hidden (it has no name in the
     /// inode table: the kernel was told it is gone).
     pub(super) fn hidden_rel(&self, ino: u64) -> Option<String> {
-        let (parent, name) = self.hidden.get(ino)?;
+        let (parent, name) = self.files.hidden().get(ino)?;
         self.inodes().child_path(parent, &name)
     }
 
     /// At a release: if `ino` is hidden and no longer open through the mount, REMOVE it.
     pub(super) async fn released(&self, ino: u64) {
-        if !self.hidden.is_empty() && !self.is_open(ino) {
+        if !self.files.hidden().is_empty() && !self.files.is_open(ino) {
             self.remove_hidden(ino).await;
         }
     }
@@ -189,7 +127,7 @@ impl SshFs {
     }
 
     async fn remove_hidden(&self, ino: u64) {
-        let Some((parent, hidden)) = self.hidden.take(ino) else {
+        let Some((parent, hidden)) = self.files.hidden().take(ino) else {
             return;
         };
         let Ok(rel) = self.rel_child(parent, &hidden) else {
@@ -202,23 +140,5 @@ impl SshFs {
             Err(e) => tracing::warn!("{path}: removing a hidden removed file failed: {e}"),
         }
         self.cache().removed(&rel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hidden_names_are_libfuse_s() {
-        let h = Hidden::default();
-        let name = h.next_name(0x2a);
-        assert_eq!(name, ".fuse_hidden0000002a00000001");
-        assert!(is_hidden_name(&name));
-        assert!(is_hidden_name(".fuse_hidden123456789abcdef0123"));
-        assert!(!is_hidden_name(".fuse_hidden"));
-        assert!(!is_hidden_name(".fuse_hiddenfoo"));
-        assert!(!is_hidden_name("fuse_hidden0000002a00000001"));
-        assert!(!is_hidden_name(".fuse_hidden0000002a0000000g"));
     }
 }

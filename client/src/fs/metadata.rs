@@ -141,8 +141,7 @@ impl SshFs {
             c.entries,
             c.evictions,
             self.open_ahead.summary(),
-            self.striped_files
-                .load(std::sync::atomic::Ordering::Relaxed),
+            self.files.striped_files(),
             self.invalidation_summary(),
             self.recheck.summary(),
             self.sftp.server().summary()

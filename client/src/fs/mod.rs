@@ -23,13 +23,12 @@ pub mod kernel;
 pub mod metadata;
 pub mod names;
 pub mod open_ahead;
+pub mod open_files;
 pub mod readahead;
 pub mod recheck;
 pub mod setattr;
 pub mod stat;
-pub mod stripes;
 pub mod symlinks;
-pub mod write_behind;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -43,8 +42,7 @@ use tokio::sync::Semaphore;
 
 use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp};
 pub use errno::{FsError, FsResult};
-pub use files::open_flags;
-use handles::{FhNumbers, HandleTable, OpenDir, OpenFile};
+use handles::{FhNumbers, HandleTable, OpenDir};
 use invalidate::{Invalidations, Invalidator};
 use stat::Stat;
 
@@ -77,7 +75,8 @@ pub struct SshFs {
     cache: Mutex<MetaCache<Stat>>,
     invalidator: Invalidator,
     invalidations: Mutex<Option<Invalidations>>,
-    files: HandleTable<OpenFile>,
+    /// The open files, their writes in flight and their stripes ([`open_files`]).
+    files: open_files::OpenFiles,
     dirs: HandleTable<tokio::sync::Mutex<OpenDir>>,
     /// Directories whose listing is being fetched ahead, and the bound on how many at once.
     prefetching: Mutex<HashSet<String>>,
@@ -86,10 +85,6 @@ pub struct SshFs {
     readahead_budget: readahead::Budget,
     /// Files opened and read ahead of a process opening a directory's files in order.
     open_ahead: open_ahead::OpenAhead,
-    /// Files whose writes went through several channels ([`stripes`]).
-    striped_files: std::sync::atomic::AtomicU64,
-    /// Of those, the ones still open.
-    striped_open: std::sync::atomic::AtomicUsize,
     /// Directories programs use, re-checked in the background ([`recheck`]).
     recheck: recheck::Recheck,
     /// How symlinks and hard links are shown and made ([`symlinks`]).
@@ -98,9 +93,6 @@ pub struct SshFs {
     owners: idmap::Owners,
     /// The allocation unit `st_blocks` is estimated in ([`blocks`]).
     block_unit: std::sync::atomic::AtomicU32,
-    /// Files unlinked while open, kept under a hidden name until their last release, on
-    /// servers that drop a removed file ([`hidden`]).
-    hidden: hidden::Hidden,
     /// What the last statvfs after a FAILURE said ([`full`]).
     full: full::FullDisk,
     /// What the mount set about the kernel it serves ([`kernel`]).
@@ -146,25 +138,22 @@ impl SshFs {
         let (invalidator, invalidations) = Invalidator::channel();
         let fh_numbers = FhNumbers::default();
         Self {
+            files: open_files::OpenFiles::new(Arc::clone(&sftp), &fh_numbers),
             sftp,
             root,
             inodes: Mutex::new(InodeTable::new()),
             cache: Mutex::new(MetaCache::new(cache, Arc::new(SystemClock))),
             invalidator,
             invalidations: Mutex::new(Some(invalidations)),
-            files: HandleTable::new(&fh_numbers),
             dirs: HandleTable::new(&fh_numbers),
             prefetching: Mutex::new(HashSet::new()),
             prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
             readahead_budget: readahead::Budget::default(),
             open_ahead: open_ahead::OpenAhead::default(),
-            striped_files: Default::default(),
-            striped_open: Default::default(),
             recheck: recheck::Recheck::default(),
             links: symlinks::LinkOptions::default(),
             owners: idmap::Owners::default(),
             block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
-            hidden: hidden::Hidden::default(),
             full: full::FullDisk::default(),
             kernel: kernel::Kernel::default(),
         }
@@ -278,12 +267,6 @@ impl SshFs {
         Ok(attr)
     }
 
-    fn file(&self, fh: u64) -> FsResult<Arc<OpenFile>> {
-        self.files
-            .get(fh)
-            .ok_or_else(|| FsError::new(libc::EBADF, format!("no open file {fh}")))
-    }
-
     /// LOOKUP: from the cache (a fresh listing of the parent that lacks the name answers
     /// ENOENT), else LSTAT while the parent's listing is fetched ahead for the names looked up
     /// next ([`dir`]); takes a kernel reference.
@@ -302,7 +285,7 @@ impl SshFs {
         }
         let known = self.inodes().peek(parent, name);
         if let Some(ino) = known {
-            self.settle_stripes(ino).await;
+            self.files.settle(ino).await;
         }
         let stat = self.stat_rel(&rel, known, true).await?;
         self.entry(parent, name, &stat)
@@ -336,18 +319,15 @@ impl SshFs {
     /// The kernel sends `fstat()` without a handle, so an inode whose name is gone (unlinked or
     /// replaced by a rename while open) is answered through any handle open on it.
     pub async fn getattr(&self, ino: u64, fh: Option<u64>) -> FsResult<FileAttr> {
-        self.settle_stripes(ino).await;
-        let stat = match fh
-            .and_then(|fh| self.files.get(fh))
-            .filter(|f| f.ino == ino)
-        {
+        self.files.settle(ino).await;
+        let stat = match self.files.on(fh, ino) {
             Some(file) => Stat::new(self.sftp.fstat(&file.handle).await?),
             None => match self.rel_of(ino) {
                 Ok(rel) => match self.stat_rel(&rel, Some(ino), false).await {
-                    Err(e) if e.errno == libc::ENOENT => self.fstat_any(ino, e).await?,
+                    Err(e) if e.errno == libc::ENOENT => self.files.fstat_any(ino, e).await?,
                     other => other?,
                 },
-                Err(e) => self.fstat_any(ino, e).await?,
+                Err(e) => self.files.fstat_any(ino, e).await?,
             },
         };
         self.attr_for(&mut self.inodes(), ino, &stat)

@@ -1,14 +1,13 @@
-//! Attributes: GETATTR through an open handle when the name is gone, SETATTR (chmod, chown,
-//! truncate, utimens) in one SETSTAT, and what our own change to a file makes stale.
+//! SETATTR (chmod, chown, truncate, utimens) in one SETSTAT, or behind the writes of a file
+//! this mount created and holds open ([`super::open_files`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use fuse3::SetAttr;
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
 
-use super::handles::OpenFile;
+use super::open_files::OpenFile;
 use super::stat::Stat;
 use super::{FsError, FsResult, SshFs};
 use crate::remote::sftp::{After, SftpError};
@@ -42,7 +41,7 @@ impl SshFs {
             set
         };
         // Writes in flight through other channels land before the change.
-        self.settle_stripes(ino).await;
+        self.files.settle(ino).await;
         if let Some(behind) = self.setattr_behind(ino, fh, set).await {
             return behind.map(|attr| SetAttrReply {
                 attr,
@@ -88,10 +87,7 @@ impl SshFs {
         if set.size.is_some() {
             return None;
         }
-        let file = fh
-            .and_then(|fh| self.files.get(fh))
-            .filter(|f| f.takes_changes_behind(ino))
-            .or_else(|| self.files.find(|f| f.takes_changes_behind(ino)))?;
+        let file = self.files.taking_changes_behind(fh, ino)?;
         let own = file.own_attrs()?;
         let a = requested(set, Some(&own));
         let pairs_known = (a.uid.is_some() && a.gid.is_some()
@@ -105,7 +101,7 @@ impl SshFs {
         let after = applied(&own, &a);
         let _changing = self.changing();
         // Closed meanwhile: nothing was sent, the change goes by path.
-        let queued = self.send_behind(&file, a).await?;
+        let queued = self.files.send_behind(&file, a).await?;
         // The server's attributes change behind the writes: ask it for them from now on.
         let rel = self.rel_of(ino).ok();
         self.changed_content(ino, rel.as_deref());
@@ -115,36 +111,6 @@ impl SshFs {
         file.set_own_attrs(after.clone());
         let stat = Stat::new(after);
         Some(self.attr_for(&mut self.inodes(), ino, &stat))
-    }
-
-    /// Queues FSETSTAT `a` behind the writes of `file`. `None`: its handle was closed before
-    /// the packet could be queued (the program closed the file on another thread, and its
-    /// RELEASE came): nothing was sent, and the file's writes are untouched.
-    async fn send_behind(&self, file: &OpenFile, a: FileAttributes) -> Option<FsResult<()>> {
-        let released = AtomicBool::new(false);
-        let queued = file
-            .writes
-            .write(0, || async {
-                let acked = self
-                    .sftp
-                    .send_fsetstat(&file.handle, a)
-                    .await
-                    .map_err(|e| {
-                        released.store(matches!(e, SftpError::HandleClosed), Ordering::Relaxed);
-                        FsError::from(e)
-                    })?;
-                Ok(async move { acked.await.map_err(FsError::from) })
-            })
-            .await;
-        if released.load(Ordering::Relaxed) {
-            return None;
-        }
-        // A close() on another thread may have drained the writes just before this change was
-        // queued: nobody would hear of its failure then, so it is waited for here.
-        if queued.is_ok() && file.close_seen() {
-            return Some(file.writes.drain().await);
-        }
-        Some(queued)
     }
 
     pub(super) async fn setattr_via(
@@ -157,14 +123,12 @@ impl SshFs {
         // A name that is gone (unlinked or replaced while open) is changed through an open
         // handle of the inode: the kernel sends fchmod without one.
         let rel = self.rel_of(ino).ok();
-        let file = fh
-            .and_then(|fh| self.files.get(fh))
-            .filter(|f| f.ino == ino);
+        let file = self.files.on(fh, ino);
         let target = match (file, &rel) {
             (Some(f), _) => Target::Handle(f),
             (None, Some(rel)) => Target::Path(self.remote(rel)),
             // A truncate needs a handle open for writing (ftruncate of a read-only one fails).
-            (None, None) => match self.open_file_of(ino, set.size.is_some()) {
+            (None, None) => match self.files.usable(ino, set.size.is_some()) {
                 Some(f) => Target::Handle(f),
                 None => {
                     return Err(FsError::new(
@@ -226,7 +190,7 @@ impl SshFs {
         if let Some(size) = set.size {
             // The size is the file's: every handle of it knows it now (a truncate by path
             // too), or a chmod answered from a handle's attributes would show the old one.
-            self.files_of(ino, |f| f.set_size(size));
+            self.files.each_of(ino, |f| f.set_size(size));
         }
         match after {
             After::Attrs(attrs) => {
@@ -240,83 +204,6 @@ impl SshFs {
             // Not asked (a symlink), or not answered: ask now.
             After::NotAsked | After::Failed(_) => self.getattr(ino, fh).await,
         }
-    }
-
-    /// Our own change to the file `ino` (named `rel`, if it still has a name): the cached
-    /// attributes of each of its names go. A file with more links than the names we know of it
-    /// (links made on the server, or its other names are kernel inodes of their own) changed
-    /// under names we cannot tell: every multi-link file's cached attributes go, in our cache
-    /// and in the kernel's.
-    pub(super) fn changed_content(&self, ino: u64, rel: Option<&str>) {
-        self.drop_read_ahead(ino);
-        self.forget_all_ahead();
-        // The link count a listing gave the name may be newer than the inode's (the kernel
-        // forgot the inode and looked the name up again with a STAT, which carries none).
-        let listed = rel
-            .and_then(|rel| self.cache().last_attr(rel))
-            .and_then(|s| s.nlink);
-        let (paths, unknown_names) = {
-            let inodes = self.inodes();
-            let names = u32::try_from(inodes.name_count(ino)).unwrap_or(u32::MAX);
-            let unknown = inodes.nlink(ino).max(listed).is_some_and(|n| n > names);
-            (inodes.paths(ino), unknown)
-        };
-        {
-            let mut cache = self.cache();
-            for path in paths.iter().map(String::as_str).chain(rel) {
-                cache.invalidate(path);
-            }
-        }
-        if unknown_names {
-            self.other_names_changed(Some(ino), false);
-        }
-    }
-
-    /// Forgets what was read ahead for any open file of `ino` (its content changed).
-    pub(super) fn drop_read_ahead(&self, ino: u64) {
-        self.files.for_each(|f| {
-            if f.ino == ino {
-                f.readahead.clear();
-            }
-        });
-    }
-
-    /// Any open file of `ino` (for operations on an inode whose name is gone) that is not
-    /// being closed, and open for writing if `for_writing`; preferably one whose handle can
-    /// still reach the file (see [`crate::remote::Sftp::may_reach`]: one that died with a
-    /// connection cannot be reopened without a name), then one the program has not closed
-    /// (whose RELEASE cannot be under way). A RELEASE takes its file out of the table before
-    /// anything else, so a file being released is never offered; one picked just before may
-    /// still be closed under the caller, who then answers as if it had not been open (see
-    /// [`SshFs::fstat_any`]).
-    pub(super) fn open_file_of(&self, ino: u64, for_writing: bool) -> Option<Arc<OpenFile>> {
-        let usable =
-            |f: &OpenFile| f.ino == ino && !f.handle.is_closed() && (f.writable || !for_writing);
-        // Asked outside the table's lock: reaching asks the inode table for a name.
-        let files = self.files.all_where(usable);
-        files
-            .into_iter()
-            .min_by_key(|f| (!self.sftp.may_reach(&f.handle), f.close_seen()))
-    }
-
-    /// FSTAT through a handle open on `ino`; `otherwise` if there is none. Each open file is
-    /// tried in turn (those the program has not closed first): one whose handle died with a
-    /// connection (its name gone, it cannot be reopened) must not hide another that lives.
-    pub(super) async fn fstat_any(&self, ino: u64, otherwise: FsError) -> FsResult<Stat> {
-        let mut files = self
-            .files
-            .all_where(|f| f.ino == ino && !f.handle.is_closed());
-        files.sort_by_key(|f| (!self.sftp.may_reach(&f.handle), f.close_seen()));
-        let mut failure = None;
-        for file in files {
-            match self.sftp.fstat(&file.handle).await {
-                Ok(attrs) => return Ok(Stat::new(attrs)),
-                // Released meanwhile: as if it had not been open.
-                Err(SftpError::HandleClosed) => {}
-                Err(e) => failure = failure.or(Some(e)),
-            }
-        }
-        Err(failure.map_or(otherwise, FsError::from))
     }
 }
 
@@ -494,7 +381,7 @@ mod tests {
             ..FileAttributes::empty()
         };
         assert!(
-            fs.send_behind(&file, change).await.is_none(),
+            fs.files.send_behind(&file, change).await.is_none(),
             "nothing queued"
         );
         assert!(

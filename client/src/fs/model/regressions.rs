@@ -424,7 +424,7 @@ fn regression_nlink_after_drop_caches_and_unlink_of_the_other_name() {
 }
 
 /// fstat of a file whose name is gone goes through "any" open file of the inode
-/// (`SshFs::fstat_any`); when that one's handle died with a cut, it cannot be reopened (no
+/// (`OpenFiles::fstat_any`); when that one's handle died with a cut, it cannot be reopened (no
 /// name) and the fstat fails with EIO, though another descriptor, opened after the reconnect,
 /// holds a live handle. Which open file is picked depends on a HashMap's order: with four
 /// stale descriptors and one live, the live one was picked about one time in five. Mended:

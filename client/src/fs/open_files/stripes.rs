@@ -11,7 +11,7 @@
 //!   place reach the server in the order the program made them, as on one channel.
 //! * **Switching is a barrier**: before the first striped write, every write queued so far on
 //!   channel 0 is acknowledged, so none of them can land after a later write to the same place.
-//! * **Requests that look at the file wait for the stripes** ([`SshFs::settle_stripes`]): a
+//! * **Requests that look at the file wait for the stripes** ([`super::OpenFiles::settle`]): a
 //!   read, a stat, a truncate or an open of the file first waits until the writes in flight on
 //!   the other channels are acknowledged, since the server answers each channel on its own; a
 //!   directory listing (it carries the files' attributes) waits for every striped file's.
@@ -19,14 +19,12 @@
 //! * After a reconnect each handle is reopened on its own channel of the new connection (or on
 //!   channel 0 if fewer channels could be opened there): still one channel per byte.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use russh_sftp::protocol::OpenFlags;
 
-use super::SshFs;
-use super::handles::OpenFile;
-use crate::remote::{Handle, SftpError};
+use super::write_behind::WriteBehind;
+use crate::remote::{Handle, Sftp, SftpError};
 
 /// The size of a stripe: the file's bytes `[k * STRIPE, (k + 1) * STRIPE)` go through
 /// channel `k % channels`.
@@ -58,31 +56,16 @@ impl Stripes {
         handles.get(i).cloned()
     }
 
-    /// The extra handles, taken for closing.
-    pub fn take(&self) -> Vec<Handle> {
-        self.handles
-            .lock()
-            .map(|mut h| std::mem::take(&mut *h))
-            .unwrap_or_default()
-    }
-}
-
-impl SshFs {
-    /// `data` written at `offset` of `file`, cut at stripe boundaries, each piece with the
-    /// handle it goes through. Starts striping the file when this write reaches
-    /// [`STRIPED_FROM`] (see the module doc).
-    pub(super) async fn striped_pieces<'d>(
-        self: &Arc<Self>,
-        file: &Arc<OpenFile>,
+    /// `data` written at `offset` of the file whose own handle (channel 0) is `own`, cut at
+    /// stripe boundaries, each piece with the handle it goes through.
+    pub fn pieces<'d>(
+        &self,
+        own: &Handle,
         offset: u64,
         data: &'d [u8],
     ) -> Vec<(u64, &'d [u8], Handle)> {
-        let end = offset + data.len() as u64;
-        if !file.stripes.active() && end >= STRIPED_FROM && file.stripable() {
-            self.start_striping(file).await;
-        }
-        if !file.stripes.active() {
-            return vec![(offset, data, file.handle.clone())];
+        if !self.active() {
+            return vec![(offset, data, own.clone())];
         }
         let mut pieces = Vec::new();
         let mut at = offset;
@@ -90,10 +73,7 @@ impl SshFs {
         while !rest.is_empty() {
             let to_boundary = (STRIPE - at % STRIPE) as usize;
             let (piece, more) = rest.split_at(to_boundary.min(rest.len()));
-            let handle = file
-                .stripes
-                .handle_for(at)
-                .unwrap_or_else(|| file.handle.clone());
+            let handle = self.handle_for(at).unwrap_or_else(|| own.clone());
             pieces.push((at, piece, handle));
             at += piece.len() as u64;
             rest = more;
@@ -101,22 +81,30 @@ impl SshFs {
         pieces
     }
 
-    /// Opens `file` on the connection's other channels and, once every write queued on its
-    /// own channel is acknowledged, sends the following ones striped. Tried once per open
-    /// file; if no other channel can be opened, the file stays on one.
-    async fn start_striping(self: &Arc<Self>, file: &Arc<OpenFile>) {
-        let mut tried = file.stripes.tried.lock().await;
+    /// Opens the file at `path` (asked only once the channels are known) on the connection's
+    /// other channels and, once every write queued on its own channel (`writes`) is
+    /// acknowledged, sends the following ones striped; `follow` makes each new handle follow
+    /// the file's renames. Tried once per open file; if no other channel can be opened, the
+    /// file stays on one. Returns whether striping started.
+    pub async fn start(
+        &self,
+        sftp: &Sftp,
+        path: impl FnOnce() -> Option<String>,
+        writes: &WriteBehind,
+        follow: impl Fn(&Handle),
+    ) -> bool {
+        let mut tried = self.tried.lock().await;
         if std::mem::replace(&mut *tried, true) {
-            return;
+            return false;
         }
-        let Ok(channels) = self.sftp.channels().await else {
+        let Ok(channels) = sftp.channels().await else {
             *tried = false; // the link is down: try again at a later write
-            return;
+            return false;
         };
-        let Ok(path) = self.path_of(file.ino) else {
-            return;
+        let Some(path) = path() else {
+            return false;
         };
-        let opens = (1..channels).map(|k| self.sftp.open_on_channel(&path, OpenFlags::WRITE, k));
+        let opens = (1..channels).map(|k| sftp.open_on_channel(&path, OpenFlags::WRITE, k));
         let mut handles = Vec::new();
         for opened in futures_util::future::join_all(opens).await {
             match opened {
@@ -124,70 +112,79 @@ impl SshFs {
                 Err(e) => {
                     tracing::debug!(path, "not striping: {e}");
                     for h in handles.drain(..) {
-                        let _ = self.sftp.close(&h).await;
+                        let _ = sftp.close(&h).await;
                     }
                     // Not for good if only the connection failed meanwhile.
                     *tried = !matches!(e, SftpError::Transport(_) | SftpError::Timeout(_));
-                    return;
+                    return false;
                 }
             }
         }
         if handles.is_empty() {
-            return;
+            return false;
         }
         // The barrier: nothing queued on channel 0 may land after a striped write.
-        if file.writes.drain().await.is_err() {
+        if writes.drain().await.is_err() {
             for h in handles {
-                let _ = self.sftp.close(&h).await;
+                let _ = sftp.close(&h).await;
             }
-            return;
+            return false;
         }
-        let ino = file.ino;
         for h in &handles {
-            self.follow_renames(h, ino);
+            follow(h);
         }
-        if let Ok(mut slot) = file.stripes.handles.lock() {
+        if let Ok(mut slot) = self.handles.lock() {
             *slot = handles;
         }
-        self.striped_files.fetch_add(1, Ordering::Relaxed);
-        self.striped_open.fetch_add(1, Ordering::Release);
+        true
     }
 
-    /// Waits until the writes in flight through other channels on any open file of `ino` are
-    /// acknowledged, so a request about the file sees them (their errors stay with the file,
-    /// reported by its next write, flush, fsync or close).
-    pub(super) async fn settle_stripes(&self, ino: u64) {
-        self.settle_stripes_where(|f| f.ino == ino).await;
-    }
-
-    /// [`SshFs::settle_stripes`] for every open file: before a directory listing, whose
-    /// attributes the server computes on channel 0 and which the cache (and readdirplus) then
-    /// hands out as the files' attributes.
-    pub(super) async fn settle_all_stripes(&self) {
-        self.settle_stripes_where(|_| true).await;
-    }
-
-    async fn settle_stripes_where(&self, pick: impl Fn(&OpenFile) -> bool) {
-        // Every lookup, getattr and listing comes here: with no striped file open, no walk.
-        if self.striped_open.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let striped = self.files.all_where(|f| pick(f) && f.stripes.active());
-        for f in striped {
-            let _ = f.writes.drain().await;
-        }
-    }
-
-    /// Closes the extra handles of `file` (its writes were drained).
-    pub(super) async fn close_stripes(&self, file: &OpenFile) {
-        let handles = file.stripes.take();
-        if !handles.is_empty() {
-            self.striped_open.fetch_sub(1, Ordering::Release);
-        }
+    /// Closes the extra handles (the file's writes were drained). Returns whether there were
+    /// any (the file was striped).
+    pub async fn close(&self, sftp: &Sftp) -> bool {
+        let handles = self
+            .handles
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        let had = !handles.is_empty();
         for h in handles {
-            if let Err(e) = self.sftp.close(&h).await {
+            if let Err(e) = sftp.close(&h).await {
                 tracing::debug!("closing a striped handle failed: {e}");
             }
         }
+        had
+    }
+}
+
+/// How many files were striped, and how many of them are open.
+#[derive(Debug, Default)]
+pub struct StripeCounts {
+    /// Files whose writes went through several channels.
+    files: AtomicU64,
+    /// Of those, the ones still open.
+    open: AtomicUsize,
+}
+
+impl StripeCounts {
+    /// Counts a file that started striping.
+    pub fn started(&self) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts a striped file closed.
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Whether any striped file is open.
+    pub fn any_open(&self) -> bool {
+        self.open.load(Ordering::Acquire) != 0
+    }
+
+    /// Files striped since the mount.
+    pub fn files(&self) -> u64 {
+        self.files.load(Ordering::Relaxed)
     }
 }

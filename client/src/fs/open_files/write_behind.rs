@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use super::{FsError, FsResult};
+use crate::fs::errno::{FsError, FsResult};
 
 /// Unacknowledged bytes allowed per open file: 8 MiB keeps a 20 ms link busy at 400 MiB/s.
 pub const WINDOW_BYTES: u32 = 8 * 1024 * 1024;
