@@ -10,7 +10,7 @@ use russh_sftp::protocol::FileAttributes;
 use super::open_files::OpenFile;
 use super::stat::Stat;
 use super::{FsError, FsResult, SshFs};
-use crate::remote::sftp::{After, SftpError};
+use crate::remote::sftp::After;
 
 impl SshFs {
     /// SETATTR: one SETSTAT (FSETSTAT with a handle, `lsetstat@openssh.com` on a symlink) carrying
