@@ -8,11 +8,12 @@ use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sshfs_cache::Ticket;
 
+use super::ahead::readahead;
 use super::full::Need;
 use super::handles::OpenFile;
 use super::names::perm_attrs;
 use super::stat::Stat;
-use super::{Child, FsError, FsResult, SshFs, metadata, readahead};
+use super::{Child, FsError, FsResult, SshFs, metadata};
 use crate::remote::Handle;
 use crate::remote::sftp::SftpResult;
 
@@ -190,7 +191,7 @@ impl SshFs {
             fetch: &fetch,
             piece_len: self.sftp.read_len(),
             eof_hint: eof_at,
-            budget: &self.readahead_budget,
+            budget: self.ahead.readahead_budget(),
         };
         file.readahead.read(offset, size, &source).await
     }

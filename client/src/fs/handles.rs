@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::Ticket;
 
-use super::readahead::ReadAhead;
+use super::ahead::readahead::ReadAhead;
 use super::stripes::Stripes;
 use super::write_behind::WriteBehind;
 use crate::remote::Handle;

@@ -11,14 +11,14 @@ use std::sync::MutexGuard;
 use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::{CacheStats, Change, Lookup, MetaCache, Ticket};
 
+pub(super) use super::rel::split_rel;
 use super::stat::Stat;
 use super::{FX_NO_SUCH_FILE, FsError, FsResult, SshFs};
 use crate::remote::sftp::SftpResult;
 
 impl SshFs {
     pub(super) fn cache(&self) -> MutexGuard<'_, MetaCache<Stat>> {
-        // A panic while holding the lock leaves at worst a stale entry: keep serving.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        self.namespace.cache()
     }
 
     /// Attributes of the relative path `rel`: from the cache when fresh (a fresh listing of the
@@ -90,21 +90,30 @@ impl SshFs {
     /// Stores attributes the server sent (for a request sent at `ticket`) and invalidates what
     /// the kernel holds if they show the file changed.
     pub(super) fn remember_attr(&self, ticket: Ticket, rel: &str, stat: Stat) {
-        let change = self.cache().put_attr(ticket, rel, stat);
-        self.invalidate_changes(change);
+        self.namespace.remember_attr(ticket, rel, stat);
     }
 
     /// Queues the kernel invalidations for `changes` (see [`super::invalidate`]).
     pub(super) fn invalidate_changes(&self, changes: impl IntoIterator<Item = Change>) {
-        self.invalidate(changes);
+        self.namespace.invalidate(changes);
+    }
+
+    /// The kernel invalidations queued so far, by kind (`--stats`).
+    pub fn invalidation_summary(&self) -> String {
+        self.namespace.invalidator().summary()
+    }
+
+    /// The kernel was given a negative entry for `name` in `parent` (`negative_timeout`).
+    pub fn gave_negative(&self, parent: u64, name: &std::ffi::OsStr) {
+        let name = super::name_str(name);
+        self.namespace.invalidator().gave_negative(parent, &name);
     }
 
     /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
     /// holds of every name and inode it knows: the user's "the server changed, look again" (SIGHUP,
     /// `sshfs-rs --flush`).
     pub fn flush_caches(&self) {
-        self.cache().clear();
-        self.invalidate_everything();
+        self.namespace.flush();
     }
 
     /// After each reconnect: the server may have changed while we were away, so everything
@@ -140,11 +149,11 @@ impl SshFs {
             c.misses,
             c.entries,
             c.evictions,
-            self.open_ahead.summary(),
+            self.ahead.open().summary(),
             self.striped_files
                 .load(std::sync::atomic::Ordering::Relaxed),
             self.invalidation_summary(),
-            self.recheck.summary(),
+            self.ahead.recheck().summary(),
             self.sftp.server().summary()
         )
     }
@@ -158,24 +167,4 @@ fn several_names(stat: &Stat) -> bool {
 /// ENOENT for `rel`.
 fn missing(rel: &str) -> FsError {
     FsError::new(libc::ENOENT, format!("{rel}: no such file (cached)"))
-}
-
-/// ("dir", "name") of a relative path; the root's parent is itself.
-pub(super) fn split_rel(rel: &str) -> (&str, &str) {
-    match rel.rsplit_once('/') {
-        Some((dir, name)) => (dir, name),
-        None => ("", rel),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_rel;
-
-    #[test]
-    fn split() {
-        assert_eq!(split_rel("a/b/c"), ("a/b", "c"));
-        assert_eq!(split_rel("a"), ("", "a"));
-        assert_eq!(split_rel(""), ("", ""));
-    }
 }
