@@ -1,16 +1,17 @@
-//! The filesystem's side of the metadata cache: answer from it when it is fresh, remember what
-//! the server tells us, and turn every change the cache detects into a kernel invalidation.
+//! The filesystem's side of the metadata cache: attributes answered from the cache when it
+//! knows them, else asked for and remembered; the cache flushed on request and after each
+//! reconnect; the stats line.
 //!
-//! The cache itself (`sshfs_cache::MetaCache`) is pure and keyed by paths relative to the mount
-//! root; only this layer knows inode numbers, so only it can say which kernel inode or name a
-//! [`Change`] concerns. Invalidations leave through the [`Invalidator`](super::invalidate)
-//! channel, never from here directly (see [`super::invalidate`] for why).
+//! The cache, the inode table and the invalidations a change becomes are the
+//! [`Namespace`](super::namespace::Namespace)'s; this file only routes the filesystem's
+//! requests to it and to the server.
 
 use std::sync::MutexGuard;
 
 use russh_sftp::protocol::FileAttributes;
-use sshfs_cache::{CacheStats, Change, Lookup, MetaCache, Ticket};
+use sshfs_cache::{CacheStats, Change, MetaCache, Ticket};
 
+use super::namespace::Known;
 pub(super) use super::rel::split_rel;
 use super::stat::Stat;
 use super::{FX_NO_SUCH_FILE, FsError, FsResult, SshFs};
@@ -21,55 +22,29 @@ impl SshFs {
         self.namespace.cache()
     }
 
-    /// Attributes of the relative path `rel`: from the cache when fresh (a fresh listing of the
-    /// parent that lacks the name is a cached ENOENT too), else LSTAT (STAT for the root, which
-    /// may be a symlink), remembered.
-    ///
-    /// `ino` is the path's inode if the kernel knows it. A file known to have several names is
-    /// always asked for: SFTP cannot tell which other names share it, so a change through one
-    /// of them would leave the others' cached attributes stale. With `follow_symlinks` every
-    /// file is, since symlinks make names of it we do not know. `lookup`: the kernel asks for a
-    /// name in a directory, so a fresh listing of that directory may answer ENOENT.
+    /// Attributes of the relative path `rel`: from the cache when it knows them
+    /// ([`Namespace::known_attr`](super::namespace::Namespace::known_attr), which says when a
+    /// fresh entry is not trusted), else LSTAT (STAT for the root, which may be a symlink),
+    /// remembered. `lookup`: the kernel asks for a name in a directory, so a fresh listing of
+    /// that directory may answer ENOENT.
     pub(super) async fn stat_rel(
         &self,
         rel: &str,
         ino: Option<u64>,
         lookup: bool,
     ) -> FsResult<Stat> {
-        let (dir, name) = split_rel(rel);
-        let shared = ino
-            .and_then(|ino| self.inodes().nlink(ino))
-            .is_some_and(|n| n > 1);
-        let ticket = {
-            let mut cache = self.cache();
-            match cache.attr(rel) {
-                // (A directory's link count counts its subdirectories, not other names.)
-                // With follow_symlinks any file may be reached through links we cannot see.
-                Lookup::Found(stat)
-                    if stat.is_dir() || !(shared || several_names(&stat) || self.links.follow) =>
-                {
-                    return Ok(stat);
-                }
-                Lookup::Missing => return Err(missing(rel)),
-                Lookup::Found(_) | Lookup::Unknown => {}
-            }
-            if lookup && cache.absent_from_listing(dir, name) {
-                return Err(missing(rel));
-            }
-            cache.ticket()
+        let ticket = match self
+            .namespace
+            .known_attr(rel, ino, lookup, self.links.follow)
+        {
+            Known::Fresh(stat) => return Ok(stat),
+            Known::Missing => return Err(missing(rel)),
+            Known::Ask(ticket) => ticket,
         };
         match self.lstat_rel(rel).await {
-            Ok(attrs) => {
-                // STAT carries no link count: keep the last one a listing or our own link gave
-                // (dropped whenever a name of a file with several links is removed).
-                let nlink = self.cache().last_attr(rel).and_then(|s| s.nlink);
-                let stat = Stat { attrs, nlink };
-                self.remember_attr(ticket, rel, stat.clone());
-                Ok(stat)
-            }
+            Ok(attrs) => Ok(self.namespace.learned_attr(ticket, rel, attrs)),
             Err(e) if e.status() == Some(FX_NO_SUCH_FILE) => {
-                let change = self.cache().put_missing(ticket, rel);
-                self.invalidate_changes(change);
+                self.namespace.vanished(ticket, rel);
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
@@ -157,11 +132,6 @@ impl SshFs {
             self.sftp.server().summary()
         )
     }
-}
-
-/// Whether cached attributes say the file has several names.
-fn several_names(stat: &Stat) -> bool {
-    stat.nlink.is_some_and(|n| n > 1)
 }
 
 /// ENOENT for `rel`.

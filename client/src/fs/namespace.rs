@@ -10,11 +10,24 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sshfs_cache::{CacheConfig, Change, InodeTable, MetaCache, SystemClock, Ticket};
+use russh_sftp::protocol::FileAttributes;
+use sshfs_cache::{CacheConfig, Change, InodeTable, Lookup, MetaCache, SystemClock, Ticket};
 
 use super::invalidate::{self, Invalidations, Invalidator};
+use super::rel::split_rel;
 use super::stat::Stat;
 use crate::remote::sftp::DirEntry;
+
+/// What the cache answers for a path's attributes ([`Namespace::known_attr`]).
+#[derive(Debug)]
+pub enum Known {
+    /// Fresh attributes: no request.
+    Fresh(Stat),
+    /// Known not to exist: ENOENT, no request.
+    Missing,
+    /// Ask the server; what it answers is remembered with this ticket.
+    Ask(Ticket),
+}
 
 /// The inode table, the metadata cache and the kernel invalidations of one mount.
 pub struct Namespace {
@@ -77,6 +90,47 @@ impl Namespace {
             tracing::debug!(?inv, "the server changed: invalidating");
             self.invalidator.send(inv);
         }
+    }
+
+    /// What the cache answers for the attributes of `rel`: fresh ones, a cached ENOENT (with
+    /// `lookup`, also a fresh listing of the parent that lacks the name), or nothing (ask).
+    ///
+    /// `ino` is the path's inode if the kernel knows it. A file known to have several names is
+    /// always asked for: SFTP cannot tell which other names share it, so a change through one
+    /// of them would leave the others' cached attributes stale. With `follow` (the
+    /// `follow_symlinks` option) every file is, since symlinks make names of it we do not know.
+    /// `lookup`: the kernel asks for a name in a directory, so a fresh listing of that
+    /// directory may answer ENOENT.
+    pub fn known_attr(&self, rel: &str, ino: Option<u64>, lookup: bool, follow: bool) -> Known {
+        let (dir, name) = split_rel(rel);
+        let shared = ino
+            .and_then(|ino| self.inodes().nlink(ino))
+            .is_some_and(|n| n > 1);
+        let mut cache = self.cache();
+        match cache.attr(rel) {
+            // (A directory's link count counts its subdirectories, not other names.)
+            // With follow_symlinks any file may be reached through links we cannot see.
+            Lookup::Found(stat) if stat.is_dir() || !(shared || several_names(&stat) || follow) => {
+                return Known::Fresh(stat);
+            }
+            Lookup::Missing => return Known::Missing,
+            Lookup::Found(_) | Lookup::Unknown => {}
+        }
+        if lookup && cache.absent_from_listing(dir, name) {
+            return Known::Missing;
+        }
+        Known::Ask(cache.ticket())
+    }
+
+    /// Remembers the attributes an LSTAT or STAT of `rel` (sent at `ticket`) answered, with
+    /// the last link count known (STAT carries none: the one a listing or our own link gave,
+    /// dropped whenever a name of a file with several links is removed); invalidates what the
+    /// kernel holds if they show the file changed.
+    pub fn learned_attr(&self, ticket: Ticket, rel: &str, attrs: FileAttributes) -> Stat {
+        let nlink = self.cache().last_attr(rel).and_then(|s| s.nlink);
+        let stat = Stat { attrs, nlink };
+        self.remember_attr(ticket, rel, stat.clone());
+        stat
     }
 
     /// Stores attributes the server sent (for a request sent at `ticket`) and invalidates what
@@ -189,4 +243,9 @@ impl Namespace {
         };
         !is_dir && self.link_count(parent, name, rel) > 1
     }
+}
+
+/// Whether cached attributes say the file has several names.
+fn several_names(stat: &Stat) -> bool {
+    stat.nlink.is_some_and(|n| n > 1)
 }
