@@ -1,4 +1,4 @@
-//! The background re-check (`-o recheck`, client/src/fs/recheck.rs) through a real mount, with
+//! The background re-check (`-o recheck`, client/src/fs/ahead/recheck.rs) through a real mount, with
 //! our cache long (`cache_timeout=600`): a file created, rewritten or removed on the server in a
 //! directory a program listed shows within 3 s; a directory nobody used is not polled; with
 //! `recheck=0` nothing is.
@@ -106,7 +106,7 @@ fn a_directory_nobody_used_is_not_polled() {
     }
     let m = Mount::start(&sshd, &["-o", LONG_CACHE]);
     assert_eq!(sh(m.path(), "ls tree/d00"), "");
-    // Past the first two checks (each lists again once, see recheck.rs).
+    // Past the first two checks (each lists again once, see ahead/recheck.rs).
     sleep(Duration::from_secs(6));
     let (total0, dirs, lstat0, relisted0) = counts(m.path());
     assert_eq!(dirs, 1, "only tree/d00 is tracked");

@@ -7,25 +7,16 @@
 //! with the previous one, so names that vanished or appeared on the server become kernel
 //! invalidations.
 //!
-//! **Fetched ahead.** A recursive walk (`ls -lR`, `find`, `git status`) lists one directory
-//! after the other, a round trip or more each. As soon as a directory's listing (from the cache,
-//! or a page of it from the server) shows subdirectories, the listings of those the cache lacks
-//! are fetched in the background, at most [`PREFETCH_PER_DIR`] per page and [`PREFETCH_CONCURRENCY`] at once for the whole mount,
-//! so when the walk gets there the answer is already cached. Only one level ahead of what is
-//! actually opened: a `ls` of a large home directory does not walk the whole tree.
-//!
-//! **Listed on a miss.** A name looked up in a directory whose listing is not cached (git's
-//! `lstat` of every tracked file, a build checking its inputs) also starts that directory's
-//! listing in the background, so the lookups that follow in it are answered from the cache
-//! instead of one LSTAT round trip each. Such a listing does not answer "no such file" (a file
-//! created on the server is found by name at once, as without it). A directory larger than a
-//! quarter of the cache is not listed ahead.
+//! **Fetched ahead.** Each listing shown (from the cache, or a page of it from the server)
+//! starts the listings of its subdirectories in the background, and a lookup in a directory
+//! whose listing is not cached starts that one ([`super::ahead::listings`]).
 
 use std::sync::Arc;
 
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::protocol::FileAttributes;
 
+use super::ahead::Why;
 use super::handles::OpenDir;
 use super::open_files::hidden;
 use super::stat::{self, Stat};
@@ -34,26 +25,15 @@ use crate::remote::sftp::DirEntry;
 
 /// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
 const DIR_BATCH: usize = 256;
-/// Subdirectory listings fetched ahead per listing page (or cached listing).
-pub const PREFETCH_PER_DIR: usize = 64;
-/// Listings fetched ahead at once, for the whole mount.
-pub const PREFETCH_CONCURRENCY: usize = 8;
 
-/// Why a listing is fetched ahead.
-#[derive(Debug, Clone, Copy)]
-pub enum Why {
-    /// A walk listed the parent directory: the listing answers "no such file" too.
-    Walk,
-    /// A name in the directory was looked up: the listing answers the names in it only.
-    LookedUp,
-}
+pub(super) use super::rel::join_rel;
 
 impl SshFs {
     /// OPENDIR: from a fresh cached listing (no request), else OPENDIR on the server. Either
     /// way, the subdirectories' listings the cache lacks start being fetched ahead.
     pub async fn opendir(self: &Arc<Self>, ino: u64) -> FsResult<u64> {
         let rel = self.rel_of(ino)?;
-        self.recheck.used(&rel, true);
+        self.ahead.recheck().used(&rel, true);
         let cached = self.cache().listing(&rel);
         let dir = match cached {
             Some(children) => {
@@ -98,7 +78,7 @@ impl SshFs {
             .get(fh)
             .ok_or_else(|| FsError::new(libc::EBADF, format!("no open directory {fh}")))?;
         let mut dir = dir.lock().await;
-        self.recheck.used(&dir.rel, false);
+        self.ahead.recheck().used(&dir.rel, false);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         // Hidden removed files (`.fuse_hidden*`, [`super::hidden`]) are never shown: fetch on
         // until there is a visible entry from `start` on, or the end.
@@ -132,7 +112,8 @@ impl SshFs {
                 None => {
                     dir.eof = true;
                     if let Some(ticket) = dir.ticket.take() {
-                        self.remember_listing(ticket, &dir.rel, &dir.entries);
+                        self.namespace
+                            .remember_listing(ticket, &dir.rel, &dir.entries);
                     }
                 }
             }
@@ -168,7 +149,7 @@ impl SshFs {
             let mut dir = dir.lock().await;
             (dir.handle.take(), dir.rel.clone())
         };
-        self.recheck.closed(&rel);
+        self.ahead.recheck().closed(&rel);
         match handle {
             Some(handle) => Ok(self.sftp.close(&handle).await?),
             None => Ok(()),
@@ -207,93 +188,16 @@ impl SshFs {
         self.attr_for(&mut inodes, ino, &stat)
     }
 
-    /// Stores a complete listing of `rel` (OPENDIR sent at `ticket`), sends the invalidations
-    /// for what changed since the last one.
-    fn remember_listing(
-        self: &Arc<Self>,
-        ticket: sshfs_cache::Ticket,
-        rel: &str,
-        all: &[DirEntry],
-    ) {
-        let children: Vec<(String, Stat)> = all
-            .iter()
-            .filter(|e| e.name != "." && e.name != "..")
-            .map(|e| (e.name.clone(), Stat::from(e)))
-            .collect();
-        let changes = self.cache().put_listing(ticket, rel, children);
-        self.invalidate_changes(changes);
-    }
-
     /// `rmdir` of the directory `rel` was refused as not empty (what we cached of it was
     /// doubted): its listing is fetched again at once, so the names the server has show (and
     /// the kernel forgets what it held of them) before the caller can list it again. A
     /// "not empty" never stands beside an empty listing.
     pub(super) async fn relist_refused(&self, rel: &str) {
-        self.negatives_doubted(rel);
-        if let Some(ino) = self.inodes().find(rel) {
-            self.invalidator.inode(ino);
-        }
+        self.namespace.negatives_doubted(rel);
+        self.namespace.attrs_doubted(rel);
         if let Err(e) = self.fetch_listing(rel, Why::Walk).await {
             tracing::debug!(dir = rel, "listing again after rmdir failed: {}", e.message);
         }
-    }
-
-    /// The negative entries we gave the kernel for names in the directory `rel` go (its
-    /// listing was doubted: those names may exist).
-    fn negatives_doubted(&self, rel: &str) {
-        if let Some(ino) = self.inodes().find(rel) {
-            self.invalidator.negatives_in(ino);
-        }
-    }
-
-    /// Starts fetching the listings of `rel`'s subdirectories that the cache lacks (bounded).
-    fn prefetch_subdirs<'a>(
-        self: &Arc<Self>,
-        rel: &str,
-        children: impl Iterator<Item = (&'a str, bool)>,
-    ) {
-        if !self.cache().config().dir_cache {
-            return;
-        }
-        let subdirs: Vec<String> = children
-            .filter(|(name, dir)| *dir && *name != "." && *name != "..")
-            .map(|(name, _)| join_rel(rel, name))
-            .take(PREFETCH_PER_DIR)
-            .collect();
-        for sub in subdirs {
-            self.prefetch_listing(sub, Why::Walk);
-        }
-    }
-
-    /// Starts fetching the listing of `rel` in the background unless it is fresh in the cache
-    /// or already being fetched (at most [`PREFETCH_CONCURRENCY`] at once).
-    pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String, why: Why) {
-        let wanted = {
-            let cache = self.cache();
-            cache.config().dir_cache && !cache.listing_is_fresh(&rel)
-        };
-        if !wanted {
-            return;
-        }
-        let started = self
-            .prefetching
-            .lock()
-            .map(|mut set| set.insert(rel.clone()))
-            .unwrap_or(false);
-        if !started {
-            return;
-        }
-        let fs = Arc::clone(self);
-        tokio::spawn(async move {
-            if let Ok(_slot) = Arc::clone(&fs.prefetch_slots).acquire_owned().await
-                && let Err(e) = fs.fetch_listing(&rel, why).await
-            {
-                tracing::debug!(dir = rel, "listing ahead failed: {}", e.message);
-            }
-            if let Ok(mut set) = fs.prefetching.lock() {
-                set.remove(&rel);
-            }
-        });
     }
 
     /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache. A directory with
@@ -333,7 +237,7 @@ impl SshFs {
             // made) must not be answered any longer: the server has more than that.
             tracing::debug!(dir = rel, "too large to list ahead");
             if self.cache().doubt_listing(rel) {
-                self.negatives_doubted(rel);
+                self.namespace.negatives_doubted(rel);
             }
             return Ok(());
         }
@@ -363,13 +267,4 @@ fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
             nlink: None,
         })
         .collect()
-}
-
-/// `rel/name` ("" is the root).
-pub(super) fn join_rel(rel: &str, name: &str) -> String {
-    if rel.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{rel}/{name}")
-    }
 }

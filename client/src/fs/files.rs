@@ -156,11 +156,11 @@ impl SshFs {
     }
 
     /// READ: from the file's read-ahead when the reader is sequential
-    /// ([`super::readahead`]), else parallel SFTP READs of the server's maximum size
+    /// ([`super::ahead::readahead`]), else parallel SFTP READs of the server's maximum size
     /// ([`super::open_files::OpenFiles::read`]), within the mount's read-ahead budget.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         self.files
-            .read(fh, offset, size, &self.readahead_budget)
+            .read(fh, offset, size, self.ahead.readahead_budget())
             .await
     }
 

@@ -129,7 +129,7 @@ async fn an_open_ahead_nobody_takes_is_closed_when_it_expires() {
     fs.open_one_ahead("a".into());
     settle().await;
     assert_eq!(server.open_handles(), 1);
-    tokio::time::sleep(super::open_ahead::MAX_AGE + Duration::from_millis(200)).await;
+    tokio::time::sleep(super::ahead::open_ahead::MAX_AGE + Duration::from_millis(200)).await;
     assert!(fs.take_opened_ahead("a").await.is_none());
     assert_clean(&server, &fs);
 }

@@ -33,11 +33,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sshfs_cache::Change;
+use sshfs_cache::{Change, InodeTable, MetaCache};
 use tokio::sync::mpsc;
 
-use super::SshFs;
-use super::metadata::split_rel;
+use super::rel::split_rel;
+use super::stat::Stat;
 
 /// Negative entries given to the kernel that `--flush` can take back; more are not
 /// remembered (they expire after `negative_timeout`, as without this).
@@ -158,7 +158,7 @@ impl Invalidator {
     }
 
     /// Queues the invalidation of every negative entry remembered, and forgets them.
-    fn negatives_dropped(&self) {
+    pub fn negatives_dropped(&self) {
         let all: Vec<(u64, String)> = match self.negatives.lock() {
             Ok(mut n) => n.drain().collect(),
             Err(_) => return,
@@ -169,134 +169,107 @@ impl Invalidator {
     }
 }
 
-impl SshFs {
-    /// The kernel invalidations queued so far, by kind (`--stats`).
-    pub fn invalidation_summary(&self) -> String {
-        self.invalidator.summary()
-    }
+/// The type each modified path of `changes` has now, as `cache` knows it (before the inode
+/// table learns it); `None` for the other changes.
+pub fn types_now(cache: &MetaCache<Stat>, changes: &[Change]) -> Vec<Option<u32>> {
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Modified { path } => cache.last_attr(path).map(|s| s.file_type()),
+            _ => None,
+        })
+        .collect()
+}
 
-    /// The kernel was given a negative entry for `name` in `parent` (`negative_timeout`).
-    pub fn gave_negative(&self, parent: u64, name: &std::ffi::OsStr) {
-        let name = super::name_str(name);
-        self.invalidator.gave_negative(parent, &name);
-    }
-
-    /// Queues the kernel invalidations for `changes`: a modified file's attributes (and its
-    /// name, when its type changed); a vanished name, its inode's and its directory's
-    /// attributes; a name that appeared (the kernel may hold a negative entry for it) and its
-    /// directory's attributes.
-    pub(super) fn invalidate(&self, changes: impl IntoIterator<Item = Change>) {
-        let changes: Vec<Change> = changes.into_iter().collect();
-        if changes.is_empty() {
-            return;
-        }
-        // The type each modified path has now (before the inode table learns it).
-        let types: Vec<Option<u32>> = {
-            let cache = self.cache();
-            changes
-                .iter()
-                .map(|c| match c {
-                    Change::Modified { path } => cache.last_attr(path).map(|s| s.file_type()),
-                    _ => None,
-                })
-                .collect()
-        };
-        let mut out = Vec::new();
-        {
-            let inodes = self.inodes();
-            for (change, now) in changes.iter().zip(types) {
-                match change {
-                    Change::Modified { path } => {
-                        let Some(ino) = inodes.find(path) else {
-                            continue;
-                        };
-                        // A regular file's pages too: a mapping of it (mmap) is not refreshed
-                        // by new attributes, and reads are spared a round trip to find out.
-                        out.push(match now {
-                            Some(libc::S_IFREG) => Invalidation::Contents(ino),
-                            _ => Invalidation::Attrs(ino),
-                        });
-                        let was = inodes.file_type(ino);
-                        if now.is_some_and(|now| was != 0 && now != 0 && now != was) {
-                            let (dir, name) = split_rel(path);
-                            if let Some(dir) = inodes.find(dir) {
-                                out.push(Invalidation::Entry {
-                                    parent: dir,
-                                    name: name.to_owned(),
-                                });
-                            }
-                        }
-                    }
-                    Change::Removed { parent, name } => {
-                        let Some(dir) = inodes.find(parent) else {
-                            continue;
-                        };
-                        if let Some(ino) = inodes.peek(dir, name) {
-                            out.push(Invalidation::Attrs(ino));
-                        }
-                        out.push(Invalidation::Entry {
-                            parent: dir,
-                            name: name.clone(),
-                        });
-                        out.push(Invalidation::Attrs(dir));
-                    }
-                    Change::Added { parent, name } => {
-                        let Some(dir) = inodes.find(parent) else {
-                            continue;
-                        };
-                        out.push(Invalidation::Entry {
-                            parent: dir,
-                            name: name.clone(),
-                        });
-                        out.push(Invalidation::Attrs(dir));
-                    }
-                }
-            }
-        }
-        for inv in out {
-            tracing::debug!(?inv, "the server changed: invalidating");
-            self.invalidator.send(inv);
-        }
-    }
-
-    /// Asks the kernel to forget every attribute and every file's pages it holds through us,
-    /// every name of a file (not of a directory, see below) and every negative entry we gave it
-    /// (`--flush`, SIGHUP, a reconnect).
-    pub(super) fn invalidate_everything(&self) {
-        let mut names = Vec::new();
-        let mut inodes = Vec::new();
-        {
-            let table = self.inodes();
-            for ino in table.inodes() {
-                let kind = table.file_type(ino);
-                inodes.push(match kind {
-                    libc::S_IFREG => Invalidation::Contents(ino),
+/// The kernel invalidations for `changes` (`types`: from [`types_now`]): a modified file's
+/// attributes (and its name, when its type changed); a vanished name, its inode's and its
+/// directory's attributes; a name that appeared (the kernel may hold a negative entry for it)
+/// and its directory's attributes.
+pub fn for_changes(
+    inodes: &InodeTable,
+    changes: &[Change],
+    types: Vec<Option<u32>>,
+) -> Vec<Invalidation> {
+    let mut out = Vec::new();
+    for (change, now) in changes.iter().zip(types) {
+        match change {
+            Change::Modified { path } => {
+                let Some(ino) = inodes.find(path) else {
+                    continue;
+                };
+                // A regular file's pages too: a mapping of it (mmap) is not refreshed by new
+                // attributes, and reads are spared a round trip to find out.
+                out.push(match now {
+                    Some(libc::S_IFREG) => Invalidation::Contents(ino),
                     _ => Invalidation::Attrs(ino),
                 });
-                // Not the names of directories: the kernel detaches whatever is mounted on a
-                // name it drops, and a directory's vanishing shows anyway (its attributes are
-                // dropped, so the next stat or opendir asks us and gets ENOENT; the next
-                // listing of its parent drops the name).
-                if kind == libc::S_IFDIR {
-                    continue;
-                }
-                for path in table.paths(ino) {
-                    if path.is_empty() {
-                        continue;
-                    }
-                    let (dir, name) = split_rel(&path);
-                    if let Some(dir) = table.find(dir) {
-                        names.push((dir, name.to_owned()));
+                let was = inodes.file_type(ino);
+                if now.is_some_and(|now| was != 0 && now != 0 && now != was) {
+                    let (dir, name) = split_rel(path);
+                    if let Some(dir) = inodes.find(dir) {
+                        out.push(Invalidation::Entry {
+                            parent: dir,
+                            name: name.to_owned(),
+                        });
                     }
                 }
             }
+            Change::Removed { parent, name } => {
+                let Some(dir) = inodes.find(parent) else {
+                    continue;
+                };
+                if let Some(ino) = inodes.peek(dir, name) {
+                    out.push(Invalidation::Attrs(ino));
+                }
+                out.push(Invalidation::Entry {
+                    parent: dir,
+                    name: name.clone(),
+                });
+                out.push(Invalidation::Attrs(dir));
+            }
+            Change::Added { parent, name } => {
+                let Some(dir) = inodes.find(parent) else {
+                    continue;
+                };
+                out.push(Invalidation::Entry {
+                    parent: dir,
+                    name: name.clone(),
+                });
+                out.push(Invalidation::Attrs(dir));
+            }
         }
-        for (dir, name) in names {
-            self.invalidator.entry(dir, &name);
-        }
-        for inv in inodes {
-            self.invalidator.send(inv);
-        }
-        self.invalidator.negatives_dropped();
     }
+    out
+}
+
+/// What the kernel must forget of everything it holds through us (`--flush`, SIGHUP, a
+/// reconnect): the names of files (not of directories, see below), and every inode's attributes
+/// and every file's pages. The negative entries are the [`Invalidator`]'s to drop.
+pub fn everything(table: &InodeTable) -> (Vec<(u64, String)>, Vec<Invalidation>) {
+    let mut names = Vec::new();
+    let mut inodes = Vec::new();
+    for ino in table.inodes() {
+        let kind = table.file_type(ino);
+        inodes.push(match kind {
+            libc::S_IFREG => Invalidation::Contents(ino),
+            _ => Invalidation::Attrs(ino),
+        });
+        // Not the names of directories: the kernel detaches whatever is mounted on a name it
+        // drops, and a directory's vanishing shows anyway (its attributes are dropped, so the
+        // next stat or opendir asks us and gets ENOENT; the next listing of its parent drops
+        // the name).
+        if kind == libc::S_IFDIR {
+            continue;
+        }
+        for path in table.paths(ino) {
+            if path.is_empty() {
+                continue;
+            }
+            let (dir, name) = split_rel(&path);
+            if let Some(dir) = table.find(dir) {
+                names.push((dir, name.to_owned()));
+            }
+        }
+    }
+    (names, inodes)
 }

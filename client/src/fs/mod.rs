@@ -7,6 +7,8 @@
 //! plain attribute type; the FUSE wiring (TTLs, replies, interrupts) lives in [`crate::fuse`].
 //! Locks (inode table, cache, handle tables) are never held across an await, nor nested.
 
+pub mod ahead;
+mod ahead_host;
 pub mod attr;
 pub mod blocks;
 pub mod copy;
@@ -22,28 +24,26 @@ pub mod invalidate;
 pub mod kernel;
 pub mod metadata;
 pub mod names;
-pub mod open_ahead;
+pub mod namespace;
 pub mod open_files;
-pub mod readahead;
-pub mod recheck;
+pub mod rel;
 pub mod setattr;
 pub mod stat;
 pub mod symlinks;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 use fuse3::raw::reply::FileAttr;
 use russh_sftp::extensions::Statvfs;
-use sshfs_cache::{CacheConfig, InodeTable, MetaCache, SystemClock};
-use tokio::sync::Semaphore;
+use sshfs_cache::{CacheConfig, InodeTable};
 
 use crate::remote::sftp::{DirEntry, FX_NO_SUCH_FILE, Sftp};
 pub use errno::{FsError, FsResult};
 use handles::{FhNumbers, HandleTable, OpenDir};
-use invalidate::{Invalidations, Invalidator};
+use invalidate::Invalidations;
+use namespace::Namespace;
 use stat::Stat;
 
 /// One directory entry for the kernel.
@@ -71,22 +71,13 @@ struct Child<'a> {
 pub struct SshFs {
     sftp: Arc<Sftp>,
     root: String,
-    inodes: Mutex<InodeTable>,
-    cache: Mutex<MetaCache<Stat>>,
-    invalidator: Invalidator,
-    invalidations: Mutex<Option<Invalidations>>,
+    /// The inode table, the metadata cache and the kernel invalidations ([`namespace`]).
+    namespace: Namespace,
     /// The open files, their writes in flight and their stripes ([`open_files`]).
     files: open_files::OpenFiles,
     dirs: HandleTable<tokio::sync::Mutex<OpenDir>>,
-    /// Directories whose listing is being fetched ahead, and the bound on how many at once.
-    prefetching: Mutex<HashSet<String>>,
-    prefetch_slots: Arc<Semaphore>,
-    /// The bound on bytes read ahead for all open files.
-    readahead_budget: readahead::Budget,
-    /// Files opened and read ahead of a process opening a directory's files in order.
-    open_ahead: open_ahead::OpenAhead,
-    /// Directories programs use, re-checked in the background ([`recheck`]).
-    recheck: recheck::Recheck,
+    /// The work done ahead: listings, read-ahead, open-ahead, re-check ([`ahead`]).
+    ahead: ahead::Ahead,
     /// How symlinks and hard links are shown and made ([`symlinks`]).
     links: symlinks::LinkOptions,
     /// How owners and modes are shown ([`idmap`]).
@@ -135,22 +126,15 @@ impl SshFs {
         } else {
             root
         };
-        let (invalidator, invalidations) = Invalidator::channel();
         let fh_numbers = FhNumbers::default();
+        let ahead = ahead::Ahead::new(&sftp);
         Self {
             files: open_files::OpenFiles::new(Arc::clone(&sftp), &fh_numbers),
             sftp,
             root,
-            inodes: Mutex::new(InodeTable::new()),
-            cache: Mutex::new(MetaCache::new(cache, Arc::new(SystemClock))),
-            invalidator,
-            invalidations: Mutex::new(Some(invalidations)),
+            namespace: Namespace::new(cache),
             dirs: HandleTable::new(&fh_numbers),
-            prefetching: Mutex::new(HashSet::new()),
-            prefetch_slots: Arc::new(Semaphore::new(dir::PREFETCH_CONCURRENCY)),
-            readahead_budget: readahead::Budget::default(),
-            open_ahead: open_ahead::OpenAhead::default(),
-            recheck: recheck::Recheck::default(),
+            ahead,
             links: symlinks::LinkOptions::default(),
             owners: idmap::Owners::default(),
             block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
@@ -169,7 +153,7 @@ impl SshFs {
     /// The kernel invalidations this filesystem asks for, to be sent by the FUSE frontend's
     /// notification task. Taken once.
     pub fn take_invalidations(&self) -> Option<Invalidations> {
-        self.invalidations.lock().ok()?.take()
+        self.namespace.take_invalidations()
     }
 
     /// The SFTP engine (for counters).
@@ -178,9 +162,7 @@ impl SshFs {
     }
 
     fn inodes(&self) -> MutexGuard<'_, InodeTable> {
-        // A panic while holding the lock cannot leave the table half-updated in a way that
-        // matters more than stopping the mount; keep serving.
-        self.inodes.lock().unwrap_or_else(|e| e.into_inner())
+        self.namespace.inodes()
     }
 
     fn remote(&self, rel: &str) -> String {
@@ -280,7 +262,7 @@ impl SshFs {
             // not among them is answered at once, one whose attributes went stale (our own
             // write) costs one LSTAT, not a listing of the whole directory.
             if !self.cache().knows_names(&dir) {
-                self.prefetch_listing(dir, dir::Why::LookedUp);
+                self.prefetch_listing(dir, ahead::Why::LookedUp);
             }
         }
         let known = self.inodes().peek(parent, name);

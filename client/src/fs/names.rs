@@ -322,7 +322,7 @@ impl SshFs {
         if stat.is_dir() {
             // Known empty, so a LOOKUP of a new name in it costs nothing; re-checked like a
             // listed directory, so what the server puts in it shows all the same.
-            self.recheck.used(rel, false);
+            self.ahead.recheck().used(rel, false);
         }
         self.entry(parent, name, &stat)
     }
@@ -342,58 +342,19 @@ impl SshFs {
         }
     }
 
-    /// A file with several names changed through one of them (inode `except`, if the kernel
-    /// knows it), and SFTP cannot say which names are its others: every name cached with a
-    /// link count above one forgets its attributes, and the kernel is told to drop what it
-    /// holds of each inode known to have several links. `counts`: a name of it went, so the
-    /// link counts those inodes remember may be one too high; they are forgotten too (a count
-    /// then reads as the names we know until a listing gives it again: never more links than
-    /// exist). A scan of the cache: only done for files with several links.
+    /// See [`Namespace::other_names_changed`](super::namespace::Namespace::other_names_changed).
     pub(super) fn other_names_changed(&self, except: Option<u64>, counts: bool) {
-        let paths = self
-            .cache()
-            .forget_attrs_where(|s| !s.is_dir() && s.nlink.is_some_and(|n| n > 1));
-        let others: std::collections::BTreeSet<u64> = {
-            let mut inodes = self.inodes();
-            let others: std::collections::BTreeSet<u64> = inodes
-                .multi_link_files()
-                .into_iter()
-                .chain(paths.iter().filter_map(|p| inodes.find(p)))
-                .filter(|o| Some(*o) != except)
-                .collect();
-            if counts {
-                for other in &others {
-                    inodes.forget_nlink(*other);
-                }
-            }
-            others
-        };
-        for other in others {
-            self.invalidator.inode(other);
-        }
+        self.namespace.other_names_changed(except, counts);
     }
 
     /// The link count last known for the file `name` in `parent` (at `rel`), 1 if none.
     pub(super) fn link_count(&self, parent: u64, name: &str, rel: &str) -> u32 {
-        let cached = self.cache().last_attr(rel).and_then(|s| s.nlink);
-        let seen = {
-            let inodes = self.inodes();
-            inodes.peek(parent, name).and_then(|ino| inodes.nlink(ino))
-        };
-        cached.max(seen).unwrap_or(1)
+        self.namespace.link_count(parent, name, rel)
     }
 
-    /// Whether the file `name` in `parent` (at `rel`) is known to have several names: from its
-    /// cached link count or the inode's last one.
-    /// (A directory's count is 2 + its subdirectories: never "several names".)
+    /// Whether the file `name` in `parent` (at `rel`) is known to have several names.
     pub(super) fn has_several_names(&self, parent: u64, name: &str, rel: &str) -> bool {
-        let is_dir = self.cache().last_attr(rel).is_some_and(|s| s.is_dir()) || {
-            let inodes = self.inodes();
-            inodes
-                .peek(parent, name)
-                .is_some_and(|ino| inodes.file_type(ino) == libc::S_IFDIR)
-        };
-        !is_dir && self.link_count(parent, name, rel) > 1
+        self.namespace.has_several_names(parent, name, rel)
     }
 
     /// Whether `path` is a directory (`None` if it does not exist or cannot be read).

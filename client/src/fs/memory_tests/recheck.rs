@@ -1,4 +1,4 @@
-//! The background re-check (`fs::recheck`) notices what another client changed in a directory
+//! The background re-check (`fs::ahead::recheck`) notices what another client changed in a directory
 //! a program uses, and tells the kernel: a name made, a file rewritten, a name removed.
 
 use std::time::{Duration, Instant};

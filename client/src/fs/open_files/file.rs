@@ -9,8 +9,8 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
 use super::stripes::Stripes;
 use super::write_behind::WriteBehind;
+use crate::fs::ahead::readahead::ReadAhead;
 use crate::fs::errno::{FsError, FsResult};
-use crate::fs::readahead::ReadAhead;
 use crate::remote::{Handle, Sftp, SftpError};
 
 /// SFTP open flags for POSIX `open(2)` flags.

@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use russh_sftp::protocol::FileAttributes;
 
+use crate::fs::ahead::readahead;
 use crate::fs::errno::{FsError, FsResult};
 use crate::fs::handles::{FhNumbers, HandleTable};
-use crate::fs::readahead;
 use crate::fs::stat::Stat;
 use crate::remote::{Handle, Sftp, SftpError};
 pub use file::OpenFile;
@@ -177,7 +177,7 @@ impl OpenFiles {
 
     /// READ of `size` bytes at `offset` of the open file `fh`, once the writes in flight on
     /// its other channels landed: from its read-ahead when the reader is sequential
-    /// ([`ReadAhead`](crate::fs::readahead::ReadAhead)), else parallel SFTP READs of the
+    /// ([`ReadAhead`](crate::fs::ahead::readahead::ReadAhead)), else parallel SFTP READs of the
     /// server's maximum size; what is fetched ahead counts against `budget`.
     pub async fn read(
         &self,

@@ -16,7 +16,7 @@
 //! 2 s) per directory. Only when its mtime or size differs from the last check is the listing
 //! fetched again (OPENDIR, READDIR pages, CLOSE, as a listing fetched ahead); the cache compares
 //! it with the one it had, and what appeared, vanished or changed becomes kernel invalidations
-//! ([`super::invalidate`]). SFTP v3 carries mtimes in whole seconds, so a change in the same
+//! ([`crate::fs::invalidate`]). SFTP v3 carries mtimes in whole seconds, so a change in the same
 //! second as the one before it would not move the mtime: after a listing, the next check lists
 //! once more whatever the mtime says. The first check of a newly tracked directory lists it too
 //! (nothing before it tells which second its last listing saw).
@@ -33,9 +33,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::dir::Why;
-use super::stat::Stat;
-use super::{FX_NO_SUCH_FILE, SshFs};
+use super::{Host, Why};
+use crate::fs::stat;
+use crate::remote::sftp::{FX_NO_SUCH_FILE, Sftp};
 
 /// Most directories tracked at once.
 pub const MAX_TRACKED: usize = 64;
@@ -61,22 +61,40 @@ struct Tracked {
     settle: bool,
 }
 
-/// The set of directories to re-check and the counters; off until [`SshFs::start_recheck`].
-#[derive(Debug, Default)]
+/// The set of directories to re-check and the counters; off until [`Recheck::start`].
 pub struct Recheck {
+    /// Whose requests the re-check waits to be idle, and whether the link is up.
+    sftp: Arc<Sftp>,
     interval: OnceLock<Duration>,
     dirs: Mutex<HashMap<String, Tracked>>,
     lstats: AtomicU64,
     relisted: AtomicU64,
 }
 
+impl std::fmt::Debug for Recheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recheck")
+    }
+}
+
 impl Recheck {
+    /// Off, over `sftp`.
+    pub fn new(sftp: Arc<Sftp>) -> Self {
+        Self {
+            sftp,
+            interval: OnceLock::new(),
+            dirs: Mutex::default(),
+            lstats: AtomicU64::default(),
+            relisted: AtomicU64::default(),
+        }
+    }
+
     fn dirs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tracked>> {
         self.dirs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A program opened (`opened`: +1 handle) or read the directory `rel`.
-    pub(super) fn used(&self, rel: &str, opened: bool) {
+    pub fn used(&self, rel: &str, opened: bool) {
         let Some(interval) = self.interval.get().copied() else {
             return;
         };
@@ -112,7 +130,7 @@ impl Recheck {
     }
 
     /// A program closed a handle on the directory `rel`.
-    pub(super) fn closed(&self, rel: &str) {
+    pub fn closed(&self, rel: &str) {
         if let Some(t) = self.dirs().get_mut(rel) {
             t.open = t.open.saturating_sub(1);
             t.used = Instant::now();
@@ -156,21 +174,21 @@ impl Recheck {
     }
 }
 
-impl SshFs {
-    /// Starts re-checking the directories programs use every `interval` (see the module doc);
-    /// `Duration::ZERO`, or a mount without a listing cache, does nothing. Runs until the
-    /// connection is lost for good.
-    pub fn start_recheck(self: &Arc<Self>, interval: Duration) {
-        if interval.is_zero() || !self.cache().config().dir_cache {
+impl Recheck {
+    /// Starts re-checking the directories programs use every `interval` (see the module doc),
+    /// through `host`; `Duration::ZERO`, or a mount without a listing cache, does nothing.
+    /// Runs until the connection is lost for good.
+    pub fn start<H: Host>(self: &Arc<Self>, host: &Arc<H>, interval: Duration) {
+        if interval.is_zero() || !host.meta_cache().config().dir_cache {
             return;
         }
-        if self.recheck.interval.set(interval).is_err() {
+        if self.interval.set(interval).is_err() {
             return;
         }
-        tokio::spawn(Arc::clone(self).recheck_loop(interval));
+        tokio::spawn(Arc::clone(self).run(Arc::clone(host), interval));
     }
 
-    async fn recheck_loop(self: Arc<Self>, interval: Duration) {
+    async fn run<H: Host>(self: Arc<Self>, host: Arc<H>, interval: Duration) {
         let counters = || self.sftp.counters().total();
         // Requests sent by others than this loop, and when that number last moved.
         let mut own = 0;
@@ -191,11 +209,11 @@ impl SshFs {
             if now.duration_since(active) < IDLE {
                 continue;
             }
-            let Some(rel) = self.recheck.next_due(now, interval) else {
+            let Some(rel) = self.next_due(now, interval) else {
                 continue;
             };
             let before = counters();
-            self.recheck_dir(&rel).await;
+            self.check(&*host, &rel).await;
             // (A program's request sent meanwhile is counted as ours: it is seen as activity
             // through `in_flight` while it runs, and at worst one check comes early.)
             own += counters().saturating_sub(before);
@@ -203,26 +221,26 @@ impl SshFs {
     }
 
     /// One check of the directory `rel`: LSTAT, and the listing again if it changed.
-    async fn recheck_dir(self: &Arc<Self>, rel: &str) {
-        let ticket = self.cache().ticket();
-        self.recheck.lstats.fetch_add(1, Ordering::Relaxed);
-        match self.lstat_rel(rel).await {
+    async fn check<H: Host>(&self, host: &H, rel: &str) {
+        let ticket = host.meta_cache().ticket();
+        self.lstats.fetch_add(1, Ordering::Relaxed);
+        let looked = host.lstat_rel(rel).await;
+        match looked {
             Ok(attrs) => {
-                if !Stat::new(attrs.clone()).is_dir() {
+                if !stat::is_dir(&attrs) {
                     return;
                 }
-                if !self.recheck.observed(rel, (attrs.mtime, attrs.size)) {
+                if !self.observed(rel, (attrs.mtime, attrs.size)) {
                     return;
                 }
-                self.recheck.relisted.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = self.fetch_listing(rel, Why::Walk).await {
+                self.relisted.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = host.list(rel, Why::Walk).await {
                     tracing::debug!(dir = rel, "re-check listing failed: {}", e.message);
                 }
             }
             Err(e) if e.status() == Some(FX_NO_SUCH_FILE) => {
-                self.recheck.dirs().remove(rel);
-                let change = self.cache().put_missing(ticket, rel);
-                self.invalidate_changes(change);
+                self.dirs().remove(rel);
+                host.vanished(ticket, rel);
             }
             Err(e) => tracing::debug!(dir = rel, "re-check failed: {e}"),
         }

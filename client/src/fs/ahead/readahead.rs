@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::errno::{FsError, FsResult};
+use crate::fs::errno::{FsError, FsResult};
 
 /// The window after the first sequential read.
 pub const FIRST_WINDOW: u64 = 512 * 1024;

@@ -22,15 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
-use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::{Lookup, Ticket};
 use tokio::time::Instant;
 
-use super::SshFs;
-use super::dir::join_rel;
-use super::errno::{FsError, FsResult};
-use super::stat::Stat;
+use super::Host;
+use crate::fs::errno::{FsError, FsResult};
+use crate::fs::rel::join_rel;
+use crate::fs::stat::Stat;
 use crate::remote::Handle;
+use crate::remote::sftp::Sftp;
 
 /// Files opened ahead after each open that continues a run: at 20 ms round trip, 8 kept a
 /// fresh `git status` of 5000 files at 36 s, 32 brings it to 15 s.
@@ -64,9 +65,10 @@ pub struct Opened {
 type Fetching = Shared<BoxFuture<'static, Result<Arc<Mutex<Option<Opened>>>, FsError>>>;
 
 /// Open-ahead state of a mount.
-#[derive(Default)]
 pub struct OpenAhead {
-    state: Mutex<State>,
+    /// Where prefetched handles are read and closed.
+    sftp: Arc<Sftp>,
+    state: Arc<Mutex<State>>,
     /// Files opened ahead and then taken by an open().
     taken: AtomicU64,
     /// Files opened ahead.
@@ -74,6 +76,16 @@ pub struct OpenAhead {
 }
 
 impl OpenAhead {
+    /// Nothing opened ahead yet, over `sftp`.
+    pub fn new(sftp: Arc<Sftp>) -> Self {
+        Self {
+            sftp,
+            state: Arc::default(),
+            taken: AtomicU64::default(),
+            started: AtomicU64::default(),
+        }
+    }
+
     /// "taken=N started=M", for the stats line.
     pub fn summary(&self) -> String {
         format!(
@@ -98,28 +110,28 @@ struct State {
     files: HashMap<String, Fetching>,
 }
 
-impl SshFs {
+impl OpenAhead {
     /// Takes the opened-ahead file at `rel` if there is a fresh one (waiting for it if still in
     /// flight). `None`: open it the usual way.
-    pub(super) async fn take_opened_ahead(&self, rel: &str) -> Option<Opened> {
-        let fetching = self.open_ahead.state.lock().ok()?.files.remove(rel)?;
+    pub async fn take(&self, rel: &str) -> Option<Opened> {
+        let fetching = self.state.lock().ok()?.files.remove(rel)?;
         let slot = match fetching.clone().await {
             Ok(slot) => slot,
             Err(_) => return None,
         };
         let opened = slot.lock().ok()?.take()?;
         if opened.since.elapsed() > MAX_AGE {
-            self.close_quietly(opened.handle);
+            close_quietly(&self.sftp, opened.handle);
             return None;
         }
-        self.open_ahead.taken.fetch_add(1, Ordering::Relaxed);
+        self.taken.fetch_add(1, Ordering::Relaxed);
         Some(opened)
     }
 
     /// Notes a read-only open of `name` in `dir`; if it continues a run of opens in name order,
     /// opens the next files of the directory ahead.
-    pub(super) fn opened_in_order(self: &Arc<Self>, dir: &str, name: &str) {
-        let previous = match self.open_ahead.state.lock() {
+    pub fn opened_in_order<H: Host>(&self, host: &Arc<H>, dir: &str, name: &str) {
+        let previous = match self.state.lock() {
             Ok(mut st) => {
                 if st.last_open.len() >= DIRS_TRACKED && !st.last_open.contains_key(dir) {
                     st.last_open.clear();
@@ -135,7 +147,7 @@ impl SshFs {
         // directly; the next ones small enough for one READ are opened ahead.
         let piece = u64::from(self.sftp.read_len());
         let next: Vec<String> = {
-            let cache = self.cache();
+            let cache = host.meta_cache();
             let before = cache
                 .peek_listed(dir, Bound::Unbounded, Bound::Excluded(name))
                 .and_then(|files| files.rev().find_map(regular_file));
@@ -154,22 +166,24 @@ impl SshFs {
                 .collect()
         };
         for rel in next {
-            self.open_one_ahead(rel);
+            self.open_one(host, rel);
         }
     }
 
     /// Starts opening `rel` ahead unless it already is.
-    pub(super) fn open_one_ahead(self: &Arc<Self>, rel: String) {
-        let Ok(mut st) = self.open_ahead.state.lock() else {
+    pub fn open_one<H: Host>(&self, host: &Arc<H>, rel: String) {
+        let Ok(mut st) = self.state.lock() else {
             return;
         };
         if st.files.contains_key(&rel) || st.files.len() >= MAX_FILES {
             return;
         }
-        self.open_ahead.started.fetch_add(1, Ordering::Relaxed);
-        let fs = Arc::clone(self);
-        let path = self.remote(&rel);
-        let task = tokio::spawn(async move { fs.fetch_ahead(&path).await });
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let (host, sftp) = (Arc::clone(host), Arc::clone(&self.sftp));
+        let task = {
+            let rel = rel.clone();
+            tokio::spawn(async move { fetch(&*host, &sftp, &rel).await })
+        };
         let fetching: Fetching = async move {
             match task.await {
                 Ok(r) => r.map(|opened| Arc::new(Mutex::new(Some(opened)))),
@@ -181,85 +195,91 @@ impl SshFs {
         st.files.insert(rel.clone(), fetching.clone());
         drop(st);
         // Whatever happens to it, the handle is closed unless an open() took it in time.
-        let fs = Arc::clone(self);
+        let (state, sftp) = (Arc::clone(&self.state), Arc::clone(&self.sftp));
         tokio::spawn(async move {
             tokio::time::sleep(MAX_AGE).await;
-            fs.forget_ahead(&rel, &fetching);
+            forget(&state, &sftp, &rel, &fetching);
         });
-    }
-
-    /// OPEN (read) with LSTAT, as an open() would, then one READ.
-    async fn fetch_ahead(&self, path: &str) -> FsResult<Opened> {
-        let since = Instant::now();
-        let (handle, attrs, ticket) = self.open_with_lstat(path, OpenFlags::READ).await?;
-        let asked = self.sftp.read_len();
-        let attrs = match attrs {
-            Ok(a) => a,
-            Err(e) => {
-                self.close_quietly(handle);
-                return Err(e.into());
-            }
-        };
-        match self.sftp.read_at(&handle, 0, asked, attrs.size).await {
-            Ok(data) => Ok(Opened {
-                handle,
-                attrs,
-                data,
-                asked,
-                ticket,
-                since,
-            }),
-            Err(e) => {
-                self.close_quietly(handle);
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Drops `rel`'s open-ahead if it is still `fetching`, closing its handle.
-    fn forget_ahead(&self, rel: &str, fetching: &Fetching) {
-        let still = self.open_ahead.state.lock().ok().and_then(|mut st| {
-            let same = st.files.get(rel).is_some_and(|f| f.ptr_eq(fetching));
-            same.then(|| st.files.remove(rel)).flatten()
-        });
-        let owner = still.unwrap_or_else(|| fetching.clone());
-        self.close_when_done(owner);
     }
 
     /// Forgets every file opened ahead (this mount is about to change something, or did).
-    pub(super) fn forget_all_ahead(&self) {
-        let files: Vec<Fetching> = match self.open_ahead.state.lock() {
+    pub fn forget_all(&self) {
+        let files: Vec<Fetching> = match self.state.lock() {
             Ok(mut st) => st.files.drain().map(|(_, f)| f).collect(),
             Err(_) => return,
         };
         for f in files {
-            self.close_when_done(f);
+            close_when_done(&self.sftp, f);
         }
     }
 
-    /// Once `fetching` is done, closes its handle if nobody took it.
-    fn close_when_done(&self, fetching: Fetching) {
-        let sftp = Arc::clone(&self.sftp);
-        tokio::spawn(async move {
-            if let Ok(slot) = fetching.await {
-                let handle = slot
-                    .lock()
-                    .ok()
-                    .and_then(|mut s| s.take())
-                    .map(|o| o.handle);
-                if let Some(handle) = handle {
-                    let _ = sftp.close(&handle).await;
-                }
-            }
-        });
+    /// See [`Changing`].
+    pub fn changing(&self) -> Changing<'_> {
+        self.forget_all();
+        Changing(self)
     }
+}
 
-    fn close_quietly(&self, handle: Handle) {
-        let sftp = Arc::clone(&self.sftp);
-        tokio::spawn(async move {
-            let _ = sftp.close(&handle).await;
-        });
+/// OPEN (read) with LSTAT, as an open() would, then one READ.
+async fn fetch<H: Host>(host: &H, sftp: &Arc<Sftp>, rel: &str) -> FsResult<Opened> {
+    let since = Instant::now();
+    let (handle, attrs, ticket) = host.open_for_reading(rel).await?;
+    let asked = sftp.read_len();
+    let attrs = match attrs {
+        Ok(a) => a,
+        Err(e) => {
+            close_quietly(sftp, handle);
+            return Err(e.into());
+        }
+    };
+    match sftp.read_at(&handle, 0, asked, attrs.size).await {
+        Ok(data) => Ok(Opened {
+            handle,
+            attrs,
+            data,
+            asked,
+            ticket,
+            since,
+        }),
+        Err(e) => {
+            close_quietly(sftp, handle);
+            Err(e.into())
+        }
     }
+}
+
+/// Drops `rel`'s open-ahead if it is still `fetching`, closing its handle.
+fn forget(state: &Mutex<State>, sftp: &Arc<Sftp>, rel: &str, fetching: &Fetching) {
+    let still = state.lock().ok().and_then(|mut st| {
+        let same = st.files.get(rel).is_some_and(|f| f.ptr_eq(fetching));
+        same.then(|| st.files.remove(rel)).flatten()
+    });
+    let owner = still.unwrap_or_else(|| fetching.clone());
+    close_when_done(sftp, owner);
+}
+
+/// Once `fetching` is done, closes its handle if nobody took it.
+fn close_when_done(sftp: &Arc<Sftp>, fetching: Fetching) {
+    let sftp = Arc::clone(sftp);
+    tokio::spawn(async move {
+        if let Ok(slot) = fetching.await {
+            let handle = slot
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .map(|o| o.handle);
+            if let Some(handle) = handle {
+                let _ = sftp.close(&handle).await;
+            }
+        }
+    });
+}
+
+fn close_quietly(sftp: &Arc<Sftp>, handle: Handle) {
+    let sftp = Arc::clone(sftp);
+    tokio::spawn(async move {
+        let _ = sftp.close(&handle).await;
+    });
 }
 
 /// A listed regular file's name and size (`None` for anything else or unknown attributes).
@@ -278,18 +298,10 @@ fn regular_file((name, attr): (&str, Lookup<Stat>)) -> Option<(&str, Option<u64>
 
 /// Forgets every file opened ahead when made and again when dropped: held by each operation
 /// that changes something on the server.
-pub(super) struct Changing<'a>(&'a SshFs);
-
-impl SshFs {
-    /// See [`Changing`].
-    pub(super) fn changing(&self) -> Changing<'_> {
-        self.forget_all_ahead();
-        Changing(self)
-    }
-}
+pub struct Changing<'a>(&'a OpenAhead);
 
 impl Drop for Changing<'_> {
     fn drop(&mut self) {
-        self.0.forget_all_ahead();
+        self.0.forget_all();
     }
 }

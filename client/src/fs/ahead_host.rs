@@ -1,0 +1,92 @@
+//! The filesystem's side of the work done ahead ([`super::ahead`]): what it lends that part
+//! ([`Host`]), and the routes from kernel operations to it.
+
+use std::sync::{Arc, MutexGuard};
+use std::time::Duration;
+
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use sshfs_cache::{MetaCache, Ticket};
+
+use super::ahead::{Changing, Host, Opened, Why};
+use super::stat::Stat;
+use super::{FsResult, SshFs};
+use crate::remote::Handle;
+use crate::remote::sftp::SftpResult;
+
+impl Host for SshFs {
+    fn meta_cache(&self) -> MutexGuard<'_, MetaCache<Stat>> {
+        self.cache()
+    }
+
+    async fn open_for_reading(
+        &self,
+        rel: &str,
+    ) -> FsResult<(Handle, SftpResult<FileAttributes>, Ticket)> {
+        self.open_with_lstat(&self.remote(rel), OpenFlags::READ)
+            .await
+    }
+
+    async fn list(&self, rel: &str, why: Why) -> FsResult<()> {
+        self.fetch_listing(rel, why).await
+    }
+
+    async fn lstat_rel(&self, rel: &str) -> SftpResult<FileAttributes> {
+        SshFs::lstat_rel(self, rel).await
+    }
+
+    fn vanished(&self, ticket: Ticket, rel: &str) {
+        self.namespace.vanished(ticket, rel);
+    }
+}
+
+impl SshFs {
+    /// Starts re-checking the directories programs use every `interval`
+    /// ([`super::ahead::recheck`]); `Duration::ZERO`, or a mount without a listing cache, does
+    /// nothing. Runs until the connection is lost for good.
+    pub fn start_recheck(self: &Arc<Self>, interval: Duration) {
+        self.ahead.recheck().start(self, interval);
+    }
+
+    /// Takes the opened-ahead file at `rel` if there is a fresh one
+    /// ([`super::ahead::OpenAhead::take`]).
+    pub(super) async fn take_opened_ahead(&self, rel: &str) -> Option<Opened> {
+        self.ahead.open().take(rel).await
+    }
+
+    /// Notes a read-only open of `name` in `dir`, which may open the next files ahead.
+    pub(super) fn opened_in_order(self: &Arc<Self>, dir: &str, name: &str) {
+        self.ahead.open().opened_in_order(self, dir, name);
+    }
+
+    /// Starts opening `rel` ahead unless it already is.
+    #[cfg(test)]
+    pub(super) fn open_one_ahead(self: &Arc<Self>, rel: String) {
+        self.ahead.open().open_one(self, rel);
+    }
+
+    /// Forgets every file opened ahead (this mount is about to change something, or did).
+    pub(super) fn forget_all_ahead(&self) {
+        self.ahead.open().forget_all();
+    }
+
+    /// Held by each operation that changes something on the server: what was opened ahead is
+    /// forgotten before and after it ([`Changing`]).
+    pub(super) fn changing(&self) -> Changing<'_> {
+        self.ahead.open().changing()
+    }
+
+    /// Starts fetching the listing of `rel` in the background
+    /// ([`super::ahead::Listings::start`]).
+    pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String, why: Why) {
+        self.ahead.listings().start(self, rel, why);
+    }
+
+    /// Starts fetching the listings of `rel`'s subdirectories the cache lacks.
+    pub(super) fn prefetch_subdirs<'a>(
+        self: &Arc<Self>,
+        rel: &str,
+        children: impl Iterator<Item = (&'a str, bool)>,
+    ) {
+        self.ahead.listings().subdirs(self, rel, children);
+    }
+}
