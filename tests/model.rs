@@ -1601,7 +1601,7 @@ fn budget() -> Option<Instant> {
 
 // One seed per kernel cache mode: what these runs prove that the model of the fs layer
 // (client/src/fs/model/, 10,000 cases without a kernel) cannot is the glue: the real kernel's
-// VFS and caches at each timeout, fuse.rs, OpenSSH's sftp-server and a real disk. The logic of
+// VFS and caches at each timeout, the FUSE frontend, OpenSSH's sftp-server and a real disk. The logic of
 // random sequences (names, contents, sizes, modes, links, open files, errnos) is the model's;
 // more seeds here: `SSHFS_MODEL_SEEDS` below.
 
@@ -1824,7 +1824,7 @@ fn regression_stale_nlink_after_unlinking_a_hard_link() {
 /// In the listing of a nested directory, ".." carries the root's inode number (1), not the
 /// parent's: `ls -ai a/b` disagrees with `stat a/b/..`. `SshFs::ino_hint` (client/src/fs/mod.rs)
 /// answers `ROOT_INO` for ".." whatever the directory, and both READDIR and READDIRPLUS
-/// (`PlusEntries` in client/src/fuse.rs) use it; the parent's inode is known from the table.
+/// (`PlusEntries` in client/src/fs/kernel/plus.rs) use it; the parent's inode is known from the table.
 #[test]
 fn regression_dotdot_entry_has_the_root_inode_number() {
     replay(Cache::Off, &[mkdir("a", 0o755), mkdir("a/b", 0o755)]);

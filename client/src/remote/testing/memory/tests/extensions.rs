@@ -1,4 +1,4 @@
-//! OpenSSH's extensions, as our client calls them (client/src/remote/sftp.rs) and as
+//! OpenSSH's extensions, as our client calls them (client/src/remote/sftp/requests.rs) and as
 //! `sftp-server` 9.2 answers.
 
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet};
