@@ -5,17 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::server::Entry;
-
-/// A file's type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    /// Regular file.
-    File,
-    /// Directory.
-    Dir,
-    /// Symbolic link.
-    Symlink,
-}
+pub use super::server::Kind;
 
 /// The attributes a program sees; for an expected one, `None` is "any" (what SFTP cannot
 /// carry, or what the model cannot know).

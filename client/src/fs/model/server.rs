@@ -7,11 +7,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::check::Kind;
 use crate::remote::fake_server::FakeServer;
 use crate::remote::testing::ServeSftp;
 use crate::remote::testing::faults::{Delay, Fate, FaultPlan, Faulty, Pick};
 use crate::remote::testing::memory::{MemoryServer, NodeKind};
+
+/// A file's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+}
 
 /// The remote directory the fs layer is rooted at.
 pub const ROOT: &str = "/r";

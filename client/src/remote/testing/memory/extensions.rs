@@ -7,7 +7,7 @@ use super::packets::{Attrs, Malformed, Reader, Reply, Writer};
 use super::personality::{
     FX_BAD_MESSAGE, FX_EOF, FX_FAILURE, FX_NO_SUCH_FILE, FX_OK, FX_OP_UNSUPPORTED, Personality,
 };
-use super::session::{self, MAX_MSG_LENGTH, MAX_READ_LENGTH, done, failed, name_only, status};
+use super::reply::{self, MAX_MSG_LENGTH, MAX_READ_LENGTH, done, failed, name_only, status};
 
 /// Bytes copy-data moves per read and write (its 64 KiB buffer).
 const COPY_CHUNK: u64 = 64 * 1024;
@@ -56,7 +56,7 @@ pub(super) fn answer(
         }
         b"fstatvfs@openssh.com" => {
             let handle = r.string()?;
-            match session::file(w, session, "fstatvfs@openssh.com", &handle, FX_FAILURE) {
+            match reply::file(w, session, "fstatvfs@openssh.com", &handle, FX_FAILURE) {
                 Ok(_) => statvfs(w),
                 Err(reply) => reply,
             }
@@ -68,7 +68,7 @@ pub(super) fn answer(
         }
         b"fsync@openssh.com" => {
             let handle = r.string()?;
-            match session::file(w, session, "fsync@openssh.com", &handle, FX_NO_SUCH_FILE) {
+            match reply::file(w, session, "fsync@openssh.com", &handle, FX_NO_SUCH_FILE) {
                 Ok(_) => status(FX_OK),
                 Err(reply) => reply,
             }
@@ -141,7 +141,7 @@ fn lsetstat(w: &mut World, cred: &Cred, path: &[u8], a: &Attrs) -> Reply {
             Ok(ino) if w.ns.inode(ino).is_ok_and(|i| i.is_symlink()) => {
                 Err(Errno(libc::EOPNOTSUPP))
             }
-            Ok(ino) => session::set_attrs(
+            Ok(ino) => reply::set_attrs(
                 w,
                 cred,
                 ino,
@@ -160,7 +160,7 @@ fn lsetstat(w: &mut World, cred: &Cred, path: &[u8], a: &Attrs) -> Reply {
     };
     if rest.times.is_some() || rest.uid_gid.is_some() {
         result = match w.ns.resolve(cred, path, false) {
-            Ok(ino) => session::set_attrs(w, cred, ino, &rest, result),
+            Ok(ino) => reply::set_attrs(w, cred, ino, &rest, result),
             Err(e) => Err(e),
         };
     }
@@ -231,8 +231,8 @@ fn copy_data(
         0 => (true, u64::MAX - from_off),
         n => (false, n),
     };
-    let src = session::file(w, session, "copy-data", from, FX_FAILURE);
-    let dst = session::file(w, session, "copy-data", to, FX_FAILURE);
+    let src = reply::file(w, session, "copy-data", from, FX_FAILURE);
+    let dst = reply::file(w, session, "copy-data", to, FX_FAILURE);
     let (src, dst) = match (src, dst) {
         (Ok(s), Ok(d)) if from != to && s.path != d.path => (s, d),
         _ => return status(FX_FAILURE),

@@ -23,6 +23,7 @@ mod longname;
 pub(crate) mod namespace;
 mod packets;
 pub(crate) mod personality;
+mod reply;
 mod session;
 pub(crate) mod snapshot;
 #[cfg(test)]
@@ -110,7 +111,7 @@ impl World {
             Some(h) => packets::Reply::Handle(h.insert(open)),
             None => {
                 self.ns.close(open.ino());
-                session::status(personality::FX_FAILURE)
+                reply::status(personality::FX_FAILURE)
             }
         }
     }
