@@ -81,3 +81,53 @@ impl SftpError {
 
 /// Result of an SFTP call.
 pub type SftpResult<T> = Result<T, SftpError>;
+
+/// The status codes of the SFTP drafts after version 3 (10..=31). OpenSSH never sends them;
+/// servers that speak later drafts too (ProFTPD's mod_sftp, for one) send them to v3 clients
+/// as well, so they are decoded and mapped as the draft means them (`fs::errno`).
+pub mod later_drafts {
+    /// `SSH_FX_NO_SUCH_PATH`.
+    pub const FX_NO_SUCH_PATH: u32 = 10;
+    /// `SSH_FX_FILE_ALREADY_EXISTS`.
+    pub const FX_FILE_ALREADY_EXISTS: u32 = 11;
+    /// `SSH_FX_WRITE_PROTECT`.
+    pub const FX_WRITE_PROTECT: u32 = 12;
+    /// `SSH_FX_NO_MEDIA`.
+    pub const FX_NO_MEDIA: u32 = 13;
+    /// `SSH_FX_NO_SPACE_ON_FILESYSTEM`.
+    pub const FX_NO_SPACE_ON_FILESYSTEM: u32 = 14;
+    /// `SSH_FX_QUOTA_EXCEEDED`.
+    pub const FX_QUOTA_EXCEEDED: u32 = 15;
+    /// `SSH_FX_UNKNOWN_PRINCIPAL`.
+    pub const FX_UNKNOWN_PRINCIPAL: u32 = 16;
+    /// `SSH_FX_LOCK_CONFLICT`.
+    pub const FX_LOCK_CONFLICT: u32 = 17;
+    /// `SSH_FX_DIR_NOT_EMPTY`.
+    pub const FX_DIR_NOT_EMPTY: u32 = 18;
+    /// `SSH_FX_NOT_A_DIRECTORY`.
+    pub const FX_NOT_A_DIRECTORY: u32 = 19;
+    /// `SSH_FX_INVALID_FILENAME`.
+    pub const FX_INVALID_FILENAME: u32 = 20;
+    /// `SSH_FX_LINK_LOOP`.
+    pub const FX_LINK_LOOP: u32 = 21;
+    /// `SSH_FX_CANNOT_DELETE`.
+    pub const FX_CANNOT_DELETE: u32 = 22;
+    /// `SSH_FX_INVALID_PARAMETER`.
+    pub const FX_INVALID_PARAMETER: u32 = 23;
+    /// `SSH_FX_FILE_IS_A_DIRECTORY`.
+    pub const FX_FILE_IS_A_DIRECTORY: u32 = 24;
+    /// `SSH_FX_BYTE_RANGE_LOCK_CONFLICT`.
+    pub const FX_BYTE_RANGE_LOCK_CONFLICT: u32 = 25;
+    /// `SSH_FX_BYTE_RANGE_LOCK_REFUSED`.
+    pub const FX_BYTE_RANGE_LOCK_REFUSED: u32 = 26;
+    /// `SSH_FX_DELETE_PENDING`.
+    pub const FX_DELETE_PENDING: u32 = 27;
+    /// `SSH_FX_FILE_CORRUPT`.
+    pub const FX_FILE_CORRUPT: u32 = 28;
+    /// `SSH_FX_OWNER_INVALID`.
+    pub const FX_OWNER_INVALID: u32 = 29;
+    /// `SSH_FX_GROUP_INVALID`.
+    pub const FX_GROUP_INVALID: u32 = 30;
+    /// `SSH_FX_NO_MATCHING_BYTE_RANGE_LOCK`.
+    pub const FX_NO_MATCHING_BYTE_RANGE_LOCK: u32 = 31;
+}

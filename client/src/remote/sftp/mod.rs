@@ -40,6 +40,7 @@ pub use runner::After;
 pub use server::CHANNELS;
 use server::ServerProfile;
 
+pub use error::later_drafts;
 pub use error::{
     FX_BAD_MESSAGE, FX_CONNECTION_LOST, FX_EOF, FX_FAILURE, FX_INVALID_HANDLE, FX_NO_CONNECTION,
     FX_NO_SUCH_FILE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, SftpError, SftpResult,
