@@ -11,11 +11,11 @@
 //! the better guess. What the estimate cannot see: sparse files (counted whole), files packed
 //! inline (small ext4 symlinks, btrfs inline extents: counted as one unit), compression.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use russh_sftp::extensions::Statvfs;
 
-use super::SshFs;
+use crate::remote::sftp::Sftp;
 
 /// The allocation unit assumed when the server says nothing better: the C sshfs's.
 pub const DEFAULT_UNIT: u32 = 4096;
@@ -44,21 +44,31 @@ pub fn unit_from_statvfs(s: &Statvfs) -> u32 {
     }
 }
 
-impl SshFs {
+/// The allocation unit a mount estimates `st_blocks` with: [`DEFAULT_UNIT`] until the server
+/// names a better one ([`BlockUnit::learn`]).
+#[derive(Debug)]
+pub struct BlockUnit(AtomicU32);
+
+impl Default for BlockUnit {
+    fn default() -> Self {
+        Self(AtomicU32::new(DEFAULT_UNIT))
+    }
+}
+
+impl BlockUnit {
     /// The allocation unit `st_blocks` is estimated with (see the module doc).
-    pub fn block_unit(&self) -> u32 {
-        self.block_unit.load(Ordering::Relaxed)
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
     }
 
-    /// Asks the server for the block size of the mounted directory's filesystem
-    /// (`statvfs@openssh.com`, when it has it) and estimates `st_blocks` with it from now on.
-    /// Called once, before the mount is served, so every `stat` shows the same estimate; a
+    /// Asks the server for the block size of the filesystem holding `root` (the mounted
+    /// directory; `statvfs@openssh.com`, when it has it) and estimates with it from now on. A
     /// server without the extension, or a failed request, leaves [`DEFAULT_UNIT`].
-    pub async fn learn_block_unit(&self) {
-        if !self.sftp.has_extension("statvfs@openssh.com") {
+    pub async fn learn(&self, sftp: &Sftp, root: &str) {
+        if !sftp.has_extension("statvfs@openssh.com") {
             return;
         }
-        match self.sftp.statvfs(&self.root).await {
+        match sftp.statvfs(root).await {
             Ok(s) => {
                 let unit = unit_from_statvfs(&s);
                 tracing::debug!(
@@ -67,7 +77,7 @@ impl SshFs {
                     unit,
                     "st_blocks estimated in units of the server's blocks"
                 );
-                self.block_unit.store(unit, Ordering::Relaxed);
+                self.0.store(unit, Ordering::Relaxed);
             }
             Err(e) => tracing::debug!("statvfs of the mounted directory failed: {e}"),
         }

@@ -236,6 +236,18 @@ impl SshFs {
         }
     }
 
+    /// `e`, or ENOSPC when it is a generic FAILURE and the disk holding the file open as `ino`
+    /// (its directory, else the mount's root) is full ([`super::full::FullDisk::or`]).
+    pub(super) async fn full_or_file(&self, ino: u64, need: Need, e: FsError) -> FsError {
+        if !e.is_generic_failure() {
+            return e;
+        }
+        match self.path_of(ino) {
+            Ok(path) => self.full.or(&path, need, e).await,
+            Err(_) => self.full.or_in(&self.root, need, e).await,
+        }
+    }
+
     /// Our own change to the file `ino` (named `rel`, if it still has a name): what was read
     /// ahead of it and opened ahead anywhere is forgotten, and the cached attributes of each of
     /// its names go. A file with more links than the names we know of it (links made on the

@@ -14,12 +14,14 @@
 //! server's message is logged once per mount as a warning (then at debug). A user's quota
 //! that statvfs does not show stays EIO: nothing in SFTP v3 can tell it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use russh_sftp::extensions::Statvfs;
 
-use super::{FsError, SshFs};
+use super::errno::FsError;
+use crate::remote::sftp::Sftp;
 
 /// How long one statvfs answer decides for later failures in the same directory.
 pub const REUSE: Duration = Duration::from_secs(1);
@@ -36,9 +38,10 @@ pub enum Need {
     Entry,
 }
 
-/// The last statvfs answer and whether the server's message was logged (one per mount).
-#[derive(Default)]
+/// The part of a mount that tells a full disk: the last statvfs answer and whether the
+/// server's message was logged (one per mount).
 pub struct FullDisk {
+    sftp: Arc<Sftp>,
     last: tokio::sync::Mutex<Option<Checked>>,
     warned: AtomicBool,
 }
@@ -88,26 +91,24 @@ fn dir_of(path: &str) -> &str {
     }
 }
 
-impl SshFs {
+impl FullDisk {
+    /// Asks `sftp`'s server, when a request failed.
+    pub fn new(sftp: Arc<Sftp>) -> Self {
+        Self {
+            sftp,
+            last: tokio::sync::Mutex::new(None),
+            warned: AtomicBool::new(false),
+        }
+    }
+
     /// `e`, or ENOSPC when `e` is a generic FAILURE and the filesystem holding `path` (the
     /// file written, or the name made) has no room for what was `need`ed.
-    pub(super) async fn full_or(&self, path: &str, need: Need, e: FsError) -> FsError {
-        self.full_or_in(dir_of(path), need, e).await
+    pub async fn or(&self, path: &str, need: Need, e: FsError) -> FsError {
+        self.or_in(dir_of(path), need, e).await
     }
 
-    /// [`SshFs::full_or`] for a file open as `ino` (its directory, else the mount's root).
-    pub(super) async fn full_or_file(&self, ino: u64, need: Need, e: FsError) -> FsError {
-        if !e.is_generic_failure() {
-            return e;
-        }
-        match self.path_of(ino) {
-            Ok(path) => self.full_or(&path, need, e).await,
-            Err(_) => self.full_or_in(&self.root.clone(), need, e).await,
-        }
-    }
-
-    /// [`SshFs::full_or`] with the directory to ask about.
-    async fn full_or_in(&self, dir: &str, need: Need, e: FsError) -> FsError {
+    /// [`FullDisk::or`] with the directory to ask about.
+    pub async fn or_in(&self, dir: &str, need: Need, e: FsError) -> FsError {
         if !e.is_generic_failure() || !self.sftp.has_extension(STATVFS) {
             return e;
         }
@@ -118,7 +119,7 @@ impl SshFs {
         if !full {
             return e;
         }
-        if !self.full.warned.swap(true, Ordering::Relaxed) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 "the server's disk is full ({dir}): failing with ENOSPC; the server said: {}",
                 e.message
@@ -134,7 +135,7 @@ impl SshFs {
 
     /// statvfs of `dir`, or the answer for it of less than [`REUSE`] ago (`None`: it failed).
     async fn statvfs_recent(&self, dir: &str) -> Option<Room> {
-        let mut last = self.full.last.lock().await;
+        let mut last = self.last.lock().await;
         if let Some(c) = last.as_ref()
             && c.dir == dir
             && c.at.elapsed() < REUSE

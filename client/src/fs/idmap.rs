@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use fuse3::raw::reply::FileAttr;
 
-use super::FsError;
+use super::errno::FsError;
 
 /// How remote ids are translated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -83,7 +83,7 @@ pub struct SshFs {
     /// How owners and modes are shown ([`idmap`]).
     owners: idmap::Owners,
     /// The allocation unit `st_blocks` is estimated in ([`blocks`]).
-    block_unit: std::sync::atomic::AtomicU32,
+    block_unit: blocks::BlockUnit,
     /// What the last statvfs after a FAILURE said ([`full`]).
     full: full::FullDisk,
     /// What the mount set about the kernel it serves ([`kernel`]).
@@ -130,6 +130,7 @@ impl SshFs {
         let ahead = ahead::Ahead::new(&sftp);
         Self {
             files: open_files::OpenFiles::new(Arc::clone(&sftp), &fh_numbers),
+            full: full::FullDisk::new(Arc::clone(&sftp)),
             sftp,
             root,
             namespace: Namespace::new(cache),
@@ -137,8 +138,7 @@ impl SshFs {
             ahead,
             links: symlinks::LinkOptions::default(),
             owners: idmap::Owners::default(),
-            block_unit: std::sync::atomic::AtomicU32::new(blocks::DEFAULT_UNIT),
-            full: full::FullDisk::default(),
+            block_unit: blocks::BlockUnit::default(),
             kernel: kernel::Kernel::default(),
         }
     }
@@ -159,6 +159,18 @@ impl SshFs {
     /// The SFTP engine (for counters).
     pub fn sftp(&self) -> &Arc<Sftp> {
         &self.sftp
+    }
+
+    /// The allocation unit `st_blocks` is estimated with ([`blocks`]).
+    pub fn block_unit(&self) -> u32 {
+        self.block_unit.get()
+    }
+
+    /// Asks the server for the block size of the mounted directory's filesystem and estimates
+    /// `st_blocks` with it from now on ([`blocks::BlockUnit::learn`]). Called once, before the
+    /// mount is served, so every `stat` shows the same estimate.
+    pub async fn learn_block_unit(&self) {
+        self.block_unit.learn(&self.sftp, &self.root).await;
     }
 
     fn inodes(&self) -> MutexGuard<'_, InodeTable> {

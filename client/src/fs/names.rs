@@ -368,7 +368,7 @@ impl SshFs {
         if e.is_generic_failure() && self.sftp.lstat(path).await.is_ok() {
             return FsError::new(libc::EEXIST, format!("{path} exists"));
         }
-        self.full_or(path, Need::Entry, e).await
+        self.full.or(path, Need::Entry, e).await
     }
 }
 
