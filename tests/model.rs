@@ -1824,7 +1824,7 @@ fn regression_stale_nlink_after_unlinking_a_hard_link() {
 /// In the listing of a nested directory, ".." carries the root's inode number (1), not the
 /// parent's: `ls -ai a/b` disagrees with `stat a/b/..`. `SshFs::ino_hint` (client/src/fs/mod.rs)
 /// answers `ROOT_INO` for ".." whatever the directory, and both READDIR and READDIRPLUS
-/// (`PlusEntries` in client/src/fs/kernel/plus.rs) use it; the parent's inode is known from the table.
+/// (`PlusEntries` in client/src/fs/plus.rs) use it; the parent's inode is known from the table.
 #[test]
 fn regression_dotdot_entry_has_the_root_inode_number() {
     replay(Cache::Off, &[mkdir("a", 0o755), mkdir("a/b", 0o755)]);

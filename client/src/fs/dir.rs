@@ -26,8 +26,6 @@ use crate::remote::sftp::DirEntry;
 /// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
 const DIR_BATCH: usize = 256;
 
-pub(super) use super::rel::join_rel;
-
 impl SshFs {
     /// OPENDIR: from a fresh cached listing (no request), else OPENDIR on the server. Either
     /// way, the subdirectories' listings the cache lacks start being fetched ahead.

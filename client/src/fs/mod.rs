@@ -16,6 +16,7 @@ pub mod detached;
 pub mod dir;
 pub mod errno;
 pub mod files;
+pub mod follow;
 pub mod full;
 pub mod handles;
 pub mod hidden;
@@ -26,10 +27,12 @@ pub mod metadata;
 pub mod names;
 pub mod namespace;
 pub mod open_files;
+pub mod plus;
 pub mod rel;
 pub mod setattr;
 pub mod stat;
 pub mod symlinks;
+pub mod undo;
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
@@ -143,11 +146,28 @@ impl SshFs {
         }
     }
 
+    /// Sets how links are shown and made ([`symlinks`]; the defaults: as the server has them).
+    pub fn with_link_options(mut self, links: symlinks::LinkOptions) -> Self {
+        self.links = links;
+        self
+    }
+
     /// Shows owners and modes through `owners` (`-o idmap`, `uid`, `gid`, `umask`) instead of
     /// as the server has them.
     pub fn with_owners(mut self, owners: idmap::Owners) -> Self {
         self.owners = owners;
         self
+    }
+
+    /// Takes the mount's terms ([`kernel::KernelTerms`]); before this, everyone is served and
+    /// a missing name is an error.
+    pub fn set_kernel_terms(&self, terms: kernel::KernelTerms) {
+        self.kernel.set_terms(terms);
+    }
+
+    /// Whether the user `uid` may make a request of `op` ([`kernel::admission`]).
+    pub fn admit(&self, uid: u32, op: kernel::Op) -> FsResult<()> {
+        self.kernel.admit(uid, op)
     }
 
     /// The kernel invalidations this filesystem asks for, to be sent by the FUSE frontend's
@@ -285,6 +305,24 @@ impl SshFs {
         self.entry(parent, name, &stat)
     }
 
+    /// LOOKUP for the kernel: [`SshFs::lookup`], with a missing name answered as a negative
+    /// entry when those are given ([`kernel::negative`]), and remembered.
+    pub async fn lookup_entry(
+        self: &Arc<Self>,
+        parent: u64,
+        name: &OsStr,
+    ) -> FsResult<kernel::Entry> {
+        match self.lookup(parent, name).await {
+            Ok(attr) => Ok(kernel::Entry::Found(attr)),
+            Err(e) if e.errno == libc::ENOENT && self.kernel.negative_entries() => {
+                tracing::debug!(errno = e.errno, "{}; a negative entry", e.message);
+                self.gave_negative(parent, name);
+                Ok(kernel::Entry::Negative)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the server path of `name` in `parent` is longer than a POSIX server takes
     /// ([`crate::kernel_names::too_long_for_the_server`]): a refusal of it that reads EINVAL
     /// was ENAMETOOLONG.
@@ -342,7 +380,7 @@ impl SshFs {
             }
         };
         Ok(crate::kernel_names::bytes_to_kernel(
-            &self.shown_target(&rel, target)?,
+            &self.links.shown_target(&self.root, &rel, target)?,
         ))
     }
 

@@ -3,16 +3,12 @@
 //! `contain_symlinks` (targets that could lead out of the mount refused) and
 //! `disable_hardlink` (link(2) fails with ENOSYS).
 //!
-//! The target rewriting is pure ([`transform`], [`contained`]); the filesystem applies it in
-//! READLINK, and uses [`SshFs::attrs_of`] and [`SshFs::follow_page`] wherever the kernel is shown
-//! a file's attributes by path, so that with `follow_symlinks` it never sees a symlink it could
-//! follow itself.
+//! The options and the target rewriting are pure ([`LinkOptions::shown_target`],
+//! [`transform`], [`contained`]); the filesystem applies them in READLINK, and follows symlinks
+//! wherever the kernel is shown a file's attributes by path ([`super::follow`]), so that with
+//! `follow_symlinks` it never sees a symlink it could follow itself.
 
-use futures_util::future::join_all;
-use russh_sftp::protocol::FileAttributes;
-
-use super::{FX_NO_SUCH_FILE, SshFs, stat};
-use crate::remote::sftp::{DirEntry, SftpResult};
+use super::errno::{FsError, FsResult};
 
 /// How symlinks and hard links are shown and made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,6 +24,25 @@ pub struct LinkOptions {
     pub contain: bool,
     /// `disable_hardlink`: link(2) fails with ENOSYS even when the server could make one.
     pub no_hardlinks: bool,
+}
+
+impl LinkOptions {
+    /// The target READLINK shows for the link at `rel` (relative to the mount root, the
+    /// server's directory `root`), whose target on the server is `target`: transformed and
+    /// checked as the options say.
+    pub fn shown_target(&self, root: &str, rel: &str, target: String) -> FsResult<String> {
+        let target = match self.transform {
+            true => transform(&target, root, rel).unwrap_or(target),
+            false => target,
+        };
+        if self.contain && !contained(&target) {
+            return Err(FsError::new(
+                libc::EPERM,
+                format!("symlink {rel} points outside its directory ({target}): contain_symlinks"),
+            ));
+        }
+        Ok(target)
+    }
 }
 
 /// The components of a path, without empty ones (`//`) or `.`.
@@ -71,68 +86,6 @@ pub fn transform(target: &str, root: &str, link_rel: &str) -> Option<String> {
 /// is refused rather than resolved.)
 pub fn contained(target: &str) -> bool {
     !target.starts_with('/') && !target.split('/').any(|c| c == "..")
-}
-
-impl SshFs {
-    /// Sets how links are shown and made (the defaults: as the server has them).
-    pub fn with_link_options(mut self, links: LinkOptions) -> Self {
-        self.links = links;
-        self
-    }
-
-    /// The target READLINK shows for the link at `rel`, whose target on the server is `target`:
-    /// transformed and checked as the link options say.
-    pub(super) fn shown_target(&self, rel: &str, target: String) -> super::FsResult<String> {
-        let target = match self.links.transform {
-            true => transform(&target, &self.root, rel).unwrap_or(target),
-            false => target,
-        };
-        if self.links.contain && !contained(&target) {
-            return Err(super::FsError::new(
-                libc::EPERM,
-                format!("symlink {rel} points outside its directory ({target}): contain_symlinks"),
-            ));
-        }
-        Ok(target)
-    }
-
-    /// The attributes the kernel is shown for `path`: LSTAT, or with `follow_symlinks` STAT
-    /// (LSTAT again when the target does not exist, so a dangling link shows as a link).
-    pub(super) async fn attrs_of(&self, path: &str) -> SftpResult<FileAttributes> {
-        if !self.links.follow {
-            return self.sftp.lstat(path).await;
-        }
-        match self.sftp.stat(path).await {
-            Err(e) if e.status() == Some(FX_NO_SUCH_FILE) => self.sftp.lstat(path).await,
-            other => other,
-        }
-    }
-
-    /// With `follow_symlinks`: each symlink of a listing page of the directory `dir_rel` gets
-    /// the attributes of what it points to (STATs sent together). Without it, nothing.
-    pub(super) async fn follow_page(&self, dir_rel: &str, page: &mut [DirEntry]) {
-        if !self.links.follow {
-            return;
-        }
-        let links: Vec<usize> = (0..page.len())
-            .filter(|&i| stat::is_symlink(&page[i].attrs))
-            .collect();
-        if links.is_empty() {
-            return;
-        }
-        let paths: Vec<String> = links
-            .iter()
-            .map(|&i| self.remote(&super::dir::join_rel(dir_rel, &page[i].name)))
-            .collect();
-        let followed = join_all(paths.iter().map(|p| self.sftp.stat(p))).await;
-        for (i, attrs) in links.into_iter().zip(followed) {
-            if let Ok(attrs) = attrs {
-                page[i].attrs = attrs;
-                // The long name's link count was the symlink's.
-                page[i].nlink = None;
-            }
-        }
-    }
 }
 
 #[cfg(test)]

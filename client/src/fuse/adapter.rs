@@ -360,7 +360,7 @@ impl Filesystem for FuseFs {
             .serve(&req, Op::Readdirplus, parent, readdir)
             .await?;
         // Pulled one at a time: the fs layer counts an entry's reference as delivered only
-        // when the next one is pulled (see `crate::fs::kernel::plus`).
+        // when the next one is pulled (see `crate::fs::plus`).
         let entries = self.fs.plus_entries(parent, items).map(|entry| {
             entry
                 .map(|entry| self.replies.plus_entry(entry))

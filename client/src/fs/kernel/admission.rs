@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use super::op::Op;
-use crate::fs::{FsError, FsResult, SshFs};
+use crate::fs::errno::{FsError, FsResult};
 
 /// The `allow_root` admission: whom the mount serves.
 #[derive(Debug, Default)]
@@ -63,13 +63,6 @@ fn on_open_handle(op: Op) -> bool {
         | Op::Flush
         | Op::Opendir
         | Op::CopyFileRange => false,
-    }
-}
-
-impl SshFs {
-    /// Whether the user `uid` may make a request of `op` ([`Admission`]).
-    pub fn admit(&self, uid: u32, op: Op) -> FsResult<()> {
-        self.kernel.admission.admit(uid, op)
     }
 }
 

@@ -1,20 +1,19 @@
-//! What the fs layer decides about the kernel it answers, beside the operations themselves:
-//! who may use the mount ([`admission`]), when a missing name is answered as a negative entry
-//! the kernel keeps ([`negative`]), the lookup references READDIRPLUS entries take ([`plus`]),
-//! and the undo of an open whose handle never reaches the kernel ([`undo`]). The FUSE layer
-//! names each request's operation ([`Op`]), calls these, and only converts.
+//! What the fs layer decides about the kernel it answers, beside the operations themselves,
+//! from the terms set at mount: who may use the mount ([`admission`]) and when a missing name
+//! is answered as a negative entry the kernel keeps ([`negative`]). The FUSE layer names each
+//! request's operation ([`Op`]), asks `SshFs` (which routes to [`Kernel`]), and only converts.
+//! Two more jobs of this kind need the filesystem itself and sit beside it: the lookup
+//! references of READDIRPLUS entries ([`crate::fs::plus`]) and the undo of an open whose
+//! handle never reaches the kernel ([`crate::fs::undo`]).
 
 pub mod admission;
 pub mod negative;
 pub mod op;
-pub mod plus;
-pub mod undo;
 
 pub use negative::Entry;
 pub use op::Op;
-pub use plus::PlusEntries;
 
-use super::SshFs;
+use crate::fs::errno::FsResult;
 
 /// What the mount tells the fs layer about the kernel it serves.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,20 +25,30 @@ pub struct KernelTerms {
     pub negative_entries: bool,
 }
 
-/// The kernel-side state of [`SshFs`]: the terms set at mount.
+/// The kernel-side state of the filesystem: the terms set at mount.
 #[derive(Debug, Default)]
 pub struct Kernel {
     admission: admission::Admission,
     negative: negative::NegativeEntries,
 }
 
-impl SshFs {
+impl Kernel {
     /// Takes the mount's terms ([`KernelTerms`]); before this, everyone is served and a
     /// missing name is an error.
-    pub fn set_kernel_terms(&self, terms: KernelTerms) {
+    pub fn set_terms(&self, terms: KernelTerms) {
         if let Some(owner) = terms.allow_root {
-            self.kernel.admission.only_owner_and_root(owner);
+            self.admission.only_owner_and_root(owner);
         }
-        self.kernel.negative.set(terms.negative_entries);
+        self.negative.set(terms.negative_entries);
+    }
+
+    /// Whether the user `uid` may make a request of `op` ([`admission::Admission`]).
+    pub fn admit(&self, uid: u32, op: Op) -> FsResult<()> {
+        self.admission.admit(uid, op)
+    }
+
+    /// Whether a missing name is answered as a negative entry ([`negative`]).
+    pub fn negative_entries(&self) -> bool {
+        self.negative.given()
     }
 }

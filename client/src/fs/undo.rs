@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use fuse3::raw::reply::FileAttr;
 
-use crate::fs::{FsResult, SshFs, detached};
+use super::{FsResult, SshFs, detached};
 
 impl SshFs {
     /// OPEN ([`SshFs::open`]); a handle that never reaches the kernel is released.

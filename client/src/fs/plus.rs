@@ -6,7 +6,7 @@
 
 use fuse3::raw::reply::FileAttr;
 
-use crate::fs::{DirItem, FsResult, SshFs, attr};
+use super::{DirItem, FsResult, SshFs, attr};
 
 /// A READDIRPLUS listing's entries with their attributes, each referenced as it is pulled.
 pub struct PlusEntries<'a> {
