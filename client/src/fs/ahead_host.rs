@@ -7,7 +7,7 @@ use std::time::Duration;
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sshfs_cache::{MetaCache, Ticket};
 
-use super::ahead::{Changing, Host, Opened, Why};
+use super::ahead::{Host, Why};
 use super::stat::Stat;
 use super::{FsResult, SshFs};
 use crate::remote::Handle;
@@ -45,40 +45,6 @@ impl SshFs {
     /// nothing. Runs until the connection is lost for good.
     pub fn start_recheck(self: &Arc<Self>, interval: Duration) {
         self.ahead.recheck().start(self, interval);
-    }
-
-    /// Takes the opened-ahead file at `rel` if there is a fresh one
-    /// ([`super::ahead::OpenAhead::take`]).
-    pub(super) async fn take_opened_ahead(&self, rel: &str) -> Option<Opened> {
-        self.ahead.open().take(rel).await
-    }
-
-    /// Notes a read-only open of `name` in `dir`, which may open the next files ahead.
-    pub(super) fn opened_in_order(self: &Arc<Self>, dir: &str, name: &str) {
-        self.ahead.open().opened_in_order(self, dir, name);
-    }
-
-    /// Starts opening `rel` ahead unless it already is.
-    #[cfg(test)]
-    pub(super) fn open_one_ahead(self: &Arc<Self>, rel: String) {
-        self.ahead.open().open_one(self, rel);
-    }
-
-    /// Forgets every file opened ahead (this mount is about to change something, or did).
-    pub(super) fn forget_all_ahead(&self) {
-        self.ahead.open().forget_all();
-    }
-
-    /// Held by each operation that changes something on the server: what was opened ahead is
-    /// forgotten before and after it ([`Changing`]).
-    pub(super) fn changing(&self) -> Changing<'_> {
-        self.ahead.open().changing()
-    }
-
-    /// Starts fetching the listing of `rel` in the background
-    /// ([`super::ahead::Listings::start`]).
-    pub(super) fn prefetch_listing(self: &Arc<Self>, rel: String, why: Why) {
-        self.ahead.listings().start(self, rel, why);
     }
 
     /// Starts fetching the listings of `rel`'s subdirectories the cache lacks.

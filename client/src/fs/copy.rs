@@ -65,7 +65,7 @@ impl SshFs {
         if len == 0 {
             return Ok(0);
         }
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         self.files.settle(src.ino).await;
         self.files.settle(dst.ino).await;
         src.writes.drain().await?;

@@ -29,10 +29,10 @@ impl SshFs {
         let rel = self.rel_of(ino)?;
         let path = self.remote(&rel);
         let read_only = flags as i32 & (libc::O_ACCMODE | libc::O_TRUNC) == libc::O_RDONLY;
-        let _changing = (!read_only).then(|| self.changing());
+        let _changing = (!read_only).then(|| self.ahead.open().changing());
         let before = self.cache().last_attr(&rel);
         let ahead = match read_only {
-            true => self.take_opened_ahead(&rel).await,
+            true => self.ahead.open().take(&rel).await,
             false => None,
         };
         let (handle, now, ticket, first_bytes) = match ahead {
@@ -49,7 +49,7 @@ impl SshFs {
         };
         if read_only {
             let (dir, name) = metadata::split_rel(&rel);
-            self.opened_in_order(dir, name);
+            self.ahead.open().opened_in_order(self, dir, name);
         }
         let truncated = flags as i32 & libc::O_TRUNC != 0;
         let size = match &now {
@@ -75,7 +75,7 @@ impl SshFs {
                 let shared = self.inodes().nlink(ino).is_some_and(|n| n > 1);
                 let unchanged = !shared
                     && before.is_some_and(|b| sshfs_cache::Revision::same_revision(&b, &now));
-                self.remember_attr(ticket, &rel, now);
+                self.namespace.remember_attr(ticket, &rel, now);
                 unchanged
             }
             _ => {
@@ -121,7 +121,7 @@ impl SshFs {
         mode: u32,
         flags: u32,
     ) -> FsResult<(FileAttr, u64)> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let Child { name, rel, path } = self.child(parent, name)?;
         let name = &*name;
         let pflags = open_flags(flags) | OpenFlags::CREATE;
@@ -256,7 +256,7 @@ impl SshFs {
     /// kernel's.
     pub(super) fn changed_content(&self, ino: u64, rel: Option<&str>) {
         self.files.drop_read_ahead(ino);
-        self.forget_all_ahead();
+        self.ahead.open().forget_all();
         // The link count a listing gave the name may be newer than the inode's (the kernel
         // forgot the inode and looked the name up again with a STAT, which carries none).
         let listed = rel
@@ -275,7 +275,7 @@ impl SshFs {
             }
         }
         if unknown_names {
-            self.other_names_changed(Some(ino), false);
+            self.namespace.other_names_changed(Some(ino), false);
         }
     }
 }

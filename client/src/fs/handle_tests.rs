@@ -99,17 +99,17 @@ async fn an_open_ahead_taken_while_it_is_forgotten_is_closed_once() {
         server.put("/r/a", b"data".to_vec());
         let fs = mount(&server).await;
         server.hold_reads(true);
-        fs.open_one_ahead("a".into());
+        fs.ahead.open().open_one(&fs, "a".into());
         settle().await;
         let taking = tokio::spawn({
             let fs = Arc::clone(&fs);
-            async move { fs.take_opened_ahead("a").await }
+            async move { fs.ahead.open().take("a").await }
         });
         if take_first {
             settle().await;
         }
         // A change through the mount forgets what was opened ahead, racing the open taking it.
-        fs.forget_all_ahead();
+        fs.ahead.open().forget_all();
         server.hold_reads(false);
         let taken = taking.await.unwrap();
         if let Some(opened) = taken {
@@ -126,11 +126,11 @@ async fn an_open_ahead_nobody_takes_is_closed_when_it_expires() {
     let server = FakeServer::new(1);
     server.put("/r/a", b"data".to_vec());
     let fs = mount(&server).await;
-    fs.open_one_ahead("a".into());
+    fs.ahead.open().open_one(&fs, "a".into());
     settle().await;
     assert_eq!(server.open_handles(), 1);
     tokio::time::sleep(super::ahead::open_ahead::MAX_AGE + Duration::from_millis(200)).await;
-    assert!(fs.take_opened_ahead("a").await.is_none());
+    assert!(fs.ahead.open().take("a").await.is_none());
     assert_clean(&server, &fs);
 }
 

@@ -38,7 +38,8 @@ impl SshFs {
             return None;
         }
         let ino = self.inodes().peek(parent, name)?;
-        (self.files.is_open(ino) && !self.has_several_names(parent, name, rel)).then_some(ino)
+        (self.files.is_open(ino) && !self.namespace.has_several_names(parent, name, rel))
+            .then_some(ino)
     }
 
     /// Renames `name` in `parent` (inode `ino`, at server path `path`) to a free hidden name,

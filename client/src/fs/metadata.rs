@@ -9,7 +9,7 @@
 use std::sync::MutexGuard;
 
 use russh_sftp::protocol::FileAttributes;
-use sshfs_cache::{CacheStats, Change, MetaCache, Ticket};
+use sshfs_cache::{CacheStats, Change, MetaCache};
 
 use super::namespace::Known;
 pub(super) use super::rel::split_rel;
@@ -62,12 +62,6 @@ impl SshFs {
         }
     }
 
-    /// Stores attributes the server sent (for a request sent at `ticket`) and invalidates what
-    /// the kernel holds if they show the file changed.
-    pub(super) fn remember_attr(&self, ticket: Ticket, rel: &str, stat: Stat) {
-        self.namespace.remember_attr(ticket, rel, stat);
-    }
-
     /// Queues the kernel invalidations for `changes` (see [`super::invalidate`]).
     pub(super) fn invalidate_changes(&self, changes: impl IntoIterator<Item = Change>) {
         self.namespace.invalidate(changes);
@@ -76,12 +70,6 @@ impl SshFs {
     /// The kernel invalidations queued so far, by kind (`--stats`).
     pub fn invalidation_summary(&self) -> String {
         self.namespace.invalidator().summary()
-    }
-
-    /// The kernel was given a negative entry for `name` in `parent` (`negative_timeout`).
-    pub fn gave_negative(&self, parent: u64, name: &std::ffi::OsStr) {
-        let name = super::name_str(name);
-        self.namespace.invalidator().gave_negative(parent, &name);
     }
 
     /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
@@ -101,7 +89,7 @@ impl SshFs {
             tracing::info!(
                 "connection {epoch} up: caches dropped; {handles} open files and directories are reopened on their next use"
             );
-            self.forget_all_ahead();
+            self.ahead.open().forget_all();
             self.flush_caches();
         }
     }

@@ -294,7 +294,7 @@ impl SshFs {
             // not among them is answered at once, one whose attributes went stale (our own
             // write) costs one LSTAT, not a listing of the whole directory.
             if !self.cache().knows_names(&dir) {
-                self.prefetch_listing(dir, ahead::Why::LookedUp);
+                self.ahead.listings().start(self, dir, ahead::Why::LookedUp);
             }
         }
         let known = self.inodes().peek(parent, name);
@@ -316,7 +316,9 @@ impl SshFs {
             Ok(attr) => Ok(kernel::Entry::Found(attr)),
             Err(e) if e.errno == libc::ENOENT && self.kernel.negative_entries() => {
                 tracing::debug!(errno = e.errno, "{}; a negative entry", e.message);
-                self.gave_negative(parent, name);
+                self.namespace
+                    .invalidator()
+                    .gave_negative(parent, &name_str(name));
                 Ok(kernel::Entry::Negative)
             }
             Err(e) => Err(e),

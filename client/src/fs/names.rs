@@ -15,7 +15,7 @@ use crate::remote::sftp::After;
 impl SshFs {
     /// SYMLINK, then LSTAT of the new link.
     pub async fn symlink(&self, parent: u64, name: &OsStr, target: &OsStr) -> FsResult<FileAttr> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let Child { name, rel, path } = self.child(parent, name)?;
         let name = &*name;
         let target = name_str(target);
@@ -30,7 +30,7 @@ impl SshFs {
     /// MKNOD: regular files (OPEN with CREATE|EXCL, CLOSE); SFTP cannot make FIFOs, sockets or
     /// devices, so those get EPERM.
     pub async fn mknod(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
             return Err(FsError::new(
                 libc::EPERM,
@@ -53,7 +53,7 @@ impl SshFs {
 
     /// MKDIR and LSTAT of the new directory, in one round trip.
     pub async fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> FsResult<FileAttr> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let Child { name, rel, path } = self.child(parent, name)?;
         let name = &*name;
         let attrs = match self.sftp.mkdir_lstat(&path, mode & 0o7777).await {
@@ -69,7 +69,7 @@ impl SshFs {
     /// UNLINK: REMOVE; on a server that drops a removed file, a file open through the mount is
     /// hidden instead until its last release ([`super::hidden`]).
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let Child { name, rel, path } = self.child(parent, name)?;
         let name = &*name;
         if let Some(ino) = self.to_hide(parent, name, &rel) {
@@ -97,7 +97,7 @@ impl SshFs {
 
     /// RMDIR.
     pub async fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let Child { name, rel, path } = self.child(parent, name)?;
         let name = &*name;
         if let Err(e) = self.sftp.rmdir(&path).await {
@@ -138,7 +138,7 @@ impl SshFs {
         new_name: &OsStr,
         flags: u32,
     ) -> FsResult<()> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let (name, new_name) = (component(name)?, component(new_name)?);
         let (name, new_name) = (&*name, &*new_name);
         let (from_rel, to_rel) = (
@@ -182,21 +182,23 @@ impl SshFs {
         }
         // rename(2) between two names of one file does nothing and leaves both. SFTP cannot
         // say whether they were one file; when the source is known to have several names, look.
-        if self.has_several_names(parent, name, &from_rel)
+        if self.namespace.has_several_names(parent, name, &from_rel)
             && let Ok(attrs) = self.sftp.lstat(&from).await
         {
             // Both names stay, and both stay marked as names of a multi-link file: the kernel
             // forgets one of its inodes now (it believes the move), so the inode's count is lost.
             let stat = Stat {
                 attrs,
-                nlink: Some(self.link_count(parent, name, &from_rel).max(2)),
+                nlink: Some(self.namespace.link_count(parent, name, &from_rel).max(2)),
             };
             let mut cache = self.cache();
             cache.set_attr(&from_rel, stat.clone());
             cache.set_attr(&to_rel, stat);
             return Ok(());
         }
-        let replaced_shared = self.has_several_names(new_parent, new_name, &to_rel);
+        let replaced_shared = self
+            .namespace
+            .has_several_names(new_parent, new_name, &to_rel);
         let replaced = self.inodes().peek(new_parent, new_name);
         {
             let mut cache = self.cache();
@@ -205,7 +207,7 @@ impl SshFs {
             cache.forget_attr(metadata::split_rel(&to_rel).0);
         }
         if replaced_shared {
-            self.other_names_changed(replaced, true);
+            self.namespace.other_names_changed(replaced, true);
         }
         self.inodes().rename(parent, name, new_parent, new_name);
         Ok(())
@@ -244,7 +246,7 @@ impl SshFs {
 
     /// LINK: `hardlink@openssh.com`, then LSTAT. Both names then count one more link.
     pub async fn link(&self, ino: u64, new_parent: u64, new_name: &OsStr) -> FsResult<FileAttr> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         let new_name = component(new_name)?;
         let new_name = &*new_name;
         let from = self.path_of(ino)?;
@@ -330,7 +332,7 @@ impl SshFs {
     /// After our own unlink or rmdir of `name` in `parent` (at `rel`): record it, and forget the
     /// attributes of the directory holding it (its mtime and size changed on the server).
     pub(super) fn name_removed(&self, parent: u64, name: &str, rel: &str) {
-        let shared = self.has_several_names(parent, name, rel);
+        let shared = self.namespace.has_several_names(parent, name, rel);
         let removed = self.inodes().peek(parent, name);
         {
             let mut cache = self.cache();
@@ -338,23 +340,8 @@ impl SshFs {
             cache.forget_attr(metadata::split_rel(rel).0);
         }
         if shared {
-            self.other_names_changed(removed, true);
+            self.namespace.other_names_changed(removed, true);
         }
-    }
-
-    /// See [`Namespace::other_names_changed`](super::namespace::Namespace::other_names_changed).
-    pub(super) fn other_names_changed(&self, except: Option<u64>, counts: bool) {
-        self.namespace.other_names_changed(except, counts);
-    }
-
-    /// The link count last known for the file `name` in `parent` (at `rel`), 1 if none.
-    pub(super) fn link_count(&self, parent: u64, name: &str, rel: &str) -> u32 {
-        self.namespace.link_count(parent, name, rel)
-    }
-
-    /// Whether the file `name` in `parent` (at `rel`) is known to have several names.
-    pub(super) fn has_several_names(&self, parent: u64, name: &str, rel: &str) -> bool {
-        self.namespace.has_several_names(parent, name, rel)
     }
 
     /// Whether `path` is a directory (`None` if it does not exist or cannot be read).

@@ -99,7 +99,7 @@ impl SshFs {
             return None;
         }
         let after = applied(&own, &a);
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         // Closed meanwhile: nothing was sent, the change goes by path.
         let queued = self.files.send_behind(&file, a).await?;
         // The server's attributes change behind the writes: ask it for them from now on.
@@ -119,7 +119,7 @@ impl SshFs {
         fh: Option<u64>,
         set: &SetAttr,
     ) -> FsResult<FileAttr> {
-        let _changing = self.changing();
+        let _changing = self.ahead.open().changing();
         // A name that is gone (unlinked or replaced while open) is changed through an open
         // handle of the inode: the kernel sends fchmod without one.
         let rel = self.rel_of(ino).ok();

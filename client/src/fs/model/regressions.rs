@@ -388,7 +388,7 @@ fn regression_chmods_behind_the_writes_resent_out_of_order() {
 /// than exist", but d0 showed 2 links: the inode table kept the count a lookup saw, and only
 /// the cache's counts were forgotten when a name of a multi-link file went. Mended: the inodes
 /// known to have several links forget their counts too, and the kernel drops their attributes
-/// (`SshFs::other_names_changed`); a count then reads as the names known until a listing.
+/// (`Namespace::other_names_changed`); a count then reads as the names known until a listing.
 #[test]
 fn regression_nlink_after_drop_caches_and_unlink_of_the_other_name() {
     let r = OFlags {
