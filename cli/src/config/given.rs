@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
+use sshfs_client::remote::{
+    ssh::auth::AuthMethod, ssh::connect::AddressFamily, ssh::connect::StrictHostKeyChecking,
+};
 
 use crate::options::args::Args;
 use crate::options::mount_opts::MountOpts;

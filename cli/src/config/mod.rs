@@ -18,10 +18,10 @@ use sshfs_cache::CacheConfig;
 use sshfs_client::fs::idmap::Owners;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::MountConfig;
-use sshfs_client::remote::ConnectOptions;
-use sshfs_client::remote::external::{External, ExternalOptions};
-use sshfs_client::remote::link::ReconnectPolicy;
-use sshfs_client::remote::server::ServerOverrides;
+use sshfs_client::remote::sftp::link::ReconnectPolicy;
+use sshfs_client::remote::sftp::server::ServerOverrides;
+use sshfs_client::remote::ssh::connect::ConnectOptions;
+use sshfs_client::remote::ssh::external::{External, ExternalOptions};
 
 use crate::options::args::Args;
 use crate::options::mount_opts::{KeyringChoice, LogLevel, MountOpts};
@@ -201,8 +201,8 @@ mod tests {
     use std::path::PathBuf;
 
     use clap::Parser;
-    use sshfs_client::remote::proxy::Via;
-    use sshfs_client::remote::{AuthMethod, IdentityAgent};
+    use sshfs_client::remote::ssh::proxy::Via;
+    use sshfs_client::remote::{ssh::auth::AuthMethod, ssh::auth::IdentityAgent};
 
     use super::log::{LOG_DEBUG, LOG_DEFAULT, LOG_VERBOSE};
     use super::resolve::DEFAULT_KEEPALIVE_MAX;

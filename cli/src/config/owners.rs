@@ -11,7 +11,7 @@ use std::path::Path;
 use nix::unistd::{Gid, Group, Uid, User};
 use sshfs_client::fs::idmap::{IdMap, IdTable, Owners, parse_map_line};
 use sshfs_client::os_message::os_message;
-use sshfs_client::remote::Sftp;
+use sshfs_client::remote::sftp::Sftp;
 use tracing::debug;
 
 use crate::options::mount_opts::{IdMapping, MountOpts};

@@ -1,7 +1,7 @@
 //! `-o password_stdin`: reading the password from stdin, without echo on a terminal.
 
 use sshfs_client::os_message::os_message;
-use sshfs_client::remote::Secret;
+use sshfs_client::remote::ssh::auth::Secret;
 
 /// `-o password_stdin`: one line from stdin, without its line end (as the C sshfs reads it).
 /// On a terminal the line is read without echo.

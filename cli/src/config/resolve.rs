@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sshfs_client::remote::algorithms::{self, Algorithms, ListKind};
-use sshfs_client::remote::proxy::{self, Via};
+use sshfs_client::remote::ssh::algorithms::{self, Algorithms, ListKind};
+use sshfs_client::remote::ssh::proxy::{self, Via};
 use sshfs_client::remote::{
-    AuthMethod, AuthOptions, ConnectOptions, IdentityAgent, StrictHostKeyChecking,
+    ssh::auth::AuthMethod, ssh::auth::AuthOptions, ssh::auth::IdentityAgent,
+    ssh::connect::ConnectOptions, ssh::connect::StrictHostKeyChecking,
 };
 
 use super::given::SshGiven;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use sshfs_client::fs::SshFs;
 use sshfs_client::fuse::{self, Atime, MountConfig};
 use sshfs_client::os_message::os_message;
-use sshfs_client::remote::server::{ServerOverrides, ServerProfile, missing_features};
-use sshfs_client::remote::{self, Prompter, Sftp};
+use sshfs_client::remote::sftp::server::{ServerOverrides, ServerProfile, missing_features};
+use sshfs_client::remote::{self, sftp::Sftp, ssh::auth::Prompter};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
@@ -91,7 +91,7 @@ async fn serve(
                 inner: TtyPrompt,
                 choice: config.keyring,
             });
-            let conn = remote::connect(&config.connect, prompter)
+            let conn = remote::ssh::connect::connect(&config.connect, prompter)
                 .await
                 .map_err(|e| e.to_string())?;
             info!(
@@ -102,7 +102,7 @@ async fn serve(
             (conn.sftp.clone(), conn.reconnector(), Some(conn), banner)
         }
         Some(external) => {
-            let conn = remote::external::connect(external).await?;
+            let conn = remote::ssh::external::connect(external).await?;
             info!("connected to {} through {}", external.host, external.how);
             (conn.sftp.clone(), conn.reconnector(), None, None)
         }
@@ -257,7 +257,7 @@ fn lazy_unmount(mountpoint: &Path, unprivileged: bool) {
 /// The absolute remote directory to mount: REALPATH of the given path ("." = home), which must
 /// exist and be a directory.
 /// Decides what the server allows (channels, SYMLINK's order; see
-/// `sshfs_client::remote::server`), says so at -v, and warns once about what a user of this
+/// `sshfs_client::remote::sftp::server`), says so at -v, and warns once about what a user of this
 /// server will notice missing.
 fn know_the_server(sftp: &Sftp, banner: Option<&str>, overrides: ServerOverrides) {
     let profile = ServerProfile::decide(banner, sftp.extensions(), overrides);
@@ -275,7 +275,7 @@ async fn remote_root(sftp: &Sftp, config: &Config) -> Result<String, String> {
         config.remote_path.as_str()
     };
     let shown = format!("{}:{}", config.connect.host, config.remote_path);
-    let fail = |e: remote::SftpError| {
+    let fail = |e: remote::sftp::SftpError| {
         let why = match e.status() {
             Some(remote::sftp::FX_NO_SUCH_FILE) => "No such file or directory".to_owned(),
             Some(remote::sftp::FX_PERMISSION_DENIED) => "Permission denied".to_owned(),

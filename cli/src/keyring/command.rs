@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use sshfs_client::remote::{Prompter, Secret};
+use sshfs_client::remote::{ssh::auth::Prompter, ssh::auth::Secret};
 
 use super::prompt::TtyPrompt;
 use super::store;

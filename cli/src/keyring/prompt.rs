@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use sshfs_client::remote::Prompter;
+use sshfs_client::remote::ssh::auth::Prompter;
 
 /// Asks on `/dev/tty`.
 pub struct TtyPrompt;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry, Error};
 use sshfs_client::os_message::os_message;
-use sshfs_client::remote::{Prompter, Secret, SecretFor};
+use sshfs_client::remote::{ssh::auth::Prompter, ssh::auth::Secret, ssh::auth::SecretFor};
 
 use crate::options::mount_opts::KeyringChoice as Choice;
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 use sshfs_client::fs::idmap::NoMap;
 use sshfs_client::fs::symlinks::LinkOptions;
 use sshfs_client::fuse::Atime;
-use sshfs_client::remote::server::ServerOverrides;
-use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
+use sshfs_client::remote::sftp::server::ServerOverrides;
+use sshfs_client::remote::{
+    ssh::auth::AuthMethod, ssh::connect::AddressFamily, ssh::connect::StrictHostKeyChecking,
+};
 
 /// `-o idmap=`: how remote owners are shown.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -165,8 +165,8 @@ mod tests {
 
     use sshfs_client::fs::idmap::NoMap;
     use sshfs_client::fuse::Atime;
-    use sshfs_client::remote::server::SymlinkOrder;
-    use sshfs_client::remote::{AuthMethod, StrictHostKeyChecking};
+    use sshfs_client::remote::sftp::server::SymlinkOrder;
+    use sshfs_client::remote::{ssh::auth::AuthMethod, ssh::connect::StrictHostKeyChecking};
 
     use super::*;
     use crate::options::mount_opts::{IdMapping, LogLevel};

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use sshfs_client::fs::idmap::NoMap;
 use sshfs_client::fuse::Atime;
-use sshfs_client::remote::algorithms::{self, ListKind};
-use sshfs_client::remote::server::SymlinkOrder;
+use sshfs_client::remote::sftp::server::SymlinkOrder;
+use sshfs_client::remote::ssh::algorithms::{self, ListKind};
 
 use super::mount_opts::{IdMapping, KeyringChoice, MountOpts};
 use super::values::*;
@@ -226,7 +226,7 @@ pub const DEFS: &[Def] = &[
         Required("HOST|none"),
         Ssh,
         Set(|o, v| {
-            sshfs_client::remote::proxy::parse_jumps(v)?;
+            sshfs_client::remote::ssh::proxy::parse_jumps(v)?;
             o.proxy_jump = Some(v.to_owned());
             Ok(())
         }),

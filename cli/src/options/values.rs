@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sshfs_client::remote::{AddressFamily, AuthMethod, StrictHostKeyChecking};
+use sshfs_client::remote::{
+    ssh::auth::AuthMethod, ssh::connect::AddressFamily, ssh::connect::StrictHostKeyChecking,
+};
 
 use super::mount_opts::LogLevel;
 

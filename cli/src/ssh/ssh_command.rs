@@ -1,11 +1,11 @@
 //! `-o ssh_command`, `-o sftp_server`, `-o directport`: SFTP over an external program or a
 //! plain TCP port instead of our own SSH connection. This module turns the command line into
 //! the program's argument list the way the C sshfs builds its ssh command line
-//! (`sshfs.c`: `ssh_add_arg`, `set_ssh_command`); `sshfs_client::remote::external` runs it.
+//! (`sshfs.c`: `ssh_add_arg`, `set_ssh_command`); `sshfs_client::remote::ssh::external` runs it.
 
 use std::path::PathBuf;
 
-use sshfs_client::remote::external::External;
+use sshfs_client::remote::ssh::external::External;
 
 use crate::options::mount_opts::MountOpts;
 

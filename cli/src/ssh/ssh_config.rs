@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sshfs_client::remote::known_hosts::wildcard_match;
+use sshfs_client::remote::ssh::known_hosts::wildcard_match;
 
 use crate::options::ssh_keywords::Kind::{Irrelevant, Unsupported};
 use crate::options::ssh_keywords::kind_of;

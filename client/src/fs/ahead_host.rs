@@ -10,8 +10,8 @@ use sshfs_cache::{MetaCache, Ticket};
 use super::ahead::{Host, Why};
 use super::stat::Stat;
 use super::{FsResult, SshFs};
-use crate::remote::Handle;
 use crate::remote::sftp::SftpResult;
+use crate::remote::sftp::handle::Handle;
 
 impl Host for SshFs {
     fn meta_cache(&self) -> MutexGuard<'_, MetaCache<Stat>> {

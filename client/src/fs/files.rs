@@ -16,7 +16,7 @@ use super::open_files::file::open_flags;
 use super::open_files::{Locate, OpenFile, Released, follow_renames};
 use super::stat::Stat;
 use super::{Child, FsError, FsResult, SshFs, metadata};
-use crate::remote::Handle;
+use crate::remote::sftp::handle::Handle;
 use crate::remote::sftp::{After, SftpResult};
 
 impl SshFs {

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use sshfs_cache::Ticket;
 
-use crate::remote::Handle;
 use crate::remote::sftp::DirEntry;
+use crate::remote::sftp::handle::Handle;
 
 /// An open directory: the entries read so far, so the kernel can page through (and rewind) by
 /// offset. Either the whole listing came from the cache (no server handle), or pages are fetched

@@ -7,7 +7,7 @@
 //! handles are file descriptors. rclone's server, Windows servers and others drop the file
 //! with its name, and every READ or WRITE on it fails afterwards.
 //!
-//! So on those servers ([`crate::remote::server::ServerProfile::hide_removed_open`]) we do
+//! So on those servers ([`crate::remote::sftp::server::ServerProfile::hide_removed_open`]) we do
 //! what libfuse does without `hard_remove` (lib/fuse.c: `hide_node`, `is_open`): the unlink
 //! of a file that is open through this mount is a RENAME to a hidden name in the same
 //! directory, `.fuse_hidden<inode hex><counter hex>` (libfuse's format), checked free first

@@ -266,8 +266,8 @@ mod tests {
     use sshfs_cache::CacheConfig;
 
     use super::*;
-    use crate::remote::counters::Op;
     use crate::remote::fake_server::FakeServer;
+    use crate::remote::sftp::counters::Op;
 
     const ROOT: u64 = 1;
 

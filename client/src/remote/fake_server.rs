@@ -25,8 +25,8 @@ use tokio::sync::watch;
 
 use futures_util::future::BoxFuture;
 
-use super::link::{ConnectFailure, Connected, Connector, ReconnectPolicy};
 use super::sftp::Sftp;
+use super::sftp::link::{ConnectFailure, Connected, Connector, ReconnectPolicy};
 
 const INIT: u8 = 1;
 const VERSION: u8 = 2;

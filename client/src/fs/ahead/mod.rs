@@ -27,7 +27,7 @@ use sshfs_cache::{MetaCache, Ticket};
 
 use crate::fs::errno::FsResult;
 use crate::fs::stat::Stat;
-use crate::remote::Handle;
+use crate::remote::sftp::handle::Handle;
 use crate::remote::sftp::{Sftp, SftpResult};
 
 pub use listings::{Listings, Why};

@@ -20,7 +20,7 @@ use std::time::Duration;
 use sshfs_cache::CacheConfig;
 
 use super::SshFs;
-use crate::remote::server::{ServerOverrides, ServerProfile};
+use crate::remote::sftp::server::{ServerOverrides, ServerProfile};
 use crate::remote::testing::memory::{MemoryServer, Personality};
 use crate::remote::testing::{StreamConnector, quick_reconnect};
 

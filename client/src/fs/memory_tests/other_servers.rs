@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ROOT, flags, mount, mount_as, mount_with, name};
-use crate::remote::server::{ServerOverrides, ServerProfile, SymlinkOrder};
+use crate::remote::sftp::server::{ServerOverrides, ServerProfile, SymlinkOrder};
 use crate::remote::testing::faults::{Faulty, Pick};
 use crate::remote::testing::memory::personality::FX_PERMISSION_DENIED;
 use crate::remote::testing::memory::{MemoryServer, NodeKind, Personality};

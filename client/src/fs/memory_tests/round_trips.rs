@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{DIR, ROOT, flags, name};
 use crate::fs::SshFs;
 use crate::fs::symlinks::LinkOptions;
-use crate::remote::server::{ServerOverrides, ServerProfile};
+use crate::remote::sftp::server::{ServerOverrides, ServerProfile};
 use crate::remote::testing::faults::{Delay, Faulty};
 use crate::remote::testing::memory::{MemoryServer, Personality};
 use crate::remote::testing::{StreamConnector, quick_reconnect};

@@ -11,7 +11,7 @@ use super::stripes::Stripes;
 use super::write_behind::WriteBehind;
 use crate::fs::ahead::readahead::ReadAhead;
 use crate::fs::errno::{FsError, FsResult};
-use crate::remote::{Handle, Sftp, SftpError};
+use crate::remote::{sftp::Sftp, sftp::SftpError, sftp::handle::Handle};
 
 /// SFTP open flags for POSIX `open(2)` flags.
 pub fn open_flags(flags: u32) -> OpenFlags {

@@ -25,7 +25,7 @@ use crate::fs::ahead::readahead;
 use crate::fs::errno::{FsError, FsResult};
 use crate::fs::handles::{FhNumbers, HandleTable};
 use crate::fs::stat::Stat;
-use crate::remote::{Handle, Sftp, SftpError};
+use crate::remote::{sftp::Sftp, sftp::SftpError, sftp::handle::Handle};
 pub use file::OpenFile;
 use hidden::Hidden;
 use stripes::{STRIPED_FROM, StripeCounts};

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use russh_sftp::protocol::OpenFlags;
 
 use super::write_behind::WriteBehind;
-use crate::remote::{Handle, Sftp, SftpError};
+use crate::remote::{sftp::Sftp, sftp::SftpError, sftp::handle::Handle};
 
 /// The size of a stripe: the file's bytes `[k * STRIPE, (k + 1) * STRIPE)` go through
 /// channel `k % channels`.

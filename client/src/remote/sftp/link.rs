@@ -11,7 +11,7 @@
 //! [`ReconnectPolicy::auth_tries`] times, ends reconnecting: requests then fail at once.
 //!
 //! The connector is the seam between the session logic and the network: the real one
-//! (`remote::connect`) opens SSH, checks the host key against the one seen at mount, and
+//! (`remote::ssh::connect::connect`) opens SSH, checks the host key against the one seen at mount, and
 //! authenticates without a prompt; tests use an in-memory server that can drop the session at
 //! any request (`remote::fake_server`).
 

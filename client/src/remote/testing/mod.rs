@@ -20,8 +20,8 @@ use futures_util::future::BoxFuture;
 use russh_sftp::client::RawSftpSession;
 use tokio::io::DuplexStream;
 
-use super::link::{ChannelOpener, ConnectFailure, Connected, Connector, ReconnectPolicy};
 use super::sftp::Sftp;
+use super::sftp::link::{ChannelOpener, ConnectFailure, Connected, Connector, ReconnectPolicy};
 
 pub(crate) mod faults;
 pub(crate) mod memory;
@@ -41,7 +41,7 @@ pub(crate) trait ServeSftp: Send + Sync + 'static {
 }
 
 /// A [`Connector`] over any [`ServeSftp`]: each connect is a new connection, whose first
-/// channel is initialised as `remote::connect` initialises sshd's (VERSION's extensions, then
+/// channel is initialised as `remote::ssh::connect::connect` initialises sshd's (VERSION's extensions, then
 /// `limits@openssh.com` when offered), and which can open more channels.
 pub(crate) struct StreamConnector {
     server: Arc<dyn ServeSftp>,

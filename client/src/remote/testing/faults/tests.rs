@@ -15,7 +15,7 @@ use sshfs_cache::CacheConfig;
 use super::{Channels, Delay, Delivery, Fate, FaultPlan, Faulty, Pick, Shorten};
 use crate::fs::{FsResult, SshFs};
 use crate::remote::fake_server::FakeServer;
-use crate::remote::link::Connector;
+use crate::remote::sftp::link::Connector;
 use crate::remote::sftp::{FX_FAILURE, FX_PERMISSION_DENIED, Sftp, SftpError};
 use crate::remote::testing::memory::MemoryServer;
 use crate::remote::testing::process::SftpServerProcess;
