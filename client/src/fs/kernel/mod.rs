@@ -1,18 +1,21 @@
 //! What the fs layer decides about the kernel it answers, beside the operations themselves:
 //! who may use the mount ([`admission`]), when a missing name is answered as a negative entry
 //! the kernel keeps ([`negative`]), the lookup references READDIRPLUS entries take ([`plus`]),
-//! and the undo of an open whose handle never reaches the kernel ([`undo`]). The FUSE layer
-//! names each request's operation ([`Op`]), calls these, and only converts.
+//! the undo of an open whose handle never reaches the kernel ([`undo`]), and how long the kernel
+//! may keep each answer ([`ttl`]). The FUSE layer names each request's operation ([`Op`]),
+//! calls these, and only converts.
 
 pub mod admission;
 pub mod negative;
 pub mod op;
 pub mod plus;
+pub mod ttl;
 pub mod undo;
 
 pub use negative::Entry;
 pub use op::Op;
 pub use plus::PlusEntries;
+pub use ttl::{KernelTtls, Lifetimes};
 
 use super::SshFs;
 
@@ -24,6 +27,8 @@ pub struct KernelTerms {
     /// Whether a missing name is answered as a negative entry (the kernel's
     /// `negative_timeout` is not zero).
     pub negative_entries: bool,
+    /// How long the kernel may keep names and attributes ([`ttl`]).
+    pub ttls: KernelTtls,
 }
 
 /// The kernel-side state of [`SshFs`]: the terms set at mount.
@@ -31,6 +36,14 @@ pub struct KernelTerms {
 pub struct Kernel {
     admission: admission::Admission,
     negative: negative::NegativeEntries,
+    ttls: std::sync::RwLock<KernelTtls>,
+}
+
+impl Kernel {
+    /// The timeouts set at mount.
+    fn ttls(&self) -> KernelTtls {
+        *self.ttls.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl SshFs {
@@ -41,5 +54,6 @@ impl SshFs {
             self.kernel.admission.only_owner_and_root(owner);
         }
         self.kernel.negative.set(terms.negative_entries);
+        *self.kernel.ttls.write().unwrap_or_else(|e| e.into_inner()) = terms.ttls;
     }
 }
