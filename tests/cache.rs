@@ -253,3 +253,96 @@ fn own_changes_show_at_once() {
     assert_eq!(sh(mnt, "ls"), "");
     assert_eq!(fs::read_dir(sshd.root_dir()).unwrap().count(), 0);
 }
+
+/// Without `attr_timeout`/`entry_timeout`, the kernel keeps a file's name and attributes as
+/// long as our cache would answer them: a warm `stat` of every file, well after the old fixed
+/// second, does not reach the daemon for any file (the directories' names get only that
+/// second, so each costs a LOOKUP answered from the cache), and sends no SFTP request.
+#[test]
+fn warm_stats_within_our_ttl_do_not_reach_the_daemon() {
+    let sshd = Sshd::start();
+    make_tree(sshd.root_dir(), 4, 50);
+    let m = Mount::start(&sshd, &["-o", "recheck=0"]);
+    let files: Vec<_> = (0..4)
+        .flat_map(|d| (0..50).map(move |f| format!("tree/d{d:02}/f{f:03}")))
+        .map(|p| m.path().join(p))
+        .collect();
+    let stat_all = || {
+        for f in &files {
+            assert!(fs::metadata(f).unwrap().size() > 0);
+        }
+    };
+    stat_all();
+    sleep(Duration::from_millis(1500)); // past the old fixed second
+    let asked = |s: &MountStats| s.get("hits=") + s.get("misses=");
+    let before = MountStats::of(m.path());
+    stat_all();
+    let after = MountStats::of(m.path());
+    assert_eq!(
+        after.get("total="),
+        before.get("total="),
+        "a warm stat sent SFTP requests"
+    );
+    let reached = asked(&after) - asked(&before);
+    // The 5 directories' names may be looked up again; with the fixed second every one of
+    // the 200 files was (a LOOKUP, or a GETATTR, or both).
+    assert!(
+        reached <= 10,
+        "{reached} cache lookups for a warm stat of 200 files"
+    );
+}
+
+/// A file changed on the server shows through the mount once our cache's entry for it
+/// expires (`cache_timeout`), though the kernel was given that entry's remaining life: no later
+/// than with the old fixed second (our timeout plus one).
+#[test]
+fn a_server_change_shows_when_our_entry_expires() {
+    let sshd = Sshd::start();
+    let file = sshd.root_dir().join("f");
+    fs::write(&file, b"0123456789").unwrap();
+    let m = Mount::start(&sshd, &["-o", "cache_timeout=3,recheck=0"]);
+    let through = m.path().join("f");
+    assert_eq!(fs::metadata(&through).unwrap().size(), 10);
+    let changed = std::time::Instant::now();
+    fs::write(&file, b"01234567890123456789").unwrap();
+    bump_mtime(&file, 10);
+    assert!(
+        support::wait_until(Duration::from_secs(5), || fs::metadata(&through)
+            .unwrap()
+            .size()
+            == 20),
+        "the new size did not show within 3 s + 1 s + 1 s of margin"
+    );
+    eprintln!("the new size showed after {:?}", changed.elapsed());
+}
+
+/// A file being written through the mount shows its growing size at once to another `stat`,
+/// though our cache and the kernel keep attributes for 600 s: the kernel drops its own after
+/// each WRITE, and our cache forgets them.
+#[test]
+fn a_file_being_written_shows_its_size_at_once() {
+    use std::io::Write;
+    let sshd = Sshd::start();
+    let m = Mount::start(&sshd, &["-o", "cache_timeout=600"]);
+    let path = m.path().join("log");
+    fs::write(&path, b"").unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().size(), 0);
+    let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    for n in 1..=5u64 {
+        f.write_all(b"0123456789").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().size(),
+            10 * n,
+            "after write {n}"
+        );
+    }
+    f.set_len(7).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().size(), 7, "after ftruncate");
+    drop(f);
+    assert_eq!(fs::metadata(&path).unwrap().size(), 7, "after close");
+    assert_eq!(
+        fs::metadata(sshd.root_dir().join("log")).unwrap().size(),
+        7,
+        "on the server"
+    );
+}

@@ -490,6 +490,22 @@ impl<A: Clone + Revision> MetaCache<A> {
         attr_answer(&self.config, self.clock.now(), self.store.peek(path))
     }
 
+    /// What [`peek_attr`](Self::peek_attr) answers, with how much longer that answer stays
+    /// fresh (zero for [`Lookup::Unknown`]): the moment it expires is the moment the cache
+    /// would ask the server again. Counts nothing and does not touch recency.
+    pub fn peek_attr_life(&self, path: &str) -> (Lookup<A>, Duration) {
+        let now = self.clock.now();
+        let entry = self.store.peek(path);
+        let answer = attr_answer(&self.config, now, entry);
+        let ttl = match answer {
+            Lookup::Found(_) => self.config.stat_ttl,
+            Lookup::Missing => self.config.negative_ttl,
+            Lookup::Unknown => return (answer, Duration::ZERO),
+        };
+        let at = entry.and_then(|e| e.attr.as_ref()).map_or(now, |t| t.at);
+        (answer, remaining(at, ttl, now))
+    }
+
     /// The attributes last stored for `path`, fresh or expired (`None` if nothing is known or it
     /// is known to be missing). This is the baseline a revalidation compares with: the
     /// filesystem uses it to decide whether the kernel's page cache of a file may be kept.
@@ -1173,6 +1189,11 @@ fn attr_answer<A: Clone>(
 /// A fact learned at `at` may be answered while it is younger than `ttl` (a zero TTL never).
 fn fresh(at: Instant, ttl: Duration, now: Instant) -> bool {
     now.saturating_duration_since(at) < ttl
+}
+
+/// How much longer a fact learned at `at` stays fresh under `ttl` (zero once expired).
+fn remaining(at: Instant, ttl: Duration, now: Instant) -> Duration {
+    ttl.saturating_sub(now.saturating_duration_since(at))
 }
 
 /// Parent and name of `path`; `None` for the root.

@@ -112,6 +112,74 @@ fn negative_entry_is_fresh_until_negative_ttl() {
 }
 
 #[test]
+fn remaining_life_counts_down_to_the_moment_the_cache_would_ask() {
+    let (mut c, clock) = cache();
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Unknown, Duration::ZERO));
+    let t = c.ticket();
+    c.put_attr(t, "f", at(1));
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Found(at(1)), 10 * SEC));
+    clock.advance(4 * SEC);
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Found(at(1)), 6 * SEC));
+    clock.advance(6 * SEC - NANO);
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Found(at(1)), NANO));
+    clock.advance(NANO);
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Unknown, Duration::ZERO));
+    // A newer answer starts a new life; asking counts nothing.
+    let t = c.ticket();
+    c.put_attr(t, "f", at(1));
+    assert_eq!(c.peek_attr_life("f").1, 10 * SEC);
+    assert_eq!(c.stats().hits + c.stats().misses, 0);
+}
+
+#[test]
+fn remaining_life_of_a_negative_entry_follows_negative_ttl() {
+    let (mut c, clock) = cache();
+    let t = c.ticket();
+    c.put_missing(t, "gone");
+    clock.advance(2 * SEC);
+    assert_eq!(c.peek_attr_life("gone"), (Lookup::Missing, 3 * SEC));
+    clock.advance(3 * SEC);
+    assert_eq!(c.peek_attr_life("gone"), (Lookup::Unknown, Duration::ZERO));
+}
+
+#[test]
+fn remaining_life_after_our_own_changes() {
+    let (mut c, clock) = cache();
+    let t = c.ticket();
+    c.put_attr(t, "f", at(1));
+    clock.advance(7 * SEC);
+    // Our own change: a whole new life.
+    c.set_attr("f", at(2));
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Found(at(2)), 10 * SEC));
+    c.created("new", at(3));
+    assert_eq!(c.peek_attr_life("new").1, 10 * SEC);
+    c.removed("new");
+    assert_eq!(c.peek_attr_life("new"), (Lookup::Missing, 5 * SEC));
+    // Forgotten (a write): nothing left to answer, no life.
+    c.invalidate("f");
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Unknown, Duration::ZERO));
+    // A listing's children live from the listing.
+    let t = c.ticket();
+    c.put_listing(t, "", entries(&[("a", 1)]));
+    clock.advance(SEC);
+    assert_eq!(c.peek_attr_life("a").1, 9 * SEC);
+}
+
+#[test]
+fn remaining_life_is_zero_without_a_cache() {
+    let (mut c, _clock) = cache_with(CacheConfig {
+        stat_ttl: Duration::ZERO,
+        negative_ttl: Duration::ZERO,
+        ..config()
+    });
+    let t = c.ticket();
+    c.put_attr(t, "f", at(1));
+    c.put_missing(t, "g");
+    assert_eq!(c.peek_attr_life("f"), (Lookup::Unknown, Duration::ZERO));
+    assert_eq!(c.peek_attr_life("g"), (Lookup::Unknown, Duration::ZERO));
+}
+
+#[test]
 fn link_is_fresh_until_link_ttl() {
     let (mut c, clock) = cache();
     let t = c.ticket();

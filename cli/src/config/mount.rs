@@ -8,7 +8,8 @@ use sshfs_client::fuse::{KernelTtls, MountConfig, MountFlags};
 
 use crate::options::mount_opts::MountOpts;
 
-/// Default kernel attribute and name cache lifetime.
+/// The least time the kernel keeps attributes and names when our cache decides (the C
+/// sshfs's fixed `attr_timeout` and `entry_timeout`).
 pub(super) const DEFAULT_KERNEL_TTL: Duration = Duration::from_secs(1);
 
 /// Whether /etc/fuse.conf lets users mount with allow_other (as fusermount3 reads it).
@@ -107,10 +108,12 @@ pub(super) fn mount_config(o: &MountOpts, fs_name: String, unprivileged: bool) -
         direct_io: o.direct_io,
         max_write: o.max_write,
         max_background: o.max_background,
+        // Not given: as long as our cache keeps the answer, at least the old fixed second.
         ttls: KernelTtls {
-            attr: o.attr_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
-            entry: o.entry_timeout.unwrap_or(DEFAULT_KERNEL_TTL),
+            attr: o.attr_timeout,
+            entry: o.entry_timeout,
             negative: o.negative_timeout.unwrap_or(Duration::ZERO),
+            floor: DEFAULT_KERNEL_TTL,
         },
     }
 }

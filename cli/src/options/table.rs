@@ -1226,10 +1226,10 @@ pub const DEFS: &[Def] = &[
             o.attr_timeout = Some(parse_secs_f(v)?);
             Ok(())
         }),
-        "how long the kernel caches attributes (default 1)",
+        "how long the kernel caches attributes (default: as long as our cache keeps them, at least 1 s)",
     )
-    .default_is("1")
-    .doc("how long the kernel keeps attributes"),
+    .default_is("our cache's life, at least 1")
+    .doc("how long the kernel keeps attributes. Not given: as long as our own cache would answer them without asking the server (the rest of `cache_stat_timeout` since the server said them), at least 1 s; 1 s for what our cache does not keep (`cache=no`, a file with several names, any file with `follow_symlinks`, a file open for writing through the mount). Whatever we learn meanwhile is sent to the kernel as an invalidation ([cache.md](cache.md))"),
     def(
         "entry_timeout",
         Required("SECONDS"),
@@ -1238,10 +1238,10 @@ pub const DEFS: &[Def] = &[
             o.entry_timeout = Some(parse_secs_f(v)?);
             Ok(())
         }),
-        "how long the kernel caches names (default 1)",
+        "how long the kernel caches names (default: as long as our cache keeps their attributes, at least 1 s; a directory's 1 s)",
     )
-    .default_is("1")
-    .doc("how long the kernel keeps names"),
+    .default_is("our cache's life, at least 1")
+    .doc("how long the kernel keeps names. Not given: as `attr_timeout`; a directory's name 1 s (`--flush` cannot take those back)"),
     def(
         "negative_timeout",
         Required("SECONDS"),

@@ -23,6 +23,7 @@ pub mod hidden;
 pub mod idmap;
 pub mod invalidate;
 pub mod kernel;
+pub mod lifetimes;
 pub mod metadata;
 pub mod names;
 pub mod namespace;

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::{CacheConfig, Change, InodeTable, Lookup, MetaCache, SystemClock, Ticket};
@@ -103,14 +104,10 @@ impl Namespace {
     /// directory may answer ENOENT.
     pub fn known_attr(&self, rel: &str, ino: Option<u64>, lookup: bool, follow: bool) -> Known {
         let (dir, name) = split_rel(rel);
-        let shared = ino
-            .and_then(|ino| self.inodes().nlink(ino))
-            .is_some_and(|n| n > 1);
+        let shared = self.is_shared(ino);
         let mut cache = self.cache();
         match cache.attr(rel) {
-            // (A directory's link count counts its subdirectories, not other names.)
-            // With follow_symlinks any file may be reached through links we cannot see.
-            Lookup::Found(stat) if stat.is_dir() || !(shared || several_names(&stat) || follow) => {
+            Lookup::Found(stat) if trusted(&stat, shared, follow) => {
                 return Known::Fresh(stat);
             }
             Lookup::Missing => return Known::Missing,
@@ -120,6 +117,23 @@ impl Namespace {
             return Known::Missing;
         }
         Known::Ask(cache.ticket())
+    }
+
+    /// How much longer [`known_attr`](Self::known_attr) answers the attributes of `rel`
+    /// (inode `ino`) from the cache: the remaining life of a fresh entry it trusts, else zero.
+    /// Counts nothing.
+    pub fn answer_life(&self, rel: &str, ino: Option<u64>, follow: bool) -> Duration {
+        let shared = self.is_shared(ino);
+        match self.cache().peek_attr_life(rel) {
+            (Lookup::Found(stat), life) if trusted(&stat, shared, follow) => life,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Whether the inode `ino` is known to have several names.
+    fn is_shared(&self, ino: Option<u64>) -> bool {
+        ino.and_then(|ino| self.inodes().nlink(ino))
+            .is_some_and(|n| n > 1)
     }
 
     /// Remembers the attributes an LSTAT or STAT of `rel` (sent at `ticket`) answered, with
@@ -243,6 +257,14 @@ impl Namespace {
         };
         !is_dir && self.link_count(parent, name, rel) > 1
     }
+}
+
+/// Whether fresh cached attributes may be answered: not for a file with several names
+/// (`shared`: the inode is known to have them), whose change through another name we cannot
+/// see; with `follow` (follow_symlinks) not for any file, which symlinks we cannot see may
+/// name. (A directory's link count counts its subdirectories, not other names.)
+fn trusted(stat: &Stat, shared: bool, follow: bool) -> bool {
+    stat.is_dir() || !(shared || several_names(stat) || follow)
 }
 
 /// Whether cached attributes say the file has several names.

@@ -16,7 +16,7 @@ use super::notify;
 use super::reply::{self, Replies};
 use super::request::{Runner, errno};
 use crate::fs::SshFs;
-use crate::fs::kernel::{KernelTerms, Op};
+use crate::fs::kernel::{Entry, KernelTerms, Op};
 
 /// Largest WRITE the kernel may send us (it caps this at its max_pages, 1 MiB by default).
 const MAX_WRITE: u32 = 1024 * 1024;
@@ -38,12 +38,13 @@ impl FuseFs {
             // With allow_other as well, allow_root still decides (as libfuse 3).
             allow_root: config.allow_root,
             negative_entries: !config.ttls.negative.is_zero(),
+            ttls: config.ttls,
         });
         Self {
             run: Runner::new(Arc::clone(&fs)),
             fs,
             replies: Replies {
-                ttls: config.ttls,
+                negative: config.ttls.negative,
                 direct_io: config.direct_io,
             },
             max_write: config.max_write.map_or(MAX_WRITE, |w| w.min(MAX_WRITE)),
@@ -87,7 +88,10 @@ impl Filesystem for FuseFs {
             .run
             .serve_named(&req, Op::Lookup, parent, Some(name), lookup)
             .await?;
-        Ok(self.replies.lookup(entry, self.fs.block_unit()))
+        Ok(match entry {
+            Entry::Found(attr) => self.replies.entry(attr, self.fs.lifetimes(attr.ino)),
+            Entry::Negative => self.replies.negative(self.fs.block_unit()),
+        })
     }
 
     async fn forget(&self, _req: Request, inode: u64, nlookup: u64) {
@@ -109,7 +113,7 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyAttr> {
         let getattr = self.fs.getattr(inode, fh);
         let attr = self.run.serve(&req, Op::Getattr, inode, getattr).await?;
-        Ok(self.replies.attr(attr))
+        Ok(self.replies.attr(attr, self.fs.lifetimes(inode)))
     }
 
     async fn setattr(
@@ -121,7 +125,7 @@ impl Filesystem for FuseFs {
     ) -> FuseResult<ReplyAttr> {
         let setattr = self.fs.setattr(inode, fh, &set_attr);
         let reply = self.run.serve(&req, Op::Setattr, inode, setattr).await?;
-        Ok(self.replies.setattr(reply))
+        Ok(self.replies.setattr(reply, self.fs.lifetimes(inode)))
     }
 
     async fn readlink(&self, req: Request, inode: u64) -> FuseResult<ReplyData> {
@@ -142,7 +146,7 @@ impl Filesystem for FuseFs {
             .run
             .serve_named(&req, Op::Symlink, parent, Some(name), symlink)
             .await?;
-        Ok(self.replies.entry(attr))
+        Ok(self.replies.entry(attr, self.fs.lifetimes(attr.ino)))
     }
 
     async fn mknod(
@@ -158,7 +162,7 @@ impl Filesystem for FuseFs {
             .run
             .serve_named(&req, Op::Mknod, parent, Some(name), mknod)
             .await?;
-        Ok(self.replies.entry(attr))
+        Ok(self.replies.entry(attr, self.fs.lifetimes(attr.ino)))
     }
 
     async fn mkdir(
@@ -174,7 +178,7 @@ impl Filesystem for FuseFs {
             .run
             .serve_named(&req, Op::Mkdir, parent, Some(name), mkdir)
             .await?;
-        Ok(self.replies.entry(attr))
+        Ok(self.replies.entry(attr, self.fs.lifetimes(attr.ino)))
     }
 
     async fn unlink(&self, req: Request, parent: u64, name: &OsStr) -> FuseResult<()> {
@@ -229,7 +233,7 @@ impl Filesystem for FuseFs {
             .serve(&req, Op::Link, inode, link)
             .await
             .map_err(|e| self.run.too_long_or(e, new_parent, new_name))?;
-        Ok(self.replies.entry(attr))
+        Ok(self.replies.entry(attr, self.fs.lifetimes(attr.ino)))
     }
 
     async fn open(&self, req: Request, inode: u64, flags: u32) -> FuseResult<ReplyOpen> {
@@ -251,7 +255,8 @@ impl Filesystem for FuseFs {
             .run
             .serve_named(&req, Op::Create, parent, Some(name), create)
             .await?;
-        Ok(self.replies.created(created))
+        let life = self.fs.lifetimes(created.0.ino);
+        Ok(self.replies.created(created, life))
     }
 
     async fn read(
@@ -363,7 +368,10 @@ impl Filesystem for FuseFs {
         // when the next one is pulled (see `crate::fs::plus`).
         let entries = self.fs.plus_entries(parent, items).map(|entry| {
             entry
-                .map(|entry| self.replies.plus_entry(entry))
+                .map(|entry| {
+                    let life = self.fs.lifetimes(entry.1.ino);
+                    self.replies.plus_entry(entry, life)
+                })
                 .map_err(errno)
         });
         Ok(ReplyDirectoryPlus {

@@ -1,18 +1,8 @@
 //! The mount's settings: what the kernel is asked for at mount ([`MountConfig`],
-//! [`MountFlags`]) and how long it may keep what it is told ([`KernelTtls`]).
+//! [`MountFlags`]) and how long it may keep what it is told ([`KernelTtls`], which the fs
+//! layer applies: [`crate::fs::kernel::ttl`]).
 
-use std::time::Duration;
-
-/// How long the kernel may keep what we tell it.
-#[derive(Debug, Clone, Copy)]
-pub struct KernelTtls {
-    /// Attribute validity.
-    pub attr: Duration,
-    /// Name (dentry) validity.
-    pub entry: Duration,
-    /// Validity of "no such name" (zero: the kernel asks again every time; our cache answers).
-    pub negative: Duration,
-}
+pub use crate::fs::kernel::KernelTtls;
 
 /// Mount settings.
 #[derive(Debug, Clone)]

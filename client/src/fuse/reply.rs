@@ -1,13 +1,13 @@
-//! fuse3 replies from the fs layer's results: the configured TTLs on entries and attributes,
-//! the FOPEN_* flags of an open, names in the kernel's bytes.
+//! fuse3 replies from the fs layer's results: the lifetimes it decides for entries and
+//! attributes ([`crate::fs::kernel::ttl`]), the FOPEN_* flags of an open, names in the
+//! kernel's bytes.
 
 use std::time::Duration;
 
 use fuse3::raw::prelude::*;
 use russh_sftp::extensions::Statvfs;
 
-use super::config::KernelTtls;
-use crate::fs::kernel::Entry;
+use crate::fs::kernel::Lifetimes;
 use crate::fs::setattr::SetAttrReply;
 use crate::fs::{DirItem, attr};
 use crate::kernel_names::name_to_kernel;
@@ -17,50 +17,47 @@ const FOPEN_DIRECT_IO: u32 = 1 << 0;
 /// `FOPEN_KEEP_CACHE` (fuse_kernel.h): the kernel keeps the file's pages across this open.
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
 
-/// Builds replies with the mount's TTLs and page-cache setting.
+/// Builds replies with the lifetimes the fs layer decides, and the mount's page-cache setting.
 pub(super) struct Replies {
-    /// How long the kernel may keep what it is told.
-    pub(super) ttls: KernelTtls,
+    /// How long the kernel keeps "no such name" (a LOOKUP's negative entry).
+    pub(super) negative: Duration,
     /// Every open is `FOPEN_DIRECT_IO` (`-o direct_io`).
     pub(super) direct_io: bool,
 }
 
 impl Replies {
-    /// An entry for `attr` (a kernel reference was taken on it).
-    pub(super) fn entry(&self, attr: FileAttr) -> ReplyEntry {
+    /// An entry for `attr` (a kernel reference was taken on it), kept for `life`.
+    pub(super) fn entry(&self, attr: FileAttr, life: Lifetimes) -> ReplyEntry {
         ReplyEntry {
-            ttl: self.ttls.entry,
+            ttl: life.entry,
             attr,
             generation: 0,
         }
     }
 
-    /// A LOOKUP's answer. A reply with inode 0 is a negative entry the kernel keeps for its
-    /// TTL; `block_unit` is the fs layer's `st_blocks` unit.
-    pub(super) fn lookup(&self, entry: Entry, block_unit: u32) -> ReplyEntry {
-        match entry {
-            Entry::Found(attr) => self.entry(attr),
-            Entry::Negative => ReplyEntry {
-                ttl: self.ttls.negative,
-                attr: attr::file_attr(0, &Default::default(), None, block_unit),
-                generation: 0,
-            },
+    /// A LOOKUP's answer that is a negative entry: inode 0, kept by the kernel for
+    /// `negative_timeout`; `block_unit` is the fs layer's `st_blocks` unit.
+    pub(super) fn negative(&self, block_unit: u32) -> ReplyEntry {
+        ReplyEntry {
+            ttl: self.negative,
+            attr: attr::file_attr(0, &Default::default(), None, block_unit),
+            generation: 0,
         }
     }
 
-    /// A GETATTR's answer.
-    pub(super) fn attr(&self, attr: FileAttr) -> ReplyAttr {
+    /// A GETATTR's answer, kept for `life`.
+    pub(super) fn attr(&self, attr: FileAttr, life: Lifetimes) -> ReplyAttr {
         ReplyAttr {
-            ttl: self.ttls.attr,
+            ttl: life.attr,
             attr,
         }
     }
 
     /// A SETATTR's answer: attributes the server did not confirm are not kept (TTL 0).
-    pub(super) fn setattr(&self, reply: SetAttrReply) -> ReplyAttr {
+    pub(super) fn setattr(&self, reply: SetAttrReply, life: Lifetimes) -> ReplyAttr {
         ReplyAttr {
             ttl: match reply.confirmed {
-                true => self.ttls.attr,
+                true => life.attr,
                 false => Duration::ZERO,
             },
             attr: reply.attr,
@@ -75,10 +72,10 @@ impl Replies {
         }
     }
 
-    /// A CREATE's answer: the new file's entry and its handle.
-    pub(super) fn created(&self, (attr, fh): (FileAttr, u64)) -> ReplyCreated {
+    /// A CREATE's answer: the new file's entry (kept for `life`) and its handle.
+    pub(super) fn created(&self, (attr, fh): (FileAttr, u64), life: Lifetimes) -> ReplyCreated {
         ReplyCreated {
-            ttl: self.ttls.entry,
+            ttl: life.entry,
             attr,
             generation: 0,
             fh,
@@ -86,8 +83,12 @@ impl Replies {
         }
     }
 
-    /// A READDIRPLUS entry with its attributes (referenced by the fs layer).
-    pub(super) fn plus_entry(&self, (item, attr): (DirItem, FileAttr)) -> DirectoryEntryPlus {
+    /// A READDIRPLUS entry with its attributes (referenced by the fs layer), kept for `life`.
+    pub(super) fn plus_entry(
+        &self,
+        (item, attr): (DirItem, FileAttr),
+        life: Lifetimes,
+    ) -> DirectoryEntryPlus {
         DirectoryEntryPlus {
             inode: attr.ino,
             generation: 0,
@@ -95,8 +96,8 @@ impl Replies {
             name: name_to_kernel(&item.name),
             offset: next_offset(&item),
             attr,
-            entry_ttl: self.ttls.entry,
-            attr_ttl: self.ttls.attr,
+            entry_ttl: life.entry,
+            attr_ttl: life.attr,
         }
     }
 

@@ -1,17 +1,20 @@
 //! What the fs layer decides about the kernel it answers, beside the operations themselves,
-//! from the terms set at mount: who may use the mount ([`admission`]) and when a missing name
-//! is answered as a negative entry the kernel keeps ([`negative`]). The FUSE layer names each
-//! request's operation ([`Op`]), asks `SshFs` (which routes to [`Kernel`]), and only converts.
-//! Two more jobs of this kind need the filesystem itself and sit beside it: the lookup
-//! references of READDIRPLUS entries ([`crate::fs::plus`]) and the undo of an open whose
-//! handle never reaches the kernel ([`crate::fs::undo`]).
+//! from the terms set at mount: who may use the mount ([`admission`]), when a missing name
+//! is answered as a negative entry the kernel keeps ([`negative`]), and how long the kernel may
+//! keep each answer ([`ttl`]). The FUSE layer names each request's operation ([`Op`]), asks
+//! `SshFs` (which routes to [`Kernel`]), and only converts. Three more jobs of this kind need the
+//! filesystem itself and sit beside it: the lookup references of READDIRPLUS entries
+//! ([`crate::fs::plus`]), the undo of an open whose handle never reaches the kernel
+//! ([`crate::fs::undo`]), and each answer's remaining life ([`crate::fs::lifetimes`]).
 
 pub mod admission;
 pub mod negative;
 pub mod op;
+pub mod ttl;
 
 pub use negative::Entry;
 pub use op::Op;
+pub use ttl::{KernelTtls, Lifetimes};
 
 use crate::fs::errno::FsResult;
 
@@ -23,6 +26,8 @@ pub struct KernelTerms {
     /// Whether a missing name is answered as a negative entry (the kernel's
     /// `negative_timeout` is not zero).
     pub negative_entries: bool,
+    /// How long the kernel may keep names and attributes ([`ttl`]).
+    pub ttls: KernelTtls,
 }
 
 /// The kernel-side state of the filesystem: the terms set at mount.
@@ -30,6 +35,14 @@ pub struct KernelTerms {
 pub struct Kernel {
     admission: admission::Admission,
     negative: negative::NegativeEntries,
+    ttls: std::sync::RwLock<KernelTtls>,
+}
+
+impl Kernel {
+    /// The timeouts set at mount.
+    pub fn ttls(&self) -> KernelTtls {
+        *self.ttls.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Kernel {
@@ -40,6 +53,7 @@ impl Kernel {
             self.admission.only_owner_and_root(owner);
         }
         self.negative.set(terms.negative_entries);
+        *self.ttls.write().unwrap_or_else(|e| e.into_inner()) = terms.ttls;
     }
 
     /// Whether the user `uid` may make a request of `op` ([`admission::Admission`]).

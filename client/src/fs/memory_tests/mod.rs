@@ -3,8 +3,9 @@
 //! sshd and no FUSE: every operation the FUSE frontend calls ([`operations`]), the errnos a
 //! local filesystem gives ([`errors`]), the background re-check noticing changes made behind
 //! the mount ([`recheck`]), servers that are not OpenSSH ([`other_servers`]), and the round trips
-//! each operation costs, as docs/SEMANTICS.md promises them ([`round_trips`]). Results are
-//! checked through `SshFs` and in the server's own tree.
+//! each operation costs, as docs/SEMANTICS.md promises them ([`round_trips`]), and how long the
+//! kernel may keep each answer ([`ttl`]). Results are checked through `SshFs` and in the
+//! server's own tree.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod errors;
@@ -12,6 +13,7 @@ mod operations;
 mod other_servers;
 mod recheck;
 mod round_trips;
+mod ttl;
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -49,6 +51,15 @@ async fn mount_as(personality: Personality) -> Mounted {
 /// that force what is decided about the server. The server is known as the real mount knows
 /// it: from its banner and the extensions it announced.
 async fn mount_with(personality: Personality, overrides: ServerOverrides) -> Mounted {
+    mount_cached(personality, overrides, CacheConfig::default()).await
+}
+
+/// [`mount_with`], with the metadata cache configured by `cache`.
+async fn mount_cached(
+    personality: Personality,
+    overrides: ServerOverrides,
+    cache: CacheConfig,
+) -> Mounted {
     let banner = personality.banner.clone();
     let server = MemoryServer::with_personality(personality);
     server.mkdir(DIR).unwrap();
@@ -56,7 +67,7 @@ async fn mount_with(personality: Personality, overrides: ServerOverrides) -> Mou
     let sftp = connector.connect_sftp(quick_reconnect()).await;
     let profile = ServerProfile::decide(banner.as_deref(), sftp.extensions(), overrides);
     sftp.set_server(profile);
-    let fs = Arc::new(SshFs::new(sftp, DIR.into(), CacheConfig::default()));
+    let fs = Arc::new(SshFs::new(sftp, DIR.into(), cache));
     Mounted { server, fs }
 }
 
