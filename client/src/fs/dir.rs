@@ -126,8 +126,7 @@ impl SshFs {
                 Page::End => {
                     dir.eof = true;
                     if let Some(ticket) = dir.ticket.take() {
-                        self.namespace
-                            .remember_listing(ticket, &dir.rel, &dir.entries);
+                        self.remember_listing(ticket, &dir.rel, &dir.entries);
                     }
                 }
             }
@@ -152,6 +151,21 @@ impl SshFs {
             }
         }
         Ok(items)
+    }
+
+    /// A listing read to its end goes into the cache, unless it has more names than the cache
+    /// holds entries: its children's attributes would push each other out, so it could never
+    /// be answered, and its names alone would outgrow the cache's bound. What was cached of it
+    /// is then no longer answered.
+    fn remember_listing(&self, ticket: sshfs_cache::Ticket, rel: &str, entries: &[DirEntry]) {
+        if entries.len() > self.cache().config().max_entries {
+            tracing::debug!(dir = rel, "too large to cache its listing");
+            if self.cache().doubt_listing(rel) {
+                self.namespace.negatives_doubted(rel);
+            }
+            return;
+        }
+        self.namespace.remember_listing(ticket, rel, entries);
     }
 
     /// RELEASEDIR: CLOSE the server handle, if the listing came from the server.

@@ -292,3 +292,6 @@ impl Sftp {
         reply.map(|r| r.value)
     }
 }
+
+#[cfg(test)]
+mod tests;
