@@ -25,6 +25,8 @@ const SMALL_WRITES: usize = 300;
 const RANDOM_READS: usize = 1000;
 /// Entries in the one big directory (`ls -f`, `ls -l`): where one READDIR per round trip shows.
 const BIG_DIR_FILES: usize = 50_000;
+/// Entries of the directory whose listing shows the daemon's memory bound (peak RSS).
+const HUGE_DIR_FILES: usize = 200_000;
 /// A little longer than both clients' kernel attribute and entry timeouts (1 s by default).
 const KERNEL_TTL: Duration = Duration::from_millis(1500);
 
@@ -410,6 +412,25 @@ fn all(big_mib: usize) -> Vec<Workload> {
                 let got = fs::read(b.w().join("big")).expect("read the written file");
                 assert!(got == b.big, "the written file differs");
             },
+        },
+        Workload {
+            name: "ls -l 200000 entries",
+            unit: "entry",
+            units: HUGE_DIR_FILES as f64,
+            goal: (1.0, 1.0),
+            prepare: |b| {
+                let dir = b.server.join("hugedir");
+                if !dir.join(format!("f{:06}", HUGE_DIR_FILES - 1)).exists() {
+                    fs::create_dir_all(&dir).expect("create the huge directory on the server");
+                    for f in 0..HUGE_DIR_FILES {
+                        fs::write(dir.join(format!("f{f:06}")), b"x")
+                            .expect("write a file of the huge directory");
+                    }
+                }
+            },
+            warm_up: false,
+            run: |_, mnt| in_mount(mnt, "ls -l hugedir | grep -c '^-'"),
+            check: |_, out| assert_eq!(out.trim(), HUGE_DIR_FILES.to_string(), "entries seen"),
         },
     ]
 }

@@ -21,7 +21,7 @@ use super::handles::OpenDir;
 use super::open_files::hidden;
 use super::stat::{self, Stat};
 use super::{DirItem, FsError, FsResult, SshFs};
-use crate::remote::sftp::DirEntry;
+use crate::remote::sftp::{DirEntry, DirPages, Page};
 
 /// Most entries handed to the kernel per READDIR call (it takes what fits in its buffer).
 const DIR_BATCH: usize = 256;
@@ -45,6 +45,8 @@ impl SshFs {
                 OpenDir {
                     rel,
                     handle: None,
+                    pages: None,
+                    received: None,
                     ticket: None,
                     entries,
                     eof: true,
@@ -57,6 +59,8 @@ impl SshFs {
                 let handle = self.sftp.opendir(&self.remote(&rel)).await?;
                 OpenDir {
                     rel,
+                    pages: Some(DirPages::new(&self.sftp, &handle)),
+                    received: None,
                     handle: Some(handle),
                     ticket: Some(ticket),
                     entries: Vec::new(),
@@ -82,24 +86,30 @@ impl SshFs {
         // until there is a visible entry from `start` on, or the end.
         let visible = |e: &DirEntry| !hidden::is_hidden_name(&e.name);
         while !dir.eof && !dir.entries.iter().skip(start).any(visible) {
-            let Some(handle) = dir.handle.clone() else {
-                break;
+            let page = match dir.received.take() {
+                Some(page) => Page::Names(page),
+                None => {
+                    let Some(pages) = dir.pages.as_mut() else {
+                        break;
+                    };
+                    // A page carries attributes (readdirplus gives them to the kernel as
+                    // they are).
+                    self.files.settle_all().await;
+                    // Cancel-safe: interrupted here, the page is taken by the next call.
+                    pages.next_page().await?
+                }
             };
-            // A page carries attributes (readdirplus gives them to the kernel as they are).
-            self.files.settle_all().await;
-            let (mut page, restarted) = self.sftp.readdir(&handle).await?;
-            if let Some(page) = page.as_mut() {
-                self.follow_page(&dir.rel, page).await;
-            }
-            if restarted {
-                // Reopened after a reconnect: the listing starts again; skip what we have.
-                dir.skip = dir.entries.len();
-            }
-            match page.map(|p| dir.skip_seen(p)) {
-                Some(page) => {
+            match page {
+                Page::Names(page) => {
+                    // Kept in the record while symlinks are followed, in case the kernel
+                    // interrupts meanwhile.
+                    let rel = dir.rel.clone();
+                    let received = dir.received.insert(page);
+                    self.follow_page(&rel, received).await;
+                    let page = dir.received.take().unwrap_or_default();
+                    let page = dir.skip_seen(page);
                     // Fetch subdirectories ahead as soon as a page shows them: a walk (git,
                     // find) descends before it has read its directory to the end.
-                    let rel = dir.rel.clone();
                     self.prefetch_subdirs(
                         &rel,
                         page.iter()
@@ -107,11 +117,14 @@ impl SshFs {
                     );
                     dir.entries.extend(page);
                 }
-                None => {
+                Page::Restarted => {
+                    // Reopened after a reconnect: the listing starts again; skip what we have.
+                    dir.skip = dir.entries.len();
+                }
+                Page::End => {
                     dir.eof = true;
                     if let Some(ticket) = dir.ticket.take() {
-                        self.namespace
-                            .remember_listing(ticket, &dir.rel, &dir.entries);
+                        self.remember_listing(ticket, &dir.rel, &dir.entries);
                     }
                 }
             }
@@ -138,6 +151,21 @@ impl SshFs {
         Ok(items)
     }
 
+    /// A listing read to its end goes into the cache, unless it has more names than the cache
+    /// holds entries: its children's attributes would push each other out, so it could never
+    /// be answered, and its names alone would outgrow the cache's bound. What was cached of it
+    /// is then no longer answered.
+    fn remember_listing(&self, ticket: sshfs_cache::Ticket, rel: &str, entries: &[DirEntry]) {
+        if entries.len() > self.cache().config().max_entries {
+            tracing::debug!(dir = rel, "too large to cache its listing");
+            if self.cache().doubt_listing(rel) {
+                self.namespace.negatives_doubted(rel);
+            }
+            return;
+        }
+        self.namespace.remember_listing(ticket, rel, entries);
+    }
+
     /// RELEASEDIR: CLOSE the server handle, if the listing came from the server.
     pub async fn releasedir(&self, fh: u64) -> FsResult<()> {
         let Some(dir) = self.dirs.remove(fh) else {
@@ -145,6 +173,8 @@ impl SshFs {
         };
         let (handle, rel) = {
             let mut dir = dir.lock().await;
+            // The READDIRs in flight hold the handle: they go before its CLOSE.
+            dir.pages = None;
             (dir.handle.take(), dir.rel.clone())
         };
         self.ahead.recheck().closed(&rel);
@@ -206,27 +236,33 @@ impl SshFs {
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;
         let mut children = Vec::new();
+        let mut pages = DirPages::new(&self.sftp, &handle);
         let listed = loop {
-            match self.sftp.readdir(&handle).await {
+            match pages.next_page().await {
                 // Reopened after a reconnect: start the listing again.
-                Ok((_, true)) => {
-                    return Err(FsError::new(libc::EAGAIN, "reconnected while listing"));
+                Ok(Page::Restarted) => {
+                    break Err(FsError::new(libc::EAGAIN, "reconnected while listing"));
                 }
-                Ok((Some(mut page), false)) => {
+                Ok(Page::Names(mut page)) => {
                     self.follow_page(rel, &mut page).await;
                     children.extend(
-                        page.iter()
+                        page.into_iter()
                             .filter(|e| e.name != "." && e.name != "..")
-                            .map(|e| (e.name.clone(), Stat::from(e))),
+                            .map(|e| {
+                                let stat = Stat::from(&e);
+                                (e.name, stat)
+                            }),
                     )
                 }
-                Ok((None, false)) => break Ok(true),
+                Ok(Page::End) => break Ok(true),
                 Err(e) => break Err(FsError::from(e)),
             }
             if children.len() > most {
                 break Ok(false);
             }
         };
+        // The READDIRs in flight hold the handle: they go before its CLOSE.
+        drop(pages);
         let closed = self.sftp.close(&handle).await;
         let complete = listed?;
         closed?;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use sshfs_cache::Ticket;
 
-use crate::remote::sftp::DirEntry;
 use crate::remote::sftp::handle::Handle;
+use crate::remote::sftp::{DirEntry, DirPages};
 
 /// An open directory: the entries read so far, so the kernel can page through (and rewind) by
 /// offset. Either the whole listing came from the cache (no server handle), or pages are fetched
@@ -23,6 +23,11 @@ pub struct OpenDir {
     pub rel: String,
     /// The server's handle; `None` when the listing came from the cache.
     pub handle: Option<Handle>,
+    /// Its pages, several READDIRs in flight; `None` when the listing came from the cache.
+    pub pages: Option<DirPages>,
+    /// A page taken from the server whose symlinks were not followed yet (the kernel
+    /// interrupted the READDIR meanwhile): it is the next one, not lost.
+    pub received: Option<Vec<DirEntry>>,
     /// When OPENDIR was sent (for storing the listing in the cache).
     pub ticket: Option<Ticket>,
     /// Entries fetched so far, "." and ".." included when the server sends them.

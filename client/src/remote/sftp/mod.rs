@@ -7,6 +7,7 @@
 //! | `error` | [`SftpError`] and the `SSH_FX_*` status codes |
 //! | `runner` | how one request is sent, counted, bounded, and sent again after a reconnect |
 //! | `requests` | the typed requests (stat, open, rename...) |
+//! | `listing` | a directory read with several READDIRs in flight on its handle |
 //! | `io` | reads and writes split to the server's limits, writes resent in order |
 //! | `handle` | server handles with one owner, leases, the resend order of writes |
 //! | `link` | the session that is replaced when the connection dies |
@@ -19,6 +20,7 @@ mod error;
 pub mod handle;
 mod io;
 pub mod link;
+mod listing;
 mod requests;
 mod runner;
 pub mod server;
@@ -36,6 +38,7 @@ use russh_sftp::protocol::FileAttributes;
 use counters::Counters;
 use handle::{Handle, HandleRegistry, PendingWrites};
 use link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy};
+pub use listing::{DirPages, FULL_FIRST_PAGE, MAX_IN_FLIGHT, Page};
 pub use runner::After;
 pub use server::CHANNELS;
 use server::ServerProfile;

@@ -68,6 +68,9 @@ pub(crate) struct Personality {
     pub quota: Option<u64>,
     /// Answer each READ with at most half the bytes asked for (rounded up), as a server may.
     pub short_reads: bool,
+    /// Names one READDIR answers at most (OpenSSH's `sftp-server`: 100; values below 1 count
+    /// as 1).
+    pub names_per_page: usize,
     /// The `sftp-server` process's umask, applied to the modes of new files and directories.
     pub umask: u32,
     /// The user the server runs as: its uid, gid, supplementary groups and name.
@@ -106,6 +109,7 @@ impl Personality {
             status_codes_above_8: false,
             quota: None,
             short_reads: false,
+            names_per_page: 100,
             umask: 0o022,
             uid: 0,
             gid: 0,

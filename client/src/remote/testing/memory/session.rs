@@ -26,9 +26,6 @@ use super::reply::{
     MAX_MSG_LENGTH, MAX_READ_LENGTH, attrs_of, done, failed, file, name_only, set_attrs, status,
 };
 
-/// Entries in one READDIR answer at most (OpenSSH: "send up to 100 entries in one message").
-const READDIR_PAGE: usize = 100;
-
 /// What one packet from the client leads to.
 enum Step {
     /// Send these bytes.
@@ -363,7 +360,7 @@ fn opendir(w: &mut World, session: u64, cred: &Cred, path: Vec<u8>) -> Reply {
     }
 }
 
-/// READDIR: up to 100 entries, `.` and `..` first, each with the attributes `lstat` of
+/// READDIR: up to the personality's `names_per_page` entries (OpenSSH: 100), `.` and `..` first, each with the attributes `lstat` of
 /// "path/name" gives (an entry that fails it is skipped, as OpenSSH skips it), then EOF.
 fn readdir(w: &mut World, session: u64, cred: &Cred, handle: &[u8]) -> Reply {
     let dir = match w.handles(session).and_then(|h| h.get(handle)).cloned() {
@@ -389,8 +386,9 @@ fn readdir(w: &mut World, session: u64, cred: &Cred, handle: &[u8]) -> Reply {
     }
     let now = w.ns.now();
     let (mut entries, mut dots, mut last) = (Vec::new(), dir.dots, dir.after.clone());
+    let page = w.personality.names_per_page.max(1);
     for name in names {
-        if entries.len() == READDIR_PAGE {
+        if entries.len() == page {
             break;
         }
         if name == b"." || name == b".." {
