@@ -3,6 +3,7 @@
 //!
 //! * [`readahead`]: READs kept in flight ahead of a file read in order, within one budget of
 //!   bytes for the whole mount.
+//! * [`pacing`]: windows sized from the link's round trip and rate (read-ahead, writes).
 //! * [`open_ahead`]: the next small files of a directory opened and read before the program
 //!   opening them in name order asks.
 //! * [`listings`]: directory listings fetched in the background, for a walk or for the names
@@ -16,6 +17,7 @@
 
 pub mod listings;
 pub mod open_ahead;
+pub mod pacing;
 pub mod readahead;
 pub mod recheck;
 

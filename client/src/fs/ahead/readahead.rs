@@ -5,6 +5,11 @@
 //! the network would cost a round trip per READ. Instead, once a handle is read from where the
 //! last read ended, we keep a window of READs in flight ahead of the reader, doubling from
 //! [`FIRST_WINDOW`] to [`MAX_WINDOW`], so a stream of reads waits for the network about once.
+//! On a long link that is not enough (8 MiB per 100 ms round trip is 80 MiB/s): the window
+//! may then grow on to twice the bandwidth-delay product measured for this reader (its round
+//! trip from the SFTP engine, its rate from the bytes it took; see [`super::pacing`]), at most
+//! [`LINK_WINDOW`]. A jump (a read not where the last one ended) drops the window and the
+//! measured rate: a random reader never gets read-ahead.
 //!
 //! Each piece is fetched by a task of its own, so an interrupted read() leaves it to finish for
 //! the read() that comes next; a piece nobody holds any longer is aborted (its late reply is
@@ -26,12 +31,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::pacing::{RateMeter, window_for};
 use crate::fs::errno::{FsError, FsResult};
 
 /// The window after the first sequential read.
 pub const FIRST_WINDOW: u64 = 512 * 1024;
-/// The largest window of one handle.
+/// The largest window of one handle on a short link (the floor of its link-sized window).
 pub const MAX_WINDOW: u64 = 8 * 1024 * 1024;
+/// The largest window of one handle on a long link: the memory bound of one reader's
+/// read-ahead (all readers together stay within [`BUDGET_BYTES`]).
+pub const LINK_WINDOW: u64 = 32 * 1024 * 1024;
 /// How long a fetched piece may wait for its reader.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// Bytes prefetched and not yet read, over all handles of a mount.
@@ -67,6 +76,8 @@ pub struct Source<'a> {
     pub eof_hint: Option<u64>,
     /// The mount's bound on prefetched bytes.
     pub budget: &'a Budget,
+    /// The link's round trip, if measured (sizes the window on a long link).
+    pub rtt: Option<Duration>,
 }
 
 /// The read-ahead state of one open file.
@@ -91,6 +102,8 @@ struct State {
     pieces: VecDeque<Piece>,
     /// Where a piece held showed the file to end (nothing is fetched past it).
     eof_seen: Option<u64>,
+    /// The rate the reader takes bytes at while it reads sequentially.
+    rate: RateMeter,
 }
 
 type PieceData = Result<Arc<Vec<u8>>, FsError>;
@@ -157,7 +170,13 @@ impl ReadAhead {
             st.pieces.clear();
             st.window = 0;
             st.eof_seen = None;
+            st.rate.reset();
         }
+    }
+
+    /// Bytes this handle keeps fetched ahead of its reader now (0: none).
+    pub fn window(&self) -> u64 {
+        self.state.lock().map_or(0, |st| st.window)
     }
 
     /// Reads `size` bytes at `offset` (fewer only at end of file): from pieces fetched ahead when
@@ -227,16 +246,15 @@ impl ReadAhead {
             st.pieces.clear();
             st.window = 0;
             st.eof_seen = None;
+            st.rate.reset();
             return None;
         }
-        st.window = match st.window {
-            0 => FIRST_WINDOW,
-            w => (w * 2).min(MAX_WINDOW),
-        };
+        let now = Instant::now();
+        st.rate.add(u64::from(size), now, src.rtt);
+        st.window = next_window(st.window, src.rtt, st.rate.rate());
         while st.pieces.front().is_some_and(|p| p.end() <= offset) {
             st.pieces.pop_front();
         }
-        let now = Instant::now();
         let stale = |p: &Piece| now.duration_since(p.since) > MAX_AGE;
         if st
             .pieces
@@ -283,6 +301,16 @@ impl ReadAhead {
                 .map(|p| (p.start, p.len, p.data.clone()))
                 .collect(),
         )
+    }
+}
+
+/// The window after `window` for one more sequential read: [`FIRST_WINDOW`] first, then
+/// doubling up to twice the bandwidth-delay product of the reader's link (`rtt` × `rate`),
+/// which is at least [`MAX_WINDOW`] and at most [`LINK_WINDOW`].
+pub fn next_window(window: u64, rtt: Option<Duration>, rate: Option<f64>) -> u64 {
+    match window {
+        0 => FIRST_WINDOW,
+        w => (w * 2).min(window_for(rtt, rate, MAX_WINDOW, LINK_WINDOW)),
     }
 }
 

@@ -199,6 +199,7 @@ impl OpenFiles {
             piece_len: self.sftp.read_len(),
             eof_hint: eof_at,
             budget,
+            rtt: self.sftp.rtt(),
         };
         file.readahead.read(offset, size, &source).await
     }
@@ -228,9 +229,10 @@ impl OpenFiles {
         if !file.stripes.active() && end >= STRIPED_FROM && file.stripable() {
             self.start_striping(file, at).await;
         }
+        let rtt = self.sftp.rtt();
         for (at, piece, handle) in file.stripes.pieces(&file.handle, offset, data) {
             file.writes
-                .write(piece.len(), || async {
+                .write(piece.len(), rtt, || async {
                     let acked = self.sftp.send_write(&handle, at, piece).await?;
                     self.each_of(file.ino, |f| f.wrote_to(at + piece.len() as u64));
                     queued();

@@ -3,8 +3,12 @@
 //! OpenSSH's server grants each SSH channel a fixed window of about 2 MiB: however many
 //! writes a client queues, one channel carries about 100 MiB/s at 20 ms round trip. Once a
 //! file's writes reach [`STRIPED_FROM`], the file is opened again (write-only, never created
-//! or truncated) on the connection's other channels ([`crate::remote::sftp::CHANNELS`]), and
-//! each [`STRIPE`]-sized piece of the file goes through the channel its offset picks.
+//! or truncated) on the connection's other channels, and each [`STRIPE`]-sized piece of the
+//! file goes through the channel its offset picks. How many: enough that their windows carry
+//! a fast link's rate at the measured round trip ([`channels_for`]): [`CHANNELS`] on a short
+//! link, up to [`MAX_CHANNELS`] on a long one (more than [`CHANNELS`] are opened on the
+//! connection only when a file asks for them). The count is fixed for the file once striping
+//! starts, so a byte keeps its channel.
 //!
 //! What keeps it a file and not a race:
 //! * **A byte always takes the same channel** (the stripe of its offset), so writes to the same
@@ -24,7 +28,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use russh_sftp::protocol::OpenFlags;
 
 use super::write_behind::WriteBehind;
-use crate::remote::{sftp::Sftp, sftp::SftpError, sftp::handle::Handle};
+use crate::fs::ahead::pacing::channels_for;
+use crate::remote::sftp::handle::Handle;
+use crate::remote::sftp::{CHANNELS, MAX_CHANNELS, Sftp, SftpError};
 
 /// The size of a stripe: the file's bytes `[k * STRIPE, (k + 1) * STRIPE)` go through
 /// channel `k % channels`.
@@ -97,7 +103,8 @@ impl Stripes {
         if std::mem::replace(&mut *tried, true) {
             return false;
         }
-        let Ok(channels) = sftp.channels().await else {
+        let want = channels_for(sftp.rtt(), CHANNELS, MAX_CHANNELS);
+        let Ok(channels) = sftp.channels(want).await else {
             *tried = false; // the link is down: try again at a later write
             return false;
         };

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::error::SftpError;
+use super::server::{CHANNELS, MAX_CHANNELS};
 
 /// A new SFTP session, and what must live as long as it (the SSH connection).
 pub struct Connected {
@@ -88,8 +89,11 @@ pub(crate) struct Session {
     pub(crate) epoch: u64,
     /// 0 for the first channel of the connection.
     pub(crate) channel: usize,
-    /// The other channels, opened on first need (channel 0 only).
+    /// The other channels, opened on first need (channel 0 only): up to [`CHANNELS`] in all.
     extra: tokio::sync::OnceCell<Vec<Arc<Session>>>,
+    /// More channels beyond those, up to [`MAX_CHANNELS`], opened once a large write on a long
+    /// link asks for them (channel 0 only; only after all of `extra` could be opened).
+    more: tokio::sync::OnceCell<Vec<Arc<Session>>>,
     opener: OnceLock<Arc<dyn ChannelOpener>>,
     /// What must live as long as the session (see [`Connected::keep`]).
     keep: OnceLock<Box<dyn Send + Sync>>,
@@ -102,6 +106,7 @@ impl Session {
             epoch,
             channel,
             extra: tokio::sync::OnceCell::new(),
+            more: tokio::sync::OnceCell::new(),
             opener: OnceLock::new(),
             keep: OnceLock::new(),
         }
@@ -111,11 +116,14 @@ impl Session {
     /// [`Session::open_channels`]; channel 0 if there is no such channel (fewer could be
     /// opened on this connection than on an earlier one).
     pub(crate) fn channel(self: &Arc<Self>, k: usize) -> Arc<Session> {
-        match k.checked_sub(1) {
-            Some(i) => match self.extra.get().and_then(|extra| extra.get(i)) {
-                Some(s) => Arc::clone(s),
-                None => Arc::clone(self),
-            },
+        let others = self
+            .extra
+            .get()
+            .into_iter()
+            .chain(self.more.get())
+            .flatten();
+        match k.checked_sub(1).and_then(|i| others.into_iter().nth(i)) {
+            Some(s) => Arc::clone(s),
             None => Arc::clone(self),
         }
     }
@@ -130,34 +138,68 @@ impl Session {
     /// on any of them fail at once, as after a cut, instead of at their deadline.
     fn end_all_channels(&self) {
         let _ = self.raw.close_session();
-        for extra in self.extra.get().into_iter().flatten() {
+        for extra in self
+            .extra
+            .get()
+            .into_iter()
+            .chain(self.more.get())
+            .flatten()
+        {
             let _ = extra.raw.close_session();
         }
     }
 
-    /// Opens up to `want - 1` more channels on this connection (once; later calls return what
-    /// the first got) and returns how many channels there are.
-    pub(crate) async fn open_channels(&self, want: usize) -> usize {
-        let extra = self
+    /// Makes sure channels `0..want` of this connection were tried and returns how many
+    /// channels there are (`max`: what the server allows). The first need opens up to
+    /// [`CHANNELS`] (once; later calls get what it got); a need beyond them opens the rest up
+    /// to [`MAX_CHANNELS`] (once, and only if all of the first could be opened, so channel `k`
+    /// stays the same channel for the whole connection). A first need beyond [`CHANNELS`]
+    /// opens all of them at once.
+    pub(crate) async fn open_channels(&self, want: usize, max: usize) -> usize {
+        let first = self
             .extra
             .get_or_init(|| async {
-                let Some(opener) = self.opener.get() else {
-                    return Vec::new();
+                // A first need beyond CHANNELS opens them all in one round of opens.
+                let to = if want > CHANNELS {
+                    max.min(MAX_CHANNELS)
+                } else {
+                    max.min(CHANNELS)
                 };
-                let opened = futures_util::future::join_all((1..want).map(|_| opener.open())).await;
-                let mut extra = Vec::new();
-                for raw in opened {
-                    match raw {
-                        Ok(raw) => {
-                            extra.push(Arc::new(Session::new(raw, self.epoch, extra.len() + 1)))
-                        }
-                        Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
-                    }
+                let mut opened = self.open_more(1, to).await;
+                if opened.len() >= CHANNELS {
+                    let more = opened.split_off(CHANNELS - 1);
+                    let _ = self.more.set(more);
                 }
-                extra
+                opened
             })
             .await;
-        1 + extra.len()
+        let mut have = 1 + first.len();
+        if want > have && have == CHANNELS && max > CHANNELS {
+            let more = self
+                .more
+                .get_or_init(|| self.open_more(CHANNELS, max.min(MAX_CHANNELS)))
+                .await;
+            have += more.len();
+        } else if let Some(more) = self.more.get() {
+            have += more.len();
+        }
+        have
+    }
+
+    /// Opens channels `from..to` (as many as the server lets open, numbered in order).
+    async fn open_more(&self, from: usize, to: usize) -> Vec<Arc<Session>> {
+        let Some(opener) = self.opener.get() else {
+            return Vec::new();
+        };
+        let opened = futures_util::future::join_all((from..to).map(|_| opener.open())).await;
+        let mut extra = Vec::new();
+        for raw in opened {
+            match raw {
+                Ok(raw) => extra.push(Arc::new(Session::new(raw, self.epoch, from + extra.len()))),
+                Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
+            }
+        }
+        extra
     }
 }
 

@@ -13,6 +13,7 @@
 //! | `link` | the session that is replaced when the connection dies |
 //! | `server` | what was decided about the server (family, channels, symlink order) |
 //! | `counters` | requests counted by kind |
+//! | `rtt` | the round trip time: the shortest request/answer time of recent seconds |
 //! | `wire` | encoding for EXTENDED requests and long names |
 
 pub mod counters;
@@ -22,6 +23,7 @@ mod io;
 pub mod link;
 mod listing;
 mod requests;
+pub mod rtt;
 mod runner;
 pub mod server;
 mod wire;
@@ -40,8 +42,8 @@ use handle::{Handle, HandleRegistry, PendingWrites};
 use link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy};
 pub use listing::{DirPages, FULL_FIRST_PAGE, MAX_IN_FLIGHT, Page};
 pub use runner::After;
-pub use server::CHANNELS;
 use server::ServerProfile;
+pub use server::{CHANNELS, MAX_CHANNELS};
 
 pub use error::later_drafts;
 pub use error::{
@@ -92,6 +94,8 @@ pub struct Sftp {
     in_flight: std::sync::atomic::AtomicUsize,
     /// Which server this is and what it allows (OpenSSH's until [`Sftp::set_server`]).
     server: std::sync::RwLock<ServerProfile>,
+    /// The link's round trip, from the requests' answer times.
+    rtt: rtt::RoundTrip,
 }
 
 impl Sftp {
@@ -125,6 +129,7 @@ impl Sftp {
             reopen_failed: Default::default(),
             in_flight: Default::default(),
             server: std::sync::RwLock::new(ServerProfile::openssh()),
+            rtt: rtt::RoundTrip::default(),
         })
     }
 
@@ -134,15 +139,23 @@ impl Sftp {
         self.link.set_channel_opener(opener);
     }
 
-    /// How many channels the current connection has, opening the others first if that was
-    /// not tried yet on it (at most [`CHANNELS`], and what the server allows).
-    pub async fn channels(&self) -> SftpResult<usize> {
-        Ok(self
+    /// How many channels of the current connection a large write may use, at most `want`:
+    /// opening them first if that was not tried yet on it ([`CHANNELS`] at first need, up to
+    /// [`MAX_CHANNELS`] once a write asks for more; at most what the server allows).
+    pub async fn channels(&self, want: usize) -> SftpResult<usize> {
+        let max = self.max_channels();
+        let have = self
             .link
             .up()
             .await?
-            .open_channels(self.max_channels())
-            .await)
+            .open_channels(want.min(max), max)
+            .await;
+        Ok(have.min(want).max(1))
+    }
+
+    /// The link's round trip time as measured so far (`None` before the first answer).
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt.get()
     }
 
     /// Sets what was decided about the server (before any file is opened).

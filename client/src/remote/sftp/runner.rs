@@ -170,10 +170,15 @@ impl Sftp {
     ) -> SftpResult<T> {
         self.counters.count(op);
         let _in_flight = InFlight::new(&self.in_flight);
+        let sent = tokio::time::Instant::now();
         let result = match tokio::time::timeout(self.deadline, fut).await {
             Ok(r) => r.map_err(SftpError::from_raw),
             Err(_) => Err(SftpError::Timeout(self.deadline)),
         };
+        if matches!(&result, Ok(_) | Err(SftpError::Status { .. })) {
+            // The server answered: one round trip (or more, if it queued behind others).
+            self.rtt.sample(sent);
+        }
         let result = match result {
             // Where several channels are forced on a server not known to take them, a handle
             // it forgets is its session breaking (ProFTPD answers so once the packets of the
@@ -349,7 +354,7 @@ impl Sftp {
             },
             Target::Channel(k) => {
                 let first = self.up_in_order().await?;
-                first.open_channels(self.max_channels()).await;
+                first.open_channels(k + 1, self.max_channels()).await;
                 Placed {
                     session: first.channel(k),
                     leases: Vec::new(),
@@ -380,7 +385,9 @@ impl Sftp {
         };
         if handle.channel() > 0 {
             // Channel k is the same one for the whole epoch only once they were opened.
-            session.open_channels(self.max_channels()).await;
+            session
+                .open_channels(handle.channel() + 1, self.max_channels())
+                .await;
         }
         Ok(session.channel(handle.channel()))
     }

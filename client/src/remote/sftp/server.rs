@@ -28,9 +28,13 @@
 
 use std::fmt;
 
-/// SFTP channels per connection at most: OpenSSH's server gives each channel a fixed 2 MiB
-/// window, about 100 MiB/s at 20 ms round trip; a large write spread over 4 is not bound by it.
+/// SFTP channels a connection opens at the first large write: OpenSSH's server gives each
+/// channel a fixed 2 MiB window, about 100 MiB/s at 20 ms round trip; a large write spread over
+/// 4 is not bound by it there.
 pub const CHANNELS: usize = 4;
+/// SFTP channels per connection at most: more than [`CHANNELS`] are opened only when a large
+/// write on a long link asks for them (2 MiB per round trip each: 8 carry 160 MiB/s at 100 ms).
+pub const MAX_CHANNELS: usize = 8;
 
 /// The two orders of SYMLINK's paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +138,7 @@ impl ServerProfile {
             None => Family::Other,
         };
         let channels = match family {
-            Family::OpenSsh => CHANNELS,
+            Family::OpenSsh => MAX_CHANNELS,
             Family::Other => 1,
         };
         // OpenSSH's server on Linux keeps a removed open file usable through its handles;
@@ -150,7 +154,10 @@ impl ServerProfile {
             banner: banner.map(str::to_owned),
             family,
             symlink_order: overrides.symlink_order.unwrap_or(symlink_order),
-            channels: overrides.max_conns.unwrap_or(channels).clamp(1, CHANNELS),
+            channels: overrides
+                .max_conns
+                .unwrap_or(channels)
+                .clamp(1, MAX_CHANNELS),
             hide_removed_open: overrides
                 .hard_remove
                 .map_or(hide_removed_open, |hard| !hard),
@@ -184,7 +191,7 @@ impl ServerProfile {
     }
 
     /// One line for `-v` and `--stats`, e.g. `OpenSSH sftp-server (SSH-2.0-OpenSSH_9.2p1):
-    /// channels=4 symlink-order=openssh removed-open=remove`.
+    /// channels=8 symlink-order=openssh removed-open=remove`.
     pub fn summary(&self) -> String {
         let family = match self.family {
             Family::OpenSsh => "OpenSSH sftp-server",
@@ -243,7 +250,7 @@ mod tests {
     fn openssh_by_its_banner_or_its_extensions() {
         let none = ServerOverrides::default();
         let p = ServerProfile::decide(Some("SSH-2.0-OpenSSH_7.4"), &[], none);
-        assert_eq!((p.family, p.channels), (Family::OpenSsh, CHANNELS));
+        assert_eq!((p.family, p.channels), (Family::OpenSsh, MAX_CHANNELS));
         assert_eq!(p.symlink_order, SymlinkOrder::OpenSsh);
         assert!(!p.hide_removed_open, "OpenSSH keeps a removed open file");
         let dropbear = ext(&["posix-rename@openssh.com", "fsync@openssh.com"]);
@@ -300,7 +307,7 @@ mod tests {
             hard_remove: Some(false),
         };
         let p = ServerProfile::decide(Some("SSH-2.0-OpenSSH_9.2"), &[], many);
-        assert_eq!(p.channels, CHANNELS);
+        assert_eq!(p.channels, MAX_CHANNELS);
         assert!(p.hide_removed_open, "hard_remove=no hides even on OpenSSH");
         assert_eq!(SymlinkOrder::parse("draft"), Ok(SymlinkOrder::Draft));
         assert!(SymlinkOrder::parse("swapped").is_err());

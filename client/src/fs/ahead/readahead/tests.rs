@@ -52,6 +52,7 @@ fn src<'a>(fetch: &'a Fetcher, eof_hint: Option<u64>, budget: &'a Budget) -> Sou
         piece_len: PIECE,
         eof_hint,
         budget,
+        rtt: None,
     }
 }
 
@@ -276,4 +277,73 @@ async fn pieces_nobody_holds_are_aborted() {
         "every piece in flight was aborted"
     );
     assert_eq!(budget.available(), BUDGET_BYTES, "and its budget returned");
+}
+
+#[test]
+fn the_window_doubles_to_the_link_sized_bound() {
+    const MIB: u64 = 1024 * 1024;
+    let ms = Duration::from_millis;
+    // A short link, or nothing measured yet: up to MAX_WINDOW, as always.
+    let mut w = 0;
+    for _ in 0..20 {
+        w = next_window(w, None, None);
+    }
+    assert_eq!(w, MAX_WINDOW);
+    let fast = Some(150.0 * MIB as f64);
+    assert_eq!(next_window(MAX_WINDOW, Some(ms(0)), fast), MAX_WINDOW);
+    // 100 ms at 150 MiB/s: 15 MiB in flight keep it busy, the window goes to twice that.
+    assert_eq!(next_window(MAX_WINDOW, Some(ms(100)), fast), 2 * MAX_WINDOW);
+    assert_eq!(next_window(2 * MAX_WINDOW, Some(ms(100)), fast), 30 * MIB);
+    // Never past the memory bound of one reader.
+    assert_eq!(next_window(LINK_WINDOW, Some(ms(1000)), fast), LINK_WINDOW);
+    // A first sequential read starts small whatever the link.
+    assert_eq!(next_window(0, Some(ms(100)), fast), FIRST_WINDOW);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_link_grows_the_window_and_a_seek_shrinks_it_back() {
+    const MIB: u64 = 1024 * 1024;
+    let file = FakeFile::new(64 * MIB as usize);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    let mut source = src(&fetch, None, &budget);
+    source.rtt = Some(Duration::from_millis(100));
+    // The reader takes 1 MiB every 5 ms (200 MiB/s): the window is what limits it.
+    let mut at = 0;
+    for _ in 0..40 {
+        let got = ra.read(at, MIB as u32, &source).await.unwrap();
+        assert_eq!(got.len(), MIB as usize);
+        at += MIB;
+        tokio::time::advance(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        ra.window(),
+        LINK_WINDOW,
+        "past the short link's bound, to the memory bound"
+    );
+    assert!(budget.available() <= BUDGET_BYTES - (LINK_WINDOW - MIB) as usize);
+    // A jump: no read-ahead, no window, and the rate is measured afresh.
+    ra.read(3, 4096, &source).await.unwrap();
+    assert_eq!(ra.window(), 0);
+    assert_eq!(budget.available(), BUDGET_BYTES, "the budget returned");
+    ra.read(4099, 4096, &source).await.unwrap();
+    assert_eq!(ra.window(), FIRST_WINDOW);
+    ra.read(8195, 4096, &source).await.unwrap();
+    assert_eq!(ra.window(), 2 * FIRST_WINDOW);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_reader_on_a_long_link_keeps_the_short_window() {
+    const MIB: u64 = 1024 * 1024;
+    let file = FakeFile::new(64 * MIB as usize);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    let mut source = src(&fetch, None, &budget);
+    source.rtt = Some(Duration::from_millis(100));
+    // 1 MiB every 50 ms: 20 MiB/s × 100 ms is 2 MiB, less than the floor.
+    let mut at = 0;
+    for _ in 0..20 {
+        ra.read(at, MIB as u32, &source).await.unwrap();
+        at += MIB;
+        tokio::time::advance(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ra.window(), MAX_WINDOW);
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::remote::server::{ServerOverrides, ServerProfile};
+use crate::remote::sftp::server::{ServerOverrides, ServerProfile};
 use crate::remote::testing::faults::{Delay, Faulty, Pick};
 use crate::remote::testing::memory::{MemoryServer, Personality};
 use crate::remote::testing::{StreamConnector, quick_reconnect, wire};
