@@ -96,8 +96,9 @@ impl Entry {
         self.state().blocks.len()
     }
 
-    /// The `len` bytes at `offset` (fewer at the end of the file), if all are cached and
-    /// intact; `None` otherwise (the caller fetches them). Counted as a hit or a miss.
+    /// The `len` bytes at `offset` (fewer at the end of the file, none past it), if all are
+    /// cached and intact; `None` otherwise (the caller fetches them). Counted as a hit or a
+    /// miss.
     pub fn read(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
         let got = self.read_uncounted(offset, len);
         let stats = &self.shared.stats;
@@ -117,7 +118,9 @@ impl Entry {
 
     fn read_uncounted(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
         if offset >= self.size || len == 0 {
-            return None;
+            // The end of the file as it was at open (close-to-open: what is appended on the
+            // server later shows at the next open). A dead entry leaves it to the server.
+            return (!self.state().dead).then(Vec::new);
         }
         let end = offset.saturating_add(len).min(self.size);
         let first = u32::try_from(offset / BLOCK).ok()?;
@@ -287,6 +290,16 @@ impl Entry {
         st.dead = true;
         st.blocks.clear();
         st.staging.clear();
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .field("mtime", &self.mtime)
+            .finish_non_exhaustive()
     }
 }
 

@@ -50,9 +50,14 @@ fn a_block_put_is_read_back_and_a_missing_one_is_a_miss() {
         file[BLOCK as usize - 10..][..20]
     );
     assert_eq!(e.read(3 * BLOCK, 4096).unwrap(), file[3 * BLOCK as usize..]);
+    assert_eq!(
+        e.read(file.len() as u64, 4096).unwrap(),
+        b"",
+        "the end of the file"
+    );
     assert_eq!(e.blocks(), 3);
     let s = c.stats();
-    assert_eq!((s.hits, s.misses), (3, 2));
+    assert_eq!((s.hits, s.misses), (4, 2));
     assert!(s.used >= 2 * BLOCK, "{s:?}");
 }
 

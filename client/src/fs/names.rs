@@ -92,6 +92,7 @@ impl SshFs {
         }
         self.name_removed(parent, name, &rel);
         self.inodes().unlink(parent, name);
+        self.files.data_cache().gone(&rel);
         Ok(())
     }
 
@@ -125,6 +126,7 @@ impl SshFs {
         }
         self.name_removed(parent, name, &rel);
         self.inodes().unlink(parent, name);
+        self.files.data_cache().gone_under(&rel);
         Ok(())
     }
 
@@ -195,6 +197,9 @@ impl SshFs {
             cache.set_attr(&from_rel, stat.clone());
             cache.set_attr(&to_rel, stat);
             return Ok(());
+        }
+        for rel in [&from_rel, &to_rel] {
+            self.files.data_cache().gone_under(rel);
         }
         let replaced_shared = self.has_several_names(new_parent, new_name, &to_rel);
         let replaced = self.inodes().peek(new_parent, new_name);
