@@ -76,6 +76,7 @@ impl SshFs {
             match self.hide(parent, name, ino, &path).await {
                 Ok(()) => {
                     self.name_removed(parent, name, &rel);
+                    self.files.data_cache().gone(&rel);
                     return Ok(());
                 }
                 // rm must still work: removed at once, as on a server that keeps the file.
