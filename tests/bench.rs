@@ -43,6 +43,7 @@ use support::{DEFAULT_RUN_TIMEOUT, FaultProxy, Mount, Sshd, SshfsC, run_command,
 const CMD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What to run, from the command line.
+#[derive(Clone)]
 struct Settings {
     sections: Vec<String>,
     rtt: Duration,

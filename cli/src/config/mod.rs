@@ -51,6 +51,8 @@ pub struct Config {
     pub mount: MountConfig,
     /// Our metadata cache.
     pub cache: CacheConfig,
+    /// The content cache on local disk (`-o data_cache`), if asked for.
+    pub data_cache: Option<mount::DataCacheConfig>,
     /// How often directories programs use are re-checked (`-o recheck`; zero: never).
     pub recheck: Duration,
     /// How symlinks and hard links are shown and made (`follow_symlinks`, ...).
@@ -135,6 +137,7 @@ pub fn build(args: Args) -> Result<Config, String> {
         mountpoint,
         mount: mount::mount_config(&o, fs_name, unprivileged),
         cache: mount::cache_config(&o),
+        data_cache: mount::data_cache(&o),
         recheck: mount::recheck_interval(&o),
         links: o.links,
         server: o.server,

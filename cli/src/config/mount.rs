@@ -1,5 +1,6 @@
 //! The mount's own settings from the options: kernel flags and lifetimes, our metadata cache,
-//! the re-check interval, and what a user's (not root's) mount may ask for.
+//! the content cache on disk, the re-check interval, and what a user's (not root's) mount may
+//! ask for.
 
 use std::time::Duration;
 
@@ -29,6 +30,33 @@ pub(super) fn recheck_interval(o: &MountOpts) -> Duration {
         return Duration::ZERO;
     }
     o.recheck.unwrap_or(DEFAULT_RECHECK)
+}
+
+/// `-o data_cache[=DIR]` and `-o data_cache_size`: where the content cache lives and how much
+/// disk it may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataCacheConfig {
+    /// The base directory (the scopes' directories are under it).
+    pub dir: std::path::PathBuf,
+    /// The bound on its disk use, in bytes.
+    pub limit: u64,
+}
+
+/// The content cache's settings, if `-o data_cache` asked for it: the directory given, else
+/// `$XDG_CACHE_HOME/sshfs-rs`, else `~/.cache/sshfs-rs`.
+pub(super) fn data_cache(o: &MountOpts) -> Option<DataCacheConfig> {
+    let dir = o.data_cache.clone()?.unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| super::sources::home_dir().join(".cache"), Into::into)
+            .join("sshfs-rs")
+    });
+    Some(DataCacheConfig {
+        dir,
+        limit: o
+            .data_cache_size
+            .unwrap_or(sshfs_cache::content::DEFAULT_LIMIT),
+    })
 }
 
 /// The metadata cache settings: sshfs's option names and defaults (20 s, 10 000 entries).

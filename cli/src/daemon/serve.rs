@@ -84,7 +84,9 @@ async fn serve(
     detach: Option<Detach>,
     mut watch: Option<Watch>,
 ) -> Result<(), String> {
-    // Our own SSH connection (kept to say goodbye at the end), or an external one.
+    // Our own SSH connection (kept to say goodbye at the end), or an external one; and the
+    // server's identity for the content cache (its host key, or how it is reached).
+    let server_id: String;
     let (sftp, reconnector, ssh, banner) = match &config.external {
         None => {
             let prompter: Arc<dyn Prompter> = Arc::new(KeyringAnswers {
@@ -99,11 +101,16 @@ async fn serve(
                 config.connect.user, config.connect.host, config.connect.port
             );
             let banner = conn.banner.clone();
+            server_id = conn
+                .host_key_fingerprint
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", config.connect.host, config.connect.port));
             (conn.sftp.clone(), conn.reconnector(), Some(conn), banner)
         }
         Some(external) => {
             let conn = remote::ssh::external::connect(external).await?;
             info!("connected to {} through {}", external.host, external.how);
+            server_id = format!("{} through {}", external.host, external.how);
             (conn.sftp.clone(), conn.reconnector(), None, None)
         }
     };
@@ -117,10 +124,12 @@ async fn serve(
         let remote = owners::login_user_ids(&sftp, &config.connect.host).await?;
         owners.map = owners::user_map(remote);
     }
+    let data_cache = open_data_cache(&config, server_id, &root);
     let fs = Arc::new(
         SshFs::new(sftp, root, config.cache.clone())
             .with_owners(owners)
-            .with_link_options(config.links),
+            .with_link_options(config.links)
+            .with_data_cache(data_cache),
     );
     // Before the first stat is answered: every one shows the same estimate of st_blocks.
     fs.learn_block_unit().await;
@@ -220,6 +229,32 @@ async fn serve(
     match lost {
         Some(why) => Err(format!("{why}; unmounted {}", mountpoint.display())),
         None => Ok(()),
+    }
+}
+
+/// The content cache (`-o data_cache`) of this server, user and remote root; without one (a
+/// warning says why) when its directory is not private or another mount uses it: the mount
+/// works as without the option.
+fn open_data_cache(
+    config: &Config,
+    server: String,
+    root: &str,
+) -> Option<sshfs_cache::content::ContentCache> {
+    let dc = config.data_cache.as_ref()?;
+    let scope = sshfs_cache::content::Scope {
+        server,
+        user: config.connect.user.clone(),
+        root: root.to_owned(),
+    };
+    match sshfs_cache::content::ContentCache::open(&dc.dir, &scope, dc.limit) {
+        Ok(cache) => {
+            info!("content cache in {}", cache.dir().display());
+            Some(cache)
+        }
+        Err(e) => {
+            warn!("no content cache (data_cache): {e}");
+            None
+        }
     }
 }
 

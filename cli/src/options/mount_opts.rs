@@ -137,6 +137,10 @@ pub struct MountOpts {
     pub cache_link_timeout: Option<Duration>,
     /// cache_max_size.
     pub cache_max_size: Option<usize>,
+    /// data_cache: `Some(None)` for the default directory.
+    pub data_cache: Option<Option<std::path::PathBuf>>,
+    /// data_cache_size, in bytes.
+    pub data_cache_size: Option<u64>,
     /// recheck (zero: off).
     pub recheck: Option<Duration>,
     /// Options not known, skipped because of mount's sloppy flag (`-s` of a mount helper).

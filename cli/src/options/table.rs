@@ -1371,6 +1371,29 @@ pub const DEFS: &[Def] = &[
         "same as cache_max_size",
     ),
     def(
+        "data_cache",
+        Optional("DIR"),
+        Own,
+        Set(|o, v| {
+            o.data_cache = Some((!v.is_empty()).then(|| PathBuf::from(v)));
+            Ok(())
+        }),
+        "keep the contents of files read through the mount on local disk, in DIR (default $XDG_CACHE_HOME/sshfs-rs, or ~/.cache/sshfs-rs), across unmounts and reboots; each file is checked at open by its size and mtime (off by default)",
+    )
+    .doc("keep file contents read through the mount on local disk in DIR (default `$XDG_CACHE_HOME/sshfs-rs`, else `~/.cache/sshfs-rs`), across unmounts, reconnects and reboots: a file read again with the same size and mtime costs no transfer; checksummed, private (0700), bounded by `data_cache_size`, emptied by `--flush` ([data-cache.md](data-cache.md)); off by default"),
+    def(
+        "data_cache_size",
+        Required("BYTES"),
+        Own,
+        Set(|o, v| {
+            o.data_cache_size = Some(parse_bytes(v)?);
+            Ok(())
+        }),
+        "the most disk the content cache (data_cache) takes for one server, user and remote directory, counted as allocated blocks; least recently used files go first (default 1G; K, M, G, T suffixes)",
+    )
+    .default_is("1G")
+    .doc("the most disk `data_cache` takes for one server, user and remote directory (allocated blocks); least recently used files go first, never an open one; suffixes K, M, G, T (powers of 1024)"),
+    def(
         "cache_clean_interval",
         Required("SECONDS"),
         Sshfs,

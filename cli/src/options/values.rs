@@ -86,6 +86,26 @@ pub fn parse_size(v: &str) -> Result<u32, String> {
     }
 }
 
+/// A positive number of bytes, with an optional suffix K, M, G or T (powers of 1024).
+pub fn parse_bytes(v: &str) -> Result<u64, String> {
+    let (digits, unit) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c.to_ascii_uppercase()),
+        _ => (v, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return Err(format!("'{v}': the unit must be K, M, G or T")),
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && n.leading_zeros() >= shift => Ok(n << shift),
+        _ => Err(format!("'{v}' is not a positive number of bytes")),
+    }
+}
+
 /// A user or group id.
 pub fn parse_id(v: &str) -> Result<u32, String> {
     v.parse::<u32>()

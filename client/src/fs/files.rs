@@ -58,12 +58,21 @@ impl SshFs {
             Err(_) => None,
         };
         if truncated {
+            self.files.data_cache().gone(&rel);
             self.files.drop_read_ahead(ino);
             self.files.each_of(ino, |f| f.set_size(0));
         }
         follow_renames(&handle, ino, self);
-        let file = OpenFile::new(handle, ino, flags, size);
+        let mut file = OpenFile::new(handle, ino, flags, size);
+        if let Ok(attrs) = &now
+            && !truncated
+        {
+            file.content = self.files.data_cache().at_open(&rel, attrs);
+        }
         if let Some((asked, data, since)) = first_bytes {
+            if let Some(entry) = &file.content {
+                entry.offer(0, &data);
+            }
             file.readahead.seed(asked, data, since);
         }
         let fh = self.files.insert(file);
@@ -249,8 +258,8 @@ impl SshFs {
     }
 
     /// Our own change to the file `ino` (named `rel`, if it still has a name): what was read
-    /// ahead of it and opened ahead anywhere is forgotten, and the cached attributes of each of
-    /// its names go. A file with more links than the names we know of it (links made on the
+    /// ahead of it and opened ahead anywhere is forgotten, and the cached attributes and
+    /// contents (`-o data_cache`) of each of its names go. A file with more links than the names we know of it (links made on the
     /// server, or its other names are kernel inodes of their own) changed under names we
     /// cannot tell: every multi-link file's cached attributes go, in our cache and in the
     /// kernel's.
@@ -273,6 +282,9 @@ impl SshFs {
             for path in paths.iter().map(String::as_str).chain(rel) {
                 cache.invalidate(path);
             }
+        }
+        for path in paths.iter().map(String::as_str).chain(rel) {
+            self.files.data_cache().gone(path);
         }
         if unknown_names {
             self.namespace.other_names_changed(Some(ino), false);

@@ -74,9 +74,10 @@ impl SshFs {
 
     /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
     /// holds of every name and inode it knows: the user's "the server changed, look again" (SIGHUP,
-    /// `sshfs-rs --flush`).
+    /// `sshfs-rs --flush`). The content cache on disk (`-o data_cache`) is emptied too.
     pub fn flush_caches(&self) {
         self.namespace.flush();
+        self.files.data_cache().clear();
     }
 
     /// After each reconnect: the server may have changed while we were away, so everything
@@ -90,7 +91,8 @@ impl SshFs {
                 "connection {epoch} up: caches dropped; {handles} open files and directories are reopened on their next use"
             );
             self.ahead.open().forget_all();
-            self.flush_caches();
+            // Not the content cache: its entries are checked at each open anyway.
+            self.namespace.flush();
         }
     }
 
@@ -103,7 +105,7 @@ impl SshFs {
     pub fn stats_line(&self) -> String {
         let c = self.cache_stats();
         format!(
-            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}; kernel-invalidations: {}; recheck: {}; server: {}",
+            "sftp requests: {}; link: {}; handles: open={} handle-misuse={}; cache: hits={} misses={} entries={} evictions={}; open-ahead: {}; striped-writes: files={}; kernel-invalidations: {}; recheck: {}; data-cache: {}; server: {}",
             self.sftp.counters().summary(),
             self.sftp.link_summary(),
             self.sftp.handles().len(),
@@ -116,6 +118,7 @@ impl SshFs {
             self.files.striped_files(),
             self.invalidation_summary(),
             self.ahead.recheck().summary(),
+            self.files.data_cache().summary(),
             self.sftp.server().summary()
         )
     }

@@ -153,6 +153,13 @@ impl SshFs {
         self
     }
 
+    /// Keeps file contents on local disk in `cache` (`-o data_cache`, [`open_files::content`]).
+    pub fn with_data_cache(mut self, cache: Option<sshfs_cache::content::ContentCache>) -> Self {
+        self.files
+            .set_data_cache(open_files::content::DataCache::new(cache));
+        self
+    }
+
     /// Shows owners and modes through `owners` (`-o idmap`, `uid`, `gid`, `umask`) instead of
     /// as the server has them.
     pub fn with_owners(mut self, owners: idmap::Owners) -> Self {

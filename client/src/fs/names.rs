@@ -76,6 +76,7 @@ impl SshFs {
             match self.hide(parent, name, ino, &path).await {
                 Ok(()) => {
                     self.name_removed(parent, name, &rel);
+                    self.files.data_cache().gone(&rel);
                     return Ok(());
                 }
                 // rm must still work: removed at once, as on a server that keeps the file.
@@ -92,6 +93,7 @@ impl SshFs {
         }
         self.name_removed(parent, name, &rel);
         self.inodes().unlink(parent, name);
+        self.files.data_cache().gone(&rel);
         Ok(())
     }
 
@@ -125,6 +127,7 @@ impl SshFs {
         }
         self.name_removed(parent, name, &rel);
         self.inodes().unlink(parent, name);
+        self.files.data_cache().gone_under(&rel);
         Ok(())
     }
 
@@ -195,6 +198,9 @@ impl SshFs {
             cache.set_attr(&from_rel, stat.clone());
             cache.set_attr(&to_rel, stat);
             return Ok(());
+        }
+        for rel in [&from_rel, &to_rel] {
+            self.files.data_cache().gone_under(rel);
         }
         let replaced_shared = self
             .namespace

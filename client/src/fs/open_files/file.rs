@@ -53,6 +53,8 @@ pub struct OpenFile {
     pub stripes: Stripes,
     /// Pieces of the file fetched ahead of a sequential reader.
     pub readahead: ReadAhead,
+    /// Its entry in the content cache, validated at open ([`super::content`]).
+    pub content: Option<std::sync::Arc<sshfs_cache::content::Entry>>,
     /// The file's size as last known through this handle (`u64::MAX`: unknown); only a hint
     /// that lets a short READ at the end count as the end.
     size: AtomicU64,
@@ -79,6 +81,7 @@ impl OpenFile {
             writes: WriteBehind::default(),
             stripes: Stripes::default(),
             readahead: ReadAhead::default(),
+            content: None,
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),
             own_attrs: Mutex::new(None),
             flushed: AtomicBool::new(false),

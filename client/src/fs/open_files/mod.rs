@@ -1,7 +1,8 @@
 //! The files the kernel holds open, and all that is only about them: which handle a request
 //! goes through, the writes still in flight and their errors ([`write_behind`]), the extra
 //! handles of a large file written through several channels ([`stripes`]), and the files
-//! unlinked while open that are kept under a hidden name ([`hidden`]).
+//! unlinked while open that are kept under a hidden name ([`hidden`]), and the content cache on
+//! local disk they read through ([`content`]).
 //!
 //! What a `write()` does to an open file is here: [`OpenFiles::write`] cuts it at stripe
 //! boundaries, queues each piece behind the file's earlier writes, records the size it gives
@@ -12,6 +13,7 @@
 //! The open files do not own the names: where a file is now on the server (it may be renamed
 //! while open) is asked of the namespace through [`Locate`].
 
+pub mod content;
 pub mod file;
 pub mod hidden;
 pub mod stripes;
@@ -65,6 +67,8 @@ pub struct OpenFiles {
     /// Files unlinked while open, kept under a hidden name until their last release, on
     /// servers that drop a removed file ([`hidden`]).
     hidden: Hidden,
+    /// The content cache on local disk (`-o data_cache`; off by default).
+    content: content::DataCache,
 }
 
 impl OpenFiles {
@@ -75,7 +79,18 @@ impl OpenFiles {
             table: HandleTable::new(numbers),
             striped: StripeCounts::default(),
             hidden: Hidden::default(),
+            content: content::DataCache::default(),
         }
+    }
+
+    /// Reads and keeps file contents through `cache` ([`content`]).
+    pub fn set_data_cache(&mut self, cache: content::DataCache) {
+        self.content = cache;
+    }
+
+    /// The content cache's hooks.
+    pub fn data_cache(&self) -> &content::DataCache {
+        &self.content
     }
 
     /// Keeps `file` open and returns its new `fh`.
@@ -178,7 +193,8 @@ impl OpenFiles {
     /// READ of `size` bytes at `offset` of the open file `fh`, once the writes in flight on
     /// its other channels landed: from its read-ahead when the reader is sequential
     /// ([`ReadAhead`](crate::fs::ahead::readahead::ReadAhead)), else parallel SFTP READs of the
-    /// server's maximum size; what is fetched ahead counts against `budget`.
+    /// server's maximum size; what is fetched ahead counts against `budget`. Either fetches
+    /// through the content cache when the file has an entry ([`content`]).
     pub async fn read(
         &self,
         fh: u64,
@@ -194,6 +210,7 @@ impl OpenFiles {
             let (sftp, handle) = (Arc::clone(&sftp), handle.clone());
             Box::pin(async move { Ok(sftp.read_at(&handle, offset, len, eof_at).await?) })
         });
+        let fetch = content::DataCache::through(file.content.as_ref(), fetch);
         let source = readahead::Source {
             fetch: &fetch,
             piece_len: self.sftp.read_len(),

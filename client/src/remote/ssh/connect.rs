@@ -31,6 +31,8 @@ pub struct Connection {
     _hops: Vec<Arc<client::Handle<HostKeyCheck>>>,
     /// The server's SSH version banner (`SSH-2.0-OpenSSH_9.2p1 Debian-2`), as it sent it.
     pub banner: Option<String>,
+    /// The SHA-256 fingerprint of the server's host key (what keys its content cache).
+    pub host_key_fingerprint: Option<String>,
 }
 
 impl Connection {
@@ -232,7 +234,12 @@ pub async fn connect(
         ssh: Arc::clone(&o.ssh),
         opts: opts.clone(),
     }));
+    let host_key_fingerprint = o
+        .host_key
+        .as_ref()
+        .map(|k| k.fingerprint(russh::keys::HashAlg::Sha256).to_string());
     Ok(Connection {
+        host_key_fingerprint,
         ssh: o.ssh,
         sftp,
         again: SshConnector {
