@@ -442,16 +442,7 @@ fn all(big_mib: usize) -> Vec<Workload> {
             unit: "entry",
             units: HUGE_DIR_FILES as f64,
             goal: (1.0, 1.0),
-            prepare: |b| {
-                let dir = b.server.join("hugedir");
-                if !dir.join(format!("f{:06}", HUGE_DIR_FILES - 1)).exists() {
-                    fs::create_dir_all(&dir).expect("create the huge directory on the server");
-                    for f in 0..HUGE_DIR_FILES {
-                        fs::write(dir.join(format!("f{f:06}")), b"x")
-                            .expect("write a file of the huge directory");
-                    }
-                }
-            },
+            prepare: |b| fill_dir(&b.server.join("hugedir"), HUGE_DIR_FILES, 6),
             warm_up: false,
             run: |_, mnt| in_mount(mnt, "ls -l hugedir | grep -c '^-'"),
             check: |_, out| assert_eq!(out.trim(), HUGE_DIR_FILES.to_string(), "entries seen"),
@@ -546,19 +537,23 @@ fn big_dir(name: &'static str, run: fn(&Bench, &Path) -> String) -> Workload {
         unit: "entry",
         units: BIG_DIR_FILES as f64,
         goal: (1.0, 1.0),
-        prepare: |b| {
-            let dir = b.server.join("bigdir");
-            if !dir.join(format!("f{:05}", BIG_DIR_FILES - 1)).exists() {
-                fs::create_dir_all(&dir).expect("create the big directory on the server");
-                for f in 0..BIG_DIR_FILES {
-                    fs::write(dir.join(format!("f{f:05}")), b"x")
-                        .expect("write a file of the big directory");
-                }
-            }
-        },
+        prepare: |b| fill_dir(&b.server.join("bigdir"), BIG_DIR_FILES, 5),
         warm_up: false,
         run,
         check: |_, out| assert_eq!(out.trim(), BIG_DIR_FILES.to_string(), "entries seen"),
+    }
+}
+
+/// `dir` on the server with `files` one-byte files named `f` and `width` digits (made once,
+/// kept between runs).
+fn fill_dir(dir: &Path, files: usize, width: usize) {
+    if dir.join(format!("f{:0width$}", files - 1)).exists() {
+        return;
+    }
+    fs::create_dir_all(dir).expect("create the directory of many files on the server");
+    for f in 0..files {
+        fs::write(dir.join(format!("f{f:0width$}")), b"x")
+            .expect("write a file of the directory of many files");
     }
 }
 

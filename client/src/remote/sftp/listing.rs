@@ -42,7 +42,6 @@ use super::handle::Handle;
 use super::link::Session;
 use super::runner::{Behind, Raw, Request, Sending, Target, queued};
 use super::server::Family;
-use super::wire::parse_longname_nlink;
 use super::{DirEntry, Sftp};
 
 /// Most READDIRs in flight on one handle: 64 pages of OpenSSH's 100 names each, about 800 KB
@@ -265,16 +264,7 @@ impl Sftp {
                 )));
                 turns.pass(index);
                 match sent.await {
-                    Ok(name) => Ok(Answer::Names(
-                        name.files
-                            .into_iter()
-                            .map(|f| DirEntry {
-                                nlink: parse_longname_nlink(&f.longname),
-                                name: f.filename,
-                                attrs: f.attrs,
-                            })
-                            .collect(),
-                    )),
+                    Ok(name) => Ok(Answer::Names(DirEntry::page(name))),
                     Err(e) if e.status() == Some(FX_EOF) => Ok(Answer::End),
                     Err(e) => Err(e),
                 }

@@ -67,6 +67,20 @@ pub struct DirEntry {
     pub nlink: Option<u32>,
 }
 
+impl DirEntry {
+    /// The entries of one READDIR answer.
+    pub(super) fn page(name: russh_sftp::protocol::Name) -> Vec<DirEntry> {
+        name.files
+            .into_iter()
+            .map(|f| DirEntry {
+                nlink: wire::parse_longname_nlink(&f.longname),
+                name: f.filename,
+                attrs: f.attrs,
+            })
+            .collect()
+    }
+}
+
 /// A raw request, made again for each attempt: on the session given, it returns russh-sftp's
 /// future (which owns what it sends).
 pub(super) type Attempt<'s, T> = BoxFuture<'s, Result<T, RawError>>;

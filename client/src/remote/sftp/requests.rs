@@ -18,7 +18,7 @@ use super::error::{FX_EOF, FX_NO_SUCH_FILE, SftpError, SftpResult};
 use super::handle::{CloseDropped, Handle, Reopen};
 use super::runner::{After, Behind, Check, Raw, Reply, Request, Target};
 use super::server::SymlinkOrder;
-use super::wire::{encode_string, expect_ok, parse_longname_nlink};
+use super::wire::{encode_string, expect_ok};
 use super::{DirEntry, Sftp};
 
 impl CloseDropped for Sftp {
@@ -346,16 +346,7 @@ impl Sftp {
             })
             .await
         {
-            Ok(name) => Some(
-                name.files
-                    .into_iter()
-                    .map(|f| DirEntry {
-                        nlink: parse_longname_nlink(&f.longname),
-                        name: f.filename,
-                        attrs: f.attrs,
-                    })
-                    .collect(),
-            ),
+            Ok(name) => Some(DirEntry::page(name)),
             Err(e) if e.status() == Some(FX_EOF) => None,
             Err(e) => return Err(e),
         };
