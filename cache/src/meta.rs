@@ -60,6 +60,12 @@ pub trait Revision {
     /// Takes from `older` (the previous snapshot of the same path) what this snapshot does not
     /// carry but is still true of the file (the link count a STAT lacks). Nothing by default.
     fn keep_from(&mut self, _older: &Self) {}
+
+    /// True if the file may have names besides this one (a link count above one). False by
+    /// default.
+    fn may_have_other_names(&self) -> bool {
+        false
+    }
 }
 
 /// Lifetimes and size of the cache.
@@ -735,6 +741,12 @@ impl<A: Clone + Revision> MetaCache<A> {
         let mut known = previous.clone().unwrap_or_default();
         known.extend(self.store.child_names_with_data(dir));
 
+        // A file with several names that we changed after `ticket`: the listing's (and the
+        // cache's) attributes of its other names may predate the change, and SFTP v3 does not
+        // say which names they are. Every other name with several links here is forgotten.
+        let shared_changed = entries.iter().any(|(name, a)| {
+            a.may_have_other_names() && self.own_blocked(ticket, &join(dir, name))
+        });
         let mut listed = BTreeSet::new();
         let mut names = BTreeSet::new();
         for (name, attr) in entries {
@@ -742,6 +754,18 @@ impl<A: Clone + Revision> MetaCache<A> {
                 continue;
             }
             let path = join(dir, &name);
+            // (An answer about it stored since the listing was sent may predate our change
+            // too: forgetting costs one round trip, a stale answer a wrong mode.)
+            if shared_changed && attr.may_have_other_names() && !self.own_blocked(ticket, &path) {
+                let stamp = self.next_generation();
+                self.store.update(&path, |e| {
+                    e.attr = None;
+                    e.own = stamp;
+                });
+                changes.push(Change::Modified { path });
+                names.insert(name);
+                continue;
+            }
             if self.own_blocked(ticket, &path) || self.answered_since(ticket, &path) {
                 // Our own newer change, or a newer answer, decides; the listing does not.
                 if !matches!(

@@ -1656,3 +1656,70 @@ fn a_listing_does_not_undo_a_newer_answer_about_one_name() {
     );
     assert!(!c.absent_from_listing("d", "b"));
 }
+
+/// Attributes with a link count, for the hard-link rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Linked {
+    rev: u8,
+    links: u32,
+}
+
+impl Revision for Linked {
+    fn same_revision(&self, other: &Self) -> bool {
+        self.rev == other.rev
+    }
+
+    fn may_have_other_names(&self) -> bool {
+        self.links > 1
+    }
+}
+
+#[test]
+fn a_listing_across_our_change_to_a_linked_file_forgets_the_other_linked_names() {
+    let clock = ManualClock::new();
+    let mut c: MetaCache<Linked> = MetaCache::new(config(), Arc::new(clock.clone()));
+    let linked = |rev| Linked { rev, links: 2 };
+    let single = Linked { rev: 1, links: 1 };
+    let t = c.ticket();
+    // Answered after the listing was sent, but before our change: as stale as the listing.
+    let lstat = c.ticket();
+    c.put_attr(lstat, "d/b", linked(1));
+    // Our chmod of d/a, not yet known to have other names.
+    c.set_attr("d/a", linked(2));
+    let changes = c.put_listing(
+        t,
+        "d",
+        vec![
+            ("a".into(), linked(1)),
+            ("b".into(), linked(1)),
+            ("c".into(), single.clone()),
+        ],
+    );
+    assert!(changes.contains(&modified("d/b")), "{changes:?}");
+    assert_eq!(
+        c.attr("d/b"),
+        Lookup::Unknown,
+        "d/b may be d/a: asked again"
+    );
+    assert_eq!(
+        c.attr("d/a"),
+        Lookup::Found(linked(2)),
+        "our own change stays"
+    );
+    assert_eq!(c.attr("d/c"), Lookup::Found(single), "one link: not d/a");
+}
+
+#[test]
+fn a_listing_with_no_change_of_ours_keeps_linked_names() {
+    let clock = ManualClock::new();
+    let mut c: MetaCache<Linked> = MetaCache::new(config(), Arc::new(clock.clone()));
+    let linked = Linked { rev: 1, links: 2 };
+    let t = c.ticket();
+    let changes = c.put_listing(
+        t,
+        "d",
+        vec![("a".into(), linked.clone()), ("b".into(), linked.clone())],
+    );
+    assert!(!changes.contains(&modified("d/b")), "{changes:?}");
+    assert_eq!(c.attr("d/b"), Lookup::Found(linked));
+}

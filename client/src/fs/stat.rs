@@ -70,6 +70,11 @@ impl Revision for Stat {
             self.nlink = older.nlink;
         }
     }
+
+    /// A file (not a directory: its count is its subdirectories) with a link count above one.
+    fn may_have_other_names(&self) -> bool {
+        !self.is_dir() && self.nlink.is_some_and(|n| n > 1)
+    }
 }
 
 #[cfg(test)]

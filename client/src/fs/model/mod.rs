@@ -184,8 +184,9 @@ async fn run(harness: Arc<dyn Harness>, steps: &[Step], known: KnownBugs) -> Res
 }
 
 /// Known client bugs the strategies steer clear of, so that a run keeps finding others. Each
-/// has a named regression case marked `#[ignore]`; `MODEL_STRICT=1` turns every steering off
-/// (to see a fix work).
+/// steered bug has a named regression case marked `#[ignore]`; `MODEL_STRICT=1` turns every
+/// steering off (to see a fix work). None is steered today: the one field is kept, false, as
+/// the place to add the next.
 #[derive(Clone, Copy, Debug)]
 pub struct KnownBugs {
     /// After the kernel forgot its inodes, a name of a file that had several names may show
