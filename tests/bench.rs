@@ -19,9 +19,10 @@
 //! * `workloads`: `tar -x` of 1000 small files, 300 small writes, `rm -rf`, `find`, `ls -lR`,
 //!   `ls -f` and `ls -l` of one directory of 50,000 entries,
 //!   warm stat and `git status` over 5000 files, 1000 random 4 KiB reads, sequential read and
-//!   write (with fsync) of `--size-mb` MiB: times, ratio sshfs-rs / C against the goal,
-//!   requests per file or MiB, peak RSS and CPU (see `bench/workloads.rs`). `--only` picks
-//!   workloads by a part of their name.
+//!   write (with fsync) of `--size-mb` MiB, `ls -f` and `ls -l` of 200,000 entries: times,
+//!   ratio sshfs-rs / C against the goal, requests per file or MiB, peak RSS, resident memory
+//!   right after the run and CPU (see `bench/workloads.rs`). `--only` picks workloads by a
+//!   part of their name.
 //! * `reconnect` (only when named): downtime after a cut connection.
 //!
 //! Each figure is the median of `--runs` runs, each on a fresh mount (so nothing is cached but

@@ -15,18 +15,124 @@
 //! keeps one set of attributes for all of them, as on a local filesystem. SFTP v3 has no inode
 //! numbers, so links made elsewhere, or names looked up again after the kernel forgot the node,
 //! get a node (and number) of their own.
+//!
+//! **Memory.** A listing given to the kernel with READDIRPLUS leaves one node per entry for as
+//! long as the kernel keeps the entry (200,000 nodes after `ls -l` of a directory that size), so
+//! a node is kept small: its name is stored once, in the node (a [`Links`] holds the usual one
+//! name without an allocation of its own), and the index from `(parent, name)` to the node is a
+//! table of bare inode numbers, each with the hash of the name it stands for
+//! ([`hashbrown::HashTable`]): about 100 bytes a node in all, not 240.
 
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 /// The inode number of the mount's root directory (fixed by the FUSE protocol).
 pub const ROOT_INO: u64 = 1;
+
+/// The names of a node: parent inode and name, the first being the node's path. Almost every
+/// node has exactly one, held inline.
+#[derive(Debug, Default)]
+enum Links {
+    /// Every name was unlinked or replaced.
+    #[default]
+    None,
+    /// The usual case.
+    One(u64, Box<str>),
+    /// A file hard-linked through this mount (never empty).
+    Many(Vec<(u64, Box<str>)>),
+}
+
+impl Links {
+    fn first(&self) -> Option<(u64, &str)> {
+        match self {
+            Links::None => None,
+            Links::One(p, n) => Some((*p, n)),
+            Links::Many(v) => v.first().map(|(p, n)| (*p, &**n)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &str)> {
+        let (one, many) = match self {
+            Links::None => (None, &[][..]),
+            Links::One(p, n) => (Some((*p, &**n)), &[][..]),
+            Links::Many(v) => (None, v.as_slice()),
+        };
+        one.into_iter().chain(many.iter().map(|(p, n)| (*p, &**n)))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Links::None => 0,
+            Links::One(..) => 1,
+            Links::Many(v) => v.len(),
+        }
+    }
+
+    fn contains(&self, parent: u64, name: &str) -> bool {
+        self.iter().any(|(p, n)| p == parent && n == name)
+    }
+
+    fn push(&mut self, parent: u64, name: &str) {
+        let name: Box<str> = name.into();
+        *self = match std::mem::take(self) {
+            Links::None => Links::One(parent, name),
+            Links::One(p, n) => Links::Many(vec![(p, n), (parent, name)]),
+            Links::Many(mut v) => {
+                v.push((parent, name));
+                Links::Many(v)
+            }
+        };
+    }
+
+    /// Drops the name `name` in `parent`.
+    fn remove(&mut self, parent: u64, name: &str) {
+        *self = match std::mem::take(self) {
+            Links::One(p, n) if p == parent && *n == *name => Links::None,
+            Links::Many(mut v) => {
+                v.retain(|(p, n)| !(*p == parent && **n == *name));
+                match v.len() {
+                    0 => Links::None,
+                    1 => match v.pop() {
+                        Some((p, n)) => Links::One(p, n),
+                        None => Links::None,
+                    },
+                    _ => Links::Many(v),
+                }
+            }
+            other => other,
+        };
+    }
+
+    /// Renames the name `name` in `parent` to `new_name` in `new_parent`.
+    fn rename(&mut self, parent: u64, name: &str, new_parent: u64, new_name: &str) {
+        let matches = |p: &u64, n: &str| *p == parent && n == name;
+        match self {
+            Links::None => {}
+            Links::One(p, n) => {
+                if matches(p, n) {
+                    *p = new_parent;
+                    *n = new_name.into();
+                }
+            }
+            Links::Many(v) => {
+                for (p, n) in v.iter_mut().filter(|(p, n)| matches(p, n)) {
+                    *p = new_parent;
+                    *n = new_name.into();
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Node {
     /// Parent inodes and names; the first is the node's path. Empty once every name was unlinked
     /// or replaced (the node lives on while the kernel still references it, e.g. an open file
     /// that was deleted). Several only for a file hard-linked through this mount.
-    links: Vec<(u64, String)>,
+    links: Links,
     /// Lookup references held by the kernel.
     lookups: u64,
     /// The link count last seen (a listing, our own `link`), one less for each name of it we
@@ -40,7 +146,10 @@ struct Node {
 #[derive(Debug)]
 pub struct InodeTable {
     nodes: HashMap<u64, Node>,
-    children: HashMap<(u64, String), u64>,
+    /// The inode of each `(parent, name)` of every node's links, with the hash of that
+    /// `(parent, name)`: the names themselves are only in the nodes.
+    children: HashTable<(u64, u64)>,
+    hasher: RandomState,
 }
 
 impl Default for InodeTable {
@@ -56,7 +165,7 @@ impl InodeTable {
         nodes.insert(
             ROOT_INO,
             Node {
-                links: Vec::new(),
+                links: Links::None,
                 lookups: 1,
                 nlink: None,
                 file_type: 0,
@@ -64,7 +173,8 @@ impl InodeTable {
         );
         Self {
             nodes,
-            children: HashMap::new(),
+            children: HashTable::new(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -85,8 +195,8 @@ impl InodeTable {
         let mut cur = ino;
         while cur != ROOT_INO {
             let (parent, name) = self.nodes.get(&cur)?.links.first()?;
-            parts.push(name.as_str());
-            cur = *parent;
+            parts.push(name);
+            cur = parent;
         }
         parts.reverse();
         Some(parts.join("/"))
@@ -104,7 +214,16 @@ impl InodeTable {
 
     /// The inode currently named `name` in `parent`, without taking a reference.
     pub fn peek(&self, parent: u64, name: &str) -> Option<u64> {
-        self.children.get(&(parent, name.to_owned())).copied()
+        let hash = self.hash(parent, name);
+        self.children
+            .find(hash, |(h, ino)| {
+                *h == hash
+                    && self
+                        .nodes
+                        .get(ino)
+                        .is_some_and(|n| n.links.contains(parent, name))
+            })
+            .map(|(_, ino)| *ino)
     }
 
     /// The live inode of the relative path `path` ("" is the root), if the kernel knows it.
@@ -141,13 +260,13 @@ impl InodeTable {
         self.nodes.insert(
             ino,
             Node {
-                links: vec![(parent, name.to_owned())],
+                links: Links::One(parent, name.into()),
                 lookups: 1,
                 nlink: None,
                 file_type: 0,
             },
         );
-        self.children.insert((parent, name.to_owned()), ino);
+        self.index(parent, name, ino);
         Some(ino)
     }
 
@@ -160,9 +279,9 @@ impl InodeTable {
         }
         self.unlink(parent, name);
         let node = self.nodes.get_mut(&ino)?;
-        node.links.push((parent, name.to_owned()));
+        node.links.push(parent, name);
         node.lookups += 1;
-        self.children.insert((parent, name.to_owned()), ino);
+        self.index(parent, name, ino);
         Some(ino)
     }
 
@@ -173,7 +292,7 @@ impl InodeTable {
         };
         node.links
             .iter()
-            .filter_map(|(parent, name)| self.child_path(*parent, name))
+            .filter_map(|(parent, name)| self.child_path(parent, name))
             .collect()
     }
 
@@ -204,10 +323,8 @@ impl InodeTable {
             return;
         }
         if let Some(node) = self.nodes.remove(&ino) {
-            for key in node.links {
-                if self.children.get(&key) == Some(&ino) {
-                    self.children.remove(&key);
-                }
+            for (parent, name) in node.links.iter() {
+                self.unindex(parent, name, ino);
             }
         }
     }
@@ -216,11 +333,12 @@ impl InodeTable {
     /// node counts one link less. It lives on until the kernel forgets it, with its other names
     /// if it has any, else without a path.
     pub fn unlink(&mut self, parent: u64, name: &str) {
-        let key = (parent, name.to_owned());
-        if let Some(ino) = self.children.remove(&key)
-            && let Some(node) = self.nodes.get_mut(&ino)
-        {
-            node.links.retain(|l| *l != key);
+        let Some(ino) = self.peek(parent, name) else {
+            return;
+        };
+        self.unindex(parent, name, ino);
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.links.remove(parent, name);
             node.nlink = node.nlink.map(|n| n.saturating_sub(1));
         }
     }
@@ -230,7 +348,7 @@ impl InodeTable {
         self.nodes
             .get(&ino)
             .and_then(|n| n.links.first())
-            .map_or(ROOT_INO, |(parent, _)| *parent)
+            .map_or(ROOT_INO, |(parent, _)| parent)
     }
 
     /// Moves `name` in `parent` to `new_name` in `new_parent`, replacing (unlinking) whatever was
@@ -239,24 +357,18 @@ impl InodeTable {
         if parent == new_parent && name == new_name {
             return;
         }
-        let old = (parent, name.to_owned());
-        if self
-            .children
-            .get(&old)
-            .is_some_and(|ino| self.peek(new_parent, new_name) == Some(*ino))
-        {
+        let moved = self.peek(parent, name);
+        if moved.is_some_and(|ino| self.peek(new_parent, new_name) == Some(ino)) {
             // Two names of one file: rename(2) leaves both.
             return;
         }
         self.unlink(new_parent, new_name);
-        if let Some(ino) = self.children.remove(&old) {
-            let new = (new_parent, new_name.to_owned());
+        if let Some(ino) = moved {
+            self.unindex(parent, name, ino);
             if let Some(node) = self.nodes.get_mut(&ino) {
-                for link in node.links.iter_mut().filter(|l| **l == old) {
-                    *link = new.clone();
-                }
+                node.links.rename(parent, name, new_parent, new_name);
             }
-            self.children.insert(new, ino);
+            self.index(new_parent, new_name, ino);
         }
     }
 
@@ -299,6 +411,24 @@ impl InodeTable {
         }
         self.child_path(parent, name)
             .map_or(0, |p| self.free_ino_for(&p))
+    }
+
+    fn hash(&self, parent: u64, name: &str) -> u64 {
+        self.hasher.hash_one((parent, name))
+    }
+
+    /// Records that `name` in `parent` is `ino` (the node already holds the name).
+    fn index(&mut self, parent: u64, name: &str, ino: u64) {
+        let hash = self.hash(parent, name);
+        self.children.insert_unique(hash, (hash, ino), |(h, _)| *h);
+    }
+
+    /// Drops the entry saying that `name` in `parent` is `ino`.
+    fn unindex(&mut self, parent: u64, name: &str, ino: u64) {
+        let hash = self.hash(parent, name);
+        if let Ok(entry) = self.children.find_entry(hash, |e| *e == (hash, ino)) {
+            entry.remove();
+        }
     }
 
     /// The hash of `path`, moved past the root and past numbers live nodes hold.
@@ -426,6 +556,42 @@ mod tests {
         assert_eq!(t.parent(b), a);
         assert_eq!(t.parent(a), ROOT_INO);
         assert_eq!(t.parent(ROOT_INO), ROOT_INO);
+    }
+
+    #[test]
+    fn hard_links_are_found_by_every_name_while_the_table_grows() {
+        let mut t = InodeTable::new();
+        let d = t.lookup(ROOT_INO, "d").unwrap();
+        let f = t.lookup(d, "f").unwrap();
+        t.add_link(f, ROOT_INO, "g").unwrap();
+        t.add_link(f, d, "h").unwrap();
+        // Enough nodes for the index to grow several times.
+        let many: Vec<u64> = (0..5000)
+            .map(|i| t.lookup(d, &format!("x{i}")).unwrap())
+            .collect();
+        assert_eq!(t.peek(d, "f"), Some(f));
+        assert_eq!(t.peek(ROOT_INO, "g"), Some(f));
+        assert_eq!(t.peek(d, "h"), Some(f));
+        assert_eq!(t.name_count(f), 3);
+        for (i, ino) in many.iter().enumerate() {
+            assert_eq!(t.peek(d, &format!("x{i}")), Some(*ino));
+        }
+        t.rename(d, "h", ROOT_INO, "h2");
+        assert_eq!(t.peek(d, "h"), None);
+        assert_eq!(t.peek(ROOT_INO, "h2"), Some(f));
+        t.unlink(d, "f");
+        assert_eq!(t.peek(d, "f"), None);
+        assert_eq!(t.path(f).as_deref(), Some("g"));
+        assert_eq!(t.paths(f), vec!["g".to_owned(), "h2".to_owned()]);
+        // Forgetting the node drops every name it still has.
+        t.forget(f, 3);
+        assert_eq!(t.peek(ROOT_INO, "g"), None);
+        assert_eq!(t.peek(ROOT_INO, "h2"), None);
+        for ino in many {
+            t.forget(ino, 1);
+        }
+        assert_eq!(t.len(), 2, "the root and d");
+        assert!(t.children.len() == 1, "only d's name is indexed");
     }
 
     #[test]

@@ -5,9 +5,18 @@
 //!
 //! **One LRU entry per path.** Everything known about a path (its attributes or the fact that it
 //! does not exist, its symlink target, its listing if it is a directory) lives in one entry of
-//! one [`lru::LruCache`] bounded by [`CacheConfig::max_entries`]. Memory is therefore flat however
-//! large the remote tree is, and one eviction drops all of a path's facts at once, so no half-entry
-//! can contradict another.
+//! one [`lru::LruCache`] bounded by [`CacheConfig::max_entries`] and by
+//! [`CacheConfig::max_bytes`]. Memory is therefore flat however large the remote tree is, and one
+//! eviction drops all of a path's facts at once, so no half-entry can contradict another.
+//!
+//! **Bytes, counted roughly.** An entry's size is estimated from what it holds
+//! ([`entry_bytes`]): a fixed part (the entry, its LRU and index slots), its path, its symlink
+//! target and, for a directory, its listing's names ([`NAME_BYTES`] each plus their length). The
+//! entry count alone does not bound memory: a long listing kept as the baseline of a directory
+//! whose children were evicted costs as much as thousands of entries. Over the bound, the least
+//! recently used entries go, as over the count. A listing whose names and children's entries
+//! could not fit in the bound is not stored at all ([`MetaCache::listing_fits`]): its
+//! children's attributes would push each other, and the listing, out.
 //!
 //! **Expired data is kept until evicted.** A TTL only decides whether a fact may be *answered*.
 //! The stale value stays as the baseline the next answer from the server is compared with: that is
@@ -81,12 +90,16 @@ pub struct CacheConfig {
     pub negative_ttl: Duration,
     /// Most paths held at once (values below 1 count as 1).
     pub max_entries: usize,
+    /// Most bytes held at once, as estimated per entry (see the module documentation); the
+    /// most recently used entry is kept even if it alone is larger.
+    pub max_bytes: usize,
     /// Whether directory listings are cached at all.
     pub dir_cache: bool,
 }
 
 impl Default for CacheConfig {
-    /// The defaults of the C sshfs: 20 s for everything, 10 000 entries, listings cached.
+    /// The defaults of the C sshfs: 20 s for everything, 10 000 entries, listings cached; and
+    /// at most [`DEFAULT_MAX_BYTES`].
     fn default() -> Self {
         let ttl = Duration::from_secs(20);
         Self {
@@ -95,9 +108,31 @@ impl Default for CacheConfig {
             link_ttl: ttl,
             negative_ttl: ttl,
             max_entries: 10_000,
+            max_bytes: DEFAULT_MAX_BYTES,
             dir_cache: true,
         }
     }
+}
+
+/// The default bound on the cache's estimated size: 32 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 32 << 20;
+
+/// Estimated bytes of one listed name beyond its length (the `String`, its allocation, its slot
+/// in the listing's tree).
+pub const NAME_BYTES: usize = 48;
+
+/// Estimated bytes of an entry beyond its path, link target and listing: the entry itself, the
+/// LRU's node and hash slot, the sorted index's slot, the shared key's header.
+fn fixed_bytes<A>() -> usize {
+    std::mem::size_of::<Entry<A>>() + 128
+}
+
+/// The estimated size of the entry of `path` (see the module documentation).
+fn entry_bytes<A>(path: &str, entry: &Entry<A>) -> usize {
+    fixed_bytes::<A>()
+        + path.len()
+        + entry.link.as_ref().map_or(0, |l| l.value.len())
+        + entry.listing.as_ref().map_or(0, Listing::bytes)
 }
 
 /// The cache's answer about a path's attributes.
@@ -178,7 +213,10 @@ struct Timed<T> {
 /// The names of a directory and when they were listed.
 #[derive(Debug, Clone)]
 struct Listing {
+    /// Change only through [`Listing::insert`] and [`Listing::remove`], which keep `name_bytes`.
     names: BTreeSet<String>,
+    /// The sum of the names' lengths.
+    name_bytes: usize,
     at: Instant,
     /// Set when the directory itself changed revision: the names are kept as the baseline for the
     /// next listing's diff, but are no longer answered.
@@ -205,6 +243,43 @@ struct Entry<A> {
     /// changed its mtime ([`MetaCache::forget_attr`]): the next ones the server gives are
     /// explained by it and do not make the listing stale.
     names_changed_by_us: bool,
+}
+
+impl Listing {
+    /// A fresh listing of `names` learned at `at`.
+    fn new(names: BTreeSet<String>, at: Instant, answers_absence: bool) -> Self {
+        let name_bytes = names.iter().map(String::len).sum();
+        Self {
+            names,
+            name_bytes,
+            at,
+            stale: false,
+            answers_absence,
+        }
+    }
+
+    /// Adds `name`; true if it was not there.
+    fn insert(&mut self, name: &str) -> bool {
+        if self.names.contains(name) {
+            return false;
+        }
+        self.name_bytes += name.len();
+        self.names.insert(name.to_owned())
+    }
+
+    /// Removes `name`; true if it was there.
+    fn remove(&mut self, name: &str) -> bool {
+        let removed = self.names.remove(name);
+        if removed {
+            self.name_bytes -= name.len();
+        }
+        removed
+    }
+
+    /// Estimated size of the names.
+    fn bytes(&self) -> usize {
+        self.names.len() * NAME_BYTES + self.name_bytes
+    }
 }
 
 impl<A> Entry<A> {
@@ -247,23 +322,29 @@ impl<A> Entry<A> {
     }
 }
 
-/// The LRU plus its sorted key index; keeps the two in step and accounts evictions.
+/// The LRU plus its sorted key index; keeps the two in step, counts the estimated bytes held
+/// and accounts evictions.
 struct Store<A> {
     lru: LruCache<Arc<str>, Entry<A>>,
     index: BTreeSet<Arc<str>>,
     /// Newest own-change stamp of any entry that left the cache; absent paths inherit it.
     floor: u64,
     evictions: u64,
+    /// The estimated size of every entry held ([`entry_bytes`]).
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl<A> Store<A> {
-    fn new(max_entries: usize) -> Self {
+    fn new(max_entries: usize, max_bytes: usize) -> Self {
         let cap = NonZeroUsize::new(max_entries).unwrap_or(NonZeroUsize::MIN);
         Self {
             lru: LruCache::new(cap),
             index: BTreeSet::new(),
             floor: 0,
             evictions: 0,
+            bytes: 0,
+            max_bytes,
         }
     }
 
@@ -276,9 +357,17 @@ impl<A> Store<A> {
         self.lru.peek(path)
     }
 
-    /// Without touching recency.
-    fn peek_mut(&mut self, path: &str) -> Option<&mut Entry<A>> {
-        self.lru.peek_mut(path)
+    /// Runs `f` on the entry of `path` if there is one, without touching recency, and counts
+    /// the bytes it adds or frees. Over the byte bound, least recently used entries go (this
+    /// one too, if it is the least recently used).
+    fn modify<R>(&mut self, path: &str, f: impl FnOnce(&mut Entry<A>) -> R) -> Option<R> {
+        let entry = self.lru.peek_mut(path)?;
+        let before = entry_bytes(path, entry);
+        let out = f(entry);
+        let after = entry_bytes(path, entry);
+        self.bytes = self.bytes + after - before;
+        self.evict_over_bytes();
+        Some(out)
     }
 
     /// Marks the entry most recently used.
@@ -289,9 +378,15 @@ impl<A> Store<A> {
     /// Runs `f` on the entry of `path`, creating an empty one if needed (which may evict another),
     /// and marks it most recently used. A new entry starts with the floor as its stamps, as the
     /// absent path had: recreating an evicted entry must not lift its protection.
+    /// Over the byte bound, least recently used entries go (the most recent one stays).
     fn update<R>(&mut self, path: &str, f: impl FnOnce(&mut Entry<A>) -> R) -> R {
         if let Some(entry) = self.lru.get_mut(path) {
-            return f(entry);
+            let before = entry_bytes(path, entry);
+            let out = f(entry);
+            let after = entry_bytes(path, entry);
+            self.bytes = self.bytes + after - before;
+            self.evict_over_bytes();
+            return out;
         }
         let mut entry = Entry::empty();
         entry.own = self.floor;
@@ -302,22 +397,41 @@ impl<A> Store<A> {
         out
     }
 
-    /// Inserts an entry for a path that has none.
+    /// Inserts an entry for a path that has none (as the most recently used); over either
+    /// bound, the least recently used entries go.
     fn insert(&mut self, path: &str, entry: Entry<A>) {
         let key: Arc<str> = Arc::from(path);
-        if let Some((old_key, old)) = self.lru.push(Arc::clone(&key), entry)
-            && *old_key != *path
-        {
+        self.bytes += entry_bytes(path, &entry);
+        if let Some((old_key, old)) = self.lru.push(Arc::clone(&key), entry) {
+            self.bytes -= entry_bytes(&old_key, &old);
+            if *old_key != *path {
+                self.index.remove(&old_key);
+                self.floor = self.floor.max(old.newest_stamp());
+                self.evictions += 1;
+            }
+        }
+        self.index.insert(key);
+        self.evict_over_bytes();
+    }
+
+    /// Evicts least recently used entries while the bytes held are over the bound, keeping the
+    /// most recently used one.
+    fn evict_over_bytes(&mut self) {
+        while self.bytes > self.max_bytes && self.lru.len() > 1 {
+            let Some((old_key, old)) = self.lru.pop_lru() else {
+                break;
+            };
+            self.bytes -= entry_bytes(&old_key, &old);
             self.index.remove(&old_key);
             self.floor = self.floor.max(old.newest_stamp());
             self.evictions += 1;
         }
-        self.index.insert(key);
     }
 
     /// Drops the entry of `path`, remembering its stamps in the floor.
     fn remove(&mut self, path: &str) {
         if let Some(old) = self.lru.pop(path) {
+            self.bytes -= entry_bytes(path, &old);
             self.floor = self.floor.max(old.newest_stamp());
         }
         self.index.remove(path);
@@ -358,6 +472,7 @@ impl<A> Store<A> {
         for key in keys {
             self.index.remove(&key);
             if let Some(entry) = self.lru.pop(&key) {
+                self.bytes -= entry_bytes(&key, &entry);
                 out.push((key, entry));
             }
         }
@@ -403,6 +518,7 @@ impl<A> Store<A> {
 
     fn clear(&mut self, floor: u64) {
         self.lru.clear();
+        self.bytes = 0;
         self.index.clear();
         self.floor = self.floor.max(floor);
     }
@@ -435,7 +551,7 @@ impl<A> fmt::Debug for MetaCache<A> {
 impl<A: Clone + Revision> MetaCache<A> {
     /// An empty cache.
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
-        let store = Store::new(config.max_entries);
+        let store = Store::new(config.max_entries, config.max_bytes);
         Self {
             config,
             clock,
@@ -454,6 +570,22 @@ impl<A: Clone + Revision> MetaCache<A> {
     /// Number of paths held (at most `max_entries`).
     pub fn len(&self) -> usize {
         self.store.len()
+    }
+
+    /// The estimated bytes held (at most `max_bytes`, unless one entry alone is larger).
+    pub fn bytes(&self) -> usize {
+        self.store.bytes
+    }
+
+    /// Whether a listing of `names` names, `name_bytes` bytes of names in all, in the
+    /// directory `dir` may be cached: within `1 / share` of both bounds, counting the names and
+    /// the entries of the children whose attributes a listing answers with. A larger one is
+    /// not stored ([`put_listing`](Self::put_listing) drops its names), and the filesystem
+    /// need not keep it whole to store it.
+    pub fn listing_fits(&self, dir: &str, names: usize, name_bytes: usize, share: usize) -> bool {
+        let share = share.max(1);
+        names <= self.config.max_entries / share
+            && listing_bytes::<A>(dir, names, name_bytes) <= self.config.max_bytes / share
     }
 
     /// Whether no path is held.
@@ -814,13 +946,12 @@ impl<A: Clone + Revision> MetaCache<A> {
         }
         // Storing attributes and negative entries above may have evicted a stamped entry.
         if self.config.dir_cache && !self.names_blocked(ticket, dir) {
+            let listing = Listing::new(names, now, answers_absence);
+            // Too large for the bounds: its children push each other out, so it could never be
+            // answered; only its diff (above) is kept.
+            let fits = self.listing_fits(dir, listing.names.len(), listing.name_bytes, 1);
             self.store.update(dir, |e| {
-                e.listing = Some(Listing {
-                    names,
-                    at: now,
-                    stale: false,
-                    answers_absence,
-                });
+                e.listing = fits.then_some(listing);
             });
         }
         changes
@@ -857,12 +988,7 @@ impl<A: Clone + Revision> MetaCache<A> {
         if self.config.dir_cache {
             let at = self.clock.now();
             self.store.update(path, |e| {
-                e.listing = Some(Listing {
-                    names: BTreeSet::new(),
-                    at,
-                    stale: false,
-                    answers_absence: true,
-                });
+                e.listing = Some(Listing::new(BTreeSet::new(), at, true));
             });
         }
     }
@@ -1137,9 +1263,10 @@ impl<A: Clone + Revision> MetaCache<A> {
         let was_listed = match split(path) {
             Some((parent, name)) => self
                 .store
-                .peek_mut(parent)
-                .and_then(|e| e.listing.as_mut())
-                .is_some_and(|l| l.names.remove(name)),
+                .modify(parent, |e| {
+                    e.listing.as_mut().is_some_and(|l| l.remove(name))
+                })
+                .unwrap_or(false),
             None => false,
         };
         self.store.drop_below(path);
@@ -1161,11 +1288,12 @@ impl<A: Clone + Revision> MetaCache<A> {
 
     /// Adds the name of `path` to its parent's cached listing, if there is one.
     fn add_to_parent_listing(&mut self, path: &str) {
-        if let Some((parent, name)) = split(path)
-            && let Some(listing) = self.store.peek_mut(parent).and_then(|e| e.listing.as_mut())
-            && !listing.names.contains(name)
-        {
-            listing.names.insert(name.to_owned());
+        if let Some((parent, name)) = split(path) {
+            self.store.modify(parent, |e| {
+                if let Some(listing) = e.listing.as_mut() {
+                    listing.insert(name);
+                }
+            });
         }
     }
 
@@ -1180,15 +1308,24 @@ impl<A: Clone + Revision> MetaCache<A> {
             e.names = stamp;
             match (e.listing.as_mut(), present) {
                 (Some(listing), Some(true)) => {
-                    listing.names.insert(name.to_owned());
+                    listing.insert(name);
                 }
                 (Some(listing), Some(false)) => {
-                    listing.names.remove(name);
+                    listing.remove(name);
                 }
                 _ => {}
             }
         });
     }
+}
+
+/// The estimated bytes a listing of `names` names (`name_bytes` in all) of `dir` takes in the
+/// cache with its children's entries.
+fn listing_bytes<A>(dir: &str, names: usize, name_bytes: usize) -> usize {
+    let child = fixed_bytes::<A>() + NAME_BYTES + dir.len() + 1;
+    names
+        .saturating_mul(child)
+        .saturating_add(name_bytes.saturating_mul(2))
 }
 
 /// The answer an entry gives about attributes at `now`.

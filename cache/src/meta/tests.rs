@@ -36,6 +36,7 @@ fn config() -> CacheConfig {
         link_ttl: 20 * SEC,
         negative_ttl: 5 * SEC,
         max_entries: 1000,
+        max_bytes: usize::MAX,
         dir_cache: true,
     }
 }
@@ -623,6 +624,139 @@ fn listing_is_a_miss_when_a_child_was_evicted() {
     assert_eq!(c.listing("d"), None);
 }
 
+/// The bytes counted, recomputed from what is held.
+fn recount(c: &MetaCache<Attr>) -> usize {
+    c.store.lru.iter().map(|(k, e)| entry_bytes(k, e)).sum()
+}
+
+/// What one entry of `path` with attributes only is counted as.
+fn attr_only(path: &str) -> usize {
+    fixed_bytes::<Attr>() + path.len()
+}
+
+#[test]
+fn bytes_count_paths_links_and_listed_names() {
+    let (mut c, _clock) = cache();
+    assert_eq!(c.bytes(), 0);
+    let t = c.ticket();
+    c.put_attr(t, "abc", at(1));
+    assert_eq!(c.bytes(), attr_only("abc"));
+    c.put_link(t, "abc", "0123456789".to_owned());
+    assert_eq!(c.bytes(), attr_only("abc") + 10);
+    c.put_listing(t, "d", entries(&[("x", 1), ("yy", 1)]));
+    let listing = 2 * NAME_BYTES + 3;
+    let want =
+        attr_only("abc") + 10 + attr_only("d") + listing + attr_only("d/x") + attr_only("d/yy");
+    assert_eq!(c.bytes(), want);
+    // Our own create adds a name to the listing, a remove takes it out again.
+    c.created("d/zzz", at(1));
+    assert_eq!(c.bytes(), want + NAME_BYTES + 3 + attr_only("d/zzz"));
+    c.removed("d/zzz");
+    assert_eq!(
+        c.bytes(),
+        want + attr_only("d/zzz"),
+        "a negative entry stays"
+    );
+    assert_eq!(c.bytes(), recount(&c));
+    c.renamed("d", "e");
+    assert_eq!(c.bytes(), recount(&c));
+    c.invalidate("e");
+    assert_eq!(c.bytes(), recount(&c));
+    c.clear();
+    assert_eq!(c.bytes(), 0);
+}
+
+#[test]
+fn over_the_byte_bound_the_least_recently_used_go() {
+    // Room for three entries of one-letter paths, not four.
+    let (mut c, _clock) = cache_with(CacheConfig {
+        max_bytes: 3 * attr_only("a") + 1,
+        ..config()
+    });
+    let t = c.ticket();
+    for p in ["a", "b", "c"] {
+        c.put_attr(t, p, at(1));
+    }
+    assert_eq!(c.len(), 3);
+    assert_eq!(
+        c.attr("a"),
+        Lookup::Found(at(1)),
+        "a is now the most recent"
+    );
+    c.put_attr(t, "d", at(1));
+    assert_eq!(c.len(), 3);
+    assert_eq!(c.stats().evictions, 1);
+    assert_eq!(c.attr("b"), Lookup::Unknown, "the least recently used went");
+    assert_eq!(c.attr("a"), Lookup::Found(at(1)));
+    assert!(c.bytes() <= 3 * attr_only("a") + 1);
+    // A long symlink target makes its entry larger than the bound: it alone stays.
+    c.put_link(t, "a", "x".repeat(1000));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.link("a"), Some("x".repeat(1000)));
+    assert_eq!(c.bytes(), recount(&c));
+}
+
+#[test]
+fn a_listing_too_large_for_the_byte_bound_is_not_stored() {
+    let names: Vec<String> = (0..100).map(|i| format!("name{i:03}")).collect();
+    let listed: Vec<(String, Attr)> = names.iter().map(|n| (n.clone(), at(1))).collect();
+    let bytes: usize = names.iter().map(String::len).sum();
+    let need = listing_bytes::<Attr>("d", 100, bytes);
+    // Within the bound: stored and answered.
+    let (mut c, _clock) = cache_with(CacheConfig {
+        max_bytes: need + attr_only("d") + 1000,
+        ..config()
+    });
+    assert!(c.listing_fits("d", 100, bytes, 1));
+    assert!(
+        !c.listing_fits("d", 100, bytes, 4),
+        "not in a quarter of it"
+    );
+    let t = c.ticket();
+    c.put_listing(t, "d", listed.clone());
+    assert_eq!(c.listing("d").map(|l| l.len()), Some(100));
+    assert!(c.bytes() <= need + attr_only("d") + 1000);
+    // Over it: the names are not stored; the cache stays within its bound.
+    let (mut c, _clock) = cache_with(CacheConfig {
+        max_bytes: need / 2,
+        ..config()
+    });
+    assert!(!c.listing_fits("d", 100, bytes, 1));
+    let t = c.ticket();
+    c.put_listing(t, "d", listed);
+    assert_eq!(c.listing("d"), None);
+    assert!(!c.knows_names("d"));
+    assert!(c.bytes() <= need / 2);
+    assert_eq!(c.bytes(), recount(&c));
+    // And a previous listing of it is no longer answered either.
+    let (mut c, _clock) = cache_with(CacheConfig {
+        max_bytes: need / 2,
+        ..config()
+    });
+    let t = c.ticket();
+    c.put_listing(t, "d", entries(&[("a", 1)]));
+    assert!(c.knows_names("d"));
+    let t = c.ticket();
+    let mut grown = entries(&[("a", 1)]);
+    grown.extend(names.iter().map(|n| (n.clone(), at(1))));
+    c.put_listing(t, "d", grown);
+    assert!(!c.knows_names("d"));
+    assert!(!c.absent_from_listing("d", "other"));
+}
+
+#[test]
+fn a_listing_with_more_names_than_entries_is_not_stored() {
+    let (mut c, _clock) = cache_with(CacheConfig {
+        max_entries: 3,
+        ..config()
+    });
+    assert!(c.listing_fits("d", 3, 3, 1));
+    assert!(!c.listing_fits("d", 4, 4, 1));
+    let t = c.ticket();
+    c.put_listing(t, "d", entries(&[("a", 1), ("b", 1), ("c", 1), ("e", 1)]));
+    assert!(!c.knows_names("d"));
+}
+
 #[test]
 fn recently_used_entries_survive_eviction() {
     let (mut c, _clock) = cache_with(CacheConfig {
@@ -1117,6 +1251,7 @@ fn config_strategy() -> impl Strategy<Value = CacheConfig> {
             link_ttl: Duration::from_secs(link),
             negative_ttl: Duration::from_secs(negative),
             max_entries: 10_000,
+            max_bytes: usize::MAX,
             dir_cache,
         },
     )
@@ -1277,6 +1412,35 @@ proptest! {
             let got = apply_cache(&mut c, &clock, op);
             let want = apply_model(&mut m, op);
             prop_assert!(c.len() <= max, "step {}: {} entries", i, c.len());
+            prop_assert_eq!(c.bytes(), recount(&c), "step {}: bytes out of step", i);
+            prop_assert_eq!(c.store.index.len(), c.len(), "index out of step");
+            check_listings_agree_with_children(&c)?;
+            prop_assert!(informative_subset(&got, &want), "step {} {:?}: cache {:?} model {:?}", i, op, got, want);
+            for p in PATHS {
+                let cached = c.peek_attr(p);
+                prop_assert!(cached == Lookup::Unknown || cached == m.peek_attr(p), "step {} path {:?}", i, p);
+            }
+        }
+    }
+
+    /// With a tiny byte bound the cache never holds more than it (unless one entry alone is
+    /// larger), counts exactly what it holds, and whatever it answers is what the unbounded
+    /// model answers.
+    #[test]
+    fn byte_bounded_cache_stays_within_bound_and_only_forgets(
+        config in config_strategy(),
+        entries in 1usize..7,
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
+        let clock = ManualClock::new();
+        let max_bytes = entries * (fixed_bytes::<Attr>() + 8);
+        let mut c = MetaCache::new(CacheConfig { max_bytes, ..config.clone() }, Arc::new(clock.clone()));
+        let mut m = Model::new(config, clock.clone());
+        for (i, op) in ops.iter().enumerate() {
+            let got = apply_cache(&mut c, &clock, op);
+            let want = apply_model(&mut m, op);
+            prop_assert_eq!(c.bytes(), recount(&c), "step {} {:?}: bytes out of step", i, op);
+            prop_assert!(c.bytes() <= max_bytes || c.len() == 1, "step {}: {} bytes", i, c.bytes());
             prop_assert_eq!(c.store.index.len(), c.len(), "index out of step");
             check_listings_agree_with_children(&c)?;
             prop_assert!(informative_subset(&got, &want), "step {} {:?}: cache {:?} model {:?}", i, op, got, want);

@@ -79,6 +79,9 @@ pub(super) fn cache_config(o: &MountOpts) -> CacheConfig {
         link_ttl: o.cache_link_timeout.unwrap_or(d.link_ttl),
         negative_ttl: stat_ttl,
         max_entries: o.cache_max_size.unwrap_or(d.max_entries),
+        max_bytes: o
+            .cache_max_bytes
+            .map_or(d.max_bytes, |b| usize::try_from(b).unwrap_or(usize::MAX)),
         dir_cache: o.dir_cache.unwrap_or(d.dir_cache),
     }
 }

@@ -137,6 +137,8 @@ pub struct MountOpts {
     pub cache_link_timeout: Option<Duration>,
     /// cache_max_size.
     pub cache_max_size: Option<usize>,
+    /// cache_max_bytes, in bytes.
+    pub cache_max_bytes: Option<u64>,
     /// data_cache: `Some(None)` for the default directory.
     pub data_cache: Option<Option<std::path::PathBuf>>,
     /// data_cache_size, in bytes.

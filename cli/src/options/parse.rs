@@ -341,6 +341,16 @@ mod tests {
         assert_eq!(o.dir_cache, Some(false));
         assert_eq!(o.cache_max_size, Some(100));
         assert!(p(&["cache_max_size=0"]).is_err());
+        assert_eq!(
+            p(&["cache_max_bytes=4M"]).unwrap().cache_max_bytes,
+            Some(4 << 20)
+        );
+        assert_eq!(
+            p(&["cache_max_bytes=100000"]).unwrap().cache_max_bytes,
+            Some(100_000)
+        );
+        assert!(p(&["cache_max_bytes=0"]).is_err());
+        assert!(p(&["cache_max_bytes=lots"]).is_err());
         assert!(p(&["cache=maybe"]).is_err());
         assert!(p(&["cache_clean_interval=60"]).is_ok());
         let d = p(&["dcache_timeout=3,dcache_link_timeout=1,dcache_max_size=7"]).unwrap();

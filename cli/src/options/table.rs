@@ -1371,6 +1371,18 @@ pub const DEFS: &[Def] = &[
         "same as cache_max_size",
     ),
     def(
+        "cache_max_bytes",
+        Required("BYTES"),
+        Own,
+        Set(|o, v| {
+            o.cache_max_bytes = Some(parse_bytes(v)?);
+            Ok(())
+        }),
+        "most memory the metadata cache takes for attributes, names and listings, estimated per entry; least recently used go first, and a listing larger than this is not cached (default 32M; K, M, G suffixes)",
+    )
+    .default_is("32M")
+    .doc("most memory the metadata cache takes (attributes, symlink targets, listings' names), estimated per entry; least recently used go first, as with `cache_max_size`, whichever bound is reached first; a directory whose listing would not fit is not cached and an open handle on it keeps only the entries the kernel has not read yet ([cache.md](cache.md)); suffixes K, M, G (powers of 1024)"),
+    def(
         "data_cache",
         Optional("DIR"),
         Own,

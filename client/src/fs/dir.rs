@@ -42,31 +42,14 @@ impl SshFs {
                     attrs: stat.attrs,
                     nlink: stat.nlink,
                 }));
-                OpenDir {
-                    rel,
-                    handle: None,
-                    pages: None,
-                    received: None,
-                    ticket: None,
-                    entries,
-                    eof: true,
-                    skip: 0,
-                }
+                OpenDir::whole(rel, entries)
             }
             None => {
                 self.files.settle_all().await;
                 let ticket = self.cache().ticket();
                 let handle = self.sftp.opendir(&self.remote(&rel)).await?;
-                OpenDir {
-                    rel,
-                    pages: Some(DirPages::new(&self.sftp, &handle)),
-                    received: None,
-                    handle: Some(handle),
-                    ticket: Some(ticket),
-                    entries: Vec::new(),
-                    eof: false,
-                    skip: 0,
-                }
+                let pages = DirPages::new(&self.sftp, &handle);
+                OpenDir::from_server(rel, handle, pages, ticket)
             }
         };
         Ok(self.dirs.insert(tokio::sync::Mutex::new(dir)))
@@ -74,6 +57,10 @@ impl SshFs {
 
     /// Entries from `offset` on, fetching READDIR pages only until there is something to give.
     /// When the end of the directory is reached, the listing is remembered in the cache.
+    ///
+    /// A listing too large for the cache is not kept whole: the entries before `offset` (read
+    /// by the kernel) are dropped as it goes, and an `offset` before them (a rewind) reads the
+    /// directory again from its start.
     pub async fn readdir(self: &Arc<Self>, fh: u64, offset: u64) -> FsResult<Vec<DirItem>> {
         let dir = self
             .dirs
@@ -82,10 +69,14 @@ impl SshFs {
         let mut dir = dir.lock().await;
         self.ahead.recheck().used(&dir.rel, false);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        if start < dir.base {
+            self.list_again(&mut dir).await?;
+        }
+        dir.trim_to(start);
         // Hidden removed files (`.fuse_hidden*`, [`super::hidden`]) are never shown: fetch on
         // until there is a visible entry from `start` on, or the end.
         let visible = |e: &DirEntry| !hidden::is_hidden_name(&e.name);
-        while !dir.eof && !dir.entries.iter().skip(start).any(visible) {
+        while !dir.eof && !dir.entries.iter().skip(start - dir.base).any(visible) {
             let page = match dir.received.take() {
                 Some(page) => Page::Names(page),
                 None => {
@@ -108,6 +99,13 @@ impl SshFs {
                     self.follow_page(&rel, received).await;
                     let page = dir.received.take().unwrap_or_default();
                     let page = dir.skip_seen(page);
+                    dir.count(&page);
+                    if dir.whole && !self.listing_fits(&dir.rel, dir.names, dir.name_bytes, 1) {
+                        // Too large to cache: it is not kept whole, nor remembered.
+                        self.not_cached(&dir.rel);
+                        dir.whole = false;
+                        dir.ticket = None;
+                    }
                     // Fetch subdirectories ahead as soon as a page shows them: a walk (git,
                     // find) descends before it has read its directory to the end.
                     self.prefetch_subdirs(
@@ -116,10 +114,11 @@ impl SshFs {
                             .map(|e| (e.name.as_str(), stat::is_dir(&e.attrs))),
                     );
                     dir.entries.extend(page);
+                    dir.trim_to(start);
                 }
                 Page::Restarted => {
                     // Reopened after a reconnect: the listing starts again; skip what we have.
-                    dir.skip = dir.entries.len();
+                    dir.skip = dir.end();
                 }
                 Page::End => {
                     dir.eof = true;
@@ -129,16 +128,17 @@ impl SshFs {
                 }
             }
         }
+        let base = dir.base;
         let items: Vec<DirItem> = dir
             .entries
             .iter()
             .enumerate()
-            .skip(start)
+            .skip(start.saturating_sub(base))
             .filter(|(_, e)| visible(e))
             .take(DIR_BATCH)
             .map(|(i, e)| DirItem {
                 name: e.name.clone(),
-                next_offset: i as u64 + 1,
+                next_offset: (base + i) as u64 + 1,
                 entry: e.clone(),
             })
             .collect();
@@ -151,19 +151,61 @@ impl SshFs {
         Ok(items)
     }
 
-    /// A listing read to its end goes into the cache, unless it has more names than the cache
-    /// holds entries: its children's attributes would push each other out, so it could never
-    /// be answered, and its names alone would outgrow the cache's bound. What was cached of it
-    /// is then no longer answered.
+    /// A listing read to its end goes into the cache, unless it is too large for the cache's
+    /// bounds (entries and bytes, [`sshfs_cache::MetaCache::listing_fits`]): its children's
+    /// attributes would push each other out, so it could never be answered, and its names
+    /// alone would outgrow the cache. What was cached of it is then no longer answered.
     fn remember_listing(&self, ticket: sshfs_cache::Ticket, rel: &str, entries: &[DirEntry]) {
-        if entries.len() > self.cache().config().max_entries {
-            tracing::debug!(dir = rel, "too large to cache its listing");
-            if self.cache().doubt_listing(rel) {
-                self.namespace.negatives_doubted(rel);
-            }
+        let names = entries.iter().filter(|e| e.name != "." && e.name != "..");
+        let (count, bytes) = names.fold((0, 0), |(n, b), e| (n + 1, b + e.name.len()));
+        if !self.listing_fits(rel, count, bytes, 1) {
+            self.not_cached(rel);
             return;
         }
         self.namespace.remember_listing(ticket, rel, entries);
+    }
+
+    /// Whether a listing of `rel` with `names` names of `name_bytes` bytes fits in `1 / share`
+    /// of the cache's bounds.
+    fn listing_fits(&self, rel: &str, names: usize, name_bytes: usize, share: usize) -> bool {
+        self.cache().listing_fits(rel, names, name_bytes, share)
+    }
+
+    /// The listing of `rel` is too large to cache: what was cached of it is no longer
+    /// answered.
+    fn not_cached(&self, rel: &str) {
+        tracing::debug!(dir = rel, "too large to cache its listing");
+        if self.cache().doubt_listing(rel) {
+            self.namespace.negatives_doubted(rel);
+        }
+    }
+
+    /// The kernel asks for entries before those kept of a listing too large to keep whole (a
+    /// rewind): the directory is opened again on the server and read from its start. The
+    /// offsets stay those of the server's order, as with a listing started again after a
+    /// reconnect.
+    async fn list_again(&self, dir: &mut OpenDir) -> FsResult<()> {
+        tracing::debug!(
+            dir = dir.rel,
+            "rewound past what was kept: listing it again"
+        );
+        // The READDIRs in flight hold the handle: they go before its CLOSE.
+        dir.pages = None;
+        dir.received = None;
+        if let Some(old) = dir.handle.take()
+            && let Err(e) = self.sftp.close(&old).await
+        {
+            tracing::debug!(dir = dir.rel, "closing the handle rewound failed: {e}");
+        }
+        self.files.settle_all().await;
+        let handle = self.sftp.opendir(&self.remote(&dir.rel)).await?;
+        dir.pages = Some(DirPages::new(&self.sftp, &handle));
+        dir.handle = Some(handle);
+        dir.entries = Vec::new();
+        dir.base = 0;
+        dir.eof = false;
+        dir.skip = 0;
+        Ok(())
     }
 
     /// RELEASEDIR: CLOSE the server handle, if the listing came from the server.
@@ -228,14 +270,15 @@ impl SshFs {
         }
     }
 
-    /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache. A directory with
-    /// more than a quarter of the cache's entries is given up on (it would push out the rest).
+    /// OPENDIR, every READDIR page, CLOSE; the listing goes into the cache. A directory that
+    /// takes more than a quarter of the cache's bounds (entries or bytes) is given up on (it
+    /// would push out the rest).
     pub(super) async fn fetch_listing(&self, rel: &str, why: Why) -> FsResult<()> {
-        let most = self.cache().config().max_entries / 4;
         self.files.settle_all().await;
         let ticket = self.cache().ticket();
         let handle = self.sftp.opendir(&self.remote(rel)).await?;
         let mut children = Vec::new();
+        let mut name_bytes = 0;
         let mut pages = DirPages::new(&self.sftp, &handle);
         let listed = loop {
             match pages.next_page().await {
@@ -249,6 +292,7 @@ impl SshFs {
                         page.into_iter()
                             .filter(|e| e.name != "." && e.name != "..")
                             .map(|e| {
+                                name_bytes += e.name.len();
                                 let stat = Stat::from(&e);
                                 (e.name, stat)
                             }),
@@ -257,7 +301,7 @@ impl SshFs {
                 Ok(Page::End) => break Ok(true),
                 Err(e) => break Err(FsError::from(e)),
             }
-            if children.len() > most {
+            if !self.listing_fits(rel, children.len(), name_bytes, 4) {
                 break Ok(false);
             }
         };

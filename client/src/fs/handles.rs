@@ -17,6 +17,10 @@ use crate::remote::sftp::{DirEntry, DirPages};
 /// offset. Either the whole listing came from the cache (no server handle), or pages are fetched
 /// through the server handle only as far as the kernel reads, and the complete listing is
 /// remembered in the cache at the end.
+///
+/// A listing too large for the cache ([`sshfs_cache::MetaCache::listing_fits`]) is not
+/// remembered, so it is not kept whole either: the entries the kernel has read are dropped
+/// (`base` counts them), and a seek back before them reads the directory again from the start.
 #[derive(Debug)]
 pub struct OpenDir {
     /// The directory's path relative to the mount root.
@@ -30,8 +34,18 @@ pub struct OpenDir {
     pub received: Option<Vec<DirEntry>>,
     /// When OPENDIR was sent (for storing the listing in the cache).
     pub ticket: Option<Ticket>,
-    /// Entries fetched so far, "." and ".." included when the server sends them.
+    /// Entries fetched so far, "." and ".." included when the server sends them, from offset
+    /// `base` on.
     pub entries: Vec<DirEntry>,
+    /// The offset of `entries[0]`: how many entries were dropped before it.
+    pub base: usize,
+    /// Whether `entries` hold the whole listing from its start (false once it grew too large
+    /// for the cache: then `ticket` is `None` and what the kernel read is dropped).
+    pub whole: bool,
+    /// Names (without "." and "..") and their bytes fetched so far on this handle.
+    pub names: usize,
+    /// The bytes of those names.
+    pub name_bytes: usize,
     /// Whether the end of the directory was reached.
     pub eof: bool,
     /// Entries still to drop from the pages of a listing started again after a reconnect
@@ -40,6 +54,70 @@ pub struct OpenDir {
 }
 
 impl OpenDir {
+    /// A record for the listing `rel` served whole from `entries` (from the cache).
+    pub fn whole(rel: String, entries: Vec<DirEntry>) -> Self {
+        OpenDir {
+            rel,
+            handle: None,
+            pages: None,
+            received: None,
+            ticket: None,
+            entries,
+            base: 0,
+            whole: true,
+            names: 0,
+            name_bytes: 0,
+            eof: true,
+            skip: 0,
+        }
+    }
+
+    /// A record for the listing `rel` read from the server through `handle`, opened at
+    /// `ticket`.
+    pub fn from_server(rel: String, handle: Handle, pages: DirPages, ticket: Ticket) -> Self {
+        OpenDir {
+            rel,
+            handle: Some(handle),
+            pages: Some(pages),
+            received: None,
+            ticket: Some(ticket),
+            entries: Vec::new(),
+            base: 0,
+            whole: true,
+            names: 0,
+            name_bytes: 0,
+            eof: false,
+            skip: 0,
+        }
+    }
+
+    /// The offset after the last entry fetched.
+    pub fn end(&self) -> usize {
+        self.base + self.entries.len()
+    }
+
+    /// Counts the names of `page` (just fetched) in `names` and `name_bytes`.
+    pub fn count(&mut self, page: &[DirEntry]) {
+        for e in page.iter().filter(|e| e.name != "." && e.name != "..") {
+            self.names += 1;
+            self.name_bytes += e.name.len();
+        }
+    }
+
+    /// Drops the entries before offset `start` if the listing is not kept whole.
+    pub fn trim_to(&mut self, start: usize) {
+        if self.whole || start <= self.base {
+            return;
+        }
+        let n = (start - self.base).min(self.entries.len());
+        self.entries.drain(..n);
+        self.base += n;
+        if self.entries.capacity() > 4 * self.entries.len() + 1024 {
+            // Give the memory of what was dropped back, not only its entries.
+            self.entries.shrink_to_fit();
+        }
+    }
+
     /// Drops from `page` the entries a restarted listing repeats.
     pub fn skip_seen(&mut self, mut page: Vec<DirEntry>) -> Vec<DirEntry> {
         let n = self.skip.min(page.len());
