@@ -19,8 +19,13 @@ use crate::remote::sftp::{DirEntry, DirPages};
 /// remembered in the cache at the end.
 #[derive(Debug)]
 pub struct OpenDir {
+    /// The directory's inode.
+    pub ino: u64,
     /// The directory's path relative to the mount root.
     pub rel: String,
+    /// The kernel may keep what it reads through this open ([`crate::fs::kernel::dirs`]):
+    /// once the entries read from the server are complete, their fingerprint is recorded.
+    pub kernel_caches: bool,
     /// The server's handle; `None` when the listing came from the cache.
     pub handle: Option<Handle>,
     /// Its pages, several READDIRs in flight; `None` when the listing came from the cache.
