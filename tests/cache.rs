@@ -346,3 +346,122 @@ fn a_file_being_written_shows_its_size_at_once() {
         "on the server"
     );
 }
+
+/// The names listed in `dir` (opendir, getdents to the end, closedir), sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The `-d` lines of READDIR and READDIRPLUS requests for `/tree/d00` so far.
+fn readdirs_of_d00(m: &Mount) -> usize {
+    m.stderr()
+        .lines()
+        .filter(|l| l.contains("] readdir") && l.contains(" /tree/d00 -> "))
+        .count()
+}
+
+/// Once our cache answers a directory's listing, the kernel keeps the entries it reads
+/// (`FOPEN_CACHE_DIR`) and lists the directory again from them (`FOPEN_KEEP_CACHE`): a listing
+/// within our TTL sends no READDIR to the daemon and no SFTP request at all (the OPENDIR and
+/// RELEASEDIR still reach the daemon, which decides).
+#[test]
+fn a_listing_within_our_ttl_is_listed_by_the_kernel_alone() {
+    let sshd = Sshd::start();
+    make_tree(sshd.root_dir(), 1, 300);
+    let m = Mount::start(&sshd, &["-d", "-o", "recheck=0"]);
+    let dir = m.path().join("tree/d00");
+    let all: Vec<String> = (0..300).map(|f| format!("f{f:03}")).collect();
+    // From the server, then from our cache (in name order, which may not be the server's:
+    // the kernel then fills its pages again).
+    assert_eq!(names(&dir), all);
+    assert_eq!(names(&dir), all);
+    let (reads, sftp) = (readdirs_of_d00(&m), MountStats::of(m.path()).get("total="));
+    assert!(reads >= 1, "READDIRs went unlogged: {reads}");
+    for _ in 0..3 {
+        assert_eq!(names(&dir), all);
+    }
+    assert_eq!(
+        readdirs_of_d00(&m),
+        reads,
+        "a listing within our TTL reached the daemon:\n{}",
+        m.stderr()
+    );
+    assert_eq!(MountStats::of(m.path()).get("total="), sftp);
+    let kept = m
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("] opendir /tree/d00 -> ") && l.contains("keep cache"))
+        .count();
+    assert!(kept >= 3, "{kept} opens kept the pages:\n{}", m.stderr());
+}
+
+/// A listing the kernel keeps follows what our cache learns: a file created and one removed on
+/// the server show in it once our entry expires (`cache_timeout`), as without the kernel's
+/// copy, even when the directory's mtime does not tell the kernel; a file created, removed or
+/// renamed through the mount shows at once.
+#[test]
+fn a_kept_listing_shows_changes_as_our_cache_learns_them() {
+    let sshd = Sshd::start();
+    make_tree(sshd.root_dir(), 1, 20);
+    let server = sshd.root_dir().join("tree/d00");
+    let m = Mount::start(&sshd, &["-o", "cache_timeout=2,recheck=0"]);
+    let dir = m.path().join("tree/d00");
+    for _ in 0..3 {
+        assert_eq!(names(&dir).len(), 20);
+    }
+    // The directory's mtime is put back: within one second (SFTP's mtime resolution) the
+    // kernel could not tell either.
+    let mtime = fs::metadata(&server).unwrap().modified().unwrap();
+    fs::write(server.join("new"), "n\n").unwrap();
+    fs::remove_file(server.join("f000")).unwrap();
+    fs::File::open(&server)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let changed = std::time::Instant::now();
+    let shows = |n: &[String]| n.iter().any(|n| n == "new") && !n.iter().any(|n| n == "f000");
+    assert!(
+        support::wait_until(Duration::from_secs(5), || shows(&names(&dir))),
+        "the server's changes did not show within 2 s + 3 s of margin: {:?}",
+        names(&dir)
+    );
+    eprintln!("the server's changes showed after {:?}", changed.elapsed());
+    // Kept again, and changes through the mount show at once.
+    for _ in 0..3 {
+        assert!(shows(&names(&dir)));
+    }
+    fs::write(dir.join("made"), "m\n").unwrap();
+    assert!(names(&dir).iter().any(|n| n == "made"));
+    fs::remove_file(dir.join("f001")).unwrap();
+    assert!(!names(&dir).iter().any(|n| n == "f001"));
+    fs::rename(dir.join("made"), dir.join("renamed")).unwrap();
+    let now = names(&dir);
+    assert!(now.iter().any(|n| n == "renamed") && !now.iter().any(|n| n == "made"));
+    assert_eq!(now.len(), 20, "{now:?}");
+}
+
+/// With `-o dir_cache=no` the kernel keeps no directory entries either: every listing reaches
+/// the daemon (and the server).
+#[test]
+fn without_the_dir_cache_the_kernel_keeps_no_listing() {
+    let sshd = Sshd::start();
+    make_tree(sshd.root_dir(), 1, 30);
+    let m = Mount::start(&sshd, &["-d", "-o", "dir_cache=no,recheck=0"]);
+    let dir = m.path().join("tree/d00");
+    for _ in 0..3 {
+        assert_eq!(names(&dir).len(), 30);
+    }
+    let log = m.stderr();
+    let opens: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("] opendir /tree/d00 -> "))
+        .collect();
+    assert_eq!(opens.len(), 3, "{log}");
+    assert!(opens.iter().all(|l| !l.contains("cache")), "{opens:?}");
+    assert!(readdirs_of_d00(&m) >= 3);
+}

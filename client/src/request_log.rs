@@ -18,6 +18,7 @@ use russh_sftp::extensions::Statvfs;
 
 use crate::fs::DirItem;
 use crate::fs::kernel::Entry;
+use crate::fs::kernel::dirs::DirCaching;
 use crate::fs::setattr::SetAttrReply;
 
 /// What a request's answer carried, in a few words.
@@ -80,6 +81,19 @@ impl Summary for (u64, bool) {
     fn summary(&self) -> String {
         let keep = if self.1 { ", keep cache" } else { "" };
         format!("fh {}{keep}", self.0)
+    }
+}
+
+/// An OPENDIR: the handle, and whether the kernel keeps the entries it reads ("cache dir") and
+/// lists this open from those it kept ("keep cache").
+impl Summary for (u64, DirCaching) {
+    fn summary(&self) -> String {
+        let cache = match self.1 {
+            DirCaching { cache: false, .. } => "",
+            DirCaching { keep: false, .. } => ", cache dir",
+            DirCaching { keep: true, .. } => ", cache dir, keep cache",
+        };
+        format!("fh {}{cache}", self.0)
     }
 }
 

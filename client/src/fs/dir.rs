@@ -18,6 +18,7 @@ use russh_sftp::protocol::FileAttributes;
 
 use super::ahead::Why;
 use super::handles::OpenDir;
+use super::kernel::dirs::{self, DirCaching};
 use super::open_files::hidden;
 use super::stat::{self, Stat};
 use super::{DirItem, FsError, FsResult, SshFs};
@@ -30,7 +31,14 @@ impl SshFs {
     /// OPENDIR: from a fresh cached listing (no request), else OPENDIR on the server. Either
     /// way, the subdirectories' listings the cache lacks start being fetched ahead.
     pub async fn opendir(self: &Arc<Self>, ino: u64) -> FsResult<u64> {
+        Ok(self.opendir_cached(ino).await?.0)
+    }
+
+    /// [`SshFs::opendir`], and whether the kernel may keep what it reads through this open and
+    /// list it from what it kept ([`super::kernel::dirs`]).
+    pub async fn opendir_cached(self: &Arc<Self>, ino: u64) -> FsResult<(u64, DirCaching)> {
         let rel = self.rel_of(ino)?;
+        let kernel_caches = self.kernel_may_cache_dirs();
         self.ahead.recheck().used(&rel, true);
         let cached = self.cache().listing(&rel);
         let dir = match cached {
@@ -42,17 +50,36 @@ impl SshFs {
                     attrs: stat.attrs,
                     nlink: stat.nlink,
                 }));
-                OpenDir::whole(rel, entries)
+                OpenDir::whole(ino, rel, kernel_caches, entries)
             }
             None => {
                 self.files.settle_all().await;
                 let ticket = self.cache().ticket();
                 let handle = self.sftp.opendir(&self.remote(&rel)).await?;
                 let pages = DirPages::new(&self.sftp, &handle);
-                OpenDir::from_server(rel, handle, pages, ticket)
+                OpenDir::from_server(ino, rel, kernel_caches, handle, pages, ticket)
             }
         };
-        Ok(self.dirs.insert(tokio::sync::Mutex::new(dir)))
+        // Served from the cache: its fingerprint is known now; from the server: once read.
+        let print = (dir.handle.is_none()).then(|| print_of(&dir.entries));
+        let fh = self.dirs.insert(tokio::sync::Mutex::new(dir));
+        let caching = match kernel_caches {
+            true => DirCaching {
+                cache: true,
+                keep: self.kernel.dirs().opened(ino, fh, print),
+            },
+            false => DirCaching::default(),
+        };
+        Ok((fh, caching))
+    }
+
+    /// Whether the kernel may keep directory entries between opens: only while listings are
+    /// cached, and while the kernel's names and attributes live as long as our cache's (a
+    /// listing the kernel keeps brings no READDIRPLUS to refresh them; with timeouts the user
+    /// fixed, each `stat` after it would ask us).
+    fn kernel_may_cache_dirs(&self) -> bool {
+        let ttls = self.kernel.ttls();
+        self.cache().config().dir_cache && ttls.attr.is_none() && ttls.entry.is_none()
     }
 
     /// Entries from `offset` on, fetching READDIR pages only until there is something to give.
@@ -122,6 +149,13 @@ impl SshFs {
                 }
                 Page::End => {
                     dir.eof = true;
+                    // Only a listing kept whole can be fingerprinted (one too large for the
+                    // cache is never answered from it, so its pages are never kept).
+                    if dir.kernel_caches && dir.whole {
+                        self.kernel
+                            .dirs()
+                            .listed(dir.ino, fh, print_of(&dir.entries));
+                    }
                     if let Some(ticket) = dir.ticket.take() {
                         self.remember_listing(ticket, &dir.rel, &dir.entries);
                     }
@@ -217,6 +251,9 @@ impl SshFs {
             let mut dir = dir.lock().await;
             // The READDIRs in flight hold the handle: they go before its CLOSE.
             dir.pages = None;
+            if dir.kernel_caches {
+                self.kernel.dirs().released(dir.ino, fh);
+            }
             (dir.handle.take(), dir.rel.clone())
         };
         self.ahead.recheck().closed(&rel);
@@ -326,6 +363,15 @@ impl SshFs {
         self.invalidate_changes(changes);
         Ok(())
     }
+}
+
+/// The fingerprint of the entries an open serves ([`dirs::fingerprint`]).
+fn print_of(entries: &[DirEntry]) -> u64 {
+    dirs::fingerprint(
+        entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.attrs.permissions.unwrap_or(0))),
+    )
 }
 
 /// "." and ".." for a listing served from the cache (the kernel only uses their type).

@@ -23,8 +23,13 @@ use crate::remote::sftp::{DirEntry, DirPages};
 /// (`base` counts them), and a seek back before them reads the directory again from the start.
 #[derive(Debug)]
 pub struct OpenDir {
+    /// The directory's inode.
+    pub ino: u64,
     /// The directory's path relative to the mount root.
     pub rel: String,
+    /// The kernel may keep what it reads through this open ([`crate::fs::kernel::dirs`]):
+    /// once the entries read from the server are complete, their fingerprint is recorded.
+    pub kernel_caches: bool,
     /// The server's handle; `None` when the listing came from the cache.
     pub handle: Option<Handle>,
     /// Its pages, several READDIRs in flight; `None` when the listing came from the cache.
@@ -54,10 +59,13 @@ pub struct OpenDir {
 }
 
 impl OpenDir {
-    /// A record for the listing `rel` served whole from `entries` (from the cache).
-    pub fn whole(rel: String, entries: Vec<DirEntry>) -> Self {
+    /// A record for the listing `rel` (inode `ino`) served whole from `entries` (from the
+    /// cache); `kernel_caches`: see [`OpenDir::kernel_caches`].
+    pub fn whole(ino: u64, rel: String, kernel_caches: bool, entries: Vec<DirEntry>) -> Self {
         OpenDir {
+            ino,
             rel,
+            kernel_caches,
             handle: None,
             pages: None,
             received: None,
@@ -72,11 +80,20 @@ impl OpenDir {
         }
     }
 
-    /// A record for the listing `rel` read from the server through `handle`, opened at
-    /// `ticket`.
-    pub fn from_server(rel: String, handle: Handle, pages: DirPages, ticket: Ticket) -> Self {
+    /// A record for the listing `rel` (inode `ino`) read from the server through `handle`,
+    /// opened at `ticket`; `kernel_caches`: see [`OpenDir::kernel_caches`].
+    pub fn from_server(
+        ino: u64,
+        rel: String,
+        kernel_caches: bool,
+        handle: Handle,
+        pages: DirPages,
+        ticket: Ticket,
+    ) -> Self {
         OpenDir {
+            ino,
             rel,
+            kernel_caches,
             handle: Some(handle),
             pages: Some(pages),
             received: None,

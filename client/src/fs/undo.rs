@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use fuse3::raw::reply::FileAttr;
 
+use super::kernel::dirs::DirCaching;
 use super::{FsResult, SshFs, detached};
 
 impl SshFs {
@@ -42,12 +43,12 @@ impl SshFs {
         .await
     }
 
-    /// OPENDIR ([`SshFs::opendir`]); a handle that never reaches the kernel is released.
-    pub async fn opendir_or_undo(self: &Arc<Self>, ino: u64) -> FsResult<u64> {
+    /// OPENDIR ([`SshFs::opendir_cached`]); a handle that never reaches the kernel is released.
+    pub async fn opendir_or_undo(self: &Arc<Self>, ino: u64) -> FsResult<(u64, DirCaching)> {
         detached::run(
             self,
-            move |fs| async move { fs.opendir(ino).await },
-            |fs, fh| async move { fs.releasedir_quietly(fh).await },
+            move |fs| async move { fs.opendir_cached(ino).await },
+            |fs, (fh, _)| async move { fs.releasedir_quietly(fh).await },
         )
         .await
     }

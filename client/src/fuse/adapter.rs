@@ -325,8 +325,8 @@ impl Filesystem for FuseFs {
 
     async fn opendir(&self, req: Request, inode: u64, _flags: u32) -> FuseResult<ReplyOpen> {
         let opendir = self.fs.opendir_or_undo(inode);
-        let fh = self.run.serve(&req, Op::Opendir, inode, opendir).await?;
-        Ok(reply::opendir(fh))
+        let opened = self.run.serve(&req, Op::Opendir, inode, opendir).await?;
+        Ok(reply::opendir(opened))
     }
 
     async fn readdir<'a>(

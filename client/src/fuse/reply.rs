@@ -8,6 +8,7 @@ use fuse3::raw::prelude::*;
 use russh_sftp::extensions::Statvfs;
 
 use crate::fs::kernel::Lifetimes;
+use crate::fs::kernel::dirs::DirCaching;
 use crate::fs::setattr::SetAttrReply;
 use crate::fs::{DirItem, attr};
 use crate::kernel_names::name_to_kernel;
@@ -16,6 +17,9 @@ use crate::kernel_names::name_to_kernel;
 const FOPEN_DIRECT_IO: u32 = 1 << 0;
 /// `FOPEN_KEEP_CACHE` (fuse_kernel.h): the kernel keeps the file's pages across this open.
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
+/// `FOPEN_CACHE_DIR` (fuse_kernel.h, protocol 7.28): the kernel keeps the directory's entries it
+/// reads through this open in the directory's pages.
+const FOPEN_CACHE_DIR: u32 = 1 << 3;
 
 /// Builds replies with the lifetimes the fs layer decides, and the mount's page-cache setting.
 pub(super) struct Replies {
@@ -111,9 +115,25 @@ impl Replies {
     }
 }
 
-/// An OPENDIR's answer.
-pub(super) fn opendir(fh: u64) -> ReplyOpen {
-    ReplyOpen { fh, flags: 0 }
+/// An OPENDIR's answer: the handle, and whether the kernel keeps the directory's entries
+/// (`FOPEN_CACHE_DIR`) and lists this open from those it kept (`FOPEN_KEEP_CACHE`).
+pub(super) fn opendir((fh, caching): (u64, DirCaching)) -> ReplyOpen {
+    ReplyOpen {
+        fh,
+        flags: dir_open_flags(caching),
+    }
+}
+
+/// The FOPEN_* flags of an OPENDIR reply (`FOPEN_DIRECT_IO` means nothing to a directory).
+fn dir_open_flags(caching: DirCaching) -> u32 {
+    let mut flags = 0;
+    if caching.cache {
+        flags |= FOPEN_CACHE_DIR;
+        if caching.keep {
+            flags |= FOPEN_KEEP_CACHE;
+        }
+    }
+    flags
 }
 
 /// Data read, or a symlink's target.
@@ -149,4 +169,31 @@ pub(super) fn dir_entry(inode: u64, item: &DirItem) -> DirectoryEntry {
 /// The offset the kernel passes back to continue after `item`.
 fn next_offset(item: &DirItem) -> i64 {
     i64::try_from(item.next_offset).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_kept_by_the_kernel_has_both_flags() {
+        let off = DirCaching::default();
+        assert_eq!(dir_open_flags(off), 0);
+        // `keep` means nothing without `cache`.
+        let keep_only = DirCaching {
+            cache: false,
+            keep: true,
+        };
+        assert_eq!(dir_open_flags(keep_only), 0);
+        let fill = DirCaching {
+            cache: true,
+            keep: false,
+        };
+        assert_eq!(dir_open_flags(fill), 1 << 3);
+        let keep = DirCaching {
+            cache: true,
+            keep: true,
+        };
+        assert_eq!(dir_open_flags(keep), (1 << 3) | (1 << 1));
+    }
 }

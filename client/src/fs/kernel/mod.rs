@@ -1,13 +1,15 @@
 //! What the fs layer decides about the kernel it answers, beside the operations themselves,
 //! from the terms set at mount: who may use the mount ([`admission`]), when a missing name
 //! is answered as a negative entry the kernel keeps ([`negative`]), and how long the kernel may
-//! keep each answer ([`ttl`]). The FUSE layer names each request's operation ([`Op`]), asks
+//! keep each answer ([`ttl`]), and whether it may keep a directory's entries between opens
+//! ([`dirs`]). The FUSE layer names each request's operation ([`Op`]), asks
 //! `SshFs` (which routes to [`Kernel`]), and only converts. Three more jobs of this kind need the
 //! filesystem itself and sit beside it: the lookup references of READDIRPLUS entries
 //! ([`crate::fs::plus`]), the undo of an open whose handle never reaches the kernel
 //! ([`crate::fs::undo`]), and each answer's remaining life ([`crate::fs::lifetimes`]).
 
 pub mod admission;
+pub mod dirs;
 pub mod negative;
 pub mod op;
 pub mod ttl;
@@ -30,18 +32,25 @@ pub struct KernelTerms {
     pub ttls: KernelTtls,
 }
 
-/// The kernel-side state of the filesystem: the terms set at mount.
+/// The kernel-side state of the filesystem: the terms set at mount, and what the kernel may
+/// hold of each directory's entries.
 #[derive(Debug, Default)]
 pub struct Kernel {
     admission: admission::Admission,
     negative: negative::NegativeEntries,
     ttls: std::sync::RwLock<KernelTtls>,
+    dirs: dirs::KernelDirs,
 }
 
 impl Kernel {
     /// The timeouts set at mount.
     pub fn ttls(&self) -> KernelTtls {
         *self.ttls.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the kernel may hold of each directory's entries ([`dirs`]).
+    pub fn dirs(&self) -> &dirs::KernelDirs {
+        &self.dirs
     }
 }
 
