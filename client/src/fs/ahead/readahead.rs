@@ -174,6 +174,29 @@ impl ReadAhead {
         }
     }
 
+    /// A read of `size` bytes at `offset` was answered without read-ahead (from the content
+    /// cache): the reader is at its end now, so a read from there on goes on as a stream. One
+    /// not where the last read ended is a jump, as in [`ReadAhead::read`]: what was fetched
+    /// ahead, the window and the measured rate are dropped.
+    pub fn passed(&self, offset: u64, size: u32) {
+        if let Ok(mut st) = self.state.lock() {
+            let end = offset + u64::from(size);
+            let held_from = st.pieces.front().map(|p| p.start);
+            let sequential =
+                offset == st.next || held_from.is_some_and(|s| s <= offset && offset < st.next);
+            if !sequential {
+                st.pieces.clear();
+                st.window = 0;
+                st.eof_seen = None;
+                st.rate.reset();
+            }
+            st.next = end;
+            while st.pieces.front().is_some_and(|p| p.end() <= end) {
+                st.pieces.pop_front();
+            }
+        }
+    }
+
     /// Bytes this handle keeps fetched ahead of its reader now (0: none).
     pub fn window(&self) -> u64 {
         self.state.lock().map_or(0, |st| st.window)

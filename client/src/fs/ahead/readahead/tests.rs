@@ -347,3 +347,29 @@ async fn a_slow_reader_on_a_long_link_keeps_the_short_window() {
     }
     assert_eq!(ra.window(), MAX_WINDOW);
 }
+
+/// Reads answered elsewhere (the content cache) keep a stream a stream: the read after them
+/// is sequential and fetches ahead; one elsewhere that jumps drops the window and the budget.
+#[tokio::test]
+async fn reads_passed_elsewhere_keep_the_stream_and_a_jump_among_them_drops_it() {
+    let file = FakeFile::new(8 * 1024 * 1024);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
+    ra.passed(4096, 4096);
+    let window = ra.window();
+    assert!(window > 0);
+    let got = ra.read(8192, 4096, &src(&fetch, None, &budget)).await;
+    assert_eq!(got.unwrap(), file.expect(8192, 4096));
+    assert!(ra.window() > window, "still a stream: the window grew");
+    ra.passed(5_000_000, 4096);
+    assert_eq!(ra.window(), 0, "a jump drops the window");
+    assert_eq!(budget.available(), BUDGET_BYTES, "and what was ahead");
+    let fetches = file.fetches.load(Ordering::SeqCst);
+    let got = ra.read(5_004_096, 4096, &src(&fetch, None, &budget)).await;
+    assert_eq!(got.unwrap(), file.expect(5_004_096, 4096));
+    assert!(ra.window() > 0, "the stream goes on from the jump");
+    assert!(
+        file.fetches.load(Ordering::SeqCst) > fetches + 1,
+        "and fetches ahead"
+    );
+}
