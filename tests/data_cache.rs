@@ -210,3 +210,54 @@ fn without_the_option_nothing_is_written() {
     drop(m);
     assert!(!sshd.home().join(".cache/sshfs-rs").exists());
 }
+
+/// `grep -r` over a tree of small files, then again after a remount: the second time every
+/// file's bytes come from the disk, those of the files opened ahead included, and not one READ
+/// is sent (the OPENs and their LSTATs still are: they validate the entries).
+#[test]
+fn grep_over_small_files_after_a_remount_sends_no_read() {
+    let sshd = Sshd::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let tree = sshd.root_dir().join("tree");
+    let (dirs, files) = (4, 60);
+    for d in 0..dirs {
+        fs::create_dir_all(tree.join(format!("d{d}"))).unwrap();
+        for f in 0..files {
+            let text = format!("{d} {f}\n").repeat(50 + f);
+            put(&sshd, &format!("tree/d{d}/f{f:03}"), text.as_bytes(), 0);
+        }
+    }
+    let grep = |m: &Mount| {
+        let out = run_command(
+            Command::new("grep")
+                .args(["-r", "-c", " 1"])
+                .current_dir(m.path().join("tree")),
+            Duration::from_secs(120),
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        lines.join("\n")
+    };
+    let m = mount(&sshd, &dir);
+    let first = grep(&m);
+    let line = stats(m.path());
+    assert!(counter(&line, "read=") > 0, "{line}");
+    assert_eq!(first.lines().count(), dirs * files, "{first}");
+    drop(m);
+
+    let m = mount(&sshd, &dir);
+    assert_eq!(grep(&m), first, "the same matches");
+    let line = stats(m.path());
+    assert_eq!(counter(&line, "read="), 0, "no READ: {line}");
+    assert!(
+        counter(&line, "taken=") > 0,
+        "files were opened ahead: {line}"
+    );
+    let data_cache = line.split("data-cache:").nth(1).unwrap_or_default();
+    assert!(
+        counter(data_cache, "hits=") >= (dirs * files) as u64,
+        "{line}"
+    );
+}

@@ -101,21 +101,52 @@ impl Entry {
     /// miss.
     pub fn read(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
         let got = self.read_uncounted(offset, len);
-        let stats = &self.shared.stats;
-        match &got {
-            Some(bytes) => {
-                stats.hits.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .bytes_hit
-                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
-            None => {
-                stats.misses.fetch_add(1, Ordering::Relaxed);
-            }
+        if got.is_none() {
+            self.missed();
+        }
+        self.count_hit(got)
+    }
+
+    /// [`Entry::read`] for a caller that asks the server itself when this answers `None`
+    /// (through a fetcher that counts its own miss): only a hit is counted.
+    pub fn read_cached(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        self.count_hit(self.read_uncounted(offset, len))
+    }
+
+    /// Counts a miss: a read of this file that goes to the server.
+    pub fn missed(&self) {
+        self.shared.stats.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_hit(&self, got: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        if let Some(bytes) = &got {
+            let stats = &self.shared.stats;
+            stats.hits.fetch_add(1, Ordering::Relaxed);
+            stats
+                .bytes_hit
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }
         got
     }
 
+    /// Whether every block the `len` bytes at `offset` touch is present (nothing read from the
+    /// disk: whether they are intact is known only by reading them, [`Entry::read_cached`]).
+    /// True past the end of the file, as [`Entry::read`] answers there.
+    pub fn covers(&self, offset: u64, len: u64) -> bool {
+        let st = self.state();
+        if st.dead {
+            return false;
+        }
+        if offset >= self.size || len == 0 {
+            return true;
+        }
+        let end = offset.saturating_add(len).min(self.size);
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        (first..=last).all(|b| u32::try_from(b).is_ok_and(|b| st.blocks.contains_key(&b)))
+    }
+
+    /// The bytes `[offset, offset + len)` from the disk: the chunks they touch are read in one
+    /// call, each checked against its checksum in place, and the range cut out of them.
     fn read_uncounted(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
         if offset >= self.size || len == 0 {
             // The end of the file as it was at open (close-to-open: what is appended on the
@@ -123,41 +154,47 @@ impl Entry {
             return (!self.state().dead).then(Vec::new);
         }
         let end = offset.saturating_add(len).min(self.size);
-        let first = u32::try_from(offset / BLOCK).ok()?;
-        let last = u32::try_from((end - 1) / BLOCK).ok()?;
-        let wanted: Vec<(u32, Vec<u32>)> = {
+        let (first, last) = (offset / CHUNK, (end - 1) / CHUNK);
+        let per_block = BLOCK / CHUNK;
+        // The block and checksum of every chunk touched (chunk `c` of the file is chunk
+        // `c % per_block` of block `c / per_block`; only the file's last chunk is short).
+        let crcs: Vec<(u32, u32)> = {
             let st = self.state();
             if st.dead {
                 return None;
             }
             (first..=last)
-                .map(|b| st.blocks.get(&b).map(|crcs| (b, crcs.clone())))
+                .map(|c| {
+                    let b = u32::try_from(c / per_block).ok()?;
+                    let crc = st.blocks.get(&b)?.get((c % per_block) as usize)?;
+                    Some((b, *crc))
+                })
                 .collect::<Option<_>>()?
         };
-        let mut out = Vec::with_capacity((end - offset) as usize);
-        let mut chunk = vec![0u8; CHUNK as usize];
-        for (b, crcs) in wanted {
-            let start = u64::from(b) * BLOCK;
-            let blen = block_len(self.size, b);
-            for (c, crc) in crcs.iter().enumerate() {
-                let cstart = start + c as u64 * CHUNK;
-                let cend = (cstart + CHUNK).min(start + blen);
-                if cend <= offset || cstart >= end {
-                    continue;
-                }
-                let buf = chunk.get_mut(..(cend - cstart) as usize)?;
-                let intact =
-                    self.data.read_exact_at(buf, cstart).is_ok() && crc32fast::hash(buf) == *crc;
-                if !intact {
-                    self.drop_block(b);
-                    return None;
-                }
-                let from = (offset.max(cstart) - cstart) as usize;
-                let to = (end.min(cend) - cstart) as usize;
-                out.extend_from_slice(buf.get(from..to)?);
+        let span = first * CHUNK;
+        let span_end = ((last + 1) * CHUNK).min(self.size);
+        let mut buf = vec![0u8; usize::try_from(span_end - span).ok()?];
+        if self.data.read_exact_at(&mut buf, span).is_err() {
+            // The data file is shorter than its table says: none of these blocks is there.
+            let mut blocks: Vec<u32> = crcs.iter().map(|(b, _)| *b).collect();
+            blocks.dedup();
+            for b in blocks {
+                self.drop_block(b);
+            }
+            return None;
+        }
+        for (chunk, (b, crc)) in buf.chunks(CHUNK as usize).zip(&crcs) {
+            if crc32fast::hash(chunk) != *crc {
+                self.drop_block(*b);
+                return None;
             }
         }
-        Some(out)
+        let (from, to) = ((offset - span) as usize, (end - span) as usize);
+        buf.truncate(to);
+        if from > 0 {
+            buf.drain(..from);
+        }
+        Some(buf)
     }
 
     /// Forgets block `b`, whose bytes on disk do not match their checksum.

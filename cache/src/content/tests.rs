@@ -274,3 +274,59 @@ fn a_second_mount_of_the_same_scope_is_refused() {
     };
     assert!(ContentCache::open(tmp.path(), &other, DEFAULT_LIMIT).is_ok());
 }
+
+/// `covers` says from memory whether every block of a range is present; `read_cached` answers
+/// like `read` but counts only hits (its caller counts the miss when it asks the server).
+#[test]
+fn covers_and_read_cached_count_only_hits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = open(tmp.path(), DEFAULT_LIMIT);
+    let file = bytes(2 * BLOCK as usize + 5000, 9);
+    let e = c.entry("g", file.len() as u64, OLD, NOW).unwrap();
+    assert!(!e.covers(0, 10));
+    assert!(e.read_cached(0, 10).is_none());
+    assert_eq!(c.stats().misses, 0, "read_cached counts no miss");
+    e.offer(0, &file[..BLOCK as usize]);
+    e.offer(2 * BLOCK, &file[2 * BLOCK as usize..]);
+    assert!(e.covers(0, BLOCK));
+    assert!(!e.covers(BLOCK - 1, 2), "block 1 missing");
+    assert!(
+        e.covers(2 * BLOCK, 1 << 20),
+        "the short last block, to the end"
+    );
+    assert!(
+        e.covers(file.len() as u64, 4096),
+        "past the end: the end of file"
+    );
+    // Unaligned ranges over several chunks, and one to the end of the file.
+    assert_eq!(e.read_cached(100, 200_000).unwrap(), file[100..200_100]);
+    assert_eq!(
+        e.read_cached(2 * BLOCK + 1000, 1 << 20).unwrap(),
+        file[2 * BLOCK as usize + 1000..]
+    );
+    assert_eq!(e.read_cached(file.len() as u64, 10).unwrap(), b"");
+    e.missed();
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses), (3, 1), "{s:?}");
+    assert_eq!(s.bytes_hit, 200_000 + 4000);
+    // A torn chunk: not served, and its block no longer covered.
+    let data = std::fs::OpenOptions::new()
+        .write(true)
+        .open(c.dir().join(format!("{}.data", e.stem)))
+        .unwrap();
+    data.write_all_at(&[!file[300_000]], 300_000).unwrap();
+    assert!(e.covers(0, 10), "a damaged block is known only once read");
+    assert!(e.read_cached(0, BLOCK).is_none());
+    assert!(!e.covers(0, 10));
+    assert_eq!(c.stats().corrupt, 1);
+    // A data file cut short: the blocks it lost are dropped, never answered.
+    e.offer(0, &file[..BLOCK as usize]);
+    data.set_len(BLOCK + 10).unwrap();
+    assert!(e.read_cached(2 * BLOCK, 100).is_none());
+    assert!(!e.covers(2 * BLOCK, 100));
+    assert!(e.covers(0, 100), "block 0 is still there");
+    // A dead entry covers nothing.
+    c.forget("g");
+    assert!(!e.covers(0, 10));
+    assert!(e.read_cached(file.len() as u64, 10).is_none());
+}

@@ -5,9 +5,11 @@ use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use sshfs_cache::content::Entry;
 use sshfs_cache::{MetaCache, Ticket};
 
 use super::ahead::{Host, Why};
+use super::open_files::content::DataCache;
 use super::stat::Stat;
 use super::{FsResult, SshFs};
 use crate::remote::sftp::SftpResult;
@@ -24,6 +26,19 @@ impl Host for SshFs {
     ) -> FsResult<(Handle, SftpResult<FileAttributes>, Ticket)> {
         self.open_with_lstat(&self.remote(rel), OpenFlags::READ)
             .await
+    }
+
+    async fn cached_start(
+        &self,
+        rel: &str,
+        attrs: &FileAttributes,
+        len: u32,
+    ) -> (Option<Arc<Entry>>, Option<Vec<u8>>) {
+        self.files.data_cache().first_bytes(rel, attrs, len).await
+    }
+
+    async fn cache_offer(&self, entry: &Arc<Entry>, data: Vec<u8>) -> FsResult<Vec<u8>> {
+        DataCache::offer(entry, 0, data).await
     }
 
     async fn list(&self, rel: &str, why: Why) -> FsResult<()> {

@@ -35,16 +35,17 @@ impl SshFs {
             true => self.ahead.open().take(&rel).await,
             false => None,
         };
-        let (handle, now, ticket, first_bytes) = match ahead {
+        let (handle, now, ticket, first_bytes, content) = match ahead {
             Some(o) => (
                 o.handle,
                 Ok(o.attrs),
                 o.ticket,
                 Some((o.asked, o.data, o.since)),
+                o.content,
             ),
             None => {
                 let (handle, now, ticket) = self.open_with_lstat(&path, open_flags(flags)).await?;
-                (handle, now, ticket, None)
+                (handle, now, ticket, None, None)
             }
         };
         if read_only {
@@ -67,12 +68,14 @@ impl SshFs {
         if let Ok(attrs) = &now
             && !truncated
         {
-            file.content = self.files.data_cache().at_open(&rel, attrs);
+            // Open-ahead validated the entry with the same attributes, and offered it the
+            // first bytes it read.
+            file.content = match content {
+                Some(entry) => Some(entry),
+                None => self.files.data_cache().at_open(&rel, attrs).await,
+            };
         }
         if let Some((asked, data, since)) = first_bytes {
-            if let Some(entry) = &file.content {
-                entry.offer(0, &data);
-            }
             file.readahead.seed(asked, data, since);
         }
         let fh = self.files.insert(file);

@@ -25,6 +25,7 @@ use std::future::Future;
 use std::sync::{Arc, MutexGuard};
 
 use russh_sftp::protocol::FileAttributes;
+use sshfs_cache::content::Entry;
 use sshfs_cache::{MetaCache, Ticket};
 
 use crate::fs::errno::FsResult;
@@ -48,6 +49,24 @@ pub trait Host: Send + Sync + 'static {
         &self,
         rel: &str,
     ) -> impl Future<Output = FsResult<(Handle, SftpResult<FileAttributes>, Ticket)>> + Send;
+
+    /// The content cache's entry of the file `rel` just opened with `attrs`, and its first
+    /// `len` bytes (fewer: the whole file) when the entry holds them; `(None, None)` when the
+    /// cache is off or does not keep the file.
+    fn cached_start(
+        &self,
+        rel: &str,
+        attrs: &FileAttributes,
+        len: u32,
+    ) -> impl Future<Output = (Option<Arc<Entry>>, Option<Vec<u8>>)> + Send;
+
+    /// Offers `data`, the first bytes of the file of `entry` as the server sent them, to the
+    /// content cache; gives them back.
+    fn cache_offer(
+        &self,
+        entry: &Arc<Entry>,
+        data: Vec<u8>,
+    ) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
 
     /// Fetches the whole listing of the directory `rel` into the cache (OPENDIR, READDIR pages,
     /// CLOSE), sending the kernel invalidations for what changed.

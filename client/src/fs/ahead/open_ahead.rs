@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use russh_sftp::protocol::FileAttributes;
+use sshfs_cache::content::Entry;
 use sshfs_cache::{Lookup, Ticket};
 use tokio::time::Instant;
 
@@ -60,6 +61,9 @@ pub struct Opened {
     pub ticket: Ticket,
     /// When the requests were sent.
     pub since: Instant,
+    /// The file's entry in the content cache, validated with `attrs` and offered `data`
+    /// (`None`: the cache is off, or does not keep this file).
+    pub content: Option<Arc<Entry>>,
 }
 
 type Fetching = Shared<BoxFuture<'static, Result<Arc<Mutex<Option<Opened>>>, FsError>>>;
@@ -220,7 +224,8 @@ impl OpenAhead {
     }
 }
 
-/// OPEN (read) with LSTAT, as an open() would, then one READ.
+/// OPEN (read) with LSTAT, as an open() would, then one READ unless the content cache holds
+/// the bytes it would bring.
 async fn fetch<H: Host>(host: &H, sftp: &Arc<Sftp>, rel: &str) -> FsResult<Opened> {
     let since = Instant::now();
     let (handle, attrs, ticket) = host.open_for_reading(rel).await?;
@@ -232,20 +237,36 @@ async fn fetch<H: Host>(host: &H, sftp: &Arc<Sftp>, rel: &str) -> FsResult<Opene
             return Err(e.into());
         }
     };
-    match sftp.read_at(&handle, 0, asked, attrs.size).await {
-        Ok(data) => Ok(Opened {
-            handle,
-            attrs,
-            data,
-            asked,
-            ticket,
-            since,
-        }),
-        Err(e) => {
-            close_quietly(sftp, handle);
-            Err(e.into())
-        }
-    }
+    // What the content cache holds is not asked again.
+    let (content, cached) = host.cached_start(rel, &attrs, asked).await;
+    let data = match cached {
+        Some(data) => data,
+        None => match sftp.read_at(&handle, 0, asked, attrs.size).await {
+            Ok(data) => match &content {
+                Some(entry) => match host.cache_offer(entry, data).await {
+                    Ok(data) => data,
+                    Err(e) => {
+                        close_quietly(sftp, handle);
+                        return Err(e);
+                    }
+                },
+                None => data,
+            },
+            Err(e) => {
+                close_quietly(sftp, handle);
+                return Err(e.into());
+            }
+        },
+    };
+    Ok(Opened {
+        handle,
+        attrs,
+        data,
+        asked,
+        ticket,
+        since,
+        content,
+    })
 }
 
 /// Drops `rel`'s open-ahead if it is still `fetching`, closing its handle.

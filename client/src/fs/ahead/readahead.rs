@@ -174,6 +174,29 @@ impl ReadAhead {
         }
     }
 
+    /// A read of `size` bytes at `offset` was answered without read-ahead (from the content
+    /// cache): the reader is at its end now, so a read from there on goes on as a stream. One
+    /// not where the last read ended is a jump, as in [`ReadAhead::read`]: what was fetched
+    /// ahead, the window and the measured rate are dropped.
+    pub fn passed(&self, offset: u64, size: u32) {
+        if let Ok(mut st) = self.state.lock() {
+            let end = offset + u64::from(size);
+            let held_from = st.pieces.front().map(|p| p.start);
+            let sequential =
+                offset == st.next || held_from.is_some_and(|s| s <= offset && offset < st.next);
+            if !sequential {
+                st.pieces.clear();
+                st.window = 0;
+                st.eof_seen = None;
+                st.rate.reset();
+            }
+            st.next = end;
+            while st.pieces.front().is_some_and(|p| p.end() <= end) {
+                st.pieces.pop_front();
+            }
+        }
+    }
+
     /// Bytes this handle keeps fetched ahead of its reader now (0: none).
     pub fn window(&self) -> u64 {
         self.state.lock().map_or(0, |st| st.window)
@@ -306,12 +329,26 @@ impl ReadAhead {
 
 /// The window after `window` for one more sequential read: [`FIRST_WINDOW`] first, then
 /// doubling up to twice the bandwidth-delay product of the reader's link (`rtt` × `rate`),
-/// which is at least [`MAX_WINDOW`] and at most [`LINK_WINDOW`].
+/// which is at least [`floor`] and at most [`LINK_WINDOW`].
 pub fn next_window(window: u64, rtt: Option<Duration>, rate: Option<f64>) -> u64 {
     match window {
         0 => FIRST_WINDOW,
-        w => (w * 2).min(window_for(rtt, rate, MAX_WINDOW, LINK_WINDOW)),
+        w => (w * 2).min(window_for(rtt, rate, floor(rtt), LINK_WINDOW)),
     }
+}
+
+/// The rate a reader's window is sized for before its own rate is measured: about what one
+/// stream reads at on a short link.
+pub const STREAM_RATE: f64 = 160.0 * 1024.0 * 1024.0;
+
+/// The least window of a sequential reader on a link with round trip `rtt`: [`MAX_WINDOW`], or
+/// on a long link what carries [`STREAM_RATE`] over a round trip (within [`LINK_WINDOW`]). A
+/// window grown from the rate it measured doubles once per round trip or two: at 100 ms,
+/// growing from 8 MiB took half a second of a 256 MiB read.
+pub fn floor(rtt: Option<Duration>) -> u64 {
+    let bdp = rtt.map_or(0.0, |rtt| STREAM_RATE * rtt.as_secs_f64());
+    // `as` saturates (NaN gives 0): the clamp bounds it anyway.
+    (bdp as u64).clamp(MAX_WINDOW, LINK_WINDOW)
 }
 
 #[cfg(test)]

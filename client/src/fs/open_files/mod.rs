@@ -193,8 +193,9 @@ impl OpenFiles {
     /// READ of `size` bytes at `offset` of the open file `fh`, once the writes in flight on
     /// its other channels landed: from its read-ahead when the reader is sequential
     /// ([`ReadAhead`](crate::fs::ahead::readahead::ReadAhead)), else parallel SFTP READs of the
-    /// server's maximum size; what is fetched ahead counts against `budget`. Either fetches
-    /// through the content cache when the file has an entry ([`content`]).
+    /// server's maximum size; what is fetched ahead counts against `budget`. A read the
+    /// file's entry in the content cache holds whole is answered from it first ([`content`]);
+    /// otherwise either fetches through the cache.
     pub async fn read(
         &self,
         fh: u64,
@@ -204,6 +205,12 @@ impl OpenFiles {
     ) -> FsResult<Vec<u8>> {
         let file = self.get(fh)?;
         self.settle(file.ino).await;
+        // All cached: from the disk, before (and without) read-ahead, which would only move
+        // the same bytes through tasks and buffers of its own.
+        if let Some(bytes) = content::DataCache::answer(file.content.as_ref(), offset, size).await {
+            file.readahead.passed(offset, size);
+            return Ok(bytes);
+        }
         let eof_at = file.known_size();
         let (sftp, handle) = (Arc::clone(&self.sftp), file.handle.clone());
         let fetch: readahead::Fetcher = Arc::new(move |offset, len| {

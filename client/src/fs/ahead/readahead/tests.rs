@@ -294,6 +294,19 @@ fn the_window_doubles_to_the_link_sized_bound() {
     // 100 ms at 150 MiB/s: 15 MiB in flight keep it busy, the window goes to twice that.
     assert_eq!(next_window(MAX_WINDOW, Some(ms(100)), fast), 2 * MAX_WINDOW);
     assert_eq!(next_window(2 * MAX_WINDOW, Some(ms(100)), fast), 30 * MIB);
+    // A long link starts from what a short one reads at, before any rate is measured: 16 MiB
+    // at 100 ms; up to 50 ms the floor is MAX_WINDOW, as on a short link.
+    assert_eq!(next_window(MAX_WINDOW, Some(ms(100)), None), 16 * MIB);
+    assert_eq!(floor(Some(ms(100))), 16 * MIB);
+    assert_eq!(floor(Some(ms(50))), MAX_WINDOW);
+    assert_eq!(floor(Some(ms(20))), MAX_WINDOW);
+    assert_eq!(floor(Some(ms(1000))), LINK_WINDOW);
+    let slow = Some(10.0 * MIB as f64);
+    assert_eq!(
+        next_window(32 * MIB, Some(ms(100)), slow),
+        16 * MIB,
+        "a slow link measured keeps the floor"
+    );
     // Never past the memory bound of one reader.
     assert_eq!(next_window(LINK_WINDOW, Some(ms(1000)), fast), LINK_WINDOW);
     // A first sequential read starts small whatever the link.
@@ -338,12 +351,39 @@ async fn a_slow_reader_on_a_long_link_keeps_the_short_window() {
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
     let mut source = src(&fetch, None, &budget);
     source.rtt = Some(Duration::from_millis(100));
-    // 1 MiB every 50 ms: 20 MiB/s × 100 ms is 2 MiB, less than the floor.
+    // 1 MiB every 50 ms: 20 MiB/s × 100 ms is 2 MiB, less than the floor (16 MiB at 100 ms).
     let mut at = 0;
     for _ in 0..20 {
         ra.read(at, MIB as u32, &source).await.unwrap();
         at += MIB;
         tokio::time::advance(Duration::from_millis(50)).await;
     }
-    assert_eq!(ra.window(), MAX_WINDOW);
+    assert_eq!(ra.window(), floor(source.rtt));
+    assert!(ra.window() < LINK_WINDOW);
+}
+
+/// Reads answered elsewhere (the content cache) keep a stream a stream: the read after them
+/// is sequential and fetches ahead; one elsewhere that jumps drops the window and the budget.
+#[tokio::test]
+async fn reads_passed_elsewhere_keep_the_stream_and_a_jump_among_them_drops_it() {
+    let file = FakeFile::new(8 * 1024 * 1024);
+    let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
+    ra.read(0, 4096, &src(&fetch, None, &budget)).await.unwrap();
+    ra.passed(4096, 4096);
+    let window = ra.window();
+    assert!(window > 0);
+    let got = ra.read(8192, 4096, &src(&fetch, None, &budget)).await;
+    assert_eq!(got.unwrap(), file.expect(8192, 4096));
+    assert!(ra.window() > window, "still a stream: the window grew");
+    ra.passed(5_000_000, 4096);
+    assert_eq!(ra.window(), 0, "a jump drops the window");
+    assert_eq!(budget.available(), BUDGET_BYTES, "and what was ahead");
+    let fetches = file.fetches.load(Ordering::SeqCst);
+    let got = ra.read(5_004_096, 4096, &src(&fetch, None, &budget)).await;
+    assert_eq!(got.unwrap(), file.expect(5_004_096, 4096));
+    assert!(ra.window() > 0, "the stream goes on from the jump");
+    assert!(
+        file.fetches.load(Ordering::SeqCst) > fetches + 1,
+        "and fetches ahead"
+    );
 }
