@@ -313,13 +313,22 @@ fn on_a_long_link_striping_starts_behind_the_first_writes() {
         }
         want[at..at + bytes.len()].copy_from_slice(bytes);
     };
-    // 1.5 MiB starts the opening; it has long finished when the next write comes.
+    // 1.5 MiB starts the opening; small writes follow, slowly, until striping started (the
+    // first write after the handles are open starts it), then a few more.
     put(&mut want, 0, &rng.bytes(MIB + MIB / 2));
-    std::thread::sleep(Duration::from_millis(500));
-    for _ in 0..8 {
+    let mut striped_at = None;
+    for step in 0..40 {
         let at = want.len();
-        put(&mut want, at, &rng.bytes(MIB / 2 + 77));
+        put(&mut want, at, &rng.bytes(MIB / 8 + 77));
+        if striped_at.is_none() && MountStats::of(m.path()).get("files=") == 1 {
+            striped_at = Some(step);
+        }
+        if striped_at.is_some_and(|s| step >= s + 8) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(striped_at.is_some(), "never striped\n{}", m.stderr());
     // Across the point striping started from, and across stripes.
     put(&mut want, MIB, &rng.bytes(2 * MIB));
     put(&mut want, 3 * MIB + 5, &rng.bytes(MIB + 3));
@@ -336,7 +345,7 @@ fn on_a_long_link_striping_starts_behind_the_first_writes() {
     assert_eq!(got.len(), want.len(), "size on the server");
     assert!(got == want, "contents on the server");
     let stats = MountStats::of(m.path());
-    assert_eq!(stats.get("files="), 1, "striped: {stats:?}");
+    assert_eq!(stats.get("files="), 1, "striped: {stats:?}\n{}", m.stderr());
     assert_eq!(stats.get("handle-misuse="), 0);
 }
 

@@ -165,6 +165,7 @@ impl Stripes {
         for h in &handles {
             follow(h);
         }
+        tracing::debug!(path, handles = handles.len(), "opened for striping");
         let unused = match self.state.lock() {
             Ok(mut state) if !state.closed => {
                 state.ready = handles;
@@ -188,6 +189,7 @@ impl Stripes {
         }
         state.handles = std::mem::take(&mut state.ready);
         state.from = state.high;
+        tracing::debug!(from = state.from, "striping");
         started();
         true
     }

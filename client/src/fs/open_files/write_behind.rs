@@ -35,6 +35,9 @@ pub const WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 /// Unacknowledged bytes allowed per open file at most, once a long link asks for more: 32 MiB
 /// keeps a 100 ms link busy at 320 MiB/s.
 pub const MAX_WINDOW_BYTES: u32 = 32 * 1024 * 1024;
+/// How many round trips a write takes to be acknowledged at most, its wait for the channel's
+/// window included (sizes the window: [`WriteBehind::pace`]).
+const CHANNEL_WAIT: f64 = 2.0;
 /// Semaphore permits count KiB, so the window fits a `u32` of permits with room to spare.
 const PERMIT_BYTES: u32 = 1024;
 const WINDOW_PERMITS: u32 = WINDOW_BYTES / PERMIT_BYTES;
@@ -118,9 +121,12 @@ impl WriteBehind {
             }
         }
         pace.rate.add(len as u64, Instant::now(), rtt);
+        // A write is acknowledged a round trip after it left, and it may first wait up to
+        // another one for its channel's window (the server's 2 MiB per channel): the rate a
+        // window carries is about W / (2 rtt), so the product is taken twice.
         let bytes = window_for(
             rtt,
-            pace.rate.rate(),
+            pace.rate.rate().map(|r| r * CHANNEL_WAIT),
             u64::from(WINDOW_BYTES),
             u64::from(MAX_WINDOW_BYTES),
         );
@@ -471,5 +477,23 @@ mod tests {
             .expect("the drain ends on the smaller window")
             .unwrap();
         assert_eq!(wb.window.available_permits(), WINDOW_PERMITS as usize);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_acknowledged_two_round_trips_late_still_grow_the_window() {
+        // Each write waits a round trip for its channel's window, then one for its answer: the
+        // window carries W / (2 rtt), and must still grow to its bound.
+        let wb = WriteBehind::default();
+        let rtt = Some(Duration::from_millis(100));
+        let mut at = 0;
+        for _ in 0..400 {
+            let ack = write_at(&wb, at, MIB, rtt).await;
+            at += MIB as u64;
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = ack.send(());
+            });
+        }
+        assert_eq!(wb.window(), u64::from(MAX_WINDOW_BYTES));
     }
 }
