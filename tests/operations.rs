@@ -285,6 +285,70 @@ fn a_large_write_through_several_channels_stays_one_file() {
     assert_eq!(stats.get("handle-misuse="), 0);
 }
 
+/// On a long link the other channels' handles open behind a large file's first writes, and
+/// striping starts as soon as they are open (before the 8 MiB it waits for on a short link),
+/// from where the writes had got to: bytes before that stay on the first channel, so an
+/// overwrite across that point, and one across stripes, still lands in program order.
+#[test]
+fn on_a_long_link_striping_starts_behind_the_first_writes() {
+    const MIB: usize = 1024 * 1024;
+    let sshd = Sshd::start();
+    let proxy = support::FaultProxy::start(sshd.port());
+    proxy.set_latency(Duration::from_millis(10));
+    let m = Mount::start_via(&sshd, proxy.port(), &[]);
+    let path = m.path().join("big");
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let mut rng = Rng::new(21);
+    let mut want: Vec<u8> = Vec::new();
+    let put = |want: &mut Vec<u8>, at: usize, bytes: &[u8]| {
+        f.write_all_at(bytes, at as u64).unwrap();
+        if want.len() < at + bytes.len() {
+            want.resize(at + bytes.len(), 0);
+        }
+        want[at..at + bytes.len()].copy_from_slice(bytes);
+    };
+    // 1.5 MiB starts the opening; small writes follow, slowly, until striping started (the
+    // first write after the handles are open starts it), then a few more.
+    put(&mut want, 0, &rng.bytes(MIB + MIB / 2));
+    let mut striped_at = None;
+    for step in 0..40 {
+        let at = want.len();
+        put(&mut want, at, &rng.bytes(MIB / 8 + 77));
+        if striped_at.is_none() && MountStats::of(m.path()).get("files=") == 1 {
+            striped_at = Some(step);
+        }
+        if striped_at.is_some_and(|s| step >= s + 8) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(striped_at.is_some(), "never striped\n{}", m.stderr());
+    // Across the point striping started from, and across stripes.
+    put(&mut want, MIB, &rng.bytes(2 * MIB));
+    put(&mut want, 3 * MIB + 5, &rng.bytes(MIB + 3));
+    let mut back = vec![0; want.len()];
+    File::open(&path)
+        .unwrap()
+        .read_exact_at(&mut back, 0)
+        .unwrap();
+    assert!(back == want, "read back through another fd");
+    f.sync_all().unwrap();
+    drop(f);
+    let got = fs::read(sshd.root_dir().join("big")).unwrap();
+    assert!(want.len() < 8 * MIB, "below where a short link stripes");
+    assert_eq!(got.len(), want.len(), "size on the server");
+    assert!(got == want, "contents on the server");
+    let stats = MountStats::of(m.path());
+    assert_eq!(stats.get("files="), 1, "striped: {stats:?}\n{}", m.stderr());
+    assert_eq!(stats.get("handle-misuse="), 0);
+}
+
 #[test]
 fn directory_operations_and_errnos() {
     let sshd = Sshd::start();

@@ -182,7 +182,7 @@ impl OpenFile {
         let released = AtomicBool::new(false);
         let queued = self
             .writes
-            .write(0, None, || async {
+            .write(None, 0, None, || async {
                 let acked = sftp.send_fsetstat(&self.handle, a).await.map_err(|e| {
                     released.store(matches!(e, SftpError::HandleClosed), Ordering::Relaxed);
                     FsError::from(e)

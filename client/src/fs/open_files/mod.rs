@@ -30,7 +30,7 @@ use crate::fs::stat::Stat;
 use crate::remote::{sftp::Sftp, sftp::SftpError, sftp::handle::Handle};
 pub use file::OpenFile;
 use hidden::Hidden;
-use stripes::{STRIPED_FROM, StripeCounts};
+use stripes::{PREPARE_FROM, PREPARE_RTT, STRIPED_FROM, StripeCounts};
 
 /// Where the files are on the server: the namespace's answer, asked when a handle of an open
 /// file is opened again (a stripe; a reopen after a reconnect), since the file may have been
@@ -250,13 +250,21 @@ impl OpenFiles {
         F: Future<Output = FsError> + Send,
     {
         let end = offset + data.len() as u64;
-        if !file.stripes.active() && end >= STRIPED_FROM && file.stripable() {
-            self.start_striping(file, at).await;
+        if file.stripable() && !file.stripes.active() {
+            let long_link = self.sftp.rtt().is_some_and(|r| r >= PREPARE_RTT);
+            let counts = &self.striped;
+            if end >= STRIPED_FROM {
+                self.start_striping(file, at).await;
+            } else if long_link && file.stripes.start_ready(|| counts.started()) {
+                // Prepared in the background: striped from here on.
+            } else if long_link && end >= PREPARE_FROM && file.stripes.should_prepare() {
+                self.prepare_striping(file, at);
+            }
         }
         let rtt = self.sftp.rtt();
         for (at, piece, handle) in file.stripes.pieces(&file.handle, offset, data) {
             file.writes
-                .write(piece.len(), rtt, || async {
+                .write(Some(at), piece.len(), rtt, || async {
                     let acked = self.sftp.send_write(&handle, at, piece).await?;
                     self.each_of(file.ino, |f| f.wrote_to(at + piece.len() as u64));
                     queued();
@@ -273,18 +281,28 @@ impl OpenFiles {
         Ok(())
     }
 
-    /// Opens `file` on the connection's other channels ([`stripes::Stripes::start`]).
+    /// Opens `file` on the connection's other channels and stripes its writes from now on
+    /// ([`stripes::Stripes::start`]).
     async fn start_striping<L: Locate>(&self, file: &OpenFile, at: &Arc<L>) {
         let ino = file.ino;
         let path = || at.server_path(ino);
         let follow = |h: &Handle| follow_renames(h, ino, at);
-        if file
-            .stripes
-            .start(&self.sftp, path, &file.writes, follow)
-            .await
-        {
-            self.striped.started();
-        }
+        let counts = &self.striped;
+        file.stripes
+            .start(&self.sftp, path, follow, || counts.started())
+            .await;
+    }
+
+    /// Opens `file` on the connection's other channels in the background
+    /// ([`stripes::Stripes::prepare`]); a later write starts striping once they are open.
+    fn prepare_striping<L: Locate>(&self, file: &Arc<OpenFile>, at: &Arc<L>) {
+        let (sftp, file, at) = (Arc::clone(&self.sftp), Arc::clone(file), Arc::clone(at));
+        tokio::spawn(async move {
+            let ino = file.ino;
+            let path = || at.server_path(ino);
+            let follow = |h: &Handle| follow_renames(h, ino, &at);
+            file.stripes.prepare(&sftp, path, follow).await;
+        });
     }
 
     /// Waits until the writes in flight through other channels on any open file of `ino` are

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::TryFutureExt;
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::protocol::FileAttributes;
@@ -126,27 +127,34 @@ impl Sftp {
         data: &[u8],
     ) -> SftpResult<impl Future<Output = SftpResult<()>> + Send + 'static> {
         let placed = self.leased(Op::Write, handle, None, u64::MAX).await?;
-        let (session, raw) = (Arc::clone(&placed.session), placed.raw().handle());
+        let session = Arc::clone(&placed.session);
         let len = self.write_len as usize;
+        let raw_handle = placed.raw().handle();
         let pieces: Vec<_> = data
             .chunks(len)
             .enumerate()
             .map(|(i, piece)| {
                 let at = offset + (i * len) as u64;
                 let queued_write = handle.write_queued(session.epoch);
-                let (sftp, session, handle, piece, raw) = (
-                    Arc::clone(self),
-                    Arc::clone(&session),
-                    handle.clone(),
-                    piece.to_vec(),
-                    raw.clone(),
-                );
-                // Polled once right here: the packet is queued before send_write returns.
+                // Queued here, in program order; the packet built with the only copy of the
+                // piece we make, which is also what is kept for a resend.
+                let (kept, answer) = match session.raw.write_queued(&raw_handle, at, piece) {
+                    Ok((packet, answer)) => (
+                        packet.slice(packet.len() - piece.len()..),
+                        futures_util::future::Either::Left(answer),
+                    ),
+                    Err(e) => (
+                        Bytes::copy_from_slice(piece),
+                        futures_util::future::Either::Right(std::future::ready(Err(e))),
+                    ),
+                };
+                let (sftp, session, handle) =
+                    (Arc::clone(self), Arc::clone(&session), handle.clone());
+                // Polled once right here: counted and timed from now.
                 queued(Box::pin(async move {
-                    let first = session.raw.write(raw, at, piece.clone());
-                    let result = match sftp.attempt(Op::Write, &session, first).await {
+                    let result = match sftp.attempt(Op::Write, &session, answer).await {
                         Err(SftpError::Transport(_)) => {
-                            sftp.write_again(&handle, queued_write.seq(), at, piece)
+                            sftp.write_again(&handle, queued_write.seq(), at, kept)
                                 .await
                         }
                         other => other.map(drop),
@@ -202,10 +210,13 @@ impl Sftp {
         handle: &Handle,
         seq: u64,
         at: u64,
-        piece: Vec<u8>,
+        piece: Bytes,
     ) -> SftpResult<()> {
         self.send_again(Op::Write, handle, seq, move |raw, h| {
-            Box::pin(raw.write(h.handle(), at, piece.clone()).map_ok(drop))
+            match raw.write_queued(&h.handle(), at, &piece) {
+                Ok((_, answer)) => Box::pin(answer.map_ok(drop)),
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            }
         })
         .await
     }

@@ -445,6 +445,40 @@ impl RawSftpSession {
         )
     }
 
+    /// sshfs-rs patch: a WRITE of borrowed `data`, queued on the session when this is called
+    /// (not when the future is first polled). The packet is built with one copy of `data` and
+    /// returned with the future of the server's answer: its last `data.len()` bytes are `data`,
+    /// for a caller that keeps them (`packet.slice(..)`, no copy) to send again elsewhere.
+    pub fn write_queued(
+        &self,
+        handle: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> SftpResult<(
+        Bytes,
+        impl Future<Output = SftpResult<Status>> + Send + Sync + 'static,
+    )> {
+        if self
+            .limits
+            .write_len
+            .is_some_and(|limit| data.len() as u64 > limit)
+        {
+            return Err(Error::Limited("write limit reached".to_owned()));
+        }
+        let id = self.use_next_id();
+        let packet = Bytes::try_from(WriteRef {
+            id,
+            handle,
+            offset,
+            data,
+        })?;
+        let sent = self.send_bytes(Some(id), packet.clone())?;
+        Ok((packet, async move {
+            let result = sent.await?;
+            into_status!(result)
+        }))
+    }
+
     pub(crate) fn read_nowait(&self, handle: &str, offset: u64, len: u32) -> SftpResult<Request> {
         if self.limits.read_len.is_some_and(|limit| len as u64 > limit) {
             return Err(Error::Limited("read limit reached".to_owned()));
