@@ -2,10 +2,12 @@
 //! the server's tree.
 
 use fuse3::{FileType, SetAttr, Timestamp};
+use sshfs_cache::CacheConfig;
 
-use super::{DIR, ROOT, flags, mount, name};
+use super::{DIR, ROOT, flags, mount, mount_cached, name};
 use crate::fs::DirItem;
-use crate::remote::testing::memory::{Data, NodeKind};
+use crate::remote::sftp::server::ServerOverrides;
+use crate::remote::testing::memory::{Data, NodeKind, Personality};
 
 fn at(sec: i64) -> Option<Timestamp> {
     Some(Timestamp::new(sec, 0))
@@ -469,4 +471,64 @@ async fn an_unlinked_open_file_stays_usable() {
     fs.release(fh).await.unwrap();
     m.assert_clean().await;
     assert_eq!(m.server.inodes(), 2);
+}
+
+/// A listing too large for the cache's byte bound: read whole in kernel-sized steps, the open
+/// handle keeps only what was not read yet; a rewind to offset 0 (and a seek into what was
+/// dropped) lists it again from the server on a new handle, the old one closed; nothing is
+/// cached, and every handle is closed in the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_too_large_for_the_cache_is_not_kept_whole() {
+    let cache = CacheConfig {
+        max_bytes: 64 << 10,
+        ..CacheConfig::default()
+    };
+    let m = mount_cached(Personality::openssh(), ServerOverrides::default(), cache).await;
+    let fs = &m.fs;
+    for i in 0..1000 {
+        m.server
+            .put_file(&m.path(&format!("f{i:04}")), b"x")
+            .unwrap();
+    }
+    let read_from = |dh: u64, from: u64| async move {
+        let mut names = Vec::new();
+        let mut at = from;
+        loop {
+            // The kernel takes a few entries of each answer, then asks from the next offset.
+            let page = fs.readdir(dh, at).await.unwrap();
+            let taken = &page[..page.len().min(30)];
+            let Some(last) = taken.last() else {
+                break;
+            };
+            at = last.next_offset;
+            names.extend(taken.iter().map(|i| i.name.clone()));
+        }
+        names
+    };
+    let dh = fs.opendir(ROOT).await.unwrap();
+    let first = read_from(dh, 0).await;
+    assert_eq!(first.len(), 1002, ". .. and 1000 files");
+    let held = {
+        let dir = fs.dirs.get(dh).unwrap();
+        let dir = dir.lock().await;
+        (dir.whole, dir.base, dir.entries.len())
+    };
+    assert!(!held.0, "too large: not kept whole");
+    assert!(held.1 >= 900, "what was read is dropped: base {}", held.1);
+    assert!(held.2 <= 200, "{} entries kept", held.2);
+    assert_eq!(m.server.requests_on("opendir", DIR), 1);
+    // rewinddir: the same names again, from a new handle.
+    assert_eq!(read_from(dh, 0).await, first);
+    assert_eq!(m.server.requests_on("opendir", DIR), 2);
+    // seekdir into what was dropped.
+    assert_eq!(read_from(dh, 500).await, first[500..]);
+    assert_eq!(m.server.requests_on("opendir", DIR), 3);
+    fs.releasedir(dh).await.unwrap();
+    // Not cached: listed from the server again.
+    let dh = fs.opendir(ROOT).await.unwrap();
+    assert_eq!(read_from(dh, 0).await, first);
+    fs.releasedir(dh).await.unwrap();
+    assert_eq!(m.server.requests_on("opendir", DIR), 4);
+    assert!(!fs.cache().knows_names(""));
+    m.assert_clean().await;
 }
