@@ -4,8 +4,9 @@
 //! The rules that keep it safe:
 //! * **Bounded**: at most [`WINDOW_BYTES`] per open file are unacknowledged; a write that does
 //!   not fit waits (interruptibly) for earlier ones to be acknowledged. On a long link the
-//!   window grows to twice the bandwidth-delay product measured for the file (the link's round
-//!   trip, the rate its writes are handed over at; see [`crate::fs::ahead::pacing`]), at most
+//!   window grows to four times the bandwidth-delay product measured for the file (the link's
+//!   round trip, the rate its writes are handed over at; see [`crate::fs::ahead::pacing`]; four,
+//!   as a write may wait a round trip for its channel's window first), at most
 //!   [`MAX_WINDOW_BYTES`], the memory bound of one open file's writes in flight. A seek (a
 //!   write that does not start where the previous one ended) shrinks it back to
 //!   [`WINDOW_BYTES`] and starts the rate over: a stream that stopped is measured anew, and a
