@@ -163,8 +163,15 @@ fn a_listing_larger_than_the_byte_bound_is_listed_whole_in_bounded_memory() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(on_server, want);
-    // Entries bound high, so the byte bound decides.
-    let m = Mount::start(&sshd, &["-o", "cache_max_size=1000000,cache_max_bytes=2M"]);
+    // Entries bound high, so the byte bound decides. A fixed attr_timeout turns off the
+    // kernel's own copy of directory entries (FOPEN_CACHE_DIR), so the rewind reaches us.
+    let m = Mount::start(
+        &sshd,
+        &[
+            "-o",
+            "cache_max_size=1000000,cache_max_bytes=2M,attr_timeout=20",
+        ],
+    );
     let dir = m.path().join("big");
     fs::metadata(&dir).unwrap();
     let baseline = resident_kib(m.pid());
@@ -179,10 +186,10 @@ fn a_listing_larger_than_the_byte_bound_is_listed_whole_in_bounded_memory() {
         "after rewinddir, the same names in the same order"
     );
     let grew = open_kib.saturating_sub(baseline);
-    // Kept whole, 30,000 entries of 200-byte names took over 10 MiB; a window of pages in
-    // flight stays well under that.
+    // Kept whole (before the byte bound), the daemon grew by about 60 MiB here; a window of
+    // pages in flight stays far under that (2 to 8 MiB measured, with the allocator's slack).
     assert!(
-        grew < 6 * 1024,
+        grew < 20 * 1024,
         "the daemon grew by {grew} KiB with the directory open"
     );
 
