@@ -50,6 +50,9 @@ impl SshFs {
                     attrs: stat.attrs,
                     nlink: stat.nlink,
                 }));
+                if kernel_caches && let Some(order) = self.kernel.dirs().order(ino) {
+                    entries = in_order(entries, &order);
+                }
                 OpenDir::whole(ino, rel, kernel_caches, entries)
             }
             None => {
@@ -152,9 +155,10 @@ impl SshFs {
                     // Only a listing kept whole can be fingerprinted (one too large for the
                     // cache is never answered from it, so its pages are never kept).
                     if dir.kernel_caches && dir.whole {
+                        let names = || dir.entries.iter().map(|e| e.name.clone()).collect();
                         self.kernel
                             .dirs()
-                            .listed(dir.ino, fh, print_of(&dir.entries));
+                            .listed(dir.ino, fh, print_of(&dir.entries), names);
                     }
                     if let Some(ticket) = dir.ticket.take() {
                         self.remember_listing(ticket, &dir.rel, &dir.entries);
@@ -374,6 +378,43 @@ fn print_of(entries: &[DirEntry]) -> u64 {
     )
 }
 
+/// `entries` in the order of `order` when it names each of them once (the order of the
+/// server's listing the kernel holds, [`dirs::KernelDirs::order`]); else as they are.
+fn in_order(entries: Vec<DirEntry>, order: &[String]) -> Vec<DirEntry> {
+    if entries.len() != order.len() {
+        return entries;
+    }
+    let mut by_name: std::collections::HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut placed: Vec<Option<DirEntry>> = vec![None; entries.len()];
+    let mut left = Vec::new();
+    for e in entries {
+        match by_name.remove(e.name.as_str()) {
+            Some(i) => placed[i] = Some(e),
+            None => left.push(e),
+        }
+    }
+    if !left.is_empty() || placed.iter().any(Option::is_none) {
+        // Not the same names: name order, as the cache gives them ("." and ".." first).
+        let mut all: Vec<DirEntry> = placed.into_iter().flatten().chain(left).collect();
+        all.sort_by(|a, b| dot_first(&a.name).cmp(&dot_first(&b.name)));
+        return all;
+    }
+    placed.into_iter().flatten().collect()
+}
+
+/// The sort key of a cached listing's entry: "." and ".." first, then by name.
+fn dot_first(name: &str) -> (u8, &str) {
+    match name {
+        "." => (0, name),
+        ".." => (1, name),
+        _ => (2, name),
+    }
+}
+
 /// "." and ".." for a listing served from the cache (the kernel only uses their type).
 fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
     let attrs = match own {
@@ -391,4 +432,36 @@ fn dots(own: sshfs_cache::Lookup<Stat>) -> Vec<DirEntry> {
             nlink: None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(names: &[&str]) -> Vec<DirEntry> {
+        names
+            .iter()
+            .map(|n| DirEntry {
+                name: (*n).to_owned(),
+                attrs: FileAttributes::empty(),
+                nlink: None,
+            })
+            .collect()
+    }
+
+    fn names(entries: &[DirEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_cached_listing_takes_the_servers_order_when_the_names_are_the_same() {
+        let cached = entries(&[".", "..", "a", "b", "c"]);
+        let order: Vec<String> = ["c", ".", "a", "..", "b"].map(String::from).to_vec();
+        assert_eq!(names(&in_order(cached, &order)), ["c", ".", "a", "..", "b"]);
+        // Another name, or one more: name order, as cached.
+        let cached = entries(&[".", "..", "a", "b", "d"]);
+        assert_eq!(names(&in_order(cached, &order)), [".", "..", "a", "b", "d"]);
+        let cached = entries(&[".", "..", "a", "b"]);
+        assert_eq!(names(&in_order(cached, &order)), [".", "..", "a", "b"]);
+    }
 }

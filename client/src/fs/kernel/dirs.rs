@@ -22,15 +22,26 @@
 //! kernel's pages count as filled from it only if no other open of that directory was open
 //! beside it, and no open dropped the pages since.
 //!
+//! **In the server's order.** An open from the server serves the entries in the order the
+//! server sends them, and one from our cache in name order: the same names would have another
+//! fingerprint, and the first listing from our cache after one from the server would fill the
+//! kernel's pages again. So the order of the last complete listing from the server that filled
+//! them is remembered ([`KernelDirs::order`]), and an open from our cache with the same names
+//! serves them in that order. At most [`MOST_ORDERED`] names are remembered in all.
+//!
 //! What is remembered is one fingerprint per directory inode and the opens in progress; it is
 //! bounded by [`MOST_DIRS`] (forgetting a fingerprint only costs one more listing from us).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Directories whose fingerprint is remembered; beyond this, those not open are forgotten.
 pub const MOST_DIRS: usize = 65_536;
+
+/// Names of listings from the server whose order is remembered, in all directories together;
+/// beyond this, every order is forgotten.
+pub const MOST_ORDERED: usize = 100_000;
 
 /// `FOPEN_CACHE_DIR` and `FOPEN_KEEP_CACHE` of one OPENDIR reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +83,8 @@ struct Dir {
     drops: u64,
     /// The opens in progress, by `fh`.
     open: HashMap<u64, Open>,
+    /// The names of the listing from the server the pages were filled from, in its order.
+    order: Option<Arc<Vec<String>>>,
 }
 
 /// The kernel's cached directory entries, as far as we can know them (see the module doc).
@@ -98,6 +111,7 @@ impl KernelDirs {
             // The kernel drops its pages at this open and fills them from what is read next.
             dir.drops += 1;
             dir.held = if agree { print } else { None };
+            dir.order = None;
         }
         let alone = dir.open.is_empty();
         let drops = dir.drops;
@@ -113,8 +127,8 @@ impl KernelDirs {
     }
 
     /// The open `fh` of `ino`, which read from the server, has served all its entries, of
-    /// fingerprint `print`.
-    pub fn listed(&self, ino: u64, fh: u64, print: u64) {
+    /// fingerprint `print`, named `names` in order.
+    pub fn listed(&self, ino: u64, fh: u64, print: u64, names: impl FnOnce() -> Vec<String>) {
         let Ok(mut dirs) = self.dirs.lock() else {
             return;
         };
@@ -129,7 +143,27 @@ impl KernelDirs {
         // Only it can have filled the pages since its open dropped them.
         if open.alone && open.drops == drops {
             dir.held = Some(print);
+            let names = names();
+            let total = dirs
+                .values()
+                .filter_map(|d| d.order.as_ref())
+                .map(|o| o.len());
+            if total.sum::<usize>() + names.len() > MOST_ORDERED {
+                dirs.values_mut().for_each(|d| d.order = None);
+            }
+            if names.len() <= MOST_ORDERED
+                && let Some(dir) = dirs.get_mut(&ino)
+            {
+                dir.order = Some(Arc::new(names));
+            }
         }
+    }
+
+    /// The order of the listing from the server that the kernel's pages of `ino` were filled
+    /// from, if it is known and still what they hold.
+    pub fn order(&self, ino: u64) -> Option<Arc<Vec<String>>> {
+        let dirs = self.dirs.lock().ok()?;
+        dirs.get(&ino)?.order.clone()
     }
 
     /// The open `fh` of `ino` was released.
@@ -199,7 +233,10 @@ mod tests {
         assert!(!k.opened(D, 1, x));
         k.released(D, 1);
         assert!(!k.opened(D, 2, None), "read from the server: dropped");
-        k.listed(D, 2, fingerprint([("a", libc::S_IFREG)]));
+        k.listed(D, 2, fingerprint([("a", libc::S_IFREG)]), || {
+            vec!["a".into()]
+        });
+        assert_eq!(k.order(D).as_deref(), Some(&vec!["a".to_owned()]));
         k.released(D, 2);
         assert!(
             k.opened(D, 3, x),
@@ -212,7 +249,8 @@ mod tests {
         assert!(k.opened(D, 4, x));
         assert!(!k.opened(D, 5, None));
         let Some(yp) = y else { unreachable!() };
-        k.listed(D, 5, yp);
+        k.listed(D, 5, yp, Vec::new);
+        assert_eq!(k.order(D), None, "not alone: no order");
         k.released(D, 4);
         k.released(D, 5);
         assert!(!k.opened(D, 6, y), "who filled the pages is unknown");
@@ -230,7 +268,8 @@ mod tests {
         assert!(!k.opened(D, 2, print(&["b"])));
         k.released(D, 2);
         let Some(xp) = x else { unreachable!() };
-        k.listed(D, 1, xp);
+        k.listed(D, 1, xp, Vec::new);
+        assert_eq!(k.order(D), None);
         k.released(D, 1);
         assert!(!k.opened(D, 3, x));
         k.released(D, 3);
@@ -253,6 +292,35 @@ mod tests {
         k.released(D, 5);
         assert!(k.opened(D, 6, y));
         k.released(D, 6);
+    }
+
+    #[test]
+    fn an_order_lasts_until_the_pages_are_dropped_and_is_bounded() {
+        let k = KernelDirs::default();
+        let x = print(&["b", "a"]);
+        let Some(xp) = x else { unreachable!() };
+        assert!(!k.opened(D, 1, None));
+        k.listed(D, 1, xp, || vec!["b".into(), "a".into()]);
+        k.released(D, 1);
+        assert!(k.opened(D, 2, x), "served in the server's order: kept");
+        k.released(D, 2);
+        assert!(k.order(D).is_some());
+        assert!(!k.opened(D, 3, print(&["a", "b"])));
+        k.released(D, 3);
+        assert_eq!(k.order(D), None, "dropped with the pages");
+        // Too many names in all: the orders are forgotten, never the fingerprints.
+        let many: Vec<String> = (0..MOST_ORDERED / 2 + 1).map(|i| i.to_string()).collect();
+        for ino in [10, 11, 12] {
+            assert!(!k.opened(ino, ino, None));
+            k.listed(ino, ino, 1, || many.clone());
+            k.released(ino, ino);
+        }
+        let kept: usize = [10, 11, 12]
+            .iter()
+            .filter(|i| k.order(**i).is_some())
+            .count();
+        assert_eq!(kept, 1);
+        assert!(k.opened(10, 20, Some(1)));
     }
 
     #[test]
