@@ -11,6 +11,7 @@
 //! starts the listings of its subdirectories in the background, and a lookup in a directory
 //! whose listing is not cached starts that one ([`super::ahead::listings`]).
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use fuse3::raw::reply::FileAttr;
@@ -64,7 +65,8 @@ impl SshFs {
             }
         };
         // Served from the cache: its fingerprint is known now; from the server: once read.
-        let print = (dir.handle.is_none()).then(|| print_of(&dir.entries));
+        let up = self.ino_hint(ino, "..");
+        let print = (dir.handle.is_none()).then(|| print_of(up, &dir.entries));
         let fh = self.dirs.insert(tokio::sync::Mutex::new(dir));
         let caching = match kernel_caches {
             true => DirCaching {
@@ -155,10 +157,11 @@ impl SshFs {
                     // Only a listing kept whole can be fingerprinted (one too large for the
                     // cache is never answered from it, so its pages are never kept).
                     if dir.kernel_caches && dir.whole {
+                        let up = self.ino_hint(dir.ino, "..");
                         let names = || dir.entries.iter().map(|e| e.name.clone()).collect();
                         self.kernel
                             .dirs()
-                            .listed(dir.ino, fh, print_of(&dir.entries), names);
+                            .listed(dir.ino, fh, print_of(up, &dir.entries), names);
                     }
                     if let Some(ticket) = dir.ticket.take() {
                         self.remember_listing(ticket, &dir.rel, &dir.entries);
@@ -369,13 +372,18 @@ impl SshFs {
     }
 }
 
-/// The fingerprint of the entries an open serves ([`dirs::fingerprint`]).
-fn print_of(entries: &[DirEntry]) -> u64 {
-    dirs::fingerprint(
+/// The fingerprint of the entries an open serves ([`dirs::fingerprint`]), with `up`, the inode
+/// number its ".." shows: a directory moved elsewhere keeps its names but not its "..", and the
+/// kernel's copy of its entries must not keep showing the old one.
+fn print_of(up: u64, entries: &[DirEntry]) -> u64 {
+    let names = dirs::fingerprint(
         entries
             .iter()
             .map(|e| (e.name.as_str(), e.attrs.permissions.unwrap_or(0))),
-    )
+    );
+    let mut h = DefaultHasher::new();
+    (up, names).hash(&mut h);
+    h.finish()
 }
 
 /// `entries` in the order of `order` when it names each of them once (the order of the
