@@ -39,12 +39,14 @@ pub const FIRST_WINDOW: u64 = 512 * 1024;
 /// The largest window of one handle on a short link (the floor of its link-sized window).
 pub const MAX_WINDOW: u64 = 8 * 1024 * 1024;
 /// The largest window of one handle on a long link: the memory bound of one reader's
-/// read-ahead (all readers together stay within [`BUDGET_BYTES`]).
-pub const LINK_WINDOW: u64 = 32 * 1024 * 1024;
+/// read-ahead (all readers together stay within [`BUDGET_BYTES`]). 64 MiB: at 100 ms one
+/// reader read 256 MiB in 1.32 s, against 1.92 s with 32 MiB (peak RSS 61 MiB, 29 before).
+pub const LINK_WINDOW: u64 = 64 * 1024 * 1024;
 /// How long a fetched piece may wait for its reader.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
-/// Bytes prefetched and not yet read, over all handles of a mount.
-pub const BUDGET_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes prefetched and not yet read, over all handles of a mount (two readers at
+/// [`LINK_WINDOW`]).
+pub const BUDGET_BYTES: usize = 128 * 1024 * 1024;
 
 /// The bound on prefetched bytes shared by every handle of a mount.
 #[derive(Debug, Clone)]

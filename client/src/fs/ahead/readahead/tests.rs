@@ -316,13 +316,14 @@ fn the_window_doubles_to_the_link_sized_bound() {
 #[tokio::test(start_paused = true)]
 async fn a_long_link_grows_the_window_and_a_seek_shrinks_it_back() {
     const MIB: u64 = 1024 * 1024;
-    let file = FakeFile::new(64 * MIB as usize);
+    let file = FakeFile::new(160 * MIB as usize);
     let (ra, budget, fetch) = (ReadAhead::default(), Budget::default(), file.fetcher());
     let mut source = src(&fetch, None, &budget);
-    source.rtt = Some(Duration::from_millis(100));
-    // The reader takes 1 MiB every 5 ms (200 MiB/s): the window is what limits it.
+    source.rtt = Some(Duration::from_millis(200));
+    // The reader takes 1 MiB every 5 ms (200 MiB/s; at 200 ms twice the product is 80 MiB):
+    // the window is what limits it.
     let mut at = 0;
-    for _ in 0..40 {
+    for _ in 0..80 {
         let got = ra.read(at, MIB as u32, &source).await.unwrap();
         assert_eq!(got.len(), MIB as usize);
         at += MIB;
