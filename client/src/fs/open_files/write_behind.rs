@@ -375,6 +375,18 @@ mod tests {
         tx
     }
 
+    /// 60 MiB written from `at` as a stream, 1 MiB every 5 ms, each acknowledged at once:
+    /// enough to grow the window to its bound on a long link. Returns where it ended.
+    async fn stream(wb: &Arc<WriteBehind>, mut at: u64, rtt: Option<Duration>) -> u64 {
+        for _ in 0..60 {
+            let _ = write_at(wb, at, MIB, rtt).await.send(());
+            at += MIB as u64;
+            tokio::task::yield_now().await;
+            tokio::time::advance(Duration::from_millis(5)).await;
+        }
+        at
+    }
+
     /// Lets the acknowledgement tasks run.
     async fn settle() {
         for _ in 0..4 {
@@ -386,14 +398,8 @@ mod tests {
     async fn a_seek_shrinks_the_window_back_and_the_stream_grows_it_again() {
         let wb = Arc::new(WriteBehind::default());
         let rtt = Some(Duration::from_millis(100));
-        let mut at = 0;
         // A sequential stream on a long link grows the window to its bound.
-        for _ in 0..60 {
-            let _ = write_at(&wb, at, MIB, rtt).await.send(());
-            at += MIB as u64;
-            tokio::task::yield_now().await;
-            tokio::time::advance(Duration::from_millis(5)).await;
-        }
+        let mut at = stream(&wb, 0, rtt).await;
         settle().await;
         assert_eq!(wb.window(), u64::from(MAX_WINDOW_BYTES));
         // 20 MiB in flight, then a seek: back to the first window at once.
@@ -427,13 +433,7 @@ mod tests {
         assert_eq!(wb.window.available_permits(), WINDOW_PERMITS as usize);
         assert_eq!(wb.shared.owed.load(Ordering::SeqCst), 0);
         // Sequential again from the seek: the rate is measured anew and grows the window.
-        let mut at = MIB as u64;
-        for _ in 0..60 {
-            let _ = write_at(&wb, at, MIB, rtt).await.send(());
-            at += MIB as u64;
-            tokio::task::yield_now().await;
-            tokio::time::advance(Duration::from_millis(5)).await;
-        }
+        stream(&wb, MIB as u64, rtt).await;
         settle().await;
         assert_eq!(wb.window(), u64::from(MAX_WINDOW_BYTES));
         wb.drain().await.unwrap();
@@ -447,13 +447,7 @@ mod tests {
     async fn a_drain_waiting_on_a_large_window_ends_when_it_shrinks() {
         let wb = Arc::new(WriteBehind::default());
         let rtt = Some(Duration::from_millis(100));
-        let mut at = 0;
-        for _ in 0..60 {
-            let _ = write_at(&wb, at, MIB, rtt).await.send(());
-            at += MIB as u64;
-            tokio::task::yield_now().await;
-            tokio::time::advance(Duration::from_millis(5)).await;
-        }
+        let at = stream(&wb, 0, rtt).await;
         settle().await;
         assert_eq!(wb.window(), u64::from(MAX_WINDOW_BYTES));
         let first = write_at(&wb, at, MIB, rtt).await;
