@@ -11,7 +11,6 @@
 //! starts the listings of its subdirectories in the background, and a lookup in a directory
 //! whose listing is not cached starts that one ([`super::ahead::listings`]).
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use fuse3::raw::reply::FileAttr;
@@ -372,18 +371,15 @@ impl SshFs {
     }
 }
 
-/// The fingerprint of the entries an open serves ([`dirs::fingerprint`]), with `up`, the inode
-/// number its ".." shows: a directory moved elsewhere keeps its names but not its "..", and the
-/// kernel's copy of its entries must not keep showing the old one.
+/// The fingerprint of the entries an open serves, whose ".." shows `up`
+/// ([`dirs::fingerprint`]).
 fn print_of(up: u64, entries: &[DirEntry]) -> u64 {
-    let names = dirs::fingerprint(
+    dirs::fingerprint(
+        up,
         entries
             .iter()
             .map(|e| (e.name.as_str(), e.attrs.permissions.unwrap_or(0))),
-    );
-    let mut h = DefaultHasher::new();
-    (up, names).hash(&mut h);
-    h.finish()
+    )
 }
 
 /// `entries` in the order of `order` when it names each of them once (the order of the

@@ -34,6 +34,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Directories whose fingerprint is remembered; beyond this, those not open are forgotten.
@@ -52,10 +53,12 @@ pub struct DirCaching {
     pub keep: bool,
 }
 
-/// The fingerprint of the entries an open serves: each name and its file type (`S_IFMT`
-/// bits), in order.
-pub fn fingerprint<'a>(entries: impl IntoIterator<Item = (&'a str, u32)>) -> u64 {
+/// The fingerprint of the entries an open serves: `up`, the inode number its ".." shows (a
+/// directory moved elsewhere keeps its names, not its ".."), and each name and its file type
+/// (`S_IFMT` bits), in order.
+pub fn fingerprint<'a>(up: u64, entries: impl IntoIterator<Item = (&'a str, u32)>) -> u64 {
     let mut h = DefaultHasher::new();
+    up.hash(&mut h);
     for (name, kind) in entries {
         name.hash(&mut h);
         (kind & libc::S_IFMT).hash(&mut h);
@@ -91,6 +94,9 @@ struct Dir {
 #[derive(Debug, Default)]
 pub struct KernelDirs {
     dirs: Mutex<HashMap<u64, Dir>>,
+    /// Names of the orders stored since every order was last forgotten (an upper bound of
+    /// those still held: an order dropped alone is not subtracted). Changed under `dirs`' lock.
+    ordered: AtomicUsize,
 }
 
 impl KernelDirs {
@@ -144,16 +150,14 @@ impl KernelDirs {
         if open.alone && open.drops == drops {
             dir.held = Some(print);
             let names = names();
-            let total = dirs
-                .values()
-                .filter_map(|d| d.order.as_ref())
-                .map(|o| o.len());
-            if total.sum::<usize>() + names.len() > MOST_ORDERED {
+            if self.ordered.load(Ordering::Relaxed) + names.len() > MOST_ORDERED {
                 dirs.values_mut().for_each(|d| d.order = None);
+                self.ordered.store(0, Ordering::Relaxed);
             }
             if names.len() <= MOST_ORDERED
                 && let Some(dir) = dirs.get_mut(&ino)
             {
+                self.ordered.fetch_add(names.len(), Ordering::Relaxed);
                 dir.order = Some(Arc::new(names));
             }
         }
@@ -193,20 +197,31 @@ mod tests {
     const D: u64 = 7;
 
     fn print(names: &[&str]) -> Option<u64> {
-        Some(fingerprint(names.iter().map(|n| (*n, libc::S_IFREG))))
+        Some(fingerprint(1, names.iter().map(|n| (*n, libc::S_IFREG))))
     }
 
     #[test]
     fn the_fingerprint_follows_names_types_and_order() {
-        let a = fingerprint([("a", libc::S_IFREG), ("b", libc::S_IFREG)]);
+        let a = fingerprint(1, [("a", libc::S_IFREG), ("b", libc::S_IFREG)]);
         assert_eq!(
             a,
-            fingerprint([("a", libc::S_IFREG | 0o644), ("b", libc::S_IFREG)])
+            fingerprint(1, [("a", libc::S_IFREG | 0o644), ("b", libc::S_IFREG)])
         );
-        assert_ne!(a, fingerprint([("b", libc::S_IFREG), ("a", libc::S_IFREG)]));
-        assert_ne!(a, fingerprint([("a", libc::S_IFDIR), ("b", libc::S_IFREG)]));
-        assert_ne!(a, fingerprint([("a", libc::S_IFREG)]));
-        assert_ne!(a, fingerprint([("ab", libc::S_IFREG)]));
+        assert_ne!(
+            a,
+            fingerprint(1, [("b", libc::S_IFREG), ("a", libc::S_IFREG)])
+        );
+        assert_ne!(
+            a,
+            fingerprint(1, [("a", libc::S_IFDIR), ("b", libc::S_IFREG)])
+        );
+        assert_ne!(a, fingerprint(1, [("a", libc::S_IFREG)]));
+        assert_ne!(a, fingerprint(1, [("ab", libc::S_IFREG)]));
+        assert_ne!(
+            a,
+            fingerprint(2, [("a", libc::S_IFREG), ("b", libc::S_IFREG)]),
+            "moved: another \"..\""
+        );
     }
 
     #[test]
@@ -233,7 +248,7 @@ mod tests {
         assert!(!k.opened(D, 1, x));
         k.released(D, 1);
         assert!(!k.opened(D, 2, None), "read from the server: dropped");
-        k.listed(D, 2, fingerprint([("a", libc::S_IFREG)]), || {
+        k.listed(D, 2, fingerprint(1, [("a", libc::S_IFREG)]), || {
             vec!["a".into()]
         });
         assert_eq!(k.order(D).as_deref(), Some(&vec!["a".to_owned()]));
