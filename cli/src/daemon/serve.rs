@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sshfs_client::fs::SshFs;
+use sshfs_client::fs::open_files::stripes::open_channels_ahead;
 use sshfs_client::fuse::{self, Atime, MountConfig};
 use sshfs_client::os_message::os_message;
 use sshfs_client::remote::sftp::server::{ServerOverrides, ServerProfile, missing_features};
@@ -119,6 +120,8 @@ async fn serve(
         sftp.reconnect_with(reconnector, policy.clone());
     }
     let root = remote_root(&sftp, &config).await?;
+    // The round trip is measured by now (REALPATH, STAT).
+    tokio::spawn(open_channels_ahead(Arc::clone(&sftp)));
     let mut owners = config.owners.clone();
     if config.idmap_user {
         let remote = owners::login_user_ids(&sftp, &config.connect.host).await?;

@@ -90,7 +90,7 @@ async fn a_striped_write_lands_whole() {
     let fs = &m.fs;
     let rw = flags(libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC);
     let (_, fh) = fs.create(ROOT, name("big"), 0o644, rw).await.unwrap();
-    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
     for (i, chunk) in data.chunks(128 * 1024).enumerate() {
         fs.write(fh, (i * 128 * 1024) as u64, chunk).await.unwrap();
     }

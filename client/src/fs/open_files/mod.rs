@@ -228,9 +228,10 @@ impl OpenFiles {
         file.readahead.read(offset, size, &source).await
     }
 
-    /// WRITE of `data` at `offset` of `file`: cut at stripe boundaries (striping starts when
-    /// this write reaches [`STRIPED_FROM`], see [`stripes`]), each piece queued as SFTP WRITEs
-    /// behind the file's earlier writes before this returns ([`write_behind`]), the size it
+    /// WRITE of `data` at `offset` of `file`: cut at stripe boundaries (the other handles start
+    /// opening in the background when this write reaches [`STRIPED_FROM`], [`PREPARE_FROM`] on
+    /// a long link, and striping starts at the first write after they are; see [`stripes`]),
+    /// each piece queued as SFTP WRITEs behind the file's earlier writes before this returns ([`write_behind`]), the size it
     /// gives recorded on every open file of the inode, and `queued` called for each piece
     /// once its packets are on their way. The acknowledgements are awaited behind; a failure
     /// becomes `refused(error)` and is reported by the file's next write, flush, fsync or
@@ -250,19 +251,34 @@ impl OpenFiles {
         F: Future<Output = FsError> + Send,
     {
         let end = offset + data.len() as u64;
-        if file.stripable() && !file.stripes.active() {
-            let long_link = self.sftp.rtt().is_some_and(|r| r >= PREPARE_RTT);
+        if file.stripable() {
             let counts = &self.striped;
-            if end >= STRIPED_FROM {
-                self.start_striping(file, at).await;
-            } else if long_link && file.stripes.start_ready(|| counts.started()) {
-                // Prepared in the background: striped from here on.
-            } else if long_link && end >= PREPARE_FROM && file.stripes.should_prepare() {
-                self.prepare_striping(file, at);
+            // The other handles open in the background and are put in use by the first write
+            // after they are open; the writes never wait for them (on a server whose shell
+            // starts slowly, a channel took 100 ms to open even at RTT 0).
+            if file.stripes.start_ready(|| counts.started()) {
+                file.writes
+                    .set_channels(file.stripes.channels(), self.sftp.rtt());
+            } else if !file.stripes.active() {
+                let long_link = self.sftp.rtt().is_some_and(|r| r >= PREPARE_RTT);
+                let from = if long_link {
+                    PREPARE_FROM
+                } else {
+                    STRIPED_FROM
+                };
+                if end >= from && file.stripes.should_prepare() {
+                    self.prepare_striping(file, at);
+                }
             }
         }
         let rtt = self.sftp.rtt();
-        for (at, piece, handle) in file.stripes.pieces(&file.handle, offset, data) {
+        for stripes::Piece {
+            at,
+            data: piece,
+            handle,
+            in_flight,
+        } in file.stripes.pieces(&file.handle, offset, data)
+        {
             file.writes
                 .write(Some(at), piece.len(), rtt, || async {
                     let acked = self.sftp.send_write(&handle, at, piece).await?;
@@ -270,7 +286,9 @@ impl OpenFiles {
                     queued();
                     let refused = refused.clone();
                     Ok(async move {
-                        match acked.await {
+                        let r = acked.await;
+                        drop(in_flight);
+                        match r {
                             Ok(()) => Ok(()),
                             Err(e) => Err(refused(e.into()).await),
                         }
@@ -279,18 +297,6 @@ impl OpenFiles {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Opens `file` on the connection's other channels and stripes its writes from now on
-    /// ([`stripes::Stripes::start`]).
-    async fn start_striping<L: Locate>(&self, file: &OpenFile, at: &Arc<L>) {
-        let ino = file.ino;
-        let path = || at.server_path(ino);
-        let follow = |h: &Handle| follow_renames(h, ino, at);
-        let counts = &self.striped;
-        file.stripes
-            .start(&self.sftp, path, follow, || counts.started())
-            .await;
     }
 
     /// Opens `file` on the connection's other channels in the background

@@ -7,6 +7,8 @@
 //!   window grows to four times the bandwidth-delay product measured for the file (the link's
 //!   round trip, the rate its writes are handed over at; see [`crate::fs::ahead::pacing`]; four,
 //!   as a write may wait a round trip for its channel's window first), at most
+//!   [`CHANNEL_BYTES`] for each channel the file's writes go through (one until it is
+//!   striped, [`super::stripes`]; a striped file on a long link gets that at once) and at most
 //!   [`MAX_WINDOW_BYTES`], the memory bound of one open file's writes in flight. A seek (a
 //!   write that does not start where the previous one ended) shrinks it back to
 //!   [`WINDOW_BYTES`] and starts the rate over: a stream that stopped is measured anew, and a
@@ -27,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::stripes::PREPARE_RTT;
 use crate::fs::ahead::pacing::{RateMeter, window_for};
 use crate::fs::errno::{FsError, FsResult};
 
@@ -36,6 +39,13 @@ pub const WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 /// Unacknowledged bytes allowed per open file at most, once a long link asks for more: 32 MiB
 /// keeps a 100 ms link busy at 320 MiB/s.
 pub const MAX_WINDOW_BYTES: u32 = 32 * 1024 * 1024;
+/// Unacknowledged bytes allowed per channel the file's writes go through: the 2 MiB window
+/// OpenSSH grants a channel and half of it again, ready to go when the server widens it. More
+/// only wait in our queue for that channel, holding the window that the file's other channels
+/// could use, and make the last drain longer (4 MiB at 100 ms: the same speed, 10 MiB more
+/// memory). Before a large file is striped, its one channel gets no more than
+/// [`WINDOW_BYTES`].
+pub const CHANNEL_BYTES: u32 = 3 * 1024 * 1024;
 /// How many round trips a write takes to be acknowledged at most, its wait for the channel's
 /// window included (sizes the window: [`WriteBehind::pace`]).
 const CHANNEL_WAIT: f64 = 2.0;
@@ -55,6 +65,8 @@ pub struct WriteBehind {
     pace: Mutex<Pace>,
     /// Wakes a drain when the window is resized (it waits for all the permits again).
     resized: Notify,
+    /// The channels the writes go through (see [`CHANNEL_BYTES`]).
+    channels: AtomicU32,
 }
 
 /// What the acknowledgement tasks share with the file.
@@ -87,6 +99,7 @@ impl Default for WriteBehind {
                 next: None,
             }),
             resized: Notify::new(),
+            channels: AtomicU32::new(1),
         }
     }
 }
@@ -103,6 +116,22 @@ impl WriteBehind {
     /// Unacknowledged bytes this file may have now.
     pub fn window(&self) -> u64 {
         u64::from(self.total.load(Ordering::Acquire)) * u64::from(PERMIT_BYTES)
+    }
+
+    /// The file's writes go through `n` channels from now on (it was striped): the window may
+    /// grow to [`CHANNEL_BYTES`] for each. On a long link (`rtt` at least [`PREPARE_RTT`]) it
+    /// grows so at once: the rate measured so far was one channel's.
+    pub fn set_channels(&self, n: usize, rtt: Option<Duration>) {
+        let n = u32::try_from(n).unwrap_or(u32::MAX).max(1);
+        self.channels.store(n, Ordering::Release);
+        if rtt.is_some_and(|r| r >= PREPARE_RTT)
+            && let Ok(_pace) = self.pace.lock()
+        {
+            let cap = n
+                .saturating_mul(CHANNEL_BYTES)
+                .clamp(WINDOW_BYTES, MAX_WINDOW_BYTES);
+            self.grow_to(cap / PERMIT_BYTES);
+        }
     }
 
     /// Counts `len` bytes handed over at `offset` (`None`: not a write of the file's bytes) on
@@ -125,15 +154,23 @@ impl WriteBehind {
         // A write is acknowledged a round trip after it left, and it may first wait up to
         // another one for its channel's window (the server's 2 MiB per channel): the rate a
         // window carries is about W / (2 rtt), so the product is taken twice.
+        let channels = u64::from(self.channels.load(Ordering::Acquire));
+        let cap = (channels * u64::from(CHANNEL_BYTES))
+            .clamp(u64::from(WINDOW_BYTES), u64::from(MAX_WINDOW_BYTES));
         let bytes = window_for(
             rtt,
             pace.rate.rate().map(|r| r * CHANNEL_WAIT),
             u64::from(WINDOW_BYTES),
-            u64::from(MAX_WINDOW_BYTES),
+            cap,
         );
         let want = u32::try_from(bytes / u64::from(PERMIT_BYTES)).unwrap_or(WINDOW_PERMITS);
+        self.grow_to(want);
+    }
+
+    /// Grows the window to `want` permits if it is smaller (called under `pace`).
+    fn grow_to(&self, want: u32) {
         // The total first, then the permits: a drain that got permits added here sees the
-        // total changed and waits again. Only here (under `pace`) is the total changed.
+        // total changed and waits again. Only under `pace` is the total changed.
         let had = self.total.load(Ordering::Acquire);
         if want > had {
             self.total.store(want, Ordering::Release);
@@ -285,6 +322,35 @@ mod tests {
 
     const MIB: usize = 1024 * 1024;
 
+    /// A file striped over enough channels that its window may grow to the bound.
+    fn striped() -> WriteBehind {
+        let wb = WriteBehind::default();
+        wb.set_channels((MAX_WINDOW_BYTES / CHANNEL_BYTES + 1) as usize, None);
+        wb
+    }
+
+    /// Before striping, a file's one channel holds no more than the first window however
+    /// fast the stream; striped on a long link, the window is its channels' at once.
+    #[tokio::test(start_paused = true)]
+    async fn one_channel_keeps_the_first_window_and_striping_opens_it() {
+        let wb = WriteBehind::default();
+        let rtt = Some(Duration::from_millis(100));
+        for _ in 0..60 {
+            let _ = write(&wb, MIB, rtt).await.send(());
+            tokio::task::yield_now().await;
+            tokio::time::advance(Duration::from_millis(5)).await;
+        }
+        assert_eq!(wb.window(), u64::from(WINDOW_BYTES));
+        wb.set_channels(4, rtt);
+        assert_eq!(wb.window(), 4 * u64::from(CHANNEL_BYTES));
+        wb.set_channels(100, rtt);
+        assert_eq!(wb.window(), u64::from(MAX_WINDOW_BYTES), "within the bound");
+        // On a short link the rate decides, as before.
+        let short = WriteBehind::default();
+        short.set_channels(4, Some(Duration::from_millis(1)));
+        assert_eq!(short.window(), u64::from(WINDOW_BYTES));
+    }
+
     /// Writes `len` bytes whose acknowledgement comes when the returned sender fires.
     async fn write(wb: &WriteBehind, len: usize, rtt: Option<Duration>) -> oneshot::Sender<()> {
         let (tx, rx) = oneshot::channel::<()>();
@@ -301,7 +367,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_long_link_grows_the_window_to_its_bound() {
-        let wb = WriteBehind::default();
+        let wb = striped();
         let rtt = Some(Duration::from_millis(100));
         // 1 MiB handed over every 5 ms (200 MiB/s), acknowledged at once.
         for _ in 0..60 {
@@ -324,7 +390,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn drain_waits_for_every_write_while_the_window_grows() {
-        let wb = Arc::new(WriteBehind::default());
+        let wb = Arc::new(striped());
         let rtt = Some(Duration::from_millis(100));
         // Fill the first window with writes not acknowledged.
         let mut pending = Vec::new();
@@ -396,7 +462,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_seek_shrinks_the_window_back_and_the_stream_grows_it_again() {
-        let wb = Arc::new(WriteBehind::default());
+        let wb = Arc::new(striped());
         let rtt = Some(Duration::from_millis(100));
         // A sequential stream on a long link grows the window to its bound.
         let mut at = stream(&wb, 0, rtt).await;
@@ -445,7 +511,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_drain_waiting_on_a_large_window_ends_when_it_shrinks() {
-        let wb = Arc::new(WriteBehind::default());
+        let wb = Arc::new(striped());
         let rtt = Some(Duration::from_millis(100));
         let at = stream(&wb, 0, rtt).await;
         settle().await;
@@ -478,7 +544,7 @@ mod tests {
     async fn writes_acknowledged_two_round_trips_late_still_grow_the_window() {
         // Each write waits a round trip for its channel's window, then one for its answer: the
         // window carries W / (2 rtt), and must still grow to its bound.
-        let wb = WriteBehind::default();
+        let wb = striped();
         let rtt = Some(Duration::from_millis(100));
         let mut at = 0;
         for _ in 0..400 {

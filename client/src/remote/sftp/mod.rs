@@ -226,14 +226,19 @@ impl Sftp {
     /// number of handles the earlier sessions held (reopened on their next use); `None` once
     /// the link is gone.
     pub async fn reconnected(&self, after: u64) -> Option<(u64, usize)> {
+        let epoch = self.up_after(after).await?;
+        Some((epoch, self.handles.forget_before(epoch)))
+    }
+
+    /// Resolves when a session later than `after` is up (the first one, for 0), with its
+    /// epoch; `None` once the link is gone.
+    pub async fn up_after(&self, after: u64) -> Option<u64> {
         let mut rx = self.link.watch();
         loop {
-            let up = match &*rx.borrow_and_update() {
-                (epoch, LinkState::Up) if *epoch > after => Some(*epoch),
-                _ => None,
-            };
-            if let Some(epoch) = up {
-                return Some((epoch, self.handles.forget_before(epoch)));
+            if let (epoch, LinkState::Up) = &*rx.borrow_and_update()
+                && *epoch > after
+            {
+                return Some(*epoch);
             }
             rx.changed().await.ok()?;
         }

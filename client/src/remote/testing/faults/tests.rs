@@ -423,16 +423,27 @@ async fn a_cut_now_while_answers_are_held_loses_nothing(backend: Box<dyn Backend
 async fn a_cut_ends_every_channel_of_the_connection(backend: Box<dyn Backend>) {
     let rig = Rig::new(backend).await;
     let fs = rig.fs();
-    let data = pattern(12 << 20, 9);
+    let all = pattern(64 << 20, 9);
     rig.plan
         .cut_after(Pick::kind(WRITE).on(Channels::one(1, 2)).nth(3));
     let (_, fh) = fs
         .create(ROOT, OsStr::new("big"), 0o644, excl())
         .await
         .unwrap();
-    for (i, piece) in data.chunks(1 << 20).enumerate() {
+    // The other handles open in the background from 8 MiB on: the writes go on (a little
+    // slower than they could, to give them the time) until the cut came and a few more.
+    let mut written = 0;
+    for (i, piece) in all.chunks(1 << 20).enumerate() {
         fs.write(fh, (i << 20) as u64, piece).await.unwrap();
+        written += piece.len();
+        if i >= 8 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if i >= 12 && rig.plan.cuts().len() == 1 && written >= 24 << 20 {
+            break;
+        }
     }
+    let data = &all[..written];
     fs.release(fh).await.unwrap();
     let cuts = rig.plan.cuts();
     assert_eq!(cuts.len(), 1, "{cuts:?}");
