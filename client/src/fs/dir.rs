@@ -43,7 +43,19 @@ impl SshFs {
         let cached = self.cache().listing(&rel);
         let dir = match cached {
             Some(children) => {
-                self.prefetch_subdirs(&rel, children.iter().map(|(n, s)| (n.as_str(), s.is_dir())));
+                // Behind the answer: checking each subdirectory's listing in the cache took
+                // 2 to 4 ms for 50 of them, in the way of every `find` over a warm tree.
+                let subdirs: Vec<String> = children
+                    .iter()
+                    .filter(|(_, s)| s.is_dir())
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                if !subdirs.is_empty() {
+                    let (fs, at) = (Arc::clone(self), rel.clone());
+                    tokio::spawn(async move {
+                        fs.prefetch_subdirs(&at, subdirs.iter().map(|n| (n.as_str(), true)));
+                    });
+                }
                 let mut entries = dots(self.cache().peek_attr(&rel));
                 entries.extend(children.into_iter().map(|(name, stat)| DirEntry {
                     name,

@@ -74,10 +74,12 @@ impl SshFs {
 
     /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
     /// holds of every name and inode it knows: the user's "the server changed, look again" (SIGHUP,
-    /// `sshfs-rs --flush`). The content cache on disk (`-o data_cache`) is emptied too.
+    /// `sshfs-rs --flush`). The content cache on disk (`-o data_cache`) is emptied too, and the
+    /// last STATFS answer forgotten.
     pub fn flush_caches(&self) {
         self.namespace.flush();
         self.files.data_cache().clear();
+        self.statfs.clear();
     }
 
     /// After each reconnect: the server may have changed while we were away, so everything

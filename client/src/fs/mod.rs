@@ -32,6 +32,7 @@ pub mod plus;
 pub mod rel;
 pub mod setattr;
 pub mod stat;
+pub mod statfs;
 pub mod symlinks;
 pub mod undo;
 
@@ -92,6 +93,8 @@ pub struct SshFs {
     full: full::FullDisk,
     /// What the mount set about the kernel it serves ([`kernel`]).
     kernel: kernel::Kernel,
+    /// The last STATFS answer, given again for a moment ([`statfs`]).
+    statfs: statfs::Recent,
 }
 
 /// Linux's `NAME_MAX`: the longest name (in bytes) a directory entry may have.
@@ -135,6 +138,7 @@ impl SshFs {
         Self {
             files: open_files::OpenFiles::new(Arc::clone(&sftp), &fh_numbers),
             full: full::FullDisk::new(Arc::clone(&sftp)),
+            statfs: statfs::Recent::default(),
             sftp,
             root,
             namespace: Namespace::new(cache),
@@ -394,7 +398,8 @@ impl SshFs {
         ))
     }
 
-    /// STATFS: `statvfs@openssh.com` on the root.
+    /// STATFS: `statvfs@openssh.com` on the root, or its answer of less than
+    /// [`statfs::KEEP`] ago.
     pub async fn statfs(&self) -> FsResult<Statvfs> {
         if !self.sftp.has_extension("statvfs@openssh.com") {
             return Err(FsError::new(
@@ -402,7 +407,12 @@ impl SshFs {
                 "server has no statvfs@openssh.com",
             ));
         }
-        Ok(self.sftp.statvfs(&self.root).await?)
+        if let Some(st) = self.statfs.get() {
+            return Ok(st);
+        }
+        let st = self.sftp.statvfs(&self.root).await?;
+        self.statfs.put(&st);
+        Ok(st)
     }
 }
 
