@@ -89,19 +89,7 @@ mod tests {
     use super::*;
 
     fn statvfs(block_size: u64, fragment_size: u64) -> Statvfs {
-        Statvfs {
-            block_size,
-            fragment_size,
-            blocks: 0,
-            blocks_free: 0,
-            blocks_avail: 0,
-            inodes: 0,
-            inodes_free: 0,
-            inodes_avail: 0,
-            fs_id: 0,
-            flags: 0,
-            name_max: 255,
-        }
+        crate::fs::statfs::test_statvfs(block_size, fragment_size)
     }
 
     #[test]

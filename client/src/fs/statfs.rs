@@ -56,6 +56,24 @@ fn copy(st: &Statvfs) -> Statvfs {
     }
 }
 
+/// A STATFS answer with these block sizes and nothing else, for tests.
+#[cfg(test)]
+pub(crate) fn test_statvfs(block_size: u64, fragment_size: u64) -> Statvfs {
+    Statvfs {
+        block_size,
+        fragment_size,
+        blocks: 0,
+        blocks_free: 0,
+        blocks_avail: 0,
+        inodes: 0,
+        inodes_free: 0,
+        inodes_avail: 0,
+        fs_id: 0,
+        flags: 0,
+        name_max: 255,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,20 +82,7 @@ mod tests {
     fn an_answer_is_kept_until_cleared() {
         let recent = Recent::default();
         assert!(recent.get().is_none());
-        let mut st = copy(&Statvfs {
-            block_size: 0,
-            fragment_size: 0,
-            blocks: 0,
-            blocks_free: 0,
-            blocks_avail: 0,
-            inodes: 0,
-            inodes_free: 0,
-            inodes_avail: 0,
-            fs_id: 0,
-            flags: 0,
-            name_max: 255,
-        });
-        st.block_size = 4096;
+        let st = test_statvfs(4096, 4096);
         recent.put(&st);
         assert_eq!(recent.get().map(|s| s.block_size), Some(4096));
         recent.clear();
