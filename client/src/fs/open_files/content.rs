@@ -26,7 +26,7 @@ use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::content::{ContentCache, Entry, now_secs};
 
 use crate::fs::ahead::readahead::Fetcher;
-use crate::fs::errno::{FsError, FsResult};
+use crate::fs::errno::FsResult;
 
 /// The mount's content cache, if `-o data_cache` turned it on.
 #[derive(Default, Clone)]
@@ -91,15 +91,23 @@ impl DataCache {
     }
 
     /// Offers `bytes`, the file's bytes at `offset` from the server, to `entry` (stored off
-    /// the async threads), and gives them back.
+    /// the async threads), and gives them back, stored or not: a store that failed, even by
+    /// a panic, only leaves the block uncached (the bytes stay ours, not the blocking task's).
     pub async fn offer(entry: &Arc<Entry>, offset: u64, bytes: Vec<u8>) -> FsResult<Vec<u8>> {
         let entry = Arc::clone(entry);
-        on_disk(move || {
-            entry.offer(offset, &bytes);
-            bytes
-        })
-        .await
-        .ok_or_else(|| FsError::new(libc::EIO, "data_cache: storing a block failed"))
+        let bytes = Arc::new(bytes);
+        let stored = Arc::clone(&bytes);
+        if on_disk(move || entry.offer(offset, &stored))
+            .await
+            .is_none()
+        {
+            tracing::debug!(
+                offset,
+                "data_cache: storing a block failed; it stays uncached"
+            );
+        }
+        // The blocking task has ended (its closure, and its clone, dropped): no copy.
+        Ok(Arc::try_unwrap(bytes).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     /// `fetch` answered from `entry` when all it asks is cached, else from the server with
