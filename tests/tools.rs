@@ -175,7 +175,14 @@ fn changes_by_path_right_after_close_never_fail() {
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .unwrap();
+                .unwrap_or_else(|e| {
+                    // Seen once in CI under load (EEXIST for a new name): the log says why.
+                    panic!(
+                        "create of {} (try {i}): {e}\n{}",
+                        path.display(),
+                        m.stderr()
+                    )
+                });
             f.write_all(b"some data").unwrap();
             drop(f);
             if let Err(e) = change.apply(&path) {
