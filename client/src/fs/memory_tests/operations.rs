@@ -97,6 +97,9 @@ async fn a_striped_write_lands_whole() {
     fs.flush(fh).await.unwrap();
     let channels: Vec<usize> = m.server.session_channels().iter().map(|c| c.1).collect();
     assert!(channels.len() > 1, "one channel only: {channels:?}");
+    // The handles open in the background: the writes after 8 MiB left them time to start.
+    let stats = fs.stats_line();
+    assert!(stats.contains("striped-writes: files=1"), "{stats}");
     assert_eq!(
         fs.read(fh, 9 << 20, 16).await.unwrap(),
         data[9 << 20..(9 << 20) + 16]

@@ -231,11 +231,11 @@ impl OpenFiles {
     /// WRITE of `data` at `offset` of `file`: cut at stripe boundaries (the other handles start
     /// opening in the background when this write reaches [`STRIPED_FROM`], [`PREPARE_FROM`] on
     /// a long link, and striping starts at the first write after they are; see [`stripes`]),
-    /// each piece queued as SFTP WRITEs behind the file's earlier writes before this returns ([`write_behind`]), the size it
-    /// gives recorded on every open file of the inode, and `queued` called for each piece
-    /// once its packets are on their way. The acknowledgements are awaited behind; a failure
-    /// becomes `refused(error)` and is reported by the file's next write, flush, fsync or
-    /// close.
+    /// each piece queued as SFTP WRITEs behind the file's earlier writes before this returns
+    /// ([`write_behind`]), the size it gives recorded on every open file of the inode, and
+    /// `queued` called for each piece once its packets are on their way. The acknowledgements
+    /// are awaited behind; a failure becomes `refused(error)` and is reported by the file's
+    /// next write, flush, fsync or close.
     pub async fn write<L, R, F>(
         &self,
         file: &Arc<OpenFile>,

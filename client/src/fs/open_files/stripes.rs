@@ -46,7 +46,8 @@ use crate::remote::sftp::handle::Handle;
 use crate::remote::sftp::{CHANNELS, MAX_CHANNELS, Sftp, SftpError};
 
 /// The size of a stripe: the file's bytes `[k * STRIPE, (k + 1) * STRIPE)` (from where
-/// striping started) go through channel `k % channels`.
+/// striping started) go through one channel, the one stripe `k` was given when first written
+/// ([`Stripes::pieces`]).
 pub const STRIPE: u64 = 1024 * 1024;
 /// A file's other handles are opened once a write reaches this offset: smaller files never
 /// open more handles.
@@ -71,13 +72,18 @@ pub async fn open_channels_ahead(sftp: Arc<Sftp>) {
     while let Some(up) = sftp.up_after(epoch).await {
         epoch = up;
         if let Some(rtt) = sftp.rtt().filter(|rtt| *rtt >= PREPARE_RTT) {
-            // In the two rounds a file's striping takes them in ([`Stripes::prepare`]): a
-            // write can use the first ones while the others open.
-            let want = channels_for(Some(rtt), CHANNELS, MAX_CHANNELS);
-            let _ = sftp.channels(want.min(CHANNELS)).await;
-            let _ = sftp.channels(want).await;
+            for round in rounds(channels_for(Some(rtt), CHANNELS, MAX_CHANNELS)) {
+                let _ = sftp.channels(round).await;
+            }
         }
     }
+}
+
+/// The channels to have open, in turn, to end with `want`: the [`CHANNELS`] a short link uses
+/// first, then the rest, so a write can use the first ones while the others open (the
+/// connection opens them in these two rounds, `Session::open_channels`).
+fn rounds(want: usize) -> [usize; 2] {
+    [want.min(CHANNELS), want]
 }
 
 /// The extra handles of one open file (none until it is striped).
@@ -273,7 +279,7 @@ impl Stripes {
         }
         let want = channels_for(sftp.rtt(), CHANNELS, MAX_CHANNELS);
         let mut have = 1;
-        for round in [want.min(CHANNELS), want] {
+        for round in rounds(want) {
             let Ok(channels) = sftp.channels(round).await else {
                 // The link is down: try again at a later write (if nothing was opened).
                 self.failed(&mut tried, have, false);

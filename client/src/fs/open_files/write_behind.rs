@@ -127,11 +127,17 @@ impl WriteBehind {
         if rtt.is_some_and(|r| r >= PREPARE_RTT)
             && let Ok(_pace) = self.pace.lock()
         {
-            let cap = n
-                .saturating_mul(CHANNEL_BYTES)
-                .clamp(WINDOW_BYTES, MAX_WINDOW_BYTES);
-            self.grow_to(cap / PERMIT_BYTES);
+            let cap = u32::try_from(self.cap() / u64::from(PERMIT_BYTES)).unwrap_or(u32::MAX);
+            self.grow_to(cap);
         }
+    }
+
+    /// The most the window may grow to: [`CHANNEL_BYTES`] per channel, within
+    /// [`WINDOW_BYTES`] and [`MAX_WINDOW_BYTES`].
+    fn cap(&self) -> u64 {
+        let channels = u64::from(self.channels.load(Ordering::Acquire));
+        (channels * u64::from(CHANNEL_BYTES))
+            .clamp(u64::from(WINDOW_BYTES), u64::from(MAX_WINDOW_BYTES))
     }
 
     /// Counts `len` bytes handed over at `offset` (`None`: not a write of the file's bytes) on
@@ -154,14 +160,11 @@ impl WriteBehind {
         // A write is acknowledged a round trip after it left, and it may first wait up to
         // another one for its channel's window (the server's 2 MiB per channel): the rate a
         // window carries is about W / (2 rtt), so the product is taken twice.
-        let channels = u64::from(self.channels.load(Ordering::Acquire));
-        let cap = (channels * u64::from(CHANNEL_BYTES))
-            .clamp(u64::from(WINDOW_BYTES), u64::from(MAX_WINDOW_BYTES));
         let bytes = window_for(
             rtt,
             pace.rate.rate().map(|r| r * CHANNEL_WAIT),
             u64::from(WINDOW_BYTES),
-            cap,
+            self.cap(),
         );
         let want = u32::try_from(bytes / u64::from(PERMIT_BYTES)).unwrap_or(WINDOW_PERMITS);
         self.grow_to(want);
@@ -335,11 +338,7 @@ mod tests {
     async fn one_channel_keeps_the_first_window_and_striping_opens_it() {
         let wb = WriteBehind::default();
         let rtt = Some(Duration::from_millis(100));
-        for _ in 0..60 {
-            let _ = write(&wb, MIB, rtt).await.send(());
-            tokio::task::yield_now().await;
-            tokio::time::advance(Duration::from_millis(5)).await;
-        }
+        stream(&wb, 0, rtt).await;
         assert_eq!(wb.window(), u64::from(WINDOW_BYTES));
         wb.set_channels(4, rtt);
         assert_eq!(wb.window(), 4 * u64::from(CHANNEL_BYTES));
@@ -443,7 +442,7 @@ mod tests {
 
     /// 60 MiB written from `at` as a stream, 1 MiB every 5 ms, each acknowledged at once:
     /// enough to grow the window to its bound on a long link. Returns where it ended.
-    async fn stream(wb: &Arc<WriteBehind>, mut at: u64, rtt: Option<Duration>) -> u64 {
+    async fn stream(wb: &WriteBehind, mut at: u64, rtt: Option<Duration>) -> u64 {
         for _ in 0..60 {
             let _ = write_at(wb, at, MIB, rtt).await.send(());
             at += MIB as u64;
