@@ -454,9 +454,10 @@ fn requests_wait_at_most_reconnect_timeout_then_fail_at_once() {
 /// same port: a file a program held open across the outage keeps working, and its close
 /// returns once the write made during the outage is on the server.
 ///
-/// The program is a shell, not this test process: exec() of sshd from a process holding a
-/// mount's file with unacknowledged writes would wait for the FLUSH of that file (close-on-exec
-/// closes it), that is for the server it is starting.
+/// The program is a shell, not this test process, and the sshd that starts again was spawned
+/// before the outage ([`Sshd::stop`]): a process spawned while the test process holds a mount's
+/// file with unacknowledged writes closes that file at its exec(), which waits for the FLUSH,
+/// that is for the server being started (another test's cut-off mount is the same trap).
 #[test]
 fn sshd_stopped_for_seconds_then_back_on_the_same_port() {
     use std::io::BufRead;

@@ -1,7 +1,7 @@
 //! A private OpenSSH server for one test.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -145,19 +145,32 @@ impl Sshd {
 
     /// Stops sshd and every session it serves (as a server going down does), keeping its
     /// directory, keys and port for [`Sshd::start_again`].
+    ///
+    /// The sshd of [`Sshd::start_again`] is spawned here already, as a shell waiting for a line
+    /// on its stdin before it execs sshd: a process spawned from this test process closes, at its
+    /// exec(), every file of a mount that any test of the process holds, and each such close
+    /// waits for that file's FLUSH. While another test's mount is cut off (or this one is, with a
+    /// write of its own in flight) that takes seconds. The shell holds no such file, so the
+    /// restart itself is immediate.
     pub fn stop(&mut self) {
         self.kill_all();
+        self.child = Self::run_sshd_after_a_line(&self.base, &self.log);
     }
 
-    /// Starts sshd again after [`Sshd::stop`]: same port, keys and files.
-    ///
-    /// Trap: the test process must not hold a file of a mount of this server with writes not
-    /// yet acknowledged. sshd is spawned from it, and exec() closes that inherited file, whose
-    /// FLUSH waits for those writes, that is for this very server.
+    /// Starts sshd again after [`Sshd::stop`]: same port, keys and files. The first attempt
+    /// releases the sshd that [`Sshd::stop`] left waiting; a retry (the port taken meanwhile)
+    /// spawns a new one from this process.
     pub fn start_again(&mut self) {
         let mut why = String::new();
-        for _ in 0..START_ATTEMPTS {
-            self.child = Self::run_sshd(&self.base, &self.log);
+        for attempt in 0..START_ATTEMPTS {
+            match self.child.stdin.take() {
+                Some(mut waiting) if attempt == 0 => {
+                    waiting
+                        .write_all(b"go\n")
+                        .expect("release the sshd waiting since stop()");
+                }
+                _ => self.child = Self::run_sshd(&self.base, &self.log),
+            }
             why = match self.wait_ready() {
                 Ok(()) => return,
                 Err(NotReady::PortTaken) => "its port was taken meanwhile".to_owned(),
@@ -247,6 +260,26 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"))
+    }
+
+    /// Spawns `sh`, which reads one line from its (piped) stdin and then execs
+    /// `sshd -D -e -f BASE/sshd_config` in its place (same pid), stderr appended to `log`.
+    fn run_sshd_after_a_line(base: &Path, log: &Path) -> Child {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open sshd.log");
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"read go && exec "$0" -D -e -f "$1""#)
+            .arg(SSHD)
+            .arg(base.join("sshd_config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run sh to start {SSHD} later: {e}"))
     }
 
     /// Waits until the port answers with an SSH banner from our (still running) sshd.
