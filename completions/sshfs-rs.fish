@@ -115,7 +115,7 @@ hard_remove\t'unlink (or rename over) a file open through the mount removes it a
 timeout=\t'fail an SFTP request with EIO when the server has not answered after this long (default 60)'
 reconnect_timeout=\t'while reconnecting, a request waits this long before failing with EIO (default 60); later ones fail at once until the link is back'
 attr_timeout=\t'how long the kernel caches attributes (default: as long as our cache keeps them, at least 1 s)'
-entry_timeout=\t'how long the kernel caches names (default: as long as our cache keeps their attributes, at least 1 s; a directory\'s 1 s)'
+entry_timeout=\t'how long the kernel caches names (default: as long as our cache keeps their attributes, at least 1 s; a directory\'s 1 s before Linux 6.2)'
 negative_timeout=\t'how long the kernel caches \'no such file\' (default 0: our own cache answers it)'
 cache=\t'cache attributes, names and listings (default yes; no = ask the server every time)'
 dir_cache=\t'cache directory listings (default yes)'

@@ -18,8 +18,8 @@ use std::thread::{self, sleep};
 use std::time::{Duration, Instant, SystemTime};
 
 use support::{
-    FaultProxy, Mount, Rng, Sshd, abort_fuse_connection, fuse_connection_of, fuse_waiting, lacking,
-    needs, run_command, skip_note, sshfs_rs_bin, wait_until,
+    FaultProxy, Mount, Rng, Sshd, abort_fuse_connection, fuse_connection_of, fuse_waiting,
+    is_mounted, lacking, needs, run_command, skip_note, sshfs_rs_bin, wait_until,
 };
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -102,6 +102,88 @@ fn flush_drops_the_names_the_kernel_holds() {
     assert_eq!(fs::read(at("new")).unwrap(), b"2");
     let stats = support::MountStats::of(m.path());
     assert!(stats.get("names=") >= 4, "names invalidated: {stats:?}");
+}
+
+/// Directories' names are never dropped, only made to expire (`FUSE_EXPIRE_ONLY`, Linux 6.2+):
+/// after `--flush` the kernel looks each up again at its next use (a LOOKUP in the `-d` log,
+/// though it was told to keep it 600 s), a directory removed on the server is ENOENT and one
+/// replaced by a file is a file, while a bind mount on a directory of the mount stays mounted.
+#[test]
+fn flush_makes_directory_names_expire_and_keeps_what_is_mounted_on_them() {
+    if lacking(support::needs::expire_only_entries()) {
+        return;
+    }
+    let sshd = Sshd::start();
+    let root = sshd.root_dir();
+    for d in ["gone", "retyped", "held", "kept"] {
+        fs::create_dir(root.join(d)).unwrap();
+    }
+    let m = Mount::start(
+        &sshd,
+        &[
+            "-d",
+            "-o",
+            &format!("cache_timeout=600,{LONG_KERNEL_CACHE}"),
+        ],
+    );
+    let at = |p: &str| m.path().join(p);
+    for d in ["gone", "retyped", "held", "kept"] {
+        assert_eq!(kind(&at(d)), Ok(true), "{d}");
+    }
+    let lookups_of_kept = || m.stderr().matches("] lookup /kept -> ").count();
+    assert_eq!(lookups_of_kept(), 1, "{}", m.stderr());
+    assert_eq!(kind(&at("kept")), Ok(true));
+    assert_eq!(lookups_of_kept(), 1, "kept by the kernel: {}", m.stderr());
+    let local = tempfile::tempdir().unwrap();
+    fs::write(local.path().join("marker"), b"bound").unwrap();
+    let bound = BindMount::new(local.path(), &at("held"));
+    assert_eq!(fs::read(at("held/marker")).unwrap(), b"bound");
+
+    fs::remove_dir(root.join("gone")).unwrap();
+    fs::remove_dir(root.join("retyped")).unwrap();
+    fs::write(root.join("retyped"), b"now a file").unwrap();
+    assert_eq!(kind(&at("gone")), Ok(true), "held by the kernel");
+
+    flush(m.path());
+    let seen =
+        || kind(&at("gone")) == Err(ErrorKind::NotFound) && kind(&at("retyped")) == Ok(false);
+    assert!(
+        wait_until(Duration::from_secs(2), seen),
+        "after --flush: gone {:?}, retyped {:?}",
+        kind(&at("gone")),
+        kind(&at("retyped")),
+    );
+    assert_eq!(fs::read(at("retyped")).unwrap(), b"now a file");
+    assert_eq!(kind(&at("kept")), Ok(true));
+    assert_eq!(lookups_of_kept(), 2, "not looked up again: {}", m.stderr());
+    assert!(is_mounted(&at("held")), "the bind mount was detached");
+    assert_eq!(fs::read(at("held/marker")).unwrap(), b"bound");
+    drop(bound);
+}
+
+/// `mount --bind FROM TO`, undone (lazily, so a failed test still gets its mount unmounted)
+/// when dropped.
+struct BindMount(std::path::PathBuf);
+
+impl BindMount {
+    fn new(from: &Path, to: &Path) -> Self {
+        let out = run_command(
+            Command::new("mount").arg("--bind").arg(from).arg(to),
+            CMD_TIMEOUT,
+        );
+        assert!(
+            out.status.success(),
+            "mount --bind: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        BindMount(to.to_path_buf())
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = run_command(Command::new("umount").arg("-l").arg(&self.0), CMD_TIMEOUT);
+    }
 }
 
 /// Without `--flush`: once our cache learns from a listing that names appeared or vanished, the

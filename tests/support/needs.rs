@@ -242,3 +242,21 @@ fn has_filesystem(name: &str) -> bool {
             .any(|l| l.split_whitespace().next_back() == Some(name))
     })
 }
+
+/// A kernel that lets a FUSE server make a name expire without dropping it
+/// (`FUSE_EXPIRE_ONLY`, Linux 6.2): sshfs-rs then keeps directories' names in the kernel as
+/// long as its cache, and `--flush` makes them expire.
+pub fn expire_only_entries() -> Result<(), String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_err(|e| format!("cannot read /proc/sys/kernel/osrelease: {e}"))?;
+    let mut parts = release.trim().split(['.', '-']);
+    let number = |p: Option<&str>| p.and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let (major, minor) = (number(parts.next()), number(parts.next()));
+    match (major, minor) >= (6, 2) {
+        true => Ok(()),
+        false => Err(format!(
+            "kernel {} lacks FUSE_EXPIRE_ONLY (Linux 6.2+)",
+            release.trim()
+        )),
+    }
+}

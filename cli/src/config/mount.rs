@@ -145,6 +145,7 @@ pub(super) fn mount_config(o: &MountOpts, fs_name: String, unprivileged: bool) -
             entry: o.entry_timeout,
             negative: o.negative_timeout.unwrap_or(Duration::ZERO),
             floor: DEFAULT_KERNEL_TTL,
+            dir_names_expire: sshfs_client::fuse::kernel_expires_entries(),
         },
     }
 }

@@ -1238,10 +1238,10 @@ pub const DEFS: &[Def] = &[
             o.entry_timeout = Some(parse_secs_f(v)?);
             Ok(())
         }),
-        "how long the kernel caches names (default: as long as our cache keeps their attributes, at least 1 s; a directory's 1 s)",
+        "how long the kernel caches names (default: as long as our cache keeps their attributes, at least 1 s; a directory's 1 s before Linux 6.2)",
     )
     .default_is("our cache's life, at least 1")
-    .doc("how long the kernel keeps names. Not given: as `attr_timeout`; a directory's name 1 s (`--flush` cannot take those back)"),
+    .doc("how long the kernel keeps names. Not given: as `attr_timeout`, a directory's name too where `--flush` can make it expire without unmounting what is mounted on it (`FUSE_EXPIRE_ONLY`, Linux 6.2+); on an older kernel a directory's name 1 s"),
     def(
         "negative_timeout",
         Required("SECONDS"),

@@ -149,6 +149,9 @@ impl SshFs {
                         dir.whole = false;
                         dir.ticket = None;
                     }
+                    if let Some(ticket) = dir.ticket {
+                        self.namespace.remember_entries(ticket, &rel, &page);
+                    }
                     // Fetch subdirectories ahead as soon as a page shows them: a walk (git,
                     // find) descends before it has read its directory to the end.
                     self.prefetch_subdirs(

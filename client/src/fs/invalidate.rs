@@ -25,9 +25,10 @@
 //!   the mount.)
 //!
 //! `--flush` invalidates every inode's attributes, every regular file's pages, every name of a
-//! file the kernel holds through us, and every negative entry we gave it (those are remembered here, at most
-//! [`NEGATIVES_KEPT`]). Not the names of directories that still exist as far as we know: the
-//! kernel unmounts whatever is mounted on a name it drops.
+//! file the kernel holds through us, and every negative entry we gave it (those are remembered
+//! here, at most [`NEGATIVES_KEPT`]). The names of directories only expire
+//! ([`Invalidation::Expire`], Linux 6.2+): the kernel unmounts whatever is mounted on a name it
+//! drops.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,15 @@ pub enum Invalidation {
     Contents(u64),
     /// The name `name` in directory `parent` (`FUSE_NOTIFY_INVAL_ENTRY`).
     Entry {
+        /// The directory's inode.
+        parent: u64,
+        /// The name in it.
+        name: String,
+    },
+    /// The name `name` in directory `parent` expires (`FUSE_NOTIFY_INVAL_ENTRY` with
+    /// `FUSE_EXPIRE_ONLY`): the kernel asks again at its next use but keeps the dentry, and
+    /// whatever is mounted on it, unless the answer differs. For a directory's name.
+    Expire {
         /// The directory's inode.
         parent: u64,
         /// The name in it.
@@ -103,7 +113,7 @@ impl Invalidator {
         let kind = match inv {
             Invalidation::Attrs(_) => 0,
             Invalidation::Contents(_) => 1,
-            Invalidation::Entry { .. } => 2,
+            Invalidation::Entry { .. } | Invalidation::Expire { .. } => 2,
         };
         self.sent[kind].fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(inv);
@@ -243,33 +253,41 @@ pub fn for_changes(
 }
 
 /// What the kernel must forget of everything it holds through us (`--flush`, SIGHUP, a
-/// reconnect): the names of files (not of directories, see below), and every inode's attributes
-/// and every file's pages. The negative entries are the [`Invalidator`]'s to drop.
-pub fn everything(table: &InodeTable) -> (Vec<(u64, String)>, Vec<Invalidation>) {
+/// reconnect): every inode's attributes and every file's pages, the names of files, and, with
+/// `expire_dirs`, the names of directories as [`Invalidation::Expire`]. The negative entries
+/// are the [`Invalidator`]'s to drop.
+///
+/// A directory's name is never dropped outright: the kernel detaches whatever is mounted on a
+/// name it drops. Without `expire_dirs` (a kernel before Linux 6.2) it is left alone, and the
+/// kernel keeps it only the floor ([`crate::fs::kernel::ttl`]); a directory's vanishing shows
+/// anyway (its attributes are dropped, so the next stat or opendir asks us and gets ENOENT).
+pub fn everything(table: &InodeTable, expire_dirs: bool) -> Vec<Invalidation> {
+    let mut out = Vec::new();
     let mut names = Vec::new();
-    let mut inodes = Vec::new();
     for ino in table.inodes() {
         let kind = table.file_type(ino);
-        inodes.push(match kind {
+        out.push(match kind {
             libc::S_IFREG => Invalidation::Contents(ino),
             _ => Invalidation::Attrs(ino),
         });
-        // Not the names of directories: the kernel detaches whatever is mounted on a name it
-        // drops, and a directory's vanishing shows anyway (its attributes are dropped, so the
-        // next stat or opendir asks us and gets ENOENT; the next listing of its parent drops
-        // the name).
-        if kind == libc::S_IFDIR {
+        let dir = kind == libc::S_IFDIR;
+        if dir && !expire_dirs {
             continue;
         }
         for path in table.paths(ino) {
             if path.is_empty() {
                 continue;
             }
-            let (dir, name) = split_rel(&path);
-            if let Some(dir) = table.find(dir) {
-                names.push((dir, name.to_owned()));
+            let (parent, name) = split_rel(&path);
+            if let Some(parent) = table.find(parent) {
+                let name = name.to_owned();
+                names.push(match dir {
+                    true => Invalidation::Expire { parent, name },
+                    false => Invalidation::Entry { parent, name },
+                });
             }
         }
     }
-    (names, inodes)
+    names.extend(out);
+    names
 }

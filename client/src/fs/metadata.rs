@@ -77,7 +77,7 @@ impl SshFs {
     /// `sshfs-rs --flush`). The content cache on disk (`-o data_cache`) is emptied too, and the
     /// last STATFS answer forgotten.
     pub fn flush_caches(&self) {
-        self.namespace.flush();
+        self.namespace.flush(self.kernel.ttls().dir_names_expire);
         self.files.data_cache().clear();
         self.statfs.clear();
     }
@@ -94,7 +94,7 @@ impl SshFs {
             );
             self.ahead.open().forget_all();
             // Not the content cache: its entries are checked at each open anyway.
-            self.namespace.flush();
+            self.namespace.flush(self.kernel.ttls().dir_names_expire);
         }
     }
 

@@ -15,7 +15,7 @@ use russh_sftp::protocol::FileAttributes;
 use sshfs_cache::{CacheConfig, Change, InodeTable, Lookup, MetaCache, SystemClock, Ticket};
 
 use super::invalidate::{self, Invalidations, Invalidator};
-use super::rel::split_rel;
+use super::rel::{join_rel, split_rel};
 use super::stat::Stat;
 use crate::remote::sftp::DirEntry;
 
@@ -161,6 +161,23 @@ impl Namespace {
         self.invalidate(change);
     }
 
+    /// Stores the attributes one page of the listing of `rel` (OPENDIR sent at `ticket`)
+    /// carried, before the listing is read to its end: READDIRPLUS hands them to the kernel
+    /// at once, for as long as our cache answers them ([`crate::fs::lifetimes`]); not yet
+    /// remembered, they would get the floor, and a walk reading the directory while it is
+    /// fetched would look up each of its names again a second later. Invalidates what the
+    /// kernel holds of an entry that shows a change.
+    pub fn remember_entries(&self, ticket: Ticket, rel: &str, page: &[DirEntry]) {
+        let changes: Vec<Change> = {
+            let mut cache = self.cache();
+            page.iter()
+                .filter(|e| e.name != "." && e.name != "..")
+                .filter_map(|e| cache.put_attr(ticket, &join_rel(rel, &e.name), Stat::from(e)))
+                .collect()
+        };
+        self.invalidate(changes);
+    }
+
     /// Stores a complete listing of `rel` (OPENDIR sent at `ticket`), sends the invalidations
     /// for what changed since the last one.
     pub fn remember_listing(&self, ticket: Ticket, rel: &str, all: &[DirEntry]) {
@@ -175,13 +192,11 @@ impl Namespace {
 
     /// Drops every cached attribute, name and listing, and asks the kernel to drop what it
     /// holds of every name and inode it knows ([`invalidate::everything`]).
-    pub fn flush(&self) {
+    /// `expire_dirs`: the names of directories expire too (see [`invalidate::everything`]).
+    pub fn flush(&self, expire_dirs: bool) {
         self.cache().clear();
-        let (names, inodes) = invalidate::everything(&self.inodes());
-        for (dir, name) in names {
-            self.invalidator.entry(dir, &name);
-        }
-        for inv in inodes {
+        let all = invalidate::everything(&self.inodes(), expire_dirs);
+        for inv in all {
             self.invalidator.send(inv);
         }
         self.invalidator.negatives_dropped();

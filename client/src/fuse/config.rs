@@ -112,9 +112,38 @@ impl MountFlags {
     }
 }
 
+/// Whether the running kernel takes `FUSE_EXPIRE_ONLY` (Linux 6.2 and later, from
+/// `/proc/sys/kernel/osrelease`): a name can then be made to expire without being dropped, so
+/// directories' names may live as long as our cache ([`KernelTtls::dir_names_expire`]). An
+/// unreadable or unparsable release counts as an older kernel (the floor, as before).
+pub fn kernel_expires_entries() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|release| release_at_least(&release, (6, 2)))
+        .unwrap_or(false)
+}
+
+/// Whether a kernel release string (`6.18.44-generic`) is at least `(major, minor)`.
+fn release_at_least(release: &str, want: (u32, u32)) -> Option<bool> {
+    let mut parts = release.trim().split(['.', '-']);
+    let major = parts.next()?.parse::<u32>().ok()?;
+    let minor = parts.next()?.parse::<u32>().ok()?;
+    Some((major, minor) >= want)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_releases_compare_by_major_then_minor() {
+        assert_eq!(release_at_least("6.18.44-fc-v1300\n", (6, 2)), Some(true));
+        assert_eq!(release_at_least("6.2.0", (6, 2)), Some(true));
+        assert_eq!(release_at_least("6.1.90-rt", (6, 2)), Some(false));
+        assert_eq!(release_at_least("5.15.0-105-generic", (6, 2)), Some(false));
+        assert_eq!(release_at_least("7.0-rc1", (6, 2)), Some(true));
+        assert_eq!(release_at_least("garbage", (6, 2)), None);
+    }
 
     #[test]
     fn words_for_fusermount() {

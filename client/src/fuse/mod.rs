@@ -18,5 +18,5 @@ mod reply;
 mod request;
 
 pub use adapter::FuseFs;
-pub use config::{Atime, KernelTtls, MountConfig, MountFlags};
+pub use config::{Atime, KernelTtls, MountConfig, MountFlags, kernel_expires_entries};
 pub use mount::mount;

@@ -27,6 +27,12 @@ pub(super) fn spawn_invalidations(fs: &SshFs, notify: Notify) {
                         .invalid_entry(parent, name_to_kernel(&name))
                         .await
                 }
+                Invalidation::Expire { parent, name } => {
+                    notify
+                        .clone()
+                        .expire_entry(parent, name_to_kernel(&name))
+                        .await
+                }
             }
         }
     });

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use zerocopy::IntoBytes;
 
+use crate::raw::abi::FUSE_EXPIRE_ONLY; // sshfs-rs patch
 use crate::raw::abi::{
     FUSE_NOTIFY_DELETE_OUT_SIZE, FUSE_NOTIFY_INVAL_ENTRY_OUT_SIZE,
     FUSE_NOTIFY_INVAL_INODE_OUT_SIZE, FUSE_NOTIFY_POLL_WAKEUP_OUT_SIZE,
@@ -53,11 +54,16 @@ impl Notify {
                 .to_vec(),
             ),
 
-            NotifyKind::InvalidEntry { parent, name } => {
+            // sshfs-rs patch: `flags` (the former padding) carries FUSE_EXPIRE_ONLY.
+            NotifyKind::InvalidEntry {
+                parent,
+                name,
+                expire_only,
+            } => {
                 let out = fuse_notify_inval_entry_out {
                     parent,
                     namelen: name.len() as _,
-                    _padding: 0,
+                    flags: if expire_only { FUSE_EXPIRE_ONLY } else { 0 },
                 };
                 (
                     fuse_notify_code::FUSE_NOTIFY_INVAL_ENTRY,
@@ -152,7 +158,25 @@ impl Notify {
 
     /// try to notify the invalidation about a directory entry.
     pub async fn invalid_entry(mut self, parent: u64, name: OsString) {
-        self.notify(NotifyKind::InvalidEntry { parent, name }).await;
+        // sshfs-rs patch: the kind carries whether the entry only expires.
+        self.notify(NotifyKind::InvalidEntry {
+            parent,
+            name,
+            expire_only: false,
+        })
+        .await;
+    }
+
+    /// sshfs-rs patch: makes a directory entry expire (`FUSE_EXPIRE_ONLY`, Linux 6.2+): the
+    /// kernel asks again at its next use, but keeps the dentry, and so whatever is mounted on
+    /// it, until the answer differs. An older kernel refuses it (EINVAL, logged).
+    pub async fn expire_entry(mut self, parent: u64, name: OsString) {
+        self.notify(NotifyKind::InvalidEntry {
+            parent,
+            name,
+            expire_only: true,
+        })
+        .await;
     }
 
     /// try to notify a directory entry has been deleted.
@@ -207,7 +231,12 @@ enum NotifyKind {
     InvalidInode { inode: u64, offset: i64, len: i64 },
 
     /// notify the invalidation about a directory entry.
-    InvalidEntry { parent: u64, name: OsString },
+    // sshfs-rs patch: `expire_only` (FUSE_EXPIRE_ONLY).
+    InvalidEntry {
+        parent: u64,
+        name: OsString,
+        expire_only: bool,
+    },
 
     /// notify a directory entry has been deleted.
     Delete {

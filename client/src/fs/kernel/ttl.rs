@@ -22,9 +22,10 @@
 //! * an answer through an open handle (FSTAT) for an inode whose name is gone;
 //! * a SETATTR whose result the server did not confirm gets zero instead (the kernel asks again).
 //!
-//! A **directory's name** also gets only the floor: `--flush` and a reconnect cannot take back
-//! the names of directories (the kernel would detach whatever is mounted on them), so they must
-//! expire on their own soon after. Its attributes live as long as ours.
+//! A **directory's name** lives as long as ours only where `--flush` and a reconnect can make
+//! it expire without dropping it ([`KernelTtls::dir_names_expire`]: `FUSE_EXPIRE_ONLY`, Linux
+//! 6.2+); dropped, the kernel would detach whatever is mounted on it. On an older kernel it gets
+//! the floor, so that it expires on its own soon after. Its attributes live as long as ours.
 
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ pub struct KernelTtls {
     pub negative: Duration,
     /// The least time given when our cache decides.
     pub floor: Duration,
+    /// Whether the kernel can be told to let a name expire without dropping it
+    /// (`FUSE_EXPIRE_ONLY`, Linux 6.2+): then a directory's name lives as long as ours too,
+    /// and `--flush` makes it expire; else it gets the floor.
+    pub dir_names_expire: bool,
 }
 
 impl Default for KernelTtls {
@@ -54,6 +59,7 @@ impl Default for KernelTtls {
             entry: None,
             negative: Duration::ZERO,
             floor: FLOOR,
+            dir_names_expire: false,
         }
     }
 }
@@ -82,7 +88,10 @@ impl KernelTtls {
         let ours = life.max(self.floor);
         Lifetimes {
             attr: self.attr.unwrap_or(ours),
-            entry: self.entry.unwrap_or(if dir { self.floor } else { ours }),
+            entry: self.entry.unwrap_or(match dir && !self.dir_names_expire {
+                true => self.floor,
+                false => ours,
+            }),
         }
     }
 }
@@ -105,7 +114,7 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_name_gets_the_floor() {
+    fn a_directory_name_gets_the_floor_unless_it_can_be_made_to_expire() {
         let got = KernelTtls::default().lifetimes(17 * SEC, true);
         assert_eq!(
             got,
@@ -114,6 +123,15 @@ mod tests {
                 attr: 17 * SEC
             }
         );
+        let expiring = KernelTtls {
+            dir_names_expire: true,
+            ..KernelTtls::default()
+        };
+        let both = Lifetimes {
+            entry: 17 * SEC,
+            attr: 17 * SEC,
+        };
+        assert_eq!(expiring.lifetimes(17 * SEC, true), both);
     }
 
     #[test]

@@ -1050,8 +1050,13 @@ pub const FUSE_NOTIFY_INVAL_ENTRY_OUT_SIZE: usize = mem::size_of::<fuse_notify_i
 pub struct fuse_notify_inval_entry_out {
     pub parent: u64,
     pub namelen: u32,
-    pub(crate) _padding: u32,
+    /// sshfs-rs patch: `FUSE_EXPIRE_ONLY` or 0 (padding before protocol 7.38).
+    pub flags: u32,
 }
+
+/// sshfs-rs patch: in `fuse_notify_inval_entry_out::flags`, only mark the entry expired
+/// instead of dropping it (protocol 7.38, Linux 6.2).
+pub const FUSE_EXPIRE_ONLY: u32 = 1 << 0;
 
 pub const FUSE_NOTIFY_DELETE_OUT_SIZE: usize = mem::size_of::<fuse_notify_delete_out>();
 
