@@ -247,39 +247,44 @@ impl Sshd {
 
     /// Runs `sshd -D -e -f BASE/sshd_config`, its stderr appended to `log`.
     fn run_sshd(base: &Path, log: &Path) -> Child {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open sshd.log");
-        Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(base.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"))
+        Self::spawn_sshd(base, log, false)
     }
 
     /// Spawns `sh`, which reads one line from its (piped) stdin and then execs
     /// `sshd -D -e -f BASE/sshd_config` in its place (same pid), stderr appended to `log`.
     fn run_sshd_after_a_line(base: &Path, log: &Path) -> Child {
+        Self::spawn_sshd(base, log, true)
+    }
+
+    fn spawn_sshd(base: &Path, log: &Path, after_a_line: bool) -> Child {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open sshd.log");
-        Command::new("sh")
-            .arg("-c")
-            .arg(r#"read go && exec "$0" -D -e -f "$1""#)
-            .arg(SSHD)
-            .arg(base.join("sshd_config"))
-            .stdin(Stdio::piped())
+        let config = base.join("sshd_config");
+        let mut command = match after_a_line {
+            false => Command::new(SSHD),
+            true => Command::new("sh"),
+        };
+        if after_a_line {
+            command
+                .arg("-c")
+                .arg(r#"read go && exec "$0" -D -e -f "$1""#)
+                .arg(SSHD)
+                .arg(config)
+                .stdin(Stdio::piped());
+        } else {
+            command
+                .args(["-D", "-e", "-f"])
+                .arg(config)
+                .stdin(Stdio::null());
+        }
+        command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run sh to start {SSHD} later: {e}"))
+            .unwrap_or_else(|e| panic!("cannot run {SSHD}: {e}"))
     }
 
     /// Waits until the port answers with an SSH banner from our (still running) sshd.
