@@ -375,9 +375,12 @@ impl Stripes {
     }
 }
 
+/// Closes `handles` at once (each on its own channel: one round trip for all, not one each;
+/// at 100 ms a file striped over 8 channels took 0.8 s to release).
 async fn close_all(sftp: &Sftp, handles: Vec<Handle>) {
-    for h in handles {
-        if let Err(e) = sftp.close(&h).await {
+    let closes = handles.iter().map(|h| sftp.close(h));
+    for closed in futures_util::future::join_all(closes).await {
+        if let Err(e) = closed {
             tracing::debug!("closing a striped handle failed: {e}");
         }
     }
