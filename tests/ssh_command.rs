@@ -560,6 +560,11 @@ fn ssh_command_refused_logins_on_reconnect_stop_reconnecting() {
     let m = ssh_command_mount_via(&sshd, &proxy);
     fs::write(sshd.temp_dir().join("authorized_keys"), "").unwrap();
     proxy.cut();
+    // An idle mount notices a lost connection at its next request: this one, which waits for
+    // the reconnect and fails with it. (Without it the test relied on a request of the mount's
+    // own still being in flight at the cut; on a loaded machine none was, and nothing noticed.)
+    let err = fs::metadata(m.path().join("x2")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     // Three refused logins, each an ssh run, with the reconnect backoff between them: on a
     // loaded machine (ten of these tests at once) that took over 30 s once.
     let gave_up = wait_until(2 * RECONNECT_TIMEOUT, || {
