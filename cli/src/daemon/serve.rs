@@ -119,9 +119,9 @@ async fn serve(
     if let Some(policy) = &config.reconnect {
         sftp.reconnect_with(reconnector, policy.clone());
     }
-    let root = remote_root(&sftp, &config).await?;
-    // The round trip is measured by now (REALPATH, STAT).
+    // On a long link the channels (and a second connection) open while the mount finishes.
     tokio::spawn(open_channels_ahead(Arc::clone(&sftp)));
+    let root = remote_root(&sftp, &config).await?;
     let mut owners = config.owners.clone();
     if config.idmap_user {
         let remote = owners::login_user_ids(&sftp, &config.connect.host).await?;

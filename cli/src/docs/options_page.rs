@@ -109,7 +109,7 @@ const FLAG_NOTES: &[(&str, &str)] = &[
     ("debug", "the request counters are printed at exit"),
     (
         "stats",
-        "the SFTP request counts by kind, the link (`state=up|down(Ns)|gave-up`, `epoch`, `reconnects`, `reopened`, `reopen-failed`), the server handles it holds open and `handle-misuse` (requests refused because they named a handle not open: always 0 unless there is a bug), cache hits/misses/entries, open-ahead counts",
+        "the SFTP request counts by kind, the link (`state=up|down(Ns)|gave-up`, `epoch`, the SFTP `channels` open and the SSH `connections` they use, `reconnects`, `reopened`, `reopen-failed`), the server handles it holds open and `handle-misuse` (requests refused because they named a handle not open: always 0 unless there is a bug), cache hits/misses/entries, open-ahead counts",
     ),
 ];
 

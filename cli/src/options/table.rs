@@ -1172,7 +1172,7 @@ pub const DEFS: &[Def] = &[
             o.server.max_conns = Some(usize::try_from(parse_size(v)?).unwrap_or(usize::MAX));
             Ok(())
         }),
-        "SFTP channels of the one SSH connection a file's writes may be spread over, at most 8 (1: one channel, writes in order). Default: 4 for OpenSSH's sftp-server (up to 8 when the measured round trip is long; at a round trip of 10 ms or more they are opened at mount, each its own sftp-server on the server, so the first large write need not wait for them), 1 for other servers, which may take writes only in order or mix up concurrent ones. Forced above 1 on another server, a session that dies while several channels are in use reconnects with one (said once, `--stats`: `channels=1 (after a crash)`)",
+        "SFTP channels a file's writes may be spread over, at most 16: 8 on the SSH connection, the rest on a second connection to the server (1: one channel, writes in order). Default: 4 for OpenSSH's sftp-server (more when the measured round trip is long: at 100 ms 12, 8 on the SSH connection and 4 on a second one to the server, made only where reconnecting is on and authenticated as a reconnect is; at a round trip of 10 ms or more they are opened at mount, each its own sftp-server on the server, so the first large write need not wait for them; max_conns=8 keeps to one connection), 1 for other servers, which may take writes only in order or mix up concurrent ones. Forced above 1 on another server, a session that dies while several channels are in use reconnects with one (said once, `--stats`: `channels=1 (after a crash)`)",
     ),
     def(
         "symlink_order",

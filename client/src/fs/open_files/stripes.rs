@@ -10,8 +10,9 @@
 //! ([`open_channels_ahead`]). How many: enough that their windows carry
 //! a fast link's rate at the measured round trip ([`channels_for`]): [`CHANNELS`] on a short
 //! link, up to [`MAX_CHANNELS`] on a long one (more than [`CHANNELS`] are opened on the
-//! connection only when a file asks for them). The first [`CHANNELS`] are put in use as soon
-//! as they are open, the others when they are.
+//! connection only when a file asks for them, and more than [`CONNECTION_CHANNELS`] on a
+//! second connection to the server, made as a reconnect is: at 100 ms, 12 channels). The
+//! first [`CHANNELS`] are put in use as soon as they are open, the others when they are.
 //!
 //! What keeps it a file and not a race:
 //! * **A byte always takes the same channel** (the one its stripe was given when first
@@ -43,7 +44,7 @@ use russh_sftp::protocol::OpenFlags;
 
 use crate::fs::ahead::pacing::channels_for;
 use crate::remote::sftp::handle::Handle;
-use crate::remote::sftp::{CHANNELS, MAX_CHANNELS, Sftp, SftpError};
+use crate::remote::sftp::{CHANNELS, CONNECTION_CHANNELS, MAX_CHANNELS, Sftp, SftpError};
 
 /// The size of a stripe: the file's bytes `[k * STRIPE, (k + 1) * STRIPE)` (from where
 /// striping started) go through one channel, the one stripe `k` was given when first written
@@ -71,19 +72,47 @@ pub async fn open_channels_ahead(sftp: Arc<Sftp>) {
     let mut epoch = 0;
     while let Some(up) = sftp.up_after(epoch).await {
         epoch = up;
-        if let Some(rtt) = sftp.rtt().filter(|rtt| *rtt >= PREPARE_RTT) {
-            for round in rounds(channels_for(Some(rtt), CHANNELS, MAX_CHANNELS)) {
-                let _ = sftp.channels(round).await;
-            }
+        if let Some(rtt) = first_round_trip(&sftp)
+            .await
+            .filter(|rtt| *rtt >= PREPARE_RTT)
+        {
+            let want = channels_for(Some(rtt), CHANNELS, sftp.max_channels());
+            // A second connection takes ten or so round trips: it is made beside the first
+            // connection's channels, not after them.
+            let second = async {
+                if want > CONNECTION_CHANNELS {
+                    let _ = sftp
+                        .prepare_second_connection(want - CONNECTION_CHANNELS)
+                        .await;
+                }
+            };
+            // All of this connection's at once: the first ready are put in use first.
+            let channels = async {
+                let _ = sftp.channels(want.min(CONNECTION_CHANNELS)).await;
+            };
+            tokio::join!(second, channels);
         }
     }
 }
 
+/// The link's round trip: as measured at connect (see `Sftp::note_round_trip`), or by the
+/// first requests of the mount (a server without the limits extension), waited for a moment.
+async fn first_round_trip(sftp: &Sftp) -> Option<std::time::Duration> {
+    for _ in 0..200 {
+        if let Some(rtt) = sftp.rtt() {
+            return Some(rtt);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    None
+}
+
 /// The channels to have open, in turn, to end with `want`: the [`CHANNELS`] a short link uses
-/// first, then the rest, so a write can use the first ones while the others open (the
-/// connection opens them in these two rounds, `Session::open_channels`).
-fn rounds(want: usize) -> [usize; 2] {
-    [want.min(CHANNELS), want]
+/// first, then the rest of the connection's, then those of a second connection, so a write
+/// can use the first ones while the others open (the connection opens them in these rounds,
+/// `Session::open_channels`; making a second connection takes several round trips).
+fn rounds(want: usize) -> [usize; 3] {
+    [want.min(CHANNELS), want.min(CONNECTION_CHANNELS), want]
 }
 
 /// The extra handles of one open file (none until it is striped).
@@ -262,7 +291,7 @@ impl Stripes {
 
     /// Opens the file at `path` (asked once the channels are known) on the connection's
     /// other channels and keeps the handles ready ([`Stripes::start_ready`] puts them in use);
-    /// `follow` makes each new handle follow the file's renames. In two rounds: the channels
+    /// `follow` makes each new handle follow the file's renames. In rounds: the channels
     /// a short link uses ([`CHANNELS`]) first, then the rest a long link asks for, so the
     /// writes are striped over the first ones while the others are still opening (on a server
     /// whose shell starts slowly, each new channel took 100 ms there). Tried once per open
@@ -277,9 +306,11 @@ impl Stripes {
         if std::mem::replace(&mut *tried, true) {
             return;
         }
-        let want = channels_for(sftp.rtt(), CHANNELS, MAX_CHANNELS);
+        let want = channels_for(sftp.rtt(), CHANNELS, sftp.max_channels());
         let mut have = 1;
         for round in rounds(want) {
+            // Channels open already are taken in this round: their handles open together.
+            let round = round.max(sftp.channels_open(want));
             let Ok(channels) = sftp.channels(round).await else {
                 // The link is down: try again at a later write (if nothing was opened).
                 self.failed(&mut tried, have, false);

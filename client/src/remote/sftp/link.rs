@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::error::SftpError;
-use super::server::{CHANNELS, MAX_CHANNELS};
+use super::server::{CHANNELS, CONNECTION_CHANNELS, MAX_CHANNELS};
 
 /// A new SFTP session, and what must live as long as it (the SSH connection).
 pub struct Connected {
@@ -59,6 +59,30 @@ pub enum ConnectFailure {
 pub trait Connector: Send + Sync {
     /// Connects, authenticates without prompting and starts SFTP.
     fn connect(&self) -> BoxFuture<'static, Result<Connected, ConnectFailure>>;
+
+    /// [`Connector::connect`], and `more` further SFTP channels on the new connection (as many
+    /// as could be opened). By default they are opened once the first is up; a connector that
+    /// can open them beside the first one (in the same round trips) does.
+    fn connect_with(
+        &self,
+        more: usize,
+    ) -> BoxFuture<'static, Result<(Connected, Vec<RawSftpSession>), ConnectFailure>> {
+        let connecting = self.connect();
+        Box::pin(async move {
+            let connected = connecting.await?;
+            let mut channels = Vec::new();
+            if let Some(opener) = &connected.channels {
+                let opening = (0..more).map(|_| opener.open());
+                for raw in futures_util::future::join_all(opening).await {
+                    match raw {
+                        Ok(raw) => channels.push(raw),
+                        Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
+                    }
+                }
+            }
+            Ok((connected, channels))
+        })
+    }
 }
 
 /// How reconnecting behaves (`-o reconnect`, `-o reconnect_timeout`).
@@ -82,8 +106,9 @@ impl Default for ReconnectPolicy {
     }
 }
 
-/// One SFTP session: channel 0 of an epoch's connection, or (in its `extra`) another channel
-/// of the same connection. Every channel of an epoch dies with it.
+/// One SFTP session: channel 0 of an epoch's connection, or (in its `extra` and `more`)
+/// another channel of the same connection, or (in its `further`) a channel of a second
+/// connection to the same server. Every channel of an epoch dies with it.
 pub(crate) struct Session {
     pub(crate) raw: RawSftpSession,
     pub(crate) epoch: u64,
@@ -91,10 +116,20 @@ pub(crate) struct Session {
     pub(crate) channel: usize,
     /// The other channels, opened on first need (channel 0 only): up to [`CHANNELS`] in all.
     extra: tokio::sync::OnceCell<Vec<Arc<Session>>>,
-    /// More channels beyond those, up to [`MAX_CHANNELS`], opened once a large write on a long
-    /// link asks for them (channel 0 only; only after all of `extra` could be opened).
+    /// More channels beyond those, up to [`CONNECTION_CHANNELS`], opened once a large write on
+    /// a long link asks for them (channel 0 only; only after all of `extra` could be opened).
     more: tokio::sync::OnceCell<Vec<Arc<Session>>>,
+    /// Channels from [`CONNECTION_CHANNELS`] on, up to [`MAX_CHANNELS`], on a second
+    /// connection, made once a large write on a very long link asks for more than one
+    /// connection carries (channel 0 only; only after all of `more` could be opened).
+    further: tokio::sync::OnceCell<Vec<Arc<Session>>>,
     opener: OnceLock<Arc<dyn ChannelOpener>>,
+    /// Makes the second connection: the reconnect's connector (channel 0 only; none with
+    /// `reconnect=no`, and then there is no second connection).
+    connector: OnceLock<Arc<dyn Connector>>,
+    /// The second connection, made (ahead or at first need) and not yet numbered into
+    /// `further` (channel 0 only).
+    second: tokio::sync::OnceCell<std::sync::Mutex<Option<SecondConnection>>>,
     /// What must live as long as the session (see [`Connected::keep`]).
     keep: OnceLock<Box<dyn Send + Sync>>,
 }
@@ -107,7 +142,10 @@ impl Session {
             channel,
             extra: tokio::sync::OnceCell::new(),
             more: tokio::sync::OnceCell::new(),
+            further: tokio::sync::OnceCell::new(),
             opener: OnceLock::new(),
+            connector: OnceLock::new(),
+            second: tokio::sync::OnceCell::new(),
             keep: OnceLock::new(),
         }
     }
@@ -116,13 +154,7 @@ impl Session {
     /// [`Session::open_channels`]; channel 0 if there is no such channel (fewer could be
     /// opened on this connection than on an earlier one).
     pub(crate) fn channel(self: &Arc<Self>, k: usize) -> Arc<Session> {
-        let others = self
-            .extra
-            .get()
-            .into_iter()
-            .chain(self.more.get())
-            .flatten();
-        match k.checked_sub(1).and_then(|i| others.into_iter().nth(i)) {
+        match k.checked_sub(1).and_then(|i| self.others().nth(i)) {
             Some(s) => Arc::clone(s),
             None => Arc::clone(self),
         }
@@ -138,52 +170,190 @@ impl Session {
     /// on any of them fail at once, as after a cut, instead of at their deadline.
     fn end_all_channels(&self) {
         let _ = self.raw.close_session();
-        for extra in self
-            .extra
-            .get()
-            .into_iter()
-            .chain(self.more.get())
-            .flatten()
-        {
-            let _ = extra.raw.close_session();
+        for other in self.others() {
+            let _ = other.raw.close_session();
         }
     }
 
-    /// Makes sure channels `0..want` of this connection were tried and returns how many
-    /// channels there are (`max`: what the server allows). The first need opens up to
-    /// [`CHANNELS`] (once; later calls get what it got); a need beyond them opens the rest up
-    /// to [`MAX_CHANNELS`] (once, and only if all of the first could be opened, so channel `k`
-    /// stays the same channel for the whole connection). A first need beyond [`CHANNELS`]
-    /// opens all of them at once.
+    /// How many channels are open and numbered now (this one and those beside it), without
+    /// opening any.
+    pub(crate) fn channels_open(&self) -> usize {
+        1 + self.others().count()
+    }
+
+    /// How many SSH connections this session's channels use: 2 once channels of a second
+    /// connection were numbered in, else 1.
+    pub(crate) fn connections(&self) -> usize {
+        1 + usize::from(self.further.get().is_some_and(|f| !f.is_empty()))
+    }
+
+    /// The channels opened beside this one (channel 0), in the order of their numbers.
+    fn others(&self) -> impl Iterator<Item = &Arc<Session>> {
+        self.extra
+            .get()
+            .into_iter()
+            .chain(self.more.get())
+            .chain(self.further.get())
+            .flatten()
+    }
+
+    /// Makes sure channels `0..want` were tried and returns how many channels there are
+    /// (`max`: what the server allows). The first need opens up to [`CHANNELS`] (once; later
+    /// calls get what it got); a need beyond them opens the rest of this connection's, up to
+    /// [`CONNECTION_CHANNELS`] (once, and only if all of the first could be opened, so channel
+    /// `k` stays the same channel for the whole epoch); a need beyond those makes a second
+    /// connection for the rest, up to [`MAX_CHANNELS`] (likewise). A first need beyond
+    /// [`CHANNELS`] opens all of this connection's at once ([`Session::open_all_at_once`]).
     pub(crate) async fn open_channels(&self, want: usize, max: usize) -> usize {
+        if want > CHANNELS && max > CHANNELS && self.extra.get().is_none() {
+            self.open_all_at_once(max.min(CHANNELS), max.min(CONNECTION_CHANNELS))
+                .await;
+        }
         let first = self
             .extra
-            .get_or_init(|| async {
-                // A first need beyond CHANNELS opens them all in one round of opens.
-                let to = if want > CHANNELS {
-                    max.min(MAX_CHANNELS)
-                } else {
-                    max.min(CHANNELS)
-                };
-                let mut opened = self.open_more(1, to).await;
-                if opened.len() >= CHANNELS {
-                    let more = opened.split_off(CHANNELS - 1);
-                    let _ = self.more.set(more);
-                }
-                opened
-            })
+            .get_or_init(|| self.open_more(1, max.min(CHANNELS)))
             .await;
         let mut have = 1 + first.len();
         if want > have && have == CHANNELS && max > CHANNELS {
             let more = self
                 .more
-                .get_or_init(|| self.open_more(CHANNELS, max.min(MAX_CHANNELS)))
+                .get_or_init(|| self.open_more(CHANNELS, max.min(CONNECTION_CHANNELS)))
                 .await;
             have += more.len();
         } else if let Some(more) = self.more.get() {
             have += more.len();
         }
+        if want > have && have == CONNECTION_CHANNELS && max > CONNECTION_CHANNELS {
+            let further = self
+                .further
+                .get_or_init(|| self.open_second_connection(have, want.min(max).min(MAX_CHANNELS)))
+                .await;
+            have += further.len();
+        } else if let Some(further) = self.further.get() {
+            have += further.len();
+        }
         have
+    }
+
+    /// Makes the second connection ahead, with `count` channels, for [`Session::open_channels`]
+    /// to number once this connection's own are all open (once per epoch; see
+    /// [`SecondConnection`]). A write on a very long link can then use it as soon as it asks,
+    /// instead of waiting the ten or so round trips a connection takes.
+    pub(crate) async fn prepare_second_connection(&self, count: usize) {
+        self.second_ready(count).await;
+    }
+
+    /// The second connection, made with `count` channels on first call.
+    async fn second_ready(&self, count: usize) -> &std::sync::Mutex<Option<SecondConnection>> {
+        self.second
+            .get_or_init(|| async { std::sync::Mutex::new(self.connect_second(count).await) })
+            .await
+    }
+
+    /// Makes a second connection to the server (as a reconnect does: authenticated without
+    /// prompting) with `count` channels; `None` if it cannot be made.
+    async fn connect_second(&self, count: usize) -> Option<SecondConnection> {
+        let connector = self.connector.get()?;
+        let (connected, more) = match connector.connect_with(count.saturating_sub(1)).await {
+            Ok(c) => c,
+            Err(
+                ConnectFailure::Retry(why) | ConnectFailure::Auth(why) | ConnectFailure::Fatal(why),
+            ) => {
+                tracing::info!("cannot make a second connection for more SFTP channels: {why}");
+                return None;
+            }
+        };
+        let mut channels = vec![connected.raw];
+        channels.extend(more);
+        Some(SecondConnection {
+            channels,
+            keep: connected.keep,
+            opener: connected.channels,
+        })
+    }
+
+    /// The channels `from..to` on the second connection (made now if it was not made ahead),
+    /// numbered from `from`; none if it cannot be made. What keeps that connection alive (and
+    /// its channel opener, which holds it too) goes with its first channel: the connection
+    /// lives as long as this epoch's channel 0 holds them.
+    async fn open_second_connection(&self, from: usize, to: usize) -> Vec<Arc<Session>> {
+        let ready = self.second_ready(to.saturating_sub(from)).await;
+        let Some(second) = ready.lock().ok().and_then(|mut s| s.take()) else {
+            return Vec::new();
+        };
+        let mut channels = Vec::new();
+        for raw in second.channels.into_iter().take(to.saturating_sub(from)) {
+            channels.push(Arc::new(Session::new(
+                raw,
+                self.epoch,
+                from + channels.len(),
+            )));
+        }
+        if let Some(first) = channels.first() {
+            let _ = first.keep.set(second.keep);
+            if let Some(opener) = second.opener {
+                let _ = first.opener.set(opener);
+            }
+            tracing::info!(
+                "second connection in use: channels {from} to {}",
+                from + channels.len() - 1
+            );
+        }
+        channels
+    }
+
+    /// Opens channels `1..to` all at once, numbered in the order they become ready: the first
+    /// `first_to - 1` ready are `extra` (a write waiting for [`CHANNELS`] gets them as soon as
+    /// they are, not when the slowest of all is: each new channel costs the server a shell's
+    /// start), the others `more`. If another caller was already opening `extra`, this opens
+    /// nothing and the usual path applies. A server that lets fewer open fills `extra` first;
+    /// then `more` stays empty.
+    async fn open_all_at_once(&self, first_to: usize, to: usize) {
+        use futures_util::StreamExt;
+        let Some(opener) = self.opener.get() else {
+            return;
+        };
+        let mut rest = None;
+        let first = self
+            .extra
+            .get_or_init(|| async {
+                let mut opening: futures_util::stream::FuturesUnordered<_> =
+                    (1..to).map(|_| opener.open()).collect();
+                let mut first = Vec::new();
+                while first.len() + 1 < first_to {
+                    match opening.next().await {
+                        Some(Ok(raw)) => {
+                            first.push(Arc::new(Session::new(raw, self.epoch, 1 + first.len())))
+                        }
+                        Some(Err(e)) => tracing::info!("cannot open one more SFTP channel: {e}"),
+                        None => break,
+                    }
+                }
+                rest = Some(opening);
+                first
+            })
+            .await;
+        let Some(mut opening) = rest else {
+            return; // `extra` was opened by another caller
+        };
+        let from = 1 + first.len();
+        if from < first_to {
+            return; // the server let fewer open: no more are tried
+        }
+        self.more
+            .get_or_init(|| async {
+                let mut more = Vec::new();
+                while let Some(opened) = opening.next().await {
+                    match opened {
+                        Ok(raw) => {
+                            more.push(Arc::new(Session::new(raw, self.epoch, from + more.len())))
+                        }
+                        Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
+                    }
+                }
+                more
+            })
+            .await;
     }
 
     /// Opens channels `from..to` (as many as the server lets open, numbered in order).
@@ -201,6 +371,14 @@ impl Session {
         }
         extra
     }
+}
+
+/// A second connection to the server and its initialised SFTP channels, before they are
+/// numbered into a session's channels. Dropped unused, it closes the connection.
+struct SecondConnection {
+    channels: Vec<RawSftpSession>,
+    keep: Box<dyn Send + Sync>,
+    opener: Option<Arc<dyn ChannelOpener>>,
 }
 
 /// Whether requests can be sent.
@@ -253,8 +431,10 @@ impl Link {
         let _ = self.session().keep.set(keep);
     }
 
-    /// Turns reconnecting on (once).
+    /// Turns reconnecting on (once); the connector also makes the second connection of a
+    /// session that needs more channels than one connection gives.
     pub(crate) fn set_reconnect(&self, connector: Arc<dyn Connector>, policy: ReconnectPolicy) {
+        let _ = self.session().connector.set(Arc::clone(&connector));
         let _ = self.reconnect.set((connector, policy));
     }
 
@@ -392,6 +572,7 @@ impl Link {
                     if let Some(opener) = c.channels {
                         let _ = session.opener.set(opener);
                     }
+                    let _ = session.connector.set(Arc::clone(&connector));
                     let session = Arc::new(session);
                     match self.current.write() {
                         Ok(mut cur) => *cur = session,
@@ -439,5 +620,129 @@ impl Link {
         tracing::error!("{why}; requests fail from now on (unmount, then mount again)");
         self.state
             .send_modify(|(_, state)| *state = LinkState::GaveUp(why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::remote::fake_server::FakeServer;
+
+    /// Opens channels on a fake server, the later ones faster (so they are ready in the
+    /// reverse of the order they were asked for), refusing those beyond `allowed`, as a server
+    /// with a low `MaxSessions` does.
+    struct Channels {
+        server: FakeServer,
+        asked: AtomicUsize,
+        allowed: usize,
+    }
+
+    impl ChannelOpener for Channels {
+        fn open(&self) -> BoxFuture<'static, Result<RawSftpSession, String>> {
+            let n = self.asked.fetch_add(1, Ordering::SeqCst);
+            let refused = n >= self.allowed;
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            if !refused {
+                self.server.serve_stream(server);
+            }
+            let delay = Duration::from_millis(20 * (10 - n.min(10) as u64));
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                if refused {
+                    return Err("refused: too many sessions".into());
+                }
+                let raw = RawSftpSession::new(client);
+                raw.init().await.map_err(|e| e.to_string())?;
+                Ok(raw)
+            })
+        }
+    }
+
+    /// Channel 0 of a connection to a fake server whose opener lets `allowed` more open.
+    async fn session(allowed: usize) -> Arc<Session> {
+        let server = FakeServer::new(1);
+        let (client, end) = tokio::io::duplex(64 * 1024);
+        server.serve_stream(end);
+        let raw = RawSftpSession::new(client);
+        raw.init().await.expect("init channel 0");
+        let session = Session::new(raw, 1, 0);
+        let opener: Arc<dyn ChannelOpener> = Arc::new(Channels {
+            server,
+            asked: AtomicUsize::new(0),
+            allowed,
+        });
+        assert!(session.opener.set(opener).is_ok());
+        Arc::new(session)
+    }
+
+    /// Channel `k` is the `k`th channel numbered: what a handle's channel number finds again.
+    fn assert_numbered(session: &Arc<Session>, count: usize) {
+        assert_eq!(session.channels_open(), count);
+        for k in 0..count {
+            assert_eq!(session.channel(k).channel, k, "channel {k} of {count}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn all_of_a_connections_channels_open_at_once_numbered_as_they_are_ready() {
+        let s = session(7).await;
+        assert_eq!(s.open_channels(CONNECTION_CHANNELS, 16).await, 8);
+        assert_numbered(&s, 8);
+        // Nothing more is opened for a smaller need.
+        assert_eq!(s.open_channels(CHANNELS, 16).await, 8);
+        assert_numbered(&s, 8);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_lets_fewer_open_fills_the_first_channels_first() {
+        let s = session(5).await;
+        assert_eq!(s.open_channels(CONNECTION_CHANNELS, 16).await, 6);
+        assert_numbered(&s, 6);
+        let s = session(2).await;
+        assert_eq!(s.open_channels(CONNECTION_CHANNELS, 16).await, 3);
+        assert_numbered(&s, 3);
+        assert!(s.more.get().is_none(), "no more are tried");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_asking_for_the_first_channels_gets_them_before_the_rest() {
+        let s = session(7).await;
+        let (all, first) = tokio::join!(s.open_channels(CONNECTION_CHANNELS, 16), async {
+            tokio::task::yield_now().await;
+            let got = s.open_channels(CHANNELS, 16).await;
+            (got, s.more.get().is_some())
+        });
+        assert_eq!(all, 8);
+        assert!(first.0 >= CHANNELS, "{first:?}");
+        assert!(!first.1, "waited for all of them");
+        assert_numbered(&s, 8);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn channels_beyond_a_connections_are_on_a_second_one_made_ahead() {
+        let s = session(7).await;
+        let server: Arc<dyn crate::remote::testing::ServeSftp> = Arc::new(FakeServer::new(1000));
+        let connector: Arc<dyn Connector> = crate::remote::testing::StreamConnector::new(server);
+        assert!(s.connector.set(connector).is_ok());
+        tokio::join!(
+            s.prepare_second_connection(4),
+            s.open_channels(CONNECTION_CHANNELS, 16)
+        );
+        assert_eq!(s.connections(), 1, "made ahead, not yet in use");
+        assert_eq!(s.open_channels(12, 16).await, 12);
+        assert_eq!(s.connections(), 2);
+        assert_numbered(&s, 12);
+        // Made once per epoch: a larger need later gets no more.
+        assert_eq!(s.open_channels(16, 16).await, 12);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_connector_there_is_no_second_connection() {
+        let s = session(7).await;
+        assert_eq!(s.open_channels(12, 16).await, 8);
+        assert_eq!(s.connections(), 1);
+        assert_numbered(&s, 8);
     }
 }

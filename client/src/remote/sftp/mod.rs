@@ -43,7 +43,7 @@ use link::{ChannelOpener, Connector, Link, LinkState, ReconnectPolicy};
 pub use listing::{DirPages, FULL_FIRST_PAGE, MAX_IN_FLIGHT, Page};
 pub use runner::After;
 use server::ServerProfile;
-pub use server::{CHANNELS, MAX_CHANNELS};
+pub use server::{CHANNELS, CONNECTION_CHANNELS, MAX_CHANNELS};
 
 pub use error::later_drafts;
 pub use error::{
@@ -167,6 +167,31 @@ impl Sftp {
         Ok(have.min(want).max(1))
     }
 
+    /// How many channels of the current connection are open now, at most `want` (at least 1;
+    /// none is opened: see [`Sftp::channels`]).
+    pub fn channels_open(&self, want: usize) -> usize {
+        self.link.session().channels_open().min(want).max(1)
+    }
+
+    /// Makes the current connection's second connection ahead, with `channels` channels
+    /// (once per connection; see [`MAX_CHANNELS`]), so that a large write asking for more
+    /// channels than one connection gives finds them open.
+    pub async fn prepare_second_connection(&self, channels: usize) -> SftpResult<()> {
+        self.link
+            .up()
+            .await?
+            .prepare_second_connection(channels)
+            .await;
+        Ok(())
+    }
+
+    /// Notes a round trip of the link timed before this engine existed (the connection's
+    /// first SFTP request), so the first windows can follow it.
+    pub fn note_round_trip(&self, took: Duration) {
+        let now = tokio::time::Instant::now();
+        self.rtt.sample(now.checked_sub(took).unwrap_or(now));
+    }
+
     /// The link's round trip time as measured so far (`None` before the first answer).
     pub fn rtt(&self) -> Option<Duration> {
         self.rtt.get()
@@ -188,7 +213,7 @@ impl Sftp {
     }
 
     /// Channels the server may be sent requests on at once.
-    pub(super) fn max_channels(&self) -> usize {
+    pub fn max_channels(&self) -> usize {
         self.server.read().map_or(1, |p| p.channels)
     }
 
@@ -252,8 +277,11 @@ impl Sftp {
             LinkState::Down { since } => format!("down({}s)", since.elapsed().as_secs()),
             LinkState::GaveUp(_) => "gave-up".to_owned(),
         };
+        let session = self.link.session();
         format!(
-            "state={state} epoch={epoch} reconnects={} reopened={} reopen-failed={}",
+            "state={state} epoch={epoch} channels={} connections={} reconnects={} reopened={} reopen-failed={}",
+            session.channels_open(),
+            session.connections(),
             self.link.reconnects(),
             self.reopened.load(Ordering::Relaxed),
             self.reopen_failed.load(Ordering::Relaxed)

@@ -32,9 +32,16 @@ use std::fmt;
 /// channel a fixed 2 MiB window, about 100 MiB/s at 20 ms round trip; a large write spread over
 /// 4 is not bound by it there.
 pub const CHANNELS: usize = 4;
-/// SFTP channels per connection at most: more than [`CHANNELS`] are opened only when a large
-/// write on a long link asks for them (2 MiB per round trip each: 8 carry 160 MiB/s at 100 ms).
-pub const MAX_CHANNELS: usize = 8;
+/// SFTP channels per SSH connection at most: more than [`CHANNELS`] are opened only when a
+/// large write on a long link asks for them (2 MiB per round trip each: 8 carry 160 MiB/s at
+/// 100 ms).
+pub const CONNECTION_CHANNELS: usize = 8;
+/// SFTP channels at most, over two SSH connections: the channels beyond
+/// [`CONNECTION_CHANNELS`] are opened on a second connection to the same server, made only
+/// when a large write on a very long link asks for them (and authenticated as a reconnect is,
+/// without prompting). One connection's bytes cross one TCP connection, whose window and the
+/// server's per-channel windows bound it on a long link.
+pub const MAX_CHANNELS: usize = 2 * CONNECTION_CHANNELS;
 
 /// The two orders of SYMLINK's paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

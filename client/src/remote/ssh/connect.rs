@@ -64,13 +64,22 @@ struct Pins {
 
 impl Connector for SshConnector {
     fn connect(&self) -> BoxFuture<'static, Result<Connected, ConnectFailure>> {
+        let connecting = self.connect_with(0);
+        Box::pin(async move { Ok(connecting.await?.0) })
+    }
+
+    /// The further channels are opened beside the first, right after the login.
+    fn connect_with(
+        &self,
+        more: usize,
+    ) -> BoxFuture<'static, Result<(Connected, Vec<RawSftpSession>), ConnectFailure>> {
         let me = self.clone();
         Box::pin(async move {
             let replay: Arc<dyn Prompter> = Arc::new(Replay(Arc::clone(&me.secrets)));
             // Each attempt is bounded (ConnectTimeout, else 15 s): into a frozen network a
             // connect could otherwise wait for minutes while the server is back elsewhere.
             let bound = me.opts.connect_timeout.unwrap_or(RECONNECT_ATTEMPT_TIMEOUT);
-            let attempt = open(&me.opts, replay, &me.pins);
+            let attempt = open(&me.opts, replay, &me.pins, more);
             let Ok(opened) = tokio::time::timeout(bound, attempt).await else {
                 return Err(ConnectFailure::Retry(format!(
                     "no answer within {} s",
@@ -78,14 +87,17 @@ impl Connector for SshConnector {
                 )));
             };
             match opened {
-                Ok(o) => Ok(Connected {
-                    raw: o.raw,
-                    channels: Some(Arc::new(SshChannels {
-                        ssh: Arc::clone(&o.ssh),
-                        opts: me.opts.clone(),
-                    })),
-                    keep: Box::new((o.ssh, o.hops)),
-                }),
+                Ok(o) => Ok((
+                    Connected {
+                        raw: o.raw,
+                        channels: Some(Arc::new(SshChannels {
+                            ssh: Arc::clone(&o.ssh),
+                            opts: me.opts.clone(),
+                        })),
+                        keep: Box::new((o.ssh, o.hops)),
+                    },
+                    o.more,
+                )),
                 Err(e @ ConnectError::HostKey(_)) => Err(ConnectFailure::Fatal(e.to_string())),
                 Err(e @ ConnectError::Auth { .. }) => Err(ConnectFailure::Auth(e.to_string())),
                 Err(e) => Err(ConnectFailure::Retry(e.to_string())),
@@ -234,8 +246,11 @@ pub async fn connect(
         password: None,
         ..opts.clone()
     };
-    let o = open(opts, remembering, &Pins::default()).await?;
+    let o = open(opts, remembering, &Pins::default(), 0).await?;
     let sftp = Sftp::new(o.raw, o.limits, o.extensions, opts.request_deadline);
+    if let Some(took) = o.round_trip {
+        sftp.note_round_trip(took);
+    }
     sftp.set_channel_opener(Arc::new(SshChannels {
         ssh: Arc::clone(&o.ssh),
         opts: opts.clone(),
@@ -273,14 +288,20 @@ struct Opened {
     hop_keys: Vec<Option<PublicKey>>,
     /// The server's version banner.
     banner: Option<String>,
+    /// The further SFTP channels asked for, opened beside the first.
+    more: Vec<RawSftpSession>,
+    /// A round trip of the link, timed at the start of SFTP (see [`start_sftp`]).
+    round_trip: Option<Duration>,
 }
 
 /// Connects (directly, through the ProxyCommand, or through the jump hosts), checks the host
-/// keys (against `pins` where known), authenticates and starts the SFTP session.
+/// keys (against `pins` where known), authenticates and starts the SFTP session, and `more`
+/// further SFTP channels beside it (those that cannot be opened are left out).
 async fn open(
     opts: &ConnectOptions,
     prompter: Arc<dyn Prompter>,
     pins: &Pins,
+    more: usize,
 ) -> Result<Opened, ConnectError> {
     let mut hops: Vec<Arc<client::Handle<HostKeyCheck>>> = Vec::new();
     let mut hop_keys = Vec::new();
@@ -311,8 +332,24 @@ async fn open(
         }
     };
     let (ssh, host_key, banner) = login(opts, stream, prompter, pins.target.clone()).await?;
-    let (raw, limits, extensions) = start_sftp(&ssh, opts).await?;
+    let further = (0..more).map(|_| open_sftp_channel(&ssh, opts));
+    let (first, further) = tokio::join!(
+        start_sftp(&ssh, opts),
+        futures_util::future::join_all(further)
+    );
+    let (raw, limits, extensions, round_trip) = first?;
+    let more = further
+        .into_iter()
+        .filter_map(|opened| {
+            opened
+                .map_err(|e| tracing::info!("cannot open one more SFTP channel: {e}"))
+                .ok()
+        })
+        .map(|(raw, _)| raw)
+        .collect();
     Ok(Opened {
+        more,
+        round_trip,
         ssh: Arc::new(ssh),
         raw,
         limits,
@@ -543,22 +580,38 @@ impl ChannelOpener for SshChannels {
     }
 }
 
+/// Starts SFTP on a new channel and asks for the server's limits: the session, the limits,
+/// the extensions, and how long the limits took (a round trip of the link with nothing else
+/// on it, unlike INIT, which waits for the server to start `sftp-server`).
 async fn start_sftp(
     ssh: &client::Handle<HostKeyCheck>,
     opts: &ConnectOptions,
-) -> Result<(RawSftpSession, Option<(u64, u64)>, Vec<String>), ConnectError> {
+) -> Result<Started, ConnectError> {
     let (raw, version) = open_sftp_channel(ssh, opts).await?;
     let extensions: Vec<String> = version.extensions.keys().cloned().collect();
+    let mut round_trip = None;
     let limits = if version.extensions.contains_key("limits@openssh.com") {
+        let sent = tokio::time::Instant::now();
         match raw.limits().await {
-            Ok(l) => Some((l.max_read_len, l.max_write_len)),
+            Ok(l) => {
+                round_trip = Some(sent.elapsed());
+                Some((l.max_read_len, l.max_write_len))
+            }
             Err(_) => None,
         }
     } else {
         None
     };
-    Ok((raw, limits, extensions))
+    Ok((raw, limits, extensions, round_trip))
 }
+
+/// What [`start_sftp`] gives.
+type Started = (
+    RawSftpSession,
+    Option<(u64, u64)>,
+    Vec<String>,
+    Option<Duration>,
+);
 
 /// Opens a session channel, starts the `sftp` subsystem on it and initialises SFTP.
 async fn open_sftp_channel(
