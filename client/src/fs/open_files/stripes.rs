@@ -11,7 +11,8 @@
 //! a fast link's rate at the measured round trip ([`channels_for`]): [`CHANNELS`] on a short
 //! link, up to [`MAX_CHANNELS`] on a long one (more than [`CHANNELS`] are opened on the
 //! connection only when a file asks for them, and more than [`CONNECTION_CHANNELS`] on a
-//! second connection to the server, made as a reconnect is: at 100 ms, 12 channels). The
+//! second connection to the server, made as a reconnect is when a large write first asks for
+//! it: at 100 ms, 12 channels). The
 //! first [`CHANNELS`] are put in use as soon as they are open, the others when they are.
 //!
 //! What keeps it a file and not a race:
@@ -60,13 +61,14 @@ pub const PREPARE_FROM: u64 = STRIPE;
 pub const PREPARE_RTT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// On a link whose round trip is at least [`PREPARE_RTT`], opens the channels a large write
-/// there is striped over ([`channels_for`]) as soon as the link is up: at mount and after each
-/// reconnect. Opening a channel takes three round trips (channel, subsystem, SFTP init), and
+/// there is striped over ([`channels_for`]), those of this connection ([`CONNECTION_CHANNELS`]
+/// at most: a second connection is made for a large write only), as soon as the link is up:
+/// at mount (from the connection's first round trip on) and after each reconnect. Opening a channel takes three round trips (channel, subsystem, SFTP init), and
 /// while the first large write's data fills channel 0's window they are slower still: at 100 ms
 /// they were ready a second after the write began, which then went at one channel's pace
 /// (2 MiB per round trip). Opened ahead, a write's handles on them open in one round trip,
-/// behind its first MiB. The cost is the server's: up to [`MAX_CHANNELS`] `sftp-server`
-/// processes per mount on a long link, idle until a large write (at RTT below
+/// behind its first MiB. The cost is the server's: up to [`CONNECTION_CHANNELS`]
+/// `sftp-server` processes per mount on a long link, idle until a large write (at RTT below
 /// [`PREPARE_RTT`] nothing changes: channels open on first need). Runs until the link is gone.
 pub async fn open_channels_ahead(sftp: Arc<Sftp>) {
     let mut epoch = 0;
@@ -77,20 +79,9 @@ pub async fn open_channels_ahead(sftp: Arc<Sftp>) {
             .filter(|rtt| *rtt >= PREPARE_RTT)
         {
             let want = channels_for(Some(rtt), CHANNELS, sftp.max_channels());
-            // A second connection takes ten or so round trips: it is made beside the first
-            // connection's channels, not after them.
-            let second = async {
-                if want > CONNECTION_CHANNELS {
-                    let _ = sftp
-                        .prepare_second_connection(want - CONNECTION_CHANNELS)
-                        .await;
-                }
-            };
-            // All of this connection's at once: the first ready are put in use first.
-            let channels = async {
-                let _ = sftp.channels(want.min(CONNECTION_CHANNELS)).await;
-            };
-            tokio::join!(second, channels);
+            // All of this connection's at once: the first ready are put in use first. Not a
+            // second connection: that is made for a large write only (`Stripes::prepare`).
+            let _ = sftp.channels(want.min(CONNECTION_CHANNELS)).await;
         }
     }
 }
@@ -307,6 +298,10 @@ impl Stripes {
             return;
         }
         let want = channels_for(sftp.rtt(), CHANNELS, sftp.max_channels());
+        if want > CONNECTION_CHANNELS {
+            // Ten or so round trips: made beside this connection's rounds, not after them.
+            sftp.start_second_connection(want - CONNECTION_CHANNELS);
+        }
         let mut have = 1;
         for round in rounds(want) {
             // Channels open already are taken in this round: their handles open together.

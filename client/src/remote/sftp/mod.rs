@@ -173,6 +173,15 @@ impl Sftp {
         self.link.session().channels_open().min(want).max(1)
     }
 
+    /// [`Sftp::prepare_second_connection`] on a task of its own.
+    pub fn start_second_connection(&self, channels: usize) {
+        if let Some(me) = self.me.upgrade() {
+            tokio::spawn(async move {
+                let _ = me.prepare_second_connection(channels).await;
+            });
+        }
+    }
+
     /// Makes the current connection's second connection ahead, with `channels` channels
     /// (once per connection; see [`MAX_CHANNELS`]), so that a large write asking for more
     /// channels than one connection gives finds them open.
