@@ -404,7 +404,11 @@ fn on_a_very_long_link_a_second_connection_carries_more_channels() {
             let stats = MountStats::of(m.path());
             assert!(stats.get("reconnects=") >= 1, "{stats:?}");
             assert_eq!(stats.get("connections="), 1, "{stats:?}");
-            assert_eq!(proxy.connections(), 1, "one login until a large write asks again");
+            assert_eq!(
+                proxy.connections(),
+                1,
+                "one login until a large write asks again"
+            );
         }
     }
 }
