@@ -223,6 +223,9 @@ async fn serve(
     if config.debug {
         eprintln!("sshfs-rs: {}", fs.stats_line());
     }
+    // What still runs in the background (re-checks, listings ahead) must not take the closed
+    // connection for a lost one and log in again.
+    fs.sftp().shut_down();
     if let Some(conn) = ssh {
         let _ = conn
             .ssh

@@ -616,6 +616,14 @@ impl Link {
         }
     }
 
+    /// The mount is going away (`why`): from now on a lost connection is not reconnected
+    /// (a request of a background task that fails at shutdown would otherwise start a login)
+    /// and requests fail at once.
+    pub(crate) fn close(&self, why: &str) {
+        self.state
+            .send_modify(|(_, state)| *state = LinkState::GaveUp(why.to_owned()));
+    }
+
     fn give_up(&self, why: String) {
         tracing::error!("{why}; requests fail from now on (unmount, then mount again)");
         self.state
@@ -736,6 +744,35 @@ mod tests {
         assert_numbered(&s, 12);
         // Made once per epoch: a larger need later gets no more.
         assert_eq!(s.open_channels(16, 16).await, 12);
+    }
+
+    /// A connector that counts its connections and makes none.
+    struct Counting(AtomicUsize);
+
+    impl Connector for Counting {
+        fn connect(&self) -> BoxFuture<'static, Result<Connected, ConnectFailure>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Err(ConnectFailure::Retry("not here".into())) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_link_is_not_reconnected() {
+        let s = session(0).await;
+        let link = Arc::new(Link {
+            current: RwLock::new(s),
+            state: watch::channel((1, LinkState::Up)).0,
+            reconnect: OnceLock::new(),
+            reconnects: AtomicU64::new(0),
+            kick: tokio::sync::Notify::new(),
+        });
+        let connector = Arc::new(Counting(AtomicUsize::new(0)));
+        link.set_reconnect(connector.clone(), ReconnectPolicy::default());
+        link.close("unmounted");
+        link.lost(1, "sender dropped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(connector.0.load(Ordering::SeqCst), 0, "a login at shutdown");
+        assert_eq!(link.state().1, LinkState::GaveUp("unmounted".into()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

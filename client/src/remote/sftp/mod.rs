@@ -256,6 +256,12 @@ impl Sftp {
         self.link.gone().await
     }
 
+    /// The mount is going away: no reconnect from now on, and requests fail at once (see
+    /// `Link::close`).
+    pub fn shut_down(&self) {
+        self.link.close("unmounted");
+    }
+
     /// Resolves when a session later than `after` is up (a reconnect), with its epoch and the
     /// number of handles the earlier sessions held (reopened on their next use); `None` once
     /// the link is gone.
