@@ -119,7 +119,7 @@ async fn serve(
     if let Some(policy) = &config.reconnect {
         sftp.reconnect_with(reconnector, policy.clone());
     }
-    // On a long link the channels (and a second connection) open while the mount finishes.
+    // On a long link the channels open while the mount finishes.
     tokio::spawn(open_channels_ahead(Arc::clone(&sftp)));
     let root = remote_root(&sftp, &config).await?;
     let mut owners = config.owners.clone();

@@ -12,8 +12,8 @@
 //! link, up to [`MAX_CHANNELS`] on a long one (more than [`CHANNELS`] are opened on the
 //! connection only when a file asks for them, and more than [`CONNECTION_CHANNELS`] on a
 //! second connection to the server, made as a reconnect is when a large write first asks for
-//! it: at 100 ms, 12 channels). The
-//! first [`CHANNELS`] are put in use as soon as they are open, the others when they are.
+//! it: at 100 ms, 12 channels). The first [`CHANNELS`] are put in use as soon as they are
+//! open, the others when they are.
 //!
 //! What keeps it a file and not a race:
 //! * **A byte always takes the same channel** (the one its stripe was given when first
@@ -63,7 +63,8 @@ pub const PREPARE_RTT: std::time::Duration = std::time::Duration::from_millis(10
 /// On a link whose round trip is at least [`PREPARE_RTT`], opens the channels a large write
 /// there is striped over ([`channels_for`]), those of this connection ([`CONNECTION_CHANNELS`]
 /// at most: a second connection is made for a large write only), as soon as the link is up:
-/// at mount (from the connection's first round trip on) and after each reconnect. Opening a channel takes three round trips (channel, subsystem, SFTP init), and
+/// at mount (from the connection's first round trip on) and after each reconnect. Opening a
+/// channel takes three round trips (channel, subsystem, SFTP init), and
 /// while the first large write's data fills channel 0's window they are slower still: at 100 ms
 /// they were ready a second after the write began, which then went at one channel's pace
 /// (2 MiB per round trip). Opened ahead, a write's handles on them open in one round trip,

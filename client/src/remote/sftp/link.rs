@@ -44,6 +44,14 @@ pub trait ChannelOpener: Send + Sync {
     fn open(&self) -> BoxFuture<'static, Result<RawSftpSession, String>>;
 }
 
+/// The channel `opened`, or `None` with the failure logged: a channel fewer than asked for is
+/// not an error (the server's `MaxSessions`, a slow shell), the others carry the writes.
+pub(crate) fn opened_or_logged<T, E: std::fmt::Display>(opened: Result<T, E>) -> Option<T> {
+    opened
+        .map_err(|e| tracing::info!("cannot open one more SFTP channel: {e}"))
+        .ok()
+}
+
 /// Why a reconnect attempt failed.
 #[derive(Debug, Clone)]
 pub enum ConnectFailure {
@@ -70,16 +78,14 @@ pub trait Connector: Send + Sync {
         let connecting = self.connect();
         Box::pin(async move {
             let connected = connecting.await?;
-            let mut channels = Vec::new();
-            if let Some(opener) = &connected.channels {
-                let opening = (0..more).map(|_| opener.open());
-                for raw in futures_util::future::join_all(opening).await {
-                    match raw {
-                        Ok(raw) => channels.push(raw),
-                        Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
-                    }
-                }
-            }
+            let channels = match &connected.channels {
+                Some(opener) => futures_util::future::join_all((0..more).map(|_| opener.open()))
+                    .await
+                    .into_iter()
+                    .filter_map(opened_or_logged)
+                    .collect(),
+                None => Vec::new(),
+            };
             Ok((connected, channels))
         })
     }
@@ -268,32 +274,21 @@ impl Session {
         Some(SecondConnection {
             channels,
             keep: connected.keep,
-            opener: connected.channels,
         })
     }
 
     /// The channels `from..to` on the second connection (made now if it was not made ahead),
-    /// numbered from `from`; none if it cannot be made. What keeps that connection alive (and
-    /// its channel opener, which holds it too) goes with its first channel: the connection
-    /// lives as long as this epoch's channel 0 holds them.
+    /// numbered from `from`; none if it cannot be made. What keeps that connection alive goes
+    /// with its first channel: the connection lives as long as this epoch's channel 0 holds it.
     async fn open_second_connection(&self, from: usize, to: usize) -> Vec<Arc<Session>> {
         let ready = self.second_ready(to.saturating_sub(from)).await;
         let Some(second) = ready.lock().ok().and_then(|mut s| s.take()) else {
             return Vec::new();
         };
-        let mut channels = Vec::new();
-        for raw in second.channels.into_iter().take(to.saturating_sub(from)) {
-            channels.push(Arc::new(Session::new(
-                raw,
-                self.epoch,
-                from + channels.len(),
-            )));
-        }
+        let count = to.saturating_sub(from);
+        let channels = self.numbered(second.channels.into_iter().take(count), from);
         if let Some(first) = channels.first() {
             let _ = first.keep.set(second.keep);
-            if let Some(opener) = second.opener {
-                let _ = first.opener.set(opener);
-            }
             tracing::info!(
                 "second connection in use: channels {from} to {}",
                 from + channels.len() - 1
@@ -320,13 +315,11 @@ impl Session {
                 let mut opening: futures_util::stream::FuturesUnordered<_> =
                     (1..to).map(|_| opener.open()).collect();
                 let mut first = Vec::new();
-                while first.len() + 1 < first_to {
-                    match opening.next().await {
-                        Some(Ok(raw)) => {
-                            first.push(Arc::new(Session::new(raw, self.epoch, 1 + first.len())))
-                        }
-                        Some(Err(e)) => tracing::info!("cannot open one more SFTP channel: {e}"),
-                        None => break,
+                while first.len() + 1 < first_to
+                    && let Some(opened) = opening.next().await
+                {
+                    if let Some(raw) = opened_or_logged(opened) {
+                        first.push(Arc::new(Session::new(raw, self.epoch, 1 + first.len())));
                     }
                 }
                 rest = Some(opening);
@@ -344,11 +337,8 @@ impl Session {
             .get_or_init(|| async {
                 let mut more = Vec::new();
                 while let Some(opened) = opening.next().await {
-                    match opened {
-                        Ok(raw) => {
-                            more.push(Arc::new(Session::new(raw, self.epoch, from + more.len())))
-                        }
-                        Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
+                    if let Some(raw) = opened_or_logged(opened) {
+                        more.push(Arc::new(Session::new(raw, self.epoch, from + more.len())));
                     }
                 }
                 more
@@ -362,14 +352,19 @@ impl Session {
             return Vec::new();
         };
         let opened = futures_util::future::join_all((from..to).map(|_| opener.open())).await;
-        let mut extra = Vec::new();
-        for raw in opened {
-            match raw {
-                Ok(raw) => extra.push(Arc::new(Session::new(raw, self.epoch, from + extra.len()))),
-                Err(e) => tracing::info!("cannot open one more SFTP channel: {e}"),
-            }
-        }
-        extra
+        self.numbered(opened.into_iter().filter_map(opened_or_logged), from)
+    }
+
+    /// `raws` as channels of this epoch, numbered in order from `from`.
+    fn numbered(
+        &self,
+        raws: impl IntoIterator<Item = RawSftpSession>,
+        from: usize,
+    ) -> Vec<Arc<Session>> {
+        raws.into_iter()
+            .enumerate()
+            .map(|(i, raw)| Arc::new(Session::new(raw, self.epoch, from + i)))
+            .collect()
     }
 }
 
@@ -377,8 +372,8 @@ impl Session {
 /// numbered into a session's channels. Dropped unused, it closes the connection.
 struct SecondConnection {
     channels: Vec<RawSftpSession>,
+    /// What keeps the connection up (see [`Connected::keep`]).
     keep: Box<dyn Send + Sync>,
-    opener: Option<Arc<dyn ChannelOpener>>,
 }
 
 /// Whether requests can be sent.
@@ -626,8 +621,7 @@ impl Link {
 
     fn give_up(&self, why: String) {
         tracing::error!("{why}; requests fail from now on (unmount, then mount again)");
-        self.state
-            .send_modify(|(_, state)| *state = LinkState::GaveUp(why));
+        self.close(&why);
     }
 }
 

@@ -185,7 +185,7 @@ impl Sftp {
     /// Makes the current connection's second connection ahead, with `channels` channels
     /// (once per connection; see [`MAX_CHANNELS`]), so that a large write asking for more
     /// channels than one connection gives finds them open.
-    pub async fn prepare_second_connection(&self, channels: usize) -> SftpResult<()> {
+    async fn prepare_second_connection(&self, channels: usize) -> SftpResult<()> {
         self.link
             .up()
             .await?

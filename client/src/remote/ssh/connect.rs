@@ -17,7 +17,9 @@ use super::known_hosts;
 pub use super::options::{AddressFamily, ConnectError, ConnectOptions, StrictHostKeyChecking, Via};
 use super::proxy::{self, Transport};
 use crate::remote::sftp::Sftp;
-use crate::remote::sftp::link::{ChannelOpener, ConnectFailure, Connected, Connector};
+use crate::remote::sftp::link::{
+    ChannelOpener, ConnectFailure, Connected, Connector, opened_or_logged,
+};
 
 /// A live SSH connection with its SFTP session.
 pub struct Connection {
@@ -340,11 +342,7 @@ async fn open(
     let (raw, limits, extensions, round_trip) = first?;
     let more = further
         .into_iter()
-        .filter_map(|opened| {
-            opened
-                .map_err(|e| tracing::info!("cannot open one more SFTP channel: {e}"))
-                .ok()
-        })
+        .filter_map(opened_or_logged)
         .map(|(raw, _)| raw)
         .collect();
     Ok(Opened {
